@@ -1,0 +1,1 @@
+//! Gatehouse agent library (issue 3).

@@ -1,0 +1,8 @@
+//! Gatehouse shared parts. Everything here is pure (no sockets, clocks or threads) except
+//! `config`, which reads files.
+
+pub mod config;
+pub mod nodekeys;
+pub mod policy;
+pub mod types;
+pub mod wire;

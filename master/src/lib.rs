@@ -1,0 +1,1 @@
+//! Gatehouse master (issue 4): not yet built.

@@ -1,0 +1,1 @@
+//! The Gatehouse bridge and replica daemon.
