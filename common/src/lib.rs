@@ -2,7 +2,9 @@
 //! `config`, which reads files.
 
 pub mod config;
+pub mod crypto;
 pub mod nodekeys;
 pub mod policy;
+pub mod session;
 pub mod types;
 pub mod wire;

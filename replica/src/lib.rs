@@ -1,1 +1,7 @@
-//! The Gatehouse bridge and replica daemon.
+//! The Gatehouse bridge and replica daemon. The bridge (`bridge`) is shared with the master;
+//! the replica-specific parts are its config (`config`) and its request handler (`handler`).
+
+pub mod bridge;
+pub mod config;
+pub mod handler;
+pub mod net;

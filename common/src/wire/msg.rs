@@ -117,6 +117,18 @@ pub enum Session {
     Error(WireError),
 }
 
+impl WireError {
+    /// An error with a code and a message and no versions or estimate.
+    pub fn new(code: ErrorCode, message: &str) -> Self {
+        WireError {
+            code,
+            message: message.to_string(),
+            versions: Vec::new(),
+            estimate_us: 0,
+        }
+    }
+}
+
 impl Handshake {
     /// Appends the encoded message (no frame prefix) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {

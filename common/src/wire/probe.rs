@@ -42,3 +42,29 @@ pub struct ProbeReply {
     pub probe_id: u64,
     pub load: LoadReport,
 }
+
+impl Probe {
+    /// Appends the probe body (without tag).
+    pub fn encode_body(&self, out: &mut Vec<u8>) {
+        let _ = out;
+        todo!()
+    }
+    /// Decodes a probe body (without tag).
+    pub fn decode_body(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let _ = bytes;
+        todo!()
+    }
+}
+
+impl ProbeReply {
+    /// Appends the reply body (without tag).
+    pub fn encode_body(&self, out: &mut Vec<u8>) {
+        let _ = out;
+        todo!()
+    }
+    /// Decodes a reply body (without tag).
+    pub fn decode_body(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let _ = bytes;
+        todo!()
+    }
+}

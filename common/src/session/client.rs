@@ -1,0 +1,164 @@
+//! The agent side of one connection: hello, verify the server's proof, finish, then sealed
+//! requests out and responses in. Pure; driven by the agent's event loop and by test clients.
+
+use crate::crypto::handshake::{self, SessionKeys, Transcript};
+use crate::crypto::seal::{Opener, SealError, Sealer};
+use crate::nodekeys::NodeKey;
+use crate::types::GoodbyeReason;
+use crate::wire::frame::MAX_FRAME_LEN;
+use crate::wire::msg::{
+    ClientFinish, ClientHello, Handshake, Request, Response, Session, WireError, NONCE_LEN,
+};
+use crate::wire::reader::DecodeError;
+use rand::RngCore;
+
+/// What a frame from the server amounted to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The server proved the node key; requests may be sent (ClientFinish was written).
+    Established { version: u16 },
+    /// The answer to request `id`.
+    Response { id: u32, body: Response },
+    /// The server is closing: idle, reconnect (re-probe) or shutting down.
+    Goodbye(GoodbyeReason),
+}
+
+/// Why the connection cannot go on. After any of these the agent closes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The server sent an error (plaintext during the handshake, sealed after).
+    #[error("server error {:?}: {}", .0.code, .0.message)]
+    Server(WireError),
+    /// The server's frame did not decode.
+    #[error("malformed frame from server: {0}")]
+    Malformed(#[from] DecodeError),
+    /// The server's proof did not match our node key: not a genuine server.
+    #[error("server failed to prove the node key")]
+    BadServerProof,
+    /// A sealed frame failed to open.
+    #[error("{0}")]
+    Sealed(#[from] SealError),
+    /// The server chose a version we did not offer.
+    #[error("server chose version {0}, which we did not offer")]
+    VersionNotOffered(u16),
+    /// A message that has no place in the current state.
+    #[error("unexpected message from server: {0}")]
+    Unexpected(&'static str),
+    /// A request was written before the handshake finished.
+    #[error("connection not established")]
+    NotEstablished,
+}
+
+enum State {
+    AwaitServerHello { hello: Vec<u8>, versions: Vec<u16> },
+    Established { sealer: Sealer, opener: Opener },
+}
+
+/// One connection's protocol state, agent side.
+pub struct ClientSession {
+    state: State,
+    key: NodeKey,
+}
+
+impl ClientSession {
+    /// Starts a handshake as `host`, appending the ClientHello frame to `out`.
+    pub fn start(
+        host: &str,
+        key: NodeKey,
+        versions: &[u16],
+        rng: &mut impl RngCore,
+        out: &mut Vec<u8>,
+    ) -> Self {
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        let msg = Handshake::ClientHello(ClientHello {
+            versions: versions.to_vec(),
+            host: host.to_string(),
+            nonce,
+        });
+        let mut hello = Vec::with_capacity(64 + host.len());
+        msg.encode(&mut hello);
+        super::write_handshake(&msg, out);
+        ClientSession {
+            state: State::AwaitServerHello {
+                hello,
+                versions: versions.to_vec(),
+            },
+            key,
+        }
+    }
+
+    /// True once the server has proven the node key.
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Established { .. })
+    }
+
+    /// Handles one frame payload from the server (decrypted in place once sealed).
+    pub fn handle_frame(
+        &mut self,
+        payload: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<ClientEvent, ClientError> {
+        match &mut self.state {
+            State::AwaitServerHello { hello, versions } => {
+                let server = match Handshake::decode(payload)? {
+                    Handshake::ServerHello(server) => server,
+                    Handshake::Error(e) => return Err(ClientError::Server(e)),
+                    _ => return Err(ClientError::Unexpected("expected ServerHello")),
+                };
+                if !versions.contains(&server.version) {
+                    return Err(ClientError::VersionNotOffered(server.version));
+                }
+                let transcript = Transcript::new(hello, server.version, &server.nonce);
+                if !handshake::verify_server_proof(&self.key, &transcript, &server.proof) {
+                    return Err(ClientError::BadServerProof);
+                }
+                let proof = handshake::client_proof(&self.key, &transcript);
+                super::write_handshake(&Handshake::ClientFinish(ClientFinish { proof }), out);
+                let keys = SessionKeys::derive(&self.key, &transcript);
+                self.state = State::Established {
+                    sealer: Sealer::new(&keys.client_to_server),
+                    opener: Opener::new(&keys.server_to_client),
+                };
+                Ok(ClientEvent::Established {
+                    version: server.version,
+                })
+            }
+            State::Established { opener, .. } => {
+                // Until the server has processed our finish it may still answer in plaintext
+                // (for example "auth failed"). ChaCha20-Poly1305 checks the tag before it
+                // decrypts, so a frame that fails to open is left untouched and can be read
+                // as a plaintext handshake error.
+                match opener.open_in_place(payload) {
+                    Ok(text) => match Session::decode(text)? {
+                        Session::Response { id, body } => Ok(ClientEvent::Response { id, body }),
+                        Session::Goodbye(g) => Ok(ClientEvent::Goodbye(g.reason)),
+                        Session::Error(e) => Err(ClientError::Server(e)),
+                        Session::Request { .. } => {
+                            Err(ClientError::Unexpected("servers do not send requests"))
+                        }
+                    },
+                    Err(sealed) => match Handshake::decode(payload) {
+                        Ok(Handshake::Error(e)) => Err(ClientError::Server(e)),
+                        _ => Err(sealed.into()),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Appends a sealed request frame.
+    pub fn write_request(
+        &mut self,
+        id: u32,
+        body: Request,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let State::Established { sealer, .. } = &mut self.state else {
+            return Err(ClientError::NotEstablished);
+        };
+        let msg = Session::Request { id, body };
+        sealer.seal_frame(MAX_FRAME_LEN, out, |o| msg.encode(o))?;
+        Ok(())
+    }
+}

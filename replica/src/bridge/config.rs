@@ -1,0 +1,194 @@
+//! The bridge's settings: the RON form (every field optional, with defaults) and the checked,
+//! typed form the reactor uses. Pure conversion; reading the file is `gatehouse_common::config`.
+
+use super::lifecycle::Timeouts;
+use gatehouse_common::config::ConfigError;
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// Agent connections held at once (the seed's BRIDGE_SERVC_R_MAX_CONN default). Each costs
+/// about 4-5 KiB of kernel memory for the socket pair plus well under 2 KiB here.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 9950;
+/// Requests waiting for a worker. At ~10 µs per authorize that is ~20 ms of work on two
+/// workers; slower requests hit the predicted-wait limit first.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 2048;
+/// Predicted wait above which a request is answered "busy, go elsewhere" instead of queued:
+/// 1 s, a fifth of the agent's default 5 s deadline budget, so the agent has time to go elsewhere.
+pub const DEFAULT_BUSY_WAIT_MS: u64 = 1000;
+/// Queue length above which probes go unanswered (three quarters of the default capacity),
+/// so agents stop choosing this replica before it has to redirect.
+pub const DEFAULT_PROBE_SILENCE_QUEUE_LEN: usize = 1536;
+/// Idle agent connections are closed after 10 s (the seed's agents do the same).
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 10_000;
+/// Connections are retired after 60 s so agents re-probe and load rebalances.
+pub const DEFAULT_MAX_CONNECTION_AGE_MS: u64 = 60_000;
+/// The handshake is two small messages; 5 s is generous even on a congested link.
+pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+/// A frame (at most 64 KiB) that has started must arrive within 5 s.
+pub const DEFAULT_FRAME_TIMEOUT_MS: u64 = 5_000;
+/// On SIGTERM, in-flight requests get this long to finish.
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 5_000;
+/// After a goodbye, the bytes get this long to drain before the socket is closed anyway.
+pub const DEFAULT_LINGER_MS: u64 = 1_000;
+/// Requests one connection may have queued or in service at once; further frames wait in the
+/// socket (backpressure) so one agent cannot fill the queue.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION: usize = 16;
+
+/// The `bridge: (...)` section of a server config, as written.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeFile {
+    pub max_connections: Option<usize>,
+    /// 0 or absent: one worker per available core.
+    pub workers: Option<usize>,
+    pub queue_capacity: Option<usize>,
+    pub busy_wait_ms: Option<u64>,
+    pub probe_silence_queue_len: Option<usize>,
+    pub idle_timeout_ms: Option<u64>,
+    pub max_connection_age_ms: Option<u64>,
+    pub handshake_timeout_ms: Option<u64>,
+    pub frame_timeout_ms: Option<u64>,
+    pub drain_timeout_ms: Option<u64>,
+    pub max_in_flight_per_connection: Option<usize>,
+    /// Benchmark only: every request sleeps this long on its worker, to make a replica slow.
+    pub benchmark_service_delay_ms: Option<u64>,
+}
+
+/// Checked bridge settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeConfig {
+    pub max_connections: usize,
+    pub workers: usize,
+    pub queue_capacity: usize,
+    pub busy_wait: Duration,
+    pub probe_silence_queue_len: usize,
+    pub timeouts: Timeouts,
+    pub drain_timeout: Duration,
+    pub max_in_flight_per_connection: usize,
+    pub benchmark_service_delay: Duration,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        // The defaults are valid by construction.
+        BridgeConfig::from_file(&BridgeFile::default(), Path::new("<defaults>"))
+            .expect("defaults are valid")
+    }
+}
+
+fn ms(value: Option<u64>, default: u64) -> Duration {
+    Duration::from_millis(value.unwrap_or(default))
+}
+
+impl BridgeConfig {
+    /// Applies defaults and checks every rule; `file` is named in errors.
+    pub fn from_file(f: &BridgeFile, file: &Path) -> Result<Self, ConfigError> {
+        let field = |name: &str| format!("bridge.{name}");
+        let positive = |name: &str, value: usize| {
+            if value == 0 {
+                Err(ConfigError::invalid(
+                    file,
+                    &field(name),
+                    "expected a number above 0",
+                ))
+            } else {
+                Ok(value)
+            }
+        };
+        let workers = match f.workers.unwrap_or(0) {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let queue_capacity = positive(
+            "queue_capacity",
+            f.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
+        )?;
+        let probe_silence_queue_len = f.probe_silence_queue_len.unwrap_or(
+            DEFAULT_PROBE_SILENCE_QUEUE_LEN
+                .min(queue_capacity * 3 / 4)
+                .max(1),
+        );
+        if probe_silence_queue_len > queue_capacity {
+            return Err(ConfigError::invalid(
+                file,
+                &field("probe_silence_queue_len"),
+                format!("expected at most queue_capacity ({queue_capacity})"),
+            ));
+        }
+        let timeouts = Timeouts {
+            handshake: ms(f.handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS),
+            frame: ms(f.frame_timeout_ms, DEFAULT_FRAME_TIMEOUT_MS),
+            idle: ms(f.idle_timeout_ms, DEFAULT_IDLE_TIMEOUT_MS),
+            max_age: ms(f.max_connection_age_ms, DEFAULT_MAX_CONNECTION_AGE_MS),
+            linger: Duration::from_millis(DEFAULT_LINGER_MS),
+        };
+        for (name, value) in [
+            ("handshake_timeout_ms", timeouts.handshake),
+            ("frame_timeout_ms", timeouts.frame),
+            ("idle_timeout_ms", timeouts.idle),
+            ("max_connection_age_ms", timeouts.max_age),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(
+                    file,
+                    &field(name),
+                    "expected a duration above 0 ms",
+                ));
+            }
+        }
+        Ok(BridgeConfig {
+            max_connections: positive(
+                "max_connections",
+                f.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            )?,
+            workers,
+            queue_capacity,
+            busy_wait: ms(f.busy_wait_ms, DEFAULT_BUSY_WAIT_MS),
+            probe_silence_queue_len,
+            timeouts,
+            drain_timeout: ms(f.drain_timeout_ms, DEFAULT_DRAIN_TIMEOUT_MS),
+            max_in_flight_per_connection: positive(
+                "max_in_flight_per_connection",
+                f.max_in_flight_per_connection
+                    .unwrap_or(DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION),
+            )?,
+            benchmark_service_delay: ms(f.benchmark_service_delay_ms, 0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_constants() {
+        let c = BridgeConfig::default();
+        assert_eq!(c.max_connections, 9950);
+        assert_eq!(c.timeouts.idle, Duration::from_secs(10));
+        assert_eq!(c.timeouts.max_age, Duration::from_secs(60));
+        assert_eq!(c.probe_silence_queue_len, 1536);
+        assert!(c.workers >= 1);
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let f = BridgeFile {
+            queue_capacity: Some(10),
+            probe_silence_queue_len: Some(11),
+            ..Default::default()
+        };
+        let err = BridgeConfig::from_file(&f, Path::new("r.ron")).unwrap_err();
+        assert!(
+            err.to_string().contains("bridge.probe_silence_queue_len"),
+            "{err}"
+        );
+        let f = BridgeFile {
+            max_connections: Some(0),
+            ..Default::default()
+        };
+        let err = BridgeConfig::from_file(&f, Path::new("r.ron")).unwrap_err();
+        assert!(err.to_string().contains("bridge.max_connections"), "{err}");
+    }
+}

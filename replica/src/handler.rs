@@ -1,0 +1,66 @@
+//! What a replica's workers do with a request: load the current policy snapshot once, decide,
+//! and answer. The decision itself is the pure policy engine's; this adds the wall clock and
+//! the audit log line.
+
+use crate::bridge::RequestHandler;
+use arc_swap::ArcSwap;
+use gatehouse_common::policy::{Decision, PolicySnapshot, PolicyTime};
+use gatehouse_common::wire::{Request, Response};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Answers requests from the policy snapshot currently published.
+pub struct PolicyHandler {
+    policy: Arc<ArcSwap<PolicySnapshot>>,
+}
+
+impl PolicyHandler {
+    /// A handler reading `policy`; publish a new snapshot there to change what it decides.
+    pub fn new(policy: Arc<ArcSwap<PolicySnapshot>>) -> Self {
+        PolicyHandler { policy }
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().try_into().unwrap_or(i64::MAX))
+}
+
+impl RequestHandler for PolicyHandler {
+    fn handle(&self, host: &str, request: &Request) -> Response {
+        // One snapshot for the whole request, even if a new one is published meanwhile.
+        let snapshot = self.policy.load();
+        match request {
+            Request::Authorize(req) => {
+                let decision = snapshot.authorize(req, PolicyTime::from_unix(now_unix()));
+                log::debug!(
+                    target: "gatehouse::audit",
+                    "agent={host} authorize {} {}@{} -> {}@{}: {decision:?}",
+                    req.method.name(),
+                    req.from_user,
+                    req.from_host,
+                    req.to_user,
+                    req.to_host
+                );
+                match decision {
+                    Decision::Allow { route } => Response::Allow { route },
+                    Decision::Deny { reason } => Response::Deny { reason },
+                }
+            }
+            Request::Authenticate(req) => {
+                let result = snapshot.authenticate(req);
+                log::debug!(
+                    target: "gatehouse::audit",
+                    "agent={host} authenticate {}@{}: {result:?}",
+                    req.user,
+                    req.host
+                );
+                match result {
+                    Ok(()) => Response::AuthOk,
+                    Err(reason) => Response::AuthFail { reason },
+                }
+            }
+        }
+    }
+}
