@@ -9,6 +9,7 @@
 use crate::nodekeys::NodeKey;
 use crate::wire::probe::{Probe, ProbeReply, PROBE_TAG_LEN};
 use crate::wire::reader::DecodeError;
+use crate::wire::writer::EncodeError;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -55,11 +56,11 @@ fn verify(key: &NodeKey, label: &[u8], body: &[u8], tag: &[u8]) -> Result<(), Pr
         .map_err(|_| ProbeError::BadTag)
 }
 
-/// Encodes and tags a probe.
-pub fn seal_probe(key: &NodeKey, probe: &Probe) -> Vec<u8> {
+/// Encodes and tags a probe; fails only for a host name the wire cannot carry.
+pub fn seal_probe(key: &NodeKey, probe: &Probe) -> Result<Vec<u8>, EncodeError> {
     let mut body = Vec::with_capacity(128);
-    probe.encode_body(&mut body);
-    append_tag(key, PROBE_LABEL, body)
+    probe.encode_body(&mut body)?;
+    Ok(append_tag(key, PROBE_LABEL, body))
 }
 
 /// Parses a probe, finds its host's key with `lookup`, and verifies the tag.

@@ -7,6 +7,7 @@
 //! so tampering with it makes the frame fail to open too.
 
 use crate::wire::frame::{FrameError, FRAME_HEADER_LEN};
+use crate::wire::writer::EncodeError;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 
@@ -28,6 +29,9 @@ pub enum SealError {
     /// The sealed frame would exceed the frame cap.
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// The message itself could not be encoded (a field over its limit).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
 }
 
 fn nonce(counter: u64) -> Nonce {
@@ -57,12 +61,15 @@ impl Sealer {
         &mut self,
         cap: usize,
         out: &mut Vec<u8>,
-        encode: impl FnOnce(&mut Vec<u8>),
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
     ) -> Result<(), SealError> {
         let start = out.len();
         out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
         let body = out.len();
-        encode(out);
+        if let Err(e) = encode(out) {
+            out.truncate(start);
+            return Err(e.into());
+        }
         let len = out.len() - body + TAG_LEN;
         if len > cap {
             out.truncate(start);
@@ -136,7 +143,10 @@ mod tests {
     fn sealed(sealer: &mut Sealer, text: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         sealer
-            .seal_frame(MAX_FRAME_LEN, &mut out, |o| o.extend_from_slice(text))
+            .seal_frame(MAX_FRAME_LEN, &mut out, |o| {
+                o.extend_from_slice(text);
+                Ok(())
+            })
             .unwrap();
         out
     }
@@ -193,7 +203,10 @@ mod tests {
     fn an_oversized_frame_is_refused_and_leaves_the_buffer_unchanged() {
         let mut s = Sealer::new(&[1; 32]);
         let mut out = b"keep".to_vec();
-        let err = s.seal_frame(20, &mut out, |o| o.extend_from_slice(&[0; 10]));
+        let err = s.seal_frame(20, &mut out, |o| {
+            o.extend_from_slice(&[0; 10]);
+            Ok(())
+        });
         assert!(matches!(err, Err(SealError::Frame(_))));
         assert_eq!(out, b"keep");
     }

@@ -47,6 +47,9 @@ pub enum ClientError {
     /// A request was written before the handshake finished.
     #[error("connection not established")]
     NotEstablished,
+    /// Our own message could not be encoded (a host or field over its wire limit).
+    #[error("cannot encode: {0}")]
+    Encode(#[from] crate::wire::writer::EncodeError),
 }
 
 enum State {
@@ -61,14 +64,15 @@ pub struct ClientSession {
 }
 
 impl ClientSession {
-    /// Starts a handshake as `host`, appending the ClientHello frame to `out`.
+    /// Starts a handshake as `host`, appending the ClientHello frame to `out`. Fails for a
+    /// host name the wire cannot carry (empty or over 255 bytes) or a bad version list.
     pub fn start(
         host: &str,
         key: NodeKey,
         versions: &[u16],
         rng: &mut impl RngCore,
         out: &mut Vec<u8>,
-    ) -> Self {
+    ) -> Result<Self, ClientError> {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
         let msg = Handshake::ClientHello(ClientHello {
@@ -77,15 +81,15 @@ impl ClientSession {
             nonce,
         });
         let mut hello = Vec::with_capacity(64 + host.len());
-        msg.encode(&mut hello);
+        msg.encode(&mut hello)?;
         super::write_handshake(&msg, out);
-        ClientSession {
+        Ok(ClientSession {
             state: State::AwaitServerHello {
                 hello,
                 versions: versions.to_vec(),
             },
             key,
-        }
+        })
     }
 
     /// True once the server has proven the node key.

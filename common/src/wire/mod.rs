@@ -5,6 +5,7 @@
 //! - [`msg`]: handshake messages (plaintext) and session messages (sealed by `crypto::seal`).
 //! - [`probe`]: the UDP probe and its reply.
 //! - [`reader`]: the bounds-checked reader every decoder uses.
+//! - [`writer`]: string encoding helpers and [`EncodeError`].
 //!
 //! docs/PROTOCOL.md is the normative description; keep the two in step.
 
@@ -12,14 +13,22 @@ pub mod frame;
 pub mod msg;
 pub mod probe;
 pub mod reader;
+#[cfg(test)]
+pub(crate) mod strategies;
+pub mod writer;
 
-pub use frame::{decode_frame, encode_frame, FrameError};
+pub use frame::{decode_frame, encode_frame, FrameError, FRAME_HEADER_LEN, MAX_FRAME_LEN};
 pub use msg::{
     AuthenticateRequest, AuthorizeRequest, ClientFinish, ClientHello, Goodbye, Handshake, Request,
-    Response, ServerHello, Session, WireError,
+    Response, ServerHello, Session, WireError, MAX_HOST_LEN, MAX_MESSAGE_LEN, MAX_PASSWORD_LEN,
+    MAX_ROUTE_LEN, MAX_USER_LEN, MAX_VERSIONS, NONCE_LEN, PROOF_LEN,
 };
-pub use probe::{LoadReport, Probe, ProbeReply};
-pub use reader::DecodeError;
+pub use probe::{
+    LoadReport, Probe, ProbeReply, PROBE_MAX_DATAGRAM, PROBE_MIN_DATAGRAM,
+    PROBE_REPLY_DATAGRAM_LEN, PROBE_TAG_LEN,
+};
+pub use reader::{DecodeError, Reader};
+pub use writer::EncodeError;
 
 /// Protocol versions this build speaks, highest first.
 pub const SUPPORTED_VERSIONS: &[u16] = &[1];

@@ -1,13 +1,58 @@
-//! Handshake and session messages.
-//! TODO(codec helper): encode/decode.
+//! Handshake and session messages: the types and their byte encoding (docs/PROTOCOL.md,
+//! "Message encoding"). Each message is a tag byte then its fields, big-endian, strings as a
+//! u16 byte length plus UTF-8.
+//!
+//! Pure. The agent and the replica call `encode` to build a frame payload (which the crypto
+//! module then seals, for session messages) and `decode` on a frame payload (after opening it).
+//!
+//! Limits: `encode` returns `Result` and refuses any value the decoder would reject (an
+//! over-long string, an empty host, too many versions), leaving `out` unchanged, because
+//! fields are public and some come from users (PAM user names, passwords). The one exception
+//! is [`WireError`]: it is sent on failure paths that must not themselves fail, so its
+//! encoding never fails — its message is truncated to [`MAX_MESSAGE_LEN`] bytes on a char
+//! boundary and its version list to the first [`MAX_VERSIONS`] entries.
+
+mod codec;
+#[cfg(test)]
+mod tests;
 
 use crate::types::{AuthFailure, DenyReason, ErrorCode, GoodbyeReason, Method};
-use crate::wire::reader::DecodeError;
+use crate::wire::reader::{DecodeError, Reader};
+use crate::wire::writer::EncodeError;
 
 /// Length of handshake nonces, bytes.
 pub const NONCE_LEN: usize = 32;
 /// Length of handshake proofs (HMAC-SHA256), bytes.
 pub const PROOF_LEN: usize = 32;
+
+/// Longest host name, bytes (default 255): the DNS limit on a full name.
+pub const MAX_HOST_LEN: usize = 255;
+/// Longest user name, bytes (default 255): above any Unix login-name limit (32 on Linux).
+pub const MAX_USER_LEN: usize = 255;
+/// Longest password, bytes (default 1024): generous for passphrases, yet bounds the argon2
+/// input an unauthenticated-looking request can make the server hash.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+/// Longest access-route text in an `Allow` response, bytes (default 1024): routes are short
+/// rule strings quoted for the audit log.
+pub const MAX_ROUTE_LEN: usize = 1024;
+/// Longest human-readable message in a [`WireError`], bytes (default 256): enough for a
+/// sentence of detail, small enough to send on any failure path.
+pub const MAX_MESSAGE_LEN: usize = 256;
+/// Most protocol versions in a hello or an error (default 16): far more than will ever be
+/// live at once, and keeps the version-list scan trivially bounded.
+pub const MAX_VERSIONS: usize = 16;
+
+/// Message tags (first byte of every message).
+pub mod tag {
+    pub const CLIENT_HELLO: u8 = 0x01;
+    pub const SERVER_HELLO: u8 = 0x02;
+    pub const CLIENT_FINISH: u8 = 0x03;
+    pub const HANDSHAKE_ERROR: u8 = 0x0F;
+    pub const REQUEST: u8 = 0x10;
+    pub const RESPONSE: u8 = 0x11;
+    pub const GOODBYE: u8 = 0x12;
+    pub const SESSION_ERROR: u8 = 0x1F;
+}
 
 /// First message, agent → server, plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,41 +163,70 @@ pub enum Session {
 }
 
 impl WireError {
-    /// An error with a code and a message and no versions or estimate.
-    pub fn new(code: ErrorCode, message: &str) -> Self {
-        WireError {
+    /// An error with no version list and no estimate. The message is truncated to
+    /// [`MAX_MESSAGE_LEN`] bytes on a char boundary, as the encoder would.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        let keep = crate::wire::writer::truncate_utf8(&message, MAX_MESSAGE_LEN).len();
+        message.truncate(keep);
+        Self {
             code,
-            message: message.to_string(),
+            message,
             versions: Vec::new(),
             estimate_us: 0,
+        }
+    }
+
+    /// `UnsupportedVersion`, listing the versions we speak (at most [`MAX_VERSIONS`] are sent).
+    pub fn unsupported_version(versions: &[u16]) -> Self {
+        Self {
+            versions: versions.iter().copied().take(MAX_VERSIONS).collect(),
+            ..Self::new(
+                ErrorCode::UnsupportedVersion,
+                "no protocol version in common",
+            )
+        }
+    }
+
+    /// `Busy`, carrying the server's estimated wait in microseconds.
+    pub fn busy(estimate_us: u64) -> Self {
+        Self {
+            estimate_us,
+            ..Self::new(ErrorCode::Busy, "server busy")
         }
     }
 }
 
 impl Handshake {
-    /// Appends the encoded message (no frame prefix) to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let _ = out;
-        todo!()
+    /// Appends the encoded message (no frame prefix) to `out`. On error (a field over its
+    /// limit, an empty host or version list) `out` is left unchanged.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        codec::encode_handshake(self, out).inspect_err(|_| out.truncate(start))
     }
 
     /// Decodes one message; rejects unknown tags, bad lengths and trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let _ = bytes;
-        todo!()
+        let mut r = Reader::new(bytes);
+        let msg = codec::decode_handshake(&mut r)?;
+        r.finish()?;
+        Ok(msg)
     }
 }
 
 impl Session {
-    /// Appends the encoded message (no frame prefix, not sealed) to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let _ = out;
-        todo!()
+    /// Appends the encoded message (no frame prefix, not sealed) to `out`. On error (a field
+    /// over its limit) `out` is left unchanged.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        codec::encode_session(self, out).inspect_err(|_| out.truncate(start))
     }
 
     /// Decodes one message; rejects unknown tags, bad lengths and trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let _ = bytes;
-        todo!()
+        let mut r = Reader::new(bytes);
+        let msg = codec::decode_session(&mut r)?;
+        r.finish()?;
+        Ok(msg)
     }
 }

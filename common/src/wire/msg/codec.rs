@@ -1,0 +1,268 @@
+//! Field-by-field encoding and decoding of handshake and session messages. Pure; called only
+//! by `Handshake::{encode,decode}` and `Session::{encode,decode}`, which add the
+//! "leave `out` unchanged on error" and "no trailing bytes" rules.
+
+use super::*;
+use crate::wire::writer::{put_string, truncate_utf8};
+
+/// Sub-tags of a request body.
+const REQ_AUTHORIZE: u8 = 1;
+const REQ_AUTHENTICATE: u8 = 2;
+/// Sub-tags of a response body.
+const RESP_ALLOW: u8 = 1;
+const RESP_DENY: u8 = 2;
+const RESP_AUTH_OK: u8 = 3;
+const RESP_AUTH_FAIL: u8 = 4;
+const RESP_ERROR: u8 = 5;
+
+pub(super) fn encode_handshake(msg: &Handshake, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    match msg {
+        Handshake::ClientHello(h) => {
+            out.push(tag::CLIENT_HELLO);
+            if h.versions.is_empty() {
+                return Err(EncodeError::Empty { field: "versions" });
+            }
+            put_versions(out, &h.versions)?;
+            if h.host.is_empty() {
+                return Err(EncodeError::Empty { field: "host" });
+            }
+            put_string(out, "host", MAX_HOST_LEN, &h.host)?;
+            out.extend_from_slice(&h.nonce);
+        }
+        Handshake::ServerHello(h) => {
+            out.push(tag::SERVER_HELLO);
+            out.extend_from_slice(&h.version.to_be_bytes());
+            out.extend_from_slice(&h.nonce);
+            out.extend_from_slice(&h.proof);
+        }
+        Handshake::ClientFinish(f) => {
+            out.push(tag::CLIENT_FINISH);
+            out.extend_from_slice(&f.proof);
+        }
+        Handshake::Error(e) => {
+            out.push(tag::HANDSHAKE_ERROR);
+            put_wire_error(out, e);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn decode_handshake(r: &mut Reader<'_>) -> Result<Handshake, DecodeError> {
+    Ok(match r.u8()? {
+        tag::CLIENT_HELLO => {
+            let versions = read_versions(r)?;
+            if versions.is_empty() {
+                return Err(DecodeError::Invalid {
+                    field: "versions",
+                    why: "empty",
+                });
+            }
+            let host = r.string("host", MAX_HOST_LEN)?;
+            if host.is_empty() {
+                return Err(DecodeError::Invalid {
+                    field: "host",
+                    why: "empty",
+                });
+            }
+            let nonce = r.array()?;
+            Handshake::ClientHello(ClientHello {
+                versions,
+                host,
+                nonce,
+            })
+        }
+        tag::SERVER_HELLO => Handshake::ServerHello(ServerHello {
+            version: r.u16()?,
+            nonce: r.array()?,
+            proof: r.array()?,
+        }),
+        tag::CLIENT_FINISH => Handshake::ClientFinish(ClientFinish { proof: r.array()? }),
+        tag::HANDSHAKE_ERROR => Handshake::Error(read_wire_error(r)?),
+        other => return Err(DecodeError::UnknownTag(other)),
+    })
+}
+
+pub(super) fn encode_session(msg: &Session, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    match msg {
+        Session::Request { id, body } => {
+            out.push(tag::REQUEST);
+            out.extend_from_slice(&id.to_be_bytes());
+            put_request(out, body)?;
+        }
+        Session::Response { id, body } => {
+            out.push(tag::RESPONSE);
+            out.extend_from_slice(&id.to_be_bytes());
+            put_response(out, body)?;
+        }
+        Session::Goodbye(g) => {
+            out.push(tag::GOODBYE);
+            out.push(g.reason.code());
+        }
+        Session::Error(e) => {
+            out.push(tag::SESSION_ERROR);
+            put_wire_error(out, e);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn decode_session(r: &mut Reader<'_>) -> Result<Session, DecodeError> {
+    Ok(match r.u8()? {
+        tag::REQUEST => Session::Request {
+            id: r.u32()?,
+            body: read_request(r)?,
+        },
+        tag::RESPONSE => Session::Response {
+            id: r.u32()?,
+            body: read_response(r)?,
+        },
+        tag::GOODBYE => {
+            let code = r.u8()?;
+            let reason = GoodbyeReason::from_code(code).ok_or(unknown("goodbye reason", code))?;
+            Session::Goodbye(Goodbye { reason })
+        }
+        tag::SESSION_ERROR => Session::Error(read_wire_error(r)?),
+        other => return Err(DecodeError::UnknownTag(other)),
+    })
+}
+
+fn put_request(out: &mut Vec<u8>, body: &Request) -> Result<(), EncodeError> {
+    match body {
+        Request::Authorize(a) => {
+            out.push(REQ_AUTHORIZE);
+            out.push(a.method.code());
+            put_string(out, "from_host", MAX_HOST_LEN, &a.from_host)?;
+            put_string(out, "from_user", MAX_USER_LEN, &a.from_user)?;
+            put_string(out, "to_user", MAX_USER_LEN, &a.to_user)?;
+            put_string(out, "to_host", MAX_HOST_LEN, &a.to_host)?;
+        }
+        Request::Authenticate(a) => {
+            out.push(REQ_AUTHENTICATE);
+            put_string(out, "user", MAX_USER_LEN, &a.user)?;
+            put_string(out, "password", MAX_PASSWORD_LEN, &a.password)?;
+            put_string(out, "host", MAX_HOST_LEN, &a.host)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_request(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
+    Ok(match r.u8()? {
+        REQ_AUTHORIZE => {
+            let code = r.u8()?;
+            let method = Method::from_code(code).ok_or(unknown("method", code))?;
+            Request::Authorize(AuthorizeRequest {
+                method,
+                from_host: r.string("from_host", MAX_HOST_LEN)?,
+                from_user: r.string("from_user", MAX_USER_LEN)?,
+                to_user: r.string("to_user", MAX_USER_LEN)?,
+                to_host: r.string("to_host", MAX_HOST_LEN)?,
+            })
+        }
+        REQ_AUTHENTICATE => Request::Authenticate(AuthenticateRequest {
+            user: r.string("user", MAX_USER_LEN)?,
+            password: r.string("password", MAX_PASSWORD_LEN)?,
+            host: r.string("host", MAX_HOST_LEN)?,
+        }),
+        other => return Err(unknown("request kind", other)),
+    })
+}
+
+fn put_response(out: &mut Vec<u8>, body: &Response) -> Result<(), EncodeError> {
+    match body {
+        Response::Allow { route } => {
+            out.push(RESP_ALLOW);
+            put_string(out, "route", MAX_ROUTE_LEN, route)?;
+        }
+        Response::Deny { reason } => out.extend_from_slice(&[RESP_DENY, reason.code()]),
+        Response::AuthOk => out.push(RESP_AUTH_OK),
+        Response::AuthFail { reason } => out.extend_from_slice(&[RESP_AUTH_FAIL, reason.code()]),
+        Response::Error(e) => {
+            out.push(RESP_ERROR);
+            put_wire_error(out, e);
+        }
+    }
+    Ok(())
+}
+
+fn read_response(r: &mut Reader<'_>) -> Result<Response, DecodeError> {
+    Ok(match r.u8()? {
+        RESP_ALLOW => Response::Allow {
+            route: r.string("route", MAX_ROUTE_LEN)?,
+        },
+        RESP_DENY => {
+            let code = r.u8()?;
+            let reason = DenyReason::from_code(code).ok_or(unknown("deny reason", code))?;
+            Response::Deny { reason }
+        }
+        RESP_AUTH_OK => Response::AuthOk,
+        RESP_AUTH_FAIL => {
+            let code = r.u8()?;
+            let reason = AuthFailure::from_code(code).ok_or(unknown("auth failure", code))?;
+            Response::AuthFail { reason }
+        }
+        RESP_ERROR => Response::Error(read_wire_error(r)?),
+        other => return Err(unknown("response kind", other)),
+    })
+}
+
+/// Never fails: over-long parts are cut (see the module header).
+fn put_wire_error(out: &mut Vec<u8>, e: &WireError) {
+    out.extend_from_slice(&e.code.code().to_be_bytes());
+    let message = truncate_utf8(&e.message, MAX_MESSAGE_LEN);
+    // Cannot fail: `message` is within MAX_MESSAGE_LEN, which fits a u16.
+    let _ = put_string(out, "message", MAX_MESSAGE_LEN, message);
+    let versions = e.versions.get(..MAX_VERSIONS).unwrap_or(&e.versions);
+    // Cannot fail: at most MAX_VERSIONS entries.
+    let _ = put_versions(out, versions);
+    out.extend_from_slice(&e.estimate_us.to_be_bytes());
+}
+
+fn read_wire_error(r: &mut Reader<'_>) -> Result<WireError, DecodeError> {
+    let code = r.u16()?;
+    let code = ErrorCode::from_code(code).ok_or(DecodeError::UnknownCode {
+        field: "error code",
+        code,
+    })?;
+    Ok(WireError {
+        code,
+        message: r.string("message", MAX_MESSAGE_LEN)?,
+        versions: read_versions(r)?,
+        estimate_us: r.u64()?,
+    })
+}
+
+/// A u8 count (at most [`MAX_VERSIONS`]) then that many u16 versions.
+fn put_versions(out: &mut Vec<u8>, versions: &[u16]) -> Result<(), EncodeError> {
+    let too_many = EncodeError::TooMany {
+        field: "versions",
+        count: versions.len(),
+        max: MAX_VERSIONS,
+    };
+    if versions.len() > MAX_VERSIONS {
+        return Err(too_many);
+    }
+    out.push(u8::try_from(versions.len()).map_err(|_| too_many)?);
+    for v in versions {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    Ok(())
+}
+
+fn read_versions(r: &mut Reader<'_>) -> Result<Vec<u16>, DecodeError> {
+    let count = usize::from(r.u8()?);
+    if count > MAX_VERSIONS {
+        return Err(DecodeError::Invalid {
+            field: "versions",
+            why: "more than 16",
+        });
+    }
+    (0..count).map(|_| r.u16()).collect()
+}
+
+fn unknown(field: &'static str, code: u8) -> DecodeError {
+    DecodeError::UnknownCode {
+        field,
+        code: code.into(),
+    }
+}

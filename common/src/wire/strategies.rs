@@ -1,0 +1,154 @@
+//! Proptest strategies producing every valid wire value, for the round-trip and fuzz tests in
+//! `msg` and `probe`. Test-only.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use crate::types::{AuthFailure, DenyReason, ErrorCode, GoodbyeReason, Method};
+use crate::wire::msg::*;
+use crate::wire::probe::{LoadReport, Probe, ProbeReply};
+
+/// UTF-8 text of `min_chars..` chars and at most `max_bytes` bytes; mostly ASCII so limits
+/// are reached, with arbitrary chars (multi-byte, control) mixed in.
+pub fn text(min_chars: usize, max_bytes: usize) -> impl Strategy<Value = String> {
+    let ch = prop_oneof![3 => proptest::char::range(' ', '~'), 1 => any::<char>()];
+    vec(ch, min_chars..=max_bytes.max(min_chars)).prop_map(move |chars| {
+        let mut s = String::new();
+        for c in chars {
+            if s.len() + c.len_utf8() > max_bytes {
+                break;
+            }
+            s.push(c);
+        }
+        s
+    })
+}
+
+/// A non-empty host name within [`MAX_HOST_LEN`].
+pub fn host() -> impl Strategy<Value = String> {
+    text(1, MAX_HOST_LEN).prop_filter("non-empty", |h| !h.is_empty())
+}
+
+fn pick<T: Copy + std::fmt::Debug + 'static>(all: &'static [T]) -> impl Strategy<Value = T> {
+    proptest::sample::select(all)
+}
+
+pub fn wire_error() -> impl Strategy<Value = WireError> {
+    (
+        pick(&ErrorCode::ALL),
+        text(0, MAX_MESSAGE_LEN),
+        vec(any::<u16>(), 0..=MAX_VERSIONS),
+        any::<u64>(),
+    )
+        .prop_map(|(code, message, versions, estimate_us)| WireError {
+            code,
+            message,
+            versions,
+            estimate_us,
+        })
+}
+
+pub fn handshake() -> impl Strategy<Value = Handshake> {
+    prop_oneof![
+        (
+            vec(any::<u16>(), 1..=MAX_VERSIONS),
+            host(),
+            any::<[u8; 32]>()
+        )
+            .prop_map(
+                |(versions, host, nonce)| Handshake::ClientHello(ClientHello {
+                    versions,
+                    host,
+                    nonce
+                })
+            ),
+        (any::<u16>(), any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(version, nonce, proof)| {
+            Handshake::ServerHello(ServerHello {
+                version,
+                nonce,
+                proof,
+            })
+        }),
+        any::<[u8; 32]>().prop_map(|proof| Handshake::ClientFinish(ClientFinish { proof })),
+        wire_error().prop_map(Handshake::Error),
+    ]
+}
+
+pub fn request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        (
+            pick(&Method::ALL),
+            text(0, MAX_HOST_LEN),
+            text(0, MAX_USER_LEN),
+            text(0, MAX_USER_LEN),
+            text(0, MAX_HOST_LEN),
+        )
+            .prop_map(|(method, from_host, from_user, to_user, to_host)| {
+                Request::Authorize(AuthorizeRequest {
+                    method,
+                    from_host,
+                    from_user,
+                    to_user,
+                    to_host,
+                })
+            }),
+        (
+            text(0, MAX_USER_LEN),
+            text(0, MAX_PASSWORD_LEN),
+            text(0, MAX_HOST_LEN)
+        )
+            .prop_map(|(user, password, host)| Request::Authenticate(
+                AuthenticateRequest {
+                    user,
+                    password,
+                    host
+                }
+            )),
+    ]
+}
+
+pub fn response() -> impl Strategy<Value = Response> {
+    prop_oneof![
+        text(0, MAX_ROUTE_LEN).prop_map(|route| Response::Allow { route }),
+        pick(&DenyReason::ALL).prop_map(|reason| Response::Deny { reason }),
+        Just(Response::AuthOk),
+        pick(&AuthFailure::ALL).prop_map(|reason| Response::AuthFail { reason }),
+        wire_error().prop_map(Response::Error),
+    ]
+}
+
+pub fn session() -> impl Strategy<Value = Session> {
+    prop_oneof![
+        (any::<u32>(), request()).prop_map(|(id, body)| Session::Request { id, body }),
+        (any::<u32>(), response()).prop_map(|(id, body)| Session::Response { id, body }),
+        pick(&GoodbyeReason::ALL).prop_map(|reason| Session::Goodbye(Goodbye { reason })),
+        wire_error().prop_map(Session::Error),
+    ]
+}
+
+pub fn probe() -> impl Strategy<Value = Probe> {
+    (host(), any::<u64>()).prop_map(|(host, probe_id)| Probe { host, probe_id })
+}
+
+pub fn probe_reply() -> impl Strategy<Value = ProbeReply> {
+    let u64s = any::<[u64; 6]>();
+    let u32s = any::<[u32; 5]>();
+    (any::<u64>(), u64s, u32s).prop_map(|(probe_id, [a, b, c, d, e, f], [q, s, w, n, m])| {
+        ProbeReply {
+            probe_id,
+            load: LoadReport {
+                recommended_wait_us: a,
+                seed_wait_us: b,
+                queue_len: q,
+                in_service: s,
+                workers: w,
+                mean_queue_us: c,
+                mean_service_us: d,
+                connections: n,
+                max_connections: m,
+                db_sequence: e,
+                db_age_ms: f,
+            },
+        }
+    })
+}
