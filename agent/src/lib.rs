@@ -1,1 +1,20 @@
-//! Gatehouse agent library (issue 3).
+//! Gatehouse agent library (issue 3): the pure decision parts of the agent. No sockets,
+//! clocks or global RNG here; the I/O shell passes `now` and an RNG in.
+//!
+//! - [`config`]: the agent's RON config, defaults and cross-field checks (reads the file).
+//! - [`balance`]: choosing a server (inverse-wait weighting and the other modes).
+//! - [`probe_round`]: one UDP probe round as a state machine.
+//! - [`avoid`]: servers avoided for a while (busy, too many connections, reset) or suspect.
+//! - [`connect_plan`]: RFC 8305-style staggered connection attempts.
+//! - [`budget`]: the per-request deadline every wait is capped by.
+//! - [`backoff`]: jittered exponential backoff when nothing is reachable.
+//!
+//! docs/AGENT.md describes how these fit together.
+
+pub mod avoid;
+pub mod backoff;
+pub mod balance;
+pub mod budget;
+pub mod config;
+pub mod connect_plan;
+pub mod probe_round;

@@ -1,0 +1,178 @@
+//! Which servers to keep away from for now: servers that said "busy, go elsewhere", "too many
+//! connections", or reset a connection are avoided until an instant; servers that did not
+//! answer their last probe are suspect until they answer one again.
+//!
+//! Pure: `now` is an argument. One entry per configured server (memory bounded by the server
+//! count, itself capped by `config::MAX_SERVERS`); server indices outside the list are
+//! ignored. Called by the probe round (to choose whom to probe), the redirect path (to order
+//! retries) and the request path (to record refusals).
+
+use std::time::{Duration, Instant};
+
+/// Avoid-until instants and suspect marks, one per server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvoidList {
+    until: Vec<Option<Instant>>,
+    suspect: Vec<bool>,
+}
+
+impl AvoidList {
+    /// Nothing avoided, nothing suspect, for `server_count` servers.
+    pub fn new(server_count: usize) -> Self {
+        AvoidList {
+            until: vec![None; server_count],
+            suspect: vec![false; server_count],
+        }
+    }
+
+    /// How many servers this list covers.
+    pub fn server_count(&self) -> usize {
+        self.until.len()
+    }
+
+    /// Avoid `server` for `duration` from `now`. An existing longer avoidance is kept (a
+    /// second "busy" never shortens the first). Returns false for an unknown server.
+    pub fn avoid_for(&mut self, server: usize, now: Instant, duration: Duration) -> bool {
+        let until = now.checked_add(duration).unwrap_or(now);
+        self.avoid_until(server, until)
+    }
+
+    /// Avoid `server` until `until` (keeping a later existing instant). False when unknown.
+    pub fn avoid_until(&mut self, server: usize, until: Instant) -> bool {
+        match self.until.get_mut(server) {
+            Some(slot) => {
+                *slot = Some(slot.map_or(until, |old| old.max(until)));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `server` is avoided at `now` (unknown servers count as avoided).
+    pub fn is_avoided(&self, server: usize, now: Instant) -> bool {
+        match self.until.get(server) {
+            Some(Some(until)) => now < *until,
+            Some(None) => false,
+            None => true,
+        }
+    }
+
+    /// Marks `server` suspect (it did not answer a probe). False when unknown.
+    pub fn mark_suspect(&mut self, server: usize) -> bool {
+        self.set_suspect(server, true)
+    }
+
+    /// Clears the suspect mark (it answered a probe or accepted a connection).
+    pub fn clear_suspect(&mut self, server: usize) -> bool {
+        self.set_suspect(server, false)
+    }
+
+    /// Whether `server` is suspect (unknown servers count as suspect).
+    pub fn is_suspect(&self, server: usize) -> bool {
+        self.suspect.get(server).copied().unwrap_or(true)
+    }
+
+    /// Neither avoided nor suspect at `now`.
+    pub fn is_healthy(&self, server: usize, now: Instant) -> bool {
+        !self.is_avoided(server, now) && !self.is_suspect(server)
+    }
+
+    /// The earliest instant after `now` at which an avoidance ends, if any (for a caller that
+    /// wants to wake up when a server becomes usable again).
+    pub fn next_expiry(&self, now: Instant) -> Option<Instant> {
+        self.until
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&t| t > now)
+            .min()
+    }
+
+    /// `servers` reordered for trying: healthy first, then suspect, then avoided; the given
+    /// order kept within each group. Unknown server indices are dropped. Nothing is removed
+    /// otherwise, so when every server is avoided the caller can still try them as a last
+    /// resort within its deadline.
+    pub fn deprioritise(&self, servers: &[usize], now: Instant) -> Vec<usize> {
+        let known = || servers.iter().copied().filter(|&s| s < self.server_count());
+        let healthy = known().filter(|&s| self.is_healthy(s, now));
+        let suspect = known().filter(|&s| !self.is_avoided(s, now) && self.is_suspect(s));
+        let avoided = known().filter(|&s| self.is_avoided(s, now));
+        healthy.chain(suspect).chain(avoided).collect()
+    }
+
+    fn set_suspect(&mut self, server: usize, value: bool) -> bool {
+        match self.suspect.get_mut(server) {
+            Some(slot) => {
+                *slot = value;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_busy_server_is_avoided_for_the_given_time_only() {
+        let t0 = Instant::now();
+        let mut a = AvoidList::new(3);
+        assert!(a.avoid_for(1, t0, 5000 * MS));
+        assert!(a.is_avoided(1, t0));
+        assert!(a.is_avoided(1, t0 + 4999 * MS));
+        assert!(!a.is_avoided(1, t0 + 5000 * MS));
+        assert!(!a.is_avoided(0, t0) && !a.is_avoided(2, t0));
+    }
+
+    #[test]
+    fn a_second_refusal_never_shortens_the_first() {
+        let t0 = Instant::now();
+        let mut a = AvoidList::new(2);
+        a.avoid_for(0, t0, 5000 * MS);
+        a.avoid_for(0, t0 + 100 * MS, 1000 * MS);
+        assert!(a.is_avoided(0, t0 + 4000 * MS));
+        a.avoid_for(0, t0 + 4000 * MS, 5000 * MS);
+        assert!(a.is_avoided(0, t0 + 8000 * MS));
+        assert_eq!(a.next_expiry(t0), Some(t0 + 9000 * MS));
+        assert_eq!(a.next_expiry(t0 + 9000 * MS), None);
+    }
+
+    #[test]
+    fn suspect_marks_come_and_go_with_probe_answers() {
+        let t0 = Instant::now();
+        let mut a = AvoidList::new(2);
+        assert!(a.is_healthy(1, t0));
+        a.mark_suspect(1);
+        assert!(a.is_suspect(1) && !a.is_healthy(1, t0) && !a.is_avoided(1, t0));
+        a.clear_suspect(1);
+        assert!(a.is_healthy(1, t0));
+    }
+
+    #[test]
+    fn unknown_servers_are_ignored_and_never_usable() {
+        let t0 = Instant::now();
+        let mut a = AvoidList::new(2);
+        assert!(!a.avoid_for(2, t0, MS));
+        assert!(!a.mark_suspect(99));
+        assert!(a.is_avoided(2, t0) && a.is_suspect(2));
+        assert_eq!(a.server_count(), 2);
+        assert_eq!(a.deprioritise(&[5, 1, 0], t0), vec![1, 0]);
+    }
+
+    #[test]
+    fn deprioritise_puts_healthy_then_suspect_then_avoided() {
+        let t0 = Instant::now();
+        let mut a = AvoidList::new(5);
+        a.avoid_for(0, t0, 1000 * MS);
+        a.mark_suspect(3);
+        a.mark_suspect(0);
+        assert_eq!(a.deprioritise(&[0, 1, 2, 3, 4], t0), vec![1, 2, 4, 3, 0]);
+        assert_eq!(a.deprioritise(&[4, 3, 0, 2], t0), vec![4, 2, 3, 0]);
+        // After the avoidance ends, 0 is merely suspect.
+        assert_eq!(a.deprioritise(&[0, 1, 3], t0 + 1000 * MS), vec![1, 0, 3]);
+    }
+}
