@@ -1,1 +1,18 @@
-//! Test harness helpers shared by the integration tests.
+//! Test harness shared by the integration tests: temporary directories, test databases, the
+//! real `gatehouse-replica` binary as a child process, a blocking protocol client built on the
+//! real `ClientSession`, and a UDP prober. Everything listens on 127.0.0.1 with ports the
+//! kernel picks; every wait has a bound so a broken server fails a test instead of hanging it.
+
+pub mod client;
+pub mod fleet;
+pub mod process;
+
+pub use client::{probe, Client, ClientFailure};
+pub use fleet::{test_database, TestHost, ALICE_PASSWORD};
+pub use process::{bin_path, ServerProcess, TestDir};
+
+use std::time::Duration;
+
+/// Upper bound on any single wait in a test (a read, a process exit). Generous, because the
+/// CI machine may be slow; a healthy run never gets near it.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(15);

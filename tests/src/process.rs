@@ -1,0 +1,141 @@
+//! Starting and stopping the real server binaries, in their own temporary directories.
+
+use crate::WAIT_LIMIT;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A directory removed when dropped.
+pub struct TestDir(PathBuf);
+
+impl TestDir {
+    /// A fresh directory under the system temp dir, unique to this process and call.
+    pub fn new(label: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "gatehouse-{label}-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create test dir");
+        TestDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Path of a workspace binary built next to this test executable (target/<profile>/NAME).
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run the tests through `cargo nextest run --workspace` or `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// A running server process that prints `listening on ADDR` on stdout when it is ready.
+pub struct ServerProcess {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    log: PathBuf,
+    _dir: Option<TestDir>,
+}
+
+impl ServerProcess {
+    /// Starts `binary` with `args`, logging to `dir/NAME.log`, and waits for its ready line.
+    pub fn start(binary: &str, args: &[&str], dir: TestDir, env: &[(&str, &str)]) -> Self {
+        let log = dir.path().join(format!("{binary}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(bin_path(binary))
+            .args(args)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or("debug".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(WAIT_LIMIT) {
+            Ok(addr) => addr.parse().expect("address in ready line"),
+            Err(_) => {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("{binary} did not become ready; its log:\n{log}");
+            }
+        };
+        ServerProcess {
+            child: Some(child),
+            addr,
+            log,
+            _dir: Some(dir),
+        }
+    }
+
+    /// Sends a signal (SIGTERM, SIGSTOP, ...).
+    pub fn signal(&self, signal: i32) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe {
+                libc::kill(child.id() as i32, signal);
+            }
+        }
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            // Polling an external process's exit: there is no event to wait on portably.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The server's log so far (stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
