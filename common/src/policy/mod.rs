@@ -1,3 +1,33 @@
 //! The policy engine: the security database model (RON), access-route parsing and matching, and
 //! the decisions a worker makes. Pure: time is passed in; argon2 verification is CPU work only.
-//! TODO(policy helper)
+//!
+//! Flow: [`Database::load`] (or a shipped copy) → [`PolicySnapshot::compile`] (all parsing and
+//! cross-checks, once) → [`PolicySnapshot::authorize`] / [`PolicySnapshot::authenticate`] per
+//! request, and [`PolicySnapshot::node_keys`] for the handshake key store. docs/POLICY.md is the
+//! admin-facing description of the rules; keep the two in step.
+//!
+//! - [`model`]: serde types of the database file.
+//! - `compile`: database → snapshot, [`PolicyError`].
+//! - `decide`: authorize / authenticate, [`Decision`].
+//! - `route`, `pattern`, `window`, [`time`]: rule syntax, globs, weekday/time windows, civil time.
+//! - [`password`]: argon2id hashing and verification.
+
+mod compile;
+mod decide;
+pub mod model;
+pub mod password;
+mod pattern;
+mod route;
+pub mod time;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+pub use compile::{PolicyError, PolicySnapshot, RouteOwner};
+pub use decide::Decision;
+pub use model::{Database, Host, HostGroup, Route, User, UserClass};
+pub use password::{hash_password, HashCost, PasswordHashError};
+pub use route::RouteParseError;
+pub use time::{PolicyTime, TimeParseError};
+pub use window::WindowParseError;

@@ -1,0 +1,263 @@
+//! Compiling a [`Database`] into a [`PolicySnapshot`]: every rule, window, expiry and node key
+//! parsed once, every name reference resolved to an index, users and hosts indexed by name (and
+//! hosts by address) for O(1) lookup. A database with any error is refused as a whole, with an
+//! error naming the user, class or host and the offending text, so a bad edit never half-applies.
+//!
+//! Pure. Called by the master and replicas whenever a database version arrives; the snapshot is
+//! then shared read-only by the worker threads (it is `Send + Sync`).
+
+use super::model::{Database, Route};
+use super::password::DummyVerifier;
+use super::route::{RouteParseError, Rule};
+use super::time::{PolicyTime, TimeParseError};
+use super::window::{Window, WindowParseError};
+use crate::nodekeys::{NodeKey, NodeKeyParseError};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Where a route lives, for error messages and Allow labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteOwner {
+    User(String),
+    Class(String),
+}
+
+impl fmt::Display for RouteOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteOwner::User(name) => write!(f, "user `{name}`"),
+            RouteOwner::Class(name) => write!(f, "class `{name}`"),
+        }
+    }
+}
+
+/// Why a database did not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{kind} with an empty name")]
+    EmptyName { kind: &'static str },
+    #[error("{kind} `{name}` is defined twice")]
+    Duplicate { kind: &'static str, name: String },
+    #[error("address `{address}` is listed by both host `{first}` and host `{second}`")]
+    DuplicateAddress {
+        address: String,
+        first: String,
+        second: String,
+    },
+    #[error("host `{host}`: bad node key: {error}")]
+    BadNodeKey {
+        host: String,
+        error: NodeKeyParseError,
+    },
+    #[error("host `{host}`: unknown host group `{group}`")]
+    UnknownGroup { host: String, group: String },
+    #[error("user `{user}`: unknown user class `{class}`")]
+    UnknownClass { user: String, class: String },
+    #[error("{owner}: rule `{text}`: {error}")]
+    BadRule {
+        owner: RouteOwner,
+        text: String,
+        error: RouteParseError,
+    },
+    #[error("{owner}: window `{text}`: {error}")]
+    BadWindow {
+        owner: RouteOwner,
+        text: String,
+        error: WindowParseError,
+    },
+    #[error("{owner}: expires `{text}`: {error}")]
+    BadExpiry {
+        owner: RouteOwner,
+        text: String,
+        error: TimeParseError,
+    },
+}
+
+/// A compiled route.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledRoute {
+    /// What an Allow reports: the rule text, plus ` [class NAME]` for a class route.
+    pub label: String,
+    pub rule: Rule,
+    pub window: Option<Window>,
+    pub expires: Option<PolicyTime>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledHost {
+    pub key: NodeKey,
+    /// Indexes of the groups this host belongs to.
+    pub groups: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledUser {
+    pub locked: bool,
+    pub password_hash: String,
+    pub routes: Vec<CompiledRoute>,
+    /// Indexes into `PolicySnapshot::classes`, in the order the user lists them.
+    pub classes: Vec<usize>,
+}
+
+/// An immutable, compiled database: what the workers decide against.
+#[derive(Debug, Clone)]
+pub struct PolicySnapshot {
+    pub(crate) hosts: HashMap<String, CompiledHost>,
+    /// Address → host name.
+    pub(crate) host_by_address: HashMap<String, String>,
+    pub(crate) users: HashMap<String, CompiledUser>,
+    /// Each class's routes, indexed as in `CompiledUser::classes`.
+    pub(crate) classes: Vec<Vec<CompiledRoute>>,
+    pub(crate) dummy: DummyVerifier,
+}
+
+impl PolicySnapshot {
+    /// Parses and cross-checks the whole database.
+    pub fn compile(db: &Database) -> Result<PolicySnapshot, PolicyError> {
+        let groups = index_names("host group", db.host_groups.iter().map(|g| &g.name))?;
+        let group_of = |name: &str| groups.get(name).copied();
+
+        let mut hosts = HashMap::with_capacity(db.hosts.len());
+        let mut host_by_address: HashMap<String, String> = HashMap::new();
+        index_names("host", db.hosts.iter().map(|h| &h.name))?;
+        for host in &db.hosts {
+            let key =
+                NodeKey::from_hex(&host.node_key).map_err(|error| PolicyError::BadNodeKey {
+                    host: host.name.clone(),
+                    error,
+                })?;
+            let groups = host
+                .groups
+                .iter()
+                .map(|g| {
+                    group_of(g).ok_or_else(|| PolicyError::UnknownGroup {
+                        host: host.name.clone(),
+                        group: g.clone(),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            for address in &host.addresses {
+                if let Some(first) = host_by_address.insert(address.clone(), host.name.clone()) {
+                    return Err(PolicyError::DuplicateAddress {
+                        address: address.clone(),
+                        first,
+                        second: host.name.clone(),
+                    });
+                }
+            }
+            hosts.insert(host.name.clone(), CompiledHost { key, groups });
+        }
+
+        let class_index = index_names("user class", db.user_classes.iter().map(|c| &c.name))?;
+        let classes = db
+            .user_classes
+            .iter()
+            .map(|c| compile_routes(&c.routes, &RouteOwner::Class(c.name.clone()), &group_of))
+            .collect::<Result<_, _>>()?;
+
+        index_names("user", db.users.iter().map(|u| &u.name))?;
+        let mut users = HashMap::with_capacity(db.users.len());
+        for user in &db.users {
+            let classes =
+                user.classes
+                    .iter()
+                    .map(|c| {
+                        class_index.get(c.as_str()).copied().ok_or_else(|| {
+                            PolicyError::UnknownClass {
+                                user: user.name.clone(),
+                                class: c.clone(),
+                            }
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+            let owner = RouteOwner::User(user.name.clone());
+            let compiled = CompiledUser {
+                locked: user.locked,
+                password_hash: user.password_hash.clone(),
+                routes: compile_routes(&user.routes, &owner, &group_of)?,
+                classes,
+            };
+            users.insert(user.name.clone(), compiled);
+        }
+
+        let dummy = DummyVerifier::matching(db.users.iter().map(|u| u.password_hash.as_str()));
+        Ok(PolicySnapshot {
+            hosts,
+            host_by_address,
+            users,
+            classes,
+            dummy,
+        })
+    }
+}
+
+/// Name → position, refusing empty and duplicate names.
+fn index_names<'a>(
+    kind: &'static str,
+    names: impl Iterator<Item = &'a String>,
+) -> Result<HashMap<&'a str, usize>, PolicyError> {
+    let mut index = HashMap::new();
+    for (i, name) in names.enumerate() {
+        if name.is_empty() {
+            return Err(PolicyError::EmptyName { kind });
+        }
+        if index.insert(name.as_str(), i).is_some() {
+            return Err(PolicyError::Duplicate {
+                kind,
+                name: name.clone(),
+            });
+        }
+    }
+    Ok(index)
+}
+
+fn compile_routes(
+    routes: &[Route],
+    owner: &RouteOwner,
+    group_of: &dyn Fn(&str) -> Option<usize>,
+) -> Result<Vec<CompiledRoute>, PolicyError> {
+    routes
+        .iter()
+        .map(|route| {
+            let rule =
+                Rule::parse(&route.rule, group_of).map_err(|error| PolicyError::BadRule {
+                    owner: owner.clone(),
+                    text: route.rule.clone(),
+                    error,
+                })?;
+            let window = route
+                .window
+                .as_deref()
+                .map(|text| {
+                    Window::parse(text).map_err(|error| PolicyError::BadWindow {
+                        owner: owner.clone(),
+                        text: text.to_string(),
+                        error,
+                    })
+                })
+                .transpose()?;
+            let expires = route
+                .expires
+                .as_deref()
+                .map(|text| {
+                    PolicyTime::parse_utc(text).map_err(|error| PolicyError::BadExpiry {
+                        owner: owner.clone(),
+                        text: text.to_string(),
+                        error,
+                    })
+                })
+                .transpose()?;
+            let rule_text = route.rule.trim();
+            let label = match owner {
+                RouteOwner::User(_) => rule_text.to_string(),
+                RouteOwner::Class(class) => format!("{rule_text} [class {class}]"),
+            };
+            Ok(CompiledRoute {
+                label,
+                rule,
+                window,
+                expires,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,170 @@
+//! The decisions: authorize (may this user get in this way, now?) and authenticate (is this the
+//! password?), plus the node-key map a compiled database implies.
+//!
+//! Pure: the time is an argument; argon2 is CPU work only. Called by the replica and master
+//! worker threads, one request at a time, against a shared [`PolicySnapshot`].
+
+use super::compile::{CompiledHost, CompiledRoute, PolicySnapshot};
+use super::password::{verify, Verify};
+use super::route::RouteQuery;
+use super::time::PolicyTime;
+use crate::nodekeys::NodeKeyMap;
+use crate::types::{AuthFailure, DenyReason, Method};
+use crate::wire::{AuthenticateRequest, AuthorizeRequest, Response};
+
+/// The answer to an authorize request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Granted by `route`: the rule text, plus ` [class NAME]` when it came from a user class.
+    Allow {
+        route: String,
+    },
+    Deny {
+        reason: DenyReason,
+    },
+}
+
+impl From<Decision> for Response {
+    fn from(decision: Decision) -> Response {
+        match decision {
+            Decision::Allow { route } => Response::Allow { route },
+            Decision::Deny { reason } => Response::Deny { reason },
+        }
+    }
+}
+
+fn deny(reason: DenyReason) -> Decision {
+    Decision::Deny { reason }
+}
+
+impl PolicySnapshot {
+    /// Decides `req` at time `now`. Checks, in order: the to-host is registered (else
+    /// UnknownHost); the acting user — to-user for LOGIN and SSH, from-user for SU and SUDO —
+    /// exists (UnknownUser) and is not locked (Locked); then the user's own routes followed by
+    /// its classes' routes, first full match wins. With no full match: OutsideTimeWindow if some
+    /// unexpired route matched except for its window, else Expired if some route matched but
+    /// has expired, else NoMatchingRoute.
+    pub fn authorize(&self, req: &AuthorizeRequest, now: PolicyTime) -> Decision {
+        let Some(to_host) = self.hosts.get(&req.to_host) else {
+            return deny(DenyReason::UnknownHost);
+        };
+        let acting = match req.method {
+            Method::Login | Method::Ssh => &req.to_user,
+            Method::Su | Method::Sudo => &req.from_user,
+        };
+        let Some(user) = self.users.get(acting) else {
+            return deny(DenyReason::UnknownUser);
+        };
+        if user.locked {
+            return deny(DenyReason::Locked);
+        }
+        let query = RouteQuery {
+            method: req.method,
+            from_host: &req.from_host,
+            from_host_groups: self
+                .host_named_or_addressed(&req.from_host)
+                .map(|h| h.groups.as_slice()),
+            from_user: &req.from_user,
+            to_user: &req.to_user,
+            to_host: &req.to_host,
+            to_host_groups: &to_host.groups,
+        };
+        let class_routes = user
+            .classes
+            .iter()
+            .filter_map(|&c| self.classes.get(c))
+            .flatten();
+        let mut outside_window = false;
+        let mut expired = false;
+        for route in user.routes.iter().chain(class_routes) {
+            match route_state(route, &query, now) {
+                RouteState::NoMatch => {}
+                RouteState::Expired => expired = true,
+                RouteState::OutsideWindow => outside_window = true,
+                RouteState::Allow => {
+                    return Decision::Allow {
+                        route: route.label.clone(),
+                    }
+                }
+            }
+        }
+        if outside_window {
+            deny(DenyReason::OutsideTimeWindow)
+        } else if expired {
+            deny(DenyReason::Expired)
+        } else {
+            deny(DenyReason::NoMatchingRoute)
+        }
+    }
+
+    /// Checks a password. Order: the asking host is registered (UnknownHost); the user exists
+    /// (UnknownUser, after a dummy argon2 run costing the same as a real one, so timing does
+    /// not reveal which users exist); not locked (Locked); the argon2id hash matches
+    /// (BadPassword otherwise, also for an empty or unusable stored hash, which is logged).
+    pub fn authenticate(&self, req: &AuthenticateRequest) -> Result<(), AuthFailure> {
+        if !self.hosts.contains_key(&req.host) {
+            return Err(AuthFailure::UnknownHost);
+        }
+        let Some(user) = self.users.get(&req.user) else {
+            self.dummy.run(&req.password);
+            return Err(AuthFailure::UnknownUser);
+        };
+        if user.locked {
+            return Err(AuthFailure::Locked);
+        }
+        if user.password_hash.is_empty() {
+            // No password set: password login is simply not possible for this account.
+            self.dummy.run(&req.password);
+            return Err(AuthFailure::BadPassword);
+        }
+        match verify(&user.password_hash, &req.password) {
+            Verify::Match => Ok(()),
+            Verify::Mismatch => Err(AuthFailure::BadPassword),
+            Verify::Unusable(reason) => {
+                log::warn!(
+                    "user `{}`: stored password hash is unusable ({reason}); refusing",
+                    req.user
+                );
+                Err(AuthFailure::BadPassword)
+            }
+        }
+    }
+
+    /// Host name → node key, for the handshake's key store.
+    pub fn node_keys(&self) -> NodeKeyMap {
+        self.hosts
+            .iter()
+            .map(|(name, host)| (name.clone(), host.key.clone()))
+            .collect()
+    }
+
+    /// The registered host a from-host string names: by host name first, then by address.
+    fn host_named_or_addressed(&self, from_host: &str) -> Option<&CompiledHost> {
+        self.hosts.get(from_host).or_else(|| {
+            self.host_by_address
+                .get(from_host)
+                .and_then(|name| self.hosts.get(name))
+        })
+    }
+}
+
+enum RouteState {
+    NoMatch,
+    Expired,
+    OutsideWindow,
+    Allow,
+}
+
+/// One route against one request. An expired route reports Expired even when it is also outside
+/// its window: "try again later" would be wrong advice for it.
+fn route_state(route: &CompiledRoute, query: &RouteQuery<'_>, now: PolicyTime) -> RouteState {
+    if !route.rule.matches(query) {
+        RouteState::NoMatch
+    } else if route.expires.is_some_and(|at| now >= at) {
+        RouteState::Expired
+    } else if route.window.as_ref().is_some_and(|w| !w.contains(now)) {
+        RouteState::OutsideWindow
+    } else {
+        RouteState::Allow
+    }
+}

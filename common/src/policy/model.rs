@@ -1,0 +1,132 @@
+//! The security database as stored on disk (RON) and shipped to replicas: hosts, host groups,
+//! users, user classes and their access routes. Plain serde data; nothing here is checked beyond
+//! its shape — `PolicySnapshot::compile` does the cross-checks and parsing.
+//!
+//! Pure except [`Database::load`], which reads a file. Called by the master (load, edit, save),
+//! replicas (load a shipped copy) and tests. Optional fields default so minimal entries are
+//! short; unknown fields are rejected so a typo is an error, not a silently ignored setting.
+
+use crate::config::{load_ron, ConfigError};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The whole database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    #[serde(default)]
+    pub hosts: Vec<Host>,
+    #[serde(default)]
+    pub host_groups: Vec<HostGroup>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub user_classes: Vec<UserClass>,
+}
+
+impl Database {
+    /// Reads and parses a RON database file (shape only; compile it to check references).
+    pub fn load(path: &Path) -> Result<Database, ConfigError> {
+        load_ron(path)
+    }
+}
+
+/// A managed server: it runs an agent that authenticates with `node_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// The registered name; agents send it in their hello, requests name it as to-host.
+    pub name: String,
+    /// Addresses (text, as agents report a from-host), so group references in FROM patterns
+    /// can recognise the host when a request names it by address.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// 64 hex digits (`NodeKey::to_hex`).
+    pub node_key: String,
+    /// Names of host groups this host belongs to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// A named set of hosts, referenced in routes as `+NAME`. Membership is listed on the hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostGroup {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    /// Argon2id PHC string (`$argon2id$v=19$m=...`). Empty: no password, authenticate always
+    /// fails with BadPassword (routes still apply, for example for key-based SSH).
+    #[serde(default)]
+    pub password_hash: String,
+    /// A locked user is denied everything, whatever its routes say.
+    #[serde(default)]
+    pub locked: bool,
+    /// Names of user classes whose routes this user also has.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+/// A named set of routes shared by its member users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserClass {
+    pub name: String,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+/// One access route: a rule, optionally limited to a weekday/time window and an expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// `METHODS:FROM->TO`, see docs/POLICY.md.
+    pub rule: String,
+    /// For example `Mon-Fri 08:00-18:00` (UTC).
+    #[serde(default)]
+    pub window: Option<String>,
+    /// `YYYY-MM-DD` (at 00:00 UTC) or `YYYY-MM-DDTHH:MM:SSZ`; the route stops working then.
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_ron;
+
+    #[test]
+    fn minimal_entries_are_short() {
+        let db: Database = parse_ron(
+            Path::new("db.ron"),
+            r#"(
+                hosts: [Host(name: "web1", node_key: "00")],
+                users: [User(name: "alice", routes: [Route(rule: "SSH:*->alice@web1")])],
+            )"#,
+        )
+        .unwrap();
+        assert_eq!(db.hosts[0].addresses, Vec::<String>::new());
+        assert!(!db.users[0].locked);
+        assert_eq!(db.users[0].routes[0].window, None);
+        assert!(db.user_classes.is_empty() && db.host_groups.is_empty());
+    }
+
+    #[test]
+    fn a_misspelt_field_is_rejected_by_name() {
+        let err = parse_ron::<Database>(
+            Path::new("db.ron"),
+            r#"(users: [User(name: "a", lockd: true)])"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("lockd"), "{err}");
+    }
+}
