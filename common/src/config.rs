@@ -59,7 +59,11 @@ pub fn load_ron<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
 
 /// Parses RON text that came from `path` (used in errors only).
 pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
-    let mut de = ron::Deserializer::from_str(text).map_err(|e| spanned(path, e, None))?;
+    // implicit_some: admins write `busy_wait_ms: 500`, not `busy_wait_ms: Some(500)`.
+    let options =
+        ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    let mut de = ron::Deserializer::from_str_with_options(text, options)
+        .map_err(|e| spanned(path, e, None))?;
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
         let field = (field != ".").then_some(field);

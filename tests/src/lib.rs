@@ -9,7 +9,7 @@ pub mod process;
 
 pub use client::{probe, Client, ClientFailure};
 pub use fleet::{test_database, TestHost, ALICE_PASSWORD};
-pub use process::{bin_path, ServerProcess, TestDir};
+pub use process::{bin_path, start_replica, ServerProcess, TestDir};
 
 use std::time::Duration;
 

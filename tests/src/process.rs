@@ -139,3 +139,20 @@ impl Drop for ServerProcess {
         }
     }
 }
+
+/// Starts `gatehouse-replica` on 127.0.0.1 (a port the kernel picks) serving `db`, with the
+/// given `bridge: (...)` settings (RON, for example `(max_connections: 5)`).
+pub fn start_replica(db: &gatehouse_common::policy::Database, bridge: &str) -> ServerProcess {
+    let dir = TestDir::new("replica");
+    let db_text = ron::ser::to_string_pretty(db, ron::ser::PrettyConfig::default())
+        .expect("serialise database");
+    std::fs::write(dir.path().join("db.ron"), db_text).expect("write db");
+    let config = dir.path().join("replica.ron");
+    std::fs::write(
+        &config,
+        format!(r#"(listen: "127.0.0.1:0", database: "db.ron", bridge: {bridge})"#),
+    )
+    .expect("write config");
+    let config = config.to_string_lossy().to_string();
+    ServerProcess::start("gatehouse-replica", &["--config", &config], dir, &[])
+}

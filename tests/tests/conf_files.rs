@@ -1,0 +1,48 @@
+//! Every file in conf/ parses and passes its checks, so the examples admins copy are valid.
+
+use gatehouse_common::policy::{Database, PolicySnapshot};
+use gatehouse_replica::config::ReplicaConfig;
+use std::path::{Path, PathBuf};
+
+fn conf_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf")
+}
+
+#[test]
+fn every_example_config_and_database_loads() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(conf_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".ron") {
+            continue;
+        }
+        if name.contains("-db") {
+            let db = Database::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            PolicySnapshot::compile(&db).unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else if name.starts_with("replica") {
+            let config = ReplicaConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(config.database.exists(), "{name}: database file missing");
+        } else if name.starts_with("agent") {
+            gatehouse_agent::config::AgentConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        } else {
+            panic!("{name}: no test knows this kind of file; add it here");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 3, "expected the example files in conf/");
+}
+
+#[test]
+fn a_config_error_names_the_file_and_the_field() {
+    let dir = gatehouse_tests::TestDir::new("conf");
+    let path = dir.path().join("bad.ron");
+    std::fs::write(
+        &path,
+        r#"(listen: "127.0.0.1:1", database: "x.ron", bridge: (max_connections: "many"))"#,
+    )
+    .unwrap();
+    let err = ReplicaConfig::load(&path).unwrap_err().to_string();
+    assert!(err.contains("bad.ron"), "{err}");
+    assert!(err.contains("bridge.max_connections"), "{err}");
+}
