@@ -37,17 +37,31 @@ impl Drop for TestDir {
     }
 }
 
-/// Path of a workspace binary built next to this test executable (target/<profile>/NAME).
+/// Path of a workspace binary, built next to this test executable (target/<profile>/NAME).
+///
+/// `cargo test` builds a bin target only in test mode, and only for its own package's tests,
+/// so the first call in each test process runs `cargo build --bins` for the same profile: a
+/// no-op when they are current, and never a stale binary under test.
 pub fn bin_path(name: &str) -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--workspace", "--bins", "--quiet"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        if let Some(target) = dir.parent() {
+            build.env("CARGO_TARGET_DIR", target);
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "cargo build --bins failed");
+    });
     let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} not built: run the tests through `cargo nextest run --workspace` or `cargo test --workspace`",
-        path.display()
-    );
+    assert!(path.exists(), "{} was not built", path.display());
     path
 }
 

@@ -597,11 +597,11 @@ impl Reactor {
                     self.fail(id, ErrorCode::Timeout, "frame not completed in time", now)
                 }
                 Some(Expiry::Idle) => self.goodbye(id, CloseReason::Idle, now),
-                Some(Expiry::Aged) => {
-                    if conn.in_flight == 0 {
-                        self.goodbye(id, CloseReason::Aged, now);
-                    }
+                Some(Expiry::Aged) if conn.in_flight == 0 => {
+                    self.goodbye(id, CloseReason::Aged, now)
                 }
+                // Requests in flight: `on_done` says goodbye after the last one.
+                Some(Expiry::Aged) => {}
                 Some(Expiry::DrainOver) => self.close(id, CloseReason::DrainTimeout),
                 Some(Expiry::LingerOver) => {
                     let reason = conn.closing.unwrap_or(CloseReason::IoError);
@@ -764,7 +764,7 @@ fn refuse_at_cap(socket: &mut mio::net::TcpStream, cap: usize) {
     use std::io::Write;
     let error = WireError::new(
         ErrorCode::TooManyConnections,
-        &format!("too many connections (cap {cap}), go elsewhere"),
+        format!("too many connections (cap {cap}), go elsewhere"),
     );
     let mut frame = Vec::with_capacity(128);
     gatehouse_common::session::write_plain_error(&error, &mut frame);

@@ -45,6 +45,10 @@ pub struct Done {
     pub service_time: Duration,
 }
 
+/// The queue had no room: the request is answered "busy, go elsewhere".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull;
+
 /// Counters shared between the reactor and the workers.
 #[derive(Default)]
 pub struct PoolCounters {
@@ -101,13 +105,13 @@ impl WorkerPool {
         self.workers
     }
 
-    /// Queues a job without blocking; gives it back when the queue is full.
-    pub fn try_submit(&self, job: Job) -> Result<(), Job> {
+    /// Queues a job without blocking; refuses when the queue is full (or stopped).
+    pub fn try_submit(&self, job: Job) -> Result<(), QueueFull> {
         match self.jobs.as_ref() {
             Some(tx) => tx.try_send(job).map_err(|e| match e {
-                TrySendError::Full(job) | TrySendError::Disconnected(job) => job,
+                TrySendError::Full(_) | TrySendError::Disconnected(_) => QueueFull,
             }),
-            None => Err(job),
+            None => Err(QueueFull),
         }
     }
 
