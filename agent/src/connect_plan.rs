@@ -117,6 +117,11 @@ impl ConnectPlan {
         }
     }
 
+    /// The server attempt `attempt` goes to.
+    pub fn server_of(&self, attempt: usize) -> Option<usize> {
+        self.servers.get(attempt).copied()
+    }
+
     /// The next step at `now`. Call repeatedly until it returns `WaitUntil`, `Connected` or
     /// `GiveUp`.
     pub fn next_action(&mut self, now: Instant) -> Action {

@@ -17,4 +17,5 @@ pub mod balance;
 pub mod budget;
 pub mod config;
 pub mod connect_plan;
+pub mod engine;
 pub mod probe_round;

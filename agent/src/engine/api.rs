@@ -1,0 +1,248 @@
+//! The engine's public inputs and outputs (see the module header for the calling order).
+
+use super::{AgentError, ConnId, Engine, EngineConfig, Outcome, Output, Phase, RequestId};
+use crate::avoid::AvoidList;
+use crate::backoff::Backoff;
+use crate::balance::RoundRobinState;
+use gatehouse_common::crypto::probe_auth::open_reply;
+use gatehouse_common::wire::{LoadReport, Request};
+use rand::Rng;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// What the agent knows about one server (for `status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStatus {
+    pub server: usize,
+    /// The last probe report and how long ago it came.
+    pub last_report: Option<(LoadReport, Duration)>,
+    pub suspect: bool,
+    pub avoided: bool,
+}
+
+/// A snapshot of the engine for `gatehouse-agent status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineStatus {
+    pub servers: Vec<ServerStatus>,
+    /// The server connected to, the connection's age, and whether the handshake is done.
+    pub connection: Option<(usize, Duration, bool)>,
+    pub queued: usize,
+    pub in_flight: usize,
+    /// When the background retry runs, if nothing was reachable.
+    pub retry_in: Option<Duration>,
+}
+
+impl Engine {
+    /// A new engine with no connection.
+    pub fn new(config: EngineConfig) -> Self {
+        let servers = config.servers;
+        Engine {
+            config,
+            phase: Phase::Idle,
+            remaining: Vec::new(),
+            requests: Default::default(),
+            avoid: AvoidList::new(servers),
+            round_robin: RoundRobinState::default(),
+            backoff: Backoff::new(),
+            retry_at: None,
+            retry_wanted: false,
+            last_reports: vec![None; servers],
+            last_refusal: None,
+            next_conn: 0,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Submits a request with the configured deadline. A full queue answers at once (through
+    /// `poll_output`) with [`AgentError::QueueFull`].
+    pub fn submit(&mut self, now: Instant, request: Request, rng: &mut impl Rng) -> RequestId {
+        self.submit_with_deadline(now, request, self.config.request_deadline, rng)
+    }
+
+    /// Submits a request that must be answered within `budget`.
+    pub fn submit_with_deadline(
+        &mut self,
+        now: Instant,
+        request: Request,
+        budget: Duration,
+        rng: &mut impl Rng,
+    ) -> RequestId {
+        match self.requests.submit(now, request, budget) {
+            Some(id) => {
+                self.advance(now, rng);
+                id
+            }
+            None => {
+                let id = RequestId(u64::MAX);
+                self.outputs.push_back(Output::Done {
+                    request: id,
+                    outcome: Outcome {
+                        result: Err(AgentError::QueueFull),
+                        server: None,
+                        redirects: 0,
+                        latency: Duration::ZERO,
+                    },
+                });
+                id
+            }
+        }
+    }
+
+    /// A UDP datagram arrived from `server`'s probe port.
+    pub fn handle_probe_reply(
+        &mut self,
+        now: Instant,
+        server: usize,
+        datagram: &[u8],
+        rng: &mut impl Rng,
+    ) {
+        let Phase::Probing { round, .. } = &mut self.phase else {
+            return;
+        };
+        // Replies that do not verify with our key are not from a genuine server: ignored.
+        if let Ok(reply) = open_reply(&self.config.key, datagram) {
+            round.handle_reply(server, reply.probe_id, reply.load);
+        }
+        self.advance(now, rng);
+    }
+
+    /// A connection asked for with `Output::Connect` is established.
+    pub fn handle_connected(&mut self, now: Instant, conn: ConnId, rng: &mut impl Rng) {
+        let accepted = match &mut self.phase {
+            Phase::Connecting { plan, attempts, .. } => attempts
+                .iter()
+                .find(|(_, c)| *c == conn)
+                .is_some_and(|&(attempt, _)| plan.attempt_connected(attempt)),
+            _ => false,
+        };
+        if !accepted {
+            self.outputs.push_back(Output::Close { conn });
+        }
+        self.advance(now, rng);
+    }
+
+    /// A connection attempt failed (refused, reset, timed out in the kernel).
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, rng: &mut impl Rng) {
+        if let Phase::Connecting { plan, attempts, .. } = &mut self.phase {
+            if let Some(pos) = attempts.iter().position(|(_, c)| *c == conn) {
+                let (attempt, _) = attempts.swap_remove(pos);
+                let server = plan_server(plan, attempt);
+                plan.attempt_failed(attempt);
+                if let Some(server) = server {
+                    self.avoid.avoid_for(server, now, self.config.avoid);
+                }
+            }
+        }
+        self.advance(now, rng);
+    }
+
+    /// Bytes arrived on `conn`.
+    pub fn handle_data(&mut self, now: Instant, conn: ConnId, bytes: &[u8], rng: &mut impl Rng) {
+        self.on_data(conn, bytes, now);
+        self.advance(now, rng);
+    }
+
+    /// `conn` was closed by the peer or failed (EOF, reset, write error).
+    pub fn handle_closed(&mut self, now: Instant, conn: ConnId, rng: &mut impl Rng) {
+        match &self.phase {
+            Phase::Connected(live) if live.conn == conn => self.drop_connection(now, true, false),
+            Phase::Connecting { .. } => return self.handle_connect_failed(now, conn, rng),
+            _ => {}
+        }
+        self.advance(now, rng);
+    }
+
+    /// The instant from `poll_timeout` has come (calling it early is harmless).
+    pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) {
+        self.check_connection(now);
+        self.advance(now, rng);
+    }
+
+    /// The next thing for the shell to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let phase = match &self.phase {
+            Phase::Idle => self.retry_at.filter(|_| self.requests.is_empty()),
+            Phase::Probing { round, .. } => Some(round.deadline()),
+            Phase::Connecting { wait_until, .. } => *wait_until,
+            Phase::Connected(live) => Some(self.connection_deadline(live)),
+        };
+        let deadline = self.requests.earliest_deadline().map(|d| d.at());
+        match (phase, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// What the engine knows, for status displays.
+    pub fn status(&self, now: Instant) -> EngineStatus {
+        EngineStatus {
+            servers: (0..self.config.servers)
+                .map(|server| ServerStatus {
+                    server,
+                    last_report: self.last_reports[server]
+                        .map(|(r, at)| (r, now.saturating_duration_since(at))),
+                    suspect: self.avoid.is_suspect(server),
+                    avoided: self.avoid.is_avoided(server, now),
+                })
+                .collect(),
+            connection: match &self.phase {
+                Phase::Connected(live) => Some((
+                    live.server,
+                    now.saturating_duration_since(live.opened),
+                    live.established,
+                )),
+                _ => None,
+            },
+            queued: self.requests.len(),
+            in_flight: self.requests.in_flight(),
+            retry_in: self.retry_at.map(|at| at.saturating_duration_since(now)),
+        }
+    }
+
+    /// Ends requests whose deadline passed.
+    pub(super) fn expire(&mut self, now: Instant) {
+        for p in self.requests.take_expired(now) {
+            self.finish(p, Err(AgentError::DeadlineExceeded), None, now);
+        }
+    }
+
+    /// Reports a finished request. Failing for lack of servers schedules a background retry.
+    pub(super) fn finish(
+        &mut self,
+        p: super::requests::Pending,
+        result: Result<gatehouse_common::wire::Response, AgentError>,
+        server: Option<usize>,
+        now: Instant,
+    ) {
+        if matches!(
+            result,
+            Err(AgentError::NoServerReachable | AgentError::DeadlineExceeded)
+        ) {
+            // `advance` turns this into a jittered retry time (it has the RNG).
+            self.retry_wanted = true;
+        }
+        self.outputs.push_back(Output::Done {
+            request: p.id,
+            outcome: Outcome {
+                result,
+                server,
+                redirects: p.redirects,
+                latency: now.saturating_duration_since(p.submitted),
+            },
+        });
+    }
+}
+
+fn plan_server(plan: &crate::connect_plan::ConnectPlan, attempt: usize) -> Option<usize> {
+    plan.server_of(attempt)
+}

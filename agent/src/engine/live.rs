@@ -1,0 +1,230 @@
+//! The engine's open connection: the protocol session, its read buffer, and what happens on
+//! each frame (answers, redirects, goodbyes, errors) and on each stall. Pure.
+
+use super::{AgentError, ConnId, Engine, Output, Phase, MAX_IN_FLIGHT};
+use gatehouse_common::nodekeys::NodeKey;
+use gatehouse_common::session::{ClientError, ClientEvent, ClientSession};
+use gatehouse_common::types::{ErrorCode, GoodbyeReason};
+use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
+use gatehouse_common::wire::{Response, SUPPORTED_VERSIONS};
+use rand::Rng;
+use std::time::{Duration, Instant};
+
+/// A connection from TCP connect onwards.
+pub(super) struct Live {
+    pub conn: ConnId,
+    pub server: usize,
+    session: ClientSession,
+    inbuf: Vec<u8>,
+    pub opened: Instant,
+    pub last_used: Instant,
+    pub established: bool,
+}
+
+impl Live {
+    /// Starts the handshake on a connected socket; the hello goes into `out`.
+    pub fn start(
+        conn: ConnId,
+        server: usize,
+        host: &str,
+        key: &NodeKey,
+        now: Instant,
+        rng: &mut impl Rng,
+        out: &mut Vec<u8>,
+    ) -> Result<Self, ClientError> {
+        let session = ClientSession::start(host, key.clone(), SUPPORTED_VERSIONS, rng, out)?;
+        Ok(Live {
+            conn,
+            server,
+            session,
+            inbuf: Vec::new(),
+            opened: now,
+            last_used: now,
+            established: false,
+        })
+    }
+}
+
+/// What to do with the connection after a frame.
+enum Next {
+    Keep,
+    /// Close; `avoid` the server for a while; `redirected` counts a redirect on the requests.
+    Drop {
+        avoid: bool,
+        redirected: bool,
+    },
+}
+
+impl Engine {
+    /// Bytes arrived on the current connection.
+    pub(super) fn on_data(&mut self, conn: ConnId, bytes: &[u8], now: Instant) {
+        let Phase::Connected(live) = &mut self.phase else {
+            return;
+        };
+        if live.conn != conn {
+            return;
+        }
+        live.inbuf.extend_from_slice(bytes);
+        loop {
+            let Phase::Connected(live) = &mut self.phase else {
+                return;
+            };
+            let consumed = match decode_frame(&live.inbuf, MAX_FRAME_LEN) {
+                Ok(Some((consumed, _))) => consumed,
+                Ok(None) => return,
+                Err(_) => return self.drop_connection(now, true, false),
+            };
+            let mut out = Vec::new();
+            let event = live
+                .session
+                .handle_frame(&mut live.inbuf[FRAME_HEADER_LEN..consumed], &mut out);
+            live.inbuf.drain(..consumed);
+            if !out.is_empty() {
+                self.outputs.push_back(Output::Send { conn, bytes: out });
+            }
+            match self.on_event(event, now) {
+                Next::Keep => {}
+                Next::Drop { avoid, redirected } => {
+                    return self.drop_connection(now, avoid, redirected);
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Result<ClientEvent, ClientError>, now: Instant) -> Next {
+        let Phase::Connected(live) = &mut self.phase else {
+            return Next::Keep;
+        };
+        let server = live.server;
+        match event {
+            Ok(ClientEvent::Established { .. }) => {
+                live.established = true;
+                live.last_used = now;
+                self.backoff.reset();
+                self.retry_at = None;
+                self.avoid.clear_suspect(server);
+                self.write_requests(now);
+                Next::Keep
+            }
+            Ok(ClientEvent::Response { id, body }) => {
+                live.last_used = now;
+                if let Response::Error(e) = &body {
+                    if e.code.means_go_elsewhere() || e.code == ErrorCode::Internal {
+                        return Next::Drop {
+                            avoid: true,
+                            redirected: true,
+                        };
+                    }
+                }
+                if let Some(p) = self.requests.take_answered(id) {
+                    let result = match body {
+                        Response::Error(e) => Err(AgentError::Refused(e)),
+                        other => Ok(other),
+                    };
+                    self.finish(p, result, Some(server), now);
+                }
+                self.write_requests(now);
+                Next::Keep
+            }
+            Ok(ClientEvent::Goodbye(reason)) => Next::Drop {
+                avoid: reason == GoodbyeReason::ShuttingDown,
+                redirected: false,
+            },
+            Err(ClientError::Server(e)) => {
+                if !e.code.means_go_elsewhere() {
+                    // Unknown host, failed authentication...: remembered in case every
+                    // server says the same, so the caller learns why.
+                    self.last_refusal = Some(e);
+                }
+                Next::Drop {
+                    avoid: true,
+                    redirected: true,
+                }
+            }
+            Err(_) => Next::Drop {
+                avoid: true,
+                redirected: false,
+            },
+        }
+    }
+
+    /// Writes queued requests on the established connection, up to the in-flight cap, unless
+    /// the connection is past its age (it then only finishes what is in flight).
+    pub(super) fn write_requests(&mut self, now: Instant) {
+        let Phase::Connected(live) = &mut self.phase else {
+            return;
+        };
+        if !live.established || now >= live.opened + self.config.max_connection_age {
+            return;
+        }
+        let mut out = Vec::new();
+        while self.requests.in_flight() < MAX_IN_FLIGHT {
+            let Some((wire_id, pending)) = self.requests.send_next(now) else {
+                break;
+            };
+            if live
+                .session
+                .write_request(wire_id, pending.request.clone(), &mut out)
+                .is_err()
+            {
+                break;
+            }
+            live.last_used = now;
+        }
+        if !out.is_empty() {
+            self.outputs.push_back(Output::Send {
+                conn: live.conn,
+                bytes: out,
+            });
+        }
+    }
+
+    /// Closes the current connection; requests on it go back to the queue and on to the next
+    /// candidate at once (failover).
+    pub(super) fn drop_connection(&mut self, now: Instant, avoid: bool, redirected: bool) {
+        let Phase::Connected(live) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+            return;
+        };
+        self.outputs.push_back(Output::Close { conn: live.conn });
+        if avoid {
+            self.avoid.avoid_for(live.server, now, self.config.avoid);
+        }
+        self.requests.requeue_sent(redirected);
+        if avoid {
+            self.fail_over(now);
+        }
+    }
+
+    /// The next instant the open connection needs attention, and whether it has stalled,
+    /// idled or aged at `now`.
+    pub(super) fn connection_deadline(&self, live: &Live) -> Instant {
+        let stall = self.config.response_timeout;
+        if !live.established {
+            return live.opened + stall;
+        }
+        if let Some(sent) = self.requests.oldest_sent() {
+            return sent + stall;
+        }
+        let idle = live.last_used + self.config.idle_close;
+        let aged = live.opened + self.config.max_connection_age;
+        if self.requests.is_empty() {
+            idle.min(aged)
+        } else {
+            aged
+        }
+    }
+
+    /// Handles a stalled, idle or aged connection at `now`.
+    pub(super) fn check_connection(&mut self, now: Instant) {
+        let Phase::Connected(live) = &self.phase else {
+            return;
+        };
+        if now < self.connection_deadline(live) {
+            return;
+        }
+        let stalled = !live.established || self.requests.in_flight() > 0;
+        // A stalled server is treated like a dead one; an idle or aged connection is simply
+        // retired (the next request re-probes).
+        self.drop_connection(now, stalled, false);
+    }
+}

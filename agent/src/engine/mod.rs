@@ -1,0 +1,194 @@
+//! The agent engine: one agent identity (host name + node key) talking to its servers. Sans-IO
+//! in the quinn-proto style: the shell feeds it what happened (`submit`, `handle_*`) with `now`
+//! and an RNG, then executes what it asks for (`poll_output`) and wakes it at `poll_timeout`.
+//! It never touches a socket, a clock or a thread, so the daemon (one engine) and the load
+//! generator (thousands per thread) drive the same code, and tests drive it with a manual clock.
+//!
+//! A request's path: choose servers (a probe round, or list order without probes) → connect
+//! with staggered attempts → handshake → send sealed → answer. A "busy"/"too many
+//! connections"/"shutting down" answer, a reset, or a silent server moves the request to the
+//! next candidate (or a new round) at once; every wait is capped by the request's deadline,
+//! and a request is retried at most [`MAX_TRIES_PER_REQUEST`] times.
+//!
+//! Calling order per event: one `handle_*` or `submit`, then `poll_output` until `None`, then
+//! arm a timer for `poll_timeout` and call `handle_timeout` when it fires.
+
+mod live;
+mod requests;
+mod select;
+#[cfg(test)]
+mod tests;
+
+use crate::avoid::AvoidList;
+use crate::backoff::Backoff;
+use crate::balance::{Balancing, RoundRobinState};
+use crate::config::AgentConfig;
+use crate::connect_plan::ConnectPlan;
+use crate::probe_round::{ProbeParams, ProbeRound};
+use gatehouse_common::nodekeys::NodeKey;
+use gatehouse_common::wire::{LoadReport, Response, WireError};
+use live::Live;
+use requests::Requests;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Tries (connections, redirects, failovers) one request may use before it fails. Bounds the
+/// work a request can cause even when every server answers instantly with "busy".
+pub const MAX_TRIES_PER_REQUEST: u32 = 8;
+/// Requests waiting for a connection; more are refused at once (backpressure to the caller).
+pub const MAX_QUEUED_REQUESTS: usize = 256;
+/// Requests sent on one connection before their answers (the server allows 16).
+pub const MAX_IN_FLIGHT: usize = 8;
+/// How long a server may take to answer a sent request (or the handshake) before the agent
+/// gives up on it and fails over: 2 s, twice the server's default busy limit, and well
+/// inside the default 5 s deadline so a failover still has time.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The engine's settings, typed.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub host: String,
+    pub key: NodeKey,
+    /// Number of servers; the shell maps indexes to addresses.
+    pub servers: usize,
+    pub balancing: Balancing,
+    pub probe: ProbeParams,
+    pub connect_timeout: Duration,
+    pub attempt_delay: Duration,
+    pub request_deadline: Duration,
+    pub response_timeout: Duration,
+    pub idle_close: Duration,
+    pub max_connection_age: Duration,
+    pub avoid: Duration,
+}
+
+impl EngineConfig {
+    /// Settings from a loaded agent config and the host's node key.
+    pub fn from_agent_config(config: &AgentConfig, key: NodeKey) -> Self {
+        EngineConfig {
+            host: config.host.clone(),
+            key,
+            servers: config.server_addrs().len(),
+            balancing: config.balancing,
+            probe: ProbeParams {
+                fanout: config.probe_fanout,
+                min_replies: config.probe_min_replies,
+                timeout: config.probe_timeout(),
+            },
+            connect_timeout: config.connect_timeout(),
+            attempt_delay: config.attempt_delay(),
+            request_deadline: config.request_deadline(),
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            idle_close: config.idle_close(),
+            max_connection_age: config.max_connection_age(),
+            avoid: config.avoid(),
+        }
+    }
+}
+
+/// A connection the shell holds for the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// The caller's handle on a submitted request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Why a request got no answer from any server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    /// No server could be reached (all refused, reset, silent or busy) within the tries.
+    #[error("no server reachable")]
+    NoServerReachable,
+    /// The request's deadline passed before any server answered.
+    #[error("deadline exceeded before any server answered")]
+    DeadlineExceeded,
+    /// The servers refused this agent itself (unknown host, failed authentication).
+    #[error("refused by the servers: {:?}: {}", .0.code, .0.message)]
+    Refused(WireError),
+    /// Too many requests already waiting.
+    #[error("too many requests waiting")]
+    QueueFull,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub result: Result<Response, AgentError>,
+    /// The server that answered.
+    pub server: Option<usize>,
+    /// How many times the request moved to another server.
+    pub redirects: u32,
+    /// From submit to answer.
+    pub latency: Duration,
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this UDP datagram to `server`'s probe port (its replies carry `probe_id`).
+    SendProbe {
+        server: usize,
+        probe_id: u64,
+        datagram: Vec<u8>,
+    },
+    /// Open a TCP connection to `server`; report `handle_connected` or
+    /// `handle_connect_failed`. The shell enforces `timeout` with socket options as well.
+    Connect {
+        conn: ConnId,
+        server: usize,
+        timeout: Duration,
+    },
+    /// Write these bytes on `conn`.
+    Send { conn: ConnId, bytes: Vec<u8> },
+    /// Close `conn` (no further events for it are expected).
+    Close { conn: ConnId },
+    /// A request is finished.
+    Done {
+        request: RequestId,
+        outcome: Outcome,
+    },
+}
+
+/// Where the engine is in getting a connection.
+enum Phase {
+    /// No connection and nothing under way.
+    Idle,
+    /// Waiting for probe replies; `background` when no request asked for it (a retry).
+    Probing { round: ProbeRound, background: bool },
+    /// Staggered TCP connects under way.
+    Connecting {
+        plan: ConnectPlan,
+        /// (attempt index, connection) for attempts started.
+        attempts: Vec<(usize, ConnId)>,
+        /// When the plan next needs attention without input.
+        wait_until: Option<Instant>,
+    },
+    /// A connection, handshaking or established.
+    Connected(Live),
+}
+
+/// One agent's state.
+pub struct Engine {
+    config: EngineConfig,
+    phase: Phase,
+    /// Servers still to try in this episode, best first (from the last choice).
+    remaining: Vec<usize>,
+    requests: Requests,
+    avoid: AvoidList,
+    round_robin: RoundRobinState,
+    backoff: Backoff,
+    /// When to retry in the background after nothing was reachable.
+    retry_at: Option<Instant>,
+    /// A request just failed for lack of servers: schedule `retry_at` with jitter.
+    retry_wanted: bool,
+    /// The last report from each server and when it came.
+    last_reports: Vec<Option<(LoadReport, Instant)>>,
+    /// The last refusal seen (reported if every server refuses).
+    last_refusal: Option<WireError>,
+    next_conn: u64,
+    outputs: VecDeque<Output>,
+}
+
+mod api;
+pub use api::{EngineStatus, ServerStatus};

@@ -1,0 +1,147 @@
+//! The engine's requests: queued ones waiting for a connection and those sent on the current
+//! connection. Pure bookkeeping; bounded by `MAX_QUEUED_REQUESTS`.
+
+use super::{RequestId, MAX_QUEUED_REQUESTS};
+use crate::budget::Deadline;
+use gatehouse_common::wire::Request;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// One request the caller is waiting for.
+pub(super) struct Pending {
+    pub id: RequestId,
+    pub request: Request,
+    pub deadline: Deadline,
+    pub submitted: Instant,
+    /// Connections this request has been sent on or redirected from.
+    pub tries: u32,
+    pub redirects: u32,
+    /// Set while the request is on the current connection.
+    pub sent: Option<Sent>,
+}
+
+#[derive(Clone, Copy)]
+pub(super) struct Sent {
+    pub wire_id: u32,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+pub(super) struct Requests {
+    items: VecDeque<Pending>,
+    next_id: u64,
+    next_wire: u32,
+}
+
+impl Requests {
+    /// Queues a request; `None` when the queue is full.
+    pub fn submit(
+        &mut self,
+        now: Instant,
+        request: Request,
+        budget: Duration,
+    ) -> Option<RequestId> {
+        if self.items.len() >= MAX_QUEUED_REQUESTS {
+            return None;
+        }
+        self.next_id += 1;
+        let id = RequestId(self.next_id);
+        self.items.push_back(Pending {
+            id,
+            request,
+            deadline: Deadline::after(now, budget),
+            submitted: now,
+            tries: 0,
+            redirects: 0,
+            sent: None,
+        });
+        Some(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn has_unsent(&self) -> bool {
+        self.items.iter().any(|p| p.sent.is_none())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.items.iter().filter(|p| p.sent.is_some()).count()
+    }
+
+    /// Marks the next unsent request as sent now and returns it with its new wire id.
+    pub fn send_next(&mut self, now: Instant) -> Option<(u32, &Pending)> {
+        let wire_id = self.next_wire;
+        let pending = self.items.iter_mut().find(|p| p.sent.is_none())?;
+        self.next_wire = self.next_wire.wrapping_add(1);
+        pending.sent = Some(Sent { wire_id, at: now });
+        Some((wire_id, pending))
+    }
+
+    /// Removes the request answered under `wire_id` (None: not ours, e.g. already expired).
+    pub fn take_answered(&mut self, wire_id: u32) -> Option<Pending> {
+        let pos = self
+            .items
+            .iter()
+            .position(|p| p.sent.is_some_and(|s| s.wire_id == wire_id))?;
+        self.items.remove(pos)
+    }
+
+    /// The connection is gone: sent requests go back to the queue, counting one more try.
+    pub fn requeue_sent(&mut self, redirected: bool) {
+        for p in self.items.iter_mut().filter(|p| p.sent.is_some()) {
+            p.sent = None;
+            if redirected {
+                p.redirects += 1;
+            }
+        }
+    }
+
+    /// Counts a new connection attempt for every waiting request; returns those that have
+    /// used all their tries.
+    pub fn count_try(&mut self, max_tries: u32) -> Vec<Pending> {
+        for p in self.items.iter_mut() {
+            p.tries += 1;
+        }
+        self.take_where(|p| p.tries > max_tries)
+    }
+
+    /// Removes the requests whose deadline has passed.
+    pub fn take_expired(&mut self, now: Instant) -> Vec<Pending> {
+        self.take_where(|p| p.deadline.expired(now))
+    }
+
+    /// Removes every request not yet sent.
+    pub fn take_unsent(&mut self) -> Vec<Pending> {
+        self.take_where(|p| p.sent.is_none())
+    }
+
+    fn take_where(&mut self, mut pred: impl FnMut(&Pending) -> bool) -> Vec<Pending> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.items.len());
+        for p in self.items.drain(..) {
+            if pred(&p) {
+                taken.push(p);
+            } else {
+                kept.push_back(p);
+            }
+        }
+        self.items = kept;
+        taken
+    }
+
+    /// The earliest deadline of any request.
+    pub fn earliest_deadline(&self) -> Option<Deadline> {
+        self.items.iter().map(|p| p.deadline).min_by_key(|d| d.at())
+    }
+
+    /// When the oldest request on the wire was sent.
+    pub fn oldest_sent(&self) -> Option<Instant> {
+        self.items.iter().filter_map(|p| p.sent.map(|s| s.at)).min()
+    }
+}

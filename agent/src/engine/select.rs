@@ -1,0 +1,295 @@
+//! Choosing and reaching a server: probe rounds, the balancer's order, staggered connects,
+//! failover to the next candidate, and giving up. Pure; part of the engine.
+
+use super::live::Live;
+use super::{AgentError, Engine, Output, Phase, MAX_TRIES_PER_REQUEST};
+use crate::balance::order_candidates;
+use crate::budget::Deadline;
+use crate::connect_plan::{Action, ConnectPlan};
+use crate::probe_round::{unprobed_candidates, ProbeRound};
+use gatehouse_common::crypto::probe_auth::seal_probe;
+use gatehouse_common::wire::Probe;
+use rand::Rng;
+use std::time::Instant;
+
+impl Engine {
+    /// Moves forward as far as possible without new input.
+    pub(super) fn advance(&mut self, now: Instant, rng: &mut impl Rng) {
+        self.expire(now);
+        self.schedule_retry(now, rng);
+        // Each pass either returns or changes phase; a change of phase only loops back for
+        // phases that make progress without input, and every new episode counts a try, so
+        // this ends.
+        for _ in 0..4 * (MAX_TRIES_PER_REQUEST as usize + 2) {
+            match &mut self.phase {
+                Phase::Idle => {
+                    if self.requests.has_unsent() {
+                        self.start_selection(now, rng, false);
+                        continue;
+                    }
+                    if self.requests.is_empty() && self.retry_at.is_some_and(|at| at <= now) {
+                        self.retry_at = None;
+                        self.start_selection(now, rng, true);
+                    }
+                    return;
+                }
+                Phase::Probing { round, .. } => {
+                    if !round.is_done(now) {
+                        return;
+                    }
+                    self.finish_round(now, rng);
+                    self.schedule_retry(now, rng);
+                }
+                Phase::Connecting { .. } => {
+                    if !self.drive_plan(now, rng) {
+                        return;
+                    }
+                }
+                Phase::Connected(live) => {
+                    if live.established {
+                        self.write_requests(now);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Spreads background retries: thousands of agents that lost their servers together do
+    /// not come back in step.
+    fn schedule_retry(&mut self, now: Instant, rng: &mut impl Rng) {
+        if std::mem::take(&mut self.retry_wanted) && self.retry_at.is_none() {
+            self.retry_at = Some(now + self.backoff.next_delay(rng));
+        }
+    }
+
+    /// Starts choosing servers: a probe round, or the configured order without probes. A
+    /// background round only checks reachability (nothing is waiting).
+    fn start_selection(&mut self, now: Instant, rng: &mut impl Rng, background: bool) {
+        if !self.config.balancing.needs_probes() {
+            if background {
+                return; // nothing to learn without probes; the next request will try
+            }
+            let candidates = unprobed_candidates(self.config.servers, &self.avoid, now);
+            let order = order_candidates(
+                &candidates,
+                self.config.balancing,
+                &mut self.round_robin,
+                rng,
+            );
+            let servers = order.into_iter().map(|i| candidates[i].server).collect();
+            self.start_connecting(servers, now);
+            return;
+        }
+        let budget = match self.requests.earliest_deadline() {
+            Some(deadline) if !background => deadline,
+            _ => Deadline::after(now, self.config.probe.timeout),
+        };
+        let round = ProbeRound::new(
+            now,
+            self.config.servers,
+            &self.avoid,
+            self.config.probe,
+            &budget,
+            rng,
+        );
+        for target in round.targets() {
+            let probe = Probe {
+                host: self.config.host.clone(),
+                probe_id: target.probe_id,
+            };
+            // The config checks the host name fits the wire; a failure skips the probe and
+            // the server is then tried as a silent candidate.
+            if let Ok(datagram) = seal_probe(&self.config.key, &probe) {
+                self.outputs.push_back(Output::SendProbe {
+                    server: target.server,
+                    probe_id: target.probe_id,
+                    datagram,
+                });
+            }
+        }
+        self.phase = Phase::Probing { round, background };
+    }
+
+    fn finish_round(&mut self, now: Instant, rng: &mut impl Rng) {
+        let Phase::Probing { round, background } = std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return;
+        };
+        let outcome = round.finish();
+        outcome.record(&mut self.avoid);
+        for c in &outcome.candidates {
+            if let (Some(load), Some(slot)) = (c.load, self.last_reports.get_mut(c.server)) {
+                *slot = Some((load, now));
+            }
+        }
+        let answered = outcome.candidates.iter().any(|c| c.load.is_some());
+        if background {
+            if answered {
+                self.backoff.reset();
+            } else {
+                self.retry_at = Some(now + self.backoff.next_delay(rng));
+            }
+            return;
+        }
+        let order = order_candidates(
+            &outcome.candidates,
+            self.config.balancing,
+            &mut self.round_robin,
+            rng,
+        );
+        let servers: Vec<usize> = order
+            .into_iter()
+            .map(|i| outcome.candidates[i].server)
+            .collect();
+        let servers = self.avoid.deprioritise(&servers, now);
+        self.start_connecting(servers, now);
+    }
+
+    /// Starts staggered connects over `servers`; every waiting request counts one try.
+    pub(super) fn start_connecting(&mut self, servers: Vec<usize>, now: Instant) {
+        for p in self.requests.count_try(MAX_TRIES_PER_REQUEST) {
+            let error = self.no_server_error();
+            self.finish(p, Err(error), None, now);
+        }
+        if !self.requests.has_unsent() {
+            self.phase = Phase::Idle;
+            return;
+        }
+        let deadline = self
+            .requests
+            .earliest_deadline()
+            .unwrap_or_else(|| Deadline::after(now, self.config.request_deadline));
+        self.remaining = servers.clone();
+        self.phase = Phase::Connecting {
+            plan: ConnectPlan::new(
+                servers,
+                self.config.attempt_delay,
+                self.config.connect_timeout,
+                deadline,
+            ),
+            attempts: Vec::new(),
+            wait_until: None,
+        };
+    }
+
+    /// Runs the connect plan's actions; true when the phase changed and the caller should
+    /// look again.
+    fn drive_plan(&mut self, now: Instant, rng: &mut impl Rng) -> bool {
+        loop {
+            let Phase::Connecting {
+                plan,
+                attempts,
+                wait_until,
+            } = &mut self.phase
+            else {
+                return true;
+            };
+            match plan.next_action(now) {
+                Action::Start {
+                    attempt,
+                    server,
+                    timeout,
+                } => {
+                    self.next_conn += 1;
+                    let conn = super::ConnId(self.next_conn);
+                    attempts.push((attempt, conn));
+                    self.outputs.push_back(Output::Connect {
+                        conn,
+                        server,
+                        timeout,
+                    });
+                }
+                Action::Abandon {
+                    attempt, server, ..
+                } => {
+                    if let Some(pos) = attempts.iter().position(|(a, _)| *a == attempt) {
+                        let (_, conn) = attempts.swap_remove(pos);
+                        self.outputs.push_back(Output::Close { conn });
+                    }
+                    self.avoid.mark_suspect(server);
+                }
+                Action::WaitUntil(at) => {
+                    *wait_until = Some(at);
+                    return false;
+                }
+                Action::Connected { attempt, server } => {
+                    let Some(&(_, conn)) = attempts.iter().find(|(a, _)| *a == attempt) else {
+                        self.phase = Phase::Idle;
+                        return true;
+                    };
+                    self.remaining.retain(|&s| s != server);
+                    self.open_session(conn, server, now, rng);
+                    return true;
+                }
+                Action::GiveUp(_) => {
+                    self.remaining.clear();
+                    self.fail_over(now);
+                    return true;
+                }
+            }
+        }
+    }
+
+    fn open_session(
+        &mut self,
+        conn: super::ConnId,
+        server: usize,
+        now: Instant,
+        rng: &mut impl Rng,
+    ) {
+        let mut hello = Vec::new();
+        match Live::start(
+            conn,
+            server,
+            &self.config.host,
+            &self.config.key,
+            now,
+            rng,
+            &mut hello,
+        ) {
+            Ok(live) => {
+                self.outputs.push_back(Output::Send { conn, bytes: hello });
+                self.phase = Phase::Connected(live);
+            }
+            Err(e) => {
+                // Our own host name cannot be encoded: no server can help.
+                self.outputs.push_back(Output::Close { conn });
+                self.phase = Phase::Idle;
+                let error = AgentError::Refused(gatehouse_common::wire::WireError::new(
+                    gatehouse_common::types::ErrorCode::Malformed,
+                    e.to_string(),
+                ));
+                for p in self.requests.take_unsent() {
+                    self.finish(p, Err(error.clone()), None, now);
+                }
+            }
+        }
+    }
+
+    /// The current server is no good: try the next candidate of this round, or a new round.
+    pub(super) fn fail_over(&mut self, now: Instant) {
+        self.phase = Phase::Idle;
+        if !self.requests.has_unsent() {
+            return;
+        }
+        let next: Vec<usize> = self
+            .remaining
+            .iter()
+            .copied()
+            .filter(|&s| !self.avoid.is_avoided(s, now))
+            .collect();
+        if !next.is_empty() {
+            self.start_connecting(next, now);
+        }
+        // Otherwise the next `advance` starts a new round from Idle.
+    }
+
+    /// The error for requests that ran out of servers.
+    fn no_server_error(&self) -> AgentError {
+        match &self.last_refusal {
+            Some(e) => AgentError::Refused(e.clone()),
+            None => AgentError::NoServerReachable,
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! The engine against simulated servers (the real `ServerSession`), a manual clock and a
+//! seeded RNG: every test is exact and replays the same way each run.
+
+use super::*;
+use crate::balance::Balancing;
+use gatehouse_common::crypto::probe_auth::{open_probe, seal_reply};
+use gatehouse_common::nodekeys::NodeKeyMap;
+use gatehouse_common::session::{ServerInput, ServerSession};
+use gatehouse_common::types::{ErrorCode, GoodbyeReason, Method};
+use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
+use gatehouse_common::wire::{AuthorizeRequest, ProbeReply, Request, Response};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::collections::HashMap;
+
+const KEY: NodeKey = NodeKey([3; 32]);
+
+fn config(servers: usize, balancing: Balancing) -> EngineConfig {
+    EngineConfig {
+        host: "web1".into(),
+        key: KEY,
+        servers,
+        balancing,
+        probe: ProbeParams {
+            fanout: 3,
+            min_replies: 2,
+            timeout: Duration::from_millis(150),
+        },
+        connect_timeout: Duration::from_secs(1),
+        attempt_delay: Duration::from_millis(250),
+        request_deadline: Duration::from_secs(5),
+        response_timeout: Duration::from_secs(2),
+        idle_close: Duration::from_secs(10),
+        max_connection_age: Duration::from_secs(60),
+        avoid: Duration::from_secs(5),
+    }
+}
+
+fn ssh() -> Request {
+    Request::Authorize(AuthorizeRequest {
+        method: Method::Ssh,
+        from_host: "10.0.0.1".into(),
+        from_user: "alice".into(),
+        to_user: "alice".into(),
+        to_host: "web1".into(),
+    })
+}
+
+fn load(wait_us: u64) -> LoadReport {
+    LoadReport {
+        recommended_wait_us: wait_us,
+        ..LoadReport::default()
+    }
+}
+
+/// A manual clock, an RNG, the engine, and one server session per open connection.
+struct Sim {
+    now: Instant,
+    rng: StdRng,
+    engine: Engine,
+    sessions: HashMap<ConnId, (usize, ServerSession)>,
+    keys: NodeKeyMap,
+    /// Outputs not yet looked at by the test.
+    pending: Vec<Output>,
+}
+
+impl Sim {
+    fn new(servers: usize, balancing: Balancing, seed: u64) -> Self {
+        Sim {
+            now: Instant::now(),
+            rng: StdRng::seed_from_u64(seed),
+            engine: Engine::new(config(servers, balancing)),
+            sessions: HashMap::new(),
+            keys: NodeKeyMap::from([("web1".to_string(), KEY)]),
+            pending: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        let mut out = std::mem::take(&mut self.pending);
+        while let Some(o) = self.engine.poll_output() {
+            out.push(o);
+        }
+        out
+    }
+
+    fn advance_to(&mut self, at: Instant) {
+        self.now = at;
+        self.engine.handle_timeout(self.now, &mut self.rng);
+    }
+
+    fn sleep(&mut self, d: Duration) {
+        let at = self.now + d;
+        self.advance_to(at);
+    }
+
+    /// Answers every probe in `outputs` with the given waits (None: stay silent).
+    fn answer_probes(&mut self, outputs: &[Output], waits: &[Option<u64>]) {
+        for o in outputs {
+            if let Output::SendProbe {
+                server, datagram, ..
+            } = o
+            {
+                let (probe, key) = open_probe(datagram, |h| self.keys.get(h).cloned()).unwrap();
+                if let Some(wait) = waits[*server] {
+                    let reply = seal_reply(
+                        &key,
+                        &ProbeReply {
+                            probe_id: probe.probe_id,
+                            load: load(wait),
+                        },
+                    );
+                    self.engine
+                        .handle_probe_reply(self.now, *server, &reply, &mut self.rng);
+                }
+            }
+        }
+    }
+
+    /// Accepts a connect: the engine gets `handle_connected` and a server session is ready.
+    fn accept(&mut self, conn: ConnId, server: usize) {
+        self.sessions.insert(conn, (server, ServerSession::new()));
+        self.engine.handle_connected(self.now, conn, &mut self.rng);
+    }
+
+    /// Delivers what the engine sent on `conn` to its server session and returns the
+    /// requests the server received; handshake replies go straight back.
+    fn deliver(&mut self, conn: ConnId, mut bytes: &[u8]) -> Vec<(u32, Request)> {
+        let mut requests = Vec::new();
+        let mut back = Vec::new();
+        let (_, session) = self.sessions.get_mut(&conn).expect("session");
+        while let Some((consumed, _)) = decode_frame(bytes, MAX_FRAME_LEN).unwrap() {
+            let mut frame = bytes[FRAME_HEADER_LEN..consumed].to_vec();
+            match session
+                .handle_frame(&mut frame, &self.keys, &mut self.rng, &mut back)
+                .unwrap()
+            {
+                ServerInput::Request { id, body } => requests.push((id, body)),
+                ServerInput::Progress | ServerInput::Established => {}
+            }
+            bytes = &bytes[consumed..];
+        }
+        if !back.is_empty() {
+            self.engine
+                .handle_data(self.now, conn, &back, &mut self.rng);
+        }
+        requests
+    }
+
+    /// Runs every `Send` in `outputs` through the servers; returns the requests they got.
+    fn pump(&mut self, outputs: &[Output]) -> Vec<(ConnId, u32, Request)> {
+        let mut got = Vec::new();
+        for o in outputs {
+            if let Output::Send { conn, bytes } = o {
+                if self.sessions.contains_key(conn) {
+                    got.extend(
+                        self.deliver(*conn, bytes)
+                            .into_iter()
+                            .map(|(id, r)| (*conn, id, r)),
+                    );
+                }
+            }
+        }
+        got
+    }
+
+    fn respond(&mut self, conn: ConnId, id: u32, response: Response) {
+        let mut back = Vec::new();
+        let (_, session) = self.sessions.get_mut(&conn).unwrap();
+        session.write_response(id, response, &mut back).unwrap();
+        self.engine
+            .handle_data(self.now, conn, &back, &mut self.rng);
+    }
+}
+
+fn connects(outputs: &[Output]) -> Vec<(ConnId, usize)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Connect { conn, server, .. } => Some((*conn, *server)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn probes(outputs: &[Output]) -> Vec<usize> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::SendProbe { server, .. } => Some(*server),
+            _ => None,
+        })
+        .collect()
+}
+
+fn done(outputs: &[Output]) -> Vec<Outcome> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Done { outcome, .. } => Some(outcome.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn allow() -> Response {
+    Response::Allow {
+        route: "SSH:*->alice@web*".into(),
+    }
+}
+
+/// Submits, answers probes with `waits`, and returns the first connect the engine asks for.
+fn probe_and_connect(sim: &mut Sim, waits: &[Option<u64>]) -> (ConnId, usize) {
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let out = sim.drain();
+    assert_eq!(
+        probes(&out),
+        (0..waits.len()).collect::<Vec<_>>(),
+        "probes every server"
+    );
+    sim.answer_probes(&out, waits);
+    let out = sim.drain();
+    connects(&out)[0]
+}
+
+/// Connects, handshakes and returns the request the server got.
+fn establish(sim: &mut Sim, conn: ConnId, server: usize) -> u32 {
+    sim.accept(conn, server);
+    let hello = sim.drain();
+    let finish_and_request = {
+        sim.pump(&hello);
+        sim.drain()
+    };
+    let got = sim.pump(&finish_and_request);
+    assert_eq!(got.len(), 1, "the request follows the handshake");
+    got[0].1
+}
+
+#[test]
+fn a_request_goes_to_a_probed_server_and_is_answered() {
+    let mut sim = Sim::new(3, Balancing::Probing, 1);
+    let (conn, server) = probe_and_connect(&mut sim, &[Some(1000), Some(1000), Some(1000)]);
+    let id = establish(&mut sim, conn, server);
+    sim.respond(conn, id, allow());
+    let outcome = done(&sim.drain()).remove(0);
+    assert_eq!(outcome.result, Ok(allow()));
+    assert_eq!(outcome.server, Some(server));
+    assert_eq!(outcome.redirects, 0);
+}
+
+#[test]
+fn the_choice_follows_inverse_estimated_wait() {
+    // Server 0 reports 1 ms, server 1 reports 9 ms, server 2 stays silent: over many seeded
+    // rounds, server 0 gets ~90 % of first choices, server 1 ~10 %, server 2 none.
+    let mut firsts = [0usize; 3];
+    for seed in 0..400 {
+        let mut sim = Sim::new(3, Balancing::Probing, seed);
+        let (_, server) = probe_and_connect(&mut sim, &[Some(1000), Some(9000), None]);
+        firsts[server] += 1;
+    }
+    assert_eq!(firsts[2], 0, "a silent server is only a last resort");
+    assert!((340..=380).contains(&firsts[0]), "{firsts:?}");
+}
+
+#[test]
+fn busy_redirects_to_the_next_candidate_without_a_new_probe_round() {
+    let mut sim = Sim::new(3, Balancing::Probing, 2);
+    let (conn, server) = probe_and_connect(&mut sim, &[Some(1000), Some(2000), Some(3000)]);
+    let id = establish(&mut sim, conn, server);
+    let mut busy = gatehouse_common::wire::WireError::new(ErrorCode::Busy, "busy, go elsewhere");
+    busy.estimate_us = 2_000_000;
+    sim.respond(conn, id, Response::Error(busy));
+    let out = sim.drain();
+    assert!(
+        out.contains(&Output::Close { conn }),
+        "closes the busy connection"
+    );
+    assert!(probes(&out).is_empty(), "uses the same round's candidates");
+    let (conn2, server2) = connects(&out)[0];
+    assert_ne!(server2, server);
+    let id = establish(&mut sim, conn2, server2);
+    sim.respond(conn2, id, allow());
+    let outcome = done(&sim.drain()).remove(0);
+    assert_eq!(outcome.result, Ok(allow()));
+    assert_eq!((outcome.server, outcome.redirects), (Some(server2), 1));
+}
+
+#[test]
+fn a_second_attempt_starts_after_250_ms_and_the_first_to_connect_wins() {
+    let mut sim = Sim::new(2, Balancing::Ordered, 3);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let out = sim.drain();
+    assert!(probes(&out).is_empty(), "ordered mode sends no probes");
+    assert_eq!(connects(&out).len(), 1);
+    let (first, s0) = connects(&out)[0];
+    assert_eq!(s0, 0, "list order");
+    assert_eq!(
+        sim.engine.poll_timeout(),
+        Some(sim.now + Duration::from_millis(250))
+    );
+    sim.sleep(Duration::from_millis(250));
+    let out = sim.drain();
+    let (second, s1) = connects(&out)[0];
+    assert_eq!(s1, 1);
+    sim.accept(second, s1);
+    let out = sim.drain();
+    assert!(
+        out.contains(&Output::Close { conn: first }),
+        "the slower attempt is abandoned"
+    );
+}
+
+#[test]
+fn a_refused_connect_fails_over_at_once() {
+    let mut sim = Sim::new(2, Balancing::Ordered, 4);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let (first, _) = connects(&sim.drain())[0];
+    sim.engine
+        .handle_connect_failed(sim.now, first, &mut sim.rng);
+    let out = sim.drain();
+    assert_eq!(
+        connects(&out).iter().map(|c| c.1).collect::<Vec<_>>(),
+        vec![1],
+        "no 250 ms wait"
+    );
+}
+
+#[test]
+fn a_server_killed_mid_request_loses_nothing() {
+    let mut sim = Sim::new(2, Balancing::Ordered, 5);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let (conn, server) = connects(&sim.drain())[0];
+    establish(&mut sim, conn, server);
+    // The server dies with the request in flight.
+    sim.engine.handle_closed(sim.now, conn, &mut sim.rng);
+    let out = sim.drain();
+    let (conn2, server2) = connects(&out)[0];
+    assert_eq!(server2, 1);
+    let id = establish(&mut sim, conn2, server2);
+    sim.respond(conn2, id, allow());
+    assert_eq!(done(&sim.drain())[0].result, Ok(allow()));
+}
+
+#[test]
+fn when_nothing_answers_the_caller_hears_before_the_deadline_and_retries_spread() {
+    let mut sim = Sim::new(3, Balancing::Probing, 6);
+    let start = sim.now;
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    // Nothing ever answers: no probe replies, connects hang. Follow the engine's timers.
+    let mut outcome = None;
+    for _ in 0..1000 {
+        let out = sim.drain();
+        if let Some(o) = done(&out).pop() {
+            outcome = Some(o);
+            break;
+        }
+        let at = sim
+            .engine
+            .poll_timeout()
+            .expect("a timer while a request waits");
+        assert!(
+            at <= start + Duration::from_secs(5),
+            "no timer past the deadline"
+        );
+        sim.advance_to(at);
+    }
+    let outcome = outcome.expect("the request ends");
+    assert!(outcome.result.is_err());
+    assert!(
+        outcome.latency <= Duration::from_secs(5),
+        "{:?}",
+        outcome.latency
+    );
+    // The agent keeps trying in the background, after a jittered backoff (gRPC: 1 s ± 20 %).
+    let retry = sim
+        .engine
+        .poll_timeout()
+        .expect("a background retry is scheduled");
+    let delay = retry - sim.now;
+    assert!(
+        delay >= Duration::from_millis(800) && delay <= Duration::from_millis(1200),
+        "{delay:?}"
+    );
+    sim.advance_to(retry);
+    assert_eq!(probes(&sim.drain()).len(), 3, "background probes");
+}
+
+#[test]
+fn an_idle_connection_is_closed_after_10_s_and_an_old_one_is_retired() {
+    let mut sim = Sim::new(1, Balancing::Ordered, 7);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let (conn, server) = connects(&sim.drain())[0];
+    let id = establish(&mut sim, conn, server);
+    sim.respond(conn, id, allow());
+    sim.drain();
+    assert_eq!(
+        sim.engine.poll_timeout(),
+        Some(sim.now + Duration::from_secs(10))
+    );
+    sim.sleep(Duration::from_secs(10));
+    assert!(sim.drain().contains(&Output::Close { conn }));
+}
+
+#[test]
+fn a_goodbye_reconnect_makes_the_next_request_re_probe() {
+    let mut sim = Sim::new(2, Balancing::Probing, 8);
+    let (conn, server) = probe_and_connect(&mut sim, &[Some(1000), Some(1000)]);
+    let id = establish(&mut sim, conn, server);
+    sim.respond(conn, id, allow());
+    sim.drain();
+    let mut back = Vec::new();
+    sim.sessions
+        .get_mut(&conn)
+        .unwrap()
+        .1
+        .write_goodbye(GoodbyeReason::Reconnect, &mut back);
+    sim.engine.handle_data(sim.now, conn, &back, &mut sim.rng);
+    assert!(sim.drain().contains(&Output::Close { conn }));
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    assert_eq!(probes(&sim.drain()).len(), 2, "a new probe round");
+}
+
+#[test]
+fn a_stalled_server_is_abandoned_after_the_response_timeout() {
+    let mut sim = Sim::new(2, Balancing::Ordered, 9);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let (conn, server) = connects(&sim.drain())[0];
+    establish(&mut sim, conn, server);
+    // SIGSTOPped server: accepts, never answers.
+    sim.sleep(Duration::from_secs(2));
+    let out = sim.drain();
+    assert!(out.contains(&Output::Close { conn }));
+    assert_eq!(connects(&out)[0].1, 1, "fails over to the other server");
+}
