@@ -8,7 +8,7 @@ use gatehouse_common::types::{ErrorCode, GoodbyeReason};
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
 use gatehouse_common::wire::{Response, SUPPORTED_VERSIONS};
 use rand::Rng;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A connection from TCP connect onwards.
 pub(super) struct Live {
