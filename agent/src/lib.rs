@@ -17,5 +17,6 @@ pub mod balance;
 pub mod budget;
 pub mod config;
 pub mod connect_plan;
+pub mod driver;
 pub mod engine;
 pub mod probe_round;

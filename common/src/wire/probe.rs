@@ -155,6 +155,17 @@ impl ProbeReply {
         }
     }
 
+    /// The probe id of a reply datagram, read without verifying it, so a client holding many
+    /// agents' probes can find which agent's key to verify it with. `None` if it cannot be
+    /// a reply.
+    pub fn peek_probe_id(datagram: &[u8]) -> Option<u64> {
+        if datagram.len() != PROBE_REPLY_DATAGRAM_LEN {
+            return None;
+        }
+        let id = datagram.get(HEADER_LEN..HEADER_LEN + 8)?;
+        Some(u64::from_be_bytes(id.try_into().ok()?))
+    }
+
     /// Parses a reply body (the datagram minus its tag); it must be exactly
     /// [`PROBE_REPLY_BODY_LEN`] bytes.
     pub fn decode_body(body: &[u8]) -> Result<Self, DecodeError> {

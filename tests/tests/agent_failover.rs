@@ -1,0 +1,148 @@
+//! The real agent engine and driver against real replicas on loopback: answers, failover when
+//! a replica is killed mid-run, and the deadline when nothing is reachable.
+
+use gatehouse_agent::balance::Balancing;
+use gatehouse_agent::driver::{Completion, Driver};
+use gatehouse_agent::engine::{AgentError, Engine, EngineConfig, DEFAULT_RESPONSE_TIMEOUT};
+use gatehouse_agent::probe_round::ProbeParams;
+use gatehouse_common::types::Method;
+use gatehouse_common::wire::{AuthorizeRequest, Request, Response};
+use gatehouse_tests::*;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+fn engine(host: &TestHost, servers: usize, balancing: Balancing) -> Engine {
+    Engine::new(EngineConfig {
+        host: host.name.clone(),
+        key: host.key.clone(),
+        servers,
+        balancing,
+        probe: ProbeParams {
+            fanout: 3,
+            min_replies: 2,
+            timeout: Duration::from_millis(150),
+        },
+        connect_timeout: Duration::from_secs(1),
+        attempt_delay: Duration::from_millis(250),
+        request_deadline: Duration::from_secs(5),
+        response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+        idle_close: Duration::from_secs(10),
+        max_connection_age: Duration::from_secs(60),
+        avoid: Duration::from_secs(5),
+    })
+}
+
+fn ssh() -> Request {
+    Request::Authorize(AuthorizeRequest {
+        method: Method::Ssh,
+        from_host: "10.9.9.9".into(),
+        from_user: "alice".into(),
+        to_user: "alice".into(),
+        to_host: "web1".into(),
+    })
+}
+
+/// Turns the driver until `n` requests have completed (bounded by the wait limit).
+fn complete(driver: &mut Driver, n: usize) -> Vec<Completion> {
+    let start = Instant::now();
+    let mut done = Vec::new();
+    while done.len() < n {
+        assert!(
+            start.elapsed() < WAIT_LIMIT,
+            "only {} of {n} requests completed",
+            done.len()
+        );
+        driver
+            .turn(Some(Duration::from_millis(100)), &mut Vec::new())
+            .unwrap();
+        driver.take_completions(&mut done);
+    }
+    done
+}
+
+#[test]
+fn probing_and_ordered_agents_are_served_by_the_same_replicas() {
+    let (db, hosts) = test_database(2);
+    let replicas: Vec<ServerProcess> = (0..2).map(|_| start_replica(&db, "()")).collect();
+    let servers: Vec<SocketAddr> = replicas.iter().map(|r| r.addr).collect();
+    let mut driver = Driver::new(servers, 1).unwrap();
+    let probing = driver.add_engine(engine(&hosts[0], 2, Balancing::Probing));
+    let ordered = driver.add_engine(engine(&hosts[1], 2, Balancing::Ordered));
+    driver.submit(probing, ssh());
+    driver.submit(ordered, ssh());
+    for c in complete(&mut driver, 2) {
+        assert!(
+            matches!(c.outcome.result, Ok(Response::Allow { .. })),
+            "{c:?}"
+        );
+        if c.engine == ordered {
+            assert_eq!(
+                c.outcome.server,
+                Some(0),
+                "ordered mode uses the list order"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_replica_killed_mid_run_loses_no_request() {
+    let (db, hosts) = test_database(40);
+    let replicas: Vec<ServerProcess> = (0..2)
+        .map(|_| start_replica(&db, "(benchmark_service_delay_ms: 20, busy_wait_ms: 60000)"))
+        .collect();
+    let servers: Vec<SocketAddr> = replicas.iter().map(|r| r.addr).collect();
+    let mut driver = Driver::new(servers, 2).unwrap();
+    let agents: Vec<usize> = hosts[..40]
+        .iter()
+        .map(|h| driver.add_engine(engine(h, 2, Balancing::Probing)))
+        .collect();
+    // Warm up: every agent connected somewhere.
+    for &a in &agents {
+        driver.submit(a, ssh());
+    }
+    complete(&mut driver, agents.len());
+    // Forty requests in flight, then replica 0 dies.
+    for &a in &agents {
+        driver.submit(a, ssh());
+    }
+    driver
+        .turn(Some(Duration::from_millis(5)), &mut Vec::new())
+        .unwrap();
+    replicas[0].signal(libc::SIGKILL);
+    let done = complete(&mut driver, agents.len());
+    for c in &done {
+        assert!(
+            matches!(c.outcome.result, Ok(Response::Allow { .. })),
+            "{c:?}"
+        );
+    }
+    assert!(done
+        .iter()
+        .all(|c| c.outcome.latency < Duration::from_secs(5)));
+}
+
+#[test]
+fn with_every_server_unreachable_the_caller_hears_before_the_deadline() {
+    let (_, hosts) = test_database(1);
+    // Two ports nothing listens on (bound then closed: connects are refused at once).
+    let dead: Vec<SocketAddr> = (0..2)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        })
+        .collect();
+    let mut driver = Driver::new(dead, 3).unwrap();
+    let a = driver.add_engine(engine(&hosts[0], 2, Balancing::Probing));
+    let start = Instant::now();
+    driver.submit(a, ssh());
+    let c = complete(&mut driver, 1).remove(0);
+    assert_eq!(c.outcome.result, Err(AgentError::NoServerReachable));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
