@@ -1,0 +1,344 @@
+//! The bridge's reactor: one mio event loop that accepts agent connections up to the cap, reads
+//! and writes frames, runs each connection's protocol session, answers UDP probes, hands
+//! requests to the worker pool and writes the results back. This is the only code that touches
+//! mio; every decision it makes comes from a pure part (session, lifecycle, estimator).
+//!
+//! Threads: this loop on one thread, the workers on their own (`workers.rs`). Results come back
+//! through a channel and a `mio::Waker`. Work per connection per turn is bounded
+//! ([`FRAMES_PER_TURN`]); a connection with more to do goes on a ready list for the next turn.
+//!
+//! - this file: the loop, accepting at the cap, readiness;
+//! - [`serve`]: reading frames, running sessions, dispatching requests, writing answers;
+//! - [`closing`]: timers, errors, goodbyes, closes and the SIGTERM drain.
+
+mod closing;
+mod serve;
+
+use super::config::BridgeConfig;
+use super::conn::{Conn, READ_CHUNK};
+use super::estimator::QueueEstimator;
+use super::lifecycle::Lifecycle;
+use super::workers::{ConnId, RequestHandler, WorkerPool};
+use super::{BridgeStats, DbStatus};
+use gatehouse_common::nodekeys::NodeKeyStore;
+use gatehouse_common::types::ErrorCode;
+use gatehouse_common::wire::WireError;
+use mio::net::{TcpListener, UdpSocket};
+use mio::{Events, Interest, Poll, Token, Waker};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use slab::Slab;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Frames handled per connection per loop turn, so one busy agent cannot starve the rest.
+pub const FRAMES_PER_TURN: usize = 16;
+/// Connections accepted per loop turn, so a connection storm cannot starve established agents.
+pub const ACCEPTS_PER_TURN: usize = 256;
+/// Datagrams read per loop turn.
+pub const PROBES_PER_TURN: usize = 256;
+/// Events taken from the poller per turn.
+const EVENTS_CAPACITY: usize = 1024;
+/// The accept backlog asked of the kernel (capped by net.core.somaxconn). Thousands of agents
+/// reconnecting at once must not overflow it: a dropped SYN costs the agent a 1 s retransmit.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+const LISTENER: Token = Token(usize::MAX);
+const UDP: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+const SIGNALS: Token = Token(usize::MAX - 3);
+/// Connection tokens carry the slab index in the low bits and the generation above them, so
+/// an event for a closed connection cannot reach the one that reused its slot.
+const INDEX_BITS: u32 = 24;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+
+fn conn_token(id: ConnId) -> Token {
+    Token(((id.generation as usize) << INDEX_BITS) | id.index)
+}
+
+fn token_conn(token: Token) -> ConnId {
+    ConnId {
+        index: token.0 & INDEX_MASK,
+        generation: (token.0 >> INDEX_BITS) as u64,
+    }
+}
+
+/// The event loop and everything it owns.
+pub struct Reactor {
+    pub(super) config: BridgeConfig,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    pub(super) udp: Option<UdpSocket>,
+    conns: Slab<Conn>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    ready: VecDeque<ConnId>,
+    dirty: Vec<ConnId>,
+    pool: WorkerPool,
+    pub(super) estimator: QueueEstimator,
+    pub(super) enqueued: u64,
+    pub(super) completed: u64,
+    pub(super) keys: Arc<NodeKeyStore>,
+    pub(super) db: Arc<DbStatus>,
+    pub(super) stats: Arc<BridgeStats>,
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+    next_generation: u64,
+    scratch: Vec<u8>,
+    rng: StdRng,
+    shutdown_deadline: Option<Instant>,
+}
+
+/// What the bridge needs to run.
+pub struct BridgeParts {
+    pub config: BridgeConfig,
+    /// Bound and listening; the UDP probe socket is bound to the same port.
+    pub listener: std::net::TcpListener,
+    pub udp: std::net::UdpSocket,
+    pub handler: Arc<dyn RequestHandler>,
+    pub keys: Arc<NodeKeyStore>,
+    pub db: Arc<DbStatus>,
+    /// Install SIGTERM/SIGINT handlers that start a graceful drain.
+    pub handle_signals: bool,
+}
+
+impl Reactor {
+    /// Builds the reactor and starts the worker pool.
+    pub fn new(parts: BridgeParts) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        parts.listener.set_nonblocking(true)?;
+        parts.udp.set_nonblocking(true)?;
+        raise_backlog(&parts.listener);
+        let mut listener = TcpListener::from_std(parts.listener);
+        let mut udp = UdpSocket::from_std(parts.udp);
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut udp, UDP, Interest::READABLE)?;
+        let signals = if parts.handle_signals {
+            let mut s = signal_hook_mio::v1_0::Signals::new([
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGINT,
+            ])?;
+            poll.registry()
+                .register(&mut s, SIGNALS, Interest::READABLE)?;
+            Some(s)
+        } else {
+            None
+        };
+        let pool = WorkerPool::start(
+            parts.config.workers,
+            parts.config.queue_capacity,
+            parts.handler,
+            parts.config.benchmark_service_delay,
+            waker,
+        )?;
+        Ok(Reactor {
+            poll,
+            listener: Some(listener),
+            udp: Some(udp),
+            conns: Slab::with_capacity(parts.config.max_connections.min(1024)),
+            timers: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            dirty: Vec::new(),
+            pool,
+            estimator: QueueEstimator::default(),
+            enqueued: 0,
+            completed: 0,
+            keys: parts.keys,
+            db: parts.db,
+            stats: Arc::new(BridgeStats::default()),
+            signals,
+            next_generation: 1,
+            scratch: vec![0; READ_CHUNK.max(super::probes::DATAGRAM_BUF)],
+            rng: StdRng::from_entropy(),
+            shutdown_deadline: None,
+            config: parts.config,
+        })
+    }
+
+    /// Shared counters, readable from other threads.
+    pub fn stats(&self) -> Arc<BridgeStats> {
+        self.stats.clone()
+    }
+
+    /// The local address agents connect to.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match &self.listener {
+            Some(l) => l.local_addr(),
+            None => Err(io::Error::other("not listening")),
+        }
+    }
+
+    /// Runs until a signal has started a drain and the drain has finished.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    UDP => self.answer_probes(),
+                    WAKER => {}
+                    SIGNALS => self.on_signals(now),
+                    token => self.on_conn_event(token_conn(token), event, now),
+                }
+            }
+            self.take_results(now);
+            self.run_ready(now);
+            self.fire_timers(now);
+            self.flush_dirty(now);
+            self.publish_stats();
+            if let Some(deadline) = self.shutdown_deadline {
+                if self.conns.is_empty() || now >= deadline {
+                    break;
+                }
+            }
+        }
+        self.finish_shutdown();
+        Ok(())
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let mut next = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        if let Some(deadline) = self.shutdown_deadline {
+            next = Some(next.map_or(deadline, |n| n.min(deadline)));
+        }
+        // Round up to a whole millisecond so a sub-millisecond wait cannot spin.
+        next.map(|at| at.saturating_duration_since(now) + Duration::from_micros(999))
+    }
+
+    pub(super) fn queue_len(&self) -> usize {
+        let taken = self.pool.counters.taken.load(Ordering::Acquire);
+        self.enqueued.saturating_sub(taken) as usize
+    }
+
+    pub(super) fn in_service(&self) -> usize {
+        let taken = self.pool.counters.taken.load(Ordering::Acquire);
+        taken.saturating_sub(self.completed) as usize
+    }
+
+    pub(super) fn workers(&self) -> usize {
+        self.pool.workers()
+    }
+
+    pub(super) fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub(super) fn accept(&mut self, now: Instant) {
+        for _ in 0..ACCEPTS_PER_TURN {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let (mut socket, peer) = match listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and retry next turn rather than spin.
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            if self.conns.len() >= self.config.max_connections {
+                self.stats.rejected_at_cap.fetch_add(1, Ordering::Relaxed);
+                refuse_at_cap(&mut socket, self.config.max_connections);
+                log::debug!(
+                    "refused {peer}: at the cap of {} connections",
+                    self.config.max_connections
+                );
+                continue;
+            }
+            let _ = socket.set_nodelay(true);
+            let generation = self.next_generation;
+            self.next_generation += 1;
+            let entry = self.conns.vacant_entry();
+            let id = ConnId {
+                index: entry.key(),
+                generation,
+            };
+            if id.index > INDEX_MASK {
+                log::error!("connection slab index overflow; refusing {peer}");
+                continue;
+            }
+            if let Err(e) = self.poll.registry().register(
+                &mut socket,
+                conn_token(id),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::warn!("cannot register {peer}: {e}");
+                continue;
+            }
+            let lifecycle = Lifecycle::new(self.config.timeouts, now);
+            entry.insert(Conn::new(socket, peer, generation, lifecycle, now));
+            self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+            log::debug!(
+                "accept {peer} (conn {}, {} open)",
+                id.index,
+                self.conns.len()
+            );
+            self.arm(id);
+        }
+    }
+
+    pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns
+            .get_mut(id.index)
+            .filter(|c| c.generation == id.generation)
+    }
+
+    pub(super) fn on_conn_event(&mut self, id: ConnId, event: &mio::event::Event, now: Instant) {
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            conn.readable = true;
+        }
+        if event.is_writable() {
+            conn.writable = true;
+            if !conn.write_buf.is_empty() {
+                self.mark_dirty(id);
+            }
+        }
+        self.service(id, now);
+    }
+}
+
+/// Writes the plaintext "too many connections" error to a socket we will not keep. The socket
+/// is fresh, so the few bytes fit in its send buffer; if not, the close alone tells the agent.
+fn refuse_at_cap(socket: &mut mio::net::TcpStream, cap: usize) {
+    use std::io::Write;
+    let error = WireError::new(
+        ErrorCode::TooManyConnections,
+        format!("too many connections (cap {cap}), go elsewhere"),
+    );
+    let mut frame = Vec::with_capacity(128);
+    gatehouse_common::session::write_plain_error(&error, &mut frame);
+    let _ = socket.write(&frame);
+}
+
+/// Re-issues listen(2) with a larger backlog; std binds with 128.
+fn raise_backlog(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a valid, bound socket descriptor we own; no memory is shared.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) };
+    if rc != 0 {
+        log::warn!(
+            "cannot raise the listen backlog: {}",
+            io::Error::last_os_error()
+        );
+    }
+}

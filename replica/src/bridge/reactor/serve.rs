@@ -1,0 +1,264 @@
+//! Serving a connection: reading whole frames within the per-turn bound, running the protocol
+//! session, dispatching requests to the workers (or redirecting when overloaded), and writing
+//! answers back once per turn. Part of the reactor; runs on its thread.
+
+use super::super::conn::{CloseReason, ReadOutcome, WRITE_HIGH_WATER};
+use super::super::workers::{ConnId, Done, Job};
+use super::{Reactor, FRAMES_PER_TURN};
+use gatehouse_common::session::ServerInput;
+use gatehouse_common::types::ErrorCode;
+use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
+use gatehouse_common::wire::{Request, Response, WireError};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+impl Reactor {
+    pub(super) fn run_ready(&mut self, now: Instant) {
+        for _ in 0..self.ready.len() {
+            let Some(id) = self.ready.pop_front() else {
+                break;
+            };
+            if let Some(conn) = self.conn_mut(id) {
+                conn.ready = false;
+                self.service(id, now);
+            }
+        }
+    }
+
+    /// Reads and handles up to [`FRAMES_PER_TURN`] frames from one connection.
+    pub(super) fn service(&mut self, id: ConnId, now: Instant) {
+        let max_in_flight = self.config.max_in_flight_per_connection;
+        let mut frames = 0;
+        loop {
+            let Some(conn) = self
+                .conns
+                .get_mut(id.index)
+                .filter(|c| c.generation == id.generation)
+            else {
+                return;
+            };
+            if conn.read_blocked(max_in_flight) {
+                break;
+            }
+            match decode_frame(&conn.read_buf, MAX_FRAME_LEN) {
+                Err(e) => {
+                    let message = e.to_string();
+                    self.fail(id, ErrorCode::FrameTooLarge, &message, now);
+                    return;
+                }
+                Ok(Some((consumed, _))) => {
+                    if frames == FRAMES_PER_TURN {
+                        self.push_ready(id);
+                        break;
+                    }
+                    frames += 1;
+                    self.handle_frame(id, consumed, now);
+                }
+                Ok(None) => {
+                    if !conn.readable {
+                        break;
+                    }
+                    let outcome = conn.read_once(&mut self.scratch);
+                    match outcome {
+                        Ok(ReadOutcome::Data) => {}
+                        Ok(ReadOutcome::Drained) => break,
+                        Ok(ReadOutcome::Closed) => {
+                            self.close(id, CloseReason::PeerClosed);
+                            return;
+                        }
+                        Err(e) => {
+                            log::debug!("read from {} failed: {e}", conn.peer);
+                            self.close(id, CloseReason::IoError);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(conn) = self.conn_mut(id) {
+            let partial = !conn.read_buf.is_empty();
+            conn.lifecycle.on_partial_frame(partial, now);
+            self.arm(id);
+        }
+    }
+
+    pub(super) fn handle_frame(&mut self, id: ConnId, consumed: usize, now: Instant) {
+        let keys = self.keys.snapshot();
+        let Some(conn) = self.conns.get_mut(id.index) else {
+            return;
+        };
+        let payload = &mut conn.read_buf[FRAME_HEADER_LEN..consumed];
+        let result = conn
+            .session
+            .handle_frame(payload, &keys, &mut self.rng, &mut conn.write_buf);
+        conn.consume(consumed);
+        match result {
+            Ok(ServerInput::Progress) => self.mark_dirty(id),
+            Ok(ServerInput::Established) => {
+                conn.lifecycle.on_established(now);
+                conn.host = conn.session.host().map(Arc::from);
+                log::debug!(
+                    "established {} host={} in {:?}",
+                    conn.peer,
+                    conn.host_for_log(),
+                    now - conn.opened_at
+                );
+            }
+            Ok(ServerInput::Request {
+                id: request_id,
+                body,
+            }) => {
+                conn.lifecycle.on_request(now);
+                conn.requests += 1;
+                self.dispatch(id, request_id, body, now);
+            }
+            Err(failure) => {
+                let e = failure.error;
+                self.fail(id, e.code, &e.message, now);
+            }
+        }
+    }
+
+    pub(super) fn dispatch(&mut self, id: ConnId, request_id: u32, request: Request, now: Instant) {
+        if self.shutdown_deadline.is_some() {
+            let error = WireError::new(ErrorCode::ShuttingDown, "shutting down, go elsewhere");
+            self.respond(id, request_id, Response::Error(error));
+            return;
+        }
+        let estimate = self
+            .estimator
+            .estimate(self.queue_len(), self.in_service(), self.workers());
+        if estimate.recommended > self.config.busy_wait {
+            self.redirect(id, request_id, estimate.recommended);
+            return;
+        }
+        let Some(host) = self.conn_mut(id).and_then(|c| c.host.clone()) else {
+            return;
+        };
+        let job = Job {
+            conn: id,
+            request_id,
+            host,
+            request,
+            enqueued_at: now,
+        };
+        match self.pool.try_submit(job) {
+            Ok(()) => {
+                self.enqueued += 1;
+                if let Some(conn) = self.conn_mut(id) {
+                    conn.in_flight += 1;
+                }
+            }
+            Err(_) => self.redirect(id, request_id, estimate.recommended),
+        }
+    }
+
+    pub(super) fn redirect(&mut self, id: ConnId, request_id: u32, estimate: Duration) {
+        self.stats.redirected.fetch_add(1, Ordering::Relaxed);
+        let mut error = WireError::new(ErrorCode::Busy, "busy, go elsewhere");
+        error.estimate_us = estimate.as_micros().try_into().unwrap_or(u64::MAX);
+        self.respond(id, request_id, Response::Error(error));
+    }
+
+    pub(super) fn respond(&mut self, id: ConnId, request_id: u32, response: Response) {
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
+        if let Err(failure) = conn
+            .session
+            .write_response(request_id, response, &mut conn.write_buf)
+        {
+            log::warn!("cannot answer {}: {}", conn.peer, failure.error.message);
+        }
+        self.mark_dirty(id);
+    }
+
+    pub(super) fn take_results(&mut self, now: Instant) {
+        self.pool
+            .counters
+            .wake_pending
+            .store(false, Ordering::Release);
+        while let Ok(done) = self.pool.done.try_recv() {
+            self.on_done(done, now);
+        }
+    }
+
+    pub(super) fn on_done(&mut self, done: Done, now: Instant) {
+        self.completed += 1;
+        self.estimator.record(done.queue_time, done.service_time);
+        self.stats.answered.fetch_add(1, Ordering::Relaxed);
+        let id = done.conn;
+        let Some(conn) = self.conn_mut(id) else {
+            return; // the agent left; nothing to answer
+        };
+        conn.in_flight = conn.in_flight.saturating_sub(1);
+        let finished = conn.in_flight == 0;
+        self.respond(id, done.request_id, done.response);
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
+        if finished {
+            if let Some(reason) = conn.retire {
+                self.goodbye(id, reason, now);
+                return;
+            }
+            if conn.lifecycle.is_aged() {
+                self.goodbye(id, CloseReason::Aged, now);
+                return;
+            }
+        }
+        // Room again: more requests may be waiting in the socket or the buffer.
+        if conn.readable || !conn.read_buf.is_empty() {
+            self.push_ready(id);
+        }
+        self.arm(id);
+    }
+
+    pub(super) fn push_ready(&mut self, id: ConnId) {
+        if let Some(conn) = self.conn_mut(id) {
+            if !conn.ready {
+                conn.ready = true;
+                self.ready.push_back(id);
+            }
+        }
+    }
+
+    pub(super) fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(conn) = self.conn_mut(id) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    /// Writes out what this turn produced: one write per connection per turn.
+    pub(super) fn flush_dirty(&mut self, now: Instant) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &id in &dirty {
+            let Some(conn) = self.conn_mut(id) else {
+                continue;
+            };
+            conn.dirty = false;
+            let was_blocked = conn.write_buf.len() >= WRITE_HIGH_WATER;
+            if let Err(e) = conn.flush() {
+                log::debug!("write to {} failed: {e}", conn.peer);
+                self.close(id, CloseReason::IoError);
+                continue;
+            }
+            if let Some(reason) = conn.closing {
+                if conn.write_buf.is_empty() {
+                    self.close(id, reason);
+                }
+                continue;
+            }
+            if was_blocked && conn.write_buf.len() < WRITE_HIGH_WATER {
+                self.push_ready(id);
+            }
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+        let _ = now;
+    }
+}
