@@ -12,7 +12,8 @@
 //! docs/AGENT.md describes how these fit together.
 
 pub mod avoid;
-pub mod backoff;
+/// Shared with the replication links: see `gatehouse_common::backoff`.
+pub use gatehouse_common::backoff;
 pub mod balance;
 pub mod budget;
 pub mod config;

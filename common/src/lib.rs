@@ -1,6 +1,7 @@
 //! Gatehouse shared parts. Everything here is pure (no sockets, clocks or threads) except
 //! `config`, which reads files.
 
+pub mod backoff;
 pub mod config;
 pub mod crypto;
 pub mod nodekeys;

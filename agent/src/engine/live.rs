@@ -126,6 +126,10 @@ impl Engine {
                 self.write_requests(now);
                 Next::Keep
             }
+            Ok(ClientEvent::Replication(_)) => Next::Drop {
+                avoid: true,
+                redirected: false,
+            },
             Ok(ClientEvent::Goodbye(reason)) => Next::Drop {
                 avoid: reason == GoodbyeReason::ShuttingDown,
                 redirected: false,

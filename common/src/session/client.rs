@@ -21,6 +21,8 @@ pub enum ClientEvent {
     Response { id: u32, body: Response },
     /// The server is closing: idle, reconnect (re-probe) or shutting down.
     Goodbye(GoodbyeReason),
+    /// A replication-link message (only on a replica's link to its master).
+    Replication(Vec<u8>),
 }
 
 /// Why the connection cannot go on. After any of these the agent closes it.
@@ -137,6 +139,7 @@ impl ClientSession {
                     Ok(text) => match Session::decode(text)? {
                         Session::Response { id, body } => Ok(ClientEvent::Response { id, body }),
                         Session::Goodbye(g) => Ok(ClientEvent::Goodbye(g.reason)),
+                        Session::Replication(bytes) => Ok(ClientEvent::Replication(bytes)),
                         Session::Error(e) => Err(ClientError::Server(e)),
                         Session::Request { .. } => {
                             Err(ClientError::Unexpected("servers do not send requests"))
@@ -151,6 +154,23 @@ impl ClientSession {
         }
     }
 
+    /// Appends a sealed replication-link message.
+    pub fn write_replication(
+        &mut self,
+        bytes: Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ClientError> {
+        self.write_sealed(&Session::Replication(bytes), out)
+    }
+
+    fn write_sealed(&mut self, msg: &Session, out: &mut Vec<u8>) -> Result<(), ClientError> {
+        let State::Established { sealer, .. } = &mut self.state else {
+            return Err(ClientError::NotEstablished);
+        };
+        sealer.seal_frame(MAX_FRAME_LEN, out, |o| msg.encode(o))?;
+        Ok(())
+    }
+
     /// Appends a sealed request frame.
     pub fn write_request(
         &mut self,
@@ -158,11 +178,6 @@ impl ClientSession {
         body: Request,
         out: &mut Vec<u8>,
     ) -> Result<(), ClientError> {
-        let State::Established { sealer, .. } = &mut self.state else {
-            return Err(ClientError::NotEstablished);
-        };
-        let msg = Session::Request { id, body };
-        sealer.seal_frame(MAX_FRAME_LEN, out, |o| msg.encode(o))?;
-        Ok(())
+        self.write_sealed(&Session::Request { id, body }, out)
     }
 }

@@ -25,6 +25,8 @@ pub enum ServerInput {
     Established,
     /// A request to dispatch; answer it with [`ServerSession::write_response`] and its id.
     Request { id: u32, body: Request },
+    /// A replication-link message (only a master's replication listener accepts these).
+    Replication(Vec<u8>),
 }
 
 /// A protocol failure: what to tell the peer and what to log. The connection must close.
@@ -143,7 +145,10 @@ impl ServerSession {
                     .map_err(|e| SessionFailure::new(ErrorCode::AuthFailed, e.to_string()))?;
                 match Session::decode(text) {
                     Ok(Session::Request { id, body }) => Ok(ServerInput::Request { id, body }),
-                    Ok(_) => Err(unexpected("agents may only send requests")),
+                    Ok(Session::Replication(bytes)) => Ok(ServerInput::Replication(bytes)),
+                    Ok(_) => Err(unexpected(
+                        "peers may only send requests or replication messages",
+                    )),
                     Err(e) => Err(malformed(e)),
                 }
             }
@@ -202,6 +207,15 @@ impl ServerSession {
         out: &mut Vec<u8>,
     ) -> Result<(), SessionFailure> {
         self.write_sealed(&Session::Response { id, body }, out)
+    }
+
+    /// Appends a sealed replication-link message.
+    pub fn write_replication(
+        &mut self,
+        bytes: Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SessionFailure> {
+        self.write_sealed(&Session::Replication(bytes), out)
     }
 
     /// Appends a sealed goodbye (only once established; before that there is nothing to say).

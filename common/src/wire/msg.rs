@@ -52,6 +52,7 @@ pub mod tag {
     pub const RESPONSE: u8 = 0x11;
     pub const GOODBYE: u8 = 0x12;
     pub const SESSION_ERROR: u8 = 0x1F;
+    pub const REPLICATION: u8 = 0x20;
 }
 
 /// First message, agent → server, plaintext.
@@ -160,6 +161,9 @@ pub enum Session {
     Goodbye(Goodbye),
     /// A connection-level error (the sender closes after it).
     Error(WireError),
+    /// A replication-link message between a replica and its master (opaque here: the bytes
+    /// are a `gatehouse_common::repl::ReplMessage`). Never valid on an agent connection.
+    Replication(Vec<u8>),
 }
 
 impl WireError {

@@ -123,6 +123,7 @@ pub fn session() -> impl Strategy<Value = Session> {
         (any::<u32>(), response()).prop_map(|(id, body)| Session::Response { id, body }),
         pick(&GoodbyeReason::ALL).prop_map(|reason| Session::Goodbye(Goodbye { reason })),
         wire_error().prop_map(Session::Error),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(Session::Replication),
     ]
 }
 

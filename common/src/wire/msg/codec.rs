@@ -102,6 +102,11 @@ pub(super) fn encode_session(msg: &Session, out: &mut Vec<u8>) -> Result<(), Enc
             out.push(tag::SESSION_ERROR);
             put_wire_error(out, e);
         }
+        Session::Replication(bytes) => {
+            // The rest of the frame: the frame cap bounds it.
+            out.push(tag::REPLICATION);
+            out.extend_from_slice(bytes);
+        }
     }
     Ok(())
 }
@@ -122,6 +127,7 @@ pub(super) fn decode_session(r: &mut Reader<'_>) -> Result<Session, DecodeError>
             Session::Goodbye(Goodbye { reason })
         }
         tag::SESSION_ERROR => Session::Error(read_wire_error(r)?),
+        tag::REPLICATION => Session::Replication(r.rest().to_vec()),
         other => return Err(DecodeError::UnknownTag(other)),
     })
 }

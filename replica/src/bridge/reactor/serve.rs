@@ -113,6 +113,10 @@ impl Reactor {
                 conn.requests += 1;
                 self.dispatch(id, request_id, body, now);
             }
+            Ok(ServerInput::Replication(_)) => {
+                let message = "replication messages go to the master's replication port";
+                self.fail(id, ErrorCode::UnexpectedMessage, message, now);
+            }
             Err(failure) => {
                 let e = failure.error;
                 self.fail(id, e.code, &e.message, now);
