@@ -137,6 +137,7 @@ impl Sim {
             {
                 ServerInput::Request { id, body } => requests.push((id, body)),
                 ServerInput::Progress | ServerInput::Established => {}
+                ServerInput::Replication(_) => panic!("agents never send replication messages"),
             }
             bytes = &bytes[consumed..];
         }
