@@ -103,8 +103,15 @@ pub(super) fn encode_session(msg: &Session, out: &mut Vec<u8>) -> Result<(), Enc
             put_wire_error(out, e);
         }
         Session::Replication(bytes) => {
-            // The rest of the frame: the frame cap bounds it.
+            // Length-prefixed like every other field, so trailing bytes are still detected;
+            // the frame cap bounds it.
             out.push(tag::REPLICATION);
+            let len = u32::try_from(bytes.len()).map_err(|_| EncodeError::TooLong {
+                field: "replication",
+                len: bytes.len(),
+                max: u32::MAX as usize,
+            })?;
+            out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(bytes);
         }
     }
@@ -127,7 +134,10 @@ pub(super) fn decode_session(r: &mut Reader<'_>) -> Result<Session, DecodeError>
             Session::Goodbye(Goodbye { reason })
         }
         tag::SESSION_ERROR => Session::Error(read_wire_error(r)?),
-        tag::REPLICATION => Session::Replication(r.rest().to_vec()),
+        tag::REPLICATION => {
+            let len = r.u32()? as usize;
+            Session::Replication(r.bytes(len)?.to_vec())
+        }
         other => return Err(DecodeError::UnknownTag(other)),
     })
 }
