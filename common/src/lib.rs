@@ -9,3 +9,4 @@ pub mod policy;
 pub mod session;
 pub mod types;
 pub mod wire;
+pub mod os;

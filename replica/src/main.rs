@@ -71,6 +71,14 @@ fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, PolicySnapshot
 }
 
 fn run(config: ReplicaConfig, policy: PolicySnapshot) -> anyhow::Result<()> {
+    match gatehouse_common::os::raise_fd_limit() {
+        Ok(n) if (n as usize) < config.bridge.max_connections + 64 => log::warn!(
+            "open-file limit {n} is below max_connections ({}) + 64: raise LimitNOFILE",
+            config.bridge.max_connections
+        ),
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
+    }
     let (listener, udp) = bind_tcp_and_udp(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;

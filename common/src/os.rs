@@ -1,0 +1,24 @@
+//! Process-level settings every daemon needs. Not pure: system calls.
+
+/// Raises the soft limit on open files to the hard limit and returns the new soft limit. A
+/// replica holding 9950 agent connections needs more than the common default of 1024; the
+/// hard limit is the administrator's ceiling (systemd `LimitNOFILE=`).
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a pointer to a live, correctly typed struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(limit.rlim_cur as u64)
+}
