@@ -1,5 +1,5 @@
 //! Gatehouse shared parts. Everything here is pure (no sockets, clocks or threads) except
-//! `config`, which reads files.
+//! `config`, which reads files, and `os`, which sets process limits.
 
 pub mod backoff;
 pub mod config;

@@ -20,5 +20,6 @@ pub fn raise_fd_limit() -> std::io::Result<u64> {
             }
         }
     }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
     Ok(limit.rlim_cur as u64)
 }
