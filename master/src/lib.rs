@@ -6,3 +6,7 @@
 //! - [`config`]: the master's config file.
 
 pub mod store;
+pub mod admin;
+pub mod config;
+pub mod hooks;
+pub mod state;
