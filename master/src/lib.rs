@@ -5,8 +5,8 @@
 //! - [`admin`]: the admin socket protocol, server, client and CLI.
 //! - [`config`]: the master's config file.
 
-pub mod store;
 pub mod admin;
 pub mod config;
 pub mod hooks;
 pub mod state;
+pub mod store;

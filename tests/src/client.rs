@@ -56,7 +56,8 @@ impl Client {
         let stream = raw_connect(addr)?;
         let mut out = Vec::new();
         let mut rng = StdRng::from_entropy();
-        let session = ClientSession::start(&host.name, host.key.clone(), versions, &mut rng, &mut out)?;
+        let session =
+            ClientSession::start(&host.name, host.key.clone(), versions, &mut rng, &mut out)?;
         let mut client = Client {
             stream,
             session,
@@ -92,15 +93,17 @@ impl Client {
     /// Seals a request without sending it (for replay and forgery tests).
     pub fn seal(&mut self, id: u32, request: Request) -> Vec<u8> {
         let mut out = Vec::new();
-        self.session.write_request(id, request, &mut out).expect("seal");
+        self.session
+            .write_request(id, request, &mut out)
+            .expect("seal");
         out
     }
 
     /// Reads until one whole frame has arrived and hands it to the session.
     pub fn next_event(&mut self) -> Result<ClientEvent, ClientFailure> {
         loop {
-            if let Some((consumed, _)) = decode_frame(&self.inbuf, MAX_FRAME_LEN)
-                .map_err(|_| ClientFailure::Closed)?
+            if let Some((consumed, _)) =
+                decode_frame(&self.inbuf, MAX_FRAME_LEN).map_err(|_| ClientFailure::Closed)?
             {
                 let mut frame: Vec<u8> = self.inbuf.drain(..consumed).collect();
                 let mut out = Vec::new();

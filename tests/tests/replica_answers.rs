@@ -51,29 +51,59 @@ fn a_replica_started_from_the_example_config_answers_correctly() {
     };
     let mut agent = Client::connect(replica.addr, &web1).unwrap();
 
-    match agent.request(1, authorize(Method::Ssh, "10.0.3.4", "alice", "alice", "web1")).unwrap() {
+    match agent
+        .request(
+            1,
+            authorize(Method::Ssh, "10.0.3.4", "alice", "alice", "web1"),
+        )
+        .unwrap()
+    {
         Response::Allow { route } => assert!(route.contains("SSH"), "{route}"),
         other => panic!("alice should be allowed: {other:?}"),
     }
     assert_eq!(
-        agent.request(2, authorize(Method::Ssh, "10.0.3.4", "bob", "bob", "web1")).unwrap(),
-        Response::Deny { reason: DenyReason::Locked }
+        agent
+            .request(2, authorize(Method::Ssh, "10.0.3.4", "bob", "bob", "web1"))
+            .unwrap(),
+        Response::Deny {
+            reason: DenyReason::Locked
+        }
     );
     assert_eq!(
-        agent.request(3, authorize(Method::Ssh, "10.0.3.4", "mallory", "mallory", "web1")).unwrap(),
-        Response::Deny { reason: DenyReason::UnknownUser }
+        agent
+            .request(
+                3,
+                authorize(Method::Ssh, "10.0.3.4", "mallory", "mallory", "web1")
+            )
+            .unwrap(),
+        Response::Deny {
+            reason: DenyReason::UnknownUser
+        }
     );
     assert_eq!(
-        agent.request(4, authorize(Method::Ssh, "10.0.3.4", "alice", "alice", "nosuchhost")).unwrap(),
-        Response::Deny { reason: DenyReason::UnknownHost }
+        agent
+            .request(
+                4,
+                authorize(Method::Ssh, "10.0.3.4", "alice", "alice", "nosuchhost")
+            )
+            .unwrap(),
+        Response::Deny {
+            reason: DenyReason::UnknownHost
+        }
     );
     assert_eq!(
-        agent.request(5, authenticate("alice", "correct horse", "web1")).unwrap(),
+        agent
+            .request(5, authenticate("alice", "correct horse", "web1"))
+            .unwrap(),
         Response::AuthOk
     );
     assert_eq!(
-        agent.request(6, authenticate("alice", "wrong horse", "web1")).unwrap(),
-        Response::AuthFail { reason: AuthFailure::BadPassword }
+        agent
+            .request(6, authenticate("alice", "wrong horse", "web1"))
+            .unwrap(),
+        Response::AuthFail {
+            reason: AuthFailure::BadPassword
+        }
     );
 }
 
@@ -97,11 +127,17 @@ fn a_probe_reply_reflects_a_queue_built_up_by_slow_requests() {
         .map(|h| Client::connect(replica.addr, h).unwrap())
         .collect();
     let ssh = authorize(Method::Ssh, "x", "alice", "alice", "web1");
-    assert!(matches!(agents[0].request(99, ssh).unwrap(), Response::Allow { .. }));
+    assert!(matches!(
+        agents[0].request(99, ssh).unwrap(),
+        Response::Allow { .. }
+    ));
     // Now each sends one request: the first is served, five wait.
     for (n, agent) in agents.iter_mut().enumerate() {
         agent
-            .send(n as u32, authorize(Method::Ssh, "x", "alice", "alice", "web1"))
+            .send(
+                n as u32,
+                authorize(Method::Ssh, "x", "alice", "alice", "web1"),
+            )
             .unwrap();
     }
     // The probe races the requests through the reactor; ask until all six are in.
@@ -126,10 +162,20 @@ fn a_probe_reply_reflects_a_queue_built_up_by_slow_requests() {
     // After the burst the replica has measured real queue and service times.
     let after = probe(replica.addr, &hosts[7], WAIT_LIMIT).unwrap();
     assert!(after.load.mean_service_us >= 100_000, "{:?}", after.load);
-    assert!(after.load.mean_queue_us >= 100_000, "waited behind others: {:?}", after.load);
+    assert!(
+        after.load.mean_queue_us >= 100_000,
+        "waited behind others: {:?}",
+        after.load
+    );
     assert_eq!(after.load.queue_len, 0);
-    assert_eq!(after.load.seed_wait_us, 0, "seed rule: mean queue time × empty queue");
-    assert!(after.load.recommended_wait_us >= 100_000, "a slow idle replica is not 0");
+    assert_eq!(
+        after.load.seed_wait_us, 0,
+        "seed rule: mean queue time × empty queue"
+    );
+    assert!(
+        after.load.recommended_wait_us >= 100_000,
+        "a slow idle replica is not 0"
+    );
 }
 
 #[test]
@@ -146,7 +192,10 @@ fn an_unauthenticated_probe_gets_no_reply() {
         key: gatehouse_common::nodekeys::NodeKey([9; 32]),
     };
     assert!(probe(replica.addr, &stranger, Duration::from_millis(300)).is_none());
-    assert!(probe(replica.addr, &hosts[0], WAIT_LIMIT).is_some(), "the real host is answered");
+    assert!(
+        probe(replica.addr, &hosts[0], WAIT_LIMIT).is_some(),
+        "the real host is answered"
+    );
 }
 
 #[test]
@@ -161,7 +210,10 @@ fn an_overloaded_replica_says_busy_go_elsewhere_and_stops_answering_probes() {
     let mut agent = Client::connect(replica.addr, &hosts[0]).unwrap();
     // Teach the estimator the service time with one request.
     let ssh = || authorize(Method::Ssh, "x", "alice", "alice", "web1");
-    assert!(matches!(agent.request(0, ssh()).unwrap(), Response::Allow { .. }));
+    assert!(matches!(
+        agent.request(0, ssh()).unwrap(),
+        Response::Allow { .. }
+    ));
     // Four requests in one write, handled in order in one reactor turn: predicted waits are
     // 300, 600 and 900 ms (queued) and 1200 ms (busy, answered at once, not queued).
     let mut burst = Vec::new();
@@ -171,7 +223,10 @@ fn an_overloaded_replica_says_busy_go_elsewhere_and_stops_answering_probes() {
     agent.stream.write_all(&burst).unwrap();
     use gatehouse_common::session::ClientEvent;
     match agent.next_event().unwrap() {
-        ClientEvent::Response { id: 4, body: Response::Error(e) } => {
+        ClientEvent::Response {
+            id: 4,
+            body: Response::Error(e),
+        } => {
             assert_eq!(e.code, ErrorCode::Busy);
             assert!(e.estimate_us >= 1_000_000, "carries the estimate: {e:?}");
             assert!(e.code.means_go_elsewhere());
@@ -183,7 +238,10 @@ fn an_overloaded_replica_says_busy_go_elsewhere_and_stops_answering_probes() {
     // The three queued requests are still answered, in order.
     for id in 1..=3 {
         match agent.next_event().unwrap() {
-            ClientEvent::Response { id: got, body: Response::Allow { .. } } => assert_eq!(got, id),
+            ClientEvent::Response {
+                id: got,
+                body: Response::Allow { .. },
+            } => assert_eq!(got, id),
             other => panic!("{other:?}"),
         }
     }

@@ -56,7 +56,10 @@ fn the_cap_admits_exactly_cap_connections_and_the_count_returns_to_zero() {
         assert!(closed_by_server(&mut sixth));
         // The admitted ones still work.
         for (n, agent) in admitted.iter_mut().enumerate() {
-            assert!(matches!(agent.request(n as u32, ssh()).unwrap(), Response::Allow { .. }));
+            assert!(matches!(
+                agent.request(n as u32, ssh()).unwrap(),
+                Response::Allow { .. }
+            ));
         }
         // Free two slots, then use them for connections that end badly in different ways:
         // garbage, an unknown host, and a handshake that never comes (timeout).
@@ -84,10 +87,19 @@ fn an_idle_connection_gets_the_idle_goodbye() {
     let (db, hosts) = test_database(1);
     let replica = start_replica(&db, "(idle_timeout_ms: 300)");
     let mut agent = Client::connect(replica.addr, &hosts[0]).unwrap();
-    assert!(matches!(agent.request(1, ssh()).unwrap(), Response::Allow { .. }));
-    assert_eq!(agent.next_event().unwrap(), ClientEvent::Goodbye(GoodbyeReason::Idle));
+    assert!(matches!(
+        agent.request(1, ssh()).unwrap(),
+        Response::Allow { .. }
+    ));
+    assert_eq!(
+        agent.next_event().unwrap(),
+        ClientEvent::Goodbye(GoodbyeReason::Idle)
+    );
     assert!(agent.closed_by_server());
-    assert!(replica.log().contains("Idle"), "the close is logged with its reason");
+    assert!(
+        replica.log().contains("Idle"),
+        "the close is logged with its reason"
+    );
 }
 
 #[test]
@@ -127,7 +139,9 @@ fn a_handshake_that_does_not_finish_and_a_trickled_frame_are_closed() {
     let frame = agent.seal(1, ssh());
     agent.stream.write_all(&frame[..frame.len() / 2]).unwrap();
     match agent.next_event() {
-        Err(ClientFailure::Protocol(ClientError::Server(e))) => assert_eq!(e.code, ErrorCode::Timeout),
+        Err(ClientFailure::Protocol(ClientError::Server(e))) => {
+            assert_eq!(e.code, ErrorCode::Timeout)
+        }
         other => panic!("expected a timeout error, got {other:?}"),
     }
     assert!(agent.closed_by_server());
@@ -136,7 +150,10 @@ fn a_handshake_that_does_not_finish_and_a_trickled_frame_are_closed() {
 #[test]
 fn sigterm_drains_in_flight_requests_and_exits_zero() {
     let (db, hosts) = test_database(3);
-    let mut replica = start_replica(&db, "(benchmark_service_delay_ms: 500, busy_wait_ms: 60000)");
+    let mut replica = start_replica(
+        &db,
+        "(benchmark_service_delay_ms: 500, busy_wait_ms: 60000)",
+    );
     let mut busy = Client::connect(replica.addr, &hosts[0]).unwrap();
     let mut idle = Client::connect(replica.addr, &hosts[1]).unwrap();
     busy.send(7, ssh()).unwrap();
@@ -158,7 +175,9 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
         busy.next_event().unwrap(),
         ClientEvent::Goodbye(GoodbyeReason::ShuttingDown)
     );
-    let status = replica.wait_exit(WAIT_LIMIT).expect("exits after the drain");
+    let status = replica
+        .wait_exit(WAIT_LIMIT)
+        .expect("exits after the drain");
     assert!(status.success(), "{status:?}\n{}", replica.log());
     assert!(raw_connect(replica.addr).is_err(), "no longer accepting");
 }

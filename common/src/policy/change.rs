@@ -41,32 +41,75 @@ pub enum Change {
         addresses: Vec<String>,
         groups: Vec<String>,
     },
-    RemoveHost { name: String },
+    RemoveHost {
+        name: String,
+    },
     /// Replaces the host's group list.
-    SetHostGroups { name: String, groups: Vec<String> },
-    AddGroupMember { group: String, host: String },
-    RemoveGroupMember { group: String, host: String },
+    SetHostGroups {
+        name: String,
+        groups: Vec<String>,
+    },
+    AddGroupMember {
+        group: String,
+        host: String,
+    },
+    RemoveGroupMember {
+        group: String,
+        host: String,
+    },
     AddGroup {
         name: String,
         description: Option<String>,
     },
-    RemoveGroup { name: String },
-    AddUser { name: String, classes: Vec<String> },
-    RemoveUser { name: String },
+    RemoveGroup {
+        name: String,
+    },
+    AddUser {
+        name: String,
+        classes: Vec<String>,
+    },
+    RemoveUser {
+        name: String,
+    },
     /// An argon2id PHC string, or empty for "no password".
-    SetPasswordHash { user: String, hash: String },
-    SetLocked { user: String, locked: bool },
-    SetUserClasses { user: String, classes: Vec<String> },
-    AddClass { name: String },
-    RemoveClass { name: String },
+    SetPasswordHash {
+        user: String,
+        hash: String,
+    },
+    SetLocked {
+        user: String,
+        locked: bool,
+    },
+    SetUserClasses {
+        user: String,
+        classes: Vec<String>,
+    },
+    AddClass {
+        name: String,
+    },
+    RemoveClass {
+        name: String,
+    },
     /// Appends `route` to the target's routes (order matters: the first match wins).
-    AddRoute { target: RouteTarget, route: Route },
+    AddRoute {
+        target: RouteTarget,
+        route: Route,
+    },
     /// Removes the target's route(s) whose rule text is `rule` (compared trimmed).
-    RemoveRoute { target: RouteTarget, rule: String },
-    AddReplica { host: String },
-    RemoveReplica { host: String },
+    RemoveRoute {
+        target: RouteTarget,
+        rule: String,
+    },
+    AddReplica {
+        host: String,
+    },
+    RemoveReplica {
+        host: String,
+    },
     /// Replaces the whole database, replication allow-list included (import).
-    ReplaceAll { database: Database },
+    ReplaceAll {
+        database: Database,
+    },
 }
 
 /// Why a change was refused. The database is unchanged whenever this is returned.

@@ -1,7 +1,7 @@
 use super::*;
+use crate::policy::{Decision, PolicyTime};
 use crate::types::{DenyReason, Method};
 use crate::wire::AuthorizeRequest;
-use crate::policy::{Decision, PolicyTime};
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
@@ -55,7 +55,11 @@ fn refused(change: Change, message: &str) {
     let mut db = base();
     let err = apply(&mut db, &change).unwrap_err();
     assert_eq!(err.to_string(), message, "{change:?}");
-    assert_eq!(db, base(), "a refused change must leave the database unchanged");
+    assert_eq!(
+        db,
+        base(),
+        "a refused change must leave the database unchanged"
+    );
 }
 
 #[test]
@@ -96,7 +100,9 @@ fn edits_build_the_database_an_admin_expects() {
 fn invalid_changes_are_refused_with_a_clear_message_and_change_nothing() {
     refused(add_host("web1"), "host `web1` already exists");
     refused(
-        Change::RemoveHost { name: "web9".into() },
+        Change::RemoveHost {
+            name: "web9".into(),
+        },
         "unknown host `web9`",
     );
     refused(
@@ -202,7 +208,9 @@ fn invalid_changes_are_refused_with_a_clear_message_and_change_nothing() {
         "unknown host `db9`",
     );
     refused(
-        Change::RemoveReplica { host: "web1".into() },
+        Change::RemoveReplica {
+            host: "web1".into(),
+        },
         "unknown replica `web1`",
     );
 }
@@ -210,11 +218,31 @@ fn invalid_changes_are_refused_with_a_clear_message_and_change_nothing() {
 #[test]
 fn the_replica_allow_list_names_registered_hosts_only() {
     let mut db = base();
-    apply(&mut db, &Change::AddReplica { host: "web1".into() }).unwrap();
+    apply(
+        &mut db,
+        &Change::AddReplica {
+            host: "web1".into(),
+        },
+    )
+    .unwrap();
     assert_eq!(db.replicas, vec!["web1".to_string()]);
-    let again = apply(&mut db, &Change::AddReplica { host: "web1".into() });
-    assert_eq!(again.unwrap_err().to_string(), "replica `web1` already exists");
-    let err = apply(&mut db, &Change::RemoveHost { name: "web1".into() }).unwrap_err();
+    let again = apply(
+        &mut db,
+        &Change::AddReplica {
+            host: "web1".into(),
+        },
+    );
+    assert_eq!(
+        again.unwrap_err().to_string(),
+        "replica `web1` already exists"
+    );
+    let err = apply(
+        &mut db,
+        &Change::RemoveHost {
+            name: "web1".into(),
+        },
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "host `web1` is still used by the replica list; remove it there first"
@@ -245,7 +273,9 @@ fn removals_undo_additions() {
             host: "web1".into(),
         },
         Change::RemoveGroup { name: "web".into() },
-        Change::RemoveHost { name: "web1".into() },
+        Change::RemoveHost {
+            name: "web1".into(),
+        },
     ] {
         apply(&mut db, &change).unwrap_or_else(|e| panic!("{change:?}: {e}"));
     }

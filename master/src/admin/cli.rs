@@ -53,11 +53,17 @@ pub enum Command {
         key_file: PathBuf,
     },
     /// Read a password from standard input, then send `UserPasswd`.
-    Passwd { name: String },
+    Passwd {
+        name: String,
+    },
     /// Export as RON to `out` or standard output.
-    Export { out: Option<PathBuf> },
+    Export {
+        out: Option<PathBuf>,
+    },
     /// Send the file's text for import.
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+    },
     Help,
 }
 
@@ -123,7 +129,11 @@ impl Words {
 
     /// Refuses options this command does not take.
     fn only(&self, allowed: &[&str]) -> Result<(), UsageError> {
-        match self.options.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        match self
+            .options
+            .iter()
+            .find(|(k, _)| !allowed.contains(&k.as_str()))
+        {
             Some((k, _)) => Err(usage(format!("{k} is not an option of this command"))),
             None => Ok(()),
         }
@@ -148,7 +158,11 @@ impl Words {
         if rest.len() != names.len() {
             return Err(usage(format!(
                 "expected {} after `{}`, got {} argument(s)",
-                if names.is_empty() { "nothing".to_string() } else { names.join(" ") },
+                if names.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    names.join(" ")
+                },
                 self.positional.get(..skip).unwrap_or_default().join(" "),
                 rest.len()
             )));
@@ -168,14 +182,19 @@ impl Words {
 
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
-    if args.iter().any(|a| a == "-h" || a == "--help" || a == "help") {
+    if args
+        .iter()
+        .any(|a| a == "-h" || a == "--help" || a == "help")
+    {
         return Ok(Invocation {
             socket: PathBuf::from(DEFAULT_SOCKET),
             command: Command::Help,
         });
     }
     let mut words = Words::split(args)?;
-    let socket = words.one("--socket")?.unwrap_or_else(|| DEFAULT_SOCKET.into());
+    let socket = words
+        .one("--socket")?
+        .unwrap_or_else(|| DEFAULT_SOCKET.into());
     words.options.retain(|(k, _)| k != "--socket");
     let command = command(&words)?;
     Ok(Invocation {
@@ -268,7 +287,9 @@ fn command(w: &Words) -> Result<Command, UsageError> {
         (Some("route"), Some("list")) => {
             w.only(&["--user", "--class"])?;
             w.args(2, &[])?;
-            send(R::RouteList { target: w.target()? })
+            send(R::RouteList {
+                target: w.target()?,
+            })
         }
         (Some("replica"), Some("add")) => send(R::ReplicaAdd { host: plain(2)? }),
         (Some("replica"), Some("remove")) => send(R::ReplicaRemove { host: plain(2)? }),
@@ -296,11 +317,17 @@ fn command(w: &Words) -> Result<Command, UsageError> {
 
 fn check(w: &Words) -> Result<Command, UsageError> {
     w.only(&["--at"])?;
-    let args = w.args(1, &["METHOD", "FROM_HOST", "FROM_USER", "TO_USER", "TO_HOST"])?;
+    let args = w.args(
+        1,
+        &["METHOD", "FROM_HOST", "FROM_USER", "TO_USER", "TO_HOST"],
+    )?;
     let [method, from_host, from_user, to_user, to_host] =
         <[String; 5]>::try_from(args).map_err(|_| usage("check needs five arguments"))?;
-    let method = Method::from_name(&method)
-        .ok_or_else(|| usage(format!("unknown method `{method}` (LOGIN, SSH, SU or SUDO)")))?;
+    let method = Method::from_name(&method).ok_or_else(|| {
+        usage(format!(
+            "unknown method `{method}` (LOGIN, SSH, SU or SUDO)"
+        ))
+    })?;
     let at_unix = match w.one("--at")? {
         Some(text) => Some(
             PolicyTime::parse_utc(&text)

@@ -60,8 +60,14 @@ fn commands_become_requests() {
             at_unix: Some(1_772_442_000),
         }
     );
-    assert_eq!(request("route list"), AdminRequest::RouteList { target: None });
-    assert_eq!(parse_words("status").unwrap().socket, PathBuf::from(DEFAULT_SOCKET));
+    assert_eq!(
+        request("route list"),
+        AdminRequest::RouteList { target: None }
+    );
+    assert_eq!(
+        parse_words("status").unwrap().socket,
+        PathBuf::from(DEFAULT_SOCKET)
+    );
     assert_eq!(
         parse_words("user passwd alice").unwrap().command,
         Command::Passwd {
@@ -73,7 +79,10 @@ fn commands_become_requests() {
 #[test]
 fn bad_command_lines_say_what_is_wrong() {
     assert_eq!(error(""), "no command given");
-    assert_eq!(error("host frobnicate x"), "unknown command `host frobnicate`");
+    assert_eq!(
+        error("host frobnicate x"),
+        "unknown command `host frobnicate`"
+    );
     assert_eq!(
         error("host add web1"),
         "host add needs --key-file PATH for the new host's key"

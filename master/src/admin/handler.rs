@@ -6,8 +6,8 @@
 //! request at a time per connection; [`Session`] holds a connection's pending import.
 
 use super::proto::{
-    AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, RouteEntry,
-    StatusReport, MAX_IMPORT_BYTES,
+    AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, RouteEntry, StatusReport,
+    MAX_IMPORT_BYTES,
 };
 use crate::state::MasterState;
 use crate::store::StoreError;
@@ -190,7 +190,10 @@ fn passwd(state: &MasterState, name: String, password: &str) -> AdminResponse {
 }
 
 fn route_list(db: &Database, target: Option<&RouteTarget>) -> AdminResponse {
-    let users = db.users.iter().map(|u| (RouteTarget::User(u.name.clone()), &u.routes));
+    let users = db
+        .users
+        .iter()
+        .map(|u| (RouteTarget::User(u.name.clone()), &u.routes));
     let classes = db
         .user_classes
         .iter()
@@ -219,7 +222,10 @@ fn status(state: &MasterState) -> AdminResponse {
     let report = state.read(|s| {
         let db = s.database();
         let routes = db.users.iter().map(|u| u.routes.len()).sum::<usize>()
-            + db.user_classes.iter().map(|c| c.routes.len()).sum::<usize>();
+            + db.user_classes
+                .iter()
+                .map(|c| c.routes.len())
+                .sum::<usize>();
         let oldest_log_seq = s.oldest_available();
         oldest_log_seq.map(|oldest_log_seq| StatusReport {
             sequence: s.sequence(),

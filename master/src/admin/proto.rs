@@ -37,36 +37,78 @@ pub enum AdminRequest {
         addresses: Vec<String>,
         groups: Vec<String>,
     },
-    HostRemove { name: String },
+    HostRemove {
+        name: String,
+    },
     HostList,
     GroupAdd {
         name: String,
         description: Option<String>,
     },
-    GroupRemove { name: String },
-    GroupMemberAdd { group: String, host: String },
-    GroupMemberRemove { group: String, host: String },
-    UserAdd { name: String, classes: Vec<String> },
-    UserRemove { name: String },
+    GroupRemove {
+        name: String,
+    },
+    GroupMemberAdd {
+        group: String,
+        host: String,
+    },
+    GroupMemberRemove {
+        group: String,
+        host: String,
+    },
+    UserAdd {
+        name: String,
+        classes: Vec<String>,
+    },
+    UserRemove {
+        name: String,
+    },
     /// The master hashes `password` (argon2id, standard cost); it is never stored or logged.
-    UserPasswd { name: String, password: String },
-    UserLock { name: String },
-    UserUnlock { name: String },
-    ClassAdd { name: String },
-    ClassRemove { name: String },
-    RouteAdd { target: RouteTarget, route: Route },
-    RouteRemove { target: RouteTarget, rule: String },
+    UserPasswd {
+        name: String,
+        password: String,
+    },
+    UserLock {
+        name: String,
+    },
+    UserUnlock {
+        name: String,
+    },
+    ClassAdd {
+        name: String,
+    },
+    ClassRemove {
+        name: String,
+    },
+    RouteAdd {
+        target: RouteTarget,
+        route: Route,
+    },
+    RouteRemove {
+        target: RouteTarget,
+        rule: String,
+    },
     /// Every route, or only one user's or class's.
-    RouteList { target: Option<RouteTarget> },
-    ReplicaAdd { host: String },
-    ReplicaRemove { host: String },
+    RouteList {
+        target: Option<RouteTarget>,
+    },
+    ReplicaAdd {
+        host: String,
+    },
+    ReplicaRemove {
+        host: String,
+    },
     Status,
     Export,
     /// Appends RON text to this connection's pending import.
-    ImportChunk { text: String },
+    ImportChunk {
+        text: String,
+    },
     /// Parses the pending import (`file` names it in error messages), checks it, and replaces
     /// the whole database with it.
-    ImportCommit { file: String },
+    ImportCommit {
+        file: String,
+    },
     /// Evaluates an authorize request at `at_unix` (seconds; `None` = now).
     Check {
         method: Method,
@@ -82,17 +124,33 @@ pub enum AdminRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminResponse {
     /// The change is durable, with this sequence number.
-    Done { seq: u64 },
+    Done {
+        seq: u64,
+    },
     /// The host is registered; `node_key` is its key (64 hex digits), shown only this once.
-    HostAdded { seq: u64, node_key: String },
+    HostAdded {
+        seq: u64,
+        node_key: String,
+    },
     Hosts(Vec<HostInfo>),
     Routes(Vec<RouteEntry>),
     Status(StatusReport),
-    Exported { seq: u64, database: Database },
+    Exported {
+        seq: u64,
+        database: Database,
+    },
     /// Import text received so far, bytes.
-    ImportPending { bytes: usize },
-    Checked { at_unix: i64, decision: CheckDecision },
-    Error { kind: AdminErrorKind, message: String },
+    ImportPending {
+        bytes: usize,
+    },
+    Checked {
+        at_unix: i64,
+        decision: CheckDecision,
+    },
+    Error {
+        kind: AdminErrorKind,
+        message: String,
+    },
 }
 
 /// Why a request failed.

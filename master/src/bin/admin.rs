@@ -49,7 +49,10 @@ fn main() -> ExitCode {
 
 fn connect(socket: &Path) -> Result<AdminClient, Failure> {
     AdminClient::connect(socket).map_err(|e| {
-        Failure::Unreachable(format!("cannot reach the master at {}: {e}", socket.display()))
+        Failure::Unreachable(format!(
+            "cannot reach the master at {}: {e}",
+            socket.display()
+        ))
     })
 }
 
@@ -135,7 +138,8 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
             let pretty = ron::ser::PrettyConfig::default();
             let text = ron::ser::to_string_pretty(&database, pretty)
                 .map_err(|e| Failure::Refused(format!("cannot format the export: {e}")))?;
-            let text = format!("// Gatehouse security database, exported at sequence {seq}.\n{text}\n");
+            let text =
+                format!("// Gatehouse security database, exported at sequence {seq}.\n{text}\n");
             match out {
                 Some(path) => {
                     let mut file = create_private(&path, false)?;
@@ -151,7 +155,10 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
                 .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
             let mut client = connect(&socket)?;
             for chunk in chunks(&text, IMPORT_CHUNK_BYTES) {
-                ask(&mut client, &AdminRequest::ImportChunk { text: chunk.into() })?;
+                ask(
+                    &mut client,
+                    &AdminRequest::ImportChunk { text: chunk.into() },
+                )?;
             }
             let commit = AdminRequest::ImportCommit {
                 file: file.display().to_string(),

@@ -249,7 +249,9 @@ impl Store {
         let sql = |e| StoreError::sqlite(&self.path, e);
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT seq, change FROM changelog WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            .prepare_cached(
+                "SELECT seq, change FROM changelog WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )
             .map_err(sql)?;
         let rows = stmt
             .query_map(params![after as i64, limit as i64], |row| {

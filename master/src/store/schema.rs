@@ -57,7 +57,8 @@ pub(super) fn prepare(conn: &mut Connection, path: &str) -> Result<(), StoreErro
             message: format!("journal_mode is {mode}, not wal"),
         });
     }
-    conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(sql)?;
 
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -5,8 +5,8 @@
 //! in the model (a user's routes and classes are tried in order), so every row has a
 //! `position`; new entities get the next position, so the stored order is the model's order.
 
-use gatehouse_common::policy::{Change, Database, Host, HostGroup, Route, RouteTarget, User};
 use gatehouse_common::policy::UserClass;
+use gatehouse_common::policy::{Change, Database, Host, HostGroup, Route, RouteTarget, User};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
@@ -28,7 +28,9 @@ pub(super) fn touched(change: &Change) -> Touched {
         Change::AddGroupMember { host, .. } | Change::RemoveGroupMember { host, .. } => {
             Touched::Host(host.clone())
         }
-        Change::AddGroup { name, .. } | Change::RemoveGroup { name } => Touched::Group(name.clone()),
+        Change::AddGroup { name, .. } | Change::RemoveGroup { name } => {
+            Touched::Group(name.clone())
+        }
         Change::AddUser { name, .. } | Change::RemoveUser { name } => Touched::User(name.clone()),
         Change::SetPasswordHash { user, .. }
         | Change::SetLocked { user, .. }
@@ -81,7 +83,12 @@ fn write_all(conn: &Connection, db: &Database) -> rusqlite::Result<()> {
 }
 
 /// Rewrites a list of child rows (`table(key_col, position, value_col)`) for one parent.
-fn write_list(conn: &Connection, table: &str, key: &str, values: &[String]) -> rusqlite::Result<()> {
+fn write_list(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    values: &[String],
+) -> rusqlite::Result<()> {
     let (key_col, value_col) = match table {
         "host_addresses" => ("host", "address"),
         "host_group_members" => ("host", "grp"),
@@ -97,7 +104,12 @@ fn write_list(conn: &Connection, table: &str, key: &str, values: &[String]) -> r
     Ok(())
 }
 
-fn write_routes(conn: &Connection, kind: &str, owner: &str, routes: &[Route]) -> rusqlite::Result<()> {
+fn write_routes(
+    conn: &Connection,
+    kind: &str,
+    owner: &str,
+    routes: &[Route],
+) -> rusqlite::Result<()> {
     conn.execute(
         "DELETE FROM routes WHERE owner_kind = ?1 AND owner = ?2",
         [kind, owner],
@@ -181,7 +193,8 @@ fn write_class(conn: &Connection, name: &str, class: Option<&UserClass>) -> rusq
 
 fn write_replicas(conn: &Connection, replicas: &[String]) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM replicas", [])?;
-    let mut insert = conn.prepare_cached("INSERT INTO replicas (host, position) VALUES (?1, ?2)")?;
+    let mut insert =
+        conn.prepare_cached("INSERT INTO replicas (host, position) VALUES (?1, ?2)")?;
     for (i, host) in replicas.iter().enumerate() {
         insert.execute(params![host, i as i64])?;
     }

@@ -165,7 +165,9 @@ fn the_tables_hold_exactly_what_memory_holds() {
         add_user("alice"),
     ];
     for (i, change) in changes.iter().enumerate() {
-        store.apply(change).unwrap_or_else(|e| panic!("{change:?}: {e}"));
+        store
+            .apply(change)
+            .unwrap_or_else(|e| panic!("{change:?}: {e}"));
         assert_eq!(store.sequence(), i as u64 + 1);
         assert_eq!(
             store.load_database().unwrap(),
@@ -201,7 +203,10 @@ fn changes_after_pages_and_compaction_forces_a_snapshot() {
         store.changes_after(1, 2).unwrap(),
         ChangesAfter::Changes(vec![(2, add_user("u1")), (3, add_user("u2"))])
     );
-    assert_eq!(store.changes_after(5, 10).unwrap(), ChangesAfter::Changes(vec![]));
+    assert_eq!(
+        store.changes_after(5, 10).unwrap(),
+        ChangesAfter::Changes(vec![])
+    );
     assert_eq!(
         store.changes_after(6, 10).unwrap_err().to_string(),
         "sequence 6 is ahead of this store's sequence 5"
@@ -285,19 +290,24 @@ fn open_err(setup: &str) -> String {
         .execute_batch(setup)
         .unwrap();
     let err = Store::open(&dir.file()).err().expect("must refuse");
-    err.to_string().replace(&dir.file().display().to_string(), "FILE")
+    err.to_string()
+        .replace(&dir.file().display().to_string(), "FILE")
 }
 
 #[test]
 fn newer_unknown_and_foreign_files_are_refused_with_a_clear_message() {
     let v1 = format!("{SCHEMA_V0} CREATE TABLE replicas (host TEXT, position INTEGER);");
     assert_eq!(
-        open_err(&format!("{v1} INSERT INTO meta VALUES ('schema_version', '99');")),
+        open_err(&format!(
+            "{v1} INSERT INTO meta VALUES ('schema_version', '99');"
+        )),
         "FILE: schema version 99 is newer than this gatehouse-master supports (1); \
          run the newer master, or restore a backup"
     );
     assert_eq!(
-        open_err(&format!("{v1} INSERT INTO meta VALUES ('schema_version', 'x1');")),
+        open_err(&format!(
+            "{v1} INSERT INTO meta VALUES ('schema_version', 'x1');"
+        )),
         "FILE: unknown schema version `x1`; refusing to open it"
     );
     assert_eq!(
@@ -317,10 +327,7 @@ fn a_second_master_cannot_open_a_store_in_use() {
     let mut first = Store::open(&dir.file()).unwrap();
     first.apply(&add_user("alice")).unwrap();
     let err = Store::open(&dir.file()).err().expect("second open refused");
-    assert!(
-        matches!(err, StoreError::Locked { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     drop(first);
     assert_eq!(Store::open(&dir.file()).unwrap().sequence(), 1);
 }
