@@ -1,7 +1,7 @@
 //! Running the real `gatehouse-admin` binary against a master, and asking the master directly
 //! through the admin client library.
 
-use crate::process::{bin_path, MasterFiles};
+use crate::process::{bin_path, start_master, MasterFiles, ServerProcess};
 use gatehouse_master::admin::client::AdminClient;
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, StatusReport};
 use std::io::Write;
@@ -56,5 +56,67 @@ pub fn status(files: &MasterFiles) -> StatusReport {
     match ask(files, &AdminRequest::Status) {
         AdminResponse::Status(report) => report,
         other => panic!("status: {other:?}"),
+    }
+}
+
+/// A master started for CLI tests, with helpers asserting each command's outcome.
+pub struct Admin {
+    pub files: MasterFiles,
+    _master: ServerProcess,
+}
+
+impl Admin {
+    /// Starts a fresh master (one worker) in its own directory.
+    pub fn start() -> Admin {
+        let files = MasterFiles::new("(workers: 1)");
+        let master = start_master(&files);
+        Admin {
+            files,
+            _master: master,
+        }
+    }
+
+    /// A path in the master's directory.
+    pub fn path(&self, name: &str) -> String {
+        self.files
+            .dir
+            .path()
+            .join(name)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Runs `gatehouse-admin ARGS...`.
+    pub fn run(&self, args: &[&str]) -> AdminRun {
+        run_admin(&self.files, args)
+    }
+
+    /// Runs a command that must succeed; returns its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(run.code, 0, "{args:?} failed: {run:?}");
+        run.stdout
+    }
+
+    /// Runs a command the master must refuse (exit 1) with `message`, changing nothing.
+    pub fn refused(&self, args: &[&str], message: &str) {
+        let before = status(&self.files).sequence;
+        let run = self.run(args);
+        assert_eq!(run.code, 1, "{args:?} should be refused: {run:?}");
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+        assert_eq!(
+            status(&self.files).sequence,
+            before,
+            "{args:?} changed something"
+        );
+    }
+
+    /// Runs a command with a usage error (exit 2), changing nothing.
+    pub fn usage(&self, args: &[&str], message: &str) {
+        let before = status(&self.files).sequence;
+        let run = self.run(args);
+        assert_eq!(run.code, 2, "{args:?} should be a usage error: {run:?}");
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+        assert_eq!(status(&self.files).sequence, before);
     }
 }

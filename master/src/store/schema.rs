@@ -44,6 +44,7 @@ pub(super) fn prepare(conn: &mut Connection, path: &str) -> Result<(), StoreErro
     let sql = |source| StoreError::sqlite(path, source);
     // One master per file: the first write takes an exclusive lock held until close, and a
     // second process fails at once (busy timeout 0) instead of interleaving writes.
+    conn.busy_timeout(std::time::Duration::ZERO).map_err(sql)?;
     conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
         .map_err(sql)?;
     // WAL + FULL: a committed transaction is on disk (fsync'd) before `commit` returns, so an
