@@ -1,1 +1,12 @@
-//! Gatehouse master (issue 4): not yet built.
+//! Gatehouse master: the authoritative security database and the admin interface.
+//!
+//! - [`store`]: the durable SQLite store with its change log.
+//! - [`state`]: the running master's shared state: store, published snapshots, hooks.
+//! - [`admin`]: the admin socket protocol, server, client and CLI.
+//! - [`config`]: the master's config file.
+
+pub mod admin;
+pub mod config;
+pub mod hooks;
+pub mod state;
+pub mod store;

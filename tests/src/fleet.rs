@@ -66,6 +66,7 @@ pub fn test_database(agents: usize) -> (Database, Vec<TestHost>) {
             },
         ],
         user_classes: Vec::new(),
+        replicas: Vec::new(),
     };
     (db, hosts)
 }

@@ -1,15 +1,16 @@
 //! Test harness shared by the integration tests: temporary directories, test databases, the
-//! real `gatehouse-replica` binary as a child process, a blocking protocol client built on the
+//! real `gatehouse-replica` and `gatehouse-master` binaries as child processes, a blocking protocol client built on the
 //! real `ClientSession`, and a UDP prober. Everything listens on 127.0.0.1 with ports the
 //! kernel picks; every wait has a bound so a broken server fails a test instead of hanging it.
 
+pub mod admin;
 pub mod client;
 pub mod fleet;
 pub mod process;
 
 pub use client::{probe, Client, ClientFailure};
 pub use fleet::{test_database, TestHost, ALICE_PASSWORD};
-pub use process::{bin_path, start_replica, ServerProcess, TestDir};
+pub use process::{bin_path, start_master, start_replica, MasterFiles, ServerProcess, TestDir};
 
 use std::time::Duration;
 

@@ -74,8 +74,20 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `binary` with `args`, logging to `dir/NAME.log`, and waits for its ready line.
     pub fn start(binary: &str, args: &[&str], dir: TestDir, env: &[(&str, &str)]) -> Self {
-        let log = dir.path().join(format!("{binary}.log"));
-        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut server = Self::start_in(binary, args, dir.path(), env);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// [`ServerProcess::start`] in a directory the caller keeps (so a restarted server finds
+    /// its files). The log is appended to, so it shows every run.
+    pub fn start_in(binary: &str, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Self {
+        let log = dir.join(format!("{binary}.log"));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let mut child = Command::new(bin_path(binary))
             .args(args)
             .envs(env.iter().copied())
@@ -109,7 +121,7 @@ impl ServerProcess {
             child: Some(child),
             addr,
             log,
-            _dir: Some(dir),
+            _dir: None,
         }
     }
 
@@ -170,4 +182,48 @@ pub fn start_replica(db: &gatehouse_common::policy::Database, bridge: &str) -> S
     .expect("write config");
     let config = config.to_string_lossy().to_string();
     ServerProcess::start("gatehouse-replica", &["--config", &config], dir, &[])
+}
+
+/// A master's files — config, SQLite store, admin socket — in one directory that outlives
+/// the process, so a test can kill and restart the master on the same store.
+pub struct MasterFiles {
+    pub dir: TestDir,
+    pub config: PathBuf,
+    pub store: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl MasterFiles {
+    /// A fresh directory with a config listening on 127.0.0.1 (a port the kernel picks) and
+    /// the given `bridge: (...)` settings (RON).
+    pub fn new(bridge: &str) -> Self {
+        let dir = TestDir::new("master");
+        let config = dir.path().join("master.ron");
+        std::fs::write(
+            &config,
+            format!(
+                r#"(listen: "127.0.0.1:0", database: "master.sqlite", admin_socket: "admin.sock",
+                    replication_listen: Some("127.0.0.1:0"), bridge: {bridge})"#
+            ),
+        )
+        .expect("write config");
+        MasterFiles {
+            store: dir.path().join("master.sqlite"),
+            socket: dir.path().join("admin.sock"),
+            config,
+            dir,
+        }
+    }
+}
+
+/// Starts `gatehouse-master` on `files` and waits until it is ready (agents and the admin
+/// socket are served once it prints its ready line).
+pub fn start_master(files: &MasterFiles) -> ServerProcess {
+    let config = files.config.to_string_lossy().to_string();
+    ServerProcess::start_in(
+        "gatehouse-master",
+        &["--config", &config],
+        files.dir.path(),
+        &[],
+    )
 }

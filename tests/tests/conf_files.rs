@@ -23,6 +23,8 @@ fn every_example_config_and_database_loads() {
         } else if name.starts_with("replica") {
             let config = ReplicaConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert!(config.database.exists(), "{name}: database file missing");
+        } else if name.starts_with("master") {
+            gatehouse_master::config::MasterConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
         } else if name.starts_with("agent") {
             gatehouse_agent::config::AgentConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
         } else {

@@ -51,6 +51,8 @@ pub enum PolicyError {
     },
     #[error("host `{host}`: unknown host group `{group}`")]
     UnknownGroup { host: String, group: String },
+    #[error("replica `{host}` is not a registered host")]
+    UnknownReplicaHost { host: String },
     #[error("user `{user}`: unknown user class `{class}`")]
     UnknownClass { user: String, class: String },
     #[error("{owner}: rule `{text}`: {error}")]
@@ -146,6 +148,13 @@ impl PolicySnapshot {
                 }
             }
             hosts.insert(host.name.clone(), CompiledHost { key, groups });
+        }
+
+        // The replication allow-list: every entry a registered host, none twice, so a typo
+        // fails here instead of silently locking a replica out (or letting a stranger in).
+        index_names("replica", db.replicas.iter())?;
+        if let Some(host) = db.replicas.iter().find(|r| !hosts.contains_key(r.as_str())) {
+            return Err(PolicyError::UnknownReplicaHost { host: host.clone() });
         }
 
         let class_index = index_names("user class", db.user_classes.iter().map(|c| &c.name))?;

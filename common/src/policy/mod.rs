@@ -7,11 +7,13 @@
 //! admin-facing description of the rules; keep the two in step.
 //!
 //! - [`model`]: serde types of the database file.
+//! - [`change`]: one admin mutation ([`Change`]) and [`apply`], all-or-nothing.
 //! - `compile`: database → snapshot, [`PolicyError`].
 //! - `decide`: authorize / authenticate, [`Decision`].
 //! - `route`, `pattern`, `window`, [`time`]: rule syntax, globs, weekday/time windows, civil time.
 //! - [`password`]: argon2id hashing and verification.
 
+pub mod change;
 mod compile;
 mod decide;
 pub mod model;
@@ -24,6 +26,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+pub use change::{apply, apply_compiled, Change, ChangeError, RouteTarget};
 pub use compile::{PolicyError, PolicySnapshot, RouteOwner};
 pub use decide::Decision;
 pub use model::{Database, Host, HostGroup, Route, User, UserClass};

@@ -22,6 +22,11 @@ pub struct Database {
     pub users: Vec<User>,
     #[serde(default)]
     pub user_classes: Vec<UserClass>,
+    /// Names of registered hosts allowed to replicate this database from the master (the
+    /// replication allow-list). Empty: no replica may connect. Compiling checks each name is a
+    /// registered host; deciding requests ignores the list.
+    #[serde(default)]
+    pub replicas: Vec<String>,
 }
 
 impl Database {
@@ -118,6 +123,7 @@ mod tests {
         assert!(!db.users[0].locked);
         assert_eq!(db.users[0].routes[0].window, None);
         assert!(db.user_classes.is_empty() && db.host_groups.is_empty());
+        assert!(db.replicas.is_empty());
     }
 
     #[test]

@@ -1,0 +1,257 @@
+//! What the master does with each admin request: turn it into a [`Change`] and commit it, or
+//! answer a query from the in-memory database.
+//!
+//! Not pure: commits through `MasterState`, reads the wall clock (`check` without `--at`) and
+//! draws node keys and password salts from `OsRng`. Called by the admin socket threads, one
+//! request at a time per connection; [`Session`] holds a connection's pending import.
+
+use super::proto::{
+    AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, RouteEntry, StatusReport,
+    MAX_IMPORT_BYTES,
+};
+use crate::state::MasterState;
+use crate::store::StoreError;
+use gatehouse_common::config::parse_ron;
+use gatehouse_common::nodekeys::NodeKey;
+use gatehouse_common::policy::{
+    hash_password, Change, Database, Decision, HashCost, PolicyTime, RouteTarget,
+};
+use gatehouse_common::wire::AuthorizeRequest;
+use rand::rngs::OsRng;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Per-connection state.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// Import text received by `ImportChunk` and not yet committed.
+    import: String,
+}
+
+fn error(kind: AdminErrorKind, message: impl Into<String>) -> AdminResponse {
+    AdminResponse::Error {
+        kind,
+        message: message.into(),
+    }
+}
+
+fn refused(message: impl Into<String>) -> AdminResponse {
+    error(AdminErrorKind::Refused, message)
+}
+
+/// Commits a change; the error is the kind and message of the error response.
+fn commit(state: &MasterState, change: &Change) -> Result<u64, (AdminErrorKind, String)> {
+    state.apply(change).map_err(|e| match e {
+        StoreError::Refused(reason) => (AdminErrorKind::Refused, reason.to_string()),
+        other => {
+            log::error!("admin change not committed: {other}");
+            (AdminErrorKind::Internal, format!("not committed: {other}"))
+        }
+    })
+}
+
+fn done(state: &MasterState, change: Change) -> AdminResponse {
+    match commit(state, &change) {
+        Ok(seq) => AdminResponse::Done { seq },
+        Err((kind, message)) => error(kind, message),
+    }
+}
+
+/// Answers one request.
+pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest) -> AdminResponse {
+    use AdminRequest as R;
+    match request {
+        R::HostAdd {
+            name,
+            addresses,
+            groups,
+        } => {
+            let node_key = NodeKey::generate(&mut OsRng).to_hex();
+            let change = Change::AddHost {
+                name,
+                node_key: node_key.clone(),
+                addresses,
+                groups,
+            };
+            match commit(state, &change) {
+                Ok(seq) => AdminResponse::HostAdded { seq, node_key },
+                Err((kind, message)) => error(kind, message),
+            }
+        }
+        R::HostRemove { name } => done(state, Change::RemoveHost { name }),
+        R::HostList => AdminResponse::Hosts(state.read(|s| {
+            let db = s.database();
+            db.hosts
+                .iter()
+                .map(|h| HostInfo {
+                    name: h.name.clone(),
+                    addresses: h.addresses.clone(),
+                    groups: h.groups.clone(),
+                    replica: db.replicas.contains(&h.name),
+                })
+                .collect()
+        })),
+        R::GroupAdd { name, description } => done(state, Change::AddGroup { name, description }),
+        R::GroupRemove { name } => done(state, Change::RemoveGroup { name }),
+        R::GroupMemberAdd { group, host } => done(state, Change::AddGroupMember { group, host }),
+        R::GroupMemberRemove { group, host } => {
+            done(state, Change::RemoveGroupMember { group, host })
+        }
+        R::UserAdd { name, classes } => done(state, Change::AddUser { name, classes }),
+        R::UserRemove { name } => done(state, Change::RemoveUser { name }),
+        R::UserPasswd { name, password } => passwd(state, name, &password),
+        R::UserLock { name } => done(
+            state,
+            Change::SetLocked {
+                user: name,
+                locked: true,
+            },
+        ),
+        R::UserUnlock { name } => done(
+            state,
+            Change::SetLocked {
+                user: name,
+                locked: false,
+            },
+        ),
+        R::ClassAdd { name } => done(state, Change::AddClass { name }),
+        R::ClassRemove { name } => done(state, Change::RemoveClass { name }),
+        R::RouteAdd { target, route } => done(state, Change::AddRoute { target, route }),
+        R::RouteRemove { target, rule } => done(state, Change::RemoveRoute { target, rule }),
+        R::RouteList { target } => state.read(|s| route_list(s.database(), target.as_ref())),
+        R::ReplicaAdd { host } => done(state, Change::AddReplica { host }),
+        R::ReplicaRemove { host } => done(state, Change::RemoveReplica { host }),
+        R::Status => status(state),
+        R::Export => {
+            let (database, seq) = state.read(|s| s.snapshot());
+            AdminResponse::Exported { seq, database }
+        }
+        R::ImportChunk { text } => {
+            if session.import.len() + text.len() > MAX_IMPORT_BYTES {
+                session.import.clear();
+                return error(
+                    AdminErrorKind::BadRequest,
+                    format!("import is larger than {MAX_IMPORT_BYTES} bytes"),
+                );
+            }
+            session.import.push_str(&text);
+            AdminResponse::ImportPending {
+                bytes: session.import.len(),
+            }
+        }
+        R::ImportCommit { file } => {
+            let text = std::mem::take(&mut session.import);
+            match parse_ron::<Database>(Path::new(&file), &text) {
+                Ok(database) => done(state, Change::ReplaceAll { database }),
+                Err(e) => refused(e.to_string()),
+            }
+        }
+        R::Check {
+            method,
+            from_host,
+            from_user,
+            to_user,
+            to_host,
+            at_unix,
+        } => {
+            let at_unix = at_unix.unwrap_or_else(now_unix);
+            let request = AuthorizeRequest {
+                method,
+                from_host,
+                from_user,
+                to_user,
+                to_host,
+            };
+            let decision = match state
+                .policy()
+                .load()
+                .authorize(&request, PolicyTime::from_unix(at_unix))
+            {
+                Decision::Allow { route } => CheckDecision::Allow { route },
+                Decision::Deny { reason } => CheckDecision::Deny { reason },
+            };
+            AdminResponse::Checked { at_unix, decision }
+        }
+    }
+}
+
+fn passwd(state: &MasterState, name: String, password: &str) -> AdminResponse {
+    if password.is_empty() {
+        return refused("empty password; to remove password login, lock the user instead");
+    }
+    // Refuse early so a typo does not cost an argon2 run; the commit checks again.
+    if !state.read(|s| s.database().users.iter().any(|u| u.name == name)) {
+        return refused(format!("unknown user `{name}`"));
+    }
+    match hash_password(password, &mut OsRng, HashCost::Standard) {
+        Ok(hash) => done(state, Change::SetPasswordHash { user: name, hash }),
+        Err(e) => refused(e.to_string()),
+    }
+}
+
+fn route_list(db: &Database, target: Option<&RouteTarget>) -> AdminResponse {
+    let users = db
+        .users
+        .iter()
+        .map(|u| (RouteTarget::User(u.name.clone()), &u.routes));
+    let classes = db
+        .user_classes
+        .iter()
+        .map(|c| (RouteTarget::Class(c.name.clone()), &c.routes));
+    let owners: Vec<_> = users.chain(classes).collect();
+    if let Some(wanted) = target {
+        if !owners.iter().any(|(owner, _)| owner == wanted) {
+            return refused(format!("unknown {wanted}"));
+        }
+    }
+    AdminResponse::Routes(
+        owners
+            .into_iter()
+            .filter(|(owner, _)| target.is_none_or(|t| t == owner))
+            .flat_map(|(owner, routes)| {
+                routes.iter().map(move |route| RouteEntry {
+                    target: owner.clone(),
+                    route: route.clone(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn status(state: &MasterState) -> AdminResponse {
+    let report = state.read(|s| {
+        let db = s.database();
+        let routes = db.users.iter().map(|u| u.routes.len()).sum::<usize>()
+            + db.user_classes
+                .iter()
+                .map(|c| c.routes.len())
+                .sum::<usize>();
+        let oldest_log_seq = s.oldest_available();
+        oldest_log_seq.map(|oldest_log_seq| StatusReport {
+            sequence: s.sequence(),
+            oldest_log_seq,
+            hosts: db.hosts.len(),
+            host_groups: db.host_groups.len(),
+            users: db.users.len(),
+            locked_users: db.users.iter().filter(|u| u.locked).count(),
+            classes: db.user_classes.len(),
+            routes,
+            replicas_allowed: db.replicas.clone(),
+            replica_links: Vec::new(),
+        })
+    });
+    match report {
+        Ok(mut report) => {
+            // Outside the store lock: replication's hook may need the store itself.
+            report.replica_links = state.replica_links();
+            AdminResponse::Status(report)
+        }
+        Err(e) => error(AdminErrorKind::Internal, e.to_string()),
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().try_into().unwrap_or(i64::MAX))
+}

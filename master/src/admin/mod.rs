@@ -1,0 +1,14 @@
+//! Administration of the master over a local Unix socket.
+//!
+//! - [`proto`]: the request/response types and framing, shared by both binaries.
+//! - [`server`]: the socket and its threads (master side).
+//! - [`handler`]: what each request does (master side).
+//! - [`client`]: connecting and asking (CLI side).
+//! - [`cli`]: command-line parsing and output for `gatehouse-admin` (pure).
+
+pub mod cli;
+pub mod client;
+pub mod handler;
+pub mod output;
+pub mod proto;
+pub mod server;

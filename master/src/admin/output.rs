@@ -1,0 +1,90 @@
+//! How `gatehouse-admin` prints the master's answers: short, line-oriented text that is easy
+//! to read and to grep. Pure (returns strings).
+
+use super::proto::{AdminResponse, CheckDecision, StatusReport};
+use gatehouse_common::policy::RouteTarget;
+
+/// The text for a successful response (errors are printed by the caller).
+pub fn render(response: &AdminResponse) -> String {
+    match response {
+        AdminResponse::Done { seq } => format!("ok (sequence {seq})"),
+        AdminResponse::HostAdded { seq, .. } => format!("ok (sequence {seq})"),
+        AdminResponse::Hosts(hosts) => {
+            let mut out = String::new();
+            for h in hosts {
+                out.push_str(&format!(
+                    "{}\taddresses={}\tgroups={}{}\n",
+                    h.name,
+                    h.addresses.join(","),
+                    h.groups.join(","),
+                    if h.replica { "\treplica" } else { "" }
+                ));
+            }
+            out.trim_end().to_string()
+        }
+        AdminResponse::Routes(routes) => {
+            let lines: Vec<String> = routes
+                .iter()
+                .map(|entry| {
+                    let owner = match &entry.target {
+                        RouteTarget::User(name) => format!("user {name}"),
+                        RouteTarget::Class(name) => format!("class {name}"),
+                    };
+                    let mut line = format!("{owner}\t{}", entry.route.rule);
+                    if let Some(window) = &entry.route.window {
+                        line.push_str(&format!("\twindow={window}"));
+                    }
+                    if let Some(expires) = &entry.route.expires {
+                        line.push_str(&format!("\texpires={expires}"));
+                    }
+                    line
+                })
+                .collect();
+            lines.join("\n")
+        }
+        AdminResponse::Status(report) => status(report),
+        AdminResponse::Exported { seq, .. } => format!("exported sequence {seq}"),
+        AdminResponse::ImportPending { bytes } => format!("{bytes} bytes pending"),
+        AdminResponse::Checked { decision, .. } => match decision {
+            CheckDecision::Allow { route } => format!("Allow\troute: {route}"),
+            CheckDecision::Deny { reason } => format!("Deny\treason: {}", reason.name()),
+        },
+        AdminResponse::Error { message, .. } => format!("error: {message}"),
+    }
+}
+
+fn status(r: &StatusReport) -> String {
+    let mut out = format!(
+        "sequence: {}\noldest logged change: {}\nhosts: {}\nhost groups: {}\nusers: {} ({} locked)\n\
+         classes: {}\nroutes: {}\nreplicas allowed: {}\nreplica links:",
+        r.sequence,
+        r.oldest_log_seq,
+        r.hosts,
+        r.host_groups,
+        r.users,
+        r.locked_users,
+        r.classes,
+        r.routes,
+        if r.replicas_allowed.is_empty() {
+            "(none)".to_string()
+        } else {
+            r.replicas_allowed.join(", ")
+        },
+    );
+    if r.replica_links.is_empty() {
+        out.push_str(" (none)");
+    }
+    for link in &r.replica_links {
+        let heard = link
+            .last_heard_ms
+            .map_or("never".to_string(), |ms| format!("{ms} ms ago"));
+        out.push_str(&format!(
+            "\n  {}\t{}\tacked={}\tlag={}\tlast heard {heard}",
+            link.host,
+            link.state.name(),
+            link.acked_seq,
+            link.lag
+        ));
+    }
+    out
+}

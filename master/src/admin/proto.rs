@@ -1,0 +1,301 @@
+//! The admin socket protocol, shared by the master and `gatehouse-admin`: each message is a
+//! u32 big-endian length followed by that many bytes of RON text of an [`AdminRequest`] or
+//! [`AdminResponse`]. A connection carries any number of request/response pairs, in order.
+//!
+//! Pure except the two framing functions, which read and write the stream they are given.
+//! A request that is too long closes the connection (after an error response); one that is
+//! not valid RON gets an error response and the connection stays usable.
+
+use crate::hooks::ReplicaLinkStatus;
+use gatehouse_common::policy::{Database, Route, RouteTarget};
+use gatehouse_common::types::{DenyReason, Method};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
+
+/// Largest request, bytes: 64 KiB. Every request but an import is a few hundred bytes; the
+/// cap stops a garbage length from making the master allocate gigabytes. Imports are sent in
+/// [`IMPORT_CHUNK_BYTES`] pieces to stay under it.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Largest response the CLI accepts, bytes: 64 MiB, room for exporting a database with
+/// hundreds of thousands of entries.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Import text per `ImportChunk` request, bytes: 8 KiB. RON escapes a string byte into at
+/// most 6 bytes (a control character becomes `\u{7f}`), so even a hostile file stays under
+/// [`MAX_REQUEST_BYTES`].
+pub const IMPORT_CHUNK_BYTES: usize = 8 * 1024;
+/// Largest import a connection may accumulate, bytes: the same as [`MAX_RESPONSE_BYTES`], so
+/// anything that can be exported can be imported.
+pub const MAX_IMPORT_BYTES: usize = MAX_RESPONSE_BYTES;
+
+/// What the CLI asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminRequest {
+    /// The master generates the node key and returns it once.
+    HostAdd {
+        name: String,
+        addresses: Vec<String>,
+        groups: Vec<String>,
+    },
+    HostRemove {
+        name: String,
+    },
+    HostList,
+    GroupAdd {
+        name: String,
+        description: Option<String>,
+    },
+    GroupRemove {
+        name: String,
+    },
+    GroupMemberAdd {
+        group: String,
+        host: String,
+    },
+    GroupMemberRemove {
+        group: String,
+        host: String,
+    },
+    UserAdd {
+        name: String,
+        classes: Vec<String>,
+    },
+    UserRemove {
+        name: String,
+    },
+    /// The master hashes `password` (argon2id, standard cost); it is never stored or logged.
+    UserPasswd {
+        name: String,
+        password: String,
+    },
+    UserLock {
+        name: String,
+    },
+    UserUnlock {
+        name: String,
+    },
+    ClassAdd {
+        name: String,
+    },
+    ClassRemove {
+        name: String,
+    },
+    RouteAdd {
+        target: RouteTarget,
+        route: Route,
+    },
+    RouteRemove {
+        target: RouteTarget,
+        rule: String,
+    },
+    /// Every route, or only one user's or class's.
+    RouteList {
+        target: Option<RouteTarget>,
+    },
+    ReplicaAdd {
+        host: String,
+    },
+    ReplicaRemove {
+        host: String,
+    },
+    Status,
+    Export,
+    /// Appends RON text to this connection's pending import.
+    ImportChunk {
+        text: String,
+    },
+    /// Parses the pending import (`file` names it in error messages), checks it, and replaces
+    /// the whole database with it.
+    ImportCommit {
+        file: String,
+    },
+    /// Evaluates an authorize request at `at_unix` (seconds; `None` = now).
+    Check {
+        method: Method,
+        from_host: String,
+        from_user: String,
+        to_user: String,
+        to_host: String,
+        at_unix: Option<i64>,
+    },
+}
+
+/// What the master answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminResponse {
+    /// The change is durable, with this sequence number.
+    Done {
+        seq: u64,
+    },
+    /// The host is registered; `node_key` is its key (64 hex digits), shown only this once.
+    HostAdded {
+        seq: u64,
+        node_key: String,
+    },
+    Hosts(Vec<HostInfo>),
+    Routes(Vec<RouteEntry>),
+    Status(StatusReport),
+    Exported {
+        seq: u64,
+        database: Database,
+    },
+    /// Import text received so far, bytes.
+    ImportPending {
+        bytes: usize,
+    },
+    Checked {
+        at_unix: i64,
+        decision: CheckDecision,
+    },
+    Error {
+        kind: AdminErrorKind,
+        message: String,
+    },
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminErrorKind {
+    /// The request was understood but refused (invalid change); nothing changed.
+    Refused,
+    /// The request could not be read (malformed, too large).
+    BadRequest,
+    /// The master failed (disk, database); nothing was acknowledged.
+    Internal,
+}
+
+/// A host as listed (never its key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub name: String,
+    pub addresses: Vec<String>,
+    pub groups: Vec<String>,
+    /// Allowed to replicate.
+    pub replica: bool,
+}
+
+/// One route and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    pub target: RouteTarget,
+    pub route: Route,
+}
+
+/// `gatehouse-admin status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub sequence: u64,
+    /// Lowest sequence still in the change log (replicas behind it get a snapshot).
+    pub oldest_log_seq: u64,
+    pub hosts: usize,
+    pub host_groups: usize,
+    pub users: usize,
+    pub locked_users: usize,
+    pub classes: usize,
+    pub routes: usize,
+    /// The replication allow-list.
+    pub replicas_allowed: Vec<String>,
+    /// Link states from replication (empty until it exists).
+    pub replica_links: Vec<ReplicaLinkStatus>,
+}
+
+/// The outcome of `check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckDecision {
+    Allow { route: String },
+    Deny { reason: DenyReason },
+}
+
+/// Why a message could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("message of {len} bytes is over the limit of {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+/// Writes one framed message.
+pub fn write_message<T: Serialize>(out: &mut impl Write, message: &T) -> Result<(), ProtoError> {
+    let text = ron::to_string(message).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    let len = u32::try_from(text.len()).map_err(|_| ProtoError::TooLarge {
+        len: text.len(),
+        max: u32::MAX as usize,
+    })?;
+    let mut frame = Vec::with_capacity(4 + text.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(text.as_bytes());
+    out.write_all(&frame)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads one framed message of at most `max` bytes. `Ok(None)`: the peer closed cleanly
+/// before a new message. `Malformed` leaves the stream at the next message boundary.
+pub fn read_message<T: DeserializeOwned>(
+    input: &mut impl Read,
+    max: usize,
+) -> Result<Option<T>, ProtoError> {
+    let mut header = [0u8; 4];
+    let mut got = 0;
+    while got < header.len() {
+        match input.read(&mut header[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = u32::from_be_bytes(header) as usize;
+    if len > max {
+        return Err(ProtoError::TooLarge { len, max });
+    }
+    let mut body = vec![0u8; len];
+    input.read_exact(&mut body)?;
+    let text = std::str::from_utf8(&body).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    ron::from_str(text)
+        .map(Some)
+        .map_err(|e| ProtoError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_garbage_is_a_typed_error() {
+        let request = AdminRequest::RouteAdd {
+            target: RouteTarget::Class("ops".into()),
+            route: Route {
+                rule: "SSH:*->*@+web".into(),
+                window: Some("Mon-Fri 08:00-18:00".into()),
+                expires: None,
+            },
+        };
+        let mut buf = Vec::new();
+        write_message(&mut buf, &request).unwrap();
+        write_message(&mut buf, &AdminRequest::Status).unwrap();
+        let mut input = buf.as_slice();
+        let first: Option<AdminRequest> = read_message(&mut input, MAX_REQUEST_BYTES).unwrap();
+        assert_eq!(first, Some(request));
+        let second: Option<AdminRequest> = read_message(&mut input, MAX_REQUEST_BYTES).unwrap();
+        assert_eq!(second, Some(AdminRequest::Status));
+        let end: Option<AdminRequest> = read_message(&mut input, MAX_REQUEST_BYTES).unwrap();
+        assert_eq!(end, None);
+
+        let mut garbage = 5u32.to_be_bytes().to_vec();
+        garbage.extend_from_slice(b"\xff\xfe(((");
+        let err = read_message::<AdminRequest>(&mut garbage.as_slice(), MAX_REQUEST_BYTES);
+        assert!(matches!(err, Err(ProtoError::Malformed(_))));
+
+        let huge = u32::MAX.to_be_bytes();
+        let err = read_message::<AdminRequest>(&mut huge.as_slice(), MAX_REQUEST_BYTES);
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "message of 4294967295 bytes is over the limit of 65536"
+        );
+    }
+}

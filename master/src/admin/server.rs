@@ -1,0 +1,166 @@
+//! The admin socket: a Unix stream socket, mode 0600, served by an accept thread that starts
+//! one thread per connection (at most [`MAX_ADMIN_CONNECTIONS`]).
+//!
+//! Not pure: sockets, files and threads. Called by the master daemon at start. The socket is
+//! local-only by design: changing the security database needs root on the master host, never
+//! a network path. A stale socket file left by a crashed master is removed; a live one (a
+//! master answers on it) makes start fail, so two masters never share one admin path.
+
+use super::handler::{handle, Session};
+use super::proto::{
+    read_message, write_message, AdminErrorKind, AdminRequest, AdminResponse, ProtoError,
+    MAX_REQUEST_BYTES,
+};
+use crate::state::MasterState;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Admin connections served at once: 16. Admins are people and scripts; more than a handful
+/// at once means something is looping, and each connection costs a thread.
+pub const MAX_ADMIN_CONNECTIONS: usize = 16;
+/// A connection that sends nothing for 60 s is closed, so a stuck client cannot hold one of
+/// the [`MAX_ADMIN_CONNECTIONS`] slots forever.
+pub const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// A response not taken by the client within 10 s closes the connection.
+pub const ADMIN_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("admin socket {path}: another master is already listening there")]
+    Live { path: String },
+    #[error("admin socket {path}: exists and is not a socket; refusing to replace it")]
+    NotASocket { path: String },
+    #[error("admin socket {path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+/// Binds the admin socket at `path` with mode 0600, creating its directory (mode 0700) if
+/// missing and removing a stale socket.
+pub fn bind(path: &Path) -> Result<UnixListener, BindError> {
+    let name = path.display().to_string();
+    let io_err = |source| BindError::Io {
+        path: name.clone(),
+        source,
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(BindError::NotASocket { path: name });
+        }
+        if UnixStream::connect(path).is_ok() {
+            return Err(BindError::Live { path: name });
+        }
+        log::info!("removing stale admin socket {name}");
+        std::fs::remove_file(path).map_err(io_err)?;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err)?;
+        }
+    }
+    let listener = UnixListener::bind(path).map_err(io_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
+    Ok(listener)
+}
+
+/// Starts the accept thread.
+pub fn spawn(listener: UnixListener, state: Arc<MasterState>) -> io::Result<()> {
+    let active = Arc::new(AtomicUsize::new(0));
+    std::thread::Builder::new()
+        .name("admin-accept".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                match stream {
+                    Ok(stream) => accept(stream, &state, &active),
+                    Err(e) => log::warn!("admin socket accept: {e}"),
+                }
+            }
+        })
+        .map(|_| ())
+}
+
+fn accept(mut stream: UnixStream, state: &Arc<MasterState>, active: &Arc<AtomicUsize>) {
+    let _ = stream.set_read_timeout(Some(ADMIN_READ_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(ADMIN_WRITE_TIMEOUT));
+    if active.fetch_add(1, Ordering::AcqRel) >= MAX_ADMIN_CONNECTIONS {
+        active.fetch_sub(1, Ordering::AcqRel);
+        let busy = AdminResponse::Error {
+            kind: AdminErrorKind::Internal,
+            message: format!("too many admin connections (limit {MAX_ADMIN_CONNECTIONS})"),
+        };
+        let _ = write_message(&mut stream, &busy);
+        return;
+    }
+    let state = state.clone();
+    let active_conn = active.clone();
+    let spawned = std::thread::Builder::new()
+        .name("admin-conn".into())
+        .spawn(move || {
+            serve(stream, &state);
+            active_conn.fetch_sub(1, Ordering::AcqRel);
+        });
+    if let Err(e) = spawned {
+        active.fetch_sub(1, Ordering::AcqRel);
+        log::error!("cannot start admin connection thread: {e}");
+    }
+}
+
+/// Serves one connection until the client closes it or sends something unreadable.
+pub fn serve(mut stream: UnixStream, state: &MasterState) {
+    let mut session = Session::default();
+    loop {
+        let request = match read_message::<AdminRequest>(&mut stream, MAX_REQUEST_BYTES) {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(ProtoError::Malformed(reason)) => {
+                // The frame was read whole, so the stream is still in step: answer and go on.
+                log::warn!("admin: malformed request: {reason}");
+                let reply = AdminResponse::Error {
+                    kind: AdminErrorKind::BadRequest,
+                    message: format!("malformed request: {reason}"),
+                };
+                if write_message(&mut stream, &reply).is_err() {
+                    return;
+                }
+                continue;
+            }
+            Err(ProtoError::TooLarge { len, max }) => {
+                log::warn!("admin: request of {len} bytes refused (limit {max}); closing");
+                let reply = AdminResponse::Error {
+                    kind: AdminErrorKind::BadRequest,
+                    message: format!("request of {len} bytes is over the limit of {max}"),
+                };
+                let _ = write_message(&mut stream, &reply);
+                return;
+            }
+            Err(ProtoError::Io(e)) => {
+                log::debug!("admin connection ended: {e}");
+                return;
+            }
+        };
+        log::info!(target: "gatehouse::admin", "{}", describe(&request));
+        let response = handle(state, &mut session, request);
+        if let Err(e) = write_message(&mut stream, &response) {
+            log::debug!("admin: cannot send response: {e}");
+            return;
+        }
+    }
+}
+
+/// The audit line for a request: what was asked, never a password or import body.
+fn describe(request: &AdminRequest) -> String {
+    match request {
+        AdminRequest::UserPasswd { name, .. } => format!("UserPasswd {{ name: {name:?} }}"),
+        AdminRequest::ImportChunk { text } => format!("ImportChunk ({} bytes)", text.len()),
+        other => format!("{other:?}"),
+    }
+}

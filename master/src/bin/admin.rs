@@ -1,0 +1,187 @@
+//! gatehouse-admin: changes and inspects the security database through the master's local
+//! admin socket. See `gatehouse-admin --help` and docs/ADMIN.md. Exit status: 0 ok, 1 refused
+//! by the master, 2 usage error (or an unusable local file), 3 cannot reach the master.
+
+use gatehouse_master::admin::cli::{
+    self, Command, Invocation, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, USAGE,
+};
+use gatehouse_master::admin::client::AdminClient;
+use gatehouse_master::admin::output::render;
+use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, IMPORT_CHUNK_BYTES};
+use std::fs::OpenOptions;
+use std::io::{BufRead, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Why the command failed, which decides the exit status.
+enum Failure {
+    Usage(String),
+    Unreachable(String),
+    Refused(String),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let invocation = match cli::parse(&args) {
+        Ok(invocation) => invocation,
+        Err(e) => {
+            eprintln!("gatehouse-admin: {e}\n{USAGE}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match run(invocation) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("gatehouse-admin: {m}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Failure::Unreachable(m)) => {
+            eprintln!("gatehouse-admin: {m}");
+            ExitCode::from(EXIT_UNREACHABLE)
+        }
+        Err(Failure::Refused(m)) => {
+            eprintln!("gatehouse-admin: refused: {m}");
+            ExitCode::from(EXIT_REFUSED)
+        }
+    }
+}
+
+fn connect(socket: &Path) -> Result<AdminClient, Failure> {
+    AdminClient::connect(socket).map_err(|e| {
+        Failure::Unreachable(format!(
+            "cannot reach the master at {}: {e}",
+            socket.display()
+        ))
+    })
+}
+
+/// Sends one request on `client`; an error response becomes `Refused`.
+fn ask(client: &mut AdminClient, request: &AdminRequest) -> Result<AdminResponse, Failure> {
+    match client.request(request) {
+        Ok(AdminResponse::Error { message, .. }) => Err(Failure::Refused(message)),
+        Ok(response) => Ok(response),
+        Err(e) => Err(Failure::Unreachable(format!("lost the master: {e}"))),
+    }
+}
+
+/// Creates a file only the owner can read (keys, exports with password hashes).
+fn create_private(path: &Path, new: bool) -> Result<std::fs::File, Failure> {
+    let mut options = OpenOptions::new();
+    options.write(true).mode(0o600);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    options
+        .open(path)
+        .map_err(|e| Failure::Usage(format!("cannot create {}: {e}", path.display())))
+}
+
+fn run(invocation: Invocation) -> Result<(), Failure> {
+    let socket = invocation.socket;
+    match invocation.command {
+        Command::Help => println!("{USAGE}"),
+        Command::Send(request) => {
+            let response = ask(&mut connect(&socket)?, &request)?;
+            println!("{}", render(&response));
+        }
+        Command::HostAdd { request, key_file } => {
+            // Create the key file first: if it cannot be written, nothing is registered.
+            let mut file = create_private(&key_file, true)?;
+            let response = connect(&socket).and_then(|mut c| ask(&mut c, &request));
+            let (seq, key) = match response {
+                Ok(AdminResponse::HostAdded { seq, node_key }) => (seq, node_key),
+                other => {
+                    drop(file);
+                    let _ = std::fs::remove_file(&key_file);
+                    return match other {
+                        Err(failure) => Err(failure),
+                        Ok(r) => Err(Failure::Refused(format!("unexpected answer {r:?}"))),
+                    };
+                }
+            };
+            file.write_all(format!("{key}\n").as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| {
+                    Failure::Usage(format!(
+                        "host registered (sequence {seq}) but writing {} failed: {e}; \
+                         remove the host and add it again",
+                        key_file.display()
+                    ))
+                })?;
+            println!(
+                "ok (sequence {seq}); node key written to {} — install it on the host",
+                key_file.display()
+            );
+        }
+        Command::Passwd { name } => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| Failure::Usage(format!("cannot read the password: {e}")))?;
+            let password = line.trim_end_matches(['\n', '\r']).to_string();
+            if password.is_empty() {
+                return Err(Failure::Usage("no password on standard input".into()));
+            }
+            let request = AdminRequest::UserPasswd { name, password };
+            let response = ask(&mut connect(&socket)?, &request)?;
+            println!("{}", render(&response));
+        }
+        Command::Export { out } => {
+            let response = ask(&mut connect(&socket)?, &AdminRequest::Export)?;
+            let AdminResponse::Exported { seq, database } = response else {
+                return Err(Failure::Refused(format!("unexpected answer {response:?}")));
+            };
+            let pretty = ron::ser::PrettyConfig::default();
+            let text = ron::ser::to_string_pretty(&database, pretty)
+                .map_err(|e| Failure::Refused(format!("cannot format the export: {e}")))?;
+            let text =
+                format!("// Gatehouse security database, exported at sequence {seq}.\n{text}\n");
+            match out {
+                Some(path) => {
+                    let mut file = create_private(&path, false)?;
+                    file.write_all(text.as_bytes())
+                        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+                    println!("exported sequence {seq} to {}", path.display());
+                }
+                None => print!("{text}"),
+            }
+        }
+        Command::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+            let mut client = connect(&socket)?;
+            for chunk in chunks(&text, IMPORT_CHUNK_BYTES) {
+                ask(
+                    &mut client,
+                    &AdminRequest::ImportChunk { text: chunk.into() },
+                )?;
+            }
+            let commit = AdminRequest::ImportCommit {
+                file: file.display().to_string(),
+            };
+            let response = ask(&mut client, &commit)?;
+            println!("{}", render(&response));
+        }
+    }
+    Ok(())
+}
+
+/// Splits `text` into pieces of at most `max` bytes, on character boundaries.
+fn chunks(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(max);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (head, tail) = rest.split_at(end);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}

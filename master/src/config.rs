@@ -1,0 +1,58 @@
+//! The master's config file (RON): where agents connect, the SQLite store, the admin socket,
+//! the address reserved for replication, and the bridge settings (the same section as a
+//! replica's). Reads one file; errors name the file and the field.
+
+use gatehouse_common::config::{load_ron, ConfigError};
+use gatehouse_replica::bridge::{BridgeConfig, BridgeFile};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where the admin socket lives unless the config says otherwise.
+pub const DEFAULT_ADMIN_SOCKET: &str = "/run/gatehouse/admin.sock";
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MasterFile {
+    /// TCP address for agents; UDP probes use the same port.
+    listen: SocketAddr,
+    /// The SQLite store, relative to the config file's directory. Created when missing.
+    database: PathBuf,
+    /// The admin socket path, relative to the config file's directory.
+    #[serde(default)]
+    admin_socket: Option<PathBuf>,
+    /// Where replicas will connect (replication is not built yet; parsed and reported only).
+    #[serde(default)]
+    replication_listen: Option<SocketAddr>,
+    #[serde(default)]
+    bridge: BridgeFile,
+}
+
+/// Checked master settings.
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    pub listen: SocketAddr,
+    pub database: PathBuf,
+    pub admin_socket: PathBuf,
+    pub replication_listen: Option<SocketAddr>,
+    pub bridge: BridgeConfig,
+}
+
+impl MasterConfig {
+    /// Loads and checks `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file: MasterFile = load_ron(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let admin_socket = file
+            .admin_socket
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_ADMIN_SOCKET));
+        Ok(MasterConfig {
+            listen: file.listen,
+            database: base.join(file.database),
+            admin_socket: base.join(admin_socket),
+            replication_listen: file.replication_listen,
+            bridge: BridgeConfig::from_file(&file.bridge, path)?,
+        })
+    }
+}

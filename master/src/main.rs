@@ -1,0 +1,101 @@
+//! gatehouse-master: opens (or creates) the SQLite store, publishes the database to its
+//! bridge, serves the admin socket, and serves agents exactly like a replica until SIGTERM or
+//! SIGINT has drained it. Exit codes: 0 after a clean drain, 2 for a bad command line or
+//! config, 1 for a runtime failure (store refused, socket in use).
+
+use anyhow::Context;
+use gatehouse_master::admin::server;
+use gatehouse_master::config::MasterConfig;
+use gatehouse_master::state::MasterState;
+use gatehouse_master::store::Store;
+use gatehouse_replica::bridge::{BridgeParts, Reactor};
+use gatehouse_replica::handler::PolicyHandler;
+use gatehouse_replica::net::bind_tcp_and_udp;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const USAGE: &str = "usage: gatehouse-master --config FILE [--check]
+  --config FILE   the master config (RON), e.g. conf/master.ron
+  --check         load and check the config and the store, then exit
+Logging: RUST_LOG=debug shows every accept and close (default: info).";
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let mut config = None;
+    let mut check = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" => config = args.next().map(PathBuf::from),
+            "--check" => check = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("gatehouse-master: unknown argument {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(config) = config else {
+        eprintln!("gatehouse-master: --config FILE is required\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let config = match MasterConfig::load(&config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gatehouse-master: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = Store::open(&config.database)
+        .with_context(|| "cannot open the store".to_string())
+        .and_then(|store| {
+            if check {
+                println!("config and store OK (sequence {})", store.sequence());
+                return Ok(());
+            }
+            run(config, store)
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gatehouse-master: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(config: MasterConfig, store: Store) -> anyhow::Result<()> {
+    let sequence = store.sequence();
+    let state = Arc::new(MasterState::new(store));
+    let admin = server::bind(&config.admin_socket)?;
+    let (listener, udp) = bind_tcp_and_udp(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let reactor = Reactor::new(BridgeParts {
+        config: config.bridge.clone(),
+        listener,
+        udp,
+        handler: Arc::new(PolicyHandler::new(state.policy())),
+        keys: state.keys(),
+        db: state.db_status(),
+        handle_signals: true,
+    })?;
+    server::spawn(admin, state.clone())?;
+    if let Some(replication) = config.replication_listen {
+        log::info!("replication_listen {replication} is configured; replication is not built yet");
+    }
+    log::info!(
+        "master at sequence {sequence}, serving agents on {addr} (tcp + udp probes), admin socket {}",
+        config.admin_socket.display()
+    );
+    // Tests and scripts read this line to learn the port when the config says port 0.
+    println!("listening on {addr}");
+    let result = reactor.run();
+    let _ = std::fs::remove_file(&config.admin_socket);
+    result?;
+    Ok(())
+}

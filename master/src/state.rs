@@ -1,0 +1,107 @@
+//! The running master's shared state: the store behind a mutex, the policy and node-key
+//! snapshots the bridge's workers read (arc-swap, lock-free), the database status reported in
+//! probe replies, and the replication hooks.
+//!
+//! Not pure (the store does I/O). Shared as `Arc<MasterState>` by the admin socket threads,
+//! the daemon, and (later) replication. Every write goes through [`MasterState::apply`], which
+//! commits, then publishes the new snapshots, then notifies listeners — all under the store
+//! lock, so agents and replicas see changes in sequence order and never one not yet durable.
+
+use crate::hooks::{CommitListener, NoReplication, ReplicaLinkStatus, ReplicaLinks};
+use crate::store::{ChangesAfter, Store, StoreError};
+use arc_swap::ArcSwap;
+use gatehouse_common::nodekeys::NodeKeyStore;
+use gatehouse_common::policy::{Change, PolicySnapshot};
+use gatehouse_replica::bridge::DbStatus;
+use parking_lot::{Mutex, RwLock};
+use std::sync::Arc;
+
+/// See the module docs.
+pub struct MasterState {
+    store: Mutex<Store>,
+    policy: Arc<ArcSwap<PolicySnapshot>>,
+    keys: Arc<NodeKeyStore>,
+    db_status: Arc<DbStatus>,
+    listeners: RwLock<Vec<Arc<dyn CommitListener>>>,
+    links: RwLock<Arc<dyn ReplicaLinks>>,
+}
+
+impl MasterState {
+    /// Wraps an open store and publishes its current database.
+    pub fn new(store: Store) -> MasterState {
+        let policy = store.policy();
+        let keys = Arc::new(NodeKeyStore::new(policy.node_keys()));
+        let db_status = Arc::new(DbStatus::from_file());
+        db_status.set_authoritative(true);
+        db_status.confirm(store.sequence());
+        MasterState {
+            store: Mutex::new(store),
+            policy: Arc::new(ArcSwap::new(policy)),
+            keys,
+            db_status,
+            listeners: RwLock::new(Vec::new()),
+            links: RwLock::new(Arc::new(NoReplication)),
+        }
+    }
+
+    /// The published policy, for the bridge's request handler.
+    pub fn policy(&self) -> Arc<ArcSwap<PolicySnapshot>> {
+        self.policy.clone()
+    }
+
+    /// The published node keys, for the bridge's handshakes.
+    pub fn keys(&self) -> Arc<NodeKeyStore> {
+        self.keys.clone()
+    }
+
+    /// Sequence and freshness as reported to agents' probes.
+    pub fn db_status(&self) -> Arc<DbStatus> {
+        self.db_status.clone()
+    }
+
+    /// Commits `change`, publishes the result to agents, notifies listeners; returns its
+    /// sequence. A refused change publishes nothing.
+    pub fn apply(&self, change: &Change) -> Result<u64, StoreError> {
+        let mut store = self.store.lock();
+        let seq = store.apply(change)?;
+        let policy = store.policy();
+        self.keys.publish(policy.node_keys());
+        self.policy.store(policy);
+        self.db_status.confirm(seq);
+        for listener in self.listeners.read().iter() {
+            listener.committed(seq);
+        }
+        Ok(seq)
+    }
+
+    /// Runs `f` with the store locked (reads: the database, sequence, snapshot).
+    pub fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        f(&self.store.lock())
+    }
+
+    /// The log after `after`, for replication.
+    pub fn changes_after(&self, after: u64, limit: usize) -> Result<ChangesAfter, StoreError> {
+        self.store.lock().changes_after(after, limit)
+    }
+
+    /// Deletes log rows up to `keep_after_seq`.
+    pub fn compact(&self, keep_after_seq: u64) -> Result<usize, StoreError> {
+        self.store.lock().compact(keep_after_seq)
+    }
+
+    /// Registers a listener for every later commit.
+    pub fn add_commit_listener(&self, listener: Arc<dyn CommitListener>) {
+        self.listeners.write().push(listener);
+    }
+
+    /// Installs the source of replica link states shown by `status`.
+    pub fn set_replica_links(&self, links: Arc<dyn ReplicaLinks>) {
+        *self.links.write() = links;
+    }
+
+    /// The current replica link states.
+    pub fn replica_links(&self) -> Vec<ReplicaLinkStatus> {
+        let links = self.links.read().clone();
+        links.links()
+    }
+}

@@ -1,0 +1,306 @@
+//! The master's durable security database: SQLite (WAL, synchronous=FULL) holding the state
+//! tables and a change log, plus the same database in memory so reads never touch the disk.
+//!
+//! Not pure: file I/O and the wall clock (each log row records when it was written). Called by
+//! the master daemon (through `MasterState`, which serialises access), and by replication to
+//! read the log. Every change is applied in ONE transaction that rewrites the touched rows and
+//! appends the log row with the next sequence; memory is updated only after the commit, so
+//! what readers see is always what is on disk, and a change is acknowledged only once durable.
+//!
+//! - `schema`: tables, version, migrations.
+//! - `tables`: rows ↔ model.
+
+mod schema;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+pub use schema::{SCHEMA_V0, SCHEMA_VERSION};
+
+use gatehouse_common::policy::{
+    apply_compiled, Change, ChangeError, Database, PolicyError, PolicySnapshot,
+};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why the store failed or refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Refused(#[from] ChangeError),
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("{path}: in use by another process (is another gatehouse-master running on it?)")]
+    Locked { path: String },
+    #[error("{path}: {message}")]
+    Setup { path: String, message: String },
+    #[error("{path}: an SQLite database, but not a Gatehouse store (no meta table); refusing to touch it")]
+    NotGatehouse { path: String },
+    #[error("{path}: schema version {found} is newer than this gatehouse-master supports ({supported}); run the newer master, or restore a backup")]
+    SchemaTooNew {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("{path}: unknown schema version `{found}`; refusing to open it")]
+    SchemaUnknown { path: String, found: String },
+    #[error("{path}: the stored database is invalid: {error}")]
+    Invalid { path: String, error: PolicyError },
+    #[error("{path}: change log entry {seq} is unreadable: {message}")]
+    CorruptLog {
+        path: String,
+        seq: u64,
+        message: String,
+    },
+    #[error("sequence {asked} is ahead of this store's sequence {current}")]
+    FutureSequence { asked: u64, current: u64 },
+    #[error("out-of-order change: expected sequence {expected}, got {got}")]
+    OutOfOrder { expected: u64, got: u64 },
+    #[error("cannot encode change: {0}")]
+    Encode(String),
+}
+
+impl StoreError {
+    fn sqlite(path: &str, source: rusqlite::Error) -> StoreError {
+        if source.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) {
+            return StoreError::Locked {
+                path: path.to_string(),
+            };
+        }
+        StoreError::Sqlite {
+            path: path.to_string(),
+            source,
+        }
+    }
+}
+
+/// What a replica at some sequence should receive next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangesAfter {
+    /// The next changes, in sequence order (empty when it is current).
+    Changes(Vec<(u64, Change)>),
+    /// The log no longer reaches back that far: send a snapshot. `oldest_available` is the
+    /// lowest sequence still in the log (or the next sequence when the log is empty).
+    Compacted { oldest_available: u64 },
+}
+
+/// The store: one SQLite connection plus the in-memory model it mirrors.
+pub struct Store {
+    conn: Connection,
+    path: String,
+    db: Database,
+    policy: Arc<PolicySnapshot>,
+    sequence: u64,
+}
+
+impl Store {
+    /// Opens (or creates and initialises) the store at `path`, migrating an older schema and
+    /// refusing a newer or foreign one. Loads and compiles the database once.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let name = path.display().to_string();
+        let mut conn = Connection::open(path).map_err(|e| StoreError::sqlite(&name, e))?;
+        schema::prepare(&mut conn, &name)?;
+        let sql = |e| StoreError::sqlite(&name, e);
+        let db = tables::read_all(&conn).map_err(sql)?;
+        let sequence = read_sequence(&conn, &name)?;
+        let policy = PolicySnapshot::compile(&db).map_err(|error| StoreError::Invalid {
+            path: name.clone(),
+            error,
+        })?;
+        Ok(Store {
+            conn,
+            path: name,
+            db,
+            policy: Arc::new(policy),
+            sequence,
+        })
+    }
+
+    /// Applies `change` durably and returns its sequence number. A refused change
+    /// ([`StoreError::Refused`]) or a failed commit leaves disk and memory as they were.
+    pub fn apply(&mut self, change: &Change) -> Result<u64, StoreError> {
+        let seq = self.sequence + 1;
+        self.apply_batch(std::slice::from_ref(&(seq, change.clone())))
+    }
+
+    /// Applies changes that already have sequence numbers, all in one transaction: for a
+    /// replica persisting a batch from the master. They must continue this store's sequence
+    /// exactly (no gap, no repeat). Returns the new sequence.
+    pub fn apply_batch(&mut self, batch: &[(u64, Change)]) -> Result<u64, StoreError> {
+        let mut next = self.db.clone();
+        let mut policy = None;
+        let mut expected = self.sequence + 1;
+        let at = unix_ms();
+        let path = self.path.clone();
+        let sql = |e| StoreError::sqlite(&path, e);
+        // Dropping the transaction on any error rolls it back; memory is untouched until the
+        // commit succeeded.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        for (seq, change) in batch {
+            if *seq != expected {
+                return Err(StoreError::OutOfOrder {
+                    expected,
+                    got: *seq,
+                });
+            }
+            policy = Some(apply_compiled(&mut next, change)?);
+            let text = ron::to_string(change).map_err(|e| StoreError::Encode(e.to_string()))?;
+            tables::write(&tx, &next, &tables::touched(change)).map_err(sql)?;
+            tx.execute(
+                "INSERT INTO changelog (seq, at_unix_ms, change) VALUES (?1, ?2, ?3)",
+                params![*seq as i64, at as i64, text],
+            )
+            .map_err(sql)?;
+            expected += 1;
+        }
+        let Some(policy) = policy else {
+            return Ok(self.sequence);
+        };
+        let last = expected - 1;
+        schema::set_meta(&tx, "sequence", &last.to_string()).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        self.db = next;
+        self.policy = Arc::new(policy);
+        self.sequence = last;
+        Ok(last)
+    }
+
+    /// Replaces everything with `db` at sequence `seq` (a replica installing a snapshot) and
+    /// empties the change log, which no longer describes how this copy came to be.
+    pub fn install_snapshot(&mut self, db: Database, seq: u64) -> Result<(), StoreError> {
+        let mut next = Database::default();
+        let policy = apply_compiled(&mut next, &Change::ReplaceAll { database: db })?;
+        let path = self.path.clone();
+        let sql = |e| StoreError::sqlite(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        tables::write(&tx, &next, &tables::Touched::All).map_err(sql)?;
+        tx.execute("DELETE FROM changelog", []).map_err(sql)?;
+        schema::set_meta(&tx, "sequence", &seq.to_string()).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        self.db = next;
+        self.policy = Arc::new(policy);
+        self.sequence = seq;
+        Ok(())
+    }
+
+    /// The database in memory (identical to the tables on disk).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The compiled current database.
+    pub fn policy(&self) -> Arc<PolicySnapshot> {
+        self.policy.clone()
+    }
+
+    /// The sequence of the last committed change (0 for a new store).
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// The whole database and the sequence it is at, consistent with each other.
+    pub fn snapshot(&self) -> (Database, u64) {
+        (self.db.clone(), self.sequence)
+    }
+
+    /// Reads the database from the state tables (not memory): for checks and tests.
+    pub fn load_database(&self) -> Result<Database, StoreError> {
+        tables::read_all(&self.conn).map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// The lowest sequence still in the change log (the next sequence when it is empty).
+    pub fn oldest_available(&self) -> Result<u64, StoreError> {
+        let min: Option<i64> = self
+            .conn
+            .query_row("SELECT MIN(seq) FROM changelog", [], |row| row.get(0))
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        Ok(min.map_or(self.sequence + 1, |m| m as u64))
+    }
+
+    /// Up to `limit` changes after sequence `after`, or `Compacted` when the log no longer
+    /// reaches back to `after + 1`.
+    pub fn changes_after(&self, after: u64, limit: usize) -> Result<ChangesAfter, StoreError> {
+        if after > self.sequence {
+            return Err(StoreError::FutureSequence {
+                asked: after,
+                current: self.sequence,
+            });
+        }
+        if after == self.sequence {
+            return Ok(ChangesAfter::Changes(Vec::new()));
+        }
+        let oldest = self.oldest_available()?;
+        if after + 1 < oldest {
+            return Ok(ChangesAfter::Compacted {
+                oldest_available: oldest,
+            });
+        }
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, change FROM changelog WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map(params![after as i64, limit as i64], |row| {
+                Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?))
+            })
+            .map_err(sql)?;
+        let mut changes = Vec::new();
+        for row in rows {
+            let (seq, text) = row.map_err(sql)?;
+            let change = ron::from_str(&text).map_err(|e| StoreError::CorruptLog {
+                path: self.path.clone(),
+                seq,
+                message: e.to_string(),
+            })?;
+            changes.push((seq, change));
+        }
+        Ok(ChangesAfter::Changes(changes))
+    }
+
+    /// Deletes log rows up to and including `keep_after_seq` (never past the current
+    /// sequence). Returns how many were deleted. Replicas behind that point need a snapshot.
+    pub fn compact(&mut self, keep_after_seq: u64) -> Result<usize, StoreError> {
+        let upto = keep_after_seq.min(self.sequence);
+        self.conn
+            .execute("DELETE FROM changelog WHERE seq <= ?1", [upto as i64])
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+}
+
+fn read_sequence(conn: &Connection, path: &str) -> Result<u64, StoreError> {
+    let text = schema::get_meta(conn, "sequence")
+        .map_err(|e| StoreError::sqlite(path, e))?
+        .unwrap_or_else(|| "0".into());
+    let meta: u64 = text.parse().map_err(|_| StoreError::Setup {
+        path: path.to_string(),
+        message: format!("meta sequence `{text}` is not a number"),
+    })?;
+    // The log can only be behind the meta row if someone edited the file by hand; never
+    // hand out a sequence number twice.
+    let max: Option<i64> = conn
+        .query_row("SELECT MAX(seq) FROM changelog", [], |row| row.get(0))
+        .optional()
+        .map_err(|e| StoreError::sqlite(path, e))?
+        .flatten();
+    Ok(meta.max(max.map_or(0, |m| m as u64)))
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
+}

@@ -1,0 +1,333 @@
+use super::*;
+use gatehouse_common::policy::{Route, RouteTarget};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "gatehouse-store-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn file(&self) -> PathBuf {
+        self.0.join("master.sqlite")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn add_user(name: &str) -> Change {
+    Change::AddUser {
+        name: name.into(),
+        classes: Vec::new(),
+    }
+}
+
+fn add_host(name: &str) -> Change {
+    Change::AddHost {
+        name: name.into(),
+        node_key: KEY.into(),
+        addresses: vec![format!("10.0.0.{}", name.len())],
+        groups: Vec::new(),
+    }
+}
+
+fn log_len(store: &Store) -> usize {
+    match store.changes_after(0, 1_000_000).unwrap() {
+        ChangesAfter::Changes(c) => c.len(),
+        ChangesAfter::Compacted { .. } => panic!("compacted"),
+    }
+}
+
+#[test]
+fn a_new_store_starts_empty_and_every_change_gets_the_next_sequence() {
+    let dir = Scratch::new();
+    let mut store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.sequence(), 0);
+    assert_eq!(store.database(), &Database::default());
+    assert_eq!(store.apply(&add_user("alice")).unwrap(), 1);
+    assert_eq!(store.apply(&add_user("bob")).unwrap(), 2);
+    assert_eq!(
+        store.changes_after(0, 10).unwrap(),
+        ChangesAfter::Changes(vec![(1, add_user("alice")), (2, add_user("bob"))])
+    );
+    drop(store);
+
+    let store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.sequence(), 2);
+    let names: Vec<_> = store.database().users.iter().map(|u| &u.name).collect();
+    assert_eq!(names, ["alice", "bob"]);
+}
+
+#[test]
+fn a_refused_change_commits_nothing_and_uses_no_sequence() {
+    let dir = Scratch::new();
+    let mut store = Store::open(&dir.file()).unwrap();
+    store.apply(&add_user("alice")).unwrap();
+    let err = store.apply(&add_user("alice")).unwrap_err();
+    assert_eq!(err.to_string(), "user `alice` already exists");
+    // A batch is one transaction: its valid first change is not kept either.
+    let batch = [(2, add_user("bob")), (3, add_user("bob"))];
+    assert!(matches!(
+        store.apply_batch(&batch),
+        Err(StoreError::Refused(_))
+    ));
+    assert_eq!(store.sequence(), 1);
+    assert_eq!(log_len(&store), 1);
+    assert_eq!(store.database().users.len(), 1);
+    assert_eq!(store.load_database().unwrap(), *store.database());
+    assert_eq!(store.apply(&add_user("bob")).unwrap(), 2);
+}
+
+#[test]
+fn batches_must_continue_the_sequence_exactly() {
+    let dir = Scratch::new();
+    let mut store = Store::open(&dir.file()).unwrap();
+    let err = store.apply_batch(&[(2, add_user("a"))]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "out-of-order change: expected sequence 1, got 2"
+    );
+    let batch = [(1, add_user("a")), (2, add_user("b")), (3, add_user("c"))];
+    assert_eq!(store.apply_batch(&batch).unwrap(), 3);
+    assert_eq!(log_len(&store), 3);
+}
+
+#[test]
+fn the_tables_hold_exactly_what_memory_holds() {
+    let dir = Scratch::new();
+    let mut store = Store::open(&dir.file()).unwrap();
+    let user_route = |rule: &str| Change::AddRoute {
+        target: RouteTarget::User("alice".into()),
+        route: Route {
+            rule: rule.into(),
+            window: Some("Mon-Fri 08:00-18:00".into()),
+            expires: None,
+        },
+    };
+    let changes = [
+        Change::AddGroup {
+            name: "web".into(),
+            description: Some("front ends".into()),
+        },
+        add_host("web1"),
+        add_host("web22"),
+        Change::AddGroupMember {
+            group: "web".into(),
+            host: "web22".into(),
+        },
+        Change::AddClass { name: "ops".into() },
+        Change::AddRoute {
+            target: RouteTarget::Class("ops".into()),
+            route: Route {
+                rule: "SSH:*->*@+web".into(),
+                window: None,
+                expires: Some("2030-01-01".into()),
+            },
+        },
+        add_user("alice"),
+        add_user("bob"),
+        Change::SetUserClasses {
+            user: "alice".into(),
+            classes: vec!["ops".into()],
+        },
+        user_route("SSH:*->alice@web1"),
+        user_route("SU:*->bob@web1"),
+        Change::SetPasswordHash {
+            user: "bob".into(),
+            hash: "$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$aGFzaA".into(),
+        },
+        Change::SetLocked {
+            user: "bob".into(),
+            locked: true,
+        },
+        Change::AddReplica {
+            host: "web1".into(),
+        },
+        Change::RemoveUser {
+            name: "alice".into(),
+        },
+        add_user("alice"),
+    ];
+    for (i, change) in changes.iter().enumerate() {
+        store
+            .apply(change)
+            .unwrap_or_else(|e| panic!("{change:?}: {e}"));
+        assert_eq!(store.sequence(), i as u64 + 1);
+        assert_eq!(
+            store.load_database().unwrap(),
+            *store.database(),
+            "after {change:?}"
+        );
+    }
+    let before = store.database().clone();
+    drop(store);
+    assert_eq!(Store::open(&dir.file()).unwrap().database(), &before);
+
+    // Import replaces everything, replicas included.
+    let mut store = Store::open(&dir.file()).unwrap();
+    let mut imported = before.clone();
+    imported.users.reverse();
+    imported.replicas.clear();
+    store
+        .apply(&Change::ReplaceAll {
+            database: imported.clone(),
+        })
+        .unwrap();
+    assert_eq!(store.load_database().unwrap(), imported);
+}
+
+#[test]
+fn changes_after_pages_and_compaction_forces_a_snapshot() {
+    let dir = Scratch::new();
+    let mut store = Store::open(&dir.file()).unwrap();
+    for n in 0..5 {
+        store.apply(&add_user(&format!("u{n}"))).unwrap();
+    }
+    assert_eq!(
+        store.changes_after(1, 2).unwrap(),
+        ChangesAfter::Changes(vec![(2, add_user("u1")), (3, add_user("u2"))])
+    );
+    assert_eq!(
+        store.changes_after(5, 10).unwrap(),
+        ChangesAfter::Changes(vec![])
+    );
+    assert_eq!(
+        store.changes_after(6, 10).unwrap_err().to_string(),
+        "sequence 6 is ahead of this store's sequence 5"
+    );
+
+    assert_eq!(store.compact(3).unwrap(), 3);
+    assert_eq!(
+        store.changes_after(2, 10).unwrap(),
+        ChangesAfter::Compacted {
+            oldest_available: 4
+        }
+    );
+    assert_eq!(
+        store.changes_after(3, 10).unwrap(),
+        ChangesAfter::Changes(vec![(4, add_user("u3")), (5, add_user("u4"))])
+    );
+
+    // Compacting everything never resets the sequence, even across a restart.
+    assert_eq!(store.compact(u64::MAX).unwrap(), 2);
+    assert_eq!(store.oldest_available().unwrap(), 6);
+    drop(store);
+    let mut store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.sequence(), 5);
+    assert_eq!(store.apply(&add_user("u5")).unwrap(), 6);
+    assert_eq!(
+        store.changes_after(0, 10).unwrap(),
+        ChangesAfter::Compacted {
+            oldest_available: 6
+        }
+    );
+    let (db, seq) = store.snapshot();
+    assert_eq!((db.users.len(), seq), (6, 6));
+}
+
+#[test]
+fn a_snapshot_install_replaces_the_copy_and_its_sequence() {
+    let dir = Scratch::new();
+    let mut store = Store::open(&dir.file()).unwrap();
+    store.apply(&add_user("old")).unwrap();
+    let mut db = Database::default();
+    gatehouse_common::policy::apply(&mut db, &add_user("new")).unwrap();
+    store.install_snapshot(db.clone(), 40).unwrap();
+    assert_eq!((store.database(), store.sequence()), (&db, 40));
+    assert_eq!(store.apply(&add_user("next")).unwrap(), 41);
+    drop(store);
+    assert_eq!(Store::open(&dir.file()).unwrap().sequence(), 41);
+}
+
+#[test]
+fn a_version_0_store_is_migrated_keeping_its_data() {
+    let dir = Scratch::new();
+    {
+        let conn = Connection::open(dir.file()).unwrap();
+        conn.execute_batch(SCHEMA_V0).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO meta VALUES ('schema_version', '0'), ('sequence', '7');
+             INSERT INTO hosts VALUES ('web1', '{KEY}', 0);
+             INSERT INTO users VALUES ('alice', '', 0, 0);"
+        ))
+        .unwrap();
+    }
+    let mut store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.sequence(), 7);
+    assert_eq!(store.database().hosts[0].name, "web1");
+    assert_eq!(store.database().users[0].name, "alice");
+    store
+        .apply(&Change::AddReplica {
+            host: "web1".into(),
+        })
+        .unwrap();
+    drop(store);
+    let conn = Connection::open(dir.file()).unwrap();
+    let version = schema::get_meta(&conn, "schema_version").unwrap();
+    assert_eq!(version.as_deref(), Some("1"));
+}
+
+fn open_err(setup: &str) -> String {
+    let dir = Scratch::new();
+    Connection::open(dir.file())
+        .unwrap()
+        .execute_batch(setup)
+        .unwrap();
+    let err = Store::open(&dir.file()).err().expect("must refuse");
+    err.to_string()
+        .replace(&dir.file().display().to_string(), "FILE")
+}
+
+#[test]
+fn newer_unknown_and_foreign_files_are_refused_with_a_clear_message() {
+    let v1 = format!("{SCHEMA_V0} CREATE TABLE replicas (host TEXT, position INTEGER);");
+    assert_eq!(
+        open_err(&format!(
+            "{v1} INSERT INTO meta VALUES ('schema_version', '99');"
+        )),
+        "FILE: schema version 99 is newer than this gatehouse-master supports (1); \
+         run the newer master, or restore a backup"
+    );
+    assert_eq!(
+        open_err(&format!(
+            "{v1} INSERT INTO meta VALUES ('schema_version', 'x1');"
+        )),
+        "FILE: unknown schema version `x1`; refusing to open it"
+    );
+    assert_eq!(
+        open_err("CREATE TABLE accounts (id INTEGER);"),
+        "FILE: an SQLite database, but not a Gatehouse store (no meta table); refusing to touch it"
+    );
+
+    let dir = Scratch::new();
+    std::fs::write(dir.file(), vec![b'x'; 4096]).unwrap();
+    let err = Store::open(&dir.file()).err().expect("garbage refused");
+    assert!(err.to_string().contains("not a database"), "{err}");
+}
+
+#[test]
+fn a_second_master_cannot_open_a_store_in_use() {
+    let dir = Scratch::new();
+    let mut first = Store::open(&dir.file()).unwrap();
+    first.apply(&add_user("alice")).unwrap();
+    let err = Store::open(&dir.file()).err().expect("second open refused");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    drop(first);
+    assert_eq!(Store::open(&dir.file()).unwrap().sequence(), 1);
+}
