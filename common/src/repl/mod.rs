@@ -1,0 +1,9 @@
+//! Replication between the master and its replicas: the link messages and snapshot chunking
+//! ([`msg`]) and link liveness ([`liveness`]). Pure; the master's and the replica's link
+//! threads are the shells.
+
+pub mod liveness;
+pub mod msg;
+
+pub use liveness::{LinkTimings, Liveness, Verdict};
+pub use msg::{ReplError, ReplMessage, SnapshotAssembler};
