@@ -8,5 +8,7 @@
 pub mod admin;
 pub mod config;
 pub mod hooks;
+pub mod replication;
 pub mod state;
-pub mod store;
+/// The durable store lives with the replica crate, which both the master and replicas use.
+pub use gatehouse_replica::store;

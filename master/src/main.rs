@@ -5,7 +5,9 @@
 
 use anyhow::Context;
 use gatehouse_master::admin::server;
+use gatehouse_common::repl::LinkTimings;
 use gatehouse_master::config::MasterConfig;
+use gatehouse_master::replication;
 use gatehouse_master::state::MasterState;
 use gatehouse_master::store::Store;
 use gatehouse_replica::bridge::{BridgeParts, Reactor};
@@ -15,20 +17,24 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-const USAGE: &str = "usage: gatehouse-master --config FILE [--check]
+const USAGE: &str = "usage: gatehouse-master --config FILE [--check] [--promote]
   --config FILE   the master config (RON), e.g. conf/master.ron
   --check         load and check the config and the store, then exit
+  --promote       make this store the master's at a new epoch: for promoting a replica's
+                  copy when the old master is lost for good (README, \"Promoting a replica\")
 Logging: RUST_LOG=debug shows every accept and close (default: info).";
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut config = None;
     let mut check = false;
+    let mut promote = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" => config = args.next().map(PathBuf::from),
             "--check" => check = true,
+            "--promote" => promote = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -52,7 +58,14 @@ fn main() -> ExitCode {
     };
     let result = Store::open(&config.database)
         .with_context(|| "cannot open the store".to_string())
-        .and_then(|store| {
+        .and_then(|mut store| {
+            if promote || store.epoch() == 0 {
+                let was = store.epoch();
+                let epoch = store.promote().context("cannot record the new epoch")?;
+                if promote {
+                    log::warn!("promoted {} from epoch {was} to master epoch {epoch}", config.database.display());
+                }
+            }
             if check {
                 println!("config and store OK (sequence {})", store.sequence());
                 return Ok(());
@@ -85,8 +98,14 @@ fn run(config: MasterConfig, store: Store) -> anyhow::Result<()> {
         handle_signals: true,
     })?;
     server::spawn(admin, state.clone())?;
-    if let Some(replication) = config.replication_listen {
-        log::info!("replication_listen {replication} is configured; replication is not built yet");
+    if let Some(epoch) = state.read(|s| s.superseded_by()) {
+        log::error!("this master was superseded by a promoted master (epoch {epoch}): it serves agents but accepts no writes");
+    }
+    if let Some(listen) = config.replication_listen {
+        let addr = replication::start(listen, state.clone(), LinkTimings::default())
+            .with_context(|| format!("cannot listen for replicas on {listen}"))?;
+        log::info!("replication on {addr} (master epoch {})", state.epoch());
+        println!("replication on {addr}");
     }
     log::info!(
         "master at sequence {sequence}, serving agents on {addr} (tcp + udp probes), admin socket {}",

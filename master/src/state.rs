@@ -14,6 +14,7 @@ use gatehouse_common::nodekeys::NodeKeyStore;
 use gatehouse_common::policy::{Change, PolicySnapshot};
 use gatehouse_replica::bridge::DbStatus;
 use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// See the module docs.
@@ -24,6 +25,8 @@ pub struct MasterState {
     db_status: Arc<DbStatus>,
     listeners: RwLock<Vec<Arc<dyn CommitListener>>>,
     links: RwLock<Arc<dyn ReplicaLinks>>,
+    /// Writes wait for a replica to confirm this master's epoch (see [`MasterState::apply`]).
+    gate_writes: AtomicBool,
 }
 
 impl MasterState {
@@ -41,7 +44,32 @@ impl MasterState {
             db_status,
             listeners: RwLock::new(Vec::new()),
             links: RwLock::new(Arc::new(NoReplication)),
+            gate_writes: AtomicBool::new(false),
         }
+    }
+
+    /// With replication on, a master that has replicas registered accepts writes only after
+    /// one of them has subscribed since start and so confirmed that no promoted master with a
+    /// higher epoch exists (a former master coming back must not accept writes as a second
+    /// master). Called by the daemon when it starts the replication server.
+    pub fn gate_writes_until_confirmed(&self) {
+        self.gate_writes.store(true, Ordering::Release);
+    }
+
+    /// A replica subscribed at an epoch no higher than ours: writes may go ahead.
+    pub fn confirm_epoch(&self) {
+        self.gate_writes.store(false, Ordering::Release);
+    }
+
+    /// A replica has followed a master of a higher epoch: this master was superseded, and
+    /// records it durably so it stays read-only across restarts.
+    pub fn supersede(&self, epoch: u64) -> Result<(), StoreError> {
+        self.store.lock().set_superseded_by(epoch)
+    }
+
+    /// This master's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.store.lock().epoch()
     }
 
     /// The published policy, for the bridge's request handler.
@@ -63,6 +91,12 @@ impl MasterState {
     /// sequence. A refused change publishes nothing.
     pub fn apply(&self, change: &Change) -> Result<u64, StoreError> {
         let mut store = self.store.lock();
+        if let Some(epoch) = store.superseded_by() {
+            return Err(StoreError::Superseded { epoch });
+        }
+        if self.gate_writes.load(Ordering::Acquire) && !store.database().replicas.is_empty() {
+            return Err(StoreError::Unconfirmed);
+        }
         let seq = store.apply(change)?;
         let policy = store.policy();
         self.keys.publish(policy.node_keys());

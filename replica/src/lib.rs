@@ -5,3 +5,4 @@ pub mod bridge;
 pub mod config;
 pub mod handler;
 pub mod net;
+pub mod store;

@@ -1,4 +1,5 @@
-//! The master's durable security database: SQLite (WAL, synchronous=FULL) holding the state
+//! The durable security database, used by the master (authoritative) and by replicas (their
+//! persisted copy, resumed from after a restart): SQLite (WAL, synchronous=FULL) holding the state
 //! tables and a change log, plus the same database in memory so reads never touch the disk.
 //!
 //! Not pure: file I/O and the wall clock (each log row records when it was written). Called by
@@ -63,6 +64,10 @@ pub enum StoreError {
     OutOfOrder { expected: u64, got: u64 },
     #[error("cannot encode change: {0}")]
     Encode(String),
+    #[error("this master was superseded by a promoted master (epoch {epoch}); it accepts no writes. See README, \"Promoting a replica\"")]
+    Superseded { epoch: u64 },
+    #[error("writes wait until a replica has confirmed this master's epoch (a replica is registered, none has connected since start); retry in a few seconds")]
+    Unconfirmed,
 }
 
 impl StoreError {
@@ -96,6 +101,8 @@ pub struct Store {
     db: Database,
     policy: Arc<PolicySnapshot>,
     sequence: u64,
+    epoch: u64,
+    superseded_by: Option<u64>,
 }
 
 impl Store {
@@ -108,6 +115,17 @@ impl Store {
         let sql = |e| StoreError::sqlite(&name, e);
         let db = tables::read_all(&conn).map_err(sql)?;
         let sequence = read_sequence(&conn, &name)?;
+        let meta_u64 = |key: &str| -> Result<Option<u64>, StoreError> {
+            match schema::get_meta(&conn, key).map_err(sql)? {
+                None => Ok(None),
+                Some(text) => text.parse().map(Some).map_err(|_| StoreError::Setup {
+                    path: name.clone(),
+                    message: format!("meta `{key}` is not a number: {text:?}"),
+                }),
+            }
+        };
+        let epoch = meta_u64("epoch")?.unwrap_or(0);
+        let superseded_by = meta_u64("superseded_by")?;
         let policy = PolicySnapshot::compile(&db).map_err(|error| StoreError::Invalid {
             path: name.clone(),
             error,
@@ -118,7 +136,56 @@ impl Store {
             db,
             policy: Arc::new(policy),
             sequence,
+            epoch,
+            superseded_by,
         })
+    }
+
+    /// The master epoch: on a master, its own (1 for the first master, +1 per promotion); on
+    /// a replica, the epoch of the master it follows. 0 on a fresh replica store.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Records the epoch durably.
+    pub fn set_epoch(&mut self, epoch: u64) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        schema::set_meta(&self.conn, "epoch", &epoch.to_string())
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        self.epoch = epoch;
+        Ok(())
+    }
+
+    /// Set when a promoted replica with a higher epoch exists: this store's master must not
+    /// accept writes any more.
+    pub fn superseded_by(&self) -> Option<u64> {
+        self.superseded_by
+    }
+
+    /// Records durably that this master was superseded by epoch `epoch`.
+    pub fn set_superseded_by(&mut self, epoch: u64) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        schema::set_meta(&self.conn, "superseded_by", &epoch.to_string())
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        self.superseded_by = Some(epoch);
+        Ok(())
+    }
+
+    /// Makes this store the master's at a new epoch above every epoch it has seen (promotion
+    /// of a replica's copy, or the first start of a master). Clears any superseded mark.
+    pub fn promote(&mut self) -> Result<u64, StoreError> {
+        let epoch = self.epoch.max(self.superseded_by.unwrap_or(0)) + 1;
+        let path = self.path.clone();
+        schema::set_meta(&self.conn, "epoch", &epoch.to_string())
+            .and_then(|_| {
+                self.conn
+                    .execute("DELETE FROM meta WHERE key = 'superseded_by'", [])
+                    .map(|_| ())
+            })
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        self.epoch = epoch;
+        self.superseded_by = None;
+        Ok(epoch)
     }
 
     /// Applies `change` durably and returns its sequence number. A refused change

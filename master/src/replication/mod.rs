@@ -1,0 +1,111 @@
+//! The master's side of replication: a listener for replica links on `replication_listen`,
+//! driven by one mio loop on its own thread ([`reactor`]), one [`link::Link`] per connection.
+//! Every commit wakes the loop (a [`CommitListener`]) so changes reach replicas within
+//! milliseconds; the link table answers `gatehouse-admin status` ([`ReplicaLinks`]).
+//!
+//! Protocol: docs/PROTOCOL.md, "Replication links". Pure parts: `gatehouse_common::repl`.
+
+mod link;
+mod reactor;
+
+use crate::hooks::{CommitListener, LinkState, ReplicaLinkStatus, ReplicaLinks};
+use crate::state::MasterState;
+use gatehouse_common::repl::LinkTimings;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Changes a replica may have been sent but not yet acknowledged. Bounds what a slow replica
+/// costs the master (memory in its socket buffer and ours) while keeping a catch-up streaming.
+pub const MAX_UNACKED_CHANGES: u64 = 8192;
+/// Changes read from the store per batch.
+pub const CHANGES_PER_READ: usize = 1024;
+
+/// What the master knows about one replica link.
+#[derive(Debug, Clone)]
+struct LinkRecord {
+    state: LinkState,
+    acked: u64,
+    last_heard: Option<Instant>,
+}
+
+/// The link table, shared by the loop (writer), the admin status (reader) and commits (wake).
+pub struct LinkTable {
+    records: Mutex<HashMap<String, LinkRecord>>,
+    waker: mio::Waker,
+    state: Arc<MasterState>,
+}
+
+impl LinkTable {
+    fn update(&self, host: &str, f: impl FnOnce(&mut LinkRecord)) {
+        let mut records = self.records.lock();
+        let record = records.entry(host.to_string()).or_insert(LinkRecord {
+            state: LinkState::Started,
+            acked: 0,
+            last_heard: None,
+        });
+        f(record);
+    }
+}
+
+impl CommitListener for LinkTable {
+    fn committed(&self, _seq: u64) {
+        // Non-blocking: one eventfd write. A failure only delays replication to the next
+        // heartbeat tick.
+        let _ = self.waker.wake();
+    }
+}
+
+impl ReplicaLinks for LinkTable {
+    fn links(&self) -> Vec<ReplicaLinkStatus> {
+        let (head, allowed) = self
+            .state
+            .read(|s| (s.sequence(), s.database().replicas.clone()));
+        let records = self.records.lock();
+        let now = Instant::now();
+        let mut hosts: Vec<String> = allowed;
+        for host in records.keys() {
+            if !hosts.contains(host) {
+                hosts.push(host.clone());
+            }
+        }
+        hosts
+            .into_iter()
+            .map(|host| {
+                let record = records.get(&host);
+                let acked = record.map_or(0, |r| r.acked);
+                ReplicaLinkStatus {
+                    state: record.map_or(LinkState::Disconnected, |r| r.state),
+                    acked_seq: acked,
+                    lag: head.saturating_sub(acked),
+                    last_heard_ms: record
+                        .and_then(|r| r.last_heard)
+                        .map(|at| now.saturating_duration_since(at).as_millis() as u64),
+                    host,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Binds `listen` and starts the replication thread. Returns the bound address.
+pub fn start(
+    listen: SocketAddr,
+    state: Arc<MasterState>,
+    timings: LinkTimings,
+) -> io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(listen)?;
+    let addr = listener.local_addr()?;
+    let reactor = reactor::Reactor::new(listener, state.clone(), timings)?;
+    let table = reactor.table();
+    state.add_commit_listener(table.clone());
+    state.set_replica_links(table);
+    state.gate_writes_until_confirmed();
+    std::thread::Builder::new()
+        .name("replication".into())
+        .spawn(move || reactor.run())?;
+    Ok(addr)
+}

@@ -1,0 +1,209 @@
+//! The replication thread's event loop: accepts replica links, runs each [`Link`], wakes on
+//! every commit to stream changes, and ticks heartbeats. Only hosts on the replica allow-list
+//! can complete the handshake (an unknown or non-replica host is refused, fail closed).
+
+use super::link::{Close, Ctx, Link};
+use super::LinkTable;
+use crate::hooks::LinkState;
+use crate::state::MasterState;
+use gatehouse_common::nodekeys::NodeKeyMap;
+use gatehouse_common::repl::LinkTimings;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use slab::Slab;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+/// Replica links held at once; a fleet has a handful of replicas, this bounds a flood.
+pub const MAX_LINKS: usize = 256;
+
+pub(super) struct Reactor {
+    poll: Poll,
+    listener: TcpListener,
+    links: Slab<Link>,
+    table: Arc<LinkTable>,
+    state: Arc<MasterState>,
+    timings: LinkTimings,
+    rng: StdRng,
+}
+
+impl Reactor {
+    pub fn new(
+        listener: std::net::TcpListener,
+        state: Arc<MasterState>,
+        timings: LinkTimings,
+    ) -> std::io::Result<Self> {
+        let poll = Poll::new()?;
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let table = Arc::new(LinkTable {
+            records: Default::default(),
+            waker,
+            state: state.clone(),
+        });
+        Ok(Reactor {
+            poll,
+            listener,
+            links: Slab::new(),
+            table,
+            state,
+            timings,
+            rng: StdRng::from_entropy(),
+        })
+    }
+
+    pub fn table(&self) -> Arc<LinkTable> {
+        self.table.clone()
+    }
+
+    /// The node keys of the hosts allowed to replicate.
+    fn replica_keys(&self) -> NodeKeyMap {
+        self.state.read(|s| {
+            let db = s.database();
+            let keys = s.policy().node_keys();
+            db.replicas
+                .iter()
+                .filter_map(|h| keys.get(h).map(|k| (h.clone(), k.clone())))
+                .collect()
+        })
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let now = Instant::now();
+            let timeout = self
+                .links
+                .iter()
+                .map(|(_, l)| l.next_deadline())
+                .min()
+                .map(|at| at.saturating_duration_since(now) + Duration::from_millis(1));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("replication loop stopped: {e}");
+                    return;
+                }
+            }
+            let keys = self.replica_keys();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => self.catch_up_all(&keys),
+                    Token(index) => self.on_link_event(index, event, &keys),
+                }
+            }
+            self.tick(&keys);
+        }
+    }
+
+    fn ctx<'a>(
+        state: &'a MasterState,
+        table: &'a LinkTable,
+        keys: &'a NodeKeyMap,
+        rng: &'a mut StdRng,
+    ) -> Ctx<'a> {
+        Ctx {
+            state,
+            table,
+            keys,
+            rng,
+            now: Instant::now(),
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let (mut stream, peer) = match self.listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::warn!("replication accept failed: {e}");
+                    return;
+                }
+            };
+            if self.links.len() >= MAX_LINKS {
+                log::warn!("refused replication link from {peer}: {MAX_LINKS} links open");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let entry = self.links.vacant_entry();
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                Token(entry.key()),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::warn!("cannot register replication link from {peer}: {e}");
+                continue;
+            }
+            log::debug!("replication connection from {peer}");
+            entry.insert(Link::new(stream, peer, self.timings, Instant::now()));
+        }
+    }
+
+    fn on_link_event(&mut self, index: usize, event: &mio::event::Event, keys: &NodeKeyMap) {
+        let Some(link) = self.links.get_mut(index) else {
+            return;
+        };
+        let mut ctx = Self::ctx(&self.state, &self.table, keys, &mut self.rng);
+        let mut result = Ok(());
+        if event.is_writable() {
+            result = link.flush().and_then(|_| link.catch_up(&mut ctx));
+        }
+        if result.is_ok() && (event.is_readable() || event.is_read_closed() || event.is_error()) {
+            result = link.on_readable(&mut ctx);
+        }
+        if let Err(close) = result {
+            self.close(index, close);
+        }
+    }
+
+    fn catch_up_all(&mut self, keys: &NodeKeyMap) {
+        let indexes: Vec<usize> = self.links.iter().map(|(i, _)| i).collect();
+        for index in indexes {
+            let mut ctx = Self::ctx(&self.state, &self.table, keys, &mut self.rng);
+            if let Err(close) = self.links[index].catch_up(&mut ctx) {
+                self.close(index, close);
+            }
+        }
+    }
+
+    fn tick(&mut self, keys: &NodeKeyMap) {
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.next_deadline() <= now)
+            .map(|(i, _)| i)
+            .collect();
+        for index in due {
+            let mut ctx = Self::ctx(&self.state, &self.table, keys, &mut self.rng);
+            if let Err(close) = self.links[index].on_timer(&mut ctx) {
+                self.close(index, close);
+            }
+        }
+    }
+
+    fn close(&mut self, index: usize, reason: Close) {
+        let mut link = self.links.remove(index);
+        let _ = self.poll.registry().deregister(&mut link.stream);
+        let host = link.host.clone().unwrap_or_else(|| "-".into());
+        match &reason {
+            Close::PeerClosed => log::info!("replica {host} ({}) closed its link", link.peer),
+            other => log::warn!(
+                "replication link to {host} ({}) closed: {other:?}",
+                link.peer
+            ),
+        }
+        if let Some(host) = &link.host {
+            self.table
+                .update(host, |r| r.state = LinkState::Disconnected);
+        }
+    }
+}
