@@ -4,8 +4,8 @@
 //! config, 1 for a runtime failure (store refused, socket in use).
 
 use anyhow::Context;
-use gatehouse_master::admin::server;
 use gatehouse_common::repl::LinkTimings;
+use gatehouse_master::admin::server;
 use gatehouse_master::config::MasterConfig;
 use gatehouse_master::replication;
 use gatehouse_master::state::MasterState;
@@ -22,6 +22,8 @@ const USAGE: &str = "usage: gatehouse-master --config FILE [--check] [--promote]
   --check         load and check the config and the store, then exit
   --promote       make this store the master's at a new epoch: for promoting a replica's
                   copy when the old master is lost for good (README, \"Promoting a replica\")
+  --accept-writes do not wait for a replica to confirm this master's epoch after a restart
+                  (only when you know no replica has been promoted)
 Logging: RUST_LOG=debug shows every accept and close (default: info).";
 
 fn main() -> ExitCode {
@@ -29,12 +31,14 @@ fn main() -> ExitCode {
     let mut config = None;
     let mut check = false;
     let mut promote = false;
+    let mut accept_writes = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" => config = args.next().map(PathBuf::from),
             "--check" => check = true,
             "--promote" => promote = true,
+            "--accept-writes" => accept_writes = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -63,14 +67,17 @@ fn main() -> ExitCode {
                 let was = store.epoch();
                 let epoch = store.promote().context("cannot record the new epoch")?;
                 if promote {
-                    log::warn!("promoted {} from epoch {was} to master epoch {epoch}", config.database.display());
+                    log::warn!(
+                        "promoted {} from epoch {was} to master epoch {epoch}",
+                        config.database.display()
+                    );
                 }
             }
             if check {
                 println!("config and store OK (sequence {})", store.sequence());
                 return Ok(());
             }
-            run(config, store)
+            run(config, store, accept_writes)
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,7 +88,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: MasterConfig, store: Store) -> anyhow::Result<()> {
+fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Result<()> {
     let sequence = store.sequence();
     let state = Arc::new(MasterState::new(store));
     let admin = server::bind(&config.admin_socket)?;
@@ -106,6 +113,10 @@ fn run(config: MasterConfig, store: Store) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen for replicas on {listen}"))?;
         log::info!("replication on {addr} (master epoch {})", state.epoch());
         println!("replication on {addr}");
+        if accept_writes {
+            log::warn!("--accept-writes: not waiting for a replica to confirm this master's epoch");
+            state.accept_writes();
+        }
     }
     log::info!(
         "master at sequence {sequence}, serving agents on {addr} (tcp + udp probes), admin socket {}",

@@ -64,7 +64,15 @@ impl MasterState {
     /// A replica has followed a master of a higher epoch: this master was superseded, and
     /// records it durably so it stays read-only across restarts.
     pub fn supersede(&self, epoch: u64) -> Result<(), StoreError> {
+        // Agents' probes now see this copy as of unknown freshness, not authoritative.
+        self.db_status.set_authoritative(false);
         self.store.lock().set_superseded_by(epoch)
+    }
+
+    /// Lifts the write gate without a replica's confirmation (`--accept-writes`: the admin
+    /// knows no replica was promoted).
+    pub fn accept_writes(&self) {
+        self.confirm_epoch();
     }
 
     /// This master's epoch.
@@ -94,7 +102,7 @@ impl MasterState {
         if let Some(epoch) = store.superseded_by() {
             return Err(StoreError::Superseded { epoch });
         }
-        if self.gate_writes.load(Ordering::Acquire) && !store.database().replicas.is_empty() {
+        if self.gate_writes.load(Ordering::Acquire) {
             return Err(StoreError::Unconfirmed);
         }
         let seq = store.apply(change)?;

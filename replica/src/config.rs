@@ -1,7 +1,9 @@
-//! The replica's config file (RON): where to listen, which database file to load until
-//! replication exists, and the bridge settings. Reads one file; errors name file and field.
+//! The replica's config file (RON): where to listen, where its copy of the security database
+//! comes from (a master to follow, or a fixed file), and the bridge settings. Reads one file;
+//! errors name file and field.
 
 use crate::bridge::{BridgeConfig, BridgeFile};
+use crate::follower::{FollowConfig, FollowFile};
 use gatehouse_common::config::{load_ron, ConfigError};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -13,17 +15,30 @@ use std::path::{Path, PathBuf};
 struct ReplicaFile {
     /// TCP address for agents; UDP probes use the same port.
     listen: SocketAddr,
-    /// The security database (RON), relative to the config file's directory.
-    database: PathBuf,
+    /// A fixed database file (RON), relative to the config file: for a standalone replica.
+    #[serde(default)]
+    database: Option<PathBuf>,
+    /// Follow a master (the normal deployment).
+    #[serde(default)]
+    replication: Option<FollowFile>,
     #[serde(default)]
     bridge: BridgeFile,
+}
+
+/// Where the replica's database comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Loaded once from a RON file.
+    File(PathBuf),
+    /// Replicated from a master and persisted locally.
+    Follow(FollowConfig),
 }
 
 /// Checked replica settings.
 #[derive(Debug, Clone)]
 pub struct ReplicaConfig {
     pub listen: SocketAddr,
-    pub database: PathBuf,
+    pub source: Source,
     pub bridge: BridgeConfig,
 }
 
@@ -32,9 +47,20 @@ impl ReplicaConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file: ReplicaFile = load_ron(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let source = match (file.database, file.replication) {
+            (Some(db), None) => Source::File(base.join(db)),
+            (None, Some(follow)) => Source::Follow(FollowConfig::from_file(&follow, path, base)?),
+            _ => {
+                return Err(ConfigError::invalid(
+                    path,
+                    "database / replication",
+                    "expected exactly one: `replication: (...)` to follow a master, or `database: FILE`",
+                ))
+            }
+        };
         Ok(ReplicaConfig {
             listen: file.listen,
-            database: base.join(file.database),
+            source,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,
         })
     }

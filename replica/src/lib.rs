@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod config;
+pub mod follower;
 pub mod handler;
 pub mod net;
 pub mod store;

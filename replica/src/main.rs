@@ -4,12 +4,15 @@
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::nodekeys::NodeKeyStore;
 use gatehouse_common::policy::{Database, PolicySnapshot};
 use gatehouse_replica::bridge::{BridgeParts, DbStatus, Reactor};
-use gatehouse_replica::config::ReplicaConfig;
+use gatehouse_replica::config::{ReplicaConfig, Source};
+use gatehouse_replica::follower::{self, FollowConfig, Published};
 use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::net::bind_tcp_and_udp;
+use gatehouse_replica::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -42,7 +45,7 @@ fn main() -> ExitCode {
         eprintln!("gatehouse-replica: --config FILE is required\n{USAGE}");
         return ExitCode::from(2);
     };
-    let (config, policy) = match load(&config) {
+    let (config, loaded) = match load(&config) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("gatehouse-replica: {e:#}");
@@ -53,7 +56,7 @@ fn main() -> ExitCode {
         println!("config and database OK");
         return ExitCode::SUCCESS;
     }
-    match run(config, policy) {
+    match run(config, loaded) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gatehouse-replica: {e:#}");
@@ -62,15 +65,38 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, PolicySnapshot)> {
-    let config = ReplicaConfig::load(path)?;
-    let db = Database::load(&config.database)?;
-    let policy = PolicySnapshot::compile(&db)
-        .with_context(|| format!("{}: invalid database", config.database.display()))?;
-    Ok((config, policy))
+/// The database the replica starts with, and how it keeps it current.
+enum Loaded {
+    File(PolicySnapshot),
+    Follow(FollowConfig, NodeKey, Store),
 }
 
-fn run(config: ReplicaConfig, policy: PolicySnapshot) -> anyhow::Result<()> {
+fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, Loaded)> {
+    let config = ReplicaConfig::load(path)?;
+    let loaded = match &config.source {
+        Source::File(file) => {
+            let db = Database::load(file)?;
+            let policy = PolicySnapshot::compile(&db)
+                .with_context(|| format!("{}: invalid database", file.display()))?;
+            Loaded::File(policy)
+        }
+        Source::Follow(follow) => {
+            let text = std::fs::read_to_string(&follow.node_key_file).with_context(|| {
+                format!(
+                    "cannot read the node key file {}",
+                    follow.node_key_file.display()
+                )
+            })?;
+            let key = NodeKey::from_hex(&text)
+                .with_context(|| format!("{}: not a node key", follow.node_key_file.display()))?;
+            let store = Store::open(&follow.store)?;
+            Loaded::Follow(follow.clone(), key, store)
+        }
+    };
+    Ok((config, loaded))
+}
+
+fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
     match gatehouse_common::os::raise_fd_limit() {
         Ok(n) if (n as usize) < config.bridge.max_connections + 64 => log::warn!(
             "open-file limit {n} is below max_connections ({}) + 64: raise LimitNOFILE",
@@ -82,15 +108,41 @@ fn run(config: ReplicaConfig, policy: PolicySnapshot) -> anyhow::Result<()> {
     let (listener, udp) = bind_tcp_and_udp(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let db = Arc::new(DbStatus::from_file());
+    let policy = match &loaded {
+        Loaded::File(policy) => policy.clone(),
+        Loaded::Follow(_, _, store) => {
+            db.loaded(store.sequence());
+            (*store.policy()).clone()
+        }
+    };
     let keys = Arc::new(NodeKeyStore::new(policy.node_keys()));
     let policy = Arc::new(ArcSwap::from_pointee(policy));
+    if let Loaded::Follow(follow, key, store) = loaded {
+        log::info!(
+            "following {:?} as {} from sequence {}",
+            follow.masters,
+            follow.host,
+            store.sequence()
+        );
+        follower::spawn(
+            follow,
+            key,
+            store,
+            Published {
+                policy: policy.clone(),
+                keys: keys.clone(),
+                db: db.clone(),
+            },
+        )?;
+    }
     let reactor = Reactor::new(BridgeParts {
         config: config.bridge.clone(),
         listener,
         udp,
         handler: Arc::new(PolicyHandler::new(policy)),
         keys,
-        db: Arc::new(DbStatus::from_file()),
+        db,
         handle_signals: true,
     })?;
     log::info!(

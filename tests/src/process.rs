@@ -67,6 +67,8 @@ pub fn bin_path(name: &str) -> PathBuf {
 pub struct ServerProcess {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// A master's replication address (`replication on ADDR`, printed before the ready line).
+    pub replication: Option<SocketAddr>,
     log: PathBuf,
     _dir: Option<TestDir>,
 }
@@ -104,22 +106,32 @@ impl ServerProcess {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(addr.trim().to_string());
+                if line.starts_with("listening on ") || line.starts_with("replication on ") {
+                    let _ = tx.send(line);
                 }
             }
         });
-        let addr = match rx.recv_timeout(WAIT_LIMIT) {
-            Ok(addr) => addr.parse().expect("address in ready line"),
-            Err(_) => {
-                let _ = child.kill();
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("{binary} did not become ready; its log:\n{log}");
+        let mut replication = None;
+        let addr = loop {
+            match rx.recv_timeout(WAIT_LIMIT) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("replication on ") {
+                        replication = Some(addr.trim().parse().expect("replication address"));
+                    } else if let Some(addr) = line.strip_prefix("listening on ") {
+                        break addr.trim().parse().expect("address in ready line");
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    panic!("{binary} did not become ready; its log:\n{log}");
+                }
             }
         };
         ServerProcess {
             child: Some(child),
             addr,
+            replication,
             log,
             _dir: None,
         }

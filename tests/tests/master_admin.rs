@@ -123,8 +123,13 @@ fn hosts_groups_and_replicas() {
         .contains("web2\taddresses=\tgroups=\treplica\n"));
     let report = a.ok(&["status"]);
     assert!(report.contains("hosts: 2\nhost groups: 1\n"), "{report}");
+    // An allowed replica that never connected shows as a disconnected link.
     assert!(
-        report.contains("replicas allowed: web2\nreplica links: (none)"),
+        report.contains("replicas allowed: web2\nreplica links:\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("web2\tdisconnected\tacked=0\tlag=8"),
         "{report}"
     );
     a.ok(&["replica", "remove", "web2"]);

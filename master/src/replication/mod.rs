@@ -103,7 +103,12 @@ pub fn start(
     let table = reactor.table();
     state.add_commit_listener(table.clone());
     state.set_replica_links(table);
-    state.gate_writes_until_confirmed();
+    // A master that starts with replicas registered may be a former master coming back after
+    // one of them was promoted: it takes writes only once a replica has confirmed its epoch.
+    // Replicas registered later, while it runs, need no such check.
+    if state.read(|s| !s.database().replicas.is_empty()) {
+        state.gate_writes_until_confirmed();
+    }
     std::thread::Builder::new()
         .name("replication".into())
         .spawn(move || reactor.run())?;

@@ -56,6 +56,11 @@ impl DbStatus {
         DbStatus::default()
     }
 
+    /// Records the sequence of a copy loaded from disk, not yet confirmed current.
+    pub fn loaded(&self, sequence: u64) {
+        self.sequence.store(sequence, Ordering::Release);
+    }
+
     /// Records that the copy at `sequence` is current as of now.
     pub fn confirm(&self, sequence: u64) {
         self.sequence.store(sequence, Ordering::Release);

@@ -1,0 +1,90 @@
+//! The `replication: (...)` section of a replica config: which masters to follow, as which
+//! host, where the persisted copy lives, and the link timings.
+
+use gatehouse_common::config::ConfigError;
+use gatehouse_common::repl::liveness::{
+    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+};
+use gatehouse_common::repl::LinkTimings;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A connect to a master gives up after 2 s: on a LAN a live master accepts in well under a
+/// millisecond, and the next attempt (another master, or after the backoff) is better than
+/// waiting out the kernel's two-minute SYN retries.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// As written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowFile {
+    /// Replication addresses of the master and of any replica that may be promoted, in
+    /// preference order.
+    pub masters: Vec<SocketAddr>,
+    /// This replica's registered host name (on the master's replica allow-list).
+    pub host: String,
+    /// This replica's node key file (64 hex digits), relative to the config file.
+    pub node_key_file: PathBuf,
+    /// The persisted copy (SQLite), relative to the config file.
+    pub store: PathBuf,
+    /// Where to write the link status (RON) for admins and monitoring; optional.
+    #[serde(default)]
+    pub status_file: Option<PathBuf>,
+    #[serde(default)]
+    pub heartbeat_interval_ms: Option<u64>,
+    #[serde(default)]
+    pub heartbeat_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub request_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+}
+
+/// Checked follower settings.
+#[derive(Debug, Clone)]
+pub struct FollowConfig {
+    pub masters: Vec<SocketAddr>,
+    pub host: String,
+    pub node_key_file: PathBuf,
+    pub store: PathBuf,
+    pub status_file: Option<PathBuf>,
+    pub timings: LinkTimings,
+    pub connect_timeout: Duration,
+}
+
+impl FollowConfig {
+    /// Applies defaults, resolves paths against `base` (the config's directory), checks.
+    pub fn from_file(f: &FollowFile, file: &Path, base: &Path) -> Result<Self, ConfigError> {
+        if f.masters.is_empty() {
+            return Err(ConfigError::invalid(
+                file,
+                "replication.masters",
+                "expected at least one master address",
+            ));
+        }
+        let ms = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_millis);
+        let timings = LinkTimings {
+            heartbeat_interval: ms(f.heartbeat_interval_ms, DEFAULT_HEARTBEAT_INTERVAL),
+            heartbeat_timeout: ms(f.heartbeat_timeout_ms, DEFAULT_HEARTBEAT_TIMEOUT),
+            request_timeout: ms(f.request_timeout_ms, DEFAULT_REQUEST_TIMEOUT),
+        };
+        if timings.heartbeat_timeout <= timings.heartbeat_interval {
+            return Err(ConfigError::invalid(
+                file,
+                "replication.heartbeat_timeout_ms",
+                "expected more than heartbeat_interval_ms (a few intervals)",
+            ));
+        }
+        Ok(FollowConfig {
+            masters: f.masters.clone(),
+            host: f.host.clone(),
+            node_key_file: base.join(&f.node_key_file),
+            store: base.join(&f.store),
+            status_file: f.status_file.as_ref().map(|p| base.join(p)),
+            timings,
+            connect_timeout: ms(f.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT),
+        })
+    }
+}

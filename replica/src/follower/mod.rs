@@ -1,0 +1,257 @@
+//! A replica following its master: one thread that keeps a link to a master, resumes from
+//! the sequence persisted in its own store, applies each batch (or snapshot) atomically and
+//! durably, publishes the new policy and node keys to the bridge (arc-swap), and acknowledges.
+//! It reconnects forever with jittered exponential backoff; while the master is gone the
+//! replica keeps serving agents from its last copy and reports how stale it is. Nothing here
+//! ever stops the bridge (the SDM seed's shutdown cascade).
+
+pub mod config;
+mod link;
+mod status;
+
+pub use config::{FollowConfig, FollowFile};
+pub use status::{FollowerStatus, LinkPhase};
+
+use crate::bridge::DbStatus;
+use crate::store::Store;
+use arc_swap::ArcSwap;
+use gatehouse_common::backoff::Backoff;
+use gatehouse_common::nodekeys::{NodeKey, NodeKeyStore};
+use gatehouse_common::policy::PolicySnapshot;
+use gatehouse_common::repl::{Liveness, ReplMessage, SnapshotAssembler, Verdict};
+use link::{Incoming, Link, LinkError};
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the follower publishes into.
+pub struct Published {
+    pub policy: Arc<ArcSwap<PolicySnapshot>>,
+    pub keys: Arc<NodeKeyStore>,
+    pub db: Arc<DbStatus>,
+}
+
+/// Starts the follower thread; returns its status for the probe replies and status file.
+pub fn spawn(
+    config: FollowConfig,
+    key: NodeKey,
+    store: Store,
+    published: Published,
+) -> std::io::Result<Arc<Mutex<FollowerStatus>>> {
+    let status = Arc::new(Mutex::new(FollowerStatus::new(
+        store.sequence(),
+        store.epoch(),
+    )));
+    let shared = status.clone();
+    std::thread::Builder::new()
+        .name("follower".into())
+        .spawn(move || {
+            let mut follower = Follower {
+                config,
+                key,
+                store,
+                published,
+                status: shared,
+                rng: StdRng::from_entropy(),
+                backoff: Backoff::new(),
+            };
+            follower.run()
+        })?;
+    Ok(status)
+}
+
+struct Follower {
+    config: FollowConfig,
+    key: NodeKey,
+    store: Store,
+    published: Published,
+    status: Arc<Mutex<FollowerStatus>>,
+    rng: StdRng,
+    backoff: Backoff,
+}
+
+impl Follower {
+    fn run(&mut self) {
+        let mut next = 0;
+        loop {
+            let master = self.config.masters[next % self.config.masters.len()];
+            next += 1;
+            self.set_phase(LinkPhase::Started, Some(master));
+            match self.follow(master) {
+                Ok(()) => {}
+                Err(e) => log::warn!("replication link to {master}: {e}"),
+            }
+            self.set_phase(LinkPhase::Disconnected, Some(master));
+            let delay = self.backoff.next_delay(&mut self.rng);
+            self.set_phase(LinkPhase::Reconnecting, Some(master));
+            log::info!("reconnecting to a master in {delay:?}");
+            // The real reconnect delay (jittered backoff), not a synchronisation sleep.
+            std::thread::sleep(delay);
+        }
+    }
+
+    fn follow(&mut self, master: std::net::SocketAddr) -> Result<(), LinkError> {
+        let timings = self.config.timings;
+        let mut link = Link::open(
+            master,
+            &self.config.host,
+            &self.key,
+            self.config.connect_timeout,
+            timings.heartbeat_timeout,
+            &mut self.rng,
+        )?;
+        let applied = self.store.sequence();
+        link.send(&ReplMessage::Subscribe {
+            applied,
+            epoch: self.store.epoch(),
+        })?;
+        log::info!("following {master} from sequence {applied}");
+        self.set_phase(LinkPhase::Established, Some(master));
+        let mut liveness = Liveness::new(timings, Instant::now());
+        let mut snapshot = SnapshotAssembler::default();
+        loop {
+            let incoming = link.receive(liveness.next_deadline())?;
+            let now = Instant::now();
+            match incoming {
+                Incoming::Tick => match liveness.poll(now) {
+                    Verdict::Quiet => {}
+                    Verdict::SendHeartbeat => {
+                        link.send(&ReplMessage::Heartbeat {
+                            seq: self.store.sequence(),
+                        })?;
+                        liveness.on_sent(now);
+                    }
+                    Verdict::PeerSilent => return Err(LinkError::Silent),
+                    Verdict::AnswerOverdue => return Err(LinkError::Overdue),
+                },
+                Incoming::Message(msg) => {
+                    liveness.on_heard(now);
+                    self.status.lock().last_heard = Some(now);
+                    if let Some(ack) = self.on_message(msg, &mut snapshot)? {
+                        link.send(&ack)?;
+                        liveness.on_sent(Instant::now());
+                        self.backoff.reset();
+                    }
+                    self.write_status();
+                }
+            }
+        }
+    }
+
+    /// Applies one message; returns the ack to send, if any.
+    fn on_message(
+        &mut self,
+        msg: ReplMessage,
+        snapshot: &mut SnapshotAssembler,
+    ) -> Result<Option<ReplMessage>, LinkError> {
+        match msg {
+            ReplMessage::Changes {
+                changes,
+                head,
+                epoch,
+            } => {
+                self.check_epoch(epoch)?;
+                let applied = self.store.sequence();
+                let fresh: Vec<_> = changes
+                    .into_iter()
+                    .filter(|(seq, _)| *seq > applied)
+                    .collect();
+                if !fresh.is_empty() {
+                    self.store
+                        .apply_batch(&fresh)
+                        .map_err(|e| LinkError::Store(e.to_string()))?;
+                    self.publish();
+                }
+                self.note_head(head);
+                Ok(Some(ReplMessage::Ack {
+                    applied: self.store.sequence(),
+                }))
+            }
+            ReplMessage::SnapshotChunk {
+                seq,
+                index,
+                last,
+                data,
+            } => {
+                match snapshot
+                    .push(seq, index, last, &data)
+                    .map_err(|e| LinkError::Protocol(e.to_string()))?
+                {
+                    None => Ok(None),
+                    Some((db, seq)) => {
+                        log::info!("installing a snapshot at sequence {seq}");
+                        self.store
+                            .install_snapshot(db, seq)
+                            .map_err(|e| LinkError::Store(e.to_string()))?;
+                        self.publish();
+                        self.status.lock().snapshots += 1;
+                        Ok(Some(ReplMessage::Ack { applied: seq }))
+                    }
+                }
+            }
+            ReplMessage::Heartbeat { seq } => {
+                self.note_head(seq);
+                Ok(None)
+            }
+            ReplMessage::Refused { reason } => Err(LinkError::Refused(reason)),
+            other => Err(LinkError::Protocol(format!("unexpected {other:?}"))),
+        }
+    }
+
+    /// A master of a lower epoch than one we already followed is a former master that came
+    /// back: never follow it. A higher epoch (a promotion) is recorded durably.
+    fn check_epoch(&mut self, epoch: u64) -> Result<(), LinkError> {
+        let known = self.store.epoch();
+        if epoch < known {
+            return Err(LinkError::Refused(format!(
+                "master epoch {epoch} is older than {known}, which this replica already followed"
+            )));
+        }
+        if epoch > known {
+            self.store
+                .set_epoch(epoch)
+                .map_err(|e| LinkError::Store(e.to_string()))?;
+            self.status.lock().epoch = epoch;
+        }
+        Ok(())
+    }
+
+    /// The master's head: when we have all of it, our copy is confirmed current now.
+    fn note_head(&mut self, head: u64) {
+        let applied = self.store.sequence();
+        let mut status = self.status.lock();
+        status.master_head = head;
+        status.applied = applied;
+        if head <= applied {
+            self.published.db.confirm(applied);
+        }
+    }
+
+    fn publish(&mut self) {
+        let policy = self.store.policy();
+        self.published.keys.publish(policy.node_keys());
+        self.published.policy.store(policy);
+        let mut status = self.status.lock();
+        status.applied = self.store.sequence();
+    }
+
+    fn set_phase(&self, phase: LinkPhase, master: Option<std::net::SocketAddr>) {
+        {
+            let mut status = self.status.lock();
+            status.phase = phase;
+            status.master = master;
+        }
+        self.write_status();
+    }
+
+    fn write_status(&self) {
+        if let Some(path) = &self.config.status_file {
+            let text = self.status.lock().render(self.published.db.age_ms());
+            if let Err(e) = status::write_atomically(path, &text) {
+                log::warn!("cannot write the status file {}: {e}", path.display());
+            }
+        }
+    }
+}
