@@ -75,21 +75,19 @@ impl Link {
             inbuf: Vec::new(),
         };
         link.stream.write_all(&out)?;
-        loop {
-            let mut out = Vec::new();
-            let event = link.next_event(&mut out, Instant::now() + io_timeout)?;
-            if !out.is_empty() {
-                link.stream.write_all(&out)?;
-            }
-            match event {
-                Some(ClientEvent::Established { .. }) => return Ok(link),
-                Some(_) => {
-                    return Err(LinkError::Protocol(
-                        "unexpected message during the handshake".into(),
-                    ))
-                }
-                None => return Err(LinkError::Silent),
-            }
+        // The server's hello is the only frame before we are established; our finish goes
+        // out with the answer to it.
+        let mut out = Vec::new();
+        let event = link.next_event(&mut out, Instant::now() + io_timeout)?;
+        if !out.is_empty() {
+            link.stream.write_all(&out)?;
+        }
+        match event {
+            Some(ClientEvent::Established { .. }) => Ok(link),
+            Some(_) => Err(LinkError::Protocol(
+                "unexpected message during the handshake".into(),
+            )),
+            None => Err(LinkError::Silent),
         }
     }
 
