@@ -68,7 +68,7 @@ fn main() -> ExitCode {
 /// The database the replica starts with, and how it keeps it current.
 enum Loaded {
     File(PolicySnapshot),
-    Follow(FollowConfig, NodeKey, Store),
+    Follow(FollowConfig, NodeKey, Box<Store>),
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, Loaded)> {
@@ -90,7 +90,7 @@ fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, Loaded)> {
             let key = NodeKey::from_hex(&text)
                 .with_context(|| format!("{}: not a node key", follow.node_key_file.display()))?;
             let store = Store::open(&follow.store)?;
-            Loaded::Follow(follow.clone(), key, store)
+            Loaded::Follow(follow.clone(), key, Box::new(store))
         }
     };
     Ok((config, loaded))
@@ -128,7 +128,7 @@ fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
         follower::spawn(
             follow,
             key,
-            store,
+            *store,
             Published {
                 policy: policy.clone(),
                 keys: keys.clone(),

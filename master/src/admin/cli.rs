@@ -19,6 +19,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_REFUSED: u8 = 1;
 /// Exit status: bad command line, or a local file (key file, import, export) unusable.
 pub const EXIT_USAGE: u8 = 2;
+/// Log entries `compact` keeps by default: a replica down for up to 10,000 changes still
+/// resumes from the log instead of needing a snapshot.
+pub const DEFAULT_COMPACT_KEEP: u64 = 10_000;
 /// Exit status: the master could not be reached (no socket, not running, connection lost).
 pub const EXIT_UNREACHABLE: u8 = 3;
 
@@ -36,6 +39,7 @@ pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] COMMAND
   route list [--user U | --class C]
   replica add HOST | replica remove HOST
   status
+  compact [--keep N]        (delete change-log entries but the newest N, default 10000)
   export [--out FILE]
   import FILE
   check METHOD FROM_HOST FROM_USER TO_USER TO_HOST [--at YYYY-MM-DDTHH:MM:SSZ]
@@ -294,6 +298,17 @@ fn command(w: &Words) -> Result<Command, UsageError> {
         (Some("replica"), Some("add")) => send(R::ReplicaAdd { host: plain(2)? }),
         (Some("replica"), Some("remove")) => send(R::ReplicaRemove { host: plain(2)? }),
         (Some("status"), _) => w.only(&[]).and(w.args(1, &[])).and(send(R::Status)),
+        (Some("compact"), _) => {
+            w.only(&["--keep"])?;
+            w.args(1, &[])?;
+            let keep = match w.one("--keep")? {
+                None => DEFAULT_COMPACT_KEEP,
+                Some(n) => n
+                    .parse()
+                    .map_err(|_| usage(format!("--keep expects a number of changes, got {n:?}")))?,
+            };
+            send(R::Compact { keep })
+        }
         (Some("export"), _) => {
             w.only(&["--out"])?;
             w.args(1, &[])?;

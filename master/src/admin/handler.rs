@@ -122,6 +122,19 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
         R::ReplicaAdd { host } => done(state, Change::AddReplica { host }),
         R::ReplicaRemove { host } => done(state, Change::RemoveReplica { host }),
         R::Status => status(state),
+        R::Compact { keep } => {
+            let keep_after = state.read(|s| s.sequence()).saturating_sub(keep);
+            let compacted = state
+                .compact(keep_after)
+                .and_then(|removed| Ok((removed, state.read(|s| s.oldest_available())?)));
+            match compacted {
+                Ok((removed, oldest_log_seq)) => AdminResponse::Compacted {
+                    removed: removed as u64,
+                    oldest_log_seq,
+                },
+                Err(e) => error(AdminErrorKind::Internal, e.to_string()),
+            }
+        }
         R::Export => {
             let (database, seq) = state.read(|s| s.snapshot());
             AdminResponse::Exported { seq, database }

@@ -8,6 +8,12 @@ use gatehouse_common::policy::RouteTarget;
 pub fn render(response: &AdminResponse) -> String {
     match response {
         AdminResponse::Done { seq } => format!("ok (sequence {seq})"),
+        AdminResponse::Compacted {
+            removed,
+            oldest_log_seq,
+        } => {
+            format!("removed {removed} change-log entries; the log now starts at {oldest_log_seq}")
+        }
         AdminResponse::HostAdded { seq, .. } => format!("ok (sequence {seq})"),
         AdminResponse::Hosts(hosts) => {
             let mut out = String::new();

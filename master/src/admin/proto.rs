@@ -99,6 +99,11 @@ pub enum AdminRequest {
         host: String,
     },
     Status,
+    /// Deletes change-log entries, keeping the newest `keep`. Replicas behind what remains get
+    /// a snapshot when they next connect.
+    Compact {
+        keep: u64,
+    },
     Export,
     /// Appends RON text to this connection's pending import.
     ImportChunk {
@@ -135,6 +140,11 @@ pub enum AdminResponse {
     Hosts(Vec<HostInfo>),
     Routes(Vec<RouteEntry>),
     Status(StatusReport),
+    /// `removed` log entries deleted; the log now starts at `oldest_log_seq`.
+    Compacted {
+        removed: u64,
+        oldest_log_seq: u64,
+    },
     Exported {
         seq: u64,
         database: Database,
