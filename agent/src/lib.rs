@@ -8,6 +8,9 @@
 //! - [`connect_plan`]: RFC 8305-style staggered connection attempts.
 //! - [`budget`]: the per-request deadline every wait is capped by.
 //! - [`backoff`]: jittered exponential backoff when nothing is reachable.
+//! - [`engine`] (sans-IO) and [`driver`] (the mio shell around engines).
+//! - [`local`]: the local protocol to the daemon (frames, blocking client, CLI).
+//! - [`daemon`]: the agent daemon (not pure: socket, signals, event loop).
 //!
 //! docs/AGENT.md describes how these fit together.
 
@@ -18,6 +21,8 @@ pub mod balance;
 pub mod budget;
 pub mod config;
 pub mod connect_plan;
+pub mod daemon;
 pub mod driver;
 pub mod engine;
+pub mod local;
 pub mod probe_round;

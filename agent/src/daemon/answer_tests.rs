@@ -1,0 +1,180 @@
+use super::*;
+use crate::engine::ServerStatus;
+use gatehouse_common::types::{DenyReason, ErrorCode, Method};
+use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest, LoadReport, WireError};
+
+fn servers() -> Vec<SocketAddr> {
+    vec![
+        "127.0.0.1:7701".parse().unwrap(),
+        "127.0.0.1:7702".parse().unwrap(),
+    ]
+}
+
+fn outcome(result: Result<Response, AgentError>, server: Option<usize>) -> Outcome {
+    Outcome {
+        result,
+        server,
+        redirects: 0,
+        latency: Duration::from_millis(3),
+    }
+}
+
+#[test]
+fn decisions_name_the_server_that_answered() {
+    let allow = outcome(
+        Ok(Response::Allow {
+            route: "SSH:*->alice@web*".into(),
+        }),
+        Some(1),
+    );
+    assert_eq!(
+        outcome_response(&allow, &servers()),
+        LocalResponse::Allow {
+            route: "SSH:*->alice@web*".into(),
+            server: "127.0.0.1:7702".into()
+        }
+    );
+    let deny = outcome(
+        Ok(Response::Deny {
+            reason: DenyReason::NoMatchingRoute,
+        }),
+        Some(0),
+    );
+    assert_eq!(
+        outcome_response(&deny, &servers()),
+        LocalResponse::Deny {
+            reason: DenyReason::NoMatchingRoute,
+            server: "127.0.0.1:7701".into()
+        }
+    );
+}
+
+#[test]
+fn agent_errors_become_typed_local_errors() {
+    let cases = [
+        (
+            AgentError::NoServerReachable,
+            LocalErrorKind::NoServerReachable,
+            "no server reachable",
+        ),
+        (
+            AgentError::DeadlineExceeded,
+            LocalErrorKind::DeadlineExceeded,
+            "deadline exceeded before any server answered",
+        ),
+        (
+            AgentError::QueueFull,
+            LocalErrorKind::QueueFull,
+            "too many requests waiting",
+        ),
+        (
+            AgentError::Refused(WireError::new(ErrorCode::UnknownHost, "who?")),
+            LocalErrorKind::Refused,
+            "refused by the servers: UnknownHost: who?",
+        ),
+    ];
+    for (error, kind, message) in cases {
+        assert_eq!(
+            outcome_response(&outcome(Err(error), None), &servers()),
+            LocalResponse::Error {
+                kind,
+                message: message.into()
+            }
+        );
+    }
+}
+
+#[test]
+fn an_over_long_user_is_refused_before_the_engine() {
+    let request = Request::Authorize(AuthorizeRequest {
+        method: Method::Ssh,
+        from_host: "h".into(),
+        from_user: "u".repeat(256),
+        to_user: "u".into(),
+        to_host: "web1".into(),
+    });
+    assert_eq!(
+        check_request(&request),
+        Err("from_user is 256 bytes, over the limit of 255 bytes".into())
+    );
+    let ok = Request::Authenticate(AuthenticateRequest {
+        user: "alice".into(),
+        password: "p".repeat(1024),
+        host: "web1".into(),
+    });
+    assert_eq!(check_request(&ok), Ok(()));
+}
+
+#[test]
+fn status_lists_every_server_with_its_last_estimate() {
+    let load = LoadReport {
+        recommended_wait_us: 150,
+        seed_wait_us: 40,
+        queue_len: 2,
+        in_service: 1,
+        workers: 4,
+        mean_queue_us: 20,
+        mean_service_us: 100,
+        connections: 7,
+        max_connections: 100,
+        db_sequence: 0,
+        db_age_ms: 0,
+    };
+    let status = EngineStatus {
+        servers: vec![
+            ServerStatus {
+                server: 0,
+                last_report: Some((load, Duration::from_millis(1500))),
+                suspect: false,
+                avoided: false,
+            },
+            ServerStatus {
+                server: 1,
+                last_report: None,
+                suspect: true,
+                avoided: true,
+            },
+        ],
+        connection: Some((0, Duration::from_secs(2), true)),
+        queued: 1,
+        in_flight: 1,
+        retry_in: Some(Duration::from_millis(900)),
+    };
+    let report = status_report("web1", Balancing::SeedEstimate, &status, &servers(), 3);
+    assert_eq!(
+        report,
+        StatusReport {
+            host: "web1".into(),
+            balancing: "seed_estimate".into(),
+            servers: vec![
+                ServerReport {
+                    address: "127.0.0.1:7701".into(),
+                    last_probe: Some(ProbeSummary {
+                        estimate_us: 150,
+                        seed_estimate_us: 40,
+                        queue_len: 2,
+                        connections: 7,
+                        age_ms: 1500
+                    }),
+                    suspect: false,
+                    avoided: false
+                },
+                ServerReport {
+                    address: "127.0.0.1:7702".into(),
+                    last_probe: None,
+                    suspect: true,
+                    avoided: true
+                },
+            ],
+            connection: Some(ConnectionReport {
+                server: "127.0.0.1:7701".into(),
+                age_ms: 2000,
+                established: true
+            }),
+            queued: 1,
+            in_flight: 1,
+            retry_in_ms: Some(900),
+            local_clients: 3,
+        }
+    );
+}

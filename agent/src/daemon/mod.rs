@@ -1,0 +1,68 @@
+//! The agent daemon (`gatehouse-agent run --config FILE`): one engine in one driver, serving
+//! local callers on a Unix socket (the only way in, mode 0660).
+//!
+//! Not pure: it reads files, binds the socket, handles signals and runs the event loop. Called
+//! by `local::cli::main`. Start-up is in [`setup`], the event loop in [`serve`], the pure
+//! mapping of engine results to local answers in [`answer`].
+
+pub mod answer;
+mod clients;
+pub mod serve;
+pub mod setup;
+
+use crate::config::AgentConfig;
+use crate::engine::{Engine, EngineConfig};
+use gatehouse_common::config::ConfigError;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why the daemon could not start or stopped with a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("node key file {}: {reason}", path.display())]
+    NodeKey { path: PathBuf, reason: String },
+    #[error("socket {}: {reason}", path.display())]
+    Socket { path: PathBuf, reason: String },
+    #[error("event loop: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// `path` from the config file `config`: relative paths are relative to the config file's
+/// directory (as the replica does for its database), so a config and its key file can move
+/// together.
+pub fn resolve_path(config: &Path, path: &Path) -> PathBuf {
+    match config.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Loads the config and the node key, binds the socket, prints `listening on PATH`, and
+/// serves until SIGTERM or SIGINT.
+pub fn run(config_path: &Path) -> Result<(), DaemonError> {
+    let config = AgentConfig::load(config_path)?;
+    let key_path = resolve_path(config_path, &config.node_key_file);
+    let key = setup::read_node_key(&key_path)?;
+    match setup::raise_nofile_limit() {
+        Ok((soft, hard)) => log::debug!("open-file limit {soft} (hard {hard})"),
+        Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
+    }
+    let socket_path = resolve_path(config_path, &config.socket_path);
+    let listener = setup::bind_socket(&socket_path)?;
+    let engine = Engine::new(EngineConfig::from_agent_config(&config, key));
+    let mut daemon = serve::Daemon::new(&config, engine, listener, socket_path.clone())?;
+    log::info!(
+        "agent {} serving local callers on {} ({} servers, balancing {:?})",
+        config.host,
+        socket_path.display(),
+        config.server_addrs().len(),
+        config.balancing
+    );
+    // Tests and scripts wait for this line.
+    println!("listening on {}", socket_path.display());
+    let result = daemon.run();
+    setup::remove_socket(&socket_path);
+    result
+}

@@ -1,0 +1,340 @@
+//! The daemon's event loop: the driver's one mio poll carries the engine's sockets, the local
+//! listener, the local callers and the signal pipe. Local requests go to the engine; finished
+//! requests go back to the caller that asked. Not pure (sockets, clock, signals); built and
+//! run by `daemon::run`.
+//!
+//! Bounds: at most [`MAX_LOCAL_CLIENTS`] callers, one request each in the engine at a time
+//! (the next frame is read only after the answer), a request frame of at most
+//! `MAX_REQUEST_FRAME`, an idle caller closed after [`LOCAL_IDLE_TIMEOUT`]; a caller waiting
+//! on the engine waits at most the request deadline, since the engine finishes every request.
+
+use super::answer::{check_request, outcome_response, status_report};
+use super::clients::{encode_response, LocalClient, ReadResult};
+use super::DaemonError;
+use crate::balance::Balancing;
+use crate::config::AgentConfig;
+use crate::driver::{Completion, Driver, ExternalEvent, EXTERNAL_TOKEN_BASE};
+use crate::engine::Engine;
+use crate::local::{LocalErrorKind, LocalRequest, LocalResponse};
+use mio::net::UnixListener;
+use mio::{Interest, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Most local callers connected at once (256). Why: PAM opens one connection per login step,
+/// so a host rarely has more than a handful; the cap bounds descriptors and memory if a local
+/// program opens connections in a loop. Callers beyond it get an error and are closed. It
+/// equals the engine's `MAX_QUEUED_REQUESTS`, so callers alone cannot fill its queue.
+pub const MAX_LOCAL_CLIENTS: usize = 256;
+/// A caller with no request in progress is closed after this long (30 s). Why: a caller that
+/// connects and sends nothing (or half a frame) would otherwise hold a slot forever.
+pub const LOCAL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest sleep in one loop turn (1 s): how often idle callers are swept and a paused accept
+/// (out of descriptors) is retried.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// Bytes read from a caller at once (4 KiB): a typical request frame is ~200 bytes.
+const READ_CHUNK: usize = 4096;
+
+const LISTENER: Token = Token(EXTERNAL_TOKEN_BASE);
+const SIGNALS: Token = Token(EXTERNAL_TOKEN_BASE + 1);
+const FIRST_CLIENT: usize = EXTERNAL_TOKEN_BASE + 2;
+
+/// The running daemon.
+pub struct Daemon {
+    driver: Driver,
+    engine: usize,
+    listener: UnixListener,
+    signals: Signals,
+    clients: Slab<LocalClient>,
+    /// Engine request → (client slot, generation) waiting for it.
+    waiting: HashMap<crate::engine::RequestId, (usize, u64)>,
+    /// Clients whose next request may be readable now.
+    ready: Vec<usize>,
+    completions: Vec<Completion>,
+    servers: Vec<SocketAddr>,
+    host: String,
+    balancing: Balancing,
+    socket_path: PathBuf,
+    next_generation: u64,
+    accept_paused: bool,
+    scratch: Vec<u8>,
+}
+
+impl Daemon {
+    /// Puts `engine` in a new driver and registers the listener and SIGTERM/SIGINT on its poll.
+    pub fn new(
+        config: &AgentConfig,
+        engine: Engine,
+        mut listener: UnixListener,
+        socket_path: PathBuf,
+    ) -> Result<Self, DaemonError> {
+        let servers = config.server_addrs().to_vec();
+        let seed = rand::random();
+        let mut driver = Driver::new(servers.clone(), seed)?;
+        let engine = driver.add_engine(engine);
+        let mut signals = Signals::new([SIGTERM, SIGINT])?;
+        driver
+            .registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        driver
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        Ok(Daemon {
+            driver,
+            engine,
+            listener,
+            signals,
+            clients: Slab::new(),
+            waiting: HashMap::new(),
+            ready: Vec::new(),
+            completions: Vec::new(),
+            servers,
+            host: config.host.clone(),
+            balancing: config.balancing,
+            socket_path,
+            next_generation: 1,
+            accept_paused: false,
+            scratch: vec![0; READ_CHUNK],
+        })
+    }
+
+    /// Serves until SIGTERM or SIGINT. Servers coming and going never end it; only a failing
+    /// poll does.
+    pub fn run(&mut self) -> Result<(), DaemonError> {
+        let mut external: Vec<ExternalEvent> = Vec::new();
+        loop {
+            external.clear();
+            self.driver.turn(Some(SWEEP_INTERVAL), &mut external)?;
+            let mut stop = false;
+            for event in &external {
+                match event.token {
+                    LISTENER => self.accept(),
+                    SIGNALS => stop |= self.signalled(),
+                    Token(t) => self.on_client_event(t.wrapping_sub(FIRST_CLIENT), event),
+                }
+            }
+            self.deliver();
+            self.serve_ready();
+            self.sweep(Instant::now());
+            if stop {
+                log::info!("stopping; removing {}", self.socket_path.display());
+                return Ok(());
+            }
+        }
+    }
+
+    fn signalled(&mut self) -> bool {
+        let mut any = false;
+        for signal in self.signals.pending() {
+            log::info!("signal {signal}");
+            any = true;
+        }
+        any
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let mut stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_paused = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors, most likely: retried on the next sweep.
+                    log::warn!("accept on {}: {e}", self.socket_path.display());
+                    self.accept_paused = true;
+                    return;
+                }
+            };
+            if self.clients.len() >= MAX_LOCAL_CLIENTS {
+                log::warn!("{MAX_LOCAL_CLIENTS} local callers already connected; refusing one");
+                let refusal = LocalResponse::Error {
+                    kind: LocalErrorKind::TooManyClients,
+                    message: format!("the agent serves at most {MAX_LOCAL_CLIENTS} callers"),
+                };
+                // Best effort: a small frame fits in a fresh socket's buffer.
+                let _ = stream.write(&encode_response(&refusal));
+                continue;
+            }
+            let entry = self.clients.vacant_entry();
+            let slot = entry.key();
+            let token = Token(FIRST_CLIENT + slot);
+            if let Err(e) = self.driver.registry().register(
+                &mut stream,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::warn!("registering a local caller: {e}");
+                continue;
+            }
+            let generation = self.next_generation;
+            self.next_generation += 1;
+            entry.insert(LocalClient::new(stream, generation, Instant::now()));
+            self.ready.push(slot);
+        }
+    }
+
+    fn on_client_event(&mut self, slot: usize, event: &ExternalEvent) {
+        let Some(client) = self.clients.get_mut(slot) else {
+            return;
+        };
+        if event.writable && client.flush().is_err() {
+            return self.close(slot);
+        }
+        self.ready.push(slot);
+        self.serve_ready();
+    }
+
+    /// Serves every client marked ready, including ones made ready meanwhile.
+    fn serve_ready(&mut self) {
+        while let Some(slot) = self.ready.pop() {
+            self.serve(slot);
+            self.deliver();
+        }
+    }
+
+    /// Reads and handles this client's requests until it waits on the engine, has no complete
+    /// frame, or is closed.
+    fn serve(&mut self, slot: usize) {
+        loop {
+            let Some(client) = self.clients.get_mut(slot) else {
+                return;
+            };
+            if client.closing {
+                if client.outbuf.is_empty() {
+                    self.close(slot);
+                }
+                return;
+            }
+            if client.pending.is_some() {
+                return;
+            }
+            match client.frames.next_message::<LocalRequest>() {
+                Ok(Some(request)) => self.handle(slot, request),
+                Ok(None) => match client.read_some(&mut self.scratch) {
+                    ReadResult::Data => {}
+                    ReadResult::WouldBlock => return,
+                    ReadResult::Closed => return self.close(slot),
+                },
+                Err(e) => {
+                    log::warn!("local caller sent a bad frame ({e}); disconnecting it");
+                    client.closing = true;
+                    let error = LocalResponse::Error {
+                        kind: LocalErrorKind::BadRequest,
+                        message: e.to_string(),
+                    };
+                    if client.send(&error).is_err() {
+                        return self.close(slot);
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, slot: usize, request: LocalRequest) {
+        log::debug!("local request: {request:?}");
+        let now = Instant::now();
+        let Some(wire) = request.to_wire() else {
+            let status = self.driver.engine(self.engine).status(now);
+            let report = status_report(
+                &self.host,
+                self.balancing,
+                &status,
+                &self.servers,
+                self.clients.len(),
+            );
+            return self.answer(slot, &LocalResponse::Status(report), now);
+        };
+        if let Err(why) = check_request(&wire) {
+            log::warn!("local request refused: {why}");
+            let refusal = LocalResponse::Error {
+                kind: LocalErrorKind::BadRequest,
+                message: why,
+            };
+            return self.answer(slot, &refusal, now);
+        }
+        let id = self.driver.submit(self.engine, wire);
+        if let Some(client) = self.clients.get_mut(slot) {
+            client.pending = Some(id);
+            client.last_active = now;
+            self.waiting.insert(id, (slot, client.generation));
+        }
+        // A request the engine finished at once (queue full, nothing usable) is answered
+        // now, before another submit could reuse its id.
+        self.deliver();
+    }
+
+    /// Sends finished requests' answers to the callers still waiting for them.
+    fn deliver(&mut self) {
+        self.driver.take_completions(&mut self.completions);
+        let now = Instant::now();
+        for done in std::mem::take(&mut self.completions) {
+            let Some((slot, generation)) = self.waiting.remove(&done.request) else {
+                continue;
+            };
+            let response = outcome_response(&done.outcome, &self.servers);
+            match &response {
+                LocalResponse::Error { message, .. } => log::warn!(
+                    "request failed after {:?} ({} redirects): {message}",
+                    done.outcome.latency,
+                    done.outcome.redirects
+                ),
+                other => log::debug!("answer after {:?}: {other:?}", done.outcome.latency),
+            }
+            match self.clients.get_mut(slot) {
+                Some(client) if client.generation == generation => {
+                    client.pending = None;
+                    self.answer(slot, &response, now);
+                    self.ready.push(slot);
+                }
+                // The caller hung up while it waited.
+                _ => {}
+            }
+        }
+    }
+
+    fn answer(&mut self, slot: usize, response: &LocalResponse, now: Instant) {
+        let Some(client) = self.clients.get_mut(slot) else {
+            return;
+        };
+        client.last_active = now;
+        if client.send(response).is_err() {
+            self.close(slot);
+        }
+    }
+
+    fn close(&mut self, slot: usize) {
+        if self.clients.contains(slot) {
+            let mut client = self.clients.remove(slot);
+            let _ = self.driver.registry().deregister(&mut client.stream);
+        }
+    }
+
+    /// Closes idle callers and retries a paused accept.
+    fn sweep(&mut self, now: Instant) {
+        let idle: Vec<usize> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| {
+                c.pending.is_none()
+                    && now.saturating_duration_since(c.last_active) > LOCAL_IDLE_TIMEOUT
+            })
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in idle {
+            log::debug!("closing an idle local caller");
+            self.close(slot);
+        }
+        if self.accept_paused {
+            self.accept();
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Daemon start-up steps that touch the system: the node key file, the open-file limit, and
+//! the local socket (directory, stale file, bind with mode 0660). Called once by
+//! `daemon::run`.
+
+use super::DaemonError;
+use gatehouse_common::nodekeys::NodeKey;
+use mio::net::UnixListener;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// Mode of the local socket (0660): owner and group may connect, nobody else. The group
+/// should be the one sshd and the PAM stack run as, since the socket is the only way in.
+pub const SOCKET_MODE: u32 = 0o660;
+/// Mode of a socket directory the daemon creates (0755): callers must be able to reach the
+/// socket; the socket's own mode is what restricts them.
+pub const SOCKET_DIR_MODE: u32 = 0o755;
+/// Largest node key file read (4 KiB). Why: the key is 64 hex digits and a newline; a bigger
+/// file is the wrong file, and is refused without reading it all.
+pub const MAX_KEY_FILE: u64 = 4096;
+
+/// Reads this host's node key (64 hex digits, surrounding whitespace ignored).
+pub fn read_node_key(path: &Path) -> Result<NodeKey, DaemonError> {
+    let bad = |reason: String| DaemonError::NodeKey {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    if meta.len() > MAX_KEY_FILE {
+        return Err(bad(format!("{} bytes; expected 64 hex digits", meta.len())));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    NodeKey::from_hex(text.trim()).map_err(|e| bad(format!("{e} (expected 64 hex digits)")))
+}
+
+/// Raises the soft open-file limit to the hard limit; returns (soft, hard) after.
+pub fn raise_nofile_limit() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the rlimit struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        limit = raised;
+    }
+    Ok((limit.rlim_cur, limit.rlim_max))
+}
+
+/// Creates the socket's directory if missing, removes a stale socket file (refusing when
+/// another daemon answers on it, or when the path is not a socket), binds, and sets mode 0660.
+pub fn bind_socket(path: &Path) -> Result<UnixListener, DaemonError> {
+    let bad = |reason: String| DaemonError::Socket {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(SOCKET_DIR_MODE)
+            .create(dir)
+            .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(bad(e.to_string())),
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(bad("exists and is not a socket; not removing it".into()));
+        }
+        Ok(_) => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(bad("another agent daemon is listening on it".into()));
+            }
+            std::fs::remove_file(path).map_err(|e| bad(format!("removing stale socket: {e}")))?;
+            log::info!("removed stale socket {}", path.display());
+        }
+    }
+    // The umask makes the socket 0660 from the moment it exists (no window where others
+    // could connect); the chmod below makes it so whatever umask the service manager set.
+    // SAFETY: umask only changes this process's file-creation mask; nothing else runs yet.
+    let old = unsafe { libc::umask(0o117) };
+    let bound = UnixListener::bind(path);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    let listener = bound.map_err(|e| bad(format!("cannot bind: {e}")))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))
+        .map_err(|e| bad(format!("cannot set mode 0660: {e}")))?;
+    Ok(listener)
+}
+
+/// Removes the socket file on shutdown (a missing file is fine).
+pub fn remove_socket(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            log::warn!("cannot remove {}: {e}", path.display());
+        }
+    }
+}

@@ -1,0 +1,236 @@
+use super::*;
+use crate::local::StatusReport;
+use crate::local::{ConnectionReport, LocalErrorKind, LocalResponse, ProbeSummary, ServerReport};
+use gatehouse_common::types::{AuthFailure, DenyReason};
+
+fn args(line: &str) -> Vec<String> {
+    line.split_whitespace().map(String::from).collect()
+}
+
+fn authorize() -> LocalRequest {
+    LocalRequest::Authorize {
+        method: Method::Ssh,
+        from_host: "10.0.0.1".into(),
+        from_user: "alice".into(),
+        to_user: "alice".into(),
+        to_host: "web1".into(),
+    }
+}
+
+fn authenticate() -> LocalRequest {
+    LocalRequest::Authenticate {
+        user: "alice".into(),
+        password: "pw".into(),
+        host: "web1".into(),
+    }
+}
+
+#[test]
+fn authorize_parses_with_the_socket_option_anywhere() {
+    let expected = Command::Ask {
+        socket: SocketChoice::Path("/tmp/a.sock".into()),
+        ask: Ask::Authorize {
+            method: Method::Sudo,
+            from_host: "h".into(),
+            from_user: "u".into(),
+            to_user: "root".into(),
+            to_host: "web1".into(),
+        },
+    };
+    let line = "--socket /tmp/a.sock authorize sudo h u root web1";
+    assert_eq!(parse_args(&args(line)), Ok(expected.clone()));
+    let line = "authorize SUDO h u root web1 --socket /tmp/a.sock";
+    assert_eq!(parse_args(&args(line)), Ok(expected));
+}
+
+#[test]
+fn the_socket_comes_from_socket_then_config_then_default() {
+    let cmd = parse_args(&args("--config c.ron --socket s status")).unwrap();
+    assert_eq!(
+        cmd,
+        Command::Ask {
+            socket: SocketChoice::Path("s".into()),
+            ask: Ask::Status
+        }
+    );
+    let cmd = parse_args(&args("--config c.ron status")).unwrap();
+    assert_eq!(
+        cmd,
+        Command::Ask {
+            socket: SocketChoice::Config("c.ron".into()),
+            ask: Ask::Status
+        }
+    );
+    let cmd = parse_args(&args("status")).unwrap();
+    assert_eq!(
+        cmd,
+        Command::Ask {
+            socket: SocketChoice::Default,
+            ask: Ask::Status
+        }
+    );
+}
+
+#[test]
+fn authenticate_takes_no_password_argument() {
+    assert_eq!(
+        parse_args(&args("authenticate alice web1")),
+        Ok(Command::Ask {
+            socket: SocketChoice::Default,
+            ask: Ask::Authenticate {
+                user: "alice".into(),
+                host: "web1".into()
+            }
+        })
+    );
+    assert_eq!(
+        parse_args(&args("authenticate alice web1 hunter2")),
+        Err("authenticate takes 2 arguments, got 3".into())
+    );
+}
+
+#[test]
+fn bad_usage_is_an_error_with_the_reason() {
+    for (line, why) in [
+        ("", "a subcommand is required"),
+        ("frobnicate", "unknown subcommand \"frobnicate\""),
+        (
+            "authorize TELNET a b c d",
+            "unknown method \"TELNET\" (LOGIN, SSH, SU, SUDO)",
+        ),
+        ("authorize SSH a b c", "authorize takes 5 arguments, got 4"),
+        ("status --socket", "--socket needs a PATH"),
+        ("status --verbose", "unknown option \"--verbose\""),
+        ("run", "run needs --config FILE"),
+    ] {
+        assert_eq!(parse_args(&args(line)), Err(why.to_string()), "{line}");
+    }
+    assert_eq!(
+        parse_args(&args("run --config conf/agent.ron")),
+        Ok(Command::Run {
+            config: "conf/agent.ron".into()
+        })
+    );
+}
+
+#[test]
+fn one_trailing_newline_is_stripped_from_the_password() {
+    assert_eq!(strip_newline("pw\n".into()), "pw");
+    assert_eq!(strip_newline("pw\r\n".into()), "pw");
+    assert_eq!(strip_newline("pw\n\n".into()), "pw\n");
+    assert_eq!(strip_newline("pw".into()), "pw");
+    assert_eq!(strip_newline(" pw ".into()), " pw ");
+}
+
+#[test]
+fn each_answer_has_its_line_and_exit_code() {
+    let server = "127.0.0.1:7701".to_string();
+    let cases = [
+        (
+            authorize(),
+            LocalResponse::Allow {
+                route: "SSH:*->alice@web*".into(),
+                server: server.clone(),
+            },
+            "allow (route \"SSH:*->alice@web*\") from 127.0.0.1:7701",
+            0,
+        ),
+        (
+            authorize(),
+            LocalResponse::Deny {
+                reason: DenyReason::Locked,
+                server: server.clone(),
+            },
+            "deny (locked) from 127.0.0.1:7701",
+            1,
+        ),
+        (
+            authenticate(),
+            LocalResponse::AuthOk {
+                server: server.clone(),
+            },
+            "auth ok from 127.0.0.1:7701",
+            0,
+        ),
+        (
+            authenticate(),
+            LocalResponse::AuthFail {
+                reason: AuthFailure::BadPassword,
+                server: server.clone(),
+            },
+            "auth failed (bad_password) from 127.0.0.1:7701",
+            1,
+        ),
+        (
+            authorize(),
+            LocalResponse::Error {
+                kind: LocalErrorKind::NoServerReachable,
+                message: "no server reachable".into(),
+            },
+            "error: no server reachable (no_server_reachable)",
+            2,
+        ),
+        (
+            authenticate(),
+            LocalResponse::Allow {
+                route: "r".into(),
+                server,
+            },
+            "error: the daemon answered authenticate alice@web1 (password hidden) with \
+             Allow { route: \"r\", server: \"127.0.0.1:7701\" }",
+            2,
+        ),
+    ];
+    for (request, response, text, code) in cases {
+        assert_eq!(
+            render(&request, &response),
+            Rendered {
+                text: text.into(),
+                code
+            }
+        );
+    }
+}
+
+#[test]
+fn status_shows_estimates_suspects_and_the_connection() {
+    let report = StatusReport {
+        host: "web1".into(),
+        balancing: "probing".into(),
+        servers: vec![
+            ServerReport {
+                address: "127.0.0.1:7701".into(),
+                last_probe: Some(ProbeSummary {
+                    estimate_us: 150,
+                    seed_estimate_us: 0,
+                    queue_len: 0,
+                    connections: 3,
+                    age_ms: 1250,
+                }),
+                suspect: false,
+                avoided: false,
+            },
+            ServerReport {
+                address: "127.0.0.1:7702".into(),
+                last_probe: None,
+                suspect: true,
+                avoided: true,
+            },
+        ],
+        connection: Some(ConnectionReport {
+            server: "127.0.0.1:7701".into(),
+            age_ms: 2000,
+            established: true,
+        }),
+        queued: 0,
+        in_flight: 0,
+        retry_in_ms: None,
+        local_clients: 1,
+    };
+    let expected = "host web1, balancing probing, 2 server(s)
+  127.0.0.1:7701           estimate 150 µs (seed 0 µs, queue 0, 3 connections) 1.250 s ago
+  127.0.0.1:7702           no probe reply yet [suspect] [avoided]
+connection: 127.0.0.1:7701 (established, 2.000 s old)
+requests: 0 queued, 0 in flight; background retry: none; local callers: 1";
+    assert_eq!(render_status(&report), expected);
+}
