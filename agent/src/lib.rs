@@ -8,6 +8,7 @@
 //! - [`connect_plan`]: RFC 8305-style staggered connection attempts.
 //! - [`budget`]: the per-request deadline every wait is capped by.
 //! - [`backoff`]: jittered exponential backoff when nothing is reachable.
+//! - [`loadgen`]: the load generator (`gatehouse-loadgen`), an I/O shell over engines.
 //!
 //! docs/AGENT.md describes how these fit together.
 
@@ -19,4 +20,5 @@ pub mod config;
 pub mod connect_plan;
 pub mod driver;
 pub mod engine;
+pub mod loadgen;
 pub mod probe_round;
