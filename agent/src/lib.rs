@@ -11,6 +11,7 @@
 //! - [`engine`] (sans-IO) and [`driver`] (the mio shell around engines).
 //! - [`local`]: the local protocol to the daemon (frames, blocking client, CLI).
 //! - [`daemon`]: the agent daemon (not pure: socket, signals, event loop).
+//! - [`loadgen`]: the load generator (`gatehouse-loadgen`), an I/O shell over engines.
 //!
 //! docs/AGENT.md describes how these fit together.
 
@@ -24,5 +25,6 @@ pub mod connect_plan;
 pub mod daemon;
 pub mod driver;
 pub mod engine;
+pub mod loadgen;
 pub mod local;
 pub mod probe_round;

@@ -1,1 +1,8 @@
-fn main() {}
+//! gatehouse-loadgen: simulated agents, provisioning, the loopback demo and a redis load
+//! client. All logic is in `gatehouse_agent::loadgen`; see docs/LOADGEN.md.
+
+fn main() -> std::process::ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    gatehouse_agent::loadgen::cli::main(&args)
+}

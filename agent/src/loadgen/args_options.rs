@@ -1,0 +1,86 @@
+//! Option/value pairs of one subcommand and typed lookups with range checks. Pure.
+
+use super::{ArgError, MAX_DURATION_S};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub(super) fn invalid(option: &str, value: &str, why: impl Into<String>) -> ArgError {
+    ArgError::Invalid {
+        option: option.to_string(),
+        value: value.to_string(),
+        why: why.into(),
+    }
+}
+
+/// Option/value pairs of one subcommand, in order.
+pub(super) struct Options(Vec<(String, String)>);
+
+impl Options {
+    /// Splits `--name value` and `--name=value`; `allowed` lists the names this subcommand takes.
+    pub(super) fn collect(args: &[String], allowed: &[&str]) -> Result<Options, ArgError> {
+        let mut pairs = Vec::new();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            if !allowed.contains(&name.as_str()) {
+                return Err(ArgError::UnknownOption(name));
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| ArgError::MissingValue(name.clone()))?,
+            };
+            pairs.push((name, value));
+        }
+        Ok(Options(pairs))
+    }
+
+    /// The last value given for `name`.
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(super) fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+        &self,
+        name: &str,
+        min: T,
+        max: T,
+    ) -> Result<Option<T>, ArgError> {
+        let Some(text) = self.get(name) else {
+            return Ok(None);
+        };
+        let value: T = text
+            .parse()
+            .map_err(|_| invalid(name, text, "not a number"))?;
+        // Written so NaN fails too.
+        if !(value >= min && value <= max) {
+            return Err(invalid(name, text, format!("must be {min}..={max}")));
+        }
+        Ok(Some(value))
+    }
+
+    pub(super) fn seconds(&self, name: &str, default: f64) -> Result<Duration, ArgError> {
+        let secs = self.number(name, 0.001, MAX_DURATION_S)?.unwrap_or(default);
+        Ok(Duration::from_secs_f64(secs))
+    }
+
+    pub(super) fn path(&self, name: &str) -> Option<PathBuf> {
+        self.get(name).map(PathBuf::from)
+    }
+
+    pub(super) fn addr(&self, name: &str, text: &str) -> Result<SocketAddr, ArgError> {
+        text.trim()
+            .parse()
+            .map_err(|_| invalid(name, text, "expected IP:PORT, for example 127.0.0.1:7701"))
+    }
+}

@@ -1,0 +1,104 @@
+use super::*;
+
+fn args(text: &str) -> Vec<String> {
+    text.split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn run_defaults_are_one_thread_closed_loop_probing() {
+    let Command::Run(run) = parse(&args(
+        "run --servers 127.0.0.1:1,127.0.0.1:2 --identities i.ron",
+    ))
+    .unwrap() else {
+        panic!("not run")
+    };
+    assert_eq!(run.servers.len(), 2);
+    assert_eq!(run.threads, 1);
+    assert_eq!(
+        run.mode,
+        Mode::Closed {
+            concurrency: 1,
+            think: Duration::ZERO
+        }
+    );
+    assert_eq!(run.balancing, Balancing::Probing);
+    assert_eq!(run.duration, Duration::from_secs(10));
+    assert_eq!(run.mix, Mix::default());
+}
+
+#[test]
+fn open_loop_takes_a_rate_with_or_without_per_second() {
+    let line = "run --servers 127.0.0.1:1 --identities i --mode open --rate 5000/s \
+                --arrivals even --balancing round_robin --duration=2.5";
+    let Command::Run(run) = parse(&args(line)).unwrap() else {
+        panic!("not run")
+    };
+    assert_eq!(
+        run.mode,
+        Mode::Open {
+            rate: 5000.0,
+            poisson: false
+        }
+    );
+    assert_eq!(run.balancing, Balancing::RoundRobin);
+    assert_eq!(run.duration, Duration::from_millis(2500));
+}
+
+#[test]
+fn mistakes_get_messages_that_name_the_option() {
+    let cases = [
+        ("", "missing subcommand"),
+        ("launch", "unknown subcommand \"launch\""),
+        ("provision --out d", "--agents is required"),
+        (
+            "provision --agents 0 --out d",
+            "--agents: \"0\" is not valid: must be 1..=100000",
+        ),
+        ("provision --agents", "--agents needs a value"),
+        ("run --identities i", "--servers is required"),
+        ("run --servers nowhere --identities i", "expected IP:PORT"),
+        (
+            "run --servers 127.0.0.1:1 --identities i --mode open",
+            "--rate is required",
+        ),
+        (
+            "run --servers 127.0.0.1:1 --identities i --rate 5",
+            "only with --mode open",
+        ),
+        (
+            "run --servers 127.0.0.1:1 --identities i --duration nan",
+            "--duration",
+        ),
+        (
+            "run --servers 127.0.0.1:1 --identities i --mix deny=5",
+            "--mix: authorize and",
+        ),
+        (
+            "run --servers 127.0.0.1:1 --identities i --balancing best",
+            "expected probing",
+        ),
+        (
+            "run --servers 127.0.0.1:1 --identities i --frobnicate 1",
+            "unknown option",
+        ),
+        ("redis --addr 127.0.0.1:6379", "--connections is required"),
+        ("demo --agents 2000 --duration 0", "--duration"),
+    ];
+    for (line, want) in cases {
+        let err = parse(&args(line)).unwrap_err().to_string();
+        assert!(err.contains(want), "{line:?}: {err:?} lacks {want:?}");
+    }
+}
+
+#[test]
+fn demo_defaults_match_the_readme() {
+    assert_eq!(
+        parse(&args("demo")).unwrap(),
+        Command::Demo(DemoArgs {
+            duration: Duration::from_secs(20),
+            agents: 2000,
+            think: Duration::from_millis(DEFAULT_DEMO_THINK_MS),
+            json: None
+        })
+    );
+}

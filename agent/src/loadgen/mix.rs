@@ -1,0 +1,226 @@
+//! The request mix: how many authorize vs authenticate requests, and what share is meant to be
+//! denied, parsed from `authorize=90,authenticate=10,deny=20`; each request kind's wire request
+//! (against the provisioned database, see [`super::provision`]) and the answer it must get.
+//!
+//! Pure: the RNG is an argument. Called by the load generator's workers.
+
+use super::provision::{ALICE_PASSWORD, ALLOWED_HOST};
+use gatehouse_common::types::Method;
+use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest, Request, Response};
+use rand::Rng;
+
+/// The default mix: mostly authorize (what sshd asks on every login), some password checks,
+/// one request in five meant to be denied.
+pub const DEFAULT_MIX: &str = "authorize=90,authenticate=10,deny=20";
+
+/// One kind of request in the mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// alice may SSH to web1: expects Allow.
+    AuthorizeAllow,
+    /// bob is locked: expects Deny.
+    AuthorizeDeny,
+    /// alice with her password: expects AuthOk.
+    AuthenticateOk,
+    /// alice with a wrong password: expects AuthFail (costs the server the same argon2 work).
+    AuthenticateFail,
+}
+
+/// A parsed mix. Weights are relative; `deny_percent` applies to both request types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mix {
+    pub authorize: u32,
+    pub authenticate: u32,
+    /// 0..=100.
+    pub deny_percent: u32,
+}
+
+/// Why a mix did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MixError {
+    #[error("mix entry {0:?} is not NAME=NUMBER")]
+    NotAPair(String),
+    #[error("unknown mix name {0:?} (expected authorize, authenticate or deny)")]
+    UnknownName(String),
+    #[error("mix value {0:?} is not a whole number")]
+    BadNumber(String),
+    #[error("deny={0} is over 100 (it is a percentage)")]
+    DenyOver100(u32),
+    #[error("authorize and authenticate weights are both 0: nothing to send")]
+    Empty,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Mix {
+            authorize: 90,
+            authenticate: 10,
+            deny_percent: 20,
+        }
+    }
+}
+
+impl Mix {
+    /// Parses `name=number` pairs separated by commas. Names left out count as 0.
+    pub fn parse(text: &str) -> Result<Mix, MixError> {
+        let mut mix = Mix {
+            authorize: 0,
+            authenticate: 0,
+            deny_percent: 0,
+        };
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, value) = entry
+                .split_once('=')
+                .ok_or_else(|| MixError::NotAPair(entry.to_string()))?;
+            let value: u32 = value
+                .trim()
+                .parse()
+                .map_err(|_| MixError::BadNumber(value.trim().to_string()))?;
+            match name.trim() {
+                "authorize" => mix.authorize = value,
+                "authenticate" => mix.authenticate = value,
+                "deny" if value > 100 => return Err(MixError::DenyOver100(value)),
+                "deny" => mix.deny_percent = value,
+                other => return Err(MixError::UnknownName(other.to_string())),
+            }
+        }
+        if mix.authorize == 0 && mix.authenticate == 0 {
+            return Err(MixError::Empty);
+        }
+        Ok(mix)
+    }
+
+    /// Draws the next request kind.
+    pub fn pick(&self, rng: &mut impl Rng) -> Kind {
+        let total = u64::from(self.authorize) + u64::from(self.authenticate);
+        let authorize = rng.gen_range(0..total.max(1)) < u64::from(self.authorize);
+        let deny = rng.gen_range(0..100) < self.deny_percent;
+        match (authorize, deny) {
+            (true, false) => Kind::AuthorizeAllow,
+            (true, true) => Kind::AuthorizeDeny,
+            (false, false) => Kind::AuthenticateOk,
+            (false, true) => Kind::AuthenticateFail,
+        }
+    }
+
+    /// The mix in its command-line form.
+    pub fn to_text(&self) -> String {
+        format!(
+            "authorize={},authenticate={},deny={}",
+            self.authorize, self.authenticate, self.deny_percent
+        )
+    }
+}
+
+impl Kind {
+    /// The request this kind sends.
+    pub fn request(self) -> Request {
+        match self {
+            Kind::AuthorizeAllow | Kind::AuthorizeDeny => {
+                let user = if self == Kind::AuthorizeAllow {
+                    "alice"
+                } else {
+                    "bob"
+                };
+                Request::Authorize(AuthorizeRequest {
+                    method: Method::Ssh,
+                    from_host: "10.1.2.3".into(),
+                    from_user: user.into(),
+                    to_user: user.into(),
+                    to_host: ALLOWED_HOST.into(),
+                })
+            }
+            Kind::AuthenticateOk | Kind::AuthenticateFail => {
+                Request::Authenticate(AuthenticateRequest {
+                    user: "alice".into(),
+                    password: if self == Kind::AuthenticateOk {
+                        ALICE_PASSWORD.into()
+                    } else {
+                        "not-alices-password".into()
+                    },
+                    host: ALLOWED_HOST.into(),
+                })
+            }
+        }
+    }
+
+    /// Whether `response` is the answer this kind must get.
+    pub fn expects(self, response: &Response) -> bool {
+        matches!(
+            (self, response),
+            (Kind::AuthorizeAllow, Response::Allow { .. })
+                | (Kind::AuthorizeDeny, Response::Deny { .. })
+                | (Kind::AuthenticateOk, Response::AuthOk)
+                | (Kind::AuthenticateFail, Response::AuthFail { .. })
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_default_text_parses_to_the_default_mix() {
+        assert_eq!(Mix::parse(DEFAULT_MIX), Ok(Mix::default()));
+        assert_eq!(Mix::default().to_text(), DEFAULT_MIX);
+    }
+
+    #[test]
+    fn left_out_names_count_as_zero_and_spaces_are_ignored() {
+        assert_eq!(
+            Mix::parse(" authenticate = 5 ,"),
+            Ok(Mix {
+                authorize: 0,
+                authenticate: 5,
+                deny_percent: 0
+            })
+        );
+    }
+
+    #[test]
+    fn bad_mixes_say_what_is_wrong() {
+        assert_eq!(
+            Mix::parse("authorise=1"),
+            Err(MixError::UnknownName("authorise".into()))
+        );
+        assert_eq!(
+            Mix::parse("authorize"),
+            Err(MixError::NotAPair("authorize".into()))
+        );
+        assert_eq!(
+            Mix::parse("authorize=-1"),
+            Err(MixError::BadNumber("-1".into()))
+        );
+        assert_eq!(
+            Mix::parse("authorize=1,deny=101"),
+            Err(MixError::DenyOver100(101))
+        );
+        assert_eq!(Mix::parse("deny=10"), Err(MixError::Empty));
+    }
+
+    #[test]
+    fn picks_follow_the_weights() {
+        let mix = Mix::parse("authorize=3,authenticate=1,deny=50").unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut counts = [0u32; 4];
+        for _ in 0..40_000 {
+            counts[mix.pick(&mut rng) as usize] += 1;
+        }
+        // Expected 15000, 15000, 5000, 5000; allow 3 % sampling noise.
+        for (got, want) in counts.iter().zip([15_000, 15_000, 5_000, 5_000]) {
+            assert!(got.abs_diff(want) < want * 3 / 100, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn each_kind_expects_its_own_answer_only() {
+        let allow = Response::Allow { route: "r".into() };
+        assert!(Kind::AuthorizeAllow.expects(&allow));
+        assert!(!Kind::AuthorizeDeny.expects(&allow));
+        assert!(Kind::AuthenticateOk.expects(&Response::AuthOk));
+        assert!(!Kind::AuthenticateFail.expects(&Response::AuthOk));
+    }
+}

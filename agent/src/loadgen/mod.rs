@@ -1,0 +1,25 @@
+//! The load generator (`gatehouse-loadgen`): thousands of simulated agents, each a distinct
+//! registered host running the real agent [`crate::engine::Engine`], many per thread on the
+//! real [`crate::driver::Driver`]; plus provisioning, the loopback demo and a redis GET client
+//! for side-by-side benchmarks. docs/LOADGEN.md is the user's guide.
+//!
+//! Pure parts: [`histogram`], [`mix`], [`args`], [`stats`], [`report`], [`resp`], and
+//! [`provision::provision`]. I/O shells: [`worker`] and [`run`] (threads, sockets), [`redis`],
+//! [`monitor`] (UDP probes), [`procs`] and [`demo`] (processes), [`sys`] (rlimit, affinity),
+//! [`cli`] (the program; the binary's `main` calls [`cli::main`]).
+
+pub mod args;
+pub mod cli;
+pub mod demo;
+pub mod histogram;
+pub mod mix;
+pub mod monitor;
+pub mod procs;
+pub mod provision;
+pub mod redis;
+pub mod report;
+pub mod resp;
+pub mod run;
+pub mod stats;
+pub mod sys;
+pub mod worker;

@@ -1,0 +1,171 @@
+//! Text output of a load run: the once-a-second progress line, the demo's live per-server
+//! table, and the final report.
+//!
+//! Pure: formats numbers it is given into strings. Called by the subcommands in
+//! [`super::cli`].
+
+use super::stats::{Stats, Summary};
+use gatehouse_common::wire::LoadReport;
+use std::fmt::Write;
+
+/// A latency in µs as `870 µs`, `12.3 ms` or `1.20 s`.
+pub fn fmt_us(us: u64) -> String {
+    if us < 1000 {
+        format!("{us} µs")
+    } else if us < 1_000_000 {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.2} s", us as f64 / 1_000_000.0)
+    }
+}
+
+fn shares_text(stats: &Stats) -> String {
+    stats
+        .shares()
+        .iter()
+        .map(|s| format!("{:.0}%", s * 100.0))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `[  3s]  5230 req/s  p99 4.1 ms  errors 0  share 33% 34% 33%  conns 2000`.
+pub fn progress_line(second: u64, stats: &Stats, connections: usize) -> String {
+    format!(
+        "[{second:>3}s] {:>7} req/s  p99 {:>9}  errors {:<5} share {}  conns {connections}",
+        stats.requests(),
+        fmt_us(stats.latency.percentile(99.0)),
+        stats.errors_total(),
+        shares_text(stats),
+    )
+}
+
+/// The demo's live table: one line per server with what its probe reply said (connections,
+/// queue, estimated wait) and what the agents saw this second (share, requests, p99).
+pub fn server_table(
+    second: u64,
+    stats: &Stats,
+    connections: usize,
+    servers: &[String],
+    probes: &[Option<LoadReport>],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "[{second:>3}s] {} req/s  p99 {}  errors {}  agent connections {connections}",
+        stats.requests(),
+        fmt_us(stats.latency.percentile(99.0)),
+        stats.errors_total(),
+    );
+    let _ = writeln!(
+        out,
+        "  {:<22} {:>6} {:>6} {:>10} {:>7} {:>7} {:>9}",
+        "server", "conns", "queue", "est. wait", "share", "req/s", "p99"
+    );
+    let shares = stats.shares();
+    for (i, addr) in servers.iter().enumerate() {
+        let (conns, queue, wait) = match probes.get(i).copied().flatten() {
+            Some(r) => (
+                r.connections.to_string(),
+                r.queue_len.to_string(),
+                fmt_us(r.recommended_wait_us),
+            ),
+            None => ("-".into(), "-".into(), "no reply".into()),
+        };
+        let server = stats.servers.get(i);
+        let _ = writeln!(
+            out,
+            "  {addr:<22} {conns:>6} {queue:>6} {wait:>10} {:>6.1}% {:>7} {:>9}",
+            shares.get(i).copied().unwrap_or(0.0) * 100.0,
+            server.map_or(0, |s| s.requests),
+            fmt_us(server.map_or(0, |s| s.latency.percentile(99.0))),
+        );
+    }
+    out
+}
+
+/// The final report.
+pub fn final_report(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "== {} loop, {} {} on {} thread(s), balancing {}, mix {}",
+        s.mode,
+        s.agents,
+        if s.mode == "redis" {
+            "connections"
+        } else {
+            "agents"
+        },
+        s.threads,
+        s.balancing,
+        s.mix
+    );
+    let _ = writeln!(
+        out,
+        "requests    {} in {:.1} s = {:.0} req/s ({} answered as expected)",
+        s.requests, s.elapsed_s, s.throughput_rps, s.ok
+    );
+    let l = &s.latency_us;
+    let _ = writeln!(
+        out,
+        "latency     p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        fmt_us(l.p50),
+        fmt_us(l.p90),
+        fmt_us(l.p99),
+        fmt_us(l.p999),
+        fmt_us(l.max)
+    );
+    let _ = writeln!(out, "redirects   {}", s.redirects);
+    let kinds: Vec<String> = s
+        .errors_by_kind
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "errors      {}{}",
+        s.errors,
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(", "))
+        }
+    );
+    for server in &s.servers {
+        let _ = writeln!(
+            out,
+            "server      {:<22} {:>5.1}%  {:>9} requests  p99 {}",
+            server.addr,
+            server.share_percent,
+            server.requests,
+            fmt_us(server.p99_us)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_print_in_a_readable_unit() {
+        assert_eq!(fmt_us(870), "870 µs");
+        assert_eq!(fmt_us(12_345), "12.3 ms");
+        assert_eq!(fmt_us(1_200_000), "1.20 s");
+    }
+
+    #[test]
+    fn the_progress_line_shows_rate_p99_errors_and_shares() {
+        let mut stats = Stats::new(2);
+        stats.answered(Some(0), 40, true);
+        stats.answered(Some(0), 50, true);
+        stats.answered(Some(1), 60, true);
+        stats.answered(Some(1), 70, true);
+        let line = progress_line(3, &stats, 7);
+        assert_eq!(
+            line,
+            "[  3s]       4 req/s  p99     70 µs  errors 0     share 50% 50%  conns 7"
+        );
+    }
+}

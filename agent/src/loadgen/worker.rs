@@ -1,0 +1,353 @@
+//! One load-generator thread: a [`Driver`] hosting one real agent [`Engine`] per simulated
+//! identity, issuing requests closed-loop (each agent resubmits when answered, after a think
+//! time) or open-loop (arrivals at a rate, spread round-robin over the agents), and sending its
+//! counters to the collector once a second.
+//!
+//! Not pure: it owns sockets and reads the clock (it is the I/O shell of the load generator).
+//! Every loop is bounded: issuing stops at the run's end, the drain after it at
+//! [`DRAIN_LIMIT`], and one turn issues at most [`MAX_ISSUES_PER_TURN`] requests. Called by
+//! [`super::run`].
+
+use super::args::Mode;
+use super::mix::{Kind, Mix};
+use super::provision::Identity;
+use super::stats::{ErrorKind, Stats};
+use crate::balance::Balancing;
+use crate::config as defaults;
+use crate::driver::{Completion, Driver};
+use crate::engine::{Engine, EngineConfig, RequestId, DEFAULT_RESPONSE_TIMEOUT};
+use crate::probe_round::ProbeParams;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// After the run's end, how long outstanding requests may take to finish (6 s): the agent's
+/// request deadline (5 s) plus a second, so every request ends by its own deadline first.
+pub const DRAIN_LIMIT: Duration =
+    Duration::from_millis(defaults::DEFAULT_REQUEST_DEADLINE_MS + 1000);
+/// After Ctrl-C, how long outstanding requests may take (1 s): the user wants out.
+pub const STOP_DRAIN: Duration = Duration::from_secs(1);
+/// Longest ramp over which the agents start (1 s, at most a quarter of the run), so thousands
+/// of agents do not all probe and connect in the same millisecond.
+pub const MAX_RAMP: Duration = Duration::from_secs(1);
+/// Closed loop: pause before an agent resubmits after an error (100 ms), so a run against a
+/// dead server does not spin.
+pub const ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// Requests one turn of the loop may issue (default 10 000), so the loop also reads answers.
+pub const MAX_ISSUES_PER_TURN: usize = 10_000;
+/// Open loop: how far behind its schedule the generator may fall (1 s) before it skips
+/// arrivals, counting them as `generator_behind` errors.
+pub const BEHIND_LIMIT: Duration = Duration::from_secs(1);
+/// Longest single wait in the driver (100 ms), so the stop flag is seen promptly.
+const MAX_TURN_WAIT: Duration = Duration::from_millis(100);
+const TICK: Duration = Duration::from_secs(1);
+
+/// What a worker tells the collector.
+#[derive(Debug)]
+pub enum WorkerMsg {
+    /// Counters for second `second` (1-based) of the run.
+    Tick {
+        worker: usize,
+        second: u64,
+        stats: Stats,
+        connections: usize,
+    },
+    /// Everything the worker counted, and when its last request finished.
+    Final {
+        worker: usize,
+        stats: Stats,
+        finished: Instant,
+    },
+    Failed {
+        worker: usize,
+        error: String,
+    },
+}
+
+/// One worker's share of the run.
+pub struct WorkerPlan {
+    pub worker: usize,
+    pub servers: Vec<SocketAddr>,
+    pub identities: Vec<Identity>,
+    pub mode: Mode,
+    /// This worker's share of an open-loop rate.
+    pub rate_share: f64,
+    pub mix: Mix,
+    pub balancing: Balancing,
+    pub seed: u64,
+    pub start: Instant,
+    pub duration: Duration,
+}
+
+/// The engine settings of a simulated agent: the agent's documented defaults.
+pub fn engine_config(id: &Identity, servers: usize, balancing: Balancing) -> EngineConfig {
+    let ms = Duration::from_millis;
+    EngineConfig {
+        host: id.host.clone(),
+        key: id.key.clone(),
+        servers,
+        balancing,
+        probe: ProbeParams {
+            fanout: defaults::DEFAULT_PROBE_FANOUT,
+            min_replies: defaults::DEFAULT_PROBE_MIN_REPLIES,
+            timeout: ms(defaults::DEFAULT_PROBE_TIMEOUT_MS),
+        },
+        connect_timeout: ms(defaults::DEFAULT_CONNECT_TIMEOUT_MS),
+        attempt_delay: ms(defaults::DEFAULT_ATTEMPT_DELAY_MS),
+        request_deadline: ms(defaults::DEFAULT_REQUEST_DEADLINE_MS),
+        response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+        idle_close: ms(defaults::DEFAULT_IDLE_CLOSE_MS),
+        max_connection_age: ms(defaults::DEFAULT_MAX_CONNECTION_AGE_MS),
+        avoid: ms(defaults::DEFAULT_AVOID_MS),
+    }
+}
+
+struct Worker {
+    plan: WorkerPlan,
+    driver: Driver,
+    rng: StdRng,
+    /// Per agent: requests outstanding and their kinds.
+    outstanding: Vec<Vec<(RequestId, Kind)>>,
+    in_flight: usize,
+    /// Closed loop: when each agent next submits.
+    schedule: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Open loop: the next arrival and the agent it goes to.
+    next_arrival: Instant,
+    next_agent: usize,
+    interval: Stats,
+    total: Stats,
+    last_finish: Instant,
+}
+
+/// Runs one worker to the end; reports through `tx`.
+pub fn run_worker(plan: WorkerPlan, tx: Sender<WorkerMsg>, stop: Arc<AtomicBool>) {
+    let worker = plan.worker;
+    let msg = match Worker::new(plan) {
+        Ok(mut w) => w.run(&tx, &stop),
+        Err(e) => WorkerMsg::Failed {
+            worker,
+            error: e.to_string(),
+        },
+    };
+    let _ = tx.send(msg);
+}
+
+impl Worker {
+    fn new(plan: WorkerPlan) -> std::io::Result<Worker> {
+        let mut driver = Driver::new(plan.servers.clone(), plan.seed)?;
+        for id in &plan.identities {
+            driver.add_engine(Engine::new(engine_config(
+                id,
+                plan.servers.len(),
+                plan.balancing,
+            )));
+        }
+        let n = plan.identities.len();
+        let ramp = MAX_RAMP.min(plan.duration / 4);
+        let mut schedule = BinaryHeap::new();
+        if let Mode::Closed { concurrency, .. } = plan.mode {
+            for agent in 0..n {
+                let at = plan.start + ramp.mul_f64(agent as f64 / n.max(1) as f64);
+                for _ in 0..concurrency {
+                    schedule.push(Reverse((at, agent)));
+                }
+            }
+        }
+        let servers = plan.servers.len();
+        let mut rng = StdRng::seed_from_u64(plan.seed ^ 0x6c6f_6164);
+        let first_gap = gap(&plan.mode, plan.rate_share, &mut rng);
+        Ok(Worker {
+            next_arrival: plan.start + first_gap,
+            last_finish: plan.start,
+            plan,
+            driver,
+            rng,
+            outstanding: vec![Vec::new(); n],
+            in_flight: 0,
+            schedule,
+            next_agent: 0,
+            interval: Stats::new(servers),
+            total: Stats::new(servers),
+        })
+    }
+
+    fn run(&mut self, tx: &Sender<WorkerMsg>, stop: &AtomicBool) -> WorkerMsg {
+        let start = self.plan.start;
+        let mut end = start + self.plan.duration;
+        let mut hard_stop = end + DRAIN_LIMIT;
+        let mut next_tick = start + TICK;
+        let mut second = 1;
+        let mut done = Vec::new();
+        let mut external = Vec::new();
+        loop {
+            let now = Instant::now();
+            if stop.load(Ordering::Relaxed) && now < end {
+                end = now;
+                hard_stop = now + STOP_DRAIN;
+            }
+            let issuing = now < end;
+            if issuing {
+                self.issue_due(now);
+            } else if self.in_flight == 0 {
+                break;
+            }
+            if now >= hard_stop {
+                self.interval
+                    .error(ErrorKind::Unfinished, self.in_flight as u64);
+                break;
+            }
+            let next = match self.plan.mode {
+                Mode::Closed { .. } => self.schedule.peek().map(|Reverse((at, _))| *at),
+                Mode::Open { .. } => Some(self.next_arrival),
+            };
+            let wake = [
+                next.filter(|_| issuing),
+                Some(next_tick),
+                Some(end),
+                Some(hard_stop),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > now)
+            .min()
+            .unwrap_or(now);
+            let wait = wake.saturating_duration_since(now).min(MAX_TURN_WAIT);
+            if let Err(e) = self.driver.turn(Some(wait), &mut external) {
+                return WorkerMsg::Failed {
+                    worker: self.plan.worker,
+                    error: format!("event loop: {e}"),
+                };
+            }
+            self.driver.take_completions(&mut done);
+            let now = Instant::now();
+            for c in done.drain(..) {
+                self.complete(c, now, now < end);
+            }
+            if now >= next_tick && now < end {
+                let stats =
+                    std::mem::replace(&mut self.interval, Stats::new(self.plan.servers.len()));
+                self.total.merge(&stats);
+                let _ = tx.send(WorkerMsg::Tick {
+                    worker: self.plan.worker,
+                    second,
+                    stats,
+                    connections: self.driver.open_connections(),
+                });
+                // A worker that fell behind skips seconds rather than reporting them late.
+                while next_tick <= now {
+                    next_tick += TICK;
+                    second += 1;
+                }
+            }
+        }
+        self.total.merge(&self.interval);
+        WorkerMsg::Final {
+            worker: self.plan.worker,
+            stats: std::mem::replace(&mut self.total, Stats::new(0)),
+            finished: self.last_finish,
+        }
+    }
+
+    fn issue(&mut self, agent: usize) {
+        let kind = self.plan.mix.pick(&mut self.rng);
+        let id = self.driver.submit(agent, kind.request());
+        // A full queue answers at once with this id (counted when its completion is read).
+        if id != RequestId(u64::MAX) {
+            if let Some(list) = self.outstanding.get_mut(agent) {
+                list.push((id, kind));
+                self.in_flight += 1;
+            }
+        }
+    }
+
+    fn issue_due(&mut self, now: Instant) {
+        let mut issued = 0;
+        match self.plan.mode {
+            Mode::Closed { .. } => {
+                while issued < MAX_ISSUES_PER_TURN {
+                    match self.schedule.peek() {
+                        Some(&Reverse((at, agent))) if at <= now => {
+                            self.schedule.pop();
+                            self.issue(agent);
+                            issued += 1;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            Mode::Open { .. } => {
+                let agents = self.outstanding.len();
+                while self.next_arrival <= now && issued < MAX_ISSUES_PER_TURN && agents > 0 {
+                    let agent = self.next_agent;
+                    self.next_agent = (agent + 1) % agents;
+                    self.issue(agent);
+                    issued += 1;
+                    self.next_arrival += gap(&self.plan.mode, self.plan.rate_share, &mut self.rng);
+                }
+                let behind = now.saturating_duration_since(self.next_arrival);
+                if behind > BEHIND_LIMIT {
+                    let skipped = (behind.as_secs_f64() * self.plan.rate_share) as u64;
+                    self.interval.error(ErrorKind::GeneratorBehind, skipped);
+                    self.next_arrival = now;
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, c: Completion, now: Instant, issuing: bool) {
+        let kind = self.outstanding.get_mut(c.engine).and_then(|list| {
+            let pos = list.iter().position(|(id, _)| *id == c.request)?;
+            Some(list.swap_remove(pos).1)
+        });
+        if kind.is_some() {
+            self.in_flight -= 1;
+            self.last_finish = now;
+        }
+        let latency_us = u64::try_from(c.outcome.latency.as_micros()).unwrap_or(u64::MAX);
+        self.interval.redirects += u64::from(c.outcome.redirects);
+        let failed = match &c.outcome.result {
+            Ok(response) => {
+                let expected = kind.is_some_and(|k| k.expects(response));
+                self.interval
+                    .answered(c.outcome.server, latency_us, expected);
+                !expected
+            }
+            Err(e) => {
+                self.interval.error(ErrorKind::of(e), 1);
+                true
+            }
+        };
+        if let (Mode::Closed { think, .. }, true) = (self.plan.mode, issuing) {
+            let pause = if failed {
+                think.max(ERROR_PAUSE)
+            } else {
+                think
+            };
+            self.schedule.push(Reverse((now + pause, c.engine)));
+        }
+    }
+}
+
+/// The time to the next open-loop arrival at `rate` per second: exponential (Poisson
+/// arrivals) or constant. Zero in closed loop.
+fn gap(mode: &Mode, rate: f64, rng: &mut impl Rng) -> Duration {
+    match *mode {
+        Mode::Open { poisson, .. } if rate > 0.0 => {
+            let mean = 1.0 / rate;
+            let secs = if poisson {
+                // 1 - U is in (0, 1], so the logarithm is finite.
+                -(1.0 - rng.gen::<f64>()).ln() * mean
+            } else {
+                mean
+            };
+            Duration::from_secs_f64(secs.min(3600.0))
+        }
+        _ => Duration::ZERO,
+    }
+}

@@ -1,0 +1,204 @@
+//! The real `gatehouse-loadgen` binary: a thousand simulated agents against two real replicas
+//! (zero errors, both replicas used, a JSON summary with every field), the demo end to end
+//! (and no replica left running), and command-line mistakes (exit 2, a clear message).
+
+use gatehouse_common::policy::Database;
+use gatehouse_tests::*;
+use serde_json::Value;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the load generator with `args`; kills it if it runs past `limit`.
+fn loadgen(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(bin_path("gatehouse-loadgen"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gatehouse-loadgen");
+    // Drain both pipes on threads so a chatty run cannot block on a full pipe.
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out_pipe.read_to_end(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err_pipe.read_to_end(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gatehouse-loadgen {args:?} ran past {limit:?}");
+        }
+        // Polling a child's exit: there is no portable event to wait on.
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout thread"),
+        stderr: err.join().expect("stderr thread"),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("summary written");
+    serde_json::from_str(&text).expect("summary is JSON")
+}
+
+fn num(v: &Value, field: &str) -> f64 {
+    v.pointer(field)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("summary lacks {field}: {v}"))
+}
+
+#[test]
+fn a_thousand_agents_against_two_replicas_get_every_answer_right() {
+    let dir = TestDir::new("loadgen");
+    let out = dir.path().display().to_string();
+    let provisioned = loadgen(
+        &["provision", "--agents", "1000", "--out", &out],
+        WAIT_LIMIT,
+    );
+    assert!(
+        provisioned.status.success(),
+        "{}",
+        text(&provisioned.stderr)
+    );
+    let db = Database::load(&dir.path().join("db.ron")).expect("provisioned db");
+    let replicas: Vec<ServerProcess> = (0..2).map(|_| start_replica(&db, "()")).collect();
+    let servers = format!("{},{}", replicas[0].addr, replicas[1].addr);
+    let identities = dir.path().join("identities.ron").display().to_string();
+    let json = dir.path().join("summary.json");
+    let json_arg = json.display().to_string();
+    let run = loadgen(
+        &[
+            "run",
+            "--servers",
+            &servers,
+            "--identities",
+            &identities,
+            "--duration",
+            "2",
+            "--think",
+            "20",
+            "--json",
+            &json_arg,
+        ],
+        WAIT_LIMIT,
+    );
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", text(&run.stderr));
+    assert!(stdout.contains("req/s"), "no progress line: {stdout}");
+    let summary = read_json(&json);
+    assert_eq!(summary["agents"], 1000);
+    assert_eq!(summary["mode"], "closed");
+    assert_eq!(num(&summary, "/errors"), 0.0, "{summary}");
+    assert_eq!(summary["errors_by_kind"], serde_json::json!({}));
+    assert!(num(&summary, "/requests") >= 1000.0, "{summary}");
+    assert_eq!(num(&summary, "/requests"), num(&summary, "/ok"));
+    assert!(num(&summary, "/throughput_rps") > 0.0);
+    for field in ["p50", "p90", "p99", "p999", "max", "mean"] {
+        assert!(
+            num(&summary, &format!("/latency_us/{field}")) > 0.0,
+            "{field}"
+        );
+    }
+    num(&summary, "/redirects");
+    let shares: Vec<f64> = (0..2)
+        .map(|i| num(&summary, &format!("/servers/{i}/share_percent")))
+        .collect();
+    assert!(
+        shares.iter().all(|&s| s > 0.0),
+        "a replica got nothing: {shares:?}"
+    );
+    assert!((shares.iter().sum::<f64>() - 100.0).abs() < 1e-6);
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[test]
+fn the_demo_ends_by_itself_and_leaves_no_replica_running() {
+    let dir = TestDir::new("demo");
+    let json = dir.path().join("demo.json");
+    let json_arg = json.display().to_string();
+    let demo = loadgen(
+        &[
+            "demo",
+            "--duration",
+            "3",
+            "--agents",
+            "200",
+            "--json",
+            &json_arg,
+        ],
+        WAIT_LIMIT + Duration::from_secs(3),
+    );
+    let stdout = text(&demo.stdout);
+    assert!(demo.status.success(), "{stdout}\n{}", text(&demo.stderr));
+    let pids: Vec<i32> = stdout
+        .lines()
+        .filter_map(|l| l.split("(pid ").nth(1)?.split(')').next()?.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 3, "{stdout}");
+    for pid in pids {
+        assert!(!alive(pid), "replica pid {pid} still running");
+    }
+    assert!(stdout.contains("est. wait"), "no live table: {stdout}");
+    let summary = read_json(&json);
+    assert_eq!(num(&summary, "/errors"), 0.0, "{summary}");
+    assert!(num(&summary, "/requests") > 0.0);
+    assert_eq!(summary["servers"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn command_line_mistakes_exit_2_with_a_message() {
+    for (args, want) in [
+        (&["run", "--identities", "x"][..], "--servers is required"),
+        (
+            &["demo", "--agents", "lots"][..],
+            "--agents: \"lots\" is not valid",
+        ),
+        (&["bench"][..], "unknown subcommand"),
+    ] {
+        let out = loadgen(args, WAIT_LIMIT);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(stderr.contains("usage:"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_missing_identities_file_is_a_runtime_error_naming_it() {
+    let out = loadgen(
+        &[
+            "run",
+            "--servers",
+            "127.0.0.1:9",
+            "--identities",
+            "/nonexistent/ids.ron",
+        ],
+        WAIT_LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/ids.ron"));
+}
