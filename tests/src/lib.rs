@@ -7,6 +7,7 @@ pub mod admin;
 pub mod client;
 pub mod fleet;
 pub mod process;
+pub mod sim;
 
 pub use client::{probe, Client, ClientFailure};
 pub use fleet::{test_database, TestHost, ALICE_PASSWORD};
