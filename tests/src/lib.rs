@@ -7,6 +7,7 @@ pub mod admin;
 pub mod client;
 pub mod fleet;
 pub mod process;
+pub mod replication;
 pub mod sim;
 
 pub use client::{probe, Client, ClientFailure};

@@ -31,7 +31,10 @@ impl TestDir {
 
 impl Drop for TestDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // GATEHOUSE_KEEP_TEST_DIRS=1 keeps logs and stores for a post-mortem.
+        if std::env::var_os("GATEHOUSE_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -209,13 +212,19 @@ impl MasterFiles {
     /// A fresh directory with a config listening on 127.0.0.1 (a port the kernel picks) and
     /// the given `bridge: (...)` settings (RON).
     pub fn new(bridge: &str) -> Self {
+        Self::with_replication(bridge, "127.0.0.1:0")
+    }
+
+    /// Like [`MasterFiles::new`] with a fixed replication address, so replicas find a
+    /// restarted master again.
+    pub fn with_replication(bridge: &str, replication: &str) -> Self {
         let dir = TestDir::new("master");
         let config = dir.path().join("master.ron");
         std::fs::write(
             &config,
             format!(
                 r#"(listen: "127.0.0.1:0", database: "master.sqlite", admin_socket: "admin.sock",
-                    replication_listen: Some("127.0.0.1:0"), bridge: {bridge})"#
+                    replication_listen: Some("{replication}"), bridge: {bridge})"#
             ),
         )
         .expect("write config");

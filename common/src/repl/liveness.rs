@@ -13,6 +13,10 @@ pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
 /// take (5 s: a snapshot of a large database is applied and persisted before the ack).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The shortest heartbeat interval a peer may ask for (50 ms): bounds the traffic a
+/// misconfigured replica can cause.
+pub const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(50);
+
 /// The link's timing settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkTimings {
@@ -66,6 +70,14 @@ impl Liveness {
 
     pub fn timings(&self) -> LinkTimings {
         self.timings
+    }
+
+    /// Adapts to the peer's heartbeat interval: send at least as often as the peer does (so
+    /// its timeout fits), and allow three of its intervals of silence before giving up.
+    pub fn match_peer_interval(&mut self, peer_interval: Duration) {
+        let peer = peer_interval.clamp(MIN_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT);
+        self.timings.heartbeat_interval = self.timings.heartbeat_interval.min(peer);
+        self.timings.heartbeat_timeout = self.timings.heartbeat_timeout.max(peer * 3);
     }
 
     /// Anything was sent.
@@ -137,6 +149,22 @@ mod tests {
         l.on_sent(t0 + ms(1000));
         l.on_heard(t0 + ms(1000));
         assert_eq!(l.next_deadline(), t0 + ms(2000));
+    }
+
+    #[test]
+    fn the_master_follows_a_replicas_faster_heartbeat_and_tolerates_a_slower_one() {
+        let t0 = Instant::now();
+        let mut l = Liveness::new(LinkTimings::default(), t0);
+        l.match_peer_interval(ms(200));
+        assert_eq!(l.timings().heartbeat_interval, ms(200));
+        assert_eq!(l.timings().heartbeat_timeout, ms(3000));
+        let mut slow = Liveness::new(LinkTimings::default(), t0);
+        slow.match_peer_interval(ms(2000));
+        assert_eq!(slow.timings().heartbeat_interval, ms(1000));
+        assert_eq!(slow.timings().heartbeat_timeout, ms(6000));
+        let mut silly = Liveness::new(LinkTimings::default(), t0);
+        silly.match_peer_interval(ms(1));
+        assert_eq!(silly.timings().heartbeat_interval, ms(50));
     }
 
     #[test]

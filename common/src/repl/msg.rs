@@ -27,8 +27,15 @@ pub const MAX_SNAPSHOT_BYTES: usize = 256 * 1024 * 1024;
 pub enum ReplMessage {
     /// Replica → master, first: "I have everything up to `applied`, durably". `epoch` is the
     /// highest master epoch the replica has followed (0 at first), so a master that was
-    /// superseded by a promoted replica learns it and stops accepting writes.
-    Subscribe { applied: u64, epoch: u64 },
+    /// superseded by a promoted replica learns it and stops accepting writes. `heartbeat_ms`
+    /// is the replica's heartbeat interval: the master heartbeats this link at least that
+    /// often, so the replica's timeout always fits.
+    Subscribe {
+        applied: u64,
+        epoch: u64,
+        #[serde(default = "default_heartbeat_ms")]
+        heartbeat_ms: u64,
+    },
     /// Master → replica: consecutive changes following the replica's sequence; `head` is the
     /// master's latest sequence and `epoch` its epoch.
     Changes {
@@ -47,11 +54,20 @@ pub enum ReplMessage {
     /// Replica → master: everything up to `applied` is applied and durable.
     Ack { applied: u64 },
     /// Either way, after a quiet heartbeat interval: the sender's head (master) or applied
-    /// sequence (replica).
-    Heartbeat { seq: u64 },
+    /// sequence (replica), and the master's epoch (0 from a replica). The master also sends
+    /// one right after a subscribe, so the replica learns the head and epoch at once.
+    Heartbeat {
+        seq: u64,
+        #[serde(default)]
+        epoch: u64,
+    },
     /// Master → replica: the link is refused (for example: not on the allow-list, or this
     /// master has been superseded). The master closes after it.
     Refused { reason: String },
+}
+
+fn default_heartbeat_ms() -> u64 {
+    crate::repl::liveness::DEFAULT_HEARTBEAT_INTERVAL.as_millis() as u64
 }
 
 /// A message that could not be encoded or decoded.

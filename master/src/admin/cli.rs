@@ -99,6 +99,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--expires",
     "--at",
     "--out",
+    "--keep",
     "--description",
 ];
 

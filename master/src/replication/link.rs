@@ -159,7 +159,16 @@ impl Link {
             ctx.table.update(host, |r| r.last_heard = Some(ctx.now));
         }
         match (msg, &mut self.phase) {
-            (ReplMessage::Subscribe { applied, epoch }, Phase::AwaitSubscribe) => {
+            (
+                ReplMessage::Subscribe {
+                    applied,
+                    epoch,
+                    heartbeat_ms,
+                },
+                Phase::AwaitSubscribe,
+            ) => {
+                self.liveness
+                    .match_peer_interval(std::time::Duration::from_millis(heartbeat_ms));
                 let mine = ctx.state.epoch();
                 if epoch > mine {
                     // This replica followed a promoted master: we were superseded.
@@ -283,7 +292,8 @@ impl Link {
             Verdict::SendHeartbeat => {
                 if self.session.is_established() {
                     let head = ctx.state.read(|s| s.sequence());
-                    self.send(&ReplMessage::Heartbeat { seq: head }, ctx.now);
+                    let epoch = ctx.state.epoch();
+                    self.send(&ReplMessage::Heartbeat { seq: head, epoch }, ctx.now);
                 } else {
                     self.liveness.on_sent(ctx.now);
                 }

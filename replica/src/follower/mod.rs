@@ -106,6 +106,7 @@ impl Follower {
         link.send(&ReplMessage::Subscribe {
             applied,
             epoch: self.store.epoch(),
+            heartbeat_ms: timings.heartbeat_interval.as_millis() as u64,
         })?;
         log::info!("following {master} from sequence {applied}");
         self.set_phase(LinkPhase::Established, Some(master));
@@ -120,6 +121,7 @@ impl Follower {
                     Verdict::SendHeartbeat => {
                         link.send(&ReplMessage::Heartbeat {
                             seq: self.store.sequence(),
+                            epoch: 0,
                         })?;
                         liveness.on_sent(now);
                     }
@@ -191,7 +193,10 @@ impl Follower {
                     }
                 }
             }
-            ReplMessage::Heartbeat { seq } => {
+            ReplMessage::Heartbeat { seq, epoch } => {
+                if epoch > 0 {
+                    self.check_epoch(epoch)?;
+                }
                 self.note_head(seq);
                 Ok(None)
             }

@@ -1,0 +1,188 @@
+//! Replication under faults: the master killed in the middle of admin changes, the master
+//! stopped (SIGSTOP), and a replica promoted after the master is lost for good, with the
+//! former master fenced when it comes back.
+
+use gatehouse_common::types::Method;
+use gatehouse_common::wire::{AuthorizeRequest, Request, Response};
+use gatehouse_master::admin::client::AdminClient;
+use gatehouse_master::admin::proto::{AdminRequest, AdminResponse};
+use gatehouse_replica::store::Store;
+use gatehouse_tests::admin::run_admin;
+use gatehouse_tests::replication::{free_addr, Cluster, ReplicaStatus, TEST_HEARTBEAT_TIMEOUT_MS};
+use gatehouse_tests::*;
+use std::time::{Duration, Instant};
+
+fn ssh(user: &str) -> Request {
+    Request::Authorize(AuthorizeRequest {
+        method: Method::Ssh,
+        from_host: "10.0.0.7".into(),
+        from_user: user.into(),
+        to_user: user.into(),
+        to_host: "web1".into(),
+    })
+}
+
+#[test]
+fn a_master_killed_mid_stream_keeps_every_acknowledged_change_and_replicas_get_them() {
+    let mut cluster = Cluster::start_on(&["r1"], &free_addr());
+    let mut replica = cluster.start_replica("r1");
+    let dir = cluster.replica_dir("r1");
+    // A stream of admin changes; the master is killed after 60 acknowledgements.
+    let mut acked = Vec::new();
+    for n in 0..1000 {
+        let request = AdminRequest::UserAdd {
+            name: format!("k{n}"),
+            classes: Vec::new(),
+        };
+        let mut client = AdminClient::connect(&cluster.files.socket).expect("admin socket");
+        match client.request(&request) {
+            Ok(AdminResponse::Done { seq }) => acked.push((format!("k{n}"), seq)),
+            other => panic!("change {n} not acknowledged: {other:?}"),
+        }
+        if acked.len() == 60 {
+            cluster.master.signal(libc::SIGKILL);
+            break;
+        }
+    }
+    cluster.master.wait_exit(WAIT_LIMIT).expect("master killed");
+    cluster.master = gatehouse_tests::process::start_master(&cluster.files);
+    // Every acknowledged change is on the restarted master...
+    let exported = cluster.admin_ok(&["export"]);
+    for (user, _) in &acked {
+        assert!(
+            exported.contains(&format!("name: \"{user}\"")),
+            "{user} lost"
+        );
+    }
+    let head = cluster.sequence();
+    assert!(head >= acked.last().unwrap().1);
+    // ...and reaches the replica, which reconnects by itself.
+    ReplicaStatus::wait_for(&dir, "the restarted master's sequence", |s| {
+        s.state == "Established" && s.applied == head
+    });
+    replica.signal(libc::SIGTERM);
+    replica.wait_exit(WAIT_LIMIT).expect("replica exits");
+    let copy = Store::open(&dir.join("replica.sqlite")).unwrap();
+    for (user, _) in &acked {
+        assert!(
+            copy.database().users.iter().any(|u| &u.name == user),
+            "{user} missing on the replica"
+        );
+    }
+}
+
+#[test]
+fn a_stopped_master_is_detected_and_the_replica_keeps_serving_then_reconnects() {
+    let cluster = Cluster::start(&["r1"]);
+    let replica = cluster.start_replica("r1");
+    let dir = cluster.replica_dir("r1");
+    let seq = cluster.sequence();
+    ReplicaStatus::wait_for(&dir, "in sync", |s| {
+        s.state == "Established" && s.applied == seq
+    });
+    cluster.master.signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+    ReplicaStatus::wait_for(&dir, "a dead link", |s| s.state != "Established");
+    let detected = stopped.elapsed();
+    // Within the heartbeat timeout (800 ms here), plus one heartbeat interval of slack.
+    assert!(
+        detected < Duration::from_millis(TEST_HEARTBEAT_TIMEOUT_MS + 700),
+        "{detected:?}"
+    );
+    // The replica keeps answering agents from its copy and says how stale it is.
+    let web1 = TestHost {
+        name: "web1".into(),
+        key: cluster.key("web1"),
+    };
+    let mut agent = Client::connect(replica.addr, &web1).unwrap();
+    assert!(matches!(
+        agent.request(1, ssh("alice")).unwrap(),
+        Response::Allow { .. }
+    ));
+    let report = probe(replica.addr, &web1, WAIT_LIMIT).expect("probe answered");
+    assert_eq!(report.load.db_sequence, seq);
+    assert!(
+        report.load.db_age_ms >= 500 && report.load.db_age_ms < 60_000,
+        "{:?}",
+        report.load
+    );
+    // After SIGCONT it reconnects and catches up.
+    cluster.master.signal(libc::SIGCONT);
+    cluster.admin_ok(&["user", "add", "after"]);
+    let head = cluster.sequence();
+    ReplicaStatus::wait_for(&dir, "reconnected and current", |s| {
+        s.state == "Established" && s.applied == head
+    });
+}
+
+#[test]
+fn a_promoted_replica_takes_over_and_the_former_master_is_fenced() {
+    let old_addr = free_addr();
+    let mut cluster = Cluster::start_on(&["r1", "r2"], &old_addr);
+    let new_addr = free_addr();
+    let mut r1 = cluster.start_replica_following("r1", &[&old_addr]);
+    let r2 = cluster.start_replica_following("r2", &[&old_addr, &new_addr]);
+    let seq = cluster.sequence();
+    for name in ["r1", "r2"] {
+        ReplicaStatus::wait_for(&cluster.replica_dir(name), "in sync", |s| s.applied == seq);
+    }
+    // The master is lost for good.
+    cluster.master.signal(libc::SIGKILL);
+    cluster.master.wait_exit(WAIT_LIMIT);
+    // Promote r1: stop it and start a master on its copy with --promote.
+    r1.signal(libc::SIGTERM);
+    r1.wait_exit(WAIT_LIMIT).expect("r1 stops");
+    let r1_dir = cluster.replica_dir("r1");
+    let config = r1_dir.join("master.ron");
+    std::fs::write(
+        &config,
+        format!(r#"(listen: "127.0.0.1:0", database: "replica.sqlite", admin_socket: "admin.sock", replication_listen: Some("{new_addr}"))"#),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().to_string();
+    let promoted = ServerProcess::start_in(
+        "gatehouse-master",
+        &["--config", &config, "--promote"],
+        &r1_dir,
+        &[],
+    );
+    assert!(
+        promoted.log().contains("to master epoch 2"),
+        "{}",
+        promoted.log()
+    );
+    let new_socket = r1_dir.join("admin.sock");
+    // r2 fails over to the promoted master and follows its epoch; once it has, writes go on.
+    ReplicaStatus::wait_for(
+        &cluster.replica_dir("r2"),
+        "following the new master",
+        |s| s.epoch == 2 && s.state == "Established",
+    );
+    let run =
+        gatehouse_tests::admin::run_admin_on(&new_socket, &["user", "add", "after-promotion"], "");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // The former master comes back: it must not accept writes as a second master.
+    cluster.master = gatehouse_tests::process::start_master(&cluster.files);
+    let refused = run_admin(&cluster.files, &["user", "add", "split-brain"]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    // Once a replica that followed the newer epoch reaches it, it records that it was
+    // superseded, durably, and says so.
+    promoted.signal(libc::SIGSTOP);
+    let start = Instant::now();
+    loop {
+        let run = run_admin(&cluster.files, &["user", "add", "split-brain"]);
+        assert_ne!(run.code, 0, "the former master accepted a write");
+        if run.stderr.contains("superseded") || run.stdout.contains("superseded") {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT_LIMIT,
+            "never fenced: {}{}",
+            run.stdout,
+            run.stderr
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    promoted.signal(libc::SIGCONT);
+    drop(r2);
+}
