@@ -241,6 +241,7 @@ mod tests {
         let m = ReplMessage::Subscribe {
             applied: 42,
             epoch: 1,
+            heartbeat_ms: 250,
         };
         assert_eq!(ReplMessage::decode(&m.encode().unwrap()).unwrap(), m);
         assert!(matches!(
