@@ -24,7 +24,11 @@ use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// While batches stream in, the status file is rewritten at most this often (a change of
+/// link state is written at once): a busy link must not turn into a stream of file writes.
+pub const STATUS_WRITE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What the follower publishes into.
 pub struct Published {
@@ -56,6 +60,8 @@ pub fn spawn(
                 status: shared,
                 rng: StdRng::from_entropy(),
                 backoff: Backoff::new(),
+                status_written: Instant::now(),
+                status_dirty: false,
             };
             follower.run()
         })?;
@@ -70,6 +76,9 @@ struct Follower {
     status: Arc<Mutex<FollowerStatus>>,
     rng: StdRng,
     backoff: Backoff,
+    status_written: Instant,
+    /// Something changed since the status file was last written.
+    status_dirty: bool,
 }
 
 impl Follower {
@@ -113,7 +122,16 @@ impl Follower {
         let mut liveness = Liveness::new(timings, Instant::now());
         let mut snapshot = SnapshotAssembler::default();
         loop {
-            let incoming = link.receive(liveness.next_deadline())?;
+            let deadline = match self.status_dirty {
+                true => liveness
+                    .next_deadline()
+                    .min(self.status_written + STATUS_WRITE_INTERVAL),
+                false => liveness.next_deadline(),
+            };
+            let incoming = link.receive(deadline)?;
+            if self.status_dirty && Instant::now() >= self.status_written + STATUS_WRITE_INTERVAL {
+                self.write_status();
+            }
             let now = Instant::now();
             match incoming {
                 Incoming::Tick => match liveness.poll(now) {
@@ -136,7 +154,10 @@ impl Follower {
                         liveness.on_sent(Instant::now());
                         self.backoff.reset();
                     }
-                    self.write_status();
+                    self.status_dirty = true;
+                    if now >= self.status_written + STATUS_WRITE_INTERVAL {
+                        self.write_status();
+                    }
                 }
             }
         }
@@ -242,7 +263,7 @@ impl Follower {
         status.applied = self.store.sequence();
     }
 
-    fn set_phase(&self, phase: LinkPhase, master: Option<std::net::SocketAddr>) {
+    fn set_phase(&mut self, phase: LinkPhase, master: Option<std::net::SocketAddr>) {
         {
             let mut status = self.status.lock();
             status.phase = phase;
@@ -251,7 +272,9 @@ impl Follower {
         self.write_status();
     }
 
-    fn write_status(&self) {
+    fn write_status(&mut self) {
+        self.status_written = Instant::now();
+        self.status_dirty = false;
         if let Some(path) = &self.config.status_file {
             let text = self.status.lock().render(self.published.db.age_ms());
             if let Err(e) = status::write_atomically(path, &text) {
