@@ -8,6 +8,7 @@ pub mod client;
 pub mod fleet;
 pub mod process;
 pub mod replication;
+pub mod requests;
 pub mod sim;
 
 pub use client::{probe, Client, ClientFailure};

@@ -5,8 +5,8 @@ use gatehouse_agent::balance::Balancing;
 use gatehouse_agent::driver::{Completion, Driver};
 use gatehouse_agent::engine::{AgentError, Engine, EngineConfig, DEFAULT_RESPONSE_TIMEOUT};
 use gatehouse_agent::probe_round::ProbeParams;
-use gatehouse_common::types::Method;
-use gatehouse_common::wire::{AuthorizeRequest, Request, Response};
+use gatehouse_common::wire::Response;
+use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -29,16 +29,6 @@ fn engine(host: &TestHost, servers: usize, balancing: Balancing) -> Engine {
         idle_close: Duration::from_secs(10),
         max_connection_age: Duration::from_secs(60),
         avoid: Duration::from_secs(5),
-    })
-}
-
-fn ssh() -> Request {
-    Request::Authorize(AuthorizeRequest {
-        method: Method::Ssh,
-        from_host: "10.9.9.9".into(),
-        from_user: "alice".into(),
-        to_user: "alice".into(),
-        to_host: "web1".into(),
     })
 }
 

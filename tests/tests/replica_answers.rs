@@ -3,30 +3,13 @@
 
 use gatehouse_common::policy::Database;
 use gatehouse_common::types::{AuthFailure, DenyReason, ErrorCode, Method};
-use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest, Request, Response};
+use gatehouse_common::wire::Response;
 use gatehouse_tests::client::{raw_connect, read_plain_frame};
+use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
-
-fn authorize(method: Method, from: &str, user: &str, to_user: &str, to_host: &str) -> Request {
-    Request::Authorize(AuthorizeRequest {
-        method,
-        from_host: from.into(),
-        from_user: user.into(),
-        to_user: to_user.into(),
-        to_host: to_host.into(),
-    })
-}
-
-fn authenticate(user: &str, password: &str, host: &str) -> Request {
-    Request::Authenticate(AuthenticateRequest {
-        user: user.into(),
-        password: password.into(),
-        host: host.into(),
-    })
-}
 
 #[test]
 fn a_replica_started_from_the_example_config_answers_correctly() {

@@ -2,23 +2,14 @@
 //! the offending connection; everyone else keeps being served.
 
 use gatehouse_common::session::ClientError;
-use gatehouse_common::types::{ErrorCode, Method};
-use gatehouse_common::wire::{AuthorizeRequest, Handshake, Request, Response};
+use gatehouse_common::types::ErrorCode;
+use gatehouse_common::wire::{Handshake, Response};
 use gatehouse_tests::client::{closed_by_server, raw_connect, read_plain_frame};
+use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::io::Write;
-
-fn ssh() -> Request {
-    Request::Authorize(AuthorizeRequest {
-        method: Method::Ssh,
-        from_host: "10.1.2.3".into(),
-        from_user: "alice".into(),
-        to_user: "alice".into(),
-        to_host: "web1".into(),
-    })
-}
 
 /// The attacker's connection gets a sealed AuthFailed error and is closed.
 fn expect_auth_failed(attacker: &mut Client) {

@@ -2,22 +2,13 @@
 //! goodbyes, handshake and trickle timeouts, and SIGTERM draining.
 
 use gatehouse_common::session::{ClientError, ClientEvent, ClientSession};
-use gatehouse_common::types::{ErrorCode, GoodbyeReason, Method};
-use gatehouse_common::wire::{AuthorizeRequest, Handshake, Request, Response};
+use gatehouse_common::types::{ErrorCode, GoodbyeReason};
+use gatehouse_common::wire::{Handshake, Response};
 use gatehouse_tests::client::{closed_by_server, raw_connect, read_plain_frame};
+use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
 use std::io::Write;
 use std::net::SocketAddr;
-
-fn ssh() -> Request {
-    Request::Authorize(AuthorizeRequest {
-        method: Method::Ssh,
-        from_host: "10.1.2.3".into(),
-        from_user: "alice".into(),
-        to_user: "alice".into(),
-        to_host: "web1".into(),
-    })
-}
 
 /// Probes until the replica reports `want` open connections (the count is updated as the
 /// reactor notices closes, which for agent-initiated closes happens asynchronously).

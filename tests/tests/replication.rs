@@ -2,21 +2,12 @@
 //! agents; a restarted replica resumes without a snapshot; a compacted log gives a snapshot
 //! and an identical copy; a non-replica host is refused; admins see every link's state.
 
-use gatehouse_common::types::{DenyReason, Method};
-use gatehouse_common::wire::{AuthorizeRequest, Request, Response};
+use gatehouse_common::types::DenyReason;
+use gatehouse_common::wire::Response;
 use gatehouse_replica::store::Store;
 use gatehouse_tests::replication::{Cluster, ReplicaStatus};
+use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
-
-fn ssh(user: &str) -> Request {
-    Request::Authorize(AuthorizeRequest {
-        method: Method::Ssh,
-        from_host: "10.0.0.7".into(),
-        from_user: user.into(),
-        to_user: user.into(),
-        to_host: "web1".into(),
-    })
-}
 
 fn web1(cluster: &Cluster) -> TestHost {
     TestHost {
@@ -45,7 +36,7 @@ fn changes_reach_every_replica_and_its_agents() {
         ReplicaStatus::wait_for(&cluster.replica_dir(name), "the lock", |s| s.applied == seq);
         let mut agent = Client::connect(replica.addr, &web1(&cluster)).unwrap();
         assert_eq!(
-            agent.request(1, ssh("alice")).unwrap(),
+            agent.request(1, ssh_as("alice")).unwrap(),
             Response::Deny {
                 reason: DenyReason::Locked
             }
@@ -92,7 +83,7 @@ fn a_restarted_replica_resumes_from_its_sequence_without_a_snapshot() {
     // The agents of the restarted replica see the new users at once.
     let mut agent = Client::connect(replica.addr, &web1(&cluster)).unwrap();
     assert_eq!(
-        agent.request(1, ssh("u24")).unwrap(),
+        agent.request(1, ssh_as("u24")).unwrap(),
         Response::Deny {
             reason: DenyReason::NoMatchingRoute
         }

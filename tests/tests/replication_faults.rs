@@ -2,25 +2,15 @@
 //! stopped (SIGSTOP), and a replica promoted after the master is lost for good, with the
 //! former master fenced when it comes back.
 
-use gatehouse_common::types::Method;
-use gatehouse_common::wire::{AuthorizeRequest, Request, Response};
+use gatehouse_common::wire::Response;
 use gatehouse_master::admin::client::AdminClient;
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse};
 use gatehouse_replica::store::Store;
 use gatehouse_tests::admin::run_admin;
 use gatehouse_tests::replication::{free_addr, Cluster, ReplicaStatus, TEST_HEARTBEAT_TIMEOUT_MS};
+use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
 use std::time::{Duration, Instant};
-
-fn ssh(user: &str) -> Request {
-    Request::Authorize(AuthorizeRequest {
-        method: Method::Ssh,
-        from_host: "10.0.0.7".into(),
-        from_user: user.into(),
-        to_user: user.into(),
-        to_host: "web1".into(),
-    })
-}
 
 #[test]
 fn a_master_killed_mid_stream_keeps_every_acknowledged_change_and_replicas_get_them() {
@@ -96,7 +86,7 @@ fn a_stopped_master_is_detected_and_the_replica_keeps_serving_then_reconnects() 
     };
     let mut agent = Client::connect(replica.addr, &web1).unwrap();
     assert!(matches!(
-        agent.request(1, ssh("alice")).unwrap(),
+        agent.request(1, ssh_as("alice")).unwrap(),
         Response::Allow { .. }
     ));
     let report = probe(replica.addr, &web1, WAIT_LIMIT).expect("probe answered");

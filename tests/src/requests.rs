@@ -1,0 +1,35 @@
+//! Request builders shared by the integration tests.
+
+use gatehouse_common::types::Method;
+use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest, Request};
+
+/// authorize(method, from host, from user, to user, to host).
+pub fn authorize(method: Method, from: &str, user: &str, to_user: &str, to_host: &str) -> Request {
+    Request::Authorize(AuthorizeRequest {
+        method,
+        from_host: from.into(),
+        from_user: user.into(),
+        to_user: to_user.into(),
+        to_host: to_host.into(),
+    })
+}
+
+/// `user` logging in to itself on web1 over SSH from a client address (the test databases
+/// let alice do this).
+pub fn ssh_as(user: &str) -> Request {
+    authorize(Method::Ssh, "10.1.2.3", user, user, "web1")
+}
+
+/// alice over SSH to web1: allowed by every test database.
+pub fn ssh() -> Request {
+    ssh_as("alice")
+}
+
+/// authenticate(user, password, host).
+pub fn authenticate(user: &str, password: &str, host: &str) -> Request {
+    Request::Authenticate(AuthenticateRequest {
+        user: user.into(),
+        password: password.into(),
+        host: host.into(),
+    })
+}
