@@ -136,3 +136,32 @@ fn with_every_server_unreachable_the_caller_hears_before_the_deadline() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_busy_replica_redirects_the_agent_to_another_one() {
+    let (db, hosts) = test_database(2);
+    // Replica 0 takes 400 ms per request and calls anything predicted over 100 ms "busy".
+    let slow = start_replica(
+        &db,
+        "(workers: 1, benchmark_service_delay_ms: 400, busy_wait_ms: 100)",
+    );
+    let fast = start_replica(&db, "()");
+    let mut driver = Driver::new(vec![slow.addr, fast.addr], 4).unwrap();
+    // Ordered mode: both agents go to replica 0 first.
+    let first = driver.add_engine(engine(&hosts[0], 2, Balancing::Ordered));
+    let second = driver.add_engine(engine(&hosts[1], 2, Balancing::Ordered));
+    // The first request is admitted (nothing measured yet) and teaches the slow replica its
+    // service time.
+    driver.submit(first, ssh());
+    let c = complete(&mut driver, 1).remove(0);
+    assert_eq!((c.outcome.server, c.outcome.redirects), (Some(0), 0));
+    // Now the slow replica predicts 400 ms > 100 ms: busy, go elsewhere.
+    driver.submit(second, ssh());
+    let c = complete(&mut driver, 1).remove(0);
+    assert!(
+        matches!(c.outcome.result, Ok(Response::Allow { .. })),
+        "{c:?}"
+    );
+    assert_eq!(c.outcome.server, Some(1), "answered by the other replica");
+    assert_eq!(c.outcome.redirects, 1);
+}
