@@ -147,15 +147,25 @@ pub fn apply(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
 pub fn apply_compiled(db: &mut Database, change: &Change) -> Result<PolicySnapshot, ChangeError> {
     let mut next = match change {
         Change::ReplaceAll { database } => database.clone(),
-        _ => {
-            let mut next = db.clone();
-            edit(&mut next, change)?;
-            next
-        }
+        _ => db.clone(),
     };
-    let snapshot = PolicySnapshot::compile(&next)?;
+    let snapshot = replay(&mut next, std::slice::from_ref(change))?;
     std::mem::swap(db, &mut next);
     Ok(snapshot)
+}
+
+/// Applies `changes` in order to `db` in place and compiles the result once: how a replica
+/// applies a batch from the master (every change in it was already checked one by one there;
+/// compiling each intermediate state would make a catch-up quadratic). On error `db` may be
+/// partly changed: call it on a copy and discard the copy on error.
+pub fn replay(db: &mut Database, changes: &[Change]) -> Result<PolicySnapshot, ChangeError> {
+    for change in changes {
+        match change {
+            Change::ReplaceAll { database } => *db = database.clone(),
+            _ => edit(db, change)?,
+        }
+    }
+    Ok(PolicySnapshot::compile(db)?)
 }
 
 fn not_found(kind: &'static str, name: &str) -> ChangeError {

@@ -11,6 +11,7 @@ use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
 /// What a change touched, so only those rows are rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Touched {
     Host(String),
     Group(String),
