@@ -162,7 +162,7 @@ for i in 0 1 2; do
 done
 echo
 echo "Kernel memory (not process memory): socket slab caches, before the run and at mid-run with $TOTAL_CONNS agent connections."
-echo "Each agent has one TCP socket pair (agent end + replica end) and its own UDP probe socket. /proc/slabinfo is global: other processes add noise."
+echo "Each agent holds one TCP socket pair (agent end + replica end); the load generator's UDP probe sockets are one per thread, not per agent. /proc/slabinfo is global: other processes add noise (dentry especially)."
 echo
 echo "| slab cache | object size B | objects before | objects at mid-run | growth KiB | B per agent |"
 echo "|---|---:|---:|---:|---:|---:|"
