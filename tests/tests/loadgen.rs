@@ -1,6 +1,8 @@
 //! The real `gatehouse-loadgen` binary: a thousand simulated agents against two real replicas
-//! (zero errors, both replicas used, a JSON summary with every field), the demo end to end
-//! (and no replica left running), and command-line mistakes (exit 2, a clear message).
+//! (zero errors, both replicas used, a JSON summary with every field), the demo end to end (a
+//! master and three replicas following it, all serving agents, every replica at the master's
+//! sequence, and no process left running), and command-line mistakes (exit 2, a clear
+//! message).
 
 use gatehouse_common::policy::Database;
 use gatehouse_tests::*;
@@ -136,7 +138,7 @@ fn alive(pid: i32) -> bool {
 }
 
 #[test]
-fn the_demo_ends_by_itself_and_leaves_no_replica_running() {
+fn the_demo_runs_a_master_and_three_following_replicas_and_leaves_nothing_running() {
     let dir = TestDir::new("demo");
     let json = dir.path().join("demo.json");
     let json_arg = json.display().to_string();
@@ -150,23 +152,59 @@ fn the_demo_ends_by_itself_and_leaves_no_replica_running() {
             "--json",
             &json_arg,
         ],
-        WAIT_LIMIT + Duration::from_secs(3),
+        WAIT_LIMIT * 2,
     );
     let stdout = text(&demo.stdout);
     assert!(demo.status.success(), "{stdout}\n{}", text(&demo.stderr));
     let pids: Vec<i32> = stdout
         .lines()
+        .filter(|l| l.starts_with("started "))
         .filter_map(|l| l.split("(pid ").nth(1)?.split(')').next()?.parse().ok())
         .collect();
-    assert_eq!(pids.len(), 3, "{stdout}");
+    assert_eq!(pids.len(), 4, "master and three replicas: {stdout}");
     for pid in pids {
-        assert!(!alive(pid), "replica pid {pid} still running");
+        assert!(!alive(pid), "server pid {pid} still running");
     }
-    assert!(stdout.contains("est. wait"), "no live table: {stdout}");
+    for line in [
+        "gatehouse-admin import db.ron",
+        "gatehouse-admin replica add replica2",
+        "every replica established",
+        "est. wait",
+        "replication",
+        "gatehouse-admin user lock carol -> ok",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in: {stdout}");
+    }
     let summary = read_json(&json);
     assert_eq!(num(&summary, "/errors"), 0.0, "{summary}");
     assert!(num(&summary, "/requests") > 0.0);
-    assert_eq!(summary["servers"].as_array().map(Vec::len), Some(3));
+    let servers = summary["servers"].as_array().expect("servers");
+    assert_eq!(servers.len(), 4, "the master serves agents too: {summary}");
+    let answered: Vec<f64> = (0..4)
+        .map(|i| num(&summary, &format!("/servers/{i}/requests")))
+        .collect();
+    assert!(
+        answered.iter().all(|&n| n > 0.0),
+        "a server got nothing: {answered:?}"
+    );
+    // Setup makes 8 changes (import, 3 host adds, 3 replica adds, user add); the run at least
+    // one more, and every replica applied all of them.
+    let master = num(&summary, "/replication/master_sequence");
+    assert!(
+        num(&summary, "/replication/admin_changes") >= 1.0,
+        "{summary}"
+    );
+    assert!(master >= 9.0, "{summary}");
+    let replicas = summary["replication"]["replicas"]
+        .as_array()
+        .expect("replicas");
+    assert_eq!(replicas.len(), 3, "{summary}");
+    for (i, r) in replicas.iter().enumerate() {
+        assert_eq!(r["name"], format!("replica{i}"));
+        assert_eq!(r["state"], "established", "{summary}");
+        assert_eq!(r["applied_sequence"].as_f64(), Some(master), "{summary}");
+        assert_eq!(r["lag"], 0);
+    }
 }
 
 #[test]

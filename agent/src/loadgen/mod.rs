@@ -3,10 +3,11 @@
 //! real [`crate::driver::Driver`]; plus provisioning, the loopback demo and a redis GET client
 //! for side-by-side benchmarks. docs/LOADGEN.md is the user's guide.
 //!
-//! Pure parts: [`histogram`], [`mix`], [`args`], [`stats`], [`report`], [`resp`], and
-//! [`provision::provision`]. I/O shells: [`worker`] and [`run`] (threads, sockets), [`redis`],
-//! [`monitor`] (UDP probes), [`procs`] and [`demo`] (processes), [`sys`] (rlimit, affinity),
-//! [`cli`] (the program; the binary's `main` calls [`cli::main`]).
+//! Pure parts: [`histogram`], [`mix`], [`args`], [`stats`], [`report`], [`resp`],
+//! [`provision::provision`] and [`demo::table`]. I/O shells: [`worker`] and [`run`] (threads,
+//! sockets), [`redis`], [`monitor`] (UDP probes), [`procs`] and [`demo`] (processes: master,
+//! replicas, admin), [`sys`] (rlimit, affinity), [`cli`] (the program; the binary's `main`
+//! calls [`cli::main`]).
 
 pub mod args;
 pub mod cli;

@@ -1,8 +1,9 @@
 //! Server processes the demo starts: spawned with their stderr in a log file, ready when they
-//! print `listening on ADDR`, and always stopped — SIGTERM, a bounded wait for the drain, then
+//! print `listening on ADDR` (a master prints `replication on ADDR` first), and always stopped — SIGTERM, a bounded wait for the drain, then
 //! SIGKILL — when the [`Children`] guard is dropped, whichever way the demo ends (its end, an
 //! error, Ctrl-C). On Linux each child also gets SIGTERM from the kernel if the load generator
-//! itself dies without running its destructors (PR_SET_PDEATHSIG).
+//! itself dies without running its destructors (PR_SET_PDEATHSIG). Each child runs in its own
+//! process group, so a terminal's Ctrl-C goes to the load generator alone.
 //!
 //! Not pure: processes, pipes, a reader thread per child. Called by [`super::demo`].
 
@@ -35,13 +36,23 @@ pub enum SpawnError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{name} did not print `listening on ADDR` within {limit:?}; its log {log}:\n{tail}")]
+    #[error("{name} exited or did not print `listening on ADDR` within {limit:?}; its log {log}:\n{tail}")]
     NotReady {
         name: String,
         limit: Duration,
         log: String,
         tail: String,
     },
+}
+
+/// A server that printed its ready line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// Where agents connect (`listening on ADDR`).
+    pub addr: SocketAddr,
+    /// A master's replication address (`replication on ADDR`), when it printed one.
+    pub replication: Option<SocketAddr>,
+    pub pid: u32,
 }
 
 /// The processes started so far; all are stopped on drop.
@@ -62,7 +73,7 @@ impl Children {
         binary: &Path,
         args: &[String],
         log: &Path,
-    ) -> Result<SocketAddr, SpawnError> {
+    ) -> Result<Started, SpawnError> {
         let log_file = std::fs::File::create(log).map_err(|source| SpawnError::Log {
             path: log.display().to_string(),
             source,
@@ -74,19 +85,23 @@ impl Children {
             .stdout(Stdio::piped())
             .stderr(log_file);
         die_with_parent(&mut command);
+        // Its own process group: Ctrl-C in the terminal reaches only the load generator, which
+        // stops the agents first and then every server, in order, with the report intact.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command.spawn().map_err(|source| SpawnError::Spawn {
             binary: binary.display().to_string(),
             source,
         })?;
         let stdout = child.stdout.take();
+        let pid = child.id();
         self.list.push((name.to_string(), child));
         let (tx, rx) = mpsc::channel();
         if let Some(stdout) = stdout {
             // Reads every line until the child exits, so its stdout pipe never fills.
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if let Some(addr) = line.strip_prefix("listening on ") {
-                        let _ = tx.send(addr.trim().to_string());
+                    if line.starts_with("listening on ") || line.starts_with("replication on ") {
+                        let _ = tx.send(line);
                     }
                 }
             });
@@ -97,8 +112,22 @@ impl Children {
             log: log.display().to_string(),
             tail: log_tail(log),
         };
-        let addr = rx.recv_timeout(READY_LIMIT).map_err(|_| not_ready())?;
-        addr.parse().map_err(|_| not_ready())
+        let until = Instant::now() + READY_LIMIT;
+        let mut replication = None;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).map_err(|_| not_ready())?;
+            let parse = |rest: &str| rest.trim().parse::<SocketAddr>().map_err(|_| not_ready());
+            if let Some(rest) = line.strip_prefix("replication on ") {
+                replication = Some(parse(rest)?);
+            } else if let Some(rest) = line.strip_prefix("listening on ") {
+                return Ok(Started {
+                    addr: parse(rest)?,
+                    replication,
+                    pid,
+                });
+            }
+        }
     }
 
     /// Process ids of the children still running.
@@ -143,7 +172,7 @@ fn signal(child: &Child, sig: libc::c_int) {
 }
 
 #[cfg(target_os = "linux")]
-fn die_with_parent(command: &mut Command) {
+pub(super) fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
     // is async-signal-safe.
@@ -156,10 +185,10 @@ fn die_with_parent(command: &mut Command) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn die_with_parent(_command: &mut Command) {}
+pub(super) fn die_with_parent(_command: &mut Command) {}
 
 /// The last lines of a log, for an error message.
-fn log_tail(path: &Path) -> String {
+pub(super) fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")

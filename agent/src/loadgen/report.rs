@@ -1,11 +1,10 @@
-//! Text output of a load run: the once-a-second progress line, the demo's live per-server
-//! table, and the final report.
+//! Text output of a load run: the once-a-second progress line and the final report (the
+//! demo's live table is in [`super::demo::table`]).
 //!
 //! Pure: formats numbers it is given into strings. Called by the subcommands in
 //! [`super::cli`].
 
 use super::stats::{Stats, Summary};
-use gatehouse_common::wire::LoadReport;
 use std::fmt::Write;
 
 /// A latency in µs as `870 µs`, `12.3 ms` or `1.20 s`.
@@ -37,50 +36,6 @@ pub fn progress_line(second: u64, stats: &Stats, connections: usize) -> String {
         stats.errors_total(),
         shares_text(stats),
     )
-}
-
-/// The demo's live table: one line per server with what its probe reply said (connections,
-/// queue, estimated wait) and what the agents saw this second (share, requests, p99).
-pub fn server_table(
-    second: u64,
-    stats: &Stats,
-    connections: usize,
-    servers: &[String],
-    probes: &[Option<LoadReport>],
-) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "[{second:>3}s] {} req/s  p99 {}  errors {}  agent connections {connections}",
-        stats.requests(),
-        fmt_us(stats.latency.percentile(99.0)),
-        stats.errors_total(),
-    );
-    let _ = writeln!(
-        out,
-        "  {:<22} {:>6} {:>6} {:>10} {:>7} {:>7} {:>9}",
-        "server", "conns", "queue", "est. wait", "share", "req/s", "p99"
-    );
-    let shares = stats.shares();
-    for (i, addr) in servers.iter().enumerate() {
-        let (conns, queue, wait) = match probes.get(i).copied().flatten() {
-            Some(r) => (
-                r.connections.to_string(),
-                r.queue_len.to_string(),
-                fmt_us(r.recommended_wait_us),
-            ),
-            None => ("-".into(), "-".into(), "no reply".into()),
-        };
-        let server = stats.servers.get(i);
-        let _ = writeln!(
-            out,
-            "  {addr:<22} {conns:>6} {queue:>6} {wait:>10} {:>6.1}% {:>7} {:>9}",
-            shares.get(i).copied().unwrap_or(0.0) * 100.0,
-            server.map_or(0, |s| s.requests),
-            fmt_us(server.map_or(0, |s| s.latency.percentile(99.0))),
-        );
-    }
-    out
 }
 
 /// The final report.

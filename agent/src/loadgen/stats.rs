@@ -4,6 +4,7 @@
 //!
 //! Pure. Called by the load-generator workers, the redis client and [`super::report`].
 
+use super::demo::status::ReplicationSummary;
 use super::histogram::Histogram;
 use crate::engine::AgentError;
 use serde::Serialize;
@@ -221,6 +222,9 @@ pub struct Summary {
     /// Only kinds that happened.
     pub errors_by_kind: BTreeMap<String, u64>,
     pub servers: Vec<ServerSummary>,
+    /// The demo only: the master's sequence and where each replica ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationSummary>,
 }
 
 /// What a run was (the parts of the summary that are not counters).
@@ -274,6 +278,7 @@ impl Summary {
                         .map_or(0, |s| s.latency.percentile(99.0)),
                 })
                 .collect(),
+            replication: None,
         }
     }
 }
