@@ -66,6 +66,21 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
+/// Waits for `child` to exit, at most `limit`; `None` if it is still running then.
+pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        // Polling another process's exit: there is no event to wait on portably.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A running server process that prints `listening on ADDR` on stdout when it is ready.
 pub struct ServerProcess {
     child: Option<Child>,
@@ -152,19 +167,9 @@ impl ServerProcess {
 
     /// Waits for the process to exit, at most `limit`.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let child = self.child.as_mut()?;
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
-            }
-            if start.elapsed() > limit {
-                return None;
-            }
-            // Polling an external process's exit: there is no event to wait on portably.
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let status = wait_child(self.child.as_mut()?, limit)?;
+        self.child = None;
+        Some(status)
     }
 
     /// The server's log so far (stderr).

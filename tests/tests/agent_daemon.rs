@@ -35,15 +35,8 @@ impl AgentDaemon {
     }
 
     fn wait_exit(&mut self) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(start.elapsed() < WAIT_LIMIT, "daemon did not exit");
-            // Polling another process's exit: there is no event to wait on.
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        gatehouse_tests::process::wait_child(&mut self.child, WAIT_LIMIT)
+            .expect("daemon did not exit")
     }
 
     fn is_running(&mut self) -> bool {

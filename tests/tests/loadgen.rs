@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs the load generator with `args`; kills it if it runs past `limit`.
 fn loadgen(args: &[&str], limit: Duration) -> Output {
@@ -34,18 +34,10 @@ fn loadgen(args: &[&str], limit: Duration) -> Output {
         let _ = err_pipe.read_to_end(&mut s);
         s
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("gatehouse-loadgen {args:?} ran past {limit:?}");
-        }
-        // Polling a child's exit: there is no portable event to wait on.
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = gatehouse_tests::process::wait_child(&mut child, limit) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("gatehouse-loadgen {args:?} ran past {limit:?}");
     };
     Output {
         status,
