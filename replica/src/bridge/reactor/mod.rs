@@ -282,7 +282,9 @@ impl Reactor {
                 log::warn!("cannot register {peer}: {e}");
                 continue;
             }
-            let lifecycle = Lifecycle::new(self.config.timeouts, now);
+            // The age limit is spread per connection (±10 %, from the generation) so agents
+            // that connected together do not all get the reconnect goodbye together.
+            let lifecycle = Lifecycle::with_spread_age(self.config.timeouts, now, generation);
             entry.insert(Conn::new(socket, peer, generation, lifecycle, now));
             self.stats.accepted.fetch_add(1, Ordering::Relaxed);
             log::debug!(
