@@ -196,6 +196,8 @@ impl Reactor {
             self.take_results(now);
             self.run_ready(now);
             self.fire_timers(now);
+            // This turn's requests go to the workers as one batch (one wake-up at most).
+            self.pool.flush();
             self.flush_dirty(now);
             self.publish_stats();
             if let Some(deadline) = self.shutdown_deadline {
@@ -308,6 +310,9 @@ impl Reactor {
         };
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             conn.readable = true;
+        }
+        if event.is_read_closed() || event.is_error() {
+            conn.read_closed = true;
         }
         if event.is_writable() {
             conn.writable = true;
