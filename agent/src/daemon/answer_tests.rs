@@ -139,6 +139,7 @@ fn status_lists_every_server_with_its_last_estimate() {
         queued: 1,
         in_flight: 1,
         retry_in: Some(Duration::from_millis(900)),
+        retrying: false,
     };
     let report = status_report("web1", Balancing::SeedEstimate, &status, &servers(), 3);
     assert_eq!(

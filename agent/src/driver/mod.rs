@@ -268,11 +268,17 @@ impl Driver {
             return self.connection_lost(index, now);
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.read_conn(index, generation, now);
+            let closing = event.is_read_closed() || event.is_error();
+            self.read_conn(index, generation, closing, now);
         }
     }
 
-    fn read_conn(&mut self, index: usize, generation: u64, now: Instant) {
+    /// Reads until the socket is drained. A read shorter than the buffer means the socket
+    /// was empty at that moment, and edge-triggered readiness reports any later arrival, so
+    /// the loop stops there without the extra read that would only say "would block" (one
+    /// syscall per answer saved) — unless the peer closed (`closing`): then it reads on to
+    /// see the end of the stream, for which no further event would come.
+    fn read_conn(&mut self, index: usize, generation: u64, closing: bool, now: Instant) {
         loop {
             let Some(conn) = self
                 .conns
@@ -288,6 +294,9 @@ impl Driver {
                         .0
                         .handle_data(now, id, &self.scratch[..n], &mut self.rng);
                     self.run_outputs(engine, now);
+                    if n < self.scratch.len() && !closing {
+                        return;
+                    }
                 }
                 net::ReadResult::WouldBlock => return,
                 net::ReadResult::Closed => return self.connection_lost(index, now),
@@ -354,7 +363,13 @@ impl Driver {
                         continue;
                     };
                     let c = &mut self.conns[slot];
-                    c.outbuf.extend_from_slice(&bytes);
+                    // Nothing queued (the usual case): the engine's buffer becomes the queue
+                    // instead of being copied into it.
+                    if c.outbuf.is_empty() {
+                        c.outbuf = bytes;
+                    } else {
+                        c.outbuf.extend_from_slice(&bytes);
+                    }
                     if !c.connecting && net::flush(&mut c.stream, &mut c.outbuf).is_err() {
                         self.connection_lost(slot, now);
                     }

@@ -4,6 +4,7 @@ use super::{AgentError, ConnId, Engine, EngineConfig, Outcome, Output, Phase, Re
 use crate::avoid::AvoidList;
 use crate::backoff::Backoff;
 use crate::balance::RoundRobinState;
+use crate::probe_round::ReplyOutcome;
 use gatehouse_common::crypto::probe_auth::open_reply;
 use gatehouse_common::wire::{LoadReport, Request};
 use rand::Rng;
@@ -28,8 +29,10 @@ pub struct EngineStatus {
     pub connection: Option<(usize, Duration, bool)>,
     pub queued: usize,
     pub in_flight: usize,
-    /// When the background retry runs, if nothing was reachable.
+    /// When the background retry runs, if nothing was reachable; `Some(0)` while it runs.
     pub retry_in: Option<Duration>,
+    /// A background retry (a probe round no request asked for) is under way now.
+    pub retrying: bool,
 }
 
 impl Engine {
@@ -48,6 +51,9 @@ impl Engine {
             retry_wanted: false,
             last_reports: vec![None; servers],
             last_refusal: None,
+            refused: vec![false; servers],
+            refused_count: 0,
+            heard: false,
             next_conn: 0,
             outputs: VecDeque::new(),
         }
@@ -106,7 +112,9 @@ impl Engine {
         };
         // Replies that do not verify with our key are not from a genuine server: ignored.
         if let Ok(reply) = open_reply(&self.config.key, datagram) {
-            round.handle_reply(server, reply.probe_id, reply.load);
+            if round.handle_reply(server, reply.probe_id, reply.load) == ReplyOutcome::Accepted {
+                self.clear_refused();
+            }
         }
         self.advance(now, rng);
     }
@@ -120,7 +128,9 @@ impl Engine {
                 .is_some_and(|&(attempt, _)| plan.attempt_connected(attempt)),
             _ => false,
         };
-        if !accepted {
+        if accepted {
+            self.clear_refused();
+        } else {
             self.outputs.push_back(Output::Close { conn });
         }
         self.advance(now, rng);
@@ -135,6 +145,7 @@ impl Engine {
                 plan.attempt_failed(attempt);
                 if let Some(server) = server {
                     self.avoid.avoid_for(server, now, self.config.avoid);
+                    self.note_refused(server, true);
                 }
             }
         }
@@ -185,6 +196,13 @@ impl Engine {
 
     /// What the engine knows, for status displays.
     pub fn status(&self, now: Instant) -> EngineStatus {
+        let retrying = matches!(
+            self.phase,
+            Phase::Probing {
+                background: true,
+                ..
+            }
+        );
         EngineStatus {
             servers: (0..self.config.servers)
                 .map(|server| ServerStatus {
@@ -205,7 +223,14 @@ impl Engine {
             },
             queued: self.requests.len(),
             in_flight: self.requests.in_flight(),
-            retry_in: self.retry_at.map(|at| at.saturating_duration_since(now)),
+            // While the background round runs, `retry_at` is already spent: the retry is
+            // happening now, not "never".
+            retry_in: if retrying {
+                Some(Duration::ZERO)
+            } else {
+                self.retry_at.map(|at| at.saturating_duration_since(now))
+            },
+            retrying,
         }
     }
 

@@ -1,14 +1,15 @@
 //! The engine's open connection: the protocol session, its read buffer, and what happens on
 //! each frame (answers, redirects, goodbyes, errors) and on each stall. Pure.
 
+use super::requests::SendNext;
 use super::{AgentError, ConnId, Engine, Output, Phase, MAX_IN_FLIGHT};
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::session::{ClientError, ClientEvent, ClientSession};
 use gatehouse_common::types::{ErrorCode, GoodbyeReason};
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
-use gatehouse_common::wire::{Response, SUPPORTED_VERSIONS};
+use gatehouse_common::wire::{Response, WireError, SUPPORTED_VERSIONS};
 use rand::Rng;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A connection from TCP connect onwards.
 pub(super) struct Live {
@@ -19,20 +20,40 @@ pub(super) struct Live {
     pub opened: Instant,
     pub last_used: Instant,
     pub established: bool,
+    /// This connection's own age limit: the configured one with ±[`AGE_JITTER`] drawn when it
+    /// opened, so agents that connected together do not all retire (and re-probe) together.
+    pub max_age: Duration,
+}
+
+/// Relative jitter on the agent's own connection age limit (0.1 = ±10 %, uniform). Why:
+/// thousands of agents started together would otherwise all retire their connections in the
+/// same instant every age period, a reconnect (and latency) spike; ±10 % spreads a 60 s
+/// period's retirements over 12 s while keeping the limit's meaning.
+pub const AGE_JITTER: f64 = 0.1;
+
+/// `max_age` scaled by a factor uniform in `[1 - AGE_JITTER, 1 + AGE_JITTER]`.
+pub(super) fn jittered_age(max_age: Duration, rng: &mut impl Rng) -> Duration {
+    let factor = 1.0 + rng.gen_range(-AGE_JITTER..=AGE_JITTER);
+    // factor is in [0.9, 1.1] and max_age is a config value: the product is finite.
+    max_age.mul_f64(factor)
 }
 
 impl Live {
-    /// Starts the handshake on a connected socket; the hello goes into `out`.
+    /// Starts the handshake on a connected socket; the hello goes into `out`. The
+    /// connection retires after `max_age` jittered by ±[`AGE_JITTER`].
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         conn: ConnId,
         server: usize,
         host: &str,
         key: &NodeKey,
+        max_age: Duration,
         now: Instant,
         rng: &mut impl Rng,
         out: &mut Vec<u8>,
     ) -> Result<Self, ClientError> {
         let session = ClientSession::start(host, key.clone(), SUPPORTED_VERSIONS, rng, out)?;
+        let max_age = jittered_age(max_age, rng);
         Ok(Live {
             conn,
             server,
@@ -41,6 +62,7 @@ impl Live {
             opened: now,
             last_used: now,
             established: false,
+            max_age,
         })
     }
 }
@@ -153,33 +175,37 @@ impl Engine {
     }
 
     /// Writes queued requests on the established connection, up to the in-flight cap, unless
-    /// the connection is past its age (it then only finishes what is in flight).
+    /// the connection is past its age (it then only finishes what is in flight). A request is
+    /// marked sent only once it is encoded; one that cannot be encoded (a field over its wire
+    /// limit) ends at once with a `Malformed` refusal and the connection is unaffected.
     pub(super) fn write_requests(&mut self, now: Instant) {
         let Phase::Connected(live) = &mut self.phase else {
             return;
         };
-        if !live.established || now >= live.opened + self.config.max_connection_age {
+        if !live.established || now >= live.opened + live.max_age {
             return;
         }
         let mut out = Vec::new();
+        let mut invalid = Vec::new();
         while self.requests.in_flight() < MAX_IN_FLIGHT {
-            let Some((wire_id, pending)) = self.requests.send_next(now) else {
-                break;
-            };
-            if live
-                .session
-                .write_request(wire_id, pending.request.clone(), &mut out)
-                .is_err()
-            {
-                break;
+            let session = &mut live.session;
+            match self.requests.send_next(now, |wire_id, request| {
+                session.write_request_in_place(wire_id, request, &mut out)
+            }) {
+                SendNext::Nothing => break,
+                SendNext::Sent => live.last_used = now,
+                SendNext::Invalid(p, e) => invalid.push((p, e)),
             }
-            live.last_used = now;
         }
         if !out.is_empty() {
             self.outputs.push_back(Output::Send {
                 conn: live.conn,
                 bytes: out,
             });
+        }
+        for (p, e) in invalid {
+            let error = WireError::new(ErrorCode::Malformed, format!("invalid request: {e}"));
+            self.finish(p, Err(AgentError::Refused(error)), None, now);
         }
     }
 
@@ -210,7 +236,7 @@ impl Engine {
             return sent + stall;
         }
         let idle = live.last_used + self.config.idle_close;
-        let aged = live.opened + self.config.max_connection_age;
+        let aged = live.opened + live.max_age;
         if self.requests.is_empty() {
             idle.min(aged)
         } else {

@@ -1,5 +1,6 @@
 //! The engine's requests: queued ones waiting for a connection and those sent on the current
-//! connection. Pure bookkeeping; bounded by `MAX_QUEUED_REQUESTS`.
+//! connection. Pure bookkeeping; bounded by `MAX_QUEUED_REQUESTS`. The number on the wire is
+//! kept as a counter (it is asked for on every request sent).
 
 use super::{RequestId, MAX_QUEUED_REQUESTS};
 use crate::budget::Deadline;
@@ -26,9 +27,22 @@ pub(super) struct Sent {
     pub at: Instant,
 }
 
+/// What [`Requests::send_next`] did.
+pub(super) enum SendNext<E> {
+    /// No request is waiting to be sent.
+    Nothing,
+    /// The next request was encoded and is now on the wire.
+    Sent,
+    /// The next request cannot be encoded: it was removed (never sent) and is returned.
+    Invalid(Pending, E),
+}
+
 #[derive(Default)]
 pub(super) struct Requests {
     items: VecDeque<Pending>,
+    /// Items with `sent` set: always equal to counting them, kept so sending is O(1) per
+    /// request instead of O(queued).
+    in_flight: usize,
     next_id: u64,
     next_wire: u32,
 }
@@ -70,17 +84,36 @@ impl Requests {
         self.items.iter().any(|p| p.sent.is_none())
     }
 
+    /// Requests sent on the current connection and not yet answered.
     pub fn in_flight(&self) -> usize {
-        self.items.iter().filter(|p| p.sent.is_some()).count()
+        self.in_flight
     }
 
-    /// Marks the next unsent request as sent now and returns it with its new wire id.
-    pub fn send_next(&mut self, now: Instant) -> Option<(u32, &Pending)> {
+    /// Encodes the next unsent request with `encode(wire_id, request)` and, only if that
+    /// succeeds, marks it sent now. A request that cannot be encoded is taken out and
+    /// returned, so it can neither jam the queue nor look like a request awaiting an answer.
+    pub fn send_next<E>(
+        &mut self,
+        now: Instant,
+        encode: impl FnOnce(u32, &mut Request) -> Result<(), E>,
+    ) -> SendNext<E> {
         let wire_id = self.next_wire;
-        let pending = self.items.iter_mut().find(|p| p.sent.is_none())?;
+        let Some(pos) = self.items.iter().position(|p| p.sent.is_none()) else {
+            return SendNext::Nothing;
+        };
+        let Some(pending) = self.items.get_mut(pos) else {
+            return SendNext::Nothing;
+        };
+        if let Err(e) = encode(wire_id, &mut pending.request) {
+            return match self.items.remove(pos) {
+                Some(p) => SendNext::Invalid(p, e),
+                None => SendNext::Nothing,
+            };
+        }
         self.next_wire = self.next_wire.wrapping_add(1);
         pending.sent = Some(Sent { wire_id, at: now });
-        Some((wire_id, pending))
+        self.in_flight += 1;
+        SendNext::Sent
     }
 
     /// Removes the request answered under `wire_id` (None: not ours, e.g. already expired).
@@ -89,7 +122,9 @@ impl Requests {
             .items
             .iter()
             .position(|p| p.sent.is_some_and(|s| s.wire_id == wire_id))?;
-        self.items.remove(pos)
+        let p = self.items.remove(pos)?;
+        self.in_flight -= 1;
+        Some(p)
     }
 
     /// The connection is gone: sent requests go back to the queue, counting one more try.
@@ -100,6 +135,7 @@ impl Requests {
                 p.redirects += 1;
             }
         }
+        self.in_flight = 0;
     }
 
     /// Counts a new connection attempt for every waiting request; returns those that have
@@ -122,10 +158,18 @@ impl Requests {
     }
 
     fn take_where(&mut self, mut pred: impl FnMut(&Pending) -> bool) -> Vec<Pending> {
+        // Called on every event (deadline checks): the common case takes nothing and must not
+        // rebuild the queue.
+        if !self.items.iter().any(&mut pred) {
+            return Vec::new();
+        }
         let mut taken = Vec::new();
         let mut kept = VecDeque::with_capacity(self.items.len());
         for p in self.items.drain(..) {
             if pred(&p) {
+                if p.sent.is_some() {
+                    self.in_flight -= 1;
+                }
                 taken.push(p);
             } else {
                 kept.push_back(p);

@@ -17,6 +17,13 @@ impl Engine {
     pub(super) fn advance(&mut self, now: Instant, rng: &mut impl Rng) {
         self.expire(now);
         self.schedule_retry(now, rng);
+        self.advance_phases(now, rng);
+        // Requests that failed on the way (no server, tries used up) want a retry time now,
+        // or `poll_timeout` would not ask to be woken for it.
+        self.schedule_retry(now, rng);
+    }
+
+    fn advance_phases(&mut self, now: Instant, rng: &mut impl Rng) {
         // Each pass either returns or changes phase; a change of phase only loops back for
         // phases that make progress without input, and every new episode counts a try, so
         // this ends.
@@ -66,6 +73,9 @@ impl Engine {
     /// Starts choosing servers: a probe round, or the configured order without probes. A
     /// background round only checks reachability (nothing is waiting).
     fn start_selection(&mut self, now: Instant, rng: &mut impl Rng, background: bool) {
+        if !background {
+            self.heard = false;
+        }
         if !self.config.balancing.needs_probes() {
             if background {
                 return; // nothing to learn without probes; the next request will try
@@ -208,6 +218,8 @@ impl Engine {
                         self.outputs.push_back(Output::Close { conn });
                     }
                     self.avoid.mark_suspect(server);
+                    // Timed out or superseded: not a definite refusal.
+                    self.note_refused(server, false);
                 }
                 Action::WaitUntil(at) => {
                     *wait_until = Some(at);
@@ -224,7 +236,11 @@ impl Engine {
                 }
                 Action::GiveUp(_) => {
                     self.remaining.clear();
-                    self.fail_over(now);
+                    if self.all_refused() {
+                        self.fail_unreachable(now);
+                    } else {
+                        self.fail_over(now);
+                    }
                     return true;
                 }
             }
@@ -244,6 +260,7 @@ impl Engine {
             server,
             &self.config.host,
             &self.config.key,
+            self.config.max_connection_age,
             now,
             rng,
             &mut hello,
@@ -283,6 +300,47 @@ impl Engine {
             self.start_connecting(next, now);
         }
         // Otherwise the next `advance` starts a new round from Idle.
+    }
+
+    /// Records whether `server`'s latest connect was refused or reset (`true`), or ended some
+    /// other way (`false`: timed out, superseded).
+    pub(super) fn note_refused(&mut self, server: usize, refused: bool) {
+        if let Some(slot) = self.refused.get_mut(server) {
+            if *slot != refused {
+                *slot = refused;
+                if refused {
+                    self.refused_count += 1;
+                } else {
+                    self.refused_count -= 1;
+                }
+            }
+        }
+    }
+
+    /// A server showed signs of life (a probe reply, an accepted connection).
+    pub(super) fn clear_refused(&mut self) {
+        self.heard = true;
+        if self.refused_count > 0 {
+            self.refused.iter_mut().for_each(|r| *r = false);
+            self.refused_count = 0;
+        }
+    }
+
+    /// True when the failure is definite: every server refused or reset a connect, none has
+    /// answered a probe or accepted a connection since, and none did during this episode.
+    /// Another probe round would only repeat that (at a probe timeout per try), so waiting
+    /// requests fail at once. When a server answered, bounded retries go on as before.
+    pub(super) fn all_refused(&self) -> bool {
+        !self.heard && self.refused_count >= self.config.servers
+    }
+
+    /// Every server refused: the waiting requests end now with `NoServerReachable` (and the
+    /// background retry, with backoff, takes over) instead of burning their remaining tries.
+    fn fail_unreachable(&mut self, now: Instant) {
+        self.phase = Phase::Idle;
+        for p in self.requests.take_unsent() {
+            self.finish(p, Err(AgentError::NoServerReachable), None, now);
+        }
     }
 
     /// The error for requests that ran out of servers.

@@ -66,10 +66,14 @@ struct Sim {
 
 impl Sim {
     fn new(servers: usize, balancing: Balancing, seed: u64) -> Self {
+        Self::with_config(config(servers, balancing), seed)
+    }
+
+    fn with_config(config: EngineConfig, seed: u64) -> Self {
         Sim {
             now: Instant::now(),
             rng: StdRng::seed_from_u64(seed),
-            engine: Engine::new(config(servers, balancing)),
+            engine: Engine::new(config),
             sessions: HashMap::new(),
             keys: NodeKeyMap::from([("web1".to_string(), KEY)]),
             pending: Vec::new(),
@@ -432,4 +436,231 @@ fn a_stalled_server_is_abandoned_after_the_response_timeout() {
     let out = sim.drain();
     assert!(out.contains(&Output::Close { conn }));
     assert_eq!(connects(&out)[0].1, 1, "fails over to the other server");
+}
+
+/// Submits on a probing engine whose probes all go unanswered, lets the round end, and fails
+/// every connect the engine asks for (refused), until the request ends or `limit` connects.
+/// Returns the outputs seen and the number of probes sent.
+fn refuse_everything(sim: &mut Sim, limit: usize) -> (Vec<Output>, usize) {
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let mut seen = sim.drain();
+    let mut probes_sent = probes(&seen).len();
+    sim.sleep(Duration::from_millis(150));
+    for _ in 0..limit {
+        let out = sim.drain();
+        probes_sent += probes(&out).len();
+        let connects = connects(&out);
+        seen.extend(out);
+        if !done(&seen).is_empty() {
+            break;
+        }
+        match connects.first() {
+            Some(&(conn, _)) => sim
+                .engine
+                .handle_connect_failed(sim.now, conn, &mut sim.rng),
+            None => {
+                let at = sim
+                    .engine
+                    .poll_timeout()
+                    .expect("a timer while a request waits");
+                sim.advance_to(at);
+            }
+        }
+    }
+    (seen, probes_sent)
+}
+
+#[test]
+fn when_every_server_refuses_and_none_answers_probes_the_request_fails_at_once() {
+    let mut sim = Sim::new(3, Balancing::Probing, 11);
+    let (seen, probes_sent) = refuse_everything(&mut sim, 20);
+    assert_eq!(connects(&seen).len(), 3, "each server is tried once");
+    assert_eq!(probes_sent, 3, "one probe round, not one per try");
+    let outcome = done(&seen).remove(0);
+    assert_eq!(outcome.result, Err(AgentError::NoServerReachable));
+    // The probe round's 150 ms, then three refusals at once: not 8 rounds (~1.4 s).
+    assert_eq!(outcome.latency, Duration::from_millis(150));
+    // The background retry takes over, spread by the backoff's jitter (1 s ± 20 %).
+    let retry = sim.engine.poll_timeout().expect("a background retry");
+    let delay = retry - sim.now;
+    assert!(delay >= Duration::from_millis(800) && delay <= Duration::from_millis(1200));
+}
+
+#[test]
+fn in_ordered_mode_refusals_everywhere_fail_after_one_pass() {
+    let mut sim = Sim::new(2, Balancing::Ordered, 12);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let out = sim.drain();
+        let next = connects(&out).first().copied();
+        seen.extend(out);
+        match next {
+            Some((conn, _)) => sim
+                .engine
+                .handle_connect_failed(sim.now, conn, &mut sim.rng),
+            None => break,
+        }
+    }
+    assert_eq!(connects(&seen).len(), 2);
+    let outcome = done(&seen).remove(0);
+    assert_eq!(outcome.result, Err(AgentError::NoServerReachable));
+    assert_eq!(outcome.latency, Duration::ZERO);
+}
+
+#[test]
+fn refusals_after_a_probe_reply_still_get_bounded_retries() {
+    let mut sim = Sim::new(2, Balancing::Probing, 13);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let out = sim.drain();
+    // Server 0 answers its probe (it is alive), yet both refuse the connect.
+    sim.answer_probes(&out, &[Some(1000), None]);
+    sim.sleep(Duration::from_millis(150));
+    let mut out = sim.drain();
+    for _ in 0..2 {
+        let (conn, _) = connects(&out)[0];
+        sim.engine
+            .handle_connect_failed(sim.now, conn, &mut sim.rng);
+        out = sim.drain();
+    }
+    assert!(
+        done(&out).is_empty(),
+        "not failed at once: a server answered"
+    );
+    assert_eq!(probes(&out).len(), 2, "a new probe round for the next try");
+}
+
+#[test]
+fn a_request_that_cannot_be_encoded_fails_at_once_and_the_connection_keeps_serving() {
+    let mut sim = Sim::new(1, Balancing::Ordered, 14);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let (conn, server) = connects(&sim.drain())[0];
+    let id = establish(&mut sim, conn, server);
+    sim.respond(conn, id, allow());
+    assert_eq!(done(&sim.drain())[0].result, Ok(allow()));
+    // A user name over the wire limit (255 bytes), then a good request.
+    let Request::Authorize(mut bad) = ssh() else {
+        unreachable!()
+    };
+    bad.from_user = "x".repeat(300);
+    sim.engine
+        .submit(sim.now, Request::Authorize(bad), &mut sim.rng);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let out = sim.drain();
+    let outcomes = done(&out);
+    assert_eq!(outcomes.len(), 1);
+    match &outcomes[0].result {
+        Err(AgentError::Refused(e)) => {
+            assert_eq!(e.code, ErrorCode::Malformed);
+            assert!(e.message.contains("from_user"), "{}", e.message);
+        }
+        other => panic!("expected a Malformed refusal, got {other:?}"),
+    }
+    assert_eq!(outcomes[0].latency, Duration::ZERO);
+    assert!(
+        !out.contains(&Output::Close { conn }),
+        "the connection stays"
+    );
+    assert_eq!(
+        sim.engine.status(sim.now).in_flight,
+        1,
+        "only the good one is on the wire"
+    );
+    let got = sim.pump(&out);
+    assert_eq!(got.len(), 1);
+    sim.respond(conn, got[0].1, allow());
+    assert_eq!(done(&sim.drain())[0].result, Ok(allow()));
+    assert_eq!(sim.engine.status(sim.now).in_flight, 0);
+}
+
+#[test]
+fn the_agents_own_age_limit_is_jittered_by_ten_percent() {
+    let mut ages = Vec::new();
+    for seed in 0..200 {
+        let mut c = config(1, Balancing::Ordered);
+        c.idle_close = Duration::from_secs(3600); // so the age is the next deadline
+        let mut sim = Sim::with_config(c, seed);
+        sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+        let (conn, server) = connects(&sim.drain())[0];
+        let opened = sim.now;
+        let id = establish(&mut sim, conn, server);
+        sim.respond(conn, id, allow());
+        sim.drain();
+        let age = sim.engine.poll_timeout().expect("the age deadline") - opened;
+        assert!(
+            age >= Duration::from_secs(54) && age <= Duration::from_secs(66),
+            "{age:?}"
+        );
+        ages.push(age);
+    }
+    let (min, max) = (ages.iter().min().unwrap(), ages.iter().max().unwrap());
+    assert!(*min < Duration::from_secs(55) && *max > Duration::from_secs(65));
+    // And the connection is indeed retired at its own limit.
+    let mut c = config(1, Balancing::Ordered);
+    c.idle_close = Duration::from_secs(3600);
+    let mut sim = Sim::with_config(c, 3);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let (conn, server) = connects(&sim.drain())[0];
+    let id = establish(&mut sim, conn, server);
+    sim.respond(conn, id, allow());
+    sim.drain();
+    let at = sim.engine.poll_timeout().unwrap();
+    sim.advance_to(at - Duration::from_millis(1));
+    assert!(!sim.drain().contains(&Output::Close { conn }));
+    sim.advance_to(at);
+    assert!(sim.drain().contains(&Output::Close { conn }));
+}
+
+#[test]
+fn in_flight_counts_only_requests_on_the_wire() {
+    let mut sim = Sim::new(2, Balancing::Ordered, 15);
+    for _ in 0..10 {
+        sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    }
+    let (conn, server) = connects(&sim.drain())[0];
+    let status = sim.engine.status(sim.now);
+    assert_eq!((status.queued, status.in_flight), (10, 0));
+    sim.accept(conn, server);
+    let hello = sim.drain();
+    sim.pump(&hello);
+    let requests = sim.drain();
+    let got = sim.pump(&requests);
+    assert_eq!(got.len(), MAX_IN_FLIGHT);
+    let status = sim.engine.status(sim.now);
+    assert_eq!((status.queued, status.in_flight), (10, 8));
+    // One answer: one more is sent in its place.
+    sim.respond(conn, got[0].1, allow());
+    let status = sim.engine.status(sim.now);
+    assert_eq!((status.queued, status.in_flight), (9, 8));
+    // The server dies: everything goes back to the queue, nothing is on the wire.
+    sim.engine.handle_closed(sim.now, conn, &mut sim.rng);
+    let status = sim.engine.status(sim.now);
+    assert_eq!((status.queued, status.in_flight), (9, 0));
+    // The deadline passes for all of them.
+    sim.sleep(Duration::from_secs(5));
+    let status = sim.engine.status(sim.now);
+    assert_eq!((status.queued, status.in_flight), (0, 0));
+}
+
+#[test]
+fn status_reports_a_background_retry_while_it_runs() {
+    let mut sim = Sim::new(1, Balancing::Probing, 16);
+    let (seen, _) = refuse_everything(&mut sim, 5);
+    assert_eq!(done(&seen).len(), 1);
+    let status = sim.engine.status(sim.now);
+    assert!(!status.retrying);
+    let retry_in = status.retry_in.expect("a retry is scheduled");
+    assert!(retry_in >= Duration::from_millis(800), "{retry_in:?}");
+    sim.sleep(retry_in);
+    assert_eq!(probes(&sim.drain()).len(), 1, "the background round runs");
+    let status = sim.engine.status(sim.now);
+    assert!(status.retrying);
+    assert_eq!(status.retry_in, Some(Duration::ZERO));
+    // The round ends unanswered: the next retry is scheduled further out.
+    sim.sleep(Duration::from_millis(150));
+    let status = sim.engine.status(sim.now);
+    assert!(!status.retrying);
+    assert!(status
+        .retry_in
+        .is_some_and(|d| d >= Duration::from_millis(1280)));
 }

@@ -4,10 +4,11 @@
 use crate::crypto::handshake::{self, SessionKeys, Transcript};
 use crate::crypto::seal::{Opener, SealError, Sealer};
 use crate::nodekeys::NodeKey;
-use crate::types::GoodbyeReason;
+use crate::types::{GoodbyeReason, Method};
 use crate::wire::frame::MAX_FRAME_LEN;
 use crate::wire::msg::{
-    ClientFinish, ClientHello, Handshake, Request, Response, Session, WireError, NONCE_LEN,
+    AuthorizeRequest, ClientFinish, ClientHello, Handshake, Request, Response, Session, WireError,
+    NONCE_LEN,
 };
 use crate::wire::reader::DecodeError;
 use rand::RngCore;
@@ -179,5 +180,34 @@ impl ClientSession {
         out: &mut Vec<u8>,
     ) -> Result<(), ClientError> {
         self.write_sealed(&Session::Request { id, body }, out)
+    }
+
+    /// Appends a sealed request frame, encoding `body` where it is instead of taking a copy
+    /// (a request is four strings: cloning it per send costs four allocations on the agent's
+    /// hot path). `body` is unchanged afterwards, whether or not this succeeds.
+    pub fn write_request_in_place(
+        &mut self,
+        id: u32,
+        body: &mut Request,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ClientError> {
+        // Move the request into the message and back out: no allocation, no copy of the
+        // strings. The placeholder holds only empty strings, which do not allocate.
+        let placeholder = Request::Authorize(AuthorizeRequest {
+            method: Method::Ssh,
+            from_host: String::new(),
+            from_user: String::new(),
+            to_user: String::new(),
+            to_host: String::new(),
+        });
+        let msg = Session::Request {
+            id,
+            body: std::mem::replace(body, placeholder),
+        };
+        let result = self.write_sealed(&msg, out);
+        if let Session::Request { body: original, .. } = msg {
+            *body = original;
+        }
+        result
     }
 }

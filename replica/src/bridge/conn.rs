@@ -61,6 +61,9 @@ pub struct Conn {
     pub in_flight: usize,
     /// Edge-triggered readiness remembered between turns.
     pub readable: bool,
+    /// The peer's end of stream (or an error) has been signalled: read until the socket says
+    /// so, never stop at a short read.
+    pub read_closed: bool,
     pub writable: bool,
     /// Last words are in `write_buf`; close once they are out (or the linger ends).
     pub closing: Option<CloseReason>,
@@ -96,6 +99,7 @@ impl Conn {
             write_buf: Vec::new(),
             in_flight: 0,
             readable: false,
+            read_closed: false,
             writable: false,
             closing: None,
             retire: None,
@@ -121,7 +125,11 @@ impl Conn {
             || self.write_buf.len() >= WRITE_HIGH_WATER
     }
 
-    /// One read into `scratch`, appended to the read buffer.
+    /// One read into `scratch`, appended to the read buffer. A read shorter than asked means
+    /// the socket was empty at that moment (edge-triggered readiness reports later arrivals),
+    /// so the connection stops counting as readable: this saves the read that would only say
+    /// "would block", one syscall per request. Not once the peer has closed: the end of stream
+    /// brings no further event, so it must be read.
     pub fn read_once(&mut self, scratch: &mut [u8]) -> io::Result<ReadOutcome> {
         let room = READ_BUF_MAX
             .saturating_sub(self.read_buf.len())
@@ -135,6 +143,9 @@ impl Conn {
                 Ok(0) => return Ok(ReadOutcome::Closed),
                 Ok(n) => {
                     self.read_buf.extend_from_slice(&scratch[..n]);
+                    if n < room && !self.read_closed {
+                        self.readable = false;
+                    }
                     return Ok(ReadOutcome::Data);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

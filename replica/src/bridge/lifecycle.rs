@@ -1,6 +1,11 @@
 //! The deadlines of one agent connection: handshake, trickled frames, idle, age, and the
 //! linger after a goodbye. Pure: `now` is passed in; the reactor arms one timer per connection
 //! at [`Lifecycle::deadline`] and calls [`Lifecycle::on_timeout`] when it fires.
+//!
+//! The age limit is spread per connection by ±[`AGE_SPREAD`] ([`spread_age`]), derived from a
+//! number the reactor gives (the connection's generation) rather than a clock or an RNG, so
+//! agents that connected together are not all told to reconnect together, and the spread is
+//! still exact in tests.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +22,26 @@ pub struct Timeouts {
     pub max_age: Duration,
     /// After a goodbye or error, how long to wait for the bytes to drain before closing anyway.
     pub linger: Duration,
+}
+
+/// Relative spread of the per-connection age limit (0.1 = ±10 %). Why: thousands of agents
+/// that connected in the same second (a deploy, a replica restart) would otherwise all get the
+/// reconnect goodbye in the same second of every age period, and re-probe and reconnect in a
+/// storm (a p99 spike each period); ±10 % spreads a 60 s period's goodbyes over 12 s.
+pub const AGE_SPREAD: f64 = 0.1;
+
+/// `max_age` scaled by a factor in `[1 - AGE_SPREAD, 1 + AGE_SPREAD]` chosen by `key`: cheap,
+/// deterministic, and spread evenly for consecutive keys (a splitmix64 hash of the key).
+pub fn spread_age(max_age: Duration, key: u64) -> Duration {
+    let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    // The top 53 bits as a fraction in [0, 1): exact in an f64.
+    let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
+    let factor = 1.0 - AGE_SPREAD + 2.0 * AGE_SPREAD * unit;
+    // factor is in [0.9, 1.1) and max_age is a checked config value: the product is finite.
+    max_age.mul_f64(factor)
 }
 
 /// What a fired deadline means for the connection.
@@ -49,7 +74,14 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
-    /// A connection accepted at `now`.
+    /// A connection accepted at `now` whose age limit is `timeouts.max_age` spread by
+    /// [`spread_age`] with `key` (the reactor passes the connection's generation).
+    pub fn with_spread_age(mut timeouts: Timeouts, now: Instant, key: u64) -> Self {
+        timeouts.max_age = spread_age(timeouts.max_age, key);
+        Self::new(timeouts, now)
+    }
+
+    /// A connection accepted at `now`, with exactly `timeouts.max_age` as its age limit.
     pub fn new(timeouts: Timeouts, now: Instant) -> Self {
         Lifecycle {
             timeouts,
@@ -231,6 +263,33 @@ mod tests {
         assert_eq!(l.on_timeout(t0 + s(4), 0), Some(Expiry::FrameTimeout));
         l.on_partial_frame(false, t0 + s(4));
         assert_eq!(l.deadline(0), t0 + s(10));
+    }
+
+    #[test]
+    fn the_age_limit_is_spread_by_ten_percent_per_connection() {
+        let t0 = Instant::now();
+        let ages: Vec<Duration> = (1..=1000u64).map(|g| spread_age(s(60), g)).collect();
+        assert!(ages
+            .iter()
+            .all(|a| *a >= Duration::from_secs(54) && *a < Duration::from_secs(66)));
+        // Consecutive generations spread evenly: each 1.2 s tenth of the range gets ~100.
+        let mut buckets = [0usize; 10];
+        for a in &ages {
+            let tenth = ((a.as_secs_f64() - 54.0) / 1.2) as usize;
+            buckets[tenth.min(9)] += 1;
+        }
+        assert!(
+            buckets.iter().all(|&b| (70..=130).contains(&b)),
+            "{buckets:?}"
+        );
+        // Deterministic: the same key always gives the same limit, and the lifecycle uses it.
+        assert_eq!(spread_age(s(60), 7), spread_age(s(60), 7));
+        let mut l = Lifecycle::with_spread_age(T, t0, 7);
+        l.on_established(t0);
+        let aged_at = t0 + spread_age(s(60), 7);
+        assert_eq!(l.deadline(1), aged_at);
+        assert_eq!(l.on_timeout(aged_at - Duration::from_millis(1), 1), None);
+        assert_eq!(l.on_timeout(aged_at, 1), Some(Expiry::Aged));
     }
 
     #[test]

@@ -196,6 +196,8 @@ impl Reactor {
             self.take_results(now);
             self.run_ready(now);
             self.fire_timers(now);
+            // This turn's requests go to the workers as one batch (one wake-up at most).
+            self.pool.flush();
             self.flush_dirty(now);
             self.publish_stats();
             if let Some(deadline) = self.shutdown_deadline {
@@ -282,7 +284,9 @@ impl Reactor {
                 log::warn!("cannot register {peer}: {e}");
                 continue;
             }
-            let lifecycle = Lifecycle::new(self.config.timeouts, now);
+            // The age limit is spread per connection (±10 %, from the generation) so agents
+            // that connected together do not all get the reconnect goodbye together.
+            let lifecycle = Lifecycle::with_spread_age(self.config.timeouts, now, generation);
             entry.insert(Conn::new(socket, peer, generation, lifecycle, now));
             self.stats.accepted.fetch_add(1, Ordering::Relaxed);
             log::debug!(
@@ -306,6 +310,9 @@ impl Reactor {
         };
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             conn.readable = true;
+        }
+        if event.is_read_closed() || event.is_error() {
+            conn.read_closed = true;
         }
         if event.is_writable() {
             conn.writable = true;

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Throughput benchmark (docs/BENCHMARKS.md, "## Throughput"): one gatehouse-replica pinned to
+# CPU 0, the load generator pinned to CPU 1, authorize-only closed loop at 50, 500 and 5000
+# agents, side by side with redis-server GET (also pinned to CPU 0) at the same connection
+# counts, in the same run. Prints a Markdown table.
+#
+# Self-contained: builds release with --locked, provisions a fleet in a temporary directory,
+# starts and stops every process itself (trap on EXIT), and every wait is bounded.
+#
+# Environment: DURATION (seconds per measurement, default 10), COUNTS (default "50 500 5000"),
+# REPEAT (rounds of replica+redis per count, default 1; the best round is reported),
+# SKIP_BUILD=1 (use the binaries already built), BIN_DIR (where they are; default
+# target/release).
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+COUNTS=${COUNTS:-"50 500 5000"}
+REPEAT=${REPEAT:-1}
+SERVER_CPU=0
+CLIENT_CPU=1
+# Seconds a server may take to print its ready line / to exit after SIGTERM.
+READY_LIMIT_S=15
+STOP_LIMIT_S=10
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+work=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
+pids=()
+
+stop_pid() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || return 0
+    local i
+    for ((i = 0; i < STOP_LIMIT_S * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        stop_pid "$pid"
+    done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits (bounded) until FILE has a line matching PATTERN.
+wait_for_line() {
+    local file=$1 pattern=$2 i
+    for ((i = 0; i < READY_LIMIT_S * 10; i++)); do
+        if grep -q "$pattern" "$file" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "timed out waiting for '$pattern' in $file:" >&2
+    tail -n 20 "$file" >&2 || true
+    return 1
+}
+
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    cargo build --release --locked -p gatehouse-replica -p gatehouse-agent \
+        --bin gatehouse-replica --bin gatehouse-loadgen >&2
+fi
+bin_dir=${BIN_DIR:-$root/target/release}
+replica_bin=$bin_dir/gatehouse-replica
+loadgen_bin=$bin_dir/gatehouse-loadgen
+
+max_agents=0
+for n in $COUNTS; do
+    ((n > max_agents)) && max_agents=$n
+done
+"$loadgen_bin" provision --agents "$max_agents" --out "$work" >&2
+
+# The replica: defaults except the address (a free port picked by the kernel).
+cat >"$work/replica.ron" <<EOF
+(listen: "127.0.0.1:0", database: "db.ron")
+EOF
+taskset -c "$SERVER_CPU" "$replica_bin" --config "$work/replica.ron" \
+    >"$work/replica.out" 2>"$work/replica.log" &
+pids+=($!)
+replica_pid=$!
+wait_for_line "$work/replica.out" '^listening on '
+replica_addr=$(sed -n 's/^listening on //p' "$work/replica.out" | head -n 1)
+
+redis_port=$(free_port)
+taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
+    --appendonly no --maxclients 10000 >"$work/redis.log" 2>&1 &
+pids+=($!)
+redis_pid=$!
+wait_for_line "$work/redis.log" 'Ready to accept connections'
+redis_addr=127.0.0.1:$redis_port
+
+# Prints "throughput | p50 ms | p99 ms | errors" from a loadgen JSON summary.
+summary_cells() {
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+l = d["latency_us"]
+print("%.0f %.0f | %.2f | %.2f | %d" % (d["throughput_rps"], d["throughput_rps"], l["p50"] / 1e3, l["p99"] / 1e3, d["errors"]))' "$1"
+}
+
+echo "replica pid $replica_pid on $replica_addr, redis pid $redis_pid on $redis_addr;" \
+    "CPU $SERVER_CPU: servers, CPU $CLIENT_CPU: load generator; $DURATION s per run" >&2
+
+rows=()
+for n in $COUNTS; do
+    best_g=0 best_r=0 g_cells="" r_cells=""
+    for ((round = 1; round <= REPEAT; round++)); do
+        g_json=$work/gatehouse-$n-$round.json
+        "$loadgen_bin" run --servers "$replica_addr" --identities "$work/identities.ron" \
+            --agents "$n" --mode closed --duration "$DURATION" \
+            --mix authorize=100,authenticate=0,deny=0 --pin-cpu "$CLIENT_CPU" \
+            --json "$g_json" >"$work/gatehouse-$n-$round.txt"
+        r_json=$work/redis-$n-$round.json
+        "$loadgen_bin" redis --addr "$redis_addr" --connections "$n" --duration "$DURATION" \
+            --pin-cpu "$CLIENT_CPU" --json "$r_json" >"$work/redis-$n-$round.txt"
+        read -r g g_rest < <(summary_cells "$g_json")
+        read -r r r_rest < <(summary_cells "$r_json")
+        echo "$n agents, round $round: gatehouse $g req/s | $g_rest; redis $r req/s | $r_rest" >&2
+        if ((g > best_g)); then best_g=$g g_cells=$g_rest; fi
+        if ((r > best_r)); then best_r=$r r_cells=$r_rest; fi
+    done
+    ratio=$(python3 -c 'import sys; print("%.2f" % (int(sys.argv[1]) / max(int(sys.argv[2]), 1)))' "$best_g" "$best_r")
+    rows+=("| $n | $g_cells | $r_cells | $ratio |")
+done
+
+echo
+echo "| agents / connections | gatehouse req/s | p50 ms | p99 ms | errors | redis GET req/s | p50 ms | p99 ms | errors | gatehouse / redis |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for row in "${rows[@]}"; do
+    echo "$row"
+done
