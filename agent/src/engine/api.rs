@@ -48,6 +48,7 @@ impl Engine {
             round_robin: RoundRobinState::default(),
             backoff: Backoff::new(),
             retry_at: None,
+            pause_until: None,
             retry_wanted: false,
             last_reports: vec![None; servers],
             last_refusal: None,
@@ -182,6 +183,7 @@ impl Engine {
     /// When `handle_timeout` must be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let phase = match &self.phase {
+            Phase::Idle if self.requests.has_unsent() => self.pause_until,
             Phase::Idle => self.retry_at.filter(|_| self.requests.is_empty()),
             Phase::Probing { round, .. } => Some(round.deadline()),
             Phase::Connecting { wait_until, .. } => *wait_until,

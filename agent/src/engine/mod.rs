@@ -35,6 +35,13 @@ use std::time::{Duration, Instant};
 /// Tries (connections, redirects, failovers) one request may use before it fails. Bounds the
 /// work a request can cause even when every server answers instantly with "busy".
 pub const MAX_TRIES_PER_REQUEST: u32 = 8;
+/// When every server has just answered "busy" (or failed), the next try waits a pause drawn
+/// from this range instead of reconnecting at once: under overload, redirects must not become
+/// a storm of connections and handshakes that adds work exactly where capacity is short. The
+/// pause is short against the 5 s deadline and jittered so agents do not return in step.
+pub const RETRY_PAUSE_MIN: Duration = Duration::from_millis(50);
+/// Upper end of the retry pause (see [`RETRY_PAUSE_MIN`]).
+pub const RETRY_PAUSE_MAX: Duration = Duration::from_millis(200);
 /// Requests waiting for a connection; more are refused at once (backpressure to the caller).
 pub const MAX_QUEUED_REQUESTS: usize = 256;
 /// Requests sent on one connection before their answers (the server allows 16).
@@ -180,6 +187,8 @@ pub struct Engine {
     backoff: Backoff,
     /// When to retry in the background after nothing was reachable.
     retry_at: Option<Instant>,
+    /// Every server is avoided and a request is being retried: wait until then.
+    pause_until: Option<Instant>,
     /// A request just failed for lack of servers: schedule `retry_at` with jitter.
     retry_wanted: bool,
     /// The last report from each server and when it came.

@@ -80,6 +80,12 @@ impl Requests {
         self.items.is_empty()
     }
 
+    /// True when a waiting request has already been tried on some server (a redirect or a
+    /// failover is pending).
+    pub fn has_retry_waiting(&self) -> bool {
+        self.items.iter().any(|p| p.sent.is_none() && p.tries > 0)
+    }
+
     pub fn has_unsent(&self) -> bool {
         self.items.iter().any(|p| p.sent.is_none())
     }

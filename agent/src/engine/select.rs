@@ -2,7 +2,9 @@
 //! failover to the next candidate, and giving up. Pure; part of the engine.
 
 use super::live::Live;
-use super::{AgentError, Engine, Output, Phase, MAX_TRIES_PER_REQUEST};
+use super::{
+    AgentError, Engine, Output, Phase, MAX_TRIES_PER_REQUEST, RETRY_PAUSE_MAX, RETRY_PAUSE_MIN,
+};
 use crate::balance::order_candidates;
 use crate::budget::Deadline;
 use crate::connect_plan::{Action, ConnectPlan};
@@ -23,6 +25,25 @@ impl Engine {
         self.schedule_retry(now, rng);
     }
 
+    /// True while a retry must wait: every server is avoided (each just said busy, refused or
+    /// failed) and a waiting request has already been tried. Starts the jittered pause.
+    fn must_pause(&mut self, now: Instant, rng: &mut impl Rng) -> bool {
+        let all_avoided = (0..self.config.servers).all(|s| self.avoid.is_avoided(s, now));
+        if !all_avoided || !self.requests.has_retry_waiting() {
+            self.pause_until = None;
+            return false;
+        }
+        let until = *self.pause_until.get_or_insert_with(|| {
+            let span = RETRY_PAUSE_MAX - RETRY_PAUSE_MIN;
+            now + RETRY_PAUSE_MIN + span.mul_f64(rng.gen_range(0.0..=1.0))
+        });
+        if now < until {
+            return true;
+        }
+        self.pause_until = None;
+        false
+    }
+
     fn advance_phases(&mut self, now: Instant, rng: &mut impl Rng) {
         // Each pass either returns or changes phase; a change of phase only loops back for
         // phases that make progress without input, and every new episode counts a try, so
@@ -31,6 +52,9 @@ impl Engine {
             match &mut self.phase {
                 Phase::Idle => {
                     if self.requests.has_unsent() {
+                        if self.must_pause(now, rng) {
+                            return;
+                        }
                         self.start_selection(now, rng, false);
                         continue;
                     }

@@ -527,7 +527,15 @@ fn refusals_after_a_probe_reply_still_get_bounded_retries() {
         done(&out).is_empty(),
         "not failed at once: a server answered"
     );
-    assert_eq!(probes(&out).len(), 2, "a new probe round for the next try");
+    // Every server just failed: the next try waits the retry pause, then probes again.
+    assert!(probes(&out).is_empty());
+    let wake = sim.engine.poll_timeout().expect("the pause timer");
+    sim.advance_to(wake);
+    assert_eq!(
+        probes(&sim.drain()).len(),
+        2,
+        "a new probe round for the next try"
+    );
 }
 
 #[test]
@@ -663,4 +671,45 @@ fn status_reports_a_background_retry_while_it_runs() {
     assert!(status
         .retry_in
         .is_some_and(|d| d >= Duration::from_millis(1280)));
+}
+
+#[test]
+fn when_every_server_is_busy_the_next_try_waits_a_jittered_pause() {
+    let mut sim = Sim::new(2, Balancing::Ordered, 11);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let busy = || {
+        let mut e = gatehouse_common::wire::WireError::new(ErrorCode::Busy, "busy, go elsewhere");
+        e.estimate_us = 2_000_000;
+        Response::Error(e)
+    };
+    // Both servers answer busy, one after the other.
+    let (conn, server) = connects(&sim.drain())[0];
+    let id = establish(&mut sim, conn, server);
+    sim.respond(conn, id, busy());
+    let (conn2, server2) = connects(&sim.drain())[0];
+    assert_ne!(server2, server);
+    let id = establish(&mut sim, conn2, server2);
+    sim.respond(conn2, id, busy());
+    // Now every server is avoided: no reconnect storm, a pause of 50–200 ms first.
+    let out = sim.drain();
+    assert!(
+        connects(&out).is_empty() && probes(&out).is_empty(),
+        "{out:?}"
+    );
+    assert!(
+        done(&out).is_empty(),
+        "the request is still waiting, within its deadline"
+    );
+    let wake = sim.engine.poll_timeout().expect("a timer for the pause");
+    let pause = wake - sim.now;
+    assert!(
+        (RETRY_PAUSE_MIN..=RETRY_PAUSE_MAX).contains(&pause),
+        "{pause:?}"
+    );
+    sim.advance_to(wake);
+    assert_eq!(
+        connects(&sim.drain()).len(),
+        1,
+        "tries again after the pause"
+    );
 }
