@@ -116,12 +116,18 @@ fn a_promoted_replica_takes_over_and_the_former_master_is_fenced() {
     for name in ["r1", "r2"] {
         ReplicaStatus::wait_for(&cluster.replica_dir(name), "in sync", |s| s.applied == seq);
     }
-    // The master is lost for good.
-    cluster.master.signal(libc::SIGKILL);
-    cluster.master.wait_exit(WAIT_LIMIT);
-    // Promote r1: stop it and start a master on its copy with --promote.
+    // r1 stops; one more change reaches only r2, so r2 is ahead of the replica that will be
+    // promoted: that change must not survive on r2 (the new master never had it).
     r1.signal(libc::SIGTERM);
     r1.wait_exit(WAIT_LIMIT).expect("r1 stops");
+    cluster.admin_ok(&["user", "add", "only-on-the-old-master"]);
+    let ahead = cluster.sequence();
+    ReplicaStatus::wait_for(&cluster.replica_dir("r2"), "ahead of r1", |s| {
+        s.applied == ahead
+    });
+    // The master is lost for good. Promote r1: a master on its copy with --promote.
+    cluster.master.signal(libc::SIGKILL);
+    cluster.master.wait_exit(WAIT_LIMIT);
     let r1_dir = cluster.replica_dir("r1");
     let config = r1_dir.join("master.ron");
     std::fs::write(
@@ -174,5 +180,18 @@ fn a_promoted_replica_takes_over_and_the_former_master_is_fenced() {
         std::thread::sleep(Duration::from_millis(50));
     }
     promoted.signal(libc::SIGCONT);
-    drop(r2);
+    // r2 ends identical to the new master: the old master's last change is gone, the new
+    // master's change is there.
+    let mut r2 = r2;
+    r2.signal(libc::SIGTERM);
+    r2.wait_exit(WAIT_LIMIT).expect("r2 stops");
+    let copy = Store::open(&cluster.replica_dir("r2").join("replica.sqlite")).unwrap();
+    let names: Vec<&str> = copy
+        .database()
+        .users
+        .iter()
+        .map(|u| u.name.as_str())
+        .collect();
+    assert!(names.contains(&"after-promotion"), "{names:?}");
+    assert!(!names.contains(&"only-on-the-old-master"), "{names:?}");
 }

@@ -189,22 +189,58 @@ impl Link {
                     let _ = self.flush();
                     return Err(Close::Superseded(epoch));
                 }
-                ctx.state.confirm_epoch();
-                log::info!("replica {host} subscribed after sequence {applied}");
+                // A replica that has followed some master and knows of none newer than us
+                // confirms our epoch; a fresh or wiped one (epoch 0) knows nothing and does not.
+                if epoch > 0 {
+                    ctx.state.confirm_epoch();
+                }
+                log::info!("replica {host} subscribed after sequence {applied} (epoch {epoch})");
                 ctx.table.update(&host, |r| {
                     r.state = LinkState::Established;
                     r.acked = applied;
                 });
-                self.phase = Phase::Streaming {
-                    sent: applied,
-                    acked: applied,
-                };
+                let head = ctx.state.read(|s| s.sequence());
+                // First the head and epoch, so the replica knows them before anything else.
+                self.send(
+                    &ReplMessage::Heartbeat {
+                        seq: head,
+                        epoch: mine,
+                    },
+                    ctx.now,
+                );
+                // A copy from an older epoch may hold changes this master never had (it was
+                // ahead of the replica promoted from); a copy ahead of our head cannot be ours.
+                // Either way it is replaced whole, never patched.
+                let diverged = (epoch < mine && applied > 0) || applied > head;
+                if diverged {
+                    log::warn!(
+                        "replica {host} at sequence {applied} of epoch {epoch} (ours: {head} of epoch {mine}) gets a snapshot: its copy may have diverged"
+                    );
+                    let seq = self.send_snapshot(ctx)?;
+                    self.liveness.expect_answer(ctx.now);
+                    self.phase = Phase::Streaming {
+                        sent: seq,
+                        acked: 0,
+                    };
+                } else {
+                    self.phase = Phase::Streaming {
+                        sent: applied,
+                        acked: applied,
+                    };
+                }
                 self.catch_up(ctx)
             }
             (ReplMessage::Ack { applied }, Phase::Streaming { sent, acked }) => {
+                let progressed = applied.min(*sent) > *acked;
                 *acked = applied.min(*sent);
-                if *acked == *sent {
+                // The request timeout measures time without progress: each ack that moves
+                // forward restarts it while batches are still outstanding, so a long catch-up
+                // or a steady stream is never taken for a dead replica.
+                if *acked == *sent || progressed {
                     self.liveness.on_answered();
+                }
+                if *acked < *sent {
+                    self.liveness.expect_answer(ctx.now);
                 }
                 let acked = *acked;
                 ctx.table.update(&host, |r| r.acked = acked);

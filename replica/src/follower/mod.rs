@@ -62,6 +62,7 @@ pub fn spawn(
                 backoff: Backoff::new(),
                 status_written: Instant::now(),
                 status_dirty: false,
+                link_epoch: 0,
             };
             follower.run()
         })?;
@@ -79,6 +80,8 @@ struct Follower {
     status_written: Instant,
     /// Something changed since the status file was last written.
     status_dirty: bool,
+    /// The epoch of the master on the current link (from its first heartbeat).
+    link_epoch: u64,
 }
 
 impl Follower {
@@ -111,6 +114,7 @@ impl Follower {
             timings.heartbeat_timeout,
             &mut self.rng,
         )?;
+        self.link_epoch = 0;
         let applied = self.store.sequence();
         link.send(&ReplMessage::Subscribe {
             applied,
@@ -176,6 +180,7 @@ impl Follower {
                 epoch,
             } => {
                 self.check_epoch(epoch)?;
+                self.link_epoch = epoch;
                 let applied = self.store.sequence();
                 let fresh: Vec<_> = changes
                     .into_iter()
@@ -187,6 +192,9 @@ impl Follower {
                         .map_err(|e| LinkError::Store(e.to_string()))?;
                     self.publish();
                 }
+                // The master streams changes only to a copy it has vouched for (same epoch,
+                // or an empty copy): now it is this epoch's.
+                self.adopt_epoch(epoch)?;
                 self.note_head(head);
                 Ok(Some(ReplMessage::Ack {
                     applied: self.store.sequence(),
@@ -210,6 +218,7 @@ impl Follower {
                             .map_err(|e| LinkError::Store(e.to_string()))?;
                         self.publish();
                         self.status.lock().snapshots += 1;
+                        self.adopt_epoch(self.link_epoch)?;
                         Ok(Some(ReplMessage::Ack { applied: seq }))
                     }
                 }
@@ -217,6 +226,7 @@ impl Follower {
             ReplMessage::Heartbeat { seq, epoch } => {
                 if epoch > 0 {
                     self.check_epoch(epoch)?;
+                    self.link_epoch = epoch;
                 }
                 self.note_head(seq);
                 Ok(None)
@@ -228,14 +238,24 @@ impl Follower {
 
     /// A master of a lower epoch than one we already followed is a former master that came
     /// back: never follow it. A higher epoch (a promotion) is recorded durably.
-    fn check_epoch(&mut self, epoch: u64) -> Result<(), LinkError> {
+    /// Never follows a master older than one this replica already followed (a former master
+    /// that came back).
+    fn check_epoch(&self, epoch: u64) -> Result<(), LinkError> {
         let known = self.store.epoch();
         if epoch < known {
             return Err(LinkError::Refused(format!(
                 "master epoch {epoch} is older than {known}, which this replica already followed"
             )));
         }
-        if epoch > known {
+        Ok(())
+    }
+
+    /// Records a newer master epoch, only once the copy has been brought in line with that
+    /// master (a batch it streamed, or its snapshot): a heartbeat alone proves nothing, and a
+    /// copy from the older epoch may hold changes the new master never had, which it replaces
+    /// with a snapshot. A crash before this is recorded just means another snapshot.
+    fn adopt_epoch(&mut self, epoch: u64) -> Result<(), LinkError> {
+        if epoch > self.store.epoch() {
             self.store
                 .set_epoch(epoch)
                 .map_err(|e| LinkError::Store(e.to_string()))?;
