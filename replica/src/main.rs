@@ -98,7 +98,7 @@ fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, Loaded)> {
 
 fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
     match gatehouse_common::os::raise_fd_limit() {
-        Ok(n) if (n as usize) < config.bridge.max_connections + 64 => log::warn!(
+        Ok(n) if (n as usize) < config.bridge.max_connections.saturating_add(64) => log::warn!(
             "open-file limit {n} is below max_connections ({}) + 64: raise LimitNOFILE",
             config.bridge.max_connections
         ),

@@ -139,7 +139,7 @@ fn with_every_server_unreachable_the_caller_hears_before_the_deadline() {
 
 #[test]
 fn a_busy_replica_redirects_the_agent_to_another_one() {
-    let (db, hosts) = test_database(2);
+    let (db, hosts) = test_database(3);
     // Replica 0 takes 400 ms per request and calls anything predicted over 100 ms "busy".
     let slow = start_replica(
         &db,
@@ -150,14 +150,26 @@ fn a_busy_replica_redirects_the_agent_to_another_one() {
     // Ordered mode: both agents go to replica 0 first.
     let first = driver.add_engine(engine(&hosts[0], 2, Balancing::Ordered));
     let second = driver.add_engine(engine(&hosts[1], 2, Balancing::Ordered));
-    // The first request is admitted (nothing measured yet) and teaches the slow replica its
-    // service time.
+    // The first request teaches the slow replica its service time (an idle replica always
+    // takes a request, whatever it predicts).
     driver.submit(first, ssh());
     let c = complete(&mut driver, 1).remove(0);
     assert_eq!((c.outcome.server, c.outcome.redirects), (Some(0), 0));
-    // Now the slow replica predicts 400 ms > 100 ms: busy, go elsewhere.
+    // Keep it busy with another slow request...
+    driver.submit(first, ssh());
+    (0..500)
+        .filter_map(|_| {
+            driver
+                .turn(Some(Duration::from_millis(1)), &mut Vec::new())
+                .unwrap();
+            probe(slow.addr, &hosts[2], WAIT_LIMIT)
+        })
+        .find(|r| r.load.in_service == 1)
+        .expect("the slow request in service");
+    // ...now it predicts (1 in service + 1) × 400 ms > 100 ms: busy, go elsewhere.
     driver.submit(second, ssh());
-    let c = complete(&mut driver, 1).remove(0);
+    let done = complete(&mut driver, 2);
+    let c = done.iter().find(|c| c.engine == second).unwrap();
     assert!(
         matches!(c.outcome.result, Ok(Response::Allow { .. })),
         "{c:?}"

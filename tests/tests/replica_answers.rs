@@ -262,3 +262,21 @@ fn an_unknown_protocol_version_gets_the_clear_error() {
     ));
     assert!(gatehouse_tests::client::closed_by_server(&mut raw));
 }
+
+#[test]
+fn an_idle_replica_always_takes_a_request_whatever_it_predicts() {
+    let (db, hosts) = test_database(1);
+    // 200 ms per request against a 10 ms busy limit: every prediction is over the limit.
+    let replica = start_replica(
+        &db,
+        "(workers: 1, benchmark_service_delay_ms: 200, busy_wait_ms: 10)",
+    );
+    let mut agent = Client::connect(replica.addr, &hosts[0]).unwrap();
+    for id in 0..3 {
+        // Idle each time (the previous answer came back): never "busy" forever.
+        assert!(matches!(
+            agent.request(id, ssh()).unwrap(),
+            Response::Allow { .. }
+        ));
+    }
+}

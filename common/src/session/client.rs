@@ -56,8 +56,17 @@ pub enum ClientError {
 }
 
 enum State {
-    AwaitServerHello { hello: Vec<u8>, versions: Vec<u16> },
-    Established { sealer: Sealer, opener: Opener },
+    AwaitServerHello {
+        hello: Vec<u8>,
+        versions: Vec<u16>,
+    },
+    Established {
+        sealer: Sealer,
+        opener: Opener,
+        /// A sealed frame has opened: the server has our finish, so from now on only sealed
+        /// frames are believed (a plaintext error could be forged by anyone on the path).
+        sealed_seen: bool,
+    },
 }
 
 /// One connection's protocol state, agent side.
@@ -126,18 +135,24 @@ impl ClientSession {
                 self.state = State::Established {
                     sealer: Sealer::new(&keys.client_to_server),
                     opener: Opener::new(&keys.server_to_client),
+                    sealed_seen: false,
                 };
                 Ok(ClientEvent::Established {
                     version: server.version,
                 })
             }
-            State::Established { opener, .. } => {
+            State::Established {
+                opener,
+                sealed_seen,
+                ..
+            } => {
                 // Until the server has processed our finish it may still answer in plaintext
-                // (for example "auth failed"). ChaCha20-Poly1305 checks the tag before it
-                // decrypts, so a frame that fails to open is left untouched and can be read
-                // as a plaintext handshake error.
+                // (for example "auth failed"), but only until its first sealed frame.
+                // ChaCha20-Poly1305 checks the tag before it decrypts, so a frame that fails to
+                // open is left untouched and can be read as a plaintext handshake error.
+                let plaintext_allowed = !*sealed_seen;
                 match opener.open_in_place(payload) {
-                    Ok(text) => match Session::decode(text)? {
+                    Ok(text) => match Session::decode(text).inspect(|_| *sealed_seen = true)? {
                         Session::Response { id, body } => Ok(ClientEvent::Response { id, body }),
                         Session::Goodbye(g) => Ok(ClientEvent::Goodbye(g.reason)),
                         Session::Replication(bytes) => Ok(ClientEvent::Replication(bytes)),
@@ -147,7 +162,7 @@ impl ClientSession {
                         }
                     },
                     Err(sealed) => match Handshake::decode(payload) {
-                        Ok(Handshake::Error(e)) => Err(ClientError::Server(e)),
+                        Ok(Handshake::Error(e)) if plaintext_allowed => Err(ClientError::Server(e)),
                         _ => Err(sealed.into()),
                     },
                 }

@@ -192,3 +192,26 @@ fn a_plaintext_error_after_the_finish_still_reaches_the_agent() {
         other => panic!("expected the server's error, got {other:?}"),
     }
 }
+
+#[test]
+fn after_the_first_sealed_frame_a_plaintext_error_is_not_believed() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let (mut client, mut server) = establish(&mut rng);
+    let mut s2c = Vec::new();
+    server
+        .write_response(1, Response::AuthOk, &mut s2c)
+        .unwrap();
+    assert!(client
+        .handle_frame(&mut frames(&s2c)[0], &mut Vec::new())
+        .is_ok());
+    // Anyone on the path could inject this: it must not make the agent go elsewhere.
+    let mut forged = Vec::new();
+    ServerSession::new().write_error(
+        &crate::wire::msg::WireError::new(ErrorCode::Busy, "go away"),
+        &mut forged,
+    );
+    assert!(matches!(
+        client.handle_frame(&mut frames(&forged)[0], &mut Vec::new()),
+        Err(ClientError::Sealed(_))
+    ));
+}

@@ -106,7 +106,7 @@ impl BridgeConfig {
         )?;
         let probe_silence_queue_len = f.probe_silence_queue_len.unwrap_or(
             DEFAULT_PROBE_SILENCE_QUEUE_LEN
-                .min(queue_capacity * 3 / 4)
+                .min(queue_capacity.saturating_mul(3) / 4)
                 .max(1),
         );
         if probe_silence_queue_len > queue_capacity {

@@ -241,7 +241,18 @@ fn work(
         if !service_delay.is_zero() {
             std::thread::sleep(service_delay);
         }
-        let response = handler.handle(&job.host, &job.request);
+        // A handler that panics must not kill the worker (the load figures would stay wrong
+        // for good): the agent gets an Internal error and goes elsewhere.
+        let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handler.handle(&job.host, &job.request)
+        }))
+        .unwrap_or_else(|_| {
+            log::error!("request handler panicked on a request from {}", job.host);
+            Response::Error(gatehouse_common::wire::WireError::new(
+                gatehouse_common::types::ErrorCode::Internal,
+                "internal error, go elsewhere",
+            ))
+        });
         let finished = Instant::now();
         let result = Done {
             conn: job.conn,

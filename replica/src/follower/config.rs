@@ -4,6 +4,7 @@
 use gatehouse_common::config::ConfigError;
 use gatehouse_common::repl::liveness::{
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+    MIN_HEARTBEAT_INTERVAL,
 };
 use gatehouse_common::repl::LinkTimings;
 use serde::Deserialize;
@@ -70,6 +71,16 @@ impl FollowConfig {
             heartbeat_timeout: ms(f.heartbeat_timeout_ms, DEFAULT_HEARTBEAT_TIMEOUT),
             request_timeout: ms(f.request_timeout_ms, DEFAULT_REQUEST_TIMEOUT),
         };
+        if timings.heartbeat_interval < MIN_HEARTBEAT_INTERVAL {
+            return Err(ConfigError::invalid(
+                file,
+                "replication.heartbeat_interval_ms",
+                format!(
+                    "expected at least {} ms",
+                    MIN_HEARTBEAT_INTERVAL.as_millis()
+                ),
+            ));
+        }
         if timings.heartbeat_timeout <= timings.heartbeat_interval {
             return Err(ConfigError::invalid(
                 file,

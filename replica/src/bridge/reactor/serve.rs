@@ -77,7 +77,10 @@ impl Reactor {
             }
         }
         if let Some(conn) = self.conn_mut(id) {
-            let partial = !conn.read_buf.is_empty();
+            // Only a frame still arriving counts: complete frames left waiting because reading
+            // is paused (backpressure, age) must not trip the trickle timer.
+            let partial = matches!(decode_frame(&conn.read_buf, MAX_FRAME_LEN), Ok(None))
+                && !conn.read_buf.is_empty();
             conn.lifecycle.on_partial_frame(partial, now);
             self.arm(id);
         }
@@ -133,7 +136,11 @@ impl Reactor {
         let estimate = self
             .estimator
             .estimate(self.queue_len(), self.in_service(), self.workers());
-        if estimate.recommended > self.config.busy_wait {
+        // An idle replica always takes the request: otherwise an estimate learned from slow
+        // requests (argon2 against a small busy_wait_ms) could redirect everything forever,
+        // and with nothing completing the estimate would never change.
+        let idle = self.queue_len() == 0 && self.in_service() == 0;
+        if estimate.recommended > self.config.busy_wait && !idle {
             self.redirect(id, request_id, estimate.recommended);
             return;
         }
