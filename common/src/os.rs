@@ -23,3 +23,16 @@ pub fn raise_fd_limit() -> std::io::Result<u64> {
     #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
     Ok(limit.rlim_cur as u64)
 }
+
+/// Runs `create` with the process's file-creation mask set to `mask`, then restores it: a
+/// socket or file created inside gets its restrictive mode from the moment it exists, with no
+/// window in which others could open it. Call it before other threads start (the mask is
+/// process-wide).
+pub fn with_umask<T>(mask: u32, create: impl FnOnce() -> T) -> T {
+    // SAFETY: umask only changes this process's file-creation mask.
+    let old = unsafe { libc::umask(mask as libc::mode_t) };
+    let result = create();
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    result
+}

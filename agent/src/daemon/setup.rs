@@ -88,11 +88,7 @@ pub fn bind_socket(path: &Path) -> Result<UnixListener, DaemonError> {
     }
     // The umask makes the socket 0660 from the moment it exists (no window where others
     // could connect); the chmod below makes it so whatever umask the service manager set.
-    // SAFETY: umask only changes this process's file-creation mask; nothing else runs yet.
-    let old = unsafe { libc::umask(0o117) };
-    let bound = UnixListener::bind(path);
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
+    let bound = gatehouse_common::os::with_umask(0o117, || UnixListener::bind(path));
     let listener = bound.map_err(|e| bad(format!("cannot bind: {e}")))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))
         .map_err(|e| bad(format!("cannot set mode 0660: {e}")))?;

@@ -67,7 +67,10 @@ pub fn bind(path: &Path) -> Result<UnixListener, BindError> {
                 .map_err(io_err)?;
         }
     }
-    let listener = UnixListener::bind(path).map_err(io_err)?;
+    // 0600 from the moment the socket exists (the umask), and whatever umask the service
+    // manager set (the chmod). The master binds before it starts any thread.
+    let listener =
+        gatehouse_common::os::with_umask(0o177, || UnixListener::bind(path)).map_err(io_err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
     Ok(listener)
 }
