@@ -218,3 +218,40 @@ fn a_client_with_the_wrong_key_cannot_finish_the_handshake() {
         "the failure is logged with peer and host:\n{log}"
     );
 }
+
+#[test]
+fn a_pipelining_agent_is_held_to_its_in_flight_cap_and_every_request_is_answered() {
+    let (db, hosts) = test_database(2);
+    let replica = start_replica(
+        &db,
+        "(workers: 1, benchmark_service_delay_ms: 100, busy_wait_ms: 60000, max_in_flight_per_connection: 2)",
+    );
+    let mut agent = Client::connect(replica.addr, &hosts[0]).unwrap();
+    // Eight requests in one write: the replica takes two at a time off the socket.
+    let mut burst = Vec::new();
+    for id in 0..8 {
+        burst.extend(agent.seal(id, ssh()));
+    }
+    agent.stream.write_all(&burst).unwrap();
+    let mut seen = 0;
+    for _ in 0..20 {
+        let load = probe(replica.addr, &hosts[1], WAIT_LIMIT)
+            .expect("probe")
+            .load;
+        assert!(
+            load.queue_len + load.in_service <= 2,
+            "cap exceeded: {load:?}"
+        );
+        seen = seen.max(load.queue_len + load.in_service);
+    }
+    assert!(seen >= 1, "the requests were being served");
+    for id in 0..8 {
+        match agent.next_event().unwrap() {
+            ClientEvent::Response { id: got, body } => {
+                assert_eq!(got, id, "answers come in order");
+                assert!(matches!(body, Response::Allow { .. }));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
