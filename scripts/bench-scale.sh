@@ -26,20 +26,7 @@ WORK=$(mktemp -d /tmp/gh-scale.XXXXXX)
 PIDS=()
 NS_MADE=0
 
-cleanup() {
-    local status=$?
-    set +e
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 70); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    [ "$NS_MADE" = 1 ] && ip netns del "$NS" 2>/dev/null
-    if [ "${KEEP:-0}" = 1 ]; then echo "logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
-    exit "$status"
-}
-trap cleanup EXIT
+source "$ROOT/scripts/lib/netns-cleanup.sh"
 
 log() { echo "# $*" >&2; }
 # Runs a command in the namespace. For background processes call `ip netns exec` directly:

@@ -33,27 +33,8 @@ WORK=$(mktemp -d /tmp/gh-stall.XXXXXX)
 PIDS=()
 NS_MADE=0
 
-stop_pids() {
-    local pid
-    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "$@"; do
-        for _ in $(seq 1 70); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-}
-cleanup() {
-    local status=$?
-    set +e
-    stop_pids "${PIDS[@]}"
-    if [ "$NS_MADE" = 1 ]; then
-        ip netns exec "$NS" nft delete table inet gh_stall 2>/dev/null
-        ip netns del "$NS" 2>/dev/null
-    fi
-    if [ "${KEEP:-0}" = 1 ]; then echo "logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
-    exit "$status"
-}
-trap cleanup EXIT
+extra_cleanup() { ip netns exec "$NS" nft delete table inet gh_stall 2>/dev/null; }
+source "$ROOT/scripts/lib/netns-cleanup.sh"
 
 log() { echo "# $*" >&2; }
 in_ns() { ip netns exec "$NS" "$@"; }
