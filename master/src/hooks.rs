@@ -7,29 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A replica link's state, as in the UDM's communication states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LinkState {
-    /// Connecting or authenticating, no change exchanged yet.
-    Started,
-    /// Authenticated and streaming; heartbeats flowing.
-    Established,
-    /// The link is down (closed, timed out, refused).
-    Disconnected,
-    /// Down and waiting for the next attempt (backoff).
-    Reconnecting,
-}
-
-impl LinkState {
-    pub fn name(self) -> &'static str {
-        match self {
-            LinkState::Started => "started",
-            LinkState::Established => "established",
-            LinkState::Disconnected => "disconnected",
-            LinkState::Reconnecting => "reconnecting",
-        }
-    }
-}
+/// A replica link's state (shared with the replica's side).
+pub use gatehouse_common::repl::LinkState;
 
 /// One replica link as the master sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ mod link;
 mod status;
 
 pub use config::{FollowConfig, FollowFile};
-pub use status::{FollowerStatus, LinkPhase};
+pub use status::{FollowerStatus, LinkState};
 
 use crate::bridge::DbStatus;
 use crate::store::Store;
@@ -90,14 +90,14 @@ impl Follower {
         loop {
             let master = self.config.masters[next % self.config.masters.len()];
             next += 1;
-            self.set_phase(LinkPhase::Started, Some(master));
+            self.set_phase(LinkState::Started, Some(master));
             match self.follow(master) {
                 Ok(()) => {}
                 Err(e) => log::warn!("replication link to {master}: {e}"),
             }
-            self.set_phase(LinkPhase::Disconnected, Some(master));
+            self.set_phase(LinkState::Disconnected, Some(master));
             let delay = self.backoff.next_delay(&mut self.rng);
-            self.set_phase(LinkPhase::Reconnecting, Some(master));
+            self.set_phase(LinkState::Reconnecting, Some(master));
             log::info!("reconnecting to a master in {delay:?}");
             // The real reconnect delay (jittered backoff), not a synchronisation sleep.
             std::thread::sleep(delay);
@@ -122,7 +122,7 @@ impl Follower {
             heartbeat_ms: timings.heartbeat_interval.as_millis() as u64,
         })?;
         log::info!("following {master} from sequence {applied}");
-        self.set_phase(LinkPhase::Established, Some(master));
+        self.set_phase(LinkState::Established, Some(master));
         let mut liveness = Liveness::new(timings, Instant::now());
         let mut snapshot = SnapshotAssembler::default();
         loop {
@@ -283,7 +283,7 @@ impl Follower {
         status.applied = self.store.sequence();
     }
 
-    fn set_phase(&mut self, phase: LinkPhase, master: Option<std::net::SocketAddr>) {
+    fn set_phase(&mut self, phase: LinkState, master: Option<std::net::SocketAddr>) {
         {
             let mut status = self.status.lock();
             status.phase = phase;

@@ -6,23 +6,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
 
-/// The link's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum LinkPhase {
-    /// Connecting or authenticating.
-    Started,
-    /// Subscribed; changes and heartbeats flowing.
-    Established,
-    /// The link is down.
-    Disconnected,
-    /// Down, waiting for the next attempt.
-    Reconnecting,
-}
+pub use gatehouse_common::repl::LinkState;
 
 /// What the follower reports.
 #[derive(Debug, Clone)]
 pub struct FollowerStatus {
-    pub phase: LinkPhase,
+    pub phase: LinkState,
     pub master: Option<SocketAddr>,
     pub applied: u64,
     pub master_head: u64,
@@ -33,7 +22,7 @@ pub struct FollowerStatus {
 
 #[derive(Serialize)]
 struct StatusFile<'a> {
-    state: LinkPhase,
+    state: LinkState,
     master: Option<String>,
     applied: u64,
     master_head: u64,
@@ -49,7 +38,7 @@ struct StatusFile<'a> {
 impl FollowerStatus {
     pub fn new(applied: u64, epoch: u64) -> Self {
         FollowerStatus {
-            phase: LinkPhase::Started,
+            phase: LinkState::Started,
             master: None,
             applied,
             master_head: applied,

@@ -8,25 +8,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// The link's state, as the replica names it (the UDM seed's communication states).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LinkState {
-    Started,
-    Established,
-    Disconnected,
-    Reconnecting,
-}
-
-impl LinkState {
-    pub fn name(self) -> &'static str {
-        match self {
-            LinkState::Started => "started",
-            LinkState::Established => "established",
-            LinkState::Disconnected => "disconnected",
-            LinkState::Reconnecting => "reconnecting",
-        }
-    }
-}
+/// The link's state, as the replica names it (one type for every end of a link).
+pub use gatehouse_common::repl::LinkState;
 
 /// The fields of the status file the demo shows; others are ignored, so a replica that
 /// reports more still parses.
