@@ -22,7 +22,7 @@ struct MasterFile {
     /// The admin socket path, relative to the config file's directory.
     #[serde(default)]
     admin_socket: Option<PathBuf>,
-    /// Where replicas will connect (replication is not built yet; parsed and reported only).
+    /// Where replicas connect to follow this master (TCP); `None`: no replication.
     #[serde(default)]
     replication_listen: Option<SocketAddr>,
     #[serde(default)]

@@ -1,8 +1,8 @@
 //! The seams replication plugs into: a listener told about every committed change, and a
-//! source of replica link states for `gatehouse-admin status`. Until replication exists the
-//! master runs with no listeners and [`NoReplication`] (an empty list).
+//! source of replica link states for `gatehouse-admin status`. A master configured without
+//! `replication_listen` runs with no listeners and [`NoReplication`] (an empty list).
 //!
-//! Pure data and traits. Implemented by the replication module (issue 4, second half); called
+//! Pure data and traits. Implemented by the replication module (`master/src/replication`); called
 //! by `MasterState` (commits) and the admin handler (status).
 
 use serde::{Deserialize, Serialize};

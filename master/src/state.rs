@@ -3,7 +3,7 @@
 //! probe replies, and the replication hooks.
 //!
 //! Not pure (the store does I/O). Shared as `Arc<MasterState>` by the admin socket threads,
-//! the daemon, and (later) replication. Every write goes through [`MasterState::apply`], which
+//! the daemon, and replication. Every write goes through [`MasterState::apply`], which
 //! commits, then publishes the new snapshots, then notifies listeners — all under the store
 //! lock, so agents and replicas see changes in sequence order and never one not yet durable.
 
