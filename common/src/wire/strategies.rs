@@ -10,6 +10,15 @@ use crate::wire::probe::{LoadReport, Probe, ProbeReply};
 
 /// UTF-8 text of `min_chars..` chars and at most `max_bytes` bytes; mostly ASCII so limits
 /// are reached, with arbitrary chars (multi-byte, control) mixed in.
+/// Parses hex, ignoring whitespace, so vectors can be copied from the protocol document.
+pub fn hex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
+
 pub fn text(min_chars: usize, max_bytes: usize) -> impl Strategy<Value = String> {
     let ch = prop_oneof![3 => proptest::char::range(' ', '~'), 1 => any::<char>()];
     vec(ch, min_chars..=max_bytes.max(min_chars)).prop_map(move |chars| {

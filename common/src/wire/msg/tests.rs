@@ -6,14 +6,7 @@ use crate::wire::frame::{encode_frame, MAX_FRAME_LEN};
 use crate::wire::strategies;
 use proptest::prelude::*;
 
-/// Parses hex, ignoring whitespace, so vectors can be copied from the protocol document.
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    digits
-        .chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
-}
+use crate::wire::strategies::hex;
 
 fn enc_h(m: &Handshake) -> Vec<u8> {
     let mut out = vec![];

@@ -5,13 +5,7 @@ use super::*;
 use crate::wire::strategies;
 use proptest::prelude::*;
 
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    digits
-        .chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
-}
+use crate::wire::strategies::hex;
 
 fn enc_probe(p: &Probe) -> Vec<u8> {
     let mut out = vec![];
