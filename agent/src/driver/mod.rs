@@ -226,11 +226,7 @@ impl Driver {
     fn on_conn_event(&mut self, token: Token, event: &mio::event::Event, now: Instant) {
         let index = token.0 & INDEX_MASK;
         let generation = (token.0 >> INDEX_BITS) as u64;
-        let Some(conn) = self
-            .conns
-            .get_mut(index)
-            .filter(|c| c.generation == generation)
-        else {
+        let Some(conn) = live(&mut self.conns, index, generation) else {
             return;
         };
         let (engine, id) = (conn.engine, conn.id);
@@ -254,11 +250,7 @@ impl Driver {
                 .handle_connected(now, id, &mut self.rng);
             self.run_outputs(engine, now);
         }
-        let Some(conn) = self
-            .conns
-            .get_mut(index)
-            .filter(|c| c.generation == generation)
-        else {
+        let Some(conn) = live(&mut self.conns, index, generation) else {
             return;
         };
         if event.is_writable()
@@ -280,11 +272,7 @@ impl Driver {
     /// see the end of the stream, for which no further event would come.
     fn read_conn(&mut self, index: usize, generation: u64, closing: bool, now: Instant) {
         loop {
-            let Some(conn) = self
-                .conns
-                .get_mut(index)
-                .filter(|c| c.generation == generation)
-            else {
+            let Some(conn) = live(&mut self.conns, index, generation) else {
                 return;
             };
             let (engine, id) = (conn.engine, conn.id);
@@ -429,4 +417,10 @@ impl Driver {
             }
         }
     }
+}
+
+/// The connection in slot `index` if it is still the one of `generation` (a slot reused by a
+/// newer connection is not).
+fn live(conns: &mut Slab<Conn>, index: usize, generation: u64) -> Option<&mut Conn> {
+    conns.get_mut(index).filter(|c| c.generation == generation)
 }
