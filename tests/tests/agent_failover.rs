@@ -3,8 +3,7 @@
 
 use gatehouse_agent::balance::Balancing;
 use gatehouse_agent::driver::{Completion, Driver};
-use gatehouse_agent::engine::{AgentError, Engine, EngineConfig, DEFAULT_RESPONSE_TIMEOUT};
-use gatehouse_agent::probe_round::ProbeParams;
+use gatehouse_agent::engine::{AgentError, Engine, EngineConfig};
 use gatehouse_common::wire::Response;
 use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
@@ -12,24 +11,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 fn engine(host: &TestHost, servers: usize, balancing: Balancing) -> Engine {
-    Engine::new(EngineConfig {
-        host: host.name.clone(),
-        key: host.key.clone(),
+    Engine::new(EngineConfig::with_defaults(
+        &host.name,
+        host.key.clone(),
         servers,
         balancing,
-        probe: ProbeParams {
-            fanout: 3,
-            min_replies: 2,
-            timeout: Duration::from_millis(150),
-        },
-        connect_timeout: Duration::from_secs(1),
-        attempt_delay: Duration::from_millis(250),
-        request_deadline: Duration::from_secs(5),
-        response_timeout: DEFAULT_RESPONSE_TIMEOUT,
-        idle_close: Duration::from_secs(10),
-        max_connection_age: Duration::from_secs(60),
-        avoid: Duration::from_secs(5),
-    })
+    ))
 }
 
 /// Turns the driver until `n` requests have completed (bounded by the wait limit).

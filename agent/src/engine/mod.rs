@@ -70,6 +70,31 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// The agent's documented defaults (`crate::config::DEFAULT_*`) for `host` talking to
+    /// `servers` servers: what the load generator's simulated agents and the tests use.
+    pub fn with_defaults(host: &str, key: NodeKey, servers: usize, balancing: Balancing) -> Self {
+        use crate::config as defaults;
+        let ms = Duration::from_millis;
+        EngineConfig {
+            host: host.to_string(),
+            key,
+            servers,
+            balancing,
+            probe: ProbeParams {
+                fanout: defaults::DEFAULT_PROBE_FANOUT,
+                min_replies: defaults::DEFAULT_PROBE_MIN_REPLIES,
+                timeout: ms(defaults::DEFAULT_PROBE_TIMEOUT_MS),
+            },
+            connect_timeout: ms(defaults::DEFAULT_CONNECT_TIMEOUT_MS),
+            attempt_delay: ms(defaults::DEFAULT_ATTEMPT_DELAY_MS),
+            request_deadline: ms(defaults::DEFAULT_REQUEST_DEADLINE_MS),
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            idle_close: ms(defaults::DEFAULT_IDLE_CLOSE_MS),
+            max_connection_age: ms(defaults::DEFAULT_MAX_CONNECTION_AGE_MS),
+            avoid: ms(defaults::DEFAULT_AVOID_MS),
+        }
+    }
+
     /// Settings from a loaded agent config and the host's node key.
     pub fn from_agent_config(config: &AgentConfig, key: NodeKey) -> Self {
         EngineConfig {

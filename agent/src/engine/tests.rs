@@ -16,24 +16,7 @@ use std::collections::HashMap;
 const KEY: NodeKey = NodeKey([3; 32]);
 
 fn config(servers: usize, balancing: Balancing) -> EngineConfig {
-    EngineConfig {
-        host: "web1".into(),
-        key: KEY,
-        servers,
-        balancing,
-        probe: ProbeParams {
-            fanout: 3,
-            min_replies: 2,
-            timeout: Duration::from_millis(150),
-        },
-        connect_timeout: Duration::from_secs(1),
-        attempt_delay: Duration::from_millis(250),
-        request_deadline: Duration::from_secs(5),
-        response_timeout: Duration::from_secs(2),
-        idle_close: Duration::from_secs(10),
-        max_connection_age: Duration::from_secs(60),
-        avoid: Duration::from_secs(5),
-    }
+    EngineConfig::with_defaults("web1", KEY, servers, balancing)
 }
 
 fn ssh() -> Request {

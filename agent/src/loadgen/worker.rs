@@ -15,8 +15,7 @@ use super::stats::{ErrorKind, Stats};
 use crate::balance::Balancing;
 use crate::config as defaults;
 use crate::driver::{Completion, Driver};
-use crate::engine::{Engine, EngineConfig, RequestId, DEFAULT_RESPONSE_TIMEOUT};
-use crate::probe_round::ProbeParams;
+use crate::engine::{Engine, EngineConfig, RequestId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
@@ -87,25 +86,7 @@ pub struct WorkerPlan {
 
 /// The engine settings of a simulated agent: the agent's documented defaults.
 pub fn engine_config(id: &Identity, servers: usize, balancing: Balancing) -> EngineConfig {
-    let ms = Duration::from_millis;
-    EngineConfig {
-        host: id.host.clone(),
-        key: id.key.clone(),
-        servers,
-        balancing,
-        probe: ProbeParams {
-            fanout: defaults::DEFAULT_PROBE_FANOUT,
-            min_replies: defaults::DEFAULT_PROBE_MIN_REPLIES,
-            timeout: ms(defaults::DEFAULT_PROBE_TIMEOUT_MS),
-        },
-        connect_timeout: ms(defaults::DEFAULT_CONNECT_TIMEOUT_MS),
-        attempt_delay: ms(defaults::DEFAULT_ATTEMPT_DELAY_MS),
-        request_deadline: ms(defaults::DEFAULT_REQUEST_DEADLINE_MS),
-        response_timeout: DEFAULT_RESPONSE_TIMEOUT,
-        idle_close: ms(defaults::DEFAULT_IDLE_CLOSE_MS),
-        max_connection_age: ms(defaults::DEFAULT_MAX_CONNECTION_AGE_MS),
-        avoid: ms(defaults::DEFAULT_AVOID_MS),
-    }
+    EngineConfig::with_defaults(&id.host, id.key.clone(), servers, balancing)
 }
 
 struct Worker {
