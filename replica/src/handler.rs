@@ -28,6 +28,12 @@ fn now_unix() -> i64 {
 }
 
 impl RequestHandler for PolicyHandler {
+    /// Authorize is a lookup in the compiled policy (about a microsecond); authenticate runs
+    /// argon2 (tens of milliseconds by design) and must stay off the reactor thread.
+    fn is_cheap(&self, request: &Request) -> bool {
+        matches!(request, Request::Authorize(_))
+    }
+
     fn handle(&self, host: &str, request: &Request) -> Response {
         // One snapshot for the whole request, even if a new one is published meanwhile.
         let snapshot = self.policy.load();

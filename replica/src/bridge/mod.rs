@@ -34,6 +34,8 @@ pub struct BridgeStats {
     pub rejected_at_cap: AtomicU64,
     pub closed: AtomicU64,
     pub answered: AtomicU64,
+    /// Of `answered`, those the reactor answered itself (cheap requests, no queue).
+    pub answered_inline: AtomicU64,
     pub redirected: AtomicU64,
     pub probes_answered: AtomicU64,
     pub probes_rejected: AtomicU64,

@@ -28,6 +28,29 @@ use std::time::{Duration, Instant};
 pub trait RequestHandler: Send + Sync + 'static {
     /// Answers one request from the agent on `host` (already authenticated).
     fn handle(&self, host: &str, request: &Request) -> Response;
+
+    /// True for a request answered in microseconds without blocking (a policy decision), which
+    /// the reactor may answer on its own thread: handing it to a worker would cost more than
+    /// the work. False (the default) sends it through the queue.
+    fn is_cheap(&self, _request: &Request) -> bool {
+        false
+    }
+}
+
+/// Runs the handler, turning a panic into an `Internal` error: a handler that panics must not
+/// kill the thread it runs on (a worker, or the reactor for cheap requests); the agent gets an
+/// error and goes elsewhere.
+pub fn handle_guarded(handler: &dyn RequestHandler, host: &str, request: &Request) -> Response {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.handle(host, request)
+    }))
+    .unwrap_or_else(|_| {
+        log::error!("request handler panicked on a request from {host}");
+        Response::Error(gatehouse_common::wire::WireError::new(
+            gatehouse_common::types::ErrorCode::Internal,
+            "internal error, go elsewhere",
+        ))
+    })
 }
 
 /// Identifies a connection across slot reuse: slab index plus generation.
@@ -241,18 +264,7 @@ fn work(
         if !service_delay.is_zero() {
             std::thread::sleep(service_delay);
         }
-        // A handler that panics must not kill the worker (the load figures would stay wrong
-        // for good): the agent gets an Internal error and goes elsewhere.
-        let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handler.handle(&job.host, &job.request)
-        }))
-        .unwrap_or_else(|_| {
-            log::error!("request handler panicked on a request from {}", job.host);
-            Response::Error(gatehouse_common::wire::WireError::new(
-                gatehouse_common::types::ErrorCode::Internal,
-                "internal error, go elsewhere",
-            ))
-        });
+        let response = handle_guarded(handler, &job.host, &job.request);
         let finished = Instant::now();
         let result = Done {
             conn: job.conn,

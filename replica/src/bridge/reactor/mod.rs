@@ -78,6 +78,8 @@ pub struct Reactor {
     ready: VecDeque<ConnId>,
     dirty: Vec<ConnId>,
     pool: WorkerPool,
+    /// Set when cheap requests are answered on this thread (`inline_cheap_requests`).
+    inline_handler: Option<Arc<dyn RequestHandler>>,
     pub(super) estimator: QueueEstimator,
     pub(super) enqueued: u64,
     pub(super) completed: u64,
@@ -129,6 +131,10 @@ impl Reactor {
         } else {
             None
         };
+        let inline_handler = parts
+            .config
+            .inline_cheap_requests
+            .then(|| parts.handler.clone());
         let pool = WorkerPool::start(
             parts.config.workers,
             parts.config.queue_capacity,
@@ -145,6 +151,7 @@ impl Reactor {
             ready: VecDeque::new(),
             dirty: Vec::new(),
             pool,
+            inline_handler,
             estimator: QueueEstimator::default(),
             enqueued: 0,
             completed: 0,

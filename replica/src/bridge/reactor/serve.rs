@@ -3,7 +3,7 @@
 //! answers back once per turn. Part of the reactor; runs on its thread.
 
 use super::super::conn::{CloseReason, ReadOutcome, WRITE_HIGH_WATER};
-use super::super::workers::{ConnId, Done, Job};
+use super::super::workers::{handle_guarded, ConnId, Done, Job};
 use super::{Reactor, FRAMES_PER_TURN};
 use gatehouse_common::session::ServerInput;
 use gatehouse_common::types::ErrorCode;
@@ -133,6 +133,12 @@ impl Reactor {
             self.respond(id, request_id, Response::Error(error));
             return;
         }
+        if let Some(response) = self.answer_inline(id, &request) {
+            self.stats.answered.fetch_add(1, Ordering::Relaxed);
+            self.stats.answered_inline.fetch_add(1, Ordering::Relaxed);
+            self.respond(id, request_id, response);
+            return;
+        }
         let estimate = self
             .estimator
             .estimate(self.queue_len(), self.in_service(), self.workers());
@@ -163,6 +169,22 @@ impl Reactor {
             }
             Err(_) => self.redirect(id, request_id, estimate.recommended),
         }
+    }
+
+    /// Answers a cheap request on this thread, if cheap requests are answered inline. It never
+    /// waits in the queue, so it is neither redirected for the queue's predicted wait nor
+    /// recorded in the estimator, which describes the queue probes report on.
+    fn answer_inline(&self, id: ConnId, request: &Request) -> Option<Response> {
+        let handler = self.inline_handler.as_deref()?;
+        if !handler.is_cheap(request) {
+            return None;
+        }
+        let conn = self
+            .conns
+            .get(id.index)
+            .filter(|c| c.generation == id.generation)?;
+        let host = conn.host.as_deref()?;
+        Some(handle_guarded(handler, host, request))
     }
 
     pub(super) fn redirect(&mut self, id: ConnId, request_id: u32, estimate: Duration) {
