@@ -12,6 +12,7 @@ fn servers() -> Vec<SocketAddr> {
 
 fn outcome(result: Result<Response, AgentError>, server: Option<usize>) -> Outcome {
     Outcome {
+        request: None,
         result,
         server,
         redirects: 0,

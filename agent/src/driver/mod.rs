@@ -352,9 +352,11 @@ impl Driver {
                     };
                     let c = &mut self.conns[slot];
                     // Nothing queued (the usual case): the engine's buffer becomes the queue
-                    // instead of being copied into it.
+                    // instead of being copied into it, and the spent one goes back to the
+                    // engine for its next requests (no allocation per request).
                     if c.outbuf.is_empty() {
-                        c.outbuf = bytes;
+                        let spent = std::mem::replace(&mut c.outbuf, bytes);
+                        self.engines[index].0.recycle_send_buffer(spent);
                     } else {
                         c.outbuf.extend_from_slice(&bytes);
                     }

@@ -1,6 +1,9 @@
 //! The engine's public inputs and outputs (see the module header for the calling order).
 
-use super::{AgentError, ConnId, Engine, EngineConfig, Outcome, Output, Phase, RequestId};
+use super::{
+    AgentError, ConnId, Engine, EngineConfig, Outcome, Output, Phase, RequestId,
+    MAX_SPARE_SEND_BUFFER,
+};
 use crate::avoid::AvoidList;
 use crate::backoff::Backoff;
 use crate::balance::RoundRobinState;
@@ -57,6 +60,7 @@ impl Engine {
             heard: false,
             next_conn: 0,
             outputs: VecDeque::new(),
+            spare_send_buffer: Vec::new(),
         }
     }
 
@@ -93,6 +97,7 @@ impl Engine {
                         server: None,
                         redirects: 0,
                         latency: Duration::ZERO,
+                        request: None,
                     },
                 });
                 id
@@ -173,6 +178,15 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) {
         self.check_connection(now);
         self.advance(now, rng);
+    }
+
+    /// Hands back the bytes of an `Output::Send` once written (the shell keeps its own buffer
+    /// otherwise): the engine writes later requests into it instead of a new allocation.
+    pub fn recycle_send_buffer(&mut self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if buffer.capacity() <= MAX_SPARE_SEND_BUFFER {
+            self.spare_send_buffer = buffer;
+        }
     }
 
     /// The next thing for the shell to do.
@@ -265,6 +279,7 @@ impl Engine {
                 server,
                 redirects: p.redirects,
                 latency: now.saturating_duration_since(p.submitted),
+                request: Some(p.request),
             },
         });
     }

@@ -2,7 +2,7 @@
 //! each frame (answers, redirects, goodbyes, errors) and on each stall. Pure.
 
 use super::requests::SendNext;
-use super::{AgentError, ConnId, Engine, Output, Phase, MAX_IN_FLIGHT};
+use super::{AgentError, ConnId, Engine, Output, Phase, MAX_IN_FLIGHT, SEND_BUFFER_INITIAL};
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::session::{ClientError, ClientEvent, ClientSession};
 use gatehouse_common::types::{ErrorCode, GoodbyeReason};
@@ -185,7 +185,9 @@ impl Engine {
         if !live.established || now >= live.opened + live.max_age {
             return;
         }
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.spare_send_buffer);
+        out.clear();
+        out.reserve(SEND_BUFFER_INITIAL);
         let mut invalid = Vec::new();
         while self.requests.in_flight() < MAX_IN_FLIGHT {
             let session = &mut live.session;

@@ -46,6 +46,12 @@ pub const RETRY_PAUSE_MAX: Duration = Duration::from_millis(200);
 pub const MAX_QUEUED_REQUESTS: usize = 256;
 /// Requests sent on one connection before their answers (the server allows 16).
 pub const MAX_IN_FLIGHT: usize = 8;
+/// Bytes reserved for a batch of request frames (an authorize frame is about 100 B), so
+/// sealing a request does not grow the buffer step by step.
+pub const SEND_BUFFER_INITIAL: usize = 256;
+/// A buffer handed back larger than this (64 KiB, one maximal frame) is dropped rather than
+/// kept, so one big write does not pin its memory in each of thousands of engines.
+pub const MAX_SPARE_SEND_BUFFER: usize = 64 * 1024;
 /// How long a server may take to answer a sent request (or the handshake) before the agent
 /// gives up on it and fails over: 2 s, twice the server's default busy limit, and well
 /// inside the default 5 s deadline so a failover still has time.
@@ -153,6 +159,9 @@ pub struct Outcome {
     pub redirects: u32,
     /// From submit to answer.
     pub latency: Duration,
+    /// The request, handed back so a caller that sends many can reuse its allocations; `None`
+    /// when it was refused before being queued.
+    pub request: Option<gatehouse_common::wire::Request>,
 }
 
 /// What the shell must do.
@@ -229,6 +238,9 @@ pub struct Engine {
     heard: bool,
     next_conn: u64,
     outputs: VecDeque<Output>,
+    /// A buffer the shell has finished with (see [`Engine::recycle_send_buffer`]), reused for
+    /// the next requests' bytes so a busy connection does not allocate per request.
+    spare_send_buffer: Vec<u8>,
 }
 
 mod api;

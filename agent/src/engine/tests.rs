@@ -234,6 +234,30 @@ fn a_request_goes_to_a_probed_server_and_is_answered() {
     assert_eq!(outcome.result, Ok(allow()));
     assert_eq!(outcome.server, Some(server));
     assert_eq!(outcome.redirects, 0);
+    assert_eq!(outcome.request, Some(ssh()), "handed back for reuse");
+}
+
+#[test]
+fn the_next_requests_are_written_into_the_buffer_the_shell_handed_back() {
+    let mut sim = Sim::new(1, Balancing::Probing, 1);
+    let (conn, server) = probe_and_connect(&mut sim, &[Some(1000)]);
+    let id = establish(&mut sim, conn, server);
+    sim.respond(conn, id, allow());
+    sim.drain();
+    // The shell wrote the last bytes and hands their buffer back (4096 B: recognisable).
+    sim.engine.recycle_send_buffer(Vec::with_capacity(4096));
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let out = sim.drain();
+    let sent: Vec<&Vec<u8>> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { bytes, .. } => Some(bytes),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 1, "the request goes out on the open connection");
+    assert_eq!(sent[0].capacity(), 4096, "no new allocation");
+    assert_eq!(sim.pump(&out).len(), 1, "and it is a whole, valid request");
 }
 
 #[test]

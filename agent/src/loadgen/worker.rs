@@ -9,7 +9,7 @@
 //! [`super::run`].
 
 use super::args::Mode;
-use super::mix::{Kind, Mix};
+use super::mix::{Kind, Mix, RequestPool};
 use super::provision::Identity;
 use super::stats::{ErrorKind, Stats};
 use crate::balance::Balancing;
@@ -95,6 +95,8 @@ struct Worker {
     rng: StdRng,
     /// Per agent: requests outstanding and their kinds.
     outstanding: Vec<Vec<(RequestId, Kind)>>,
+    /// Answered requests, reused for the next submits.
+    requests: RequestPool,
     in_flight: usize,
     /// Closed loop: when each agent next submits.
     schedule: BinaryHeap<Reverse<(Instant, usize)>>,
@@ -150,6 +152,7 @@ impl Worker {
             driver,
             rng,
             outstanding: vec![Vec::new(); n],
+            requests: RequestPool::default(),
             in_flight: 0,
             schedule,
             next_agent: 0,
@@ -237,7 +240,8 @@ impl Worker {
 
     fn issue(&mut self, agent: usize) {
         let kind = self.plan.mix.pick(&mut self.rng);
-        let id = self.driver.submit(agent, kind.request());
+        let request = self.requests.take(kind);
+        let id = self.driver.submit(agent, request);
         // A full queue answers at once with this id (counted when its completion is read).
         if id != RequestId(u64::MAX) {
             if let Some(list) = self.outstanding.get_mut(agent) {
@@ -281,7 +285,7 @@ impl Worker {
         }
     }
 
-    fn complete(&mut self, c: Completion, now: Instant, issuing: bool) {
+    fn complete(&mut self, mut c: Completion, now: Instant, issuing: bool) {
         let kind = self.outstanding.get_mut(c.engine).and_then(|list| {
             let pos = list.iter().position(|(id, _)| *id == c.request)?;
             Some(list.swap_remove(pos).1)
@@ -289,6 +293,9 @@ impl Worker {
         if kind.is_some() {
             self.in_flight -= 1;
             self.last_finish = now;
+        }
+        if let (Some(kind), Some(request)) = (kind, c.outcome.request.take()) {
+            self.requests.give_back(kind, request);
         }
         let latency_us = u64::try_from(c.outcome.latency.as_micros()).unwrap_or(u64::MAX);
         self.interval.redirects += u64::from(c.outcome.redirects);
