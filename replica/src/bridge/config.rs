@@ -67,6 +67,10 @@ pub struct BridgeConfig {
     pub drain_timeout: Duration,
     pub max_in_flight_per_connection: usize,
     pub benchmark_service_delay: Duration,
+    /// Whether connections may be sealed with AES-256-GCM (when the agent lists it first):
+    /// `crypto::aes_hardware()`, detected once per process, not a file setting. Tests may
+    /// clear it to force ChaCha20-Poly1305.
+    pub aes_allowed: bool,
 }
 
 impl Default for BridgeConfig {
@@ -154,6 +158,7 @@ impl BridgeConfig {
                     .unwrap_or(DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION),
             )?,
             benchmark_service_delay: ms(f.benchmark_service_delay_ms, 0),
+            aes_allowed: gatehouse_common::crypto::aes_hardware(),
         })
     }
 }
