@@ -2,7 +2,8 @@
 # Throughput benchmark (docs/BENCHMARKS.md, "## Throughput"): one gatehouse-replica pinned to
 # CPU 0, the load generator pinned to CPU 1, authorize-only closed loop at 50, 500 and 5000
 # agents, side by side with redis-server GET (also pinned to CPU 0) at the same connection
-# counts, in the same run. Prints a Markdown table.
+# counts, in the same run. Prints a Markdown table, and a second one with each process's CPU
+# (which side was the limit, and what a request cost each).
 #
 # Self-contained: builds release with --locked, provisions a fleet in a temporary directory,
 # starts and stops every process itself (trap on EXIT), and every wait is bounded.
@@ -109,34 +110,78 @@ l = d["latency_us"]
 print("%.0f %.0f | %.2f | %.2f | %d" % (d["throughput_rps"], d["throughput_rps"], l["p50"] / 1e3, l["p99"] / 1e3, d["errors"]))' "$1"
 }
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+clk_tck=$(getconf CLK_TCK)
+
+# Runs the load generator ("$@") with its JSON summary at $1, and records, for that run, the
+# server's CPU ($2 = its pid) and the load generator's own CPU, as "server_pct client_pct
+# server_us_per_request client_us_per_request" in the file $1.cpu. A process at ~100 % is
+# the limit of that run; the other one's µs/request is its cost at that rate.
+measured_run() {
+    local json=$1 server_pid=$2
+    shift 2
+    local before after start end client
+    before=$(cpu_ticks "$server_pid")
+    start=$(date +%s.%N)
+    client=$( { TIMEFORMAT='%U %S'; time "$@" >/dev/null; } 2>&1 | tail -n 1)
+    end=$(date +%s.%N)
+    after=$(cpu_ticks "$server_pid")
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+ticks, hz, wall = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[5]) - float(sys.argv[4])
+user, system = (float(x) for x in sys.argv[6].split())
+server_s, client_s, n = ticks / hz, user + system, max(d["requests"], 1)
+print("%.0f %.0f %.1f %.1f" % (100 * server_s / wall, 100 * client_s / wall, server_s * 1e6 / n, client_s * 1e6 / n))' \
+        "$json" "$((after - before))" "$clk_tck" "$start" "$end" "$client" >"$json.cpu"
+}
+
 echo "replica pid $replica_pid on $replica_addr, redis pid $redis_pid on $redis_addr;" \
     "CPU $SERVER_CPU: servers, CPU $CLIENT_CPU: load generator; $DURATION s per run" >&2
 
-rows=()
+rows=() cpu_rows=()
 for n in $COUNTS; do
-    best_g=0 best_r=0 g_cells="" r_cells=""
+    best_g=0 best_r=0 g_cells="" r_cells="" g_cpu="" r_cpu=""
     for ((round = 1; round <= REPEAT; round++)); do
         g_json=$work/gatehouse-$n-$round.json
-        "$loadgen_bin" run --servers "$replica_addr" --identities "$work/identities.ron" \
+        measured_run "$g_json" "$replica_pid" \
+            "$loadgen_bin" run --servers "$replica_addr" --identities "$work/identities.ron" \
             --agents "$n" --mode closed --duration "$DURATION" \
-            --mix authorize=100,authenticate=0,deny=0 --pin-cpu "$CLIENT_CPU" \
-            --json "$g_json" >"$work/gatehouse-$n-$round.txt"
+            --mix authorize=100,authenticate=0,deny=0 --pin-cpu "$CLIENT_CPU" --json "$g_json"
         r_json=$work/redis-$n-$round.json
-        "$loadgen_bin" redis --addr "$redis_addr" --connections "$n" --duration "$DURATION" \
-            --pin-cpu "$CLIENT_CPU" --json "$r_json" >"$work/redis-$n-$round.txt"
+        measured_run "$r_json" "$redis_pid" \
+            "$loadgen_bin" redis --addr "$redis_addr" --connections "$n" --duration "$DURATION" \
+            --pin-cpu "$CLIENT_CPU" --json "$r_json"
         read -r g g_rest < <(summary_cells "$g_json")
         read -r r r_rest < <(summary_cells "$r_json")
-        echo "$n agents, round $round: gatehouse $g req/s | $g_rest; redis $r req/s | $r_rest" >&2
-        if ((g > best_g)); then best_g=$g g_cells=$g_rest; fi
-        if ((r > best_r)); then best_r=$r r_cells=$r_rest; fi
+        read -r gs gc gsu gcu <"$g_json.cpu"
+        read -r rs rc rsu rcu <"$r_json.cpu"
+        echo "$n agents, round $round: gatehouse $g req/s | $g_rest (replica $gs % CPU," \
+            "$gsu µs/req; loadgen $gc %, $gcu µs/req); redis $r req/s | $r_rest (redis $rs %," \
+            "$rsu µs/req; client $rc %, $rcu µs/req)" >&2
+        if ((g > best_g)); then best_g=$g g_cells=$g_rest g_cpu="$gs | $gsu | $gc | $gcu"; fi
+        if ((r > best_r)); then best_r=$r r_cells=$r_rest r_cpu="$rs | $rsu | $rc | $rcu"; fi
     done
     ratio=$(python3 -c 'import sys; print("%.2f" % (int(sys.argv[1]) / max(int(sys.argv[2]), 1)))' "$best_g" "$best_r")
     rows+=("| $n | $g_cells | $r_cells | $ratio |")
+    cpu_rows+=("| $n | $g_cpu | $r_cpu |")
 done
 
 echo
 echo "| agents / connections | gatehouse req/s | p50 ms | p99 ms | errors | redis GET req/s | p50 ms | p99 ms | errors | gatehouse / redis |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for row in "${rows[@]}"; do
+    echo "$row"
+done
+
+echo
+echo "CPU of each process during the runs above (server % of its core, server µs per request,"
+echo "load generator % of its core, load generator µs per request):"
+echo
+echo "| agents | replica CPU % | replica µs/req | loadgen CPU % | loadgen µs/req | redis CPU % | redis µs/req | redis client CPU % | redis client µs/req |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for row in "${cpu_rows[@]}"; do
     echo "$row"
 done

@@ -1,14 +1,17 @@
 //! Sealing benchmark: the CPU cost of sealing and opening one small frame, the work every
-//! request and every reply pays on both ends (ChaCha20-Poly1305 with a fresh Poly1305 key per
-//! frame, so small frames are dominated by per-message setup, not by bytes).
+//! request and every reply pays on both ends, for each cipher suite. ChaCha20-Poly1305 derives
+//! a fresh Poly1305 key per frame, so its small frames are dominated by per-message setup;
+//! AES-256-GCM keeps its key schedule and GHASH key for the connection.
 //!
 //! Not pure (clocks): a self-contained timing harness, no criterion. Run with
 //! `cargo bench -p gatehouse-common --bench seal`; it prints a Markdown table for
 //! docs/BENCHMARKS.md. Each row runs for `RUN_TIME` and stops by itself. Which ChaCha20 and
-//! Poly1305 backends are measured is decided at build time (`.cargo/config.toml`), so compare
-//! backends by building with different `--cfg` flags, one table each.
+//! Poly1305 backends are measured is decided at build time (`.cargo/config.toml`); AES and
+//! GHASH pick hardware or software at run time (the header line says which), and only
+//! `--cfg aes_force_soft --cfg polyval_force_soft` forces software. Compare backends by
+//! building with different `--cfg` flags, one table each.
 
-use gatehouse_common::crypto::{Opener, Sealer};
+use gatehouse_common::crypto::{aes_hardware, CipherSuite, Opener, Sealer};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -21,55 +24,65 @@ const CAP: usize = 64 * 1024;
 const SIZES: [usize; 4] = [20, 40, 200, 4096];
 
 fn main() {
-    println!("| plaintext bytes | seal ns | open ns | seal+open ns |");
-    println!("|---:|---:|---:|---:|");
-    for size in SIZES {
-        let plain = vec![0x5a_u8; size];
-        let key = [7_u8; 32];
-        let mut sealer = Sealer::new(&key);
-        let mut out = Vec::with_capacity(size + 64);
-        let (mut n, started) = (0_u64, Instant::now());
-        while started.elapsed() < RUN_TIME {
-            for _ in 0..1000 {
-                out.clear();
-                let r = sealer.seal_frame(CAP, &mut out, |b| {
-                    b.extend_from_slice(&plain);
-                    Ok(())
-                });
-                black_box((&r, &out));
-            }
-            n += 1000;
+    println!("AES hardware in use here: {}", aes_hardware());
+    println!();
+    println!("| suite | plaintext bytes | seal ns | open ns | seal+open ns |");
+    println!("|---|---:|---:|---:|---:|");
+    for suite in CipherSuite::ALL {
+        for size in SIZES {
+            row(suite, size);
         }
-        let seal_ns = started.elapsed().as_nanos() as f64 / n as f64;
-
-        // Open: seal a fresh frame per iteration outside the timed region is too slow to
-        // interleave, so seal a batch first, then time opening it in order.
-        let mut sealer = Sealer::new(&key);
-        let mut frames = Vec::with_capacity(1000);
-        let mut opener = Opener::new(&key);
-        let (mut m, mut spent) = (0_u64, Duration::ZERO);
-        while spent < RUN_TIME {
-            frames.clear();
-            for _ in 0..1000 {
-                let mut f = Vec::with_capacity(size + 64);
-                let _ = sealer.seal_frame(CAP, &mut f, |b| {
-                    b.extend_from_slice(&plain);
-                    Ok(())
-                });
-                frames.push(f);
-            }
-            let t = Instant::now();
-            for f in frames.iter_mut() {
-                let r = opener.open_in_place(&mut f[4..]).map(|p| p.len());
-                black_box(r.ok());
-            }
-            spent += t.elapsed();
-            m += 1000;
-        }
-        let open_ns = spent.as_nanos() as f64 / m as f64;
-        println!(
-            "| {size} | {seal_ns:.0} | {open_ns:.0} | {:.0} |",
-            seal_ns + open_ns
-        );
     }
+}
+
+/// Times sealing and opening `size`-byte plaintexts under `suite`; prints one table row.
+fn row(suite: CipherSuite, size: usize) {
+    let plain = vec![0x5a_u8; size];
+    let key = [7_u8; 32];
+    let mut sealer = Sealer::new(suite, &key);
+    let mut out = Vec::with_capacity(size + 64);
+    let (mut n, started) = (0_u64, Instant::now());
+    while started.elapsed() < RUN_TIME {
+        for _ in 0..1000 {
+            out.clear();
+            let r = sealer.seal_frame(CAP, &mut out, |b| {
+                b.extend_from_slice(&plain);
+                Ok(())
+            });
+            black_box((&r, &out));
+        }
+        n += 1000;
+    }
+    let seal_ns = started.elapsed().as_nanos() as f64 / n as f64;
+
+    // Open: seal a fresh frame per iteration outside the timed region is too slow to
+    // interleave, so seal a batch first, then time opening it in order.
+    let mut sealer = Sealer::new(suite, &key);
+    let mut frames = Vec::with_capacity(1000);
+    let mut opener = Opener::new(suite, &key);
+    let (mut m, mut spent) = (0_u64, Duration::ZERO);
+    while spent < RUN_TIME {
+        frames.clear();
+        for _ in 0..1000 {
+            let mut f = Vec::with_capacity(size + 64);
+            let _ = sealer.seal_frame(CAP, &mut f, |b| {
+                b.extend_from_slice(&plain);
+                Ok(())
+            });
+            frames.push(f);
+        }
+        let t = Instant::now();
+        for f in frames.iter_mut() {
+            let r = opener.open_in_place(&mut f[4..]).map(|p| p.len());
+            black_box(r.ok());
+        }
+        spent += t.elapsed();
+        m += 1000;
+    }
+    let open_ns = spent.as_nanos() as f64 / m as f64;
+    println!(
+        "| {} | {size} | {seal_ns:.0} | {open_ns:.0} | {:.0} |",
+        suite.name(),
+        seal_ns + open_ns
+    );
 }

@@ -222,11 +222,13 @@ pub enum ErrorCode {
     Internal,
     /// The message was valid but not allowed in this state (for example a second hello).
     UnexpectedMessage,
+    /// No cipher suite in common: the hello offered none the server knows and may choose.
+    UnsupportedCipher,
 }
 
 impl ErrorCode {
     /// All codes, in wire-code order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::UnsupportedVersion,
         ErrorCode::UnknownHost,
         ErrorCode::AuthFailed,
@@ -238,6 +240,7 @@ impl ErrorCode {
         ErrorCode::ShuttingDown,
         ErrorCode::Internal,
         ErrorCode::UnexpectedMessage,
+        ErrorCode::UnsupportedCipher,
     ];
 
     /// The stable wire code (a u16 on the wire).
@@ -254,6 +257,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => 9,
             ErrorCode::Internal => 10,
             ErrorCode::UnexpectedMessage => 11,
+            ErrorCode::UnsupportedCipher => 12,
         }
     }
 

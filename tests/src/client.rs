@@ -4,6 +4,7 @@
 use crate::fleet::TestHost;
 use crate::WAIT_LIMIT;
 use gatehouse_common::crypto::probe_auth::{open_reply, seal_probe};
+use gatehouse_common::crypto::{preferred_suites, CipherSuite};
 use gatehouse_common::session::{ClientError, ClientEvent, ClientSession};
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
 use gatehouse_common::wire::{Probe, ProbeReply, Request, Response, SUPPORTED_VERSIONS};
@@ -47,17 +48,27 @@ impl Client {
         Self::connect_with_versions(addr, host, SUPPORTED_VERSIONS)
     }
 
-    /// Connects offering `versions`.
+    /// Connects offering `versions` (and the suites this machine prefers, as an agent would).
     pub fn connect_with_versions(
         addr: SocketAddr,
         host: &TestHost,
         versions: &[u16],
     ) -> Result<Client, ClientFailure> {
+        Self::connect_offering(addr, host, versions, preferred_suites())
+    }
+
+    /// Connects offering `versions` and `ciphers` (most preferred first).
+    pub fn connect_offering(
+        addr: SocketAddr,
+        host: &TestHost,
+        versions: &[u16],
+        ciphers: &[CipherSuite],
+    ) -> Result<Client, ClientFailure> {
         let stream = raw_connect(addr)?;
         let mut out = Vec::new();
         let mut rng = StdRng::from_entropy();
-        let session =
-            ClientSession::start(&host.name, host.key.clone(), versions, &mut rng, &mut out)?;
+        let key = host.key.clone();
+        let session = ClientSession::start(&host.name, key, versions, ciphers, &mut rng, &mut out)?;
         let mut client = Client {
             stream,
             session,
@@ -68,6 +79,11 @@ impl Client {
             ClientEvent::Established { .. } => Ok(client),
             other => panic!("expected the handshake to finish, got {other:?}"),
         }
+    }
+
+    /// The cipher suite the server chose.
+    pub fn cipher(&self) -> Option<CipherSuite> {
+        self.session.cipher()
     }
 
     /// Sends one request and waits for its response.

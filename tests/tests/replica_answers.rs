@@ -251,6 +251,7 @@ fn an_unknown_protocol_version_gets_the_clear_error() {
         &hosts[0].name,
         hosts[0].key.clone(),
         &[99],
+        gatehouse_common::crypto::preferred_suites(),
         &mut rand::thread_rng(),
         &mut hello,
     )

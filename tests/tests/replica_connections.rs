@@ -183,6 +183,7 @@ fn a_client_with_the_wrong_key_cannot_finish_the_handshake() {
         &hosts[0].name,
         gatehouse_common::nodekeys::NodeKey([1; 32]),
         gatehouse_common::wire::SUPPORTED_VERSIONS,
+        gatehouse_common::crypto::preferred_suites(),
         &mut rand::thread_rng(),
         &mut out,
     )
@@ -253,5 +254,41 @@ fn a_pipelining_agent_is_held_to_its_in_flight_cap_and_every_request_is_answered
             }
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[test]
+fn either_cipher_suite_seals_and_aes_is_chosen_only_with_aes_hardware() {
+    use gatehouse_common::crypto::{aes_hardware, CipherSuite::*};
+    let (db, hosts) = test_database(1);
+    let replica = start_replica(&db, "()");
+    let versions = gatehouse_common::wire::SUPPORTED_VERSIONS;
+    // The replica runs here too, so it has AES hardware exactly when this test does.
+    let aes_or_chacha = if aes_hardware() {
+        Aes256Gcm
+    } else {
+        ChaCha20Poly1305
+    };
+    for (offer, expect) in [
+        (&[ChaCha20Poly1305][..], ChaCha20Poly1305),
+        (&[Aes256Gcm, ChaCha20Poly1305][..], aes_or_chacha),
+        (&[ChaCha20Poly1305, Aes256Gcm][..], ChaCha20Poly1305),
+    ] {
+        let mut agent = Client::connect_offering(replica.addr, &hosts[0], versions, offer)
+            .unwrap_or_else(|e| panic!("{offer:?}: {e:?}"));
+        assert_eq!(agent.cipher(), Some(expect), "{offer:?}");
+        assert!(matches!(
+            agent.request(1, ssh()),
+            Ok(Response::Allow { .. })
+        ));
+    }
+    let aes_only = Client::connect_offering(replica.addr, &hosts[0], versions, &[Aes256Gcm]);
+    match aes_only {
+        Ok(agent) => assert!(aes_hardware() && agent.cipher() == Some(Aes256Gcm)),
+        Err(ClientFailure::Protocol(ClientError::Server(e))) => {
+            assert!(!aes_hardware());
+            assert_eq!(e.code, ErrorCode::UnsupportedCipher);
+        }
+        Err(e) => panic!("{e:?}"),
     }
 }

@@ -3,6 +3,7 @@
 
 use super::requests::SendNext;
 use super::{AgentError, ConnId, Engine, Output, Phase, MAX_IN_FLIGHT, SEND_BUFFER_INITIAL};
+use gatehouse_common::crypto::CipherSuite;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::session::{ClientError, ClientEvent, ClientSession};
 use gatehouse_common::types::{ErrorCode, GoodbyeReason};
@@ -39,20 +40,22 @@ pub(super) fn jittered_age(max_age: Duration, rng: &mut impl Rng) -> Duration {
 }
 
 impl Live {
-    /// Starts the handshake on a connected socket; the hello goes into `out`. The
-    /// connection retires after `max_age` jittered by ±[`AGE_JITTER`].
+    /// Starts the handshake on a connected socket, offering `ciphers`; the hello goes into
+    /// `out`. The connection retires after `max_age` jittered by ±[`AGE_JITTER`].
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         conn: ConnId,
         server: usize,
         host: &str,
         key: &NodeKey,
+        ciphers: &[CipherSuite],
         max_age: Duration,
         now: Instant,
         rng: &mut impl Rng,
         out: &mut Vec<u8>,
     ) -> Result<Self, ClientError> {
-        let session = ClientSession::start(host, key.clone(), SUPPORTED_VERSIONS, rng, out)?;
+        let session =
+            ClientSession::start(host, key.clone(), SUPPORTED_VERSIONS, ciphers, rng, out)?;
         let max_age = jittered_age(max_age, rng);
         Ok(Live {
             conn,

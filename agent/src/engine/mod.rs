@@ -25,6 +25,7 @@ use crate::balance::{Balancing, RoundRobinState};
 use crate::config::AgentConfig;
 use crate::connect_plan::ConnectPlan;
 use crate::probe_round::{ProbeParams, ProbeRound};
+use gatehouse_common::crypto::{preferred_suites, CipherSuite};
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::wire::{LoadReport, Response, WireError};
 use live::Live;
@@ -73,6 +74,10 @@ pub struct EngineConfig {
     pub idle_close: Duration,
     pub max_connection_age: Duration,
     pub avoid: Duration,
+    /// Cipher suites offered in every hello, most preferred first. Both constructors use
+    /// `crypto::preferred_suites()` (AES-256-GCM first only with AES hardware, detected once
+    /// per process); tests may force a list.
+    pub ciphers: Vec<CipherSuite>,
 }
 
 impl EngineConfig {
@@ -98,6 +103,7 @@ impl EngineConfig {
             idle_close: ms(defaults::DEFAULT_IDLE_CLOSE_MS),
             max_connection_age: ms(defaults::DEFAULT_MAX_CONNECTION_AGE_MS),
             avoid: ms(defaults::DEFAULT_AVOID_MS),
+            ciphers: preferred_suites().to_vec(),
         }
     }
 
@@ -120,6 +126,7 @@ impl EngineConfig {
             idle_close: config.idle_close(),
             max_connection_age: config.max_connection_age(),
             avoid: config.avoid(),
+            ciphers: preferred_suites().to_vec(),
         }
     }
 }

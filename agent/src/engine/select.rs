@@ -284,6 +284,7 @@ impl Engine {
             server,
             &self.config.host,
             &self.config.key,
+            &self.config.ciphers,
             self.config.max_connection_age,
             now,
             rng,

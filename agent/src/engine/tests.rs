@@ -106,7 +106,10 @@ impl Sim {
 
     /// Accepts a connect: the engine gets `handle_connected` and a server session is ready.
     fn accept(&mut self, conn: ConnId, server: usize) {
-        self.sessions.insert(conn, (server, ServerSession::new()));
+        // A server on this machine, as in production: the engine offers what this machine
+        // prefers, so the connection uses AES-256-GCM exactly where it has AES hardware.
+        let session = ServerSession::new(gatehouse_common::crypto::aes_hardware());
+        self.sessions.insert(conn, (server, session));
         self.engine.handle_connected(self.now, conn, &mut self.rng);
     }
 

@@ -1,15 +1,18 @@
 //! Handshake proofs and key derivation. Pure.
 //!
-//! transcript = SHA-256("gatehouse v1 transcript" ‖ ClientHello bytes ‖ version u16 ‖ server nonce)
+//! transcript = SHA-256("gatehouse v1 transcript" ‖ ClientHello bytes ‖ version u16
+//!                      ‖ cipher u8 ‖ server nonce)
 //! server proof = HMAC-SHA256(node key, "gatehouse v1 server proof" ‖ transcript)
 //! client proof = HMAC-SHA256(node key, "gatehouse v1 client proof" ‖ transcript)
 //! c2s key, s2c key = HKDF-SHA256(salt = transcript, ikm = node key,
 //!                                info = "gatehouse v1 c2s" / "gatehouse v1 s2c"), 32 bytes each
 //!
-//! The transcript covers the whole ClientHello (host name, offered versions, client nonce), so a
-//! man in the middle cannot change the host or downgrade the version without breaking both
-//! proofs; both nonces make every connection's keys fresh.
+//! The transcript covers the whole ClientHello (host name, offered versions and cipher suites,
+//! client nonce) and the server's choices, so a man in the middle cannot change the host or
+//! downgrade the version or the cipher suite without breaking both proofs; both nonces make
+//! every connection's keys fresh.
 
+use super::suite::CipherSuite;
 use crate::nodekeys::NodeKey;
 use crate::wire::msg::{NONCE_LEN, PROOF_LEN};
 use hkdf::Hkdf;
@@ -24,7 +27,7 @@ const CLIENT_PROOF_LABEL: &[u8] = b"gatehouse v1 client proof";
 const C2S_INFO: &[u8] = b"gatehouse v1 c2s";
 const S2C_INFO: &[u8] = b"gatehouse v1 s2c";
 
-/// Length of a session key, bytes (ChaCha20-Poly1305 key).
+/// Length of a session key, bytes (a ChaCha20-Poly1305 or AES-256-GCM key).
 pub const SESSION_KEY_LEN: usize = 32;
 
 /// Hash of the handshake so far; binds proofs and keys to this one connection.
@@ -33,12 +36,18 @@ pub struct Transcript([u8; 32]);
 
 impl Transcript {
     /// Computes the transcript from the encoded ClientHello message (without frame prefix) and
-    /// the server's chosen version and nonce.
-    pub fn new(client_hello: &[u8], version: u16, server_nonce: &[u8; NONCE_LEN]) -> Self {
+    /// the server's chosen version, cipher suite and nonce.
+    pub fn new(
+        client_hello: &[u8],
+        version: u16,
+        cipher: CipherSuite,
+        server_nonce: &[u8; NONCE_LEN],
+    ) -> Self {
         let mut hash = Sha256::new();
         hash.update(TRANSCRIPT_LABEL);
         hash.update(client_hello);
         hash.update(version.to_be_bytes());
+        hash.update([cipher.code()]);
         hash.update(server_nonce);
         Transcript(hash.finalize().into())
     }
@@ -111,8 +120,10 @@ impl SessionKeys {
 mod tests {
     use super::*;
 
+    const CHACHA: CipherSuite = CipherSuite::ChaCha20Poly1305;
+
     fn transcript() -> Transcript {
-        Transcript::new(b"hello", 1, &[9; NONCE_LEN])
+        Transcript::new(b"hello", 1, CHACHA, &[9; NONCE_LEN])
     }
 
     #[test]
@@ -126,8 +137,10 @@ mod tests {
             &t,
             &server_proof(&key, &t)
         ));
-        let other = Transcript::new(b"hellO", 1, &[9; NONCE_LEN]);
+        let other = Transcript::new(b"hellO", 1, CHACHA, &[9; NONCE_LEN]);
         assert!(!verify_client_proof(&key, &other, &client_proof(&key, &t)));
+        let aes = Transcript::new(b"hello", 1, CipherSuite::Aes256Gcm, &[9; NONCE_LEN]);
+        assert!(!verify_server_proof(&key, &aes, &server_proof(&key, &t)));
         assert!(!verify_client_proof(&key, &t, &[0; 31]));
     }
 
@@ -143,7 +156,7 @@ mod tests {
     fn keys_differ_per_direction_and_per_transcript() {
         let key = NodeKey([1; 32]);
         let a = SessionKeys::derive(&key, &transcript());
-        let b = SessionKeys::derive(&key, &Transcript::new(b"hello", 1, &[8; NONCE_LEN]));
+        let b = SessionKeys::derive(&key, &Transcript::new(b"hello", 1, CHACHA, &[8; NONCE_LEN]));
         assert_ne!(a.client_to_server, a.server_to_client);
         assert_ne!(a.client_to_server, b.client_to_server);
     }

@@ -3,6 +3,7 @@
 
 use crate::crypto::handshake::{self, SessionKeys, Transcript};
 use crate::crypto::seal::{Opener, SealError, Sealer};
+use crate::crypto::suite::CipherSuite;
 use crate::nodekeys::NodeKey;
 use crate::types::{GoodbyeReason, Method};
 use crate::wire::frame::MAX_FRAME_LEN;
@@ -17,7 +18,7 @@ use rand::RngCore;
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClientEvent {
     /// The server proved the node key; requests may be sent (ClientFinish was written).
-    Established { version: u16 },
+    Established { version: u16, cipher: CipherSuite },
     /// The answer to request `id`.
     Response { id: u32, body: Response },
     /// The server is closing: idle, reconnect (re-probe) or shutting down.
@@ -44,6 +45,9 @@ pub enum ClientError {
     /// The server chose a version we did not offer.
     #[error("server chose version {0}, which we did not offer")]
     VersionNotOffered(u16),
+    /// The server chose a cipher suite we did not offer.
+    #[error("server chose cipher suite {}, which we did not offer", .0.name())]
+    CipherNotOffered(CipherSuite),
     /// A message that has no place in the current state.
     #[error("unexpected message from server: {0}")]
     Unexpected(&'static str),
@@ -59,6 +63,7 @@ enum State {
     AwaitServerHello {
         hello: Vec<u8>,
         versions: Vec<u16>,
+        ciphers: Vec<CipherSuite>,
     },
     Established {
         sealer: Sealer,
@@ -76,12 +81,15 @@ pub struct ClientSession {
 }
 
 impl ClientSession {
-    /// Starts a handshake as `host`, appending the ClientHello frame to `out`. Fails for a
-    /// host name the wire cannot carry (empty or over 255 bytes) or a bad version list.
+    /// Starts a handshake as `host`, offering `versions` and `ciphers` (most preferred first;
+    /// production callers pass `crypto::suite::preferred_suites()`), and appends the
+    /// ClientHello frame to `out`. Fails for a host name the wire cannot carry (empty or over
+    /// 255 bytes) or a version or cipher list that is empty or too long.
     pub fn start(
         host: &str,
         key: NodeKey,
         versions: &[u16],
+        ciphers: &[CipherSuite],
         rng: &mut impl RngCore,
         out: &mut Vec<u8>,
     ) -> Result<Self, ClientError> {
@@ -91,6 +99,7 @@ impl ClientSession {
             versions: versions.to_vec(),
             host: host.to_string(),
             nonce,
+            ciphers: ciphers.to_vec(),
         });
         let mut hello = Vec::with_capacity(64 + host.len());
         msg.encode(&mut hello)?;
@@ -99,6 +108,7 @@ impl ClientSession {
             state: State::AwaitServerHello {
                 hello,
                 versions: versions.to_vec(),
+                ciphers: ciphers.to_vec(),
             },
             key,
         })
@@ -109,6 +119,14 @@ impl ClientSession {
         matches!(self.state, State::Established { .. })
     }
 
+    /// The cipher suite sealing the connection, once established.
+    pub fn cipher(&self) -> Option<CipherSuite> {
+        match &self.state {
+            State::Established { sealer, .. } => Some(sealer.suite()),
+            State::AwaitServerHello { .. } => None,
+        }
+    }
+
     /// Handles one frame payload from the server (decrypted in place once sealed).
     pub fn handle_frame(
         &mut self,
@@ -116,7 +134,11 @@ impl ClientSession {
         out: &mut Vec<u8>,
     ) -> Result<ClientEvent, ClientError> {
         match &mut self.state {
-            State::AwaitServerHello { hello, versions } => {
+            State::AwaitServerHello {
+                hello,
+                versions,
+                ciphers,
+            } => {
                 let server = match Handshake::decode(payload)? {
                     Handshake::ServerHello(server) => server,
                     Handshake::Error(e) => return Err(ClientError::Server(e)),
@@ -125,7 +147,13 @@ impl ClientSession {
                 if !versions.contains(&server.version) {
                     return Err(ClientError::VersionNotOffered(server.version));
                 }
-                let transcript = Transcript::new(hello, server.version, &server.nonce);
+                if !ciphers.contains(&server.cipher) {
+                    return Err(ClientError::CipherNotOffered(server.cipher));
+                }
+                // The choice is in the transcript: a cipher changed in transit (say, a
+                // downgrade to the other suite we offered) makes the server's proof fail here.
+                let transcript =
+                    Transcript::new(hello, server.version, server.cipher, &server.nonce);
                 if !handshake::verify_server_proof(&self.key, &transcript, &server.proof) {
                     return Err(ClientError::BadServerProof);
                 }
@@ -133,12 +161,13 @@ impl ClientSession {
                 super::write_handshake(&Handshake::ClientFinish(ClientFinish { proof }), out);
                 let keys = SessionKeys::derive(&self.key, &transcript);
                 self.state = State::Established {
-                    sealer: Sealer::new(&keys.client_to_server),
-                    opener: Opener::new(&keys.server_to_client),
+                    sealer: Sealer::new(server.cipher, &keys.client_to_server),
+                    opener: Opener::new(server.cipher, &keys.server_to_client),
                     sealed_seen: false,
                 };
                 Ok(ClientEvent::Established {
                     version: server.version,
+                    cipher: server.cipher,
                 })
             }
             State::Established {
@@ -148,8 +177,8 @@ impl ClientSession {
             } => {
                 // Until the server has processed our finish it may still answer in plaintext
                 // (for example "auth failed"), but only until its first sealed frame.
-                // ChaCha20-Poly1305 checks the tag before it decrypts, so a frame that fails to
-                // open is left untouched and can be read as a plaintext handshake error.
+                // Both suites check the tag before they decrypt, so a frame that fails to open
+                // is left untouched and can be read as a plaintext handshake error.
                 let plaintext_allowed = !*sealed_seen;
                 match opener.open_in_place(payload) {
                     Ok(text) => match Session::decode(text).inspect(|_| *sealed_seen = true)? {

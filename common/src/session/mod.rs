@@ -33,3 +33,5 @@ pub fn write_plain_error(error: &crate::wire::WireError, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ciphers;

@@ -7,6 +7,7 @@
 
 use crate::crypto::handshake::{self, SessionKeys, Transcript};
 use crate::crypto::seal::{Opener, Sealer};
+use crate::crypto::suite::{self, CipherSuite};
 use crate::nodekeys::{NodeKey, NodeKeyMap};
 use crate::types::{ErrorCode, GoodbyeReason};
 use crate::wire::frame::MAX_FRAME_LEN;
@@ -54,6 +55,7 @@ enum State {
     AwaitFinish {
         key: NodeKey,
         transcript: Transcript,
+        cipher: CipherSuite,
     },
     Established {
         opener: Opener,
@@ -66,21 +68,22 @@ pub struct ServerSession {
     state: State,
     host: Option<String>,
     version: u16,
-}
-
-impl Default for ServerSession {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// May this server choose AES-256-GCM (it runs AES in hardware)?
+    aes_allowed: bool,
+    cipher: Option<CipherSuite>,
 }
 
 impl ServerSession {
-    /// A connection that has sent nothing yet.
-    pub fn new() -> Self {
+    /// A connection that has sent nothing yet. `aes_allowed`: whether this server may choose
+    /// AES-256-GCM, i.e. runs it in hardware (production callers pass
+    /// `crypto::suite::aes_hardware()`); see `crypto::suite::choose` for the rule.
+    pub fn new(aes_allowed: bool) -> Self {
         ServerSession {
             state: State::AwaitHello,
             host: None,
             version: 0,
+            aes_allowed,
+            cipher: None,
         }
     }
 
@@ -97,6 +100,11 @@ impl ServerSession {
     /// The negotiated protocol version (0 before the hello).
     pub fn version(&self) -> u16 {
         self.version
+    }
+
+    /// The chosen cipher suite (`None` before the hello has been answered).
+    pub fn cipher(&self) -> Option<CipherSuite> {
+        self.cipher
     }
 
     /// Handles one frame payload from the agent. Replies needed by the handshake are appended
@@ -116,11 +124,20 @@ impl ServerSession {
                     Err(e) => return Err(malformed(e)),
                 };
                 self.host = Some(hello.host.clone());
-                let (key, transcript) = self.answer_hello(&hello, payload, keys, rng, out)?;
-                self.state = State::AwaitFinish { key, transcript };
+                let (key, transcript, cipher) =
+                    self.answer_hello(&hello, payload, keys, rng, out)?;
+                self.state = State::AwaitFinish {
+                    key,
+                    transcript,
+                    cipher,
+                };
                 Ok(ServerInput::Progress)
             }
-            State::AwaitFinish { key, transcript } => {
+            State::AwaitFinish {
+                key,
+                transcript,
+                cipher,
+            } => {
                 let finish = match Handshake::decode(payload) {
                     Ok(Handshake::ClientFinish(finish)) => finish,
                     Ok(_) => return Err(unexpected("expected ClientFinish")),
@@ -134,8 +151,8 @@ impl ServerSession {
                 }
                 let keys = SessionKeys::derive(key, transcript);
                 self.state = State::Established {
-                    opener: Opener::new(&keys.client_to_server),
-                    sealer: Sealer::new(&keys.server_to_client),
+                    opener: Opener::new(*cipher, &keys.client_to_server),
+                    sealer: Sealer::new(*cipher, &keys.server_to_client),
                 };
                 Ok(ServerInput::Established)
             }
@@ -162,7 +179,7 @@ impl ServerSession {
         keys: &NodeKeyMap,
         rng: &mut impl RngCore,
         out: &mut Vec<u8>,
-    ) -> Result<(NodeKey, Transcript), SessionFailure> {
+    ) -> Result<(NodeKey, Transcript, CipherSuite), SessionFailure> {
         let Some(version) = SUPPORTED_VERSIONS
             .iter()
             .copied()
@@ -178,24 +195,40 @@ impl ServerSession {
             failure.error.versions = SUPPORTED_VERSIONS.to_vec();
             return Err(failure);
         };
+        let Some(cipher) = suite::choose(&hello.ciphers, self.aes_allowed) else {
+            let accepted = suite::suites_for(self.aes_allowed);
+            let names =
+                |list: &[CipherSuite]| list.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
+            return Err(SessionFailure::new(
+                ErrorCode::UnsupportedCipher,
+                format!(
+                    "no cipher suite in common: agent offers [{}] (unknown codes skipped), \
+                     server accepts [{}]",
+                    names(&hello.ciphers),
+                    names(accepted)
+                ),
+            ));
+        };
         let key = keys
             .get(&hello.host)
             .cloned()
             .ok_or_else(|| SessionFailure::new(ErrorCode::UnknownHost, "host is not registered"))?;
         self.version = version;
+        self.cipher = Some(cipher);
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
-        let transcript = Transcript::new(hello_bytes, version, &nonce);
+        let transcript = Transcript::new(hello_bytes, version, cipher, &nonce);
         let proof = handshake::server_proof(&key, &transcript);
         super::write_handshake(
             &Handshake::ServerHello(ServerHello {
                 version,
                 nonce,
                 proof,
+                cipher,
             }),
             out,
         );
-        Ok((key, transcript))
+        Ok((key, transcript, cipher))
     }
 
     /// Appends a sealed response. Fails only if the connection is not established or the

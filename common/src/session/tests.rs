@@ -1,6 +1,8 @@
-//! Client and server sessions against each other over an in-memory pipe.
+//! Client and server sessions against each other over an in-memory pipe. Cipher negotiation
+//! has its own file, `tests_ciphers.rs`, which shares the helpers here.
 
 use super::*;
+use crate::crypto::suite::{suites_for, CipherSuite};
 use crate::nodekeys::{NodeKey, NodeKeyMap};
 use crate::types::{ErrorCode, GoodbyeReason, Method};
 use crate::wire::frame::{decode_frame, FRAME_HEADER_LEN};
@@ -10,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 /// Splits a byte stream into frame payloads.
-fn frames(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+pub(super) fn frames(mut bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     while let Some((consumed, _)) = decode_frame(bytes, MAX_FRAME_LEN).unwrap() {
         out.push(bytes[FRAME_HEADER_LEN..consumed].to_vec());
@@ -20,7 +22,7 @@ fn frames(mut bytes: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-fn keys() -> NodeKeyMap {
+pub(super) fn keys() -> NodeKeyMap {
     NodeKeyMap::from([("web1".to_string(), NodeKey([5; 32]))])
 }
 
@@ -34,11 +36,21 @@ fn request() -> Request {
     })
 }
 
-/// Runs a handshake; returns both ends, established.
-fn establish(rng: &mut StdRng) -> (ClientSession, ServerSession) {
+/// A ChaCha20-Poly1305-only client (no AES hardware).
+pub(super) const CHACHA_ONLY: &[CipherSuite] = &[CipherSuite::ChaCha20Poly1305];
+
+/// Runs a handshake where the client offers `offer` and the server may choose AES or not;
+/// checks both ends settle on `expect`. Returns both ends, established.
+pub(super) fn establish_with(
+    rng: &mut StdRng,
+    offer: &[CipherSuite],
+    aes_allowed: bool,
+    expect: CipherSuite,
+) -> (ClientSession, ServerSession) {
     let (mut c2s, mut s2c) = (Vec::new(), Vec::new());
-    let mut client = ClientSession::start("web1", NodeKey([5; 32]), &[1], rng, &mut c2s).unwrap();
-    let mut server = ServerSession::new();
+    let mut client =
+        ClientSession::start("web1", NodeKey([5; 32]), &[1], offer, rng, &mut c2s).unwrap();
+    let mut server = ServerSession::new(aes_allowed);
     let mut hello = frames(&c2s).remove(0);
     assert_eq!(
         server.handle_frame(&mut hello, &keys(), rng, &mut s2c),
@@ -48,7 +60,10 @@ fn establish(rng: &mut StdRng) -> (ClientSession, ServerSession) {
     let mut server_hello = frames(&s2c).remove(0);
     assert_eq!(
         client.handle_frame(&mut server_hello, &mut c2s).unwrap(),
-        ClientEvent::Established { version: 1 }
+        ClientEvent::Established {
+            version: 1,
+            cipher: expect
+        }
     );
     let mut finish = frames(&c2s).remove(0);
     assert_eq!(
@@ -56,22 +71,44 @@ fn establish(rng: &mut StdRng) -> (ClientSession, ServerSession) {
         Ok(ServerInput::Established)
     );
     assert_eq!(server.host(), Some("web1"));
+    assert_eq!(
+        (client.cipher(), server.cipher()),
+        (Some(expect), Some(expect))
+    );
     (client, server)
+}
+
+/// Both suites: AES with hardware on both ends, ChaCha20-Poly1305 when the client has none.
+pub(super) fn both_suites(rng: &mut StdRng) -> [(ClientSession, ServerSession); 2] {
+    [
+        establish_with(rng, suites_for(true), true, CipherSuite::Aes256Gcm),
+        establish_with(rng, suites_for(false), true, CipherSuite::ChaCha20Poly1305),
+    ]
 }
 
 #[test]
 fn a_request_and_its_response_cross_sealed() {
     let mut rng = StdRng::seed_from_u64(1);
-    let (mut client, mut server) = establish(&mut rng);
+    for (client, server) in both_suites(&mut rng) {
+        request_and_response_cross(&mut rng, client, server);
+    }
+}
+
+fn request_and_response_cross(
+    rng: &mut StdRng,
+    mut client: ClientSession,
+    mut server: ServerSession,
+) {
+    let suite = client.cipher();
     let mut wire = Vec::new();
     client.write_request(7, request(), &mut wire).unwrap();
     let mut frame = frames(&wire).remove(0);
     assert!(
         !frame.windows(5).any(|w| w == b"alice"),
-        "request must be sealed"
+        "request must be sealed ({suite:?})"
     );
     assert_eq!(
-        server.handle_frame(&mut frame, &keys(), &mut rng, &mut Vec::new()),
+        server.handle_frame(&mut frame, &keys(), rng, &mut Vec::new()),
         Ok(ServerInput::Request {
             id: 7,
             body: request()
@@ -101,18 +138,27 @@ fn a_request_and_its_response_cross_sealed() {
 #[test]
 fn replayed_and_forged_requests_are_refused() {
     let mut rng = StdRng::seed_from_u64(2);
-    let (mut client, mut server) = establish(&mut rng);
+    for (client, server) in both_suites(&mut rng) {
+        replayed_and_forged_refused(&mut rng, client, server);
+    }
+}
+
+fn replayed_and_forged_refused(
+    rng: &mut StdRng,
+    mut client: ClientSession,
+    mut server: ServerSession,
+) {
     let mut wire = Vec::new();
     client.write_request(1, request(), &mut wire).unwrap();
     let frame = frames(&wire).remove(0);
     assert!(server
-        .handle_frame(&mut frame.clone(), &keys(), &mut rng, &mut Vec::new())
+        .handle_frame(&mut frame.clone(), &keys(), rng, &mut Vec::new())
         .is_ok());
-    let replay = server.handle_frame(&mut frame.clone(), &keys(), &mut rng, &mut Vec::new());
+    let replay = server.handle_frame(&mut frame.clone(), &keys(), rng, &mut Vec::new());
     assert_eq!(replay.unwrap_err().error.code, ErrorCode::AuthFailed);
     let mut forged = frame;
     forged[3] ^= 0x40;
-    let forged = server.handle_frame(&mut forged, &keys(), &mut rng, &mut Vec::new());
+    let forged = server.handle_frame(&mut forged, &keys(), rng, &mut Vec::new());
     assert_eq!(forged.unwrap_err().error.code, ErrorCode::AuthFailed);
 }
 
@@ -120,9 +166,17 @@ fn replayed_and_forged_requests_are_refused() {
 fn an_unknown_host_is_refused_before_any_proof_is_sent() {
     let mut rng = StdRng::seed_from_u64(3);
     let mut c2s = Vec::new();
-    ClientSession::start("nobody", NodeKey([5; 32]), &[1], &mut rng, &mut c2s).unwrap();
+    ClientSession::start(
+        "nobody",
+        NodeKey([5; 32]),
+        &[1],
+        CHACHA_ONLY,
+        &mut rng,
+        &mut c2s,
+    )
+    .unwrap();
     let mut out = Vec::new();
-    let err = ServerSession::new()
+    let err = ServerSession::new(true)
         .handle_frame(&mut frames(&c2s)[0], &keys(), &mut rng, &mut out)
         .unwrap_err();
     assert_eq!(err.error.code, ErrorCode::UnknownHost);
@@ -135,9 +189,16 @@ fn a_wrong_key_fails_on_both_sides() {
     // The agent has the wrong key: it rejects the server's proof (it cannot tell a genuine
     // server from an impostor), and the server would reject the agent's proof.
     let mut c2s = Vec::new();
-    let mut client =
-        ClientSession::start("web1", NodeKey([6; 32]), &[1], &mut rng, &mut c2s).unwrap();
-    let mut server = ServerSession::new();
+    let mut client = ClientSession::start(
+        "web1",
+        NodeKey([6; 32]),
+        &[1],
+        CHACHA_ONLY,
+        &mut rng,
+        &mut c2s,
+    )
+    .unwrap();
+    let mut server = ServerSession::new(false);
     let mut s2c = Vec::new();
     server
         .handle_frame(&mut frames(&c2s)[0], &keys(), &mut rng, &mut s2c)
@@ -162,9 +223,16 @@ fn a_wrong_key_fails_on_both_sides() {
 fn no_common_version_gets_a_clear_error_listing_the_servers_versions() {
     let mut rng = StdRng::seed_from_u64(5);
     let mut c2s = Vec::new();
-    let mut client =
-        ClientSession::start("web1", NodeKey([5; 32]), &[7, 9], &mut rng, &mut c2s).unwrap();
-    let mut server = ServerSession::new();
+    let mut client = ClientSession::start(
+        "web1",
+        NodeKey([5; 32]),
+        &[7, 9],
+        CHACHA_ONLY,
+        &mut rng,
+        &mut c2s,
+    )
+    .unwrap();
+    let mut server = ServerSession::new(false);
     let failure = server
         .handle_frame(&mut frames(&c2s)[0], &keys(), &mut rng, &mut Vec::new())
         .unwrap_err();
@@ -181,37 +249,42 @@ fn no_common_version_gets_a_clear_error_listing_the_servers_versions() {
 #[test]
 fn a_plaintext_error_after_the_finish_still_reaches_the_agent() {
     let mut rng = StdRng::seed_from_u64(6);
-    let (mut client, _) = establish(&mut rng);
-    let mut s2c = Vec::new();
-    ServerSession::new().write_error(
-        &crate::wire::msg::WireError::new(ErrorCode::AuthFailed, "bad proof"),
-        &mut s2c,
-    );
-    match client.handle_frame(&mut frames(&s2c)[0], &mut Vec::new()) {
-        Err(ClientError::Server(e)) => assert_eq!(e.code, ErrorCode::AuthFailed),
-        other => panic!("expected the server's error, got {other:?}"),
+    for (mut client, _) in both_suites(&mut rng) {
+        let mut s2c = Vec::new();
+        ServerSession::new(true).write_error(
+            &crate::wire::msg::WireError::new(ErrorCode::AuthFailed, "bad proof"),
+            &mut s2c,
+        );
+        match client.handle_frame(&mut frames(&s2c)[0], &mut Vec::new()) {
+            Err(ClientError::Server(e)) => assert_eq!(e.code, ErrorCode::AuthFailed),
+            other => panic!(
+                "{:?}: expected the server's error, got {other:?}",
+                client.cipher()
+            ),
+        }
     }
 }
 
 #[test]
 fn after_the_first_sealed_frame_a_plaintext_error_is_not_believed() {
     let mut rng = StdRng::seed_from_u64(7);
-    let (mut client, mut server) = establish(&mut rng);
-    let mut s2c = Vec::new();
-    server
-        .write_response(1, Response::AuthOk, &mut s2c)
-        .unwrap();
-    assert!(client
-        .handle_frame(&mut frames(&s2c)[0], &mut Vec::new())
-        .is_ok());
-    // Anyone on the path could inject this: it must not make the agent go elsewhere.
-    let mut forged = Vec::new();
-    ServerSession::new().write_error(
-        &crate::wire::msg::WireError::new(ErrorCode::Busy, "go away"),
-        &mut forged,
-    );
-    assert!(matches!(
-        client.handle_frame(&mut frames(&forged)[0], &mut Vec::new()),
-        Err(ClientError::Sealed(_))
-    ));
+    for (mut client, mut server) in both_suites(&mut rng) {
+        let mut s2c = Vec::new();
+        server
+            .write_response(1, Response::AuthOk, &mut s2c)
+            .unwrap();
+        assert!(client
+            .handle_frame(&mut frames(&s2c)[0], &mut Vec::new())
+            .is_ok());
+        // Anyone on the path could inject this: it must not make the agent go elsewhere.
+        let mut forged = Vec::new();
+        ServerSession::new(true).write_error(
+            &crate::wire::msg::WireError::new(ErrorCode::Busy, "go away"),
+            &mut forged,
+        );
+        assert!(matches!(
+            client.handle_frame(&mut frames(&forged)[0], &mut Vec::new()),
+            Err(ClientError::Sealed(_))
+        ));
+    }
 }

@@ -6,7 +6,7 @@
 //! module then seals, for session messages) and `decode` on a frame payload (after opening it).
 //!
 //! Limits: `encode` returns `Result` and refuses any value the decoder would reject (an
-//! over-long string, an empty host, too many versions), leaving `out` unchanged, because
+//! over-long string, an empty host, too many versions or cipher suites), leaving `out` unchanged, because
 //! fields are public and some come from users (PAM user names, passwords). The one exception
 //! is [`WireError`]: it is sent on failure paths that must not themselves fail, so its
 //! encoding never fails — its message is truncated to [`MAX_MESSAGE_LEN`] bytes on a char
@@ -15,7 +15,10 @@
 mod codec;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ciphers;
 
+use crate::crypto::suite::CipherSuite;
 use crate::types::{AuthFailure, DenyReason, ErrorCode, GoodbyeReason, Method};
 use crate::wire::reader::{DecodeError, Reader};
 use crate::wire::writer::EncodeError;
@@ -41,6 +44,10 @@ pub const MAX_MESSAGE_LEN: usize = 256;
 /// Most protocol versions in a hello or an error (default 16): far more than will ever be
 /// live at once, and keeps the version-list scan trivially bounded.
 pub const MAX_VERSIONS: usize = 16;
+/// Most cipher-suite codes in a ClientHello (default 8), counting codes this build does not
+/// know: room for every suite the protocol will plausibly define, and keeps the offer scan
+/// trivially bounded.
+pub const MAX_CIPHERS: usize = 8;
 
 /// Message tags (first byte of every message).
 pub mod tag {
@@ -64,14 +71,22 @@ pub struct ClientHello {
     pub host: String,
     /// Fresh random nonce.
     pub nonce: [u8; NONCE_LEN],
+    /// Cipher suites the agent offers, most preferred first (1..=8 codes on the wire). The
+    /// decoder skips codes this build does not know, so that a newer agent offering a future
+    /// suite still reaches an older server; this list may therefore be empty after decoding
+    /// (the server answers `UnsupportedCipher`), though the encoder refuses an empty one.
+    pub ciphers: Vec<CipherSuite>,
 }
 
-/// Server → agent, plaintext: the chosen version and the server's proof of the node key.
+/// Server → agent, plaintext: the chosen version and cipher suite and the server's proof of
+/// the node key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerHello {
     pub version: u16,
     pub nonce: [u8; NONCE_LEN],
     pub proof: [u8; PROOF_LEN],
+    /// The suite that seals the session, one the agent offered.
+    pub cipher: CipherSuite,
 }
 
 /// Agent → server, plaintext: the agent's proof of the node key.
@@ -209,7 +224,8 @@ impl Handshake {
         codec::encode_handshake(self, out).inspect_err(|_| out.truncate(start))
     }
 
-    /// Decodes one message; rejects unknown tags, bad lengths and trailing bytes.
+    /// Decodes one message; rejects unknown tags, bad lengths and trailing bytes. Unknown
+    /// cipher-suite codes in a ClientHello are skipped, not rejected (see [`ClientHello`]).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let msg = codec::decode_handshake(&mut r)?;

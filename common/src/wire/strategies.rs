@@ -4,6 +4,7 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+use crate::crypto::suite::CipherSuite;
 use crate::types::{AuthFailure, DenyReason, ErrorCode, GoodbyeReason, Method};
 use crate::wire::msg::*;
 use crate::wire::probe::{LoadReport, Probe, ProbeReply};
@@ -57,27 +58,37 @@ pub fn wire_error() -> impl Strategy<Value = WireError> {
         })
 }
 
+/// Any cipher suite this build knows (duplicates in an offer are legal).
+pub fn cipher() -> impl Strategy<Value = CipherSuite> {
+    pick(&CipherSuite::ALL)
+}
+
 pub fn handshake() -> impl Strategy<Value = Handshake> {
     prop_oneof![
         (
             vec(any::<u16>(), 1..=MAX_VERSIONS),
             host(),
-            any::<[u8; 32]>()
+            any::<[u8; 32]>(),
+            vec(cipher(), 1..=MAX_CIPHERS),
         )
-            .prop_map(
-                |(versions, host, nonce)| Handshake::ClientHello(ClientHello {
+            .prop_map(|(versions, host, nonce, ciphers)| {
+                Handshake::ClientHello(ClientHello {
                     versions,
                     host,
-                    nonce
+                    nonce,
+                    ciphers,
                 })
-            ),
-        (any::<u16>(), any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(version, nonce, proof)| {
-            Handshake::ServerHello(ServerHello {
-                version,
-                nonce,
-                proof,
-            })
-        }),
+            }),
+        (any::<u16>(), any::<[u8; 32]>(), any::<[u8; 32]>(), cipher()).prop_map(
+            |(version, nonce, proof, cipher)| {
+                Handshake::ServerHello(ServerHello {
+                    version,
+                    nonce,
+                    proof,
+                    cipher,
+                })
+            }
+        ),
         any::<[u8; 32]>().prop_map(|proof| Handshake::ClientFinish(ClientFinish { proof })),
         wire_error().prop_map(Handshake::Error),
     ]

@@ -6,6 +6,7 @@ use super::{LinkTable, CHANGES_PER_READ, MAX_UNACKED_CHANGES};
 use crate::hooks::LinkState;
 use crate::state::MasterState;
 use crate::store::ChangesAfter;
+use gatehouse_common::crypto::aes_hardware;
 use gatehouse_common::nodekeys::NodeKeyMap;
 use gatehouse_common::repl::msg::{pack_changes, snapshot_chunks};
 use gatehouse_common::repl::{LinkTimings, Liveness, ReplMessage, Verdict};
@@ -70,7 +71,8 @@ impl Link {
         Link {
             stream,
             peer,
-            session: ServerSession::new(),
+            // AES-256-GCM only where this machine has AES hardware (detected once).
+            session: ServerSession::new(aes_hardware()),
             inbuf: Vec::new(),
             outbuf: Vec::new(),
             host: None,

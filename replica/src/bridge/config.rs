@@ -77,6 +77,10 @@ pub struct BridgeConfig {
     /// when `benchmark_service_delay` is set, so a slowed replica is slow for every request.
     pub inline_cheap_requests: bool,
     pub benchmark_service_delay: Duration,
+    /// Whether connections may be sealed with AES-256-GCM (when the agent lists it first):
+    /// `crypto::aes_hardware()`, detected once per process, not a file setting. Tests may
+    /// clear it to force ChaCha20-Poly1305.
+    pub aes_allowed: bool,
 }
 
 impl Default for BridgeConfig {
@@ -167,6 +171,7 @@ impl BridgeConfig {
             inline_cheap_requests: f.inline_cheap_requests.unwrap_or(true)
                 && benchmark_service_delay.is_zero(),
             benchmark_service_delay,
+            aes_allowed: gatehouse_common::crypto::aes_hardware(),
         })
     }
 }

@@ -80,19 +80,20 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A connection just accepted.
+    /// A connection just accepted; `aes_allowed`: whether its session may choose AES-256-GCM.
     pub fn new(
         socket: TcpStream,
         peer: SocketAddr,
         generation: u64,
         lifecycle: Lifecycle,
+        aes_allowed: bool,
         now: Instant,
     ) -> Self {
         Conn {
             socket,
             peer,
             generation,
-            session: ServerSession::new(),
+            session: ServerSession::new(aes_allowed),
             lifecycle,
             host: None,
             read_buf: Vec::new(),

@@ -4,6 +4,7 @@
 //! timeouts plus TCP_USER_TIMEOUT), so a stopped master is noticed in time and never blocks
 //! the replica.
 
+use gatehouse_common::crypto::preferred_suites;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::repl::ReplMessage;
 use gatehouse_common::session::{ClientEvent, ClientSession};
@@ -67,8 +68,17 @@ impl Link {
         #[cfg(target_os = "linux")]
         socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(io_timeout))?;
         let mut out = Vec::new();
-        let session = ClientSession::start(host, key.clone(), SUPPORTED_VERSIONS, rng, &mut out)
-            .map_err(|e| LinkError::Protocol(e.to_string()))?;
+        // Offer what this machine runs fastest (AES-256-GCM only with AES hardware).
+        let ciphers = preferred_suites();
+        let session = ClientSession::start(
+            host,
+            key.clone(),
+            SUPPORTED_VERSIONS,
+            ciphers,
+            rng,
+            &mut out,
+        )
+        .map_err(|e| LinkError::Protocol(e.to_string()))?;
         let mut link = Link {
             stream,
             session,

@@ -2,8 +2,11 @@
 //! by `Handshake::{encode,decode}` and `Session::{encode,decode}`, which add the
 //! "leave `out` unchanged on error" and "no trailing bytes" rules.
 
+mod lists;
+
 use super::*;
 use crate::wire::writer::{put_string, truncate_utf8};
+use lists::{put_ciphers, put_versions, read_ciphers, read_versions};
 
 /// Sub-tags of a request body.
 const REQ_AUTHORIZE: u8 = 1;
@@ -28,12 +31,14 @@ pub(super) fn encode_handshake(msg: &Handshake, out: &mut Vec<u8>) -> Result<(),
             }
             put_string(out, "host", MAX_HOST_LEN, &h.host)?;
             out.extend_from_slice(&h.nonce);
+            put_ciphers(out, &h.ciphers)?;
         }
         Handshake::ServerHello(h) => {
             out.push(tag::SERVER_HELLO);
             out.extend_from_slice(&h.version.to_be_bytes());
             out.extend_from_slice(&h.nonce);
             out.extend_from_slice(&h.proof);
+            out.push(h.cipher.code());
         }
         Handshake::ClientFinish(f) => {
             out.push(tag::CLIENT_FINISH);
@@ -65,17 +70,27 @@ pub(super) fn decode_handshake(r: &mut Reader<'_>) -> Result<Handshake, DecodeEr
                 });
             }
             let nonce = r.array()?;
+            let ciphers = read_ciphers(r)?;
             Handshake::ClientHello(ClientHello {
                 versions,
                 host,
                 nonce,
+                ciphers,
             })
         }
-        tag::SERVER_HELLO => Handshake::ServerHello(ServerHello {
-            version: r.u16()?,
-            nonce: r.array()?,
-            proof: r.array()?,
-        }),
+        tag::SERVER_HELLO => {
+            let version = r.u16()?;
+            let nonce = r.array()?;
+            let proof = r.array()?;
+            let code = r.u8()?;
+            let cipher = CipherSuite::from_code(code).ok_or(unknown("cipher suite", code))?;
+            Handshake::ServerHello(ServerHello {
+                version,
+                nonce,
+                proof,
+                cipher,
+            })
+        }
         tag::CLIENT_FINISH => Handshake::ClientFinish(ClientFinish { proof: r.array()? }),
         tag::HANDSHAKE_ERROR => Handshake::Error(read_wire_error(r)?),
         other => return Err(DecodeError::UnknownTag(other)),
@@ -246,34 +261,6 @@ fn read_wire_error(r: &mut Reader<'_>) -> Result<WireError, DecodeError> {
         versions: read_versions(r)?,
         estimate_us: r.u64()?,
     })
-}
-
-/// A u8 count (at most [`MAX_VERSIONS`]) then that many u16 versions.
-fn put_versions(out: &mut Vec<u8>, versions: &[u16]) -> Result<(), EncodeError> {
-    let too_many = EncodeError::TooMany {
-        field: "versions",
-        count: versions.len(),
-        max: MAX_VERSIONS,
-    };
-    if versions.len() > MAX_VERSIONS {
-        return Err(too_many);
-    }
-    out.push(u8::try_from(versions.len()).map_err(|_| too_many)?);
-    for v in versions {
-        out.extend_from_slice(&v.to_be_bytes());
-    }
-    Ok(())
-}
-
-fn read_versions(r: &mut Reader<'_>) -> Result<Vec<u16>, DecodeError> {
-    let count = usize::from(r.u8()?);
-    if count > MAX_VERSIONS {
-        return Err(DecodeError::Invalid {
-            field: "versions",
-            why: "more than 16",
-        });
-    }
-    (0..count).map(|_| r.u16()).collect()
 }
 
 fn unknown(field: &'static str, code: u8) -> DecodeError {

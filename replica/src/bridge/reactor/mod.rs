@@ -294,7 +294,8 @@ impl Reactor {
             // The age limit is spread per connection (±10 %, from the generation) so agents
             // that connected together do not all get the reconnect goodbye together.
             let lifecycle = Lifecycle::with_spread_age(self.config.timeouts, now, generation);
-            entry.insert(Conn::new(socket, peer, generation, lifecycle, now));
+            let aes = self.config.aes_allowed;
+            entry.insert(Conn::new(socket, peer, generation, lifecycle, aes, now));
             self.stats.accepted.fetch_add(1, Ordering::Relaxed);
             log::debug!(
                 "accept {peer} (conn {}, {} open)",
