@@ -202,7 +202,10 @@ impl Engine {
                 SendNext::Invalid(p, e) => invalid.push((p, e)),
             }
         }
-        if !out.is_empty() {
+        if out.is_empty() {
+            // Nothing to send (called on every answer): keep the buffer for next time.
+            self.spare_send_buffer = out;
+        } else {
             self.outputs.push_back(Output::Send {
                 conn: live.conn,
                 bytes: out,

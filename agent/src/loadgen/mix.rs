@@ -112,19 +112,26 @@ impl Mix {
     }
 }
 
-/// Spare requests kept per kind: a worker never has more in flight than this is likely to cover,
-/// and the pool must stay bounded whatever the engine hands back.
-pub const MAX_SPARE_REQUESTS: usize = 1024;
-
 /// Requests the engine handed back, kept per kind for the next submit: building one costs four
 /// string allocations and frees, a measurable share of the load generator's core at 100k
 /// requests/s (its CPU must stay below the server's for the server to be what is measured).
-#[derive(Default)]
 pub struct RequestPool {
     spare: [Vec<Request>; 4],
+    /// Spare requests kept per kind: one per simulated agent of the worker covers a closed
+    /// loop (a whole turn's answers come back before the next requests go out), and keeps the
+    /// pool bounded whatever the engine hands back.
+    cap: usize,
 }
 
 impl RequestPool {
+    /// An empty pool keeping up to `cap` spare requests of each kind.
+    pub fn new(cap: usize) -> Self {
+        RequestPool {
+            spare: Default::default(),
+            cap,
+        }
+    }
+
     /// A request of `kind`: a spare one, or a new one.
     pub fn take(&mut self, kind: Kind) -> Request {
         self.spare[kind as usize]
@@ -135,7 +142,7 @@ impl RequestPool {
     /// Keeps `request` (which must be `kind`'s) for reuse, up to the bound.
     pub fn give_back(&mut self, kind: Kind, request: Request) {
         let spare = &mut self.spare[kind as usize];
-        if spare.len() < MAX_SPARE_REQUESTS {
+        if spare.len() < self.cap {
             spare.push(request);
         }
     }

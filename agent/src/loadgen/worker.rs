@@ -152,7 +152,7 @@ impl Worker {
             driver,
             rng,
             outstanding: vec![Vec::new(); n],
-            requests: RequestPool::default(),
+            requests: RequestPool::new(n),
             in_flight: 0,
             schedule,
             next_agent: 0,
