@@ -9,7 +9,8 @@
 # starts and stops every process itself (trap on EXIT), and every wait is bounded.
 #
 # Environment: DURATION (seconds per measurement, default 10), COUNTS (default "50 500 5000"),
-# REPEAT (rounds of replica+redis per count, default 1; the best round is reported),
+# REPEAT (rounds of replica+redis per count, default 1; the best round of each is reported, and
+# the median and range of the rounds' gatehouse/redis ratios),
 # SKIP_BUILD=1 (use the binaries already built), BIN_DIR (where they are; default
 # target/release).
 set -euo pipefail
@@ -143,7 +144,7 @@ echo "replica pid $replica_pid on $replica_addr, redis pid $redis_pid on $redis_
 
 rows=() cpu_rows=()
 for n in $COUNTS; do
-    best_g=0 best_r=0 g_cells="" r_cells="" g_cpu="" r_cpu=""
+    best_g=0 best_r=0 g_cells="" r_cells="" g_cpu="" r_cpu="" round_ratios=""
     for ((round = 1; round <= REPEAT; round++)); do
         g_json=$work/gatehouse-$n-$round.json
         measured_run "$g_json" "$replica_pid" \
@@ -161,17 +162,23 @@ for n in $COUNTS; do
         echo "$n agents, round $round: gatehouse $g req/s | $g_rest (replica $gs % CPU," \
             "$gsu µs/req; loadgen $gc %, $gcu µs/req); redis $r req/s | $r_rest (redis $rs %," \
             "$rsu µs/req; client $rc %, $rcu µs/req)" >&2
+        round_ratios+=" $g/$r"
         if ((g > best_g)); then best_g=$g g_cells=$g_rest g_cpu="$gs | $gsu | $gc | $gcu"; fi
         if ((r > best_r)); then best_r=$r r_cells=$r_rest r_cpu="$rs | $rsu | $rc | $rcu"; fi
     done
     ratio=$(python3 -c 'import sys; print("%.2f" % (int(sys.argv[1]) / max(int(sys.argv[2]), 1)))' "$best_g" "$best_r")
-    rows+=("| $n | $g_cells | $r_cells | $ratio |")
+    # Each round runs the two back to back, so its ratio is the fairest single comparison on
+    # a machine whose speed drifts: the median of the rounds' ratios, and their range.
+    per_round=$(python3 -c 'import statistics, sys
+r = sorted(int(a) / max(int(b), 1) for a, b in (p.split("/") for p in sys.argv[1:]))
+print("%.2f (%.2f-%.2f)" % (statistics.median(r), r[0], r[-1]))' $round_ratios)
+    rows+=("| $n | $g_cells | $r_cells | $ratio | $per_round |")
     cpu_rows+=("| $n | $g_cpu | $r_cpu |")
 done
 
 echo
-echo "| agents / connections | gatehouse req/s | p50 ms | p99 ms | errors | redis GET req/s | p50 ms | p99 ms | errors | gatehouse / redis |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| agents / connections | gatehouse req/s | p50 ms | p99 ms | errors | redis GET req/s | p50 ms | p99 ms | errors | best / best | per round: median (range) |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for row in "${rows[@]}"; do
     echo "$row"
 done

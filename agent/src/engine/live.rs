@@ -124,6 +124,9 @@ impl Engine {
         match event {
             Ok(ClientEvent::Established { .. }) => {
                 live.established = true;
+                if self.config.prepare_cipher {
+                    live.session.prepare_cipher();
+                }
                 live.last_used = now;
                 self.backoff.reset();
                 self.retry_at = None;

@@ -78,6 +78,10 @@ pub struct EngineConfig {
     /// `crypto::preferred_suites()` (AES-256-GCM first only with AES hardware, detected once
     /// per process); tests may force a list.
     pub ciphers: Vec<CipherSuite>,
+    /// Keep the connection's cipher built between frames (AES-256-GCM: ~2 KiB, ~0.3 µs less
+    /// CPU per request). True for a real agent (one connection); the load generator sets it
+    /// for a bounded number of its simulated agents.
+    pub prepare_cipher: bool,
 }
 
 impl EngineConfig {
@@ -104,6 +108,7 @@ impl EngineConfig {
             max_connection_age: ms(defaults::DEFAULT_MAX_CONNECTION_AGE_MS),
             avoid: ms(defaults::DEFAULT_AVOID_MS),
             ciphers: preferred_suites().to_vec(),
+            prepare_cipher: true,
         }
     }
 
@@ -127,6 +132,7 @@ impl EngineConfig {
             max_connection_age: config.max_connection_age(),
             avoid: config.avoid(),
             ciphers: preferred_suites().to_vec(),
+            prepare_cipher: true,
         }
     }
 }

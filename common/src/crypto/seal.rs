@@ -54,17 +54,24 @@ fn nonce(counter: u64) -> Nonce {
     Nonce::from(bytes)
 }
 
+/// Heap bytes one prepared direction holds: the expanded AES-256 key schedule and GHASH key
+/// (hardware and software layouts share a union). A session has two directions.
+pub const PREPARED_AES_BYTES: usize = std::mem::size_of::<Aes256Gcm>();
+
 /// One direction's keyed AEAD. An enum rather than a trait object: two known ciphers, and
 /// the match is cheaper than an indirect call on every frame.
 enum Aead {
     ChaCha(ChaCha20Poly1305),
-    /// Only the 32-byte key is kept; the AES-256-GCM instance is built for each frame. A kept
-    /// instance (expanded key schedules and GHASH key) takes 992 bytes, two per connection:
-    /// measured, that raised a replica's memory per agent connection from ~0.8 KiB to 2.8 KiB,
-    /// over the 2 KiB budget, for thousands of mostly idle agents. Building it costs about
-    /// 150 ns per frame (seal of 40 bytes: ~310 ns, against ~150 ns kept and ~480 ns for
-    /// ChaCha20-Poly1305, which also keeps only its key).
-    Aes([u8; 32]),
+    /// The 32-byte key, and optionally the cipher built from it. Built per frame, AES-256-GCM
+    /// costs ~150 ns more per seal or open (40-byte seal: ~310 ns, against ~150 ns prepared and
+    /// ~480 ns for ChaCha20-Poly1305, which keeps only its key); prepared, it holds
+    /// [`PREPARED_AES_BYTES`] (992) per direction. Kept for every connection, that raised a
+    /// replica's memory per agent connection from ~0.8 to 2.8 KiB, over the 2 KiB budget, so
+    /// the owner of many sessions prepares a bounded number ([`Sealer::prepare`]).
+    Aes {
+        key: [u8; 32],
+        prepared: Option<Box<Aes256Gcm>>,
+    },
 }
 
 impl Aead {
@@ -73,14 +80,31 @@ impl Aead {
             CipherSuite::ChaCha20Poly1305 => {
                 Aead::ChaCha(ChaCha20Poly1305::new(Key::from_slice(key)))
             }
-            CipherSuite::Aes256Gcm => Aead::Aes(*key),
+            CipherSuite::Aes256Gcm => Aead::Aes {
+                key: *key,
+                prepared: None,
+            },
         }
     }
 
     fn suite(&self) -> CipherSuite {
         match self {
             Aead::ChaCha(_) => CipherSuite::ChaCha20Poly1305,
-            Aead::Aes(_) => CipherSuite::Aes256Gcm,
+            Aead::Aes { .. } => CipherSuite::Aes256Gcm,
+        }
+    }
+
+    /// Builds and keeps the AES cipher; true if that added memory (AES, not yet prepared).
+    fn prepare(&mut self) -> bool {
+        match self {
+            Aead::Aes {
+                key,
+                prepared: prepared @ None,
+            } => {
+                *prepared = Some(Box::new(Aes256Gcm::new((&*key).into())));
+                true
+            }
+            _ => false,
         }
     }
 
@@ -88,9 +112,13 @@ impl Aead {
         let nonce = nonce(counter);
         match self {
             Aead::ChaCha(c) => c.encrypt_in_place_detached(&nonce, b"", text),
-            Aead::Aes(key) => {
-                Aes256Gcm::new(key.into()).encrypt_in_place_detached(&nonce, b"", text)
-            }
+            Aead::Aes {
+                prepared: Some(c), ..
+            } => c.encrypt_in_place_detached(&nonce, b"", text),
+            Aead::Aes {
+                key,
+                prepared: None,
+            } => Aes256Gcm::new(key.into()).encrypt_in_place_detached(&nonce, b"", text),
         }
         // Only a message over the cipher's limit (about 256 GiB, far above the frame cap)
         // fails to seal.
@@ -101,9 +129,13 @@ impl Aead {
         let nonce = nonce(counter);
         match self {
             Aead::ChaCha(c) => c.decrypt_in_place_detached(&nonce, b"", text, tag),
-            Aead::Aes(key) => {
-                Aes256Gcm::new(key.into()).decrypt_in_place_detached(&nonce, b"", text, tag)
-            }
+            Aead::Aes {
+                prepared: Some(c), ..
+            } => c.decrypt_in_place_detached(&nonce, b"", text, tag),
+            Aead::Aes {
+                key,
+                prepared: None,
+            } => Aes256Gcm::new(key.into()).decrypt_in_place_detached(&nonce, b"", text, tag),
         }
         .map_err(|_| SealError::Forged)
     }
@@ -127,6 +159,12 @@ impl Sealer {
     /// The suite this sealer uses.
     pub fn suite(&self) -> CipherSuite {
         self.cipher.suite()
+    }
+
+    /// Keeps the cipher built between frames (AES only; see [`PREPARED_AES_BYTES`]). True if
+    /// that added memory.
+    pub fn prepare(&mut self) -> bool {
+        self.cipher.prepare()
     }
 
     /// Appends one complete sealed frame to `out`: the caller's `encode` writes the plaintext,
@@ -186,6 +224,11 @@ impl Opener {
     /// The suite this opener uses.
     pub fn suite(&self) -> CipherSuite {
         self.cipher.suite()
+    }
+
+    /// Keeps the cipher built between frames (AES only). True if that added memory.
+    pub fn prepare(&mut self) -> bool {
+        self.cipher.prepare()
     }
 
     /// Opens a frame payload in place and returns the plaintext, a prefix of `payload`. The

@@ -127,6 +127,19 @@ impl ClientSession {
         }
     }
 
+    /// Keeps the negotiated cipher built between frames, once established (AES-256-GCM only:
+    /// about 2 KiB for both directions, ~0.3 µs less CPU per request). True if that added
+    /// memory; a process with many sessions bounds how many it prepares.
+    pub fn prepare_cipher(&mut self) -> bool {
+        match &mut self.state {
+            State::Established { sealer, opener, .. } => {
+                let opened = opener.prepare();
+                sealer.prepare() | opened
+            }
+            State::AwaitServerHello { .. } => false,
+        }
+    }
+
     /// Handles one frame payload from the server (decrypted in place once sealed).
     pub fn handle_frame(
         &mut self,

@@ -77,6 +77,9 @@ pub struct Conn {
     pub ready: bool,
     pub opened_at: Instant,
     pub requests: u64,
+    /// The session keeps its cipher built between frames (counted against
+    /// `MAX_PREPARED_SESSIONS`).
+    pub cipher_prepared: bool,
 }
 
 impl Conn {
@@ -109,6 +112,7 @@ impl Conn {
             ready: false,
             opened_at: now,
             requests: 0,
+            cipher_prepared: false,
         }
     }
 

@@ -132,3 +132,31 @@ fn an_oversized_frame_is_refused_and_leaves_the_buffer_unchanged() {
         assert_eq!(out, b"keep");
     }
 }
+
+#[test]
+fn a_prepared_cipher_seals_exactly_like_one_built_per_frame() {
+    let key = [9; 32];
+    let (mut plain_s, mut prepared_s) = (Sealer::new(Aes, &key), Sealer::new(Aes, &key));
+    assert!(prepared_s.prepare(), "AES keeps memory once prepared");
+    assert!(!prepared_s.prepare(), "and only once");
+    let mut opener = Opener::new(Aes, &key);
+    assert!(opener.prepare());
+    for text in [&b"one"[..], b"", b"three"] {
+        let (a, b) = (sealed(&mut plain_s, text), sealed(&mut prepared_s, text));
+        assert_eq!(a, b, "same bytes, prepared or not");
+        assert_eq!(opener.open_in_place(&mut payload(&a)).unwrap(), text);
+    }
+    // A forged frame still fails on a prepared opener, and leaves the bytes as they were.
+    let mut forged = payload(&sealed(&mut plain_s, b"four"));
+    forged[0] ^= 1;
+    let before = forged.clone();
+    assert_eq!(opener.open_in_place(&mut forged), Err(SealError::Forged));
+    assert_eq!(forged, before);
+}
+
+#[test]
+fn chacha_has_nothing_to_prepare() {
+    let key = [9; 32];
+    assert!(!Sealer::new(ChaCha, &key).prepare());
+    assert!(!Opener::new(ChaCha, &key).prepare());
+}

@@ -133,6 +133,9 @@ impl Reactor {
             return;
         }
         let mut conn = self.conns.remove(id.index);
+        if conn.cipher_prepared {
+            self.prepared_sessions -= 1;
+        }
         let _ = self.poll.registry().deregister(&mut conn.socket);
         self.stats.closed.fetch_add(1, Ordering::Relaxed);
         log::debug!(

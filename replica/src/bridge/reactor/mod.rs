@@ -35,6 +35,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Sessions that keep their AES-256-GCM cipher built between frames: about 2 KiB each (both
+/// directions), so 1024 cost at most 2 MiB, an average of 0.4 KiB per connection at 5000
+/// agents. Each saves ~0.3 µs of CPU per request (~5 % of an authorize). Connections beyond
+/// the bound build the cipher per frame: a replica's memory per connection stays under its
+/// 2 KiB budget however many agents connect.
+pub const MAX_PREPARED_SESSIONS: usize = 1024;
 /// Frames handled per connection per loop turn, so one busy agent cannot starve the rest.
 pub const FRAMES_PER_TURN: usize = 16;
 /// Connections accepted per loop turn, so a connection storm cannot starve established agents.
@@ -88,6 +94,8 @@ pub struct Reactor {
     pub(super) stats: Arc<BridgeStats>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     next_generation: u64,
+    /// Connections whose session keeps its cipher built (at most `MAX_PREPARED_SESSIONS`).
+    prepared_sessions: usize,
     scratch: Vec<u8>,
     rng: StdRng,
     shutdown_deadline: Option<Instant>,
@@ -160,6 +168,7 @@ impl Reactor {
             stats: Arc::new(BridgeStats::default()),
             signals,
             next_generation: 1,
+            prepared_sessions: 0,
             scratch: vec![0; READ_CHUNK.max(super::probes::DATAGRAM_BUF)],
             rng: StdRng::from_entropy(),
             shutdown_deadline: None,

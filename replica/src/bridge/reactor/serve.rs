@@ -4,7 +4,7 @@
 
 use super::super::conn::{CloseReason, ReadOutcome, WRITE_HIGH_WATER};
 use super::super::workers::{handle_guarded, ConnId, Done, Job};
-use super::{Reactor, FRAMES_PER_TURN};
+use super::{Reactor, FRAMES_PER_TURN, MAX_PREPARED_SESSIONS};
 use gatehouse_common::session::ServerInput;
 use gatehouse_common::types::ErrorCode;
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
@@ -114,6 +114,15 @@ impl Reactor {
             }) => {
                 conn.lifecycle.on_request(now);
                 conn.requests += 1;
+                // The first connections to send requests keep their cipher built, up to the
+                // bound, until they close; the rest build it per frame.
+                if !conn.cipher_prepared
+                    && self.prepared_sessions < MAX_PREPARED_SESSIONS
+                    && conn.session.prepare_cipher()
+                {
+                    conn.cipher_prepared = true;
+                    self.prepared_sessions += 1;
+                }
                 self.dispatch(id, request_id, body, now);
             }
             Ok(ServerInput::Replication(_)) => {
