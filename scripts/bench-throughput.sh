@@ -2,7 +2,9 @@
 # Throughput benchmark (docs/BENCHMARKS.md, "## Throughput"): one gatehouse-replica pinned to
 # CPU 0, the load generator pinned to CPU 1, authorize-only closed loop at 50, 500 and 5000
 # agents, side by side with redis-server GET (also pinned to CPU 0) at the same connection
-# counts, in the same run. Prints a Markdown table, and a second one with each process's CPU
+# counts, in the same run. Gatehouse is measured twice: with the full agent engine as the
+# client (`loadgen run`), and with the lean closed-loop client that also drives redis
+# (`loadgen direct`: same handshake and sealed requests, one connection per agent identity). Prints a Markdown table, and a second one with each process's CPU
 # (which side was the limit, and what a request cost each).
 #
 # Self-contained: builds release with --locked, provisions a fleet in a temporary directory,
@@ -142,53 +144,86 @@ print("%.0f %.0f %.1f %.1f" % (100 * server_s / wall, 100 * client_s / wall, ser
 echo "replica pid $replica_pid on $replica_addr, redis pid $redis_pid on $redis_addr;" \
     "CPU $SERVER_CPU: servers, CPU $CLIENT_CPU: load generator; $DURATION s per run" >&2
 
-rows=() cpu_rows=()
-for n in $COUNTS; do
-    best_g=0 best_r=0 g_cells="" r_cells="" g_cpu="" r_cpu="" round_ratios=""
-    for ((round = 1; round <= REPEAT; round++)); do
-        g_json=$work/gatehouse-$n-$round.json
-        measured_run "$g_json" "$replica_pid" \
+# Three clients per round, back to back: the agent engine (`run`: what real agents cost), the
+# lean closed-loop client speaking the same sealed protocol (`direct`: as light as the redis
+# client, so the server is what is measured), and the redis client.
+clients=(engine direct redis)
+declare -A label=([engine]="gatehouse, agent engine" [direct]="gatehouse, lean client" [redis]="redis GET")
+
+# Runs one client against its server for one round; prints "req_per_s".
+run_client() {
+    local client=$1 n=$2 json=$3
+    case $client in
+    engine)
+        measured_run "$json" "$replica_pid" \
             "$loadgen_bin" run --servers "$replica_addr" --identities "$work/identities.ron" \
             --agents "$n" --mode closed --duration "$DURATION" \
-            --mix authorize=100,authenticate=0,deny=0 --pin-cpu "$CLIENT_CPU" --json "$g_json"
-        r_json=$work/redis-$n-$round.json
-        measured_run "$r_json" "$redis_pid" \
+            --mix authorize=100,authenticate=0,deny=0 --pin-cpu "$CLIENT_CPU" --json "$json"
+        ;;
+    direct)
+        measured_run "$json" "$replica_pid" \
+            "$loadgen_bin" direct --server "$replica_addr" --identities "$work/identities.ron" \
+            --agents "$n" --duration "$DURATION" --pin-cpu "$CLIENT_CPU" --json "$json"
+        ;;
+    redis)
+        measured_run "$json" "$redis_pid" \
             "$loadgen_bin" redis --addr "$redis_addr" --connections "$n" --duration "$DURATION" \
-            --pin-cpu "$CLIENT_CPU" --json "$r_json"
-        read -r g g_rest < <(summary_cells "$g_json")
-        read -r r r_rest < <(summary_cells "$r_json")
-        read -r gs gc gsu gcu <"$g_json.cpu"
-        read -r rs rc rsu rcu <"$r_json.cpu"
-        echo "$n agents, round $round: gatehouse $g req/s | $g_rest (replica $gs % CPU," \
-            "$gsu µs/req; loadgen $gc %, $gcu µs/req); redis $r req/s | $r_rest (redis $rs %," \
-            "$rsu µs/req; client $rc %, $rcu µs/req)" >&2
-        round_ratios+=" $g/$r"
-        if ((g > best_g)); then best_g=$g g_cells=$g_rest g_cpu="$gs | $gsu | $gc | $gcu"; fi
-        if ((r > best_r)); then best_r=$r r_cells=$r_rest r_cpu="$rs | $rsu | $rc | $rcu"; fi
+            --pin-cpu "$CLIENT_CPU" --json "$json"
+        ;;
+    esac
+}
+
+rows=() cpu_rows=()
+for n in $COUNTS; do
+    declare -A best=() cells=() cpu=() ratios=()
+    for ((round = 1; round <= REPEAT; round++)); do
+        declare -A got=()
+        line="$n agents, round $round:"
+        for c in "${clients[@]}"; do
+            json=$work/$c-$n-$round.json
+            run_client "$c" "$n" "$json"
+            read -r rps rest < <(summary_cells "$json")
+            read -r sp cp su cu <"$json.cpu"
+            got[$c]=$rps
+            line+=" ${label[$c]} $rps req/s | $rest (server $sp % CPU, $su µs/req; client $cp %, $cu µs/req);"
+            if ((rps > ${best[$c]:-0})); then
+                best[$c]=$rps cells[$c]=$rest cpu[$c]="$sp | $su | $cp | $cu"
+            fi
+        done
+        echo "$line" >&2
+        for c in engine direct; do
+            ratios[$c]+=" ${got[$c]}/${got[redis]}"
+        done
     done
-    ratio=$(python3 -c 'import sys; print("%.2f" % (int(sys.argv[1]) / max(int(sys.argv[2]), 1)))' "$best_g" "$best_r")
-    # Each round runs the two back to back, so its ratio is the fairest single comparison on
-    # a machine whose speed drifts: the median of the rounds' ratios, and their range.
-    per_round=$(python3 -c 'import statistics, sys
+    row="| $n | ${cells[engine]} | ${cells[direct]} | ${cells[redis]}"
+    for c in engine direct; do
+        # Each round runs the clients back to back, so its ratio is the fairest single
+        # comparison on a machine whose speed drifts: the median of the rounds' ratios, and
+        # their range.
+        row+=$(python3 -c 'import statistics, sys
 r = sorted(int(a) / max(int(b), 1) for a, b in (p.split("/") for p in sys.argv[1:]))
-print("%.2f (%.2f-%.2f)" % (statistics.median(r), r[0], r[-1]))' $round_ratios)
-    rows+=("| $n | $g_cells | $r_cells | $ratio | $per_round |")
-    cpu_rows+=("| $n | $g_cpu | $r_cpu |")
+print(" | %.2f (%.2f-%.2f)" % (statistics.median(r), r[0], r[-1]))' ${ratios[$c]})
+    done
+    rows+=("$row |")
+    cpu_rows+=("| $n | ${cpu[engine]} | ${cpu[direct]} | ${cpu[redis]} |")
+    unset best cells cpu ratios got
 done
 
 echo
-echo "| agents / connections | gatehouse req/s | p50 ms | p99 ms | errors | redis GET req/s | p50 ms | p99 ms | errors | best / best | per round: median (range) |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "Best round of each (req/s, p50 ms, p99 ms, errors); ratios to redis per round: median (range)."
+echo
+echo "| agents / connections | agent engine req/s | p50 | p99 | errors | lean client req/s | p50 | p99 | errors | redis GET req/s | p50 | p99 | errors | engine / redis | lean / redis |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for row in "${rows[@]}"; do
     echo "$row"
 done
 
 echo
-echo "CPU of each process during the runs above (server % of its core, server µs per request,"
-echo "load generator % of its core, load generator µs per request):"
+echo "CPU of each process in those best rounds (server % of its core, server µs per request,"
+echo "client % of its core, client µs per request); a process near 100 % was that run's limit:"
 echo
-echo "| agents | replica CPU % | replica µs/req | loadgen CPU % | loadgen µs/req | redis CPU % | redis µs/req | redis client CPU % | redis client µs/req |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| agents | engine run: replica % | replica µs | loadgen % | loadgen µs | lean run: replica % | replica µs | client % | client µs | redis % | redis µs | client % | client µs |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for row in "${cpu_rows[@]}"; do
     echo "$row"
 done

@@ -23,6 +23,8 @@ pub const USAGE: &str = "usage:
   gatehouse-loadgen demo [--duration SECS] [--agents N] [--think MS] [--json PATH]
   gatehouse-loadgen redis --addr HOST:PORT --connections N --duration SECS [--json PATH]
         [--pin-cpu N]
+  gatehouse-loadgen direct --server HOST:PORT --identities FILE --agents N --duration SECS
+        [--json PATH] [--pin-cpu N] [--seed S]
 docs/LOADGEN.md describes every option.";
 
 /// Longest run accepted, seconds (default 1 day): a typo such as 36000 still stops by itself.
@@ -94,21 +96,35 @@ pub struct RedisArgs {
     pub pin_cpu: Option<usize>,
 }
 
+/// `direct`: the lean closed-loop client with sealed authorize requests, one connection per
+/// agent identity, against one server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectArgs {
+    pub server: SocketAddr,
+    pub identities: PathBuf,
+    pub agents: usize,
+    pub duration: Duration,
+    pub json: Option<PathBuf>,
+    pub pin_cpu: Option<usize>,
+    pub seed: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Provision(ProvisionArgs),
     Run(RunArgs),
     Demo(DemoArgs),
     Redis(RedisArgs),
+    Direct(DirectArgs),
     Help,
 }
 
 /// A command-line mistake.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArgError {
-    #[error("missing subcommand (provision, run, demo or redis)")]
+    #[error("missing subcommand (provision, run, demo, redis or direct)")]
     NoCommand,
-    #[error("unknown subcommand {0:?} (provision, run, demo or redis)")]
+    #[error("unknown subcommand {0:?} (provision, run, demo, redis or direct)")]
     UnknownCommand(String),
     #[error("unknown option {0:?} for this subcommand")]
     UnknownOption(String),
@@ -136,6 +152,7 @@ pub fn parse(args: &[String]) -> Result<Command, ArgError> {
         "run" => parse_run(rest).map(Command::Run),
         "demo" => parse_demo(rest).map(Command::Demo),
         "redis" => parse_redis(rest).map(Command::Redis),
+        "direct" => parse_direct(rest).map(Command::Direct),
         "-h" | "--help" | "help" => Ok(Command::Help),
         other => Err(ArgError::UnknownCommand(other.to_string())),
     }
@@ -298,6 +315,35 @@ fn parse_redis(args: &[String]) -> Result<RedisArgs, ArgError> {
         duration: o.seconds("--duration", DEFAULT_DURATION_S)?,
         json: o.path("--json"),
         pin_cpu: o.number("--pin-cpu", 0, 1023)?,
+    })
+}
+
+fn parse_direct(args: &[String]) -> Result<DirectArgs, ArgError> {
+    let o = Options::collect(
+        args,
+        &[
+            "--server",
+            "--identities",
+            "--agents",
+            "--duration",
+            "--json",
+            "--pin-cpu",
+            "--seed",
+        ],
+    )?;
+    let server = o.get("--server").ok_or(ArgError::Required("--server"))?;
+    Ok(DirectArgs {
+        server: o.addr("--server", server)?,
+        identities: o
+            .path("--identities")
+            .ok_or(ArgError::Required("--identities"))?,
+        agents: o
+            .number("--agents", 1, MAX_CONNECTIONS)?
+            .ok_or(ArgError::Required("--agents"))?,
+        duration: o.seconds("--duration", DEFAULT_DURATION_S)?,
+        json: o.path("--json"),
+        pin_cpu: o.number("--pin-cpu", 0, 1023)?,
+        seed: o.number("--seed", 0, u64::MAX)?.unwrap_or(1),
     })
 }
 

@@ -4,13 +4,18 @@
 //!
 //! Not pure: this is the program. The binary's `main` only calls [`main`].
 
-use super::args::{parse, ArgError, Command, Mode, ProvisionArgs, RedisArgs, RunArgs, USAGE};
+use super::args::{
+    parse, ArgError, Command, DirectArgs, Mode, ProvisionArgs, RedisArgs, RunArgs, USAGE,
+};
 use super::demo::run_demo;
-use super::provision::{load_identities, provision, write_files, DB_FILE, IDENTITIES_FILE};
+use super::direct::run_direct;
+use super::provision::{
+    load_identities, provision, write_files, Identity, DB_FILE, IDENTITIES_FILE,
+};
 use super::redis::run_redis;
 use super::report::{final_report, progress_line};
 use super::run::{Run, RunEvent, RunPlan};
-use super::stats::{RunLabel, Summary};
+use super::stats::{RunLabel, Stats, Summary};
 use super::sys::{check_descriptors, pin_to_cpu, raise_nofile_limit};
 use std::path::Path;
 use std::process::ExitCode;
@@ -74,6 +79,7 @@ pub fn main(args: &[String]) -> ExitCode {
             run_demo(&d, &Shared::new()).and_then(|s| write_json(d.json.as_deref(), &s))
         }
         Command::Redis(r) => run_redis_load(&r, &Shared::new()),
+        Command::Direct(r) => run_direct_load(&r, &Shared::new()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,19 +120,24 @@ pub fn write_json(path: Option<&Path>, summary: &Summary) -> Result<(), CliError
         .map_err(|e| CliError::Runtime(format!("{}: {e}", path.display())))
 }
 
-fn run_load(r: &RunArgs, shared: &Shared) -> Result<(), CliError> {
-    let mut identities =
-        load_identities(&r.identities).map_err(|e| CliError::Runtime(e.to_string()))?;
-    if let Some(n) = r.agents {
+/// The first `agents` identities of the file (all of them when `None`).
+fn agent_identities(path: &Path, agents: Option<usize>) -> Result<Vec<Identity>, CliError> {
+    let mut identities = load_identities(path).map_err(|e| CliError::Runtime(e.to_string()))?;
+    if let Some(n) = agents {
         if n > identities.len() {
             return Err(CliError::Runtime(format!(
                 "--agents {n}, but {} has only {} identities",
-                r.identities.display(),
+                path.display(),
                 identities.len()
             )));
         }
         identities.truncate(n);
     }
+    Ok(identities)
+}
+
+fn run_load(r: &RunArgs, shared: &Shared) -> Result<(), CliError> {
+    let identities = agent_identities(&r.identities, r.agents)?;
     shared.prepare(identities.len(), r.pin_cpu)?;
     let label = RunLabel {
         mode: match r.mode {
@@ -168,17 +179,33 @@ fn run_load(r: &RunArgs, shared: &Shared) -> Result<(), CliError> {
     write_json(r.json.as_deref(), &summary)
 }
 
+/// Prints a progress line per second of a closed-loop client run.
+fn print_tick(second: u64, stats: &Stats, open: usize) {
+    println!("{}", progress_line(second, stats, open));
+}
+
+/// Reports a finished closed-loop client run (`redis`, `direct`) like a `run`.
+fn report_closed_loop(
+    result: std::io::Result<(Stats, Duration)>,
+    label: &RunLabel,
+    json: Option<&Path>,
+) -> Result<(), CliError> {
+    let (stats, elapsed) =
+        result.map_err(|e| CliError::Runtime(format!("{} load: {e}", label.mode)))?;
+    let summary = Summary::new(label, &stats, elapsed.as_secs_f64());
+    print!("{}", final_report(&summary));
+    write_json(json, &summary)
+}
+
 fn run_redis_load(r: &RedisArgs, shared: &Shared) -> Result<(), CliError> {
     shared.prepare(r.connections, r.pin_cpu)?;
-    let mut on_tick = |second, stats: &_, open| println!("{}", progress_line(second, stats, open));
-    let (stats, elapsed) = run_redis(
+    let result = run_redis(
         r.addr,
         r.connections,
         r.duration,
         &shared.stop,
-        &mut on_tick,
-    )
-    .map_err(|e| CliError::Runtime(format!("redis load: {e}")))?;
+        &mut print_tick,
+    );
     let label = RunLabel {
         mode: "redis".into(),
         agents: r.connections,
@@ -187,7 +214,27 @@ fn run_redis_load(r: &RedisArgs, shared: &Shared) -> Result<(), CliError> {
         mix: "GET k".into(),
         servers: vec![r.addr.to_string()],
     };
-    let summary = Summary::new(&label, &stats, elapsed.as_secs_f64());
-    print!("{}", final_report(&summary));
-    write_json(r.json.as_deref(), &summary)
+    report_closed_loop(result, &label, r.json.as_deref())
+}
+
+fn run_direct_load(r: &DirectArgs, shared: &Shared) -> Result<(), CliError> {
+    let identities = agent_identities(&r.identities, Some(r.agents))?;
+    shared.prepare(identities.len(), r.pin_cpu)?;
+    let result = run_direct(
+        r.server,
+        &identities,
+        r.duration,
+        r.seed,
+        &shared.stop,
+        &mut print_tick,
+    );
+    let label = RunLabel {
+        mode: "direct".into(),
+        agents: identities.len(),
+        threads: 1,
+        balancing: "-".into(),
+        mix: "authorize=100".into(),
+        servers: vec![r.server.to_string()],
+    };
+    report_closed_loop(result, &label, r.json.as_deref())
 }
