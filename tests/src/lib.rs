@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod client;
 pub mod fleet;
+pub mod loadgen_cli;
 pub mod process;
 pub mod replication;
 pub mod requests;

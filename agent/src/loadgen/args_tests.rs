@@ -82,6 +82,11 @@ fn mistakes_get_messages_that_name_the_option() {
             "unknown option",
         ),
         ("redis --addr 127.0.0.1:6379", "--connections is required"),
+        (
+            "direct --server 127.0.0.1:7701 --agents 5",
+            "--identities is required",
+        ),
+        ("direct --identities i --agents 5", "--server is required"),
         ("demo --agents 2000 --duration 0", "--duration"),
     ];
     for (line, want) in cases {
@@ -99,6 +104,25 @@ fn demo_defaults_match_the_readme() {
             agents: 2000,
             think: Duration::from_millis(DEFAULT_DEMO_THINK_MS),
             json: None
+        })
+    );
+}
+
+#[test]
+fn the_lean_client_takes_one_server_and_the_identities() {
+    assert_eq!(
+        parse(&args(
+            "direct --server 127.0.0.1:7701 --identities ids.ron --agents 500 --duration 5 --pin-cpu 1"
+        ))
+        .unwrap(),
+        Command::Direct(DirectArgs {
+            server: "127.0.0.1:7701".parse().unwrap(),
+            identities: "ids.ron".into(),
+            agents: 500,
+            duration: Duration::from_secs(5),
+            json: None,
+            pin_cpu: Some(1),
+            seed: 1,
         })
     );
 }

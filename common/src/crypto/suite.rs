@@ -90,41 +90,30 @@ pub fn preferred_suites() -> &'static [CipherSuite] {
     suites_for(aes_hardware())
 }
 
-#[cfg(all(
-    any(target_arch = "x86", target_arch = "x86_64"),
+/// Whether the RustCrypto AES and POLYVAL crates of this build use the hardware at all:
+/// not when forced to software, and on aarch64 only with their opt-in cfgs.
+const BUILD_USES_AES_HARDWARE: bool = cfg!(all(
     not(aes_force_soft),
-    not(polyval_force_soft)
-))]
+    not(polyval_force_soft),
+    any(not(target_arch = "aarch64"), all(aes_armv8, polyval_armv8))
+));
+
 fn detect() -> bool {
+    BUILD_USES_AES_HARDWARE && cpu_has_aes()
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+fn cpu_has_aes() -> bool {
     std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
 }
 
-#[cfg(all(
-    target_arch = "aarch64",
-    aes_armv8,
-    polyval_armv8,
-    not(aes_force_soft),
-    not(polyval_force_soft)
-))]
-fn detect() -> bool {
+#[cfg(target_arch = "aarch64")]
+fn cpu_has_aes() -> bool {
     std::arch::is_aarch64_feature_detected!("aes")
 }
 
-#[cfg(not(any(
-    all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        not(aes_force_soft),
-        not(polyval_force_soft)
-    ),
-    all(
-        target_arch = "aarch64",
-        aes_armv8,
-        polyval_armv8,
-        not(aes_force_soft),
-        not(polyval_force_soft)
-    )
-)))]
-fn detect() -> bool {
+#[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
+fn cpu_has_aes() -> bool {
     false
 }
 
