@@ -7,6 +7,7 @@
 //! then shared read-only by the worker threads (it is `Send + Sync`).
 
 use super::model::{Database, Route};
+use super::name_hash::NameMap;
 use super::password::DummyVerifier;
 use super::route::{RouteParseError, Rule};
 use super::time::{PolicyTime, TimeParseError};
@@ -104,10 +105,10 @@ pub(crate) struct CompiledUser {
 /// An immutable, compiled database: what the workers decide against.
 #[derive(Debug, Clone)]
 pub struct PolicySnapshot {
-    pub(crate) hosts: HashMap<String, CompiledHost>,
+    pub(crate) hosts: NameMap<CompiledHost>,
     /// Address → host name.
-    pub(crate) host_by_address: HashMap<String, String>,
-    pub(crate) users: HashMap<String, CompiledUser>,
+    pub(crate) host_by_address: NameMap<String>,
+    pub(crate) users: NameMap<CompiledUser>,
     /// Each class's routes, indexed as in `CompiledUser::classes`.
     pub(crate) classes: Vec<Vec<CompiledRoute>>,
     pub(crate) dummy: DummyVerifier,
@@ -119,8 +120,8 @@ impl PolicySnapshot {
         let groups = index_names("host group", db.host_groups.iter().map(|g| &g.name))?;
         let group_of = |name: &str| groups.get(name).copied();
 
-        let mut hosts = HashMap::with_capacity(db.hosts.len());
-        let mut host_by_address: HashMap<String, String> = HashMap::new();
+        let mut hosts = NameMap::with_capacity_and_hasher(db.hosts.len(), Default::default());
+        let mut host_by_address: NameMap<String> = NameMap::default();
         index_names("host", db.hosts.iter().map(|h| &h.name))?;
         for host in &db.hosts {
             let key =
@@ -165,7 +166,7 @@ impl PolicySnapshot {
             .collect::<Result<_, _>>()?;
 
         index_names("user", db.users.iter().map(|u| &u.name))?;
-        let mut users = HashMap::with_capacity(db.users.len());
+        let mut users = NameMap::with_capacity_and_hasher(db.users.len(), Default::default());
         for user in &db.users {
             let classes =
                 user.classes

@@ -17,6 +17,7 @@ pub mod change;
 mod compile;
 mod decide;
 pub mod model;
+mod name_hash;
 pub mod password;
 mod pattern;
 mod route;
