@@ -5,10 +5,15 @@
 //! - the seed's: mean queue time of the last 10 requests × current queue length. It is 0 for
 //!   every idle replica, fast or slow, so a slow replica that just emptied its queue attracts a
 //!   herd (../shared/docs/FACTS.md);
-//! - the recommended one: (requests ahead + 1) × mean service time / workers, where requests
-//!   ahead = queued + in service. It grows with the queue like the seed's, and for an idle
-//!   replica it is one service time spread over the workers, never 0, so a slow idle replica
-//!   still looks slower than a fast idle one.
+//! - the recommended one: the reactor's lag plus (requests ahead + 1) × mean service time /
+//!   workers, where requests ahead = queued + in service. It grows with the queue like the
+//!   seed's, and for an idle replica it is one service time spread over the workers, never 0,
+//!   so a slow idle replica still looks slower than a fast idle one.
+//!
+//! The reactor's lag is the mean length of its recent busy loop turns: a request that arrives
+//! now waits for the turn in progress before it is even read. Authorize requests are answered
+//! on the reactor without queueing, so when a replica is saturated by them the worker queue
+//! stays empty and only this term shows the load.
 
 use std::time::Duration;
 
@@ -22,6 +27,9 @@ pub const SERVICE_WINDOW: usize = 10;
 pub const DEFAULT_PRIOR_SERVICE: Duration = Duration::from_millis(1);
 /// Estimates never go below this (1 µs), so an agent's inverse weight stays finite.
 pub const MIN_ESTIMATE: Duration = Duration::from_micros(1);
+/// How many recent busy reactor turns the lag is the mean of: 10, like the queue window, so it
+/// follows a change in load within a few milliseconds at any real request rate.
+pub const TURN_WINDOW: usize = 10;
 
 /// A fixed-size ring of the most recent durations.
 #[derive(Debug, Clone)]
@@ -63,6 +71,8 @@ pub struct Estimate {
     pub mean_queue: Duration,
     /// Mean service time of the last [`SERVICE_WINDOW`] requests (the prior before any).
     pub mean_service: Duration,
+    /// Mean length of the last [`TURN_WINDOW`] busy reactor turns (0 before any).
+    pub reactor_lag: Duration,
 }
 
 /// Keeps recent queue and service times and turns them into estimates.
@@ -70,6 +80,7 @@ pub struct Estimate {
 pub struct QueueEstimator {
     queue_times: Recent<QUEUE_WINDOW>,
     service_times: Recent<SERVICE_WINDOW>,
+    turns: Recent<TURN_WINDOW>,
     prior_service: Duration,
 }
 
@@ -85,6 +96,7 @@ impl QueueEstimator {
         QueueEstimator {
             queue_times: Recent::new(),
             service_times: Recent::new(),
+            turns: Recent::new(),
             prior_service,
         }
     }
@@ -96,21 +108,30 @@ impl QueueEstimator {
         self.service_times.push(service_time);
     }
 
+    /// Records one reactor loop turn that handled requests: how long it took from the poll's
+    /// return to its end.
+    pub fn record_turn(&mut self, busy: Duration) {
+        self.turns.push(busy);
+    }
+
     /// The estimate for a request arriving now.
     pub fn estimate(&self, queue_len: usize, in_service: usize, workers: usize) -> Estimate {
         let mean_queue = self.queue_times.mean().unwrap_or(Duration::ZERO);
         let mean_service = self.service_times.mean().unwrap_or(self.prior_service);
+        let reactor_lag = self.turns.mean().unwrap_or(Duration::ZERO);
         let ahead = queue_len.saturating_add(in_service).saturating_add(1);
         let recommended = mean_service
             .saturating_mul(saturating_u32(ahead))
             .checked_div(saturating_u32(workers.max(1)))
             .unwrap_or(Duration::MAX)
+            .saturating_add(reactor_lag)
             .max(MIN_ESTIMATE);
         Estimate {
             recommended,
             seed: mean_queue.saturating_mul(saturating_u32(queue_len)),
             mean_queue,
             mean_service,
+            reactor_lag,
         }
     }
 }
@@ -172,6 +193,23 @@ mod tests {
         let e = est.estimate(6, 2, 2);
         assert_eq!(e.recommended, Duration::from_micros(67_500));
         assert_eq!(e.seed, ms(24));
+    }
+
+    #[test]
+    fn a_reactor_saturated_by_inline_answers_reports_its_lag() {
+        let mut busy = QueueEstimator::default();
+        let idle = QueueEstimator::default();
+        // Ten turns of 3 ms each (hundreds of authorize answers per turn), worker queue empty.
+        for n in 1..=12 {
+            busy.record_turn(ms(if n <= 2 { 100 } else { 3 }));
+        }
+        let (b, i) = (busy.estimate(0, 0, 2), idle.estimate(0, 0, 2));
+        assert_eq!(b.reactor_lag, ms(3), "the two oldest turns left the window");
+        assert_eq!(i.reactor_lag, Duration::ZERO);
+        // Prior 1 ms over 2 workers, plus the lag.
+        assert_eq!(i.recommended, Duration::from_micros(500));
+        assert_eq!(b.recommended, Duration::from_micros(3_500));
+        assert_eq!(b.seed, Duration::ZERO, "the seed's rule sees nothing");
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct Reactor {
     inline_handler: Option<Arc<dyn RequestHandler>>,
     pub(super) estimator: QueueEstimator,
     pub(super) enqueued: u64,
+    /// Requests dispatched in the current loop turn (inline or queued).
+    pub(super) turn_requests: usize,
     pub(super) completed: u64,
     pub(super) keys: Arc<NodeKeyStore>,
     pub(super) db: Arc<DbStatus>,
@@ -163,6 +165,7 @@ impl Reactor {
             inline_handler,
             estimator: QueueEstimator::default(),
             enqueued: 0,
+            turn_requests: 0,
             completed: 0,
             keys: parts.keys,
             db: parts.db,
@@ -193,8 +196,16 @@ impl Reactor {
     /// Runs until a signal has started a drain and the drain has finished.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        // When the last turn that handled requests began: its length feeds the estimator's
+        // reactor lag, measured with the clock read the next poll needs anyway.
+        let mut busy_turn_started = None;
         loop {
-            let timeout = self.poll_timeout(Instant::now());
+            let before_poll = Instant::now();
+            if let Some(started) = busy_turn_started.take() {
+                self.estimator
+                    .record_turn(before_poll.saturating_duration_since(started));
+            }
+            let timeout = self.poll_timeout(before_poll);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);
@@ -217,6 +228,10 @@ impl Reactor {
             self.pool.flush();
             self.flush_dirty(now);
             self.publish_stats();
+            if self.turn_requests > 0 {
+                busy_turn_started = Some(now);
+                self.turn_requests = 0;
+            }
             if let Some(deadline) = self.shutdown_deadline {
                 if self.conns.is_empty() || now >= deadline {
                     break;

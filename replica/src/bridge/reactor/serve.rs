@@ -150,6 +150,7 @@ impl Reactor {
     }
 
     pub(super) fn dispatch(&mut self, id: ConnId, request_id: u32, request: Request, now: Instant) {
+        self.turn_requests += 1;
         if self.shutdown_deadline.is_some() {
             let error = WireError::new(ErrorCode::ShuttingDown, "shutting down, go elsewhere");
             self.respond(id, request_id, Response::Error(error));
@@ -195,7 +196,8 @@ impl Reactor {
 
     /// Answers a cheap request on this thread, if cheap requests are answered inline. It never
     /// waits in the queue, so it is neither redirected for the queue's predicted wait nor
-    /// recorded in the estimator, which describes the queue probes report on.
+    /// recorded in the estimator's queue and service times; the turn it lengthens feeds the
+    /// estimator's reactor lag instead (`Reactor::run`).
     fn answer_inline(&self, id: ConnId, request: &Request) -> Option<Response> {
         let handler = self.inline_handler.as_deref()?;
         if !handler.is_cheap(request) {
