@@ -12,6 +12,9 @@ use std::time::Duration;
 #[path = "args_options.rs"]
 mod options;
 use options::{invalid, Options};
+#[path = "args_lean.rs"]
+mod lean;
+use lean::{parse_direct, parse_redis};
 
 pub const USAGE: &str = "usage:
   gatehouse-loadgen provision --agents N --out DIR [--seed S]
@@ -292,58 +295,6 @@ fn parse_demo(args: &[String]) -> Result<DemoArgs, ArgError> {
                 .unwrap_or(DEFAULT_DEMO_THINK_MS),
         ),
         json: o.path("--json"),
-    })
-}
-
-fn parse_redis(args: &[String]) -> Result<RedisArgs, ArgError> {
-    let o = Options::collect(
-        args,
-        &[
-            "--addr",
-            "--connections",
-            "--duration",
-            "--json",
-            "--pin-cpu",
-        ],
-    )?;
-    let addr = o.get("--addr").ok_or(ArgError::Required("--addr"))?;
-    Ok(RedisArgs {
-        addr: o.addr("--addr", addr)?,
-        connections: o
-            .number("--connections", 1, MAX_CONNECTIONS)?
-            .ok_or(ArgError::Required("--connections"))?,
-        duration: o.seconds("--duration", DEFAULT_DURATION_S)?,
-        json: o.path("--json"),
-        pin_cpu: o.number("--pin-cpu", 0, 1023)?,
-    })
-}
-
-fn parse_direct(args: &[String]) -> Result<DirectArgs, ArgError> {
-    let o = Options::collect(
-        args,
-        &[
-            "--server",
-            "--identities",
-            "--agents",
-            "--duration",
-            "--json",
-            "--pin-cpu",
-            "--seed",
-        ],
-    )?;
-    let server = o.get("--server").ok_or(ArgError::Required("--server"))?;
-    Ok(DirectArgs {
-        server: o.addr("--server", server)?,
-        identities: o
-            .path("--identities")
-            .ok_or(ArgError::Required("--identities"))?,
-        agents: o
-            .number("--agents", 1, MAX_CONNECTIONS)?
-            .ok_or(ArgError::Required("--agents"))?,
-        duration: o.seconds("--duration", DEFAULT_DURATION_S)?,
-        json: o.path("--json"),
-        pin_cpu: o.number("--pin-cpu", 0, 1023)?,
-        seed: o.number("--seed", 0, u64::MAX)?.unwrap_or(1),
     })
 }
 

@@ -31,6 +31,10 @@ const MAX_TURN_WAIT: Duration = Duration::from_millis(100);
 const EVENTS_CAPACITY: usize = 4096;
 /// Bytes read per `read` call (64 KiB, one maximal Gatehouse frame).
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes a connection may hold unparsed (128 KiB): with one request in flight a server owes
+/// at most one answer (a frame of at most 64 KiB plus its header) and last words, so more
+/// means a misbehaving server, and the connection is dropped.
+const MAX_INBUF: usize = 128 * 1024;
 
 /// What one connection's bytes mean.
 pub trait LoadProtocol {
@@ -63,6 +67,9 @@ pub struct Progress {
     pub unexpected: u64,
     /// A new request went into `out` (its latency counts from now).
     pub sent_request: bool,
+    /// The server is ending the connection (a goodbye or an error): after counting the
+    /// answers above, it is closed and counted as this.
+    pub end: Option<ErrorKind>,
 }
 
 struct Conn<C> {
@@ -221,9 +228,18 @@ impl<P: LoadProtocol> Turn<'_, P> {
             conn.state = Some(state);
             self.send(conn, progress)?;
         }
+        // Read what is there; at the end of the stream, first parse what arrived before it
+        // (a last answer, a goodbye or an error frame).
+        let mut closed = false;
         loop {
+            if conn.inbuf.len() >= MAX_INBUF {
+                return Err(ErrorKind::Protocol);
+            }
             match conn.stream.read(self.scratch) {
-                Ok(0) => return Err(ErrorKind::ConnectionFailed),
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
                 Ok(n) => conn
                     .inbuf
                     .extend_from_slice(self.scratch.get(..n).unwrap_or_default()),
@@ -235,9 +251,10 @@ impl<P: LoadProtocol> Turn<'_, P> {
         let Some(state) = conn.state.as_mut() else {
             return Ok(0);
         };
+        let issuing = self.issuing && !closed;
         let progress = self
             .protocol
-            .on_data(state, &mut conn.inbuf, self.issuing, self.out)?;
+            .on_data(state, &mut conn.inbuf, issuing, self.out)?;
         let answers = progress.expected + progress.unexpected;
         if answers > 0 {
             let sent = conn.sent_at.take().ok_or(ErrorKind::Protocol)?;
@@ -249,6 +266,12 @@ impl<P: LoadProtocol> Turn<'_, P> {
             for _ in 0..progress.unexpected {
                 self.stats.answered(Some(0), us, false);
             }
+        }
+        if let Some(end) = progress.end {
+            return Err(end);
+        }
+        if closed {
+            return Err(ErrorKind::ConnectionFailed);
         }
         self.send(conn, progress)?;
         Ok(answers)

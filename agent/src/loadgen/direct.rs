@@ -109,8 +109,12 @@ impl LoadProtocol for SealedAuthorize<'_> {
                         progress.unexpected += 1;
                     }
                 }
+                // The server ends the connection (a goodbye: idle, age, shutting down; or an
+                // error): answers already counted stand, and the connection is not reopened
+                // (keep runs shorter than the replica's connection age, 54 s at the least).
                 Ok(ClientEvent::Goodbye(_) | ClientEvent::Replication(_)) | Err(_) => {
-                    return Err(ErrorKind::Refused)
+                    progress.end = Some(ErrorKind::Refused);
+                    return Ok(progress);
                 }
             }
             if issuing {
@@ -140,4 +144,148 @@ pub fn run_direct(
     };
     let agents = identities.len();
     run_closed_loop(&mut protocol, addr, agents, duration, stop, on_tick)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_common::nodekeys::{NodeKey, NodeKeyMap};
+    use gatehouse_common::session::{ServerInput, ServerSession};
+    use gatehouse_common::types::GoodbyeReason;
+
+    /// A server session on the other end of one simulated agent, in memory.
+    struct Server {
+        session: ServerSession,
+        keys: NodeKeyMap,
+        rng: StdRng,
+    }
+
+    impl Server {
+        /// Feeds whole frames from the agent; returns the request ids received and appends
+        /// the server's handshake replies to `back`.
+        fn take(&mut self, mut bytes: &[u8], back: &mut Vec<u8>) -> Vec<u32> {
+            let mut ids = Vec::new();
+            while let Some((n, _)) = decode_frame(bytes, MAX_FRAME_LEN).unwrap() {
+                let mut payload = bytes[FRAME_HEADER_LEN..n].to_vec();
+                let input =
+                    self.session
+                        .handle_frame(&mut payload, &self.keys, &mut self.rng, back);
+                if let ServerInput::Request { id, .. } = input.unwrap() {
+                    ids.push(id);
+                }
+                bytes = &bytes[n..];
+            }
+            ids
+        }
+    }
+
+    /// An agent connected and established against an in-memory server, its first request
+    /// already sent (id 1).
+    fn established(identities: &[Identity]) -> (SealedAuthorize<'_>, Agent, Server) {
+        let mut protocol = SealedAuthorize {
+            identities,
+            ciphers: preferred_suites(),
+            rng: StdRng::seed_from_u64(1),
+            request: Kind::AuthorizeAllow.request(),
+        };
+        let mut server = Server {
+            session: ServerSession::new(gatehouse_common::crypto::aes_hardware()),
+            keys: identities
+                .iter()
+                .map(|i| (i.host.clone(), i.key.clone()))
+                .collect(),
+            rng: StdRng::seed_from_u64(2),
+        };
+        let mut hello = Vec::new();
+        let (mut agent, progress) = protocol.open(0, true, &mut hello).unwrap();
+        assert!(
+            !progress.sent_request,
+            "no request before the server's proof"
+        );
+        let mut reply = Vec::new();
+        assert!(server.take(&hello, &mut reply).is_empty());
+        let mut out = Vec::new();
+        let p = protocol
+            .on_data(&mut agent, &mut reply, true, &mut out)
+            .unwrap();
+        assert!(p.sent_request && p.end.is_none());
+        assert_eq!(
+            server.take(&out, &mut Vec::new()),
+            vec![1],
+            "finish, then request 1"
+        );
+        (protocol, agent, server)
+    }
+
+    fn allow() -> Response {
+        Response::Allow {
+            route: "SSH:*->alice@web*".into(),
+        }
+    }
+
+    fn identity() -> Vec<Identity> {
+        vec![Identity {
+            host: "agent00000".into(),
+            key: NodeKey([5; 32]),
+        }]
+    }
+
+    #[test]
+    fn an_answer_split_across_reads_is_counted_once_and_the_next_request_follows() {
+        let ids = identity();
+        let (mut protocol, mut agent, mut server) = established(&ids);
+        let mut answer = Vec::new();
+        server
+            .session
+            .write_response(1, allow(), &mut answer)
+            .unwrap();
+        let (first, second) = answer.split_at(answer.len() / 2);
+        let (mut inbuf, mut out) = (first.to_vec(), Vec::new());
+        let p = protocol
+            .on_data(&mut agent, &mut inbuf, true, &mut out)
+            .unwrap();
+        assert_eq!((p.expected, p.sent_request, out.len()), (0, false, 0));
+        inbuf.extend_from_slice(second);
+        let p = protocol
+            .on_data(&mut agent, &mut inbuf, true, &mut out)
+            .unwrap();
+        assert_eq!((p.expected, p.unexpected, p.sent_request), (1, 0, true));
+        assert!(inbuf.is_empty());
+        assert_eq!(server.take(&out, &mut Vec::new()), vec![2]);
+    }
+
+    #[test]
+    fn an_answer_followed_by_a_goodbye_counts_and_then_ends_the_connection() {
+        let ids = identity();
+        let (mut protocol, mut agent, mut server) = established(&ids);
+        let mut inbuf = Vec::new();
+        server
+            .session
+            .write_response(1, allow(), &mut inbuf)
+            .unwrap();
+        server
+            .session
+            .write_goodbye(GoodbyeReason::Reconnect, &mut inbuf);
+        let mut out = Vec::new();
+        let p = protocol
+            .on_data(&mut agent, &mut inbuf, true, &mut out)
+            .unwrap();
+        assert_eq!(p.expected, 1, "the answer before the goodbye stands");
+        assert_eq!(p.end, Some(ErrorKind::Refused));
+    }
+
+    #[test]
+    fn a_wrong_answer_is_counted_as_unexpected() {
+        let ids = identity();
+        let (mut protocol, mut agent, mut server) = established(&ids);
+        let mut inbuf = Vec::new();
+        let deny = Response::Deny {
+            reason: gatehouse_common::types::DenyReason::Locked,
+        };
+        server.session.write_response(1, deny, &mut inbuf).unwrap();
+        let p = protocol
+            .on_data(&mut agent, &mut inbuf, false, &mut Vec::new())
+            .unwrap();
+        assert_eq!((p.expected, p.unexpected, p.sent_request), (0, 1, false));
+    }
 }

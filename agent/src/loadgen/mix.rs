@@ -134,21 +134,33 @@ impl RequestPool {
 
     /// A request of `kind`: a spare one, or a new one.
     pub fn take(&mut self, kind: Kind) -> Request {
-        self.spare[kind as usize]
-            .pop()
+        self.spare
+            .get_mut(kind.slot())
+            .and_then(Vec::pop)
             .unwrap_or_else(|| kind.request())
     }
 
     /// Keeps `request` (which must be `kind`'s) for reuse, up to the bound.
     pub fn give_back(&mut self, kind: Kind, request: Request) {
-        let spare = &mut self.spare[kind as usize];
-        if spare.len() < self.cap {
-            spare.push(request);
+        if let Some(spare) = self.spare.get_mut(kind.slot()) {
+            if spare.len() < self.cap {
+                spare.push(request);
+            }
         }
     }
 }
 
 impl Kind {
+    /// The kind's place in a [`RequestPool`] (a new kind must get a slot there too).
+    fn slot(self) -> usize {
+        match self {
+            Kind::AuthorizeAllow => 0,
+            Kind::AuthorizeDeny => 1,
+            Kind::AuthenticateOk => 2,
+            Kind::AuthenticateFail => 3,
+        }
+    }
+
     /// The request this kind sends.
     pub fn request(self) -> Request {
         match self {

@@ -17,8 +17,10 @@ pub enum CipherSuite {
     /// ChaCha20-Poly1305 (RFC 8439). Mandatory to implement: fast everywhere, constant time
     /// without special instructions.
     ChaCha20Poly1305,
-    /// AES-256-GCM (NIST SP 800-38D). About three times faster than ChaCha20-Poly1305 on small
-    /// frames with AES-NI and PCLMULQDQ (or ARMv8 AES/PMULL), several times slower without.
+    /// AES-256-GCM (NIST SP 800-38D). With AES-NI and PCLMULQDQ (or ARMv8 AES/PMULL) it seals
+    /// and opens a 40-byte frame in ~38 % of ChaCha20-Poly1305's time with the cipher kept
+    /// built, ~59 % when built per frame (`cargo bench --bench seal`); several times slower
+    /// without the hardware.
     Aes256Gcm,
 }
 

@@ -127,11 +127,23 @@ pub struct AuthorizeRequest {
 }
 
 /// authenticate(user, password, host).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthenticateRequest {
     pub user: String,
     pub password: String,
     pub host: String,
+}
+
+/// Never prints the password: requests travel through logs, panics and test failures in
+/// `{:?}` form (an `Outcome` hands the request back to its caller).
+impl std::fmt::Debug for AuthenticateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticateRequest")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("host", &self.host)
+            .finish()
+    }
 }
 
 /// A request body.

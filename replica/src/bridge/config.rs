@@ -31,8 +31,10 @@ pub const DEFAULT_FRAME_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 5_000;
 /// After a goodbye, the bytes get this long to drain before the socket is closed anyway.
 pub const DEFAULT_LINGER_MS: u64 = 1_000;
-/// Requests one connection may have queued or in service at once; further frames wait in the
-/// socket (backpressure) so one agent cannot fill the queue.
+/// Requests one connection may have queued or in service at once (password checks; authorize
+/// answered inline never counts); further frames wait in the socket (backpressure) so one
+/// agent cannot fill the queue. Pipelined authorize requests are bounded instead by
+/// `FRAMES_PER_TURN` per loop turn and by the unsent-answer high-water mark.
 pub const DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION: usize = 16;
 
 /// The `bridge: (...)` section of a server config, as written.

@@ -10,10 +10,13 @@
 //!   seed's, and for an idle replica it is one service time spread over the workers, never 0,
 //!   so a slow idle replica still looks slower than a fast idle one.
 //!
-//! The reactor's lag is the mean length of its recent busy loop turns: a request that arrives
-//! now waits for the turn in progress before it is even read. Authorize requests are answered
-//! on the reactor without queueing, so when a replica is saturated by them the worker queue
-//! stays empty and only this term shows the load.
+//! The reactor's lag is the mean length of its last loop turns: a request that arrives now
+//! waits for the turn in progress before it is even read. Authorize requests are answered on
+//! the reactor without queueing, so when a replica is saturated by them the worker queue stays
+//! empty and only this term shows the load; every turn counts, so the lag falls again as soon
+//! as turns get short. Their cost also joins the service times (one sample per turn: the turn's
+//! length over the requests it answered), so a replica that checked one password a minute ago
+//! (argon2: tens of milliseconds) does not look slow to agents that mostly ask to authorize.
 
 use std::time::Duration;
 
@@ -27,8 +30,8 @@ pub const SERVICE_WINDOW: usize = 10;
 pub const DEFAULT_PRIOR_SERVICE: Duration = Duration::from_millis(1);
 /// Estimates never go below this (1 µs), so an agent's inverse weight stays finite.
 pub const MIN_ESTIMATE: Duration = Duration::from_micros(1);
-/// How many recent busy reactor turns the lag is the mean of: 10, like the queue window, so it
-/// follows a change in load within a few milliseconds at any real request rate.
+/// How many recent reactor turns the lag is the mean of: 10, like the queue window, so it
+/// follows a change in load within a few turns (milliseconds under load).
 pub const TURN_WINDOW: usize = 10;
 
 /// A fixed-size ring of the most recent durations.
@@ -71,7 +74,7 @@ pub struct Estimate {
     pub mean_queue: Duration,
     /// Mean service time of the last [`SERVICE_WINDOW`] requests (the prior before any).
     pub mean_service: Duration,
-    /// Mean length of the last [`TURN_WINDOW`] busy reactor turns (0 before any).
+    /// Mean length of the last [`TURN_WINDOW`] reactor turns (0 before any).
     pub reactor_lag: Duration,
 }
 
@@ -108,10 +111,17 @@ impl QueueEstimator {
         self.service_times.push(service_time);
     }
 
-    /// Records one reactor loop turn that handled requests: how long it took from the poll's
-    /// return to its end.
-    pub fn record_turn(&mut self, busy: Duration) {
+    /// Records one reactor loop turn: how long it took from the poll's return to its end, and
+    /// how many requests it answered itself (inline). Those requests never queued; their
+    /// service time, the turn's length per request, joins the service times.
+    pub fn record_turn(&mut self, busy: Duration, answered_inline: usize) {
         self.turns.push(busy);
+        if answered_inline > 0 {
+            let per_request = busy
+                .checked_div(saturating_u32(answered_inline))
+                .unwrap_or(Duration::ZERO);
+            self.service_times.push(per_request);
+        }
     }
 
     /// The estimate for a request arriving now.
@@ -199,17 +209,44 @@ mod tests {
     fn a_reactor_saturated_by_inline_answers_reports_its_lag() {
         let mut busy = QueueEstimator::default();
         let idle = QueueEstimator::default();
-        // Ten turns of 3 ms each (hundreds of authorize answers per turn), worker queue empty.
+        // Turns of 3 ms answering 500 authorize requests each (6 µs per request), queue empty.
         for n in 1..=12 {
-            busy.record_turn(ms(if n <= 2 { 100 } else { 3 }));
+            busy.record_turn(ms(if n <= 2 { 100 } else { 3 }), 500);
         }
         let (b, i) = (busy.estimate(0, 0, 2), idle.estimate(0, 0, 2));
         assert_eq!(b.reactor_lag, ms(3), "the two oldest turns left the window");
+        assert_eq!(b.mean_service, Duration::from_micros(6));
         assert_eq!(i.reactor_lag, Duration::ZERO);
-        // Prior 1 ms over 2 workers, plus the lag.
+        // Idle: the prior 1 ms over 2 workers. Busy: 6 µs over 2 workers, plus the lag.
         assert_eq!(i.recommended, Duration::from_micros(500));
-        assert_eq!(b.recommended, Duration::from_micros(3_500));
+        assert_eq!(b.recommended, Duration::from_micros(3_003));
         assert_eq!(b.seed, Duration::ZERO, "the seed's rule sees nothing");
+    }
+
+    #[test]
+    fn the_lag_falls_as_soon_as_turns_get_short() {
+        let mut est = QueueEstimator::default();
+        for _ in 0..10 {
+            est.record_turn(ms(5), 800);
+        }
+        assert_eq!(est.estimate(0, 0, 1).reactor_lag, ms(5));
+        // Load gone: probes and timers still make (short) turns.
+        for _ in 0..10 {
+            est.record_turn(Duration::from_micros(20), 0);
+        }
+        assert_eq!(est.estimate(0, 0, 1).reactor_lag, Duration::from_micros(20));
+    }
+
+    #[test]
+    fn one_password_check_does_not_make_an_authorizing_replica_look_slow() {
+        let mut est = QueueEstimator::default();
+        est.record(Duration::ZERO, ms(40)); // one argon2 check on a worker
+        for _ in 0..10 {
+            est.record_turn(Duration::from_micros(60), 10); // authorize answers, 6 µs each
+        }
+        let e = est.estimate(0, 0, 2);
+        assert_eq!(e.mean_service, Duration::from_micros(6));
+        assert_eq!(e.recommended, Duration::from_micros(63));
     }
 
     #[test]

@@ -344,3 +344,18 @@ proptest! {
         prop_assert_eq!(Session::decode(&longer), Err(DecodeError::TrailingBytes(1)));
     }
 }
+
+#[test]
+fn a_debug_print_of_an_authenticate_request_never_shows_the_password() {
+    let r = AuthenticateRequest {
+        user: "alice".into(),
+        password: "correct horse".into(),
+        host: "web1".into(),
+    };
+    let text = format!("{:?}", Request::Authenticate(r));
+    assert!(
+        text.contains("alice") && text.contains("<redacted>"),
+        "{text}"
+    );
+    assert!(!text.contains("correct horse"), "{text}");
+}

@@ -1,28 +1,30 @@
 //! The bridge's reactor: one mio event loop that accepts agent connections up to the cap, reads
 //! and writes frames, runs each connection's protocol session, answers UDP probes, hands
-//! requests to the worker pool and writes the results back. This is the only code that touches
-//! mio; every decision it makes comes from a pure part (session, lifecycle, estimator).
+//! requests to the worker pool (or answers cheap ones itself) and writes the results back. This
+//! is the only code that touches mio; every decision it makes comes from a pure part (session,
+//! lifecycle, estimator).
 //!
 //! Threads: this loop on one thread, the workers on their own (`workers.rs`). Results come back
 //! through a channel and a `mio::Waker`. Work per connection per turn is bounded
 //! ([`FRAMES_PER_TURN`]); a connection with more to do goes on a ready list for the next turn.
 //!
-//! - this file: the loop, accepting at the cap, readiness;
+//! - this file: the loop, readiness;
+//! - [`accept`]: accepting at the cap;
 //! - [`serve`]: reading frames, running sessions, dispatching requests, writing answers;
 //! - [`closing`]: timers, errors, goodbyes, closes and the SIGTERM drain.
 
+mod accept;
 mod closing;
 mod serve;
+
+use accept::raise_backlog;
 
 use super::config::BridgeConfig;
 use super::conn::{Conn, READ_CHUNK};
 use super::estimator::QueueEstimator;
-use super::lifecycle::Lifecycle;
 use super::workers::{ConnId, RequestHandler, WorkerPool};
 use super::{BridgeStats, DbStatus};
 use gatehouse_common::nodekeys::NodeKeyStore;
-use gatehouse_common::types::ErrorCode;
-use gatehouse_common::wire::WireError;
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use rand::rngs::StdRng;
@@ -36,11 +38,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Sessions that keep their AES-256-GCM cipher built between frames: about 2 KiB each (both
-/// directions), so 512 cost at most 1 MiB. Each saves ~0.3 µs of CPU per request (~5 % of an
-/// authorize). Connections beyond the bound build the cipher per frame, so a replica's memory
-/// per agent connection stays under its 2 KiB budget: 512 × 2 KiB spread over the ~1700
-/// connections each of three replicas holds for 5000 agents adds ~0.6 KiB to the ~0.8 KiB a
-/// connection costs otherwise.
+/// directions), so 512 cost at most 1 MiB, a fixed cost. Each saves ~0.2 µs of CPU per request
+/// (~3 % of an authorize). Connections beyond the bound build the cipher per frame, so above
+/// ~850 connections a replica stays under its budget of 2 KiB of process memory per agent
+/// connection: 512 × 2 KiB spread over the ~1700 connections each of three replicas holds for
+/// 5000 agents adds ~0.8 KiB to the ~0.8 KiB a connection costs otherwise (measured: 1.6–1.8).
 pub const MAX_PREPARED_SESSIONS: usize = 512;
 /// Frames handled per connection per loop turn, so one busy agent cannot starve the rest.
 pub const FRAMES_PER_TURN: usize = 16;
@@ -89,8 +91,8 @@ pub struct Reactor {
     inline_handler: Option<Arc<dyn RequestHandler>>,
     pub(super) estimator: QueueEstimator,
     pub(super) enqueued: u64,
-    /// Requests dispatched in the current loop turn (inline or queued).
-    pub(super) turn_requests: usize,
+    /// Requests answered inline in the current loop turn.
+    pub(super) turn_inline: usize,
     pub(super) completed: u64,
     pub(super) keys: Arc<NodeKeyStore>,
     pub(super) db: Arc<DbStatus>,
@@ -165,7 +167,7 @@ impl Reactor {
             inline_handler,
             estimator: QueueEstimator::default(),
             enqueued: 0,
-            turn_requests: 0,
+            turn_inline: 0,
             completed: 0,
             keys: parts.keys,
             db: parts.db,
@@ -196,14 +198,15 @@ impl Reactor {
     /// Runs until a signal has started a drain and the drain has finished.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
-        // When the last turn that handled requests began: its length feeds the estimator's
-        // reactor lag, measured with the clock read the next poll needs anyway.
-        let mut busy_turn_started = None;
+        // When the last turn began: its length feeds the estimator's reactor lag, measured
+        // with the clock read the next poll needs anyway.
+        let mut turn_started = None;
         loop {
             let before_poll = Instant::now();
-            if let Some(started) = busy_turn_started.take() {
-                self.estimator
-                    .record_turn(before_poll.saturating_duration_since(started));
+            if let Some(started) = turn_started.take() {
+                let busy = before_poll.saturating_duration_since(started);
+                self.estimator.record_turn(busy, self.turn_inline);
+                self.turn_inline = 0;
             }
             let timeout = self.poll_timeout(before_poll);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -228,10 +231,7 @@ impl Reactor {
             self.pool.flush();
             self.flush_dirty(now);
             self.publish_stats();
-            if self.turn_requests > 0 {
-                busy_turn_started = Some(now);
-                self.turn_requests = 0;
-            }
+            turn_started = Some(now);
             if let Some(deadline) = self.shutdown_deadline {
                 if self.conns.is_empty() || now >= deadline {
                     break;
@@ -272,65 +272,6 @@ impl Reactor {
         self.conns.len()
     }
 
-    pub(super) fn accept(&mut self, now: Instant) {
-        for _ in 0..ACCEPTS_PER_TURN {
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            let (mut socket, peer) = match listener.accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: log and retry next turn rather than spin.
-                    log::warn!("accept failed: {e}");
-                    return;
-                }
-            };
-            if self.conns.len() >= self.config.max_connections {
-                self.stats.rejected_at_cap.fetch_add(1, Ordering::Relaxed);
-                refuse_at_cap(&mut socket, self.config.max_connections);
-                log::debug!(
-                    "refused {peer}: at the cap of {} connections",
-                    self.config.max_connections
-                );
-                continue;
-            }
-            let _ = socket.set_nodelay(true);
-            let generation = self.next_generation;
-            self.next_generation += 1;
-            let entry = self.conns.vacant_entry();
-            let id = ConnId {
-                index: entry.key(),
-                generation,
-            };
-            if id.index > INDEX_MASK {
-                log::error!("connection slab index overflow; refusing {peer}");
-                continue;
-            }
-            if let Err(e) = self.poll.registry().register(
-                &mut socket,
-                conn_token(id),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                log::warn!("cannot register {peer}: {e}");
-                continue;
-            }
-            // The age limit is spread per connection (±10 %, from the generation) so agents
-            // that connected together do not all get the reconnect goodbye together.
-            let lifecycle = Lifecycle::with_spread_age(self.config.timeouts, now, generation);
-            let aes = self.config.aes_allowed;
-            entry.insert(Conn::new(socket, peer, generation, lifecycle, aes, now));
-            self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-            log::debug!(
-                "accept {peer} (conn {}, {} open)",
-                id.index,
-                self.conns.len()
-            );
-            self.arm(id);
-        }
-    }
-
     pub(super) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         self.conns
             .get_mut(id.index)
@@ -354,31 +295,5 @@ impl Reactor {
             }
         }
         self.service(id, now);
-    }
-}
-
-/// Writes the plaintext "too many connections" error to a socket we will not keep. The socket
-/// is fresh, so the few bytes fit in its send buffer; if not, the close alone tells the agent.
-fn refuse_at_cap(socket: &mut mio::net::TcpStream, cap: usize) {
-    use std::io::Write;
-    let error = WireError::new(
-        ErrorCode::TooManyConnections,
-        format!("too many connections (cap {cap}), go elsewhere"),
-    );
-    let mut frame = Vec::with_capacity(128);
-    gatehouse_common::session::write_plain_error(&error, &mut frame);
-    let _ = socket.write(&frame);
-}
-
-/// Re-issues listen(2) with a larger backlog; std binds with 128.
-fn raise_backlog(listener: &std::net::TcpListener) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: listen(2) on a valid, bound socket descriptor we own; no memory is shared.
-    let rc = unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) };
-    if rc != 0 {
-        log::warn!(
-            "cannot raise the listen backlog: {}",
-            io::Error::last_os_error()
-        );
     }
 }

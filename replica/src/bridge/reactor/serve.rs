@@ -150,7 +150,6 @@ impl Reactor {
     }
 
     pub(super) fn dispatch(&mut self, id: ConnId, request_id: u32, request: Request, now: Instant) {
-        self.turn_requests += 1;
         if self.shutdown_deadline.is_some() {
             let error = WireError::new(ErrorCode::ShuttingDown, "shutting down, go elsewhere");
             self.respond(id, request_id, Response::Error(error));
@@ -159,6 +158,7 @@ impl Reactor {
         if let Some(response) = self.answer_inline(id, &request) {
             self.stats.answered.fetch_add(1, Ordering::Relaxed);
             self.stats.answered_inline.fetch_add(1, Ordering::Relaxed);
+            self.turn_inline += 1;
             self.respond(id, request_id, response);
             return;
         }

@@ -1,0 +1,101 @@
+//! Accepting agent connections: up to [`ACCEPTS_PER_TURN`] per loop turn, refused with a
+//! plaintext "too many connections" at the cap, each registered under a generation-checked
+//! token with its own spread age limit. Part of the reactor; runs on its thread.
+
+use super::super::conn::Conn;
+use super::super::lifecycle::Lifecycle;
+use super::super::workers::ConnId;
+use super::{conn_token, Reactor, ACCEPTS_PER_TURN, INDEX_MASK, LISTEN_BACKLOG};
+use gatehouse_common::types::ErrorCode;
+use gatehouse_common::wire::WireError;
+use mio::Interest;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+impl Reactor {
+    pub(super) fn accept(&mut self, now: Instant) {
+        for _ in 0..ACCEPTS_PER_TURN {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let (mut socket, peer) = match listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and retry next turn rather than spin.
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            if self.conns.len() >= self.config.max_connections {
+                self.stats.rejected_at_cap.fetch_add(1, Ordering::Relaxed);
+                refuse_at_cap(&mut socket, self.config.max_connections);
+                log::debug!(
+                    "refused {peer}: at the cap of {} connections",
+                    self.config.max_connections
+                );
+                continue;
+            }
+            let _ = socket.set_nodelay(true);
+            let generation = self.next_generation;
+            self.next_generation += 1;
+            let entry = self.conns.vacant_entry();
+            let id = ConnId {
+                index: entry.key(),
+                generation,
+            };
+            if id.index > INDEX_MASK {
+                log::error!("connection slab index overflow; refusing {peer}");
+                continue;
+            }
+            if let Err(e) = self.poll.registry().register(
+                &mut socket,
+                conn_token(id),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::warn!("cannot register {peer}: {e}");
+                continue;
+            }
+            // The age limit is spread per connection (±10 %, from the generation) so agents
+            // that connected together do not all get the reconnect goodbye together.
+            let lifecycle = Lifecycle::with_spread_age(self.config.timeouts, now, generation);
+            let aes = self.config.aes_allowed;
+            entry.insert(Conn::new(socket, peer, generation, lifecycle, aes, now));
+            self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+            log::debug!(
+                "accept {peer} (conn {}, {} open)",
+                id.index,
+                self.conns.len()
+            );
+            self.arm(id);
+        }
+    }
+}
+
+/// Writes the plaintext "too many connections" error to a socket we will not keep. The socket
+/// is fresh, so the few bytes fit in its send buffer; if not, the close alone tells the agent.
+fn refuse_at_cap(socket: &mut mio::net::TcpStream, cap: usize) {
+    use std::io::Write;
+    let error = WireError::new(
+        ErrorCode::TooManyConnections,
+        format!("too many connections (cap {cap}), go elsewhere"),
+    );
+    let mut frame = Vec::with_capacity(128);
+    gatehouse_common::session::write_plain_error(&error, &mut frame);
+    let _ = socket.write(&frame);
+}
+
+/// Re-issues listen(2) with a larger backlog; std binds with 128.
+pub(super) fn raise_backlog(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a valid, bound socket descriptor we own; no memory is shared.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) };
+    if rc != 0 {
+        log::warn!(
+            "cannot raise the listen backlog: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
