@@ -22,37 +22,17 @@ COUNTS=${COUNTS:-"50 500 5000"}
 REPEAT=${REPEAT:-1}
 SERVER_CPU=0
 CLIENT_CPU=1
-# Seconds a server may take to print its ready line / to exit after SIGTERM.
+# Seconds a server may take to print its ready line.
 READY_LIMIT_S=15
-STOP_LIMIT_S=10
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-work=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
-pids=()
-
-stop_pid() {
-    local pid=$1
-    kill -TERM "$pid" 2>/dev/null || return 0
-    local i
-    for ((i = 0; i < STOP_LIMIT_S * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        stop_pid "$pid"
-    done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+WORK=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
+PIDS=()
+NS_MADE=0 # no network namespace here: the shared cleanup only stops PIDS and removes WORK
+source "$root/scripts/lib/netns-cleanup.sh"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -84,25 +64,25 @@ max_agents=0
 for n in $COUNTS; do
     ((n > max_agents)) && max_agents=$n
 done
-"$loadgen_bin" provision --agents "$max_agents" --out "$work" >&2
+"$loadgen_bin" provision --agents "$max_agents" --out "$WORK" >&2
 
 # The replica: defaults except the address (a free port picked by the kernel).
-cat >"$work/replica.ron" <<EOF
+cat >"$WORK/replica.ron" <<EOF
 (listen: "127.0.0.1:0", database: "db.ron")
 EOF
-taskset -c "$SERVER_CPU" "$replica_bin" --config "$work/replica.ron" \
-    >"$work/replica.out" 2>"$work/replica.log" &
-pids+=($!)
+taskset -c "$SERVER_CPU" "$replica_bin" --config "$WORK/replica.ron" \
+    >"$WORK/replica.out" 2>"$WORK/replica.log" &
+PIDS+=($!)
 replica_pid=$!
-wait_for_line "$work/replica.out" '^listening on '
-replica_addr=$(sed -n 's/^listening on //p' "$work/replica.out" | head -n 1)
+wait_for_line "$WORK/replica.out" '^listening on '
+replica_addr=$(sed -n 's/^listening on //p' "$WORK/replica.out" | head -n 1)
 
 redis_port=$(free_port)
 taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
-    --appendonly no --maxclients 10000 >"$work/redis.log" 2>&1 &
-pids+=($!)
+    --appendonly no --maxclients 10000 >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
 redis_pid=$!
-wait_for_line "$work/redis.log" 'Ready to accept connections'
+wait_for_line "$WORK/redis.log" 'Ready to accept connections'
 redis_addr=127.0.0.1:$redis_port
 
 # Prints "throughput | p50 ms | p99 ms | errors" from a loadgen JSON summary.
@@ -156,13 +136,13 @@ run_client() {
     case $client in
     engine)
         measured_run "$json" "$replica_pid" \
-            "$loadgen_bin" run --servers "$replica_addr" --identities "$work/identities.ron" \
+            "$loadgen_bin" run --servers "$replica_addr" --identities "$WORK/identities.ron" \
             --agents "$n" --mode closed --duration "$DURATION" \
             --mix authorize=100,authenticate=0,deny=0 --pin-cpu "$CLIENT_CPU" --json "$json"
         ;;
     direct)
         measured_run "$json" "$replica_pid" \
-            "$loadgen_bin" direct --server "$replica_addr" --identities "$work/identities.ron" \
+            "$loadgen_bin" direct --server "$replica_addr" --identities "$WORK/identities.ron" \
             --agents "$n" --duration "$DURATION" --pin-cpu "$CLIENT_CPU" --json "$json"
         ;;
     redis)
@@ -180,7 +160,7 @@ for n in $COUNTS; do
         declare -A got=()
         line="$n agents, round $round:"
         for c in "${clients[@]}"; do
-            json=$work/$c-$n-$round.json
+            json=$WORK/$c-$n-$round.json
             run_client "$c" "$n" "$json"
             read -r rps rest < <(summary_cells "$json")
             read -r sp cp su cu <"$json.cpu"

@@ -1,5 +1,5 @@
-# Shared by the benchmarks that run inside a network namespace (sourced, not run).
-# The sourcing script sets NS, WORK, PIDS=() and NS_MADE=0 first, and may define
+# Shared by the benchmark scripts (sourced, not run); the throughput one uses no namespace
+# and keeps NS_MADE=0. The sourcing script sets NS, WORK, PIDS=() and NS_MADE=0 first, and may define
 # `extra_cleanup` (run while the namespace still exists, e.g. to delete nft tables).
 # On exit, for any reason: stop every process it started (SIGTERM, up to 7 s, then SIGKILL),
 # delete the namespace, and remove WORK (KEEP=1 keeps it for a post-mortem).

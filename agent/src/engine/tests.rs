@@ -264,6 +264,27 @@ fn the_next_requests_are_written_into_the_buffer_the_shell_handed_back() {
 }
 
 #[test]
+fn a_buffer_handed_back_over_the_limit_is_dropped_not_kept() {
+    let mut sim = Sim::new(1, Balancing::Probing, 1);
+    let (conn, server) = probe_and_connect(&mut sim, &[Some(1000)]);
+    let id = establish(&mut sim, conn, server);
+    sim.respond(conn, id, allow());
+    sim.drain();
+    sim.engine
+        .recycle_send_buffer(Vec::with_capacity(super::MAX_SPARE_SEND_BUFFER + 1));
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let out = sim.drain();
+    let capacity = out.iter().find_map(|o| match o {
+        Output::Send { bytes, .. } => Some(bytes.capacity()),
+        _ => None,
+    });
+    assert!(
+        capacity.is_some_and(|c| c < super::MAX_SPARE_SEND_BUFFER),
+        "a fresh small buffer, not the 64 KiB one: {capacity:?}"
+    );
+}
+
+#[test]
 fn the_choice_follows_inverse_estimated_wait() {
     // Server 0 reports 1 ms, server 1 reports 9 ms, server 2 stays silent: over many seeded
     // rounds, server 0 gets ~90 % of first choices, server 1 ~10 %, server 2 none.

@@ -211,6 +211,31 @@ mod tests {
     use rand::SeedableRng;
 
     #[test]
+    fn the_request_pool_reuses_what_it_is_given_up_to_its_bound() {
+        let mut pool = RequestPool::new(1);
+        let mut marked = Kind::AuthorizeAllow.request();
+        if let Request::Authorize(a) = &mut marked {
+            a.from_host = "reused".into();
+        }
+        pool.give_back(Kind::AuthorizeAllow, marked.clone());
+        pool.give_back(Kind::AuthorizeAllow, Kind::AuthorizeAllow.request()); // over the bound
+        assert_eq!(
+            pool.take(Kind::AuthorizeAllow),
+            marked,
+            "the spare one comes back"
+        );
+        assert_eq!(
+            pool.take(Kind::AuthorizeAllow),
+            Kind::AuthorizeAllow.request(),
+            "the second was dropped: a new one is built"
+        );
+        assert_eq!(
+            pool.take(Kind::AuthorizeDeny),
+            Kind::AuthorizeDeny.request()
+        );
+    }
+
+    #[test]
     fn the_default_text_parses_to_the_default_mix() {
         assert_eq!(Mix::parse(DEFAULT_MIX), Ok(Mix::default()));
         assert_eq!(Mix::default().to_text(), DEFAULT_MIX);

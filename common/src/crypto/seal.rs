@@ -112,13 +112,9 @@ impl Aead {
         let nonce = nonce(counter);
         match self {
             Aead::ChaCha(c) => c.encrypt_in_place_detached(&nonce, b"", text),
-            Aead::Aes {
-                prepared: Some(c), ..
-            } => c.encrypt_in_place_detached(&nonce, b"", text),
-            Aead::Aes {
-                key,
-                prepared: None,
-            } => Aes256Gcm::new(key.into()).encrypt_in_place_detached(&nonce, b"", text),
+            Aead::Aes { key, prepared } => with_aes(key, prepared, |c| {
+                c.encrypt_in_place_detached(&nonce, b"", text)
+            }),
         }
         // Only a message over the cipher's limit (about 256 GiB, far above the frame cap)
         // fails to seal.
@@ -129,15 +125,23 @@ impl Aead {
         let nonce = nonce(counter);
         match self {
             Aead::ChaCha(c) => c.decrypt_in_place_detached(&nonce, b"", text, tag),
-            Aead::Aes {
-                prepared: Some(c), ..
-            } => c.decrypt_in_place_detached(&nonce, b"", text, tag),
-            Aead::Aes {
-                key,
-                prepared: None,
-            } => Aes256Gcm::new(key.into()).decrypt_in_place_detached(&nonce, b"", text, tag),
+            Aead::Aes { key, prepared } => with_aes(key, prepared, |c| {
+                c.decrypt_in_place_detached(&nonce, b"", text, tag)
+            }),
         }
         .map_err(|_| SealError::Forged)
+    }
+}
+
+/// Runs `f` with the prepared AES cipher, or with one built from `key` for this frame.
+fn with_aes<R>(
+    key: &[u8; 32],
+    prepared: &Option<Box<Aes256Gcm>>,
+    f: impl FnOnce(&Aes256Gcm) -> R,
+) -> R {
+    match prepared {
+        Some(cipher) => f(cipher),
+        None => f(&Aes256Gcm::new(key.into())),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Queue-time estimator: what a probe reply says about how long a request would wait here.
-//! Pure: durations in, durations out; owned by the reactor thread, fed by worker results.
+//! Pure: durations in, durations out; owned by the reactor thread, fed by worker results and
+//! by the length of each loop turn.
 //!
 //! Two estimates are reported side by side:
 //! - the seed's: mean queue time of the last 10 requests × current queue length. It is 0 for

@@ -196,8 +196,8 @@ impl Reactor {
 
     /// Answers a cheap request on this thread, if cheap requests are answered inline. It never
     /// waits in the queue, so it is neither redirected for the queue's predicted wait nor
-    /// recorded in the estimator's queue and service times; the turn it lengthens feeds the
-    /// estimator's reactor lag instead (`Reactor::run`).
+    /// recorded in the estimator's queue times; the turn it is answered in reports its length
+    /// and its inline answers to the estimator (`Reactor::run`).
     fn answer_inline(&self, id: ConnId, request: &Request) -> Option<Response> {
         let handler = self.inline_handler.as_deref()?;
         if !handler.is_cheap(request) {
