@@ -124,7 +124,7 @@ impl Runner {
                 let a = args(&request[2..], &["from", "user", "to"])?;
                 let (to_user, to_host) = a["to"].split_once('@').ok_or("to= needs user@host")?;
                 let from_user = if a["user"] == "-" { "" } else { a["user"] };
-                let req = AuthorizeRequest {
+                let req: AuthorizeRequest = AuthorizeRequest {
                     method,
                     from_host: a["from"].into(),
                     from_user: from_user.into(),
@@ -179,7 +179,7 @@ impl Runner {
 fn parse_decision(expected: &[String]) -> Result<Decision, String> {
     match expected {
         [allow, route] if allow == "allow" => Ok(Decision::Allow {
-            route: route.clone(),
+            route: route.as_str().into(),
         }),
         [deny, reason] if deny == "deny" => Ok(Decision::Deny {
             reason: DenyReason::ALL

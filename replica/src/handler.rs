@@ -5,7 +5,7 @@
 use crate::bridge::RequestHandler;
 use arc_swap::ArcSwap;
 use gatehouse_common::policy::{Decision, PolicySnapshot, PolicyTime};
-use gatehouse_common::wire::{Request, Response};
+use gatehouse_common::wire::{Request, RequestView, Response};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,25 +21,25 @@ impl PolicyHandler {
     }
 }
 
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+/// Seconds since the epoch (0 for a clock set before it, which no route's window matches).
+fn unix_seconds(now: SystemTime) -> i64 {
+    now.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().try_into().unwrap_or(i64::MAX))
 }
 
 impl RequestHandler for PolicyHandler {
     /// Authorize is a lookup in the compiled policy (about a microsecond); authenticate runs
     /// argon2 (tens of milliseconds by design) and must stay off the reactor thread.
-    fn is_cheap(&self, request: &Request) -> bool {
+    fn is_cheap(&self, request: RequestView<'_>) -> bool {
         matches!(request, Request::Authorize(_))
     }
 
-    fn handle(&self, host: &str, request: &Request) -> Response {
+    fn handle(&self, host: &str, request: RequestView<'_>, now: SystemTime) -> Response {
         // One snapshot for the whole request, even if a new one is published meanwhile.
         let snapshot = self.policy.load();
         match request {
             Request::Authorize(req) => {
-                let decision = snapshot.authorize(req, PolicyTime::from_unix(now_unix()));
+                let decision = snapshot.authorize(&req, PolicyTime::from_unix(unix_seconds(now)));
                 log::debug!(
                     target: "gatehouse::audit",
                     "agent={host} authorize {} {}@{} -> {}@{}: {decision:?}",
@@ -55,7 +55,7 @@ impl RequestHandler for PolicyHandler {
                 }
             }
             Request::Authenticate(req) => {
-                let result = snapshot.authenticate(req);
+                let result = snapshot.authenticate(&req);
                 log::debug!(
                     target: "gatehouse::audit",
                     "agent={host} authenticate {}@{}: {result:?}",

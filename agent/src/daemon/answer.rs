@@ -29,7 +29,7 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
         .map_or_else(|| "unknown".to_string(), SocketAddr::to_string);
     match &outcome.result {
         Ok(Response::Allow { route }) => LocalResponse::Allow {
-            route: route.clone(),
+            route: route.to_string(),
             server,
         },
         Ok(Response::Deny { reason }) => LocalResponse::Deny {

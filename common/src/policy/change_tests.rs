@@ -68,7 +68,7 @@ fn edits_build_the_database_an_admin_expects() {
     assert_eq!(db.hosts[0].groups, vec!["web".to_string()]);
     assert_eq!(db.users[0].classes, vec!["ops".to_string()]);
     let snapshot = PolicySnapshot::compile(&db).unwrap();
-    let req = AuthorizeRequest {
+    let req: AuthorizeRequest = AuthorizeRequest {
         method: Method::Ssh,
         from_host: "10.1.1.1".into(),
         from_user: "alice".into(),

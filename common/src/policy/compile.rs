@@ -15,6 +15,7 @@ use super::window::{Window, WindowParseError};
 use crate::nodekeys::{NodeKey, NodeKeyParseError};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Where a route lives, for error messages and Allow labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +80,9 @@ pub enum PolicyError {
 /// A compiled route.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRoute {
-    /// What an Allow reports: the rule text, plus ` [class NAME]` for a class route.
-    pub label: String,
+    /// What an Allow reports: the rule text, plus ` [class NAME]` for a class route. Shared,
+    /// so an Allow costs a reference count, not an allocation.
+    pub label: Arc<str>,
     pub rule: Rule,
     pub window: Option<Window>,
     pub expires: Option<PolicyTime>,
@@ -263,7 +265,7 @@ fn compile_routes(
                 RouteOwner::Class(class) => format!("{rule_text} [class {class}]"),
             };
             Ok(CompiledRoute {
-                label,
+                label: label.into(),
                 rule,
                 window,
                 expires,

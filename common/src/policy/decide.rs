@@ -11,13 +11,14 @@ use super::time::PolicyTime;
 use crate::nodekeys::NodeKeyMap;
 use crate::types::{AuthFailure, DenyReason, Method};
 use crate::wire::{AuthenticateRequest, AuthorizeRequest, Response};
+use std::sync::Arc;
 
 /// The answer to an authorize request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Granted by `route`: the rule text, plus ` [class NAME]` when it came from a user class.
     Allow {
-        route: String,
+        route: Arc<str>,
     },
     Deny {
         reason: DenyReason,
@@ -44,13 +45,16 @@ impl PolicySnapshot {
     /// its classes' routes, first full match wins. With no full match: OutsideTimeWindow if some
     /// unexpired route matched except for its window, else Expired if some route matched but
     /// has expired, else NoMatchingRoute.
-    pub fn authorize(&self, req: &AuthorizeRequest, now: PolicyTime) -> Decision {
-        let Some(to_host) = self.hosts.get(&req.to_host) else {
+    /// `S` is `String` or `&str` (a request read in place from its frame).
+    pub fn authorize<S: AsRef<str>>(&self, req: &AuthorizeRequest<S>, now: PolicyTime) -> Decision {
+        let (from_host, from_user) = (req.from_host.as_ref(), req.from_user.as_ref());
+        let (to_user, to_host) = (req.to_user.as_ref(), req.to_host.as_ref());
+        let Some(to_host_entry) = self.hosts.get(to_host) else {
             return deny(DenyReason::UnknownHost);
         };
         let acting = match req.method {
-            Method::Login | Method::Ssh => &req.to_user,
-            Method::Su | Method::Sudo => &req.from_user,
+            Method::Login | Method::Ssh => to_user,
+            Method::Su | Method::Sudo => from_user,
         };
         let Some(user) = self.users.get(acting) else {
             return deny(DenyReason::UnknownUser);
@@ -60,14 +64,14 @@ impl PolicySnapshot {
         }
         let query = RouteQuery {
             method: req.method,
-            from_host: &req.from_host,
+            from_host,
             from_host_groups: self
-                .host_named_or_addressed(&req.from_host)
+                .host_named_or_addressed(from_host)
                 .map(|h| h.groups.as_slice()),
-            from_user: &req.from_user,
-            to_user: &req.to_user,
-            to_host: &req.to_host,
-            to_host_groups: &to_host.groups,
+            from_user,
+            to_user,
+            to_host,
+            to_host_groups: &to_host_entry.groups,
         };
         let class_routes = user
             .classes
@@ -101,12 +105,16 @@ impl PolicySnapshot {
     /// (UnknownUser, after a dummy argon2 run costing the same as a real one, so timing does
     /// not reveal which users exist); not locked (Locked); the argon2id hash matches
     /// (BadPassword otherwise, also for an empty or unusable stored hash, which is logged).
-    pub fn authenticate(&self, req: &AuthenticateRequest) -> Result<(), AuthFailure> {
-        if !self.hosts.contains_key(&req.host) {
+    pub fn authenticate<S: AsRef<str>>(
+        &self,
+        req: &AuthenticateRequest<S>,
+    ) -> Result<(), AuthFailure> {
+        let (name, password) = (req.user.as_ref(), req.password.as_ref());
+        if !self.hosts.contains_key(req.host.as_ref()) {
             return Err(AuthFailure::UnknownHost);
         }
-        let Some(user) = self.users.get(&req.user) else {
-            self.dummy.run(&req.password);
+        let Some(user) = self.users.get(name) else {
+            self.dummy.run(password);
             return Err(AuthFailure::UnknownUser);
         };
         if user.locked {
@@ -114,17 +122,14 @@ impl PolicySnapshot {
         }
         if user.password_hash.is_empty() {
             // No password set: password login is simply not possible for this account.
-            self.dummy.run(&req.password);
+            self.dummy.run(password);
             return Err(AuthFailure::BadPassword);
         }
-        match verify(&user.password_hash, &req.password) {
+        match verify(&user.password_hash, password) {
             Verify::Match => Ok(()),
             Verify::Mismatch => Err(AuthFailure::BadPassword),
             Verify::Unusable(reason) => {
-                log::warn!(
-                    "user `{}`: stored password hash is unusable ({reason}); refusing",
-                    req.user
-                );
+                log::warn!("user `{name}`: stored password hash is unusable ({reason}); refusing");
                 Err(AuthFailure::BadPassword)
             }
         }

@@ -2,67 +2,112 @@
 //! `?` exactly one character, everything else itself (case-sensitive). A host pattern `+NAME`
 //! instead names a host group and matches the hosts that are members of it.
 //!
-//! Pure. Matching is the iterative two-pointer glob algorithm: O(pattern × subject) in the worst
-//! case, no recursion, no allocation, so a hostile subject string cannot blow the stack.
+//! Pure. No recursion and no allocation when matching, so a hostile subject string cannot blow
+//! the stack: literals and `*`-only patterns compare bytes (substring searches, linear in the
+//! subject per run); patterns with `?` use the iterative two-pointer glob walk, O(pattern ×
+//! subject) in the worst case.
 //! Called by `policy::route`.
 
 /// A `*`/`?` pattern, or a literal when it has neither.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Glob {
-    chars: Vec<char>,
-    wildcard: bool,
+    shape: Shape,
+}
+
+/// How a pattern is matched. Most route patterns are a literal or literal runs around `*`
+/// (`web*`, `*.example.com`, `*`): those compare bytes, which is several times faster than
+/// the general walk over characters that `?` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shape {
+    Literal(Box<str>),
+    /// `*` only: the literal runs between the stars (the first anchored at the start, the
+    /// last at the end; either may be empty). At least two.
+    Stars(Vec<Box<str>>),
+    /// Contains `?`: the characters, matched one by one.
+    General(Vec<char>),
 }
 
 impl Glob {
     pub(crate) fn new(text: &str) -> Self {
-        Glob {
-            chars: text.chars().collect(),
-            wildcard: text.contains(['*', '?']),
-        }
+        let shape = if text.contains('?') {
+            Shape::General(text.chars().collect())
+        } else if text.contains('*') {
+            Shape::Stars(text.split('*').map(Box::from).collect())
+        } else {
+            Shape::Literal(text.into())
+        };
+        Glob { shape }
     }
 
     /// True when the pattern contains `*` or `?`.
     pub(crate) fn is_wildcard(&self) -> bool {
-        self.wildcard
+        !matches!(self.shape, Shape::Literal(_))
     }
 
     pub(crate) fn matches(&self, subject: &str) -> bool {
-        if !self.wildcard {
-            return self.chars.iter().copied().eq(subject.chars());
+        match &self.shape {
+            Shape::Literal(text) => **text == *subject,
+            Shape::Stars(runs) => matches_stars(runs, subject),
+            Shape::General(chars) => matches_general(chars, subject),
         }
-        let p = &self.chars;
-        let next_char = |at: usize| subject.get(at..).and_then(|rest| rest.chars().next());
-        let (mut pi, mut si) = (0usize, 0usize); // pattern index (chars), subject index (bytes)
-                                                 // After the last `*`: the pattern index just past it, and where in the subject the star's
-                                                 // run currently ends. On a mismatch the star swallows one more character and we retry.
-        let mut star: Option<(usize, usize)> = None;
-        loop {
-            match (p.get(pi), next_char(si)) {
-                (Some('*'), _) => {
-                    pi += 1;
-                    star = Some((pi, si));
-                }
-                (Some('?'), Some(c)) => {
-                    pi += 1;
-                    si += c.len_utf8();
-                }
-                (Some(&pc), Some(c)) if pc == c => {
-                    pi += 1;
-                    si += c.len_utf8();
-                }
-                (None, None) => return true,
-                _ => {
-                    let Some((star_pi, star_si)) = star else {
-                        return false;
-                    };
-                    let Some(c) = next_char(star_si) else {
-                        return false;
-                    };
-                    let star_si = star_si + c.len_utf8();
-                    star = Some((star_pi, star_si));
-                    pi = star_pi;
-                    si = star_si;
-                }
+    }
+}
+
+/// `runs` joined by `*`: the first run must start the subject, the last end it, and the
+/// middle ones appear in order in between. Taking the leftmost place for each middle run
+/// is never worse than a later one, so no backtracking is needed.
+fn matches_stars(runs: &[Box<str>], subject: &str) -> bool {
+    let (Some((first, rest)), Some(last)) = (runs.split_first(), runs.last()) else {
+        return true;
+    };
+    let Some(after_first) = subject.strip_prefix(&**first) else {
+        return false;
+    };
+    let Some(mut between) = after_first.strip_suffix(&**last) else {
+        return false;
+    };
+    for run in &rest[..rest.len().saturating_sub(1)] {
+        match between.find(&**run) {
+            Some(at) => between = &between[at + run.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The iterative two-pointer glob walk, for patterns with `?` (one character, not one byte).
+fn matches_general(p: &[char], subject: &str) -> bool {
+    let next_char = |at: usize| subject.get(at..).and_then(|rest| rest.chars().next());
+    let (mut pi, mut si) = (0usize, 0usize); // pattern index (chars), subject index (bytes)
+                                             // After the last `*`: the pattern index just past it, and where in the subject the star's
+                                             // run currently ends. On a mismatch the star swallows one more character and we retry.
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        match (p.get(pi), next_char(si)) {
+            (Some('*'), _) => {
+                pi += 1;
+                star = Some((pi, si));
+            }
+            (Some('?'), Some(c)) => {
+                pi += 1;
+                si += c.len_utf8();
+            }
+            (Some(&pc), Some(c)) if pc == c => {
+                pi += 1;
+                si += c.len_utf8();
+            }
+            (None, None) => return true,
+            _ => {
+                let Some((star_pi, star_si)) = star else {
+                    return false;
+                };
+                let Some(c) = next_char(star_si) else {
+                    return false;
+                };
+                let star_si = star_si + c.len_utf8();
+                star = Some((star_pi, star_si));
+                pi = star_pi;
+                si = star_si;
             }
         }
     }
@@ -103,6 +148,8 @@ mod tests {
         assert!(m("web?", "web1") && !m("web?", "web") && !m("web?", "web12"));
         assert!(m("*b*d", "abcbd") && m("a*b?c*", "axxbyczz") && !m("a*b?c", "abc"));
         assert!(m("h?st", "hést"), "? is one character, not one byte");
+        assert!(m("*.example.com", "web.example.com") && !m("*.example.com", "example.com"));
+        assert!(!m("a*a", "a") && m("a*a", "aa") && m("a**b*", "ab"));
     }
 
     #[test]
@@ -138,6 +185,15 @@ mod tests {
     proptest! {
         #[test]
         fn agrees_with_the_reference(p in "[ab*?é]{0,8}", s in "[abé]{0,10}") {
+            let pc: Vec<char> = p.chars().collect();
+            let sc: Vec<char> = s.chars().collect();
+            prop_assert_eq!(m(&p, &s), reference(&pc, &sc));
+        }
+
+        /// The byte path for `*`-only patterns, where the runs can overlap the subject's
+        /// ends in tricky ways (`a*a` against `a`).
+        #[test]
+        fn star_only_patterns_agree_with_the_reference(p in "[ab*é]{0,8}", s in "[abé]{0,10}") {
             let pc: Vec<char> = p.chars().collect();
             let sc: Vec<char> = s.chars().collect();
             prop_assert_eq!(m(&p, &s), reference(&pc, &sc));

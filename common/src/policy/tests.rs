@@ -120,7 +120,7 @@ fn the_example_database_compiles_and_says_what_its_comments_say() {
     // Monday 2026-11-23 10:00 UTC: inside alice's office-hours window.
     let monday = PolicyTime::parse_utc("2026-11-23T10:00:00Z").unwrap();
     // SSH comes in from an office address; sudo happens on the host itself.
-    let ask = |method, from_user: &str, to_user: &str, to_host: &str| AuthorizeRequest {
+    let ask = |method, from_user: &str, to_user: &str, to_host: &str| AuthorizeRequest::<String> {
         method,
         from_host: if method == Method::Sudo {
             to_host
@@ -179,7 +179,7 @@ fn the_example_database_compiles_and_says_what_its_comments_say() {
             reason: DenyReason::UnknownHost
         }
     );
-    let login = |user: &str, password: &str| AuthenticateRequest {
+    let login = |user: &str, password: &str| AuthenticateRequest::<String> {
         user: user.into(),
         password: password.into(),
         host: "web1".into(),

@@ -12,22 +12,37 @@ use crate::nodekeys::{NodeKey, NodeKeyMap};
 use crate::types::{ErrorCode, GoodbyeReason};
 use crate::wire::frame::MAX_FRAME_LEN;
 use crate::wire::msg::{
-    ClientHello, Goodbye, Handshake, Request, Response, ServerHello, Session, WireError, NONCE_LEN,
+    ClientHello, Goodbye, Handshake, RequestView, Response, ServerHello, Session, SessionView,
+    WireError, NONCE_LEN,
 };
 use crate::wire::SUPPORTED_VERSIONS;
 use rand::RngCore;
 
-/// What a frame from the agent amounted to.
+/// What a frame from the agent amounted to. A request borrows its strings from the frame
+/// (`'p`): answer it, or copy it with [`RequestView::to_owned`] to keep it.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ServerInput {
+pub enum ServerInput<'p> {
     /// Handshake progress; nothing for the caller to do (a reply may have been written).
     Progress,
     /// The agent proved its node key; the connection is now sealed.
     Established,
     /// A request to dispatch; answer it with [`ServerSession::write_response`] and its id.
-    Request { id: u32, body: Request },
+    Request { id: u32, body: RequestView<'p> },
     /// A replication-link message (only a master's replication listener accepts these).
     Replication(Vec<u8>),
+}
+
+impl ServerInput<'_> {
+    /// The input with nothing borrowed from the frame, for a caller that takes no requests
+    /// (a master's replication link); `None` for a request.
+    pub fn unless_request(self) -> Option<ServerInput<'static>> {
+        match self {
+            ServerInput::Progress => Some(ServerInput::Progress),
+            ServerInput::Established => Some(ServerInput::Established),
+            ServerInput::Replication(bytes) => Some(ServerInput::Replication(bytes)),
+            ServerInput::Request { .. } => None,
+        }
+    }
 }
 
 /// A protocol failure: what to tell the peer and what to log. The connection must close.
@@ -122,13 +137,13 @@ impl ServerSession {
 
     /// Handles one frame payload from the agent. Replies needed by the handshake are appended
     /// to `out`. The payload is decrypted in place.
-    pub fn handle_frame(
+    pub fn handle_frame<'p>(
         &mut self,
-        payload: &mut [u8],
+        payload: &'p mut [u8],
         keys: &NodeKeyMap,
         rng: &mut impl RngCore,
         out: &mut Vec<u8>,
-    ) -> Result<ServerInput, SessionFailure> {
+    ) -> Result<ServerInput<'p>, SessionFailure> {
         match &mut self.state {
             State::AwaitHello => {
                 let hello = match Handshake::decode(payload) {
@@ -173,9 +188,11 @@ impl ServerSession {
                 let text = opener
                     .open_in_place(payload)
                     .map_err(|e| SessionFailure::new(ErrorCode::AuthFailed, e.to_string()))?;
-                match Session::decode(text) {
-                    Ok(Session::Request { id, body }) => Ok(ServerInput::Request { id, body }),
-                    Ok(Session::Replication(bytes)) => Ok(ServerInput::Replication(bytes)),
+                match Session::decode_view(text) {
+                    Ok(SessionView::Request { id, body }) => Ok(ServerInput::Request { id, body }),
+                    Ok(SessionView::Other(Session::Replication(bytes))) => {
+                        Ok(ServerInput::Replication(bytes))
+                    }
                     Ok(_) => Err(unexpected(
                         "peers may only send requests or replication messages",
                     )),

@@ -20,8 +20,9 @@ pub mod writer;
 pub use frame::{decode_frame, encode_frame, FrameError, FRAME_HEADER_LEN, MAX_FRAME_LEN};
 pub use msg::{
     AuthenticateRequest, AuthorizeRequest, ClientFinish, ClientHello, Goodbye, Handshake, Request,
-    Response, ServerHello, Session, WireError, MAX_CIPHERS, MAX_HOST_LEN, MAX_MESSAGE_LEN,
-    MAX_PASSWORD_LEN, MAX_ROUTE_LEN, MAX_USER_LEN, MAX_VERSIONS, NONCE_LEN, PROOF_LEN,
+    RequestView, Response, ServerHello, Session, SessionView, WireError, MAX_CIPHERS, MAX_HOST_LEN,
+    MAX_MESSAGE_LEN, MAX_PASSWORD_LEN, MAX_ROUTE_LEN, MAX_USER_LEN, MAX_VERSIONS, NONCE_LEN,
+    PROOF_LEN,
 };
 pub use probe::{
     LoadReport, Probe, ProbeReply, PROBE_MAX_DATAGRAM, PROBE_MIN_DATAGRAM,

@@ -22,6 +22,7 @@ use crate::crypto::suite::CipherSuite;
 use crate::types::{AuthFailure, DenyReason, ErrorCode, GoodbyeReason, Method};
 use crate::wire::reader::{DecodeError, Reader};
 use crate::wire::writer::EncodeError;
+use std::sync::Arc;
 
 /// Length of handshake nonces, bytes.
 pub const NONCE_LEN: usize = 32;
@@ -116,27 +117,28 @@ pub enum Handshake {
     Error(WireError),
 }
 
-/// authorize(method, from host, from user, to user, to host).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthorizeRequest {
+/// authorize(method, from host, from user, to user, to host). `S` is `String` for a request
+/// that is kept (queued, retried); `&str` for one read in place from a frame ([`RequestView`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthorizeRequest<S = String> {
     pub method: Method,
-    pub from_host: String,
-    pub from_user: String,
-    pub to_user: String,
-    pub to_host: String,
+    pub from_host: S,
+    pub from_user: S,
+    pub to_user: S,
+    pub to_host: S,
 }
 
-/// authenticate(user, password, host).
-#[derive(Clone, PartialEq, Eq)]
-pub struct AuthenticateRequest {
-    pub user: String,
-    pub password: String,
-    pub host: String,
+/// authenticate(user, password, host); `S` as for [`AuthorizeRequest`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AuthenticateRequest<S = String> {
+    pub user: S,
+    pub password: S,
+    pub host: S,
 }
 
 /// Never prints the password: requests travel through logs, panics and test failures in
 /// `{:?}` form (an `Outcome` hands the request back to its caller).
-impl std::fmt::Debug for AuthenticateRequest {
+impl<S: std::fmt::Debug> std::fmt::Debug for AuthenticateRequest<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthenticateRequest")
             .field("user", &self.user)
@@ -147,17 +149,61 @@ impl std::fmt::Debug for AuthenticateRequest {
 }
 
 /// A request body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    Authorize(AuthorizeRequest),
-    Authenticate(AuthenticateRequest),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request<S = String> {
+    Authorize(AuthorizeRequest<S>),
+    Authenticate(AuthenticateRequest<S>),
+}
+
+/// A request whose strings borrow from the frame it was read from: a server answers it
+/// without allocating, and copies it ([`RequestView::to_owned`]) only to queue it.
+pub type RequestView<'a> = Request<&'a str>;
+
+impl Request {
+    /// The same request, borrowed.
+    pub fn view(&self) -> RequestView<'_> {
+        match self {
+            Request::Authorize(r) => Request::Authorize(AuthorizeRequest {
+                method: r.method,
+                from_host: &r.from_host,
+                from_user: &r.from_user,
+                to_user: &r.to_user,
+                to_host: &r.to_host,
+            }),
+            Request::Authenticate(r) => Request::Authenticate(AuthenticateRequest {
+                user: &r.user,
+                password: &r.password,
+                host: &r.host,
+            }),
+        }
+    }
+}
+
+impl RequestView<'_> {
+    /// A copy that owns its strings, to outlive the frame.
+    pub fn to_owned(self) -> Request {
+        match self {
+            Request::Authorize(r) => Request::Authorize(AuthorizeRequest {
+                method: r.method,
+                from_host: r.from_host.to_owned(),
+                from_user: r.from_user.to_owned(),
+                to_user: r.to_user.to_owned(),
+                to_host: r.to_host.to_owned(),
+            }),
+            Request::Authenticate(r) => Request::Authenticate(AuthenticateRequest {
+                user: r.user.to_owned(),
+                password: r.password.to_owned(),
+                host: r.host.to_owned(),
+            }),
+        }
+    }
 }
 
 /// A response body, matched to its request by id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     /// Access granted; `route` is the access route that decided it (for the audit log).
-    Allow { route: String },
+    Allow { route: Arc<str> },
     /// Access denied.
     Deny { reason: DenyReason },
     /// Password verified.
@@ -261,4 +307,24 @@ impl Session {
         r.finish()?;
         Ok(msg)
     }
+
+    /// Like [`Session::decode`], but a request borrows its strings from `bytes`: what a
+    /// server answering many requests per second uses, so a request costs no allocation.
+    pub fn decode_view(bytes: &[u8]) -> Result<SessionView<'_>, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let msg = codec::decode_session_view(&mut r)?;
+        r.finish()?;
+        Ok(msg)
+    }
+}
+
+/// A session message decoded in place ([`Session::decode_view`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionView<'a> {
+    Request {
+        id: u32,
+        body: RequestView<'a>,
+    },
+    /// Any other message, decoded whole.
+    Other(Session),
 }

@@ -86,6 +86,11 @@ impl<'a> Reader<'a> {
     /// A u16 byte length then that many bytes of UTF-8. A length over `max_len` is rejected
     /// before the bytes are read, so a lying prefix costs nothing.
     pub fn string(&mut self, field: &'static str, max_len: usize) -> Result<String, DecodeError> {
+        self.str(field, max_len).map(str::to_owned)
+    }
+
+    /// Like [`Reader::string`], borrowing the text from the buffer instead of copying it.
+    pub fn str(&mut self, field: &'static str, max_len: usize) -> Result<&'a str, DecodeError> {
         let len = usize::from(self.u16()?);
         self.utf8(field, len, max_len)
     }
@@ -97,7 +102,7 @@ impl<'a> Reader<'a> {
         max_len: usize,
     ) -> Result<String, DecodeError> {
         let len = usize::from(self.u8()?);
-        self.utf8(field, len, max_len)
+        self.utf8(field, len, max_len).map(str::to_owned)
     }
 
     fn utf8(
@@ -105,7 +110,7 @@ impl<'a> Reader<'a> {
         field: &'static str,
         len: usize,
         max_len: usize,
-    ) -> Result<String, DecodeError> {
+    ) -> Result<&'a str, DecodeError> {
         if len > max_len {
             return Err(DecodeError::Invalid {
                 field,
@@ -113,11 +118,10 @@ impl<'a> Reader<'a> {
             });
         }
         let raw = self.bytes(len)?;
-        let text = std::str::from_utf8(raw).map_err(|_| DecodeError::Invalid {
+        std::str::from_utf8(raw).map_err(|_| DecodeError::Invalid {
             field,
             why: "not valid UTF-8",
-        })?;
-        Ok(text.to_owned())
+        })
     }
 
     /// Ends decoding: every byte must have been consumed.

@@ -129,7 +129,9 @@ pub fn request() -> impl Strategy<Value = Request> {
 
 pub fn response() -> impl Strategy<Value = Response> {
     prop_oneof![
-        text(0, MAX_ROUTE_LEN).prop_map(|route| Response::Allow { route }),
+        text(0, MAX_ROUTE_LEN).prop_map(|route| Response::Allow {
+            route: route.into()
+        }),
         pick(&DenyReason::ALL).prop_map(|reason| Response::Deny { reason }),
         Just(Response::AuthOk),
         pick(&AuthFailure::ALL).prop_map(|reason| Response::AuthFail { reason }),

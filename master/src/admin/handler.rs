@@ -180,7 +180,9 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
                 .load()
                 .authorize(&request, PolicyTime::from_unix(at_unix))
             {
-                Decision::Allow { route } => CheckDecision::Allow { route },
+                Decision::Allow { route } => CheckDecision::Allow {
+                    route: route.to_string(),
+                },
                 Decision::Deny { reason } => CheckDecision::Deny { reason },
             };
             AdminResponse::Checked { at_unix, decision }

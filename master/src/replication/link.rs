@@ -115,6 +115,12 @@ impl Link {
                 ctx.rng,
                 &mut self.outbuf,
             );
+            // Nothing may borrow the frame once it is drained; a request is refused anyway.
+            let input = match input.map(ServerInput::unless_request) {
+                Ok(Some(input)) => Ok(input),
+                Ok(None) => return Err(agent_request()),
+                Err(failure) => Err(failure),
+            };
             self.inbuf.drain(..consumed);
             self.liveness.on_heard(ctx.now);
             match input {
@@ -134,11 +140,7 @@ impl Link {
                         ReplMessage::decode(&bytes).map_err(|e| Close::Protocol(e.to_string()))?;
                     self.on_message(msg, ctx)?;
                 }
-                Ok(ServerInput::Request { .. }) => {
-                    return Err(Close::Protocol(
-                        "agent request on the replication port".into(),
-                    ))
-                }
+                Ok(ServerInput::Request { .. }) => return Err(agent_request()),
                 Err(failure) => {
                     log::warn!(
                         "replication link from {} (host {}) refused: {:?}: {}",
@@ -360,4 +362,8 @@ impl Link {
         self.outbuf.drain(..written);
         result
     }
+}
+
+fn agent_request() -> Close {
+    Close::Protocol("agent request on the replication port".into())
 }

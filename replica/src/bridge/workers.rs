@@ -15,24 +15,25 @@
 //! wakes that one, so a batch still spreads over every worker.
 
 use crossbeam_channel::{Receiver, Sender};
-use gatehouse_common::wire::{Request, Response};
+use gatehouse_common::wire::{Request, RequestView, Response};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// What the workers call for each request. Implementations must be quick to clone-free share
 /// (`Arc`) and must not panic on any request.
 pub trait RequestHandler: Send + Sync + 'static {
-    /// Answers one request from the agent on `host` (already authenticated).
-    fn handle(&self, host: &str, request: &Request) -> Response;
+    /// Answers one request from the agent on `host` (already authenticated) at wall-clock
+    /// time `now` (the reactor reads the clock once per turn for the requests it answers).
+    fn handle(&self, host: &str, request: RequestView<'_>, now: SystemTime) -> Response;
 
     /// True for a request answered in microseconds without blocking (a policy decision), which
     /// the reactor may answer on its own thread: handing it to a worker would cost more than
     /// the work. False (the default) sends it through the queue.
-    fn is_cheap(&self, _request: &Request) -> bool {
+    fn is_cheap(&self, _request: RequestView<'_>) -> bool {
         false
     }
 }
@@ -40,9 +41,14 @@ pub trait RequestHandler: Send + Sync + 'static {
 /// Runs the handler, turning a panic into an `Internal` error: a handler that panics must not
 /// kill the thread it runs on (a worker, or the reactor for cheap requests); the agent gets an
 /// error and goes elsewhere.
-pub fn handle_guarded(handler: &dyn RequestHandler, host: &str, request: &Request) -> Response {
+pub fn handle_guarded(
+    handler: &dyn RequestHandler,
+    host: &str,
+    request: RequestView<'_>,
+    now: SystemTime,
+) -> Response {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        handler.handle(host, request)
+        handler.handle(host, request, now)
     }))
     .unwrap_or_else(|_| {
         log::error!("request handler panicked on a request from {host}");
@@ -264,7 +270,7 @@ fn work(
         if !service_delay.is_zero() {
             std::thread::sleep(service_delay);
         }
-        let response = handle_guarded(handler, &job.host, &job.request);
+        let response = handle_guarded(handler, &job.host, job.request.view(), SystemTime::now());
         let finished = Instant::now();
         let result = Done {
             conn: job.conn,

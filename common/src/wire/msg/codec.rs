@@ -137,7 +137,7 @@ pub(super) fn decode_session(r: &mut Reader<'_>) -> Result<Session, DecodeError>
     Ok(match r.u8()? {
         tag::REQUEST => Session::Request {
             id: r.u32()?,
-            body: read_request(r)?,
+            body: read_request(r)?.to_owned(),
         },
         tag::RESPONSE => Session::Response {
             id: r.u32()?,
@@ -177,23 +177,36 @@ fn put_request(out: &mut Vec<u8>, body: &Request) -> Result<(), EncodeError> {
     Ok(())
 }
 
-fn read_request(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
+/// A session message as a server reads it: a request in place, anything else whole.
+pub(super) fn decode_session_view<'a>(r: &mut Reader<'a>) -> Result<SessionView<'a>, DecodeError> {
+    let mut peek = r.clone();
+    if peek.u8()? != tag::REQUEST {
+        return decode_session(r).map(SessionView::Other);
+    }
+    *r = peek;
+    Ok(SessionView::Request {
+        id: r.u32()?,
+        body: read_request(r)?,
+    })
+}
+
+fn read_request<'a>(r: &mut Reader<'a>) -> Result<RequestView<'a>, DecodeError> {
     Ok(match r.u8()? {
         REQ_AUTHORIZE => {
             let code = r.u8()?;
             let method = Method::from_code(code).ok_or(unknown("method", code))?;
             Request::Authorize(AuthorizeRequest {
                 method,
-                from_host: r.string("from_host", MAX_HOST_LEN)?,
-                from_user: r.string("from_user", MAX_USER_LEN)?,
-                to_user: r.string("to_user", MAX_USER_LEN)?,
-                to_host: r.string("to_host", MAX_HOST_LEN)?,
+                from_host: r.str("from_host", MAX_HOST_LEN)?,
+                from_user: r.str("from_user", MAX_USER_LEN)?,
+                to_user: r.str("to_user", MAX_USER_LEN)?,
+                to_host: r.str("to_host", MAX_HOST_LEN)?,
             })
         }
         REQ_AUTHENTICATE => Request::Authenticate(AuthenticateRequest {
-            user: r.string("user", MAX_USER_LEN)?,
-            password: r.string("password", MAX_PASSWORD_LEN)?,
-            host: r.string("host", MAX_HOST_LEN)?,
+            user: r.str("user", MAX_USER_LEN)?,
+            password: r.str("password", MAX_PASSWORD_LEN)?,
+            host: r.str("host", MAX_HOST_LEN)?,
         }),
         other => return Err(unknown("request kind", other)),
     })
@@ -219,7 +232,7 @@ fn put_response(out: &mut Vec<u8>, body: &Response) -> Result<(), EncodeError> {
 fn read_response(r: &mut Reader<'_>) -> Result<Response, DecodeError> {
     Ok(match r.u8()? {
         RESP_ALLOW => Response::Allow {
-            route: r.string("route", MAX_ROUTE_LEN)?,
+            route: r.string("route", MAX_ROUTE_LEN)?.into(),
         },
         RESP_DENY => {
             let code = r.u8()?;

@@ -283,6 +283,16 @@ fn check_canonical_s(bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(m) = Session::decode(bytes) {
         prop_assert_eq!(enc_s(&m), bytes);
     }
+    // The in-place decoder a server uses accepts and rejects exactly the same bytes, with the
+    // same result and the same error.
+    let viewed = Session::decode_view(bytes).map(|v| match v {
+        SessionView::Request { id, body } => Session::Request {
+            id,
+            body: body.to_owned(),
+        },
+        SessionView::Other(other) => other,
+    });
+    prop_assert_eq!(viewed, Session::decode(bytes));
     Ok(())
 }
 
@@ -335,6 +345,7 @@ proptest! {
     #[test]
     fn wire_session_round_trips(m in strategies::session()) {
         let bytes = enc_s(&m);
+        check_canonical_s(&bytes)?;
         prop_assert_eq!(Session::decode(&bytes), Ok(m));
         for cut in 0..bytes.len() {
             prop_assert_eq!(Session::decode(&bytes[..cut]), Err(DecodeError::Truncated));
@@ -347,7 +358,7 @@ proptest! {
 
 #[test]
 fn a_debug_print_of_an_authenticate_request_never_shows_the_password() {
-    let r = AuthenticateRequest {
+    let r: AuthenticateRequest = AuthenticateRequest {
         user: "alice".into(),
         password: "correct horse".into(),
         host: "web1".into(),

@@ -1,21 +1,15 @@
-//! Serving a connection: reading whole frames within the per-turn bound, running the protocol
-//! session, dispatching requests to the workers (or redirecting when overloaded), and writing
-//! answers back once per turn. Part of the reactor; runs on its thread.
+//! Serving a connection: reading whole frames within the per-turn bound (each one handled in
+//! `frame.rs`), dispatching requests to the workers (or redirecting when overloaded), and
+//! writing answers back once per turn. Part of the reactor; runs on its thread.
 
 use super::super::conn::{CloseReason, ReadOutcome, WRITE_HIGH_WATER};
-use super::super::workers::{handle_guarded, ConnId, Done, Job};
-use super::{Reactor, FRAMES_PER_TURN, MAX_PREPARED_SESSIONS};
-use gatehouse_common::nodekeys::NodeKeyMap;
-use gatehouse_common::session::ServerInput;
+use super::super::workers::{ConnId, Done, Job};
+use super::{Reactor, FRAMES_PER_TURN};
 use gatehouse_common::types::ErrorCode;
-use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
+use gatehouse_common::wire::frame::{decode_frame, MAX_FRAME_LEN};
 use gatehouse_common::wire::{Request, Response, WireError};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
-
-/// The keys an established session is given: it never looks one up.
-static NO_KEYS: LazyLock<NodeKeyMap> = LazyLock::new(NodeKeyMap::new);
 
 impl Reactor {
     pub(super) fn run_ready(&mut self, now: Instant) {
@@ -90,76 +84,10 @@ impl Reactor {
         }
     }
 
-    pub(super) fn handle_frame(&mut self, id: ConnId, consumed: usize, now: Instant) {
-        let Some(conn) = self.conns.get_mut(id.index) else {
-            return;
-        };
-        // Only the hello looks a node key up: an established session's frames skip loading
-        // the key snapshot (an atomic read-modify-write per request otherwise, ~1 % of the
-        // replica's CPU).
-        let snapshot;
-        let keys: &NodeKeyMap = if conn.session.is_established() {
-            &NO_KEYS
-        } else {
-            snapshot = self.keys.snapshot();
-            &snapshot
-        };
-        let payload = &mut conn.read_buf[FRAME_HEADER_LEN..consumed];
-        let result = conn
-            .session
-            .handle_frame(payload, keys, &mut self.rng, &mut conn.write_buf);
-        conn.consume(consumed);
-        match result {
-            Ok(ServerInput::Progress) => self.mark_dirty(id),
-            Ok(ServerInput::Established) => {
-                conn.lifecycle.on_established(now);
-                conn.host = conn.session.host().map(Arc::from);
-                log::debug!(
-                    "established {} host={} in {:?}",
-                    conn.peer,
-                    conn.host_for_log(),
-                    now - conn.opened_at
-                );
-            }
-            Ok(ServerInput::Request {
-                id: request_id,
-                body,
-            }) => {
-                conn.lifecycle.on_request(now);
-                conn.requests += 1;
-                // The first connections to send requests keep their cipher built, up to the
-                // bound, until they close; the rest build it per frame.
-                if !conn.cipher_prepared
-                    && self.prepared_sessions < MAX_PREPARED_SESSIONS
-                    && conn.session.prepare_cipher()
-                {
-                    conn.cipher_prepared = true;
-                    self.prepared_sessions += 1;
-                }
-                self.dispatch(id, request_id, body, now);
-            }
-            Ok(ServerInput::Replication(_)) => {
-                let message = "replication messages go to the master's replication port";
-                self.fail(id, ErrorCode::UnexpectedMessage, message, now);
-            }
-            Err(failure) => {
-                let e = failure.error;
-                self.fail(id, e.code, &e.message, now);
-            }
-        }
-    }
-
     pub(super) fn dispatch(&mut self, id: ConnId, request_id: u32, request: Request, now: Instant) {
         if self.shutdown_deadline.is_some() {
             let error = WireError::new(ErrorCode::ShuttingDown, "shutting down, go elsewhere");
             self.respond(id, request_id, Response::Error(error));
-            return;
-        }
-        if let Some(response) = self.answer_inline(id, &request) {
-            self.stats.answered.fetch_add(1, Ordering::Relaxed);
-            self.stats.answered_inline.fetch_add(1, Ordering::Relaxed);
-            self.turn_inline += 1;
-            self.respond(id, request_id, response);
             return;
         }
         let estimate = self
@@ -192,23 +120,6 @@ impl Reactor {
             }
             Err(_) => self.redirect(id, request_id, estimate.recommended),
         }
-    }
-
-    /// Answers a cheap request on this thread, if cheap requests are answered inline. It never
-    /// waits in the queue, so it is neither redirected for the queue's predicted wait nor
-    /// recorded in the estimator's queue times; the turn it is answered in reports its length
-    /// and its inline answers to the estimator (`Reactor::run`).
-    fn answer_inline(&self, id: ConnId, request: &Request) -> Option<Response> {
-        let handler = self.inline_handler.as_deref()?;
-        if !handler.is_cheap(request) {
-            return None;
-        }
-        let conn = self
-            .conns
-            .get(id.index)
-            .filter(|c| c.generation == id.generation)?;
-        let host = conn.host.as_deref()?;
-        Some(handle_guarded(handler, host, request))
     }
 
     pub(super) fn redirect(&mut self, id: ConnId, request_id: u32, estimate: Duration) {

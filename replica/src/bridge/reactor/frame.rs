@@ -1,0 +1,132 @@
+//! One whole frame from an agent: run it through the protocol session and act on what it
+//! was — handshake progress, a request to answer on this thread or to queue, or a failure.
+//! Part of the reactor; runs on its thread.
+//!
+//! A request is read in place: its strings borrow from the connection's read buffer, so a
+//! cheap request answered here (`inline_cheap_requests`) costs no allocation; a request for
+//! the workers is copied out before the frame is consumed.
+
+use super::super::workers::{handle_guarded, ConnId};
+use super::{Reactor, MAX_PREPARED_SESSIONS};
+use gatehouse_common::nodekeys::NodeKeyMap;
+use gatehouse_common::session::ServerInput;
+use gatehouse_common::types::ErrorCode;
+use gatehouse_common::wire::frame::FRAME_HEADER_LEN;
+use gatehouse_common::wire::{Request, Response};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+/// What one frame from the agent amounted to, once the frame is consumed.
+enum Frame {
+    Progress,
+    Established,
+    /// A cheap request answered on this thread (`inline_cheap_requests`).
+    Answered {
+        request_id: u32,
+        response: Response,
+    },
+    /// A request for the workers (or a redirect).
+    Request {
+        request_id: u32,
+        body: Request,
+    },
+    /// A protocol failure: the code and message to send before closing.
+    Failed(ErrorCode, String),
+}
+
+/// The keys an established session is given: it never looks one up.
+static NO_KEYS: LazyLock<NodeKeyMap> = LazyLock::new(NodeKeyMap::new);
+
+impl Reactor {
+    pub(super) fn handle_frame(&mut self, id: ConnId, consumed: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(id.index) else {
+            return;
+        };
+        // Only the hello looks a node key up: an established session's frames skip loading
+        // the key snapshot (an atomic read-modify-write per request otherwise, ~1 % of the
+        // replica's CPU).
+        let snapshot;
+        let keys: &NodeKeyMap = if conn.session.is_established() {
+            &NO_KEYS
+        } else {
+            snapshot = self.keys.snapshot();
+            &snapshot
+        };
+        let payload = &mut conn.read_buf[FRAME_HEADER_LEN..consumed];
+        let input = conn
+            .session
+            .handle_frame(payload, keys, &mut self.rng, &mut conn.write_buf);
+        // A request borrows its strings from the frame: a cheap one is answered now, before
+        // the frame is consumed, so it costs no allocation; any other is copied to be queued.
+        let frame = match input {
+            Ok(ServerInput::Request {
+                id: request_id,
+                body,
+            }) => {
+                let inline = self
+                    .inline_handler
+                    .as_deref()
+                    .filter(|h| self.shutdown_deadline.is_none() && h.is_cheap(body));
+                match (inline, conn.host.as_deref()) {
+                    (Some(handler), Some(host)) => Frame::Answered {
+                        request_id,
+                        response: handle_guarded(handler, host, body, self.turn_wall),
+                    },
+                    _ => Frame::Request {
+                        request_id,
+                        body: body.to_owned(),
+                    },
+                }
+            }
+            Ok(ServerInput::Progress) => Frame::Progress,
+            Ok(ServerInput::Established) => Frame::Established,
+            Ok(ServerInput::Replication(_)) => Frame::Failed(
+                ErrorCode::UnexpectedMessage,
+                "replication messages go to the master's replication port".to_owned(),
+            ),
+            Err(failure) => Frame::Failed(failure.error.code, failure.error.message),
+        };
+        conn.consume(consumed);
+        if matches!(frame, Frame::Answered { .. } | Frame::Request { .. }) {
+            conn.lifecycle.on_request(now);
+            conn.requests += 1;
+            // The first connections to send requests keep their cipher built, up to the
+            // bound, until they close; the rest build it per frame.
+            if !conn.cipher_prepared
+                && self.prepared_sessions < MAX_PREPARED_SESSIONS
+                && conn.session.prepare_cipher()
+            {
+                conn.cipher_prepared = true;
+                self.prepared_sessions += 1;
+            }
+        }
+        match frame {
+            Frame::Progress => self.mark_dirty(id),
+            Frame::Established => {
+                conn.lifecycle.on_established(now);
+                conn.host = conn.session.host().map(Arc::from);
+                log::debug!(
+                    "established {} host={} in {:?}",
+                    conn.peer,
+                    conn.host_for_log(),
+                    now - conn.opened_at
+                );
+            }
+            Frame::Answered {
+                request_id,
+                response,
+            } => {
+                // Never queued, so neither redirected for the queue's predicted wait nor
+                // recorded in its queue times; the turn reports its inline answers to the
+                // estimator (`Reactor::run`).
+                self.stats.answered.fetch_add(1, Ordering::Relaxed);
+                self.stats.answered_inline.fetch_add(1, Ordering::Relaxed);
+                self.turn_inline += 1;
+                self.respond(id, request_id, response);
+            }
+            Frame::Request { request_id, body } => self.dispatch(id, request_id, body, now),
+            Frame::Failed(code, message) => self.fail(id, code, &message, now),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Answering an authorize the way the reactor does for a cheap request — open and decode the
+//! frame in place, decide, seal the answer into the connection's buffer — allocates nothing
+//! once the buffers exist. At 150k+ requests per second on one core, each allocation and
+//! free is measurable (five per request before: ~3 % of the replica's CPU).
+//!
+//! Counted with a global allocator that counts calls; it is the only test in this binary, so
+//! nothing else allocates while it counts.
+
+use gatehouse_common::crypto::suite::CipherSuite;
+use gatehouse_common::nodekeys::{NodeKey, NodeKeyMap};
+use gatehouse_common::policy::{Database, PolicySnapshot};
+use gatehouse_common::session::{ClientEvent, ClientSession, ServerInput, ServerSession};
+use gatehouse_common::types::Method;
+use gatehouse_common::wire::{
+    decode_frame, AuthorizeRequest, Request, Response, FRAME_HEADER_LEN, MAX_FRAME_LEN,
+};
+use gatehouse_replica::bridge::RequestHandler;
+use gatehouse_replica::handler::PolicyHandler;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Counts allocations and reallocations; frees are not counted (each follows an allocation).
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const KEY: NodeKey = NodeKey([7; 32]);
+
+fn policy() -> PolicyHandler {
+    let text = format!(
+        r#"(hosts: [(name: "web1", node_key: "{}")],
+            users: [(name: "alice", routes: [(rule: "SSH:*->alice@web*")])])"#,
+        KEY.to_hex()
+    );
+    let db: Database = ron::from_str(&text).expect("the test database parses");
+    let snapshot = PolicySnapshot::compile(&db).expect("the test database compiles");
+    PolicyHandler::new(Arc::new(arc_swap::ArcSwap::from_pointee(snapshot)))
+}
+
+/// The payload of the one frame in `wire`.
+fn payload(wire: &[u8]) -> Vec<u8> {
+    let (consumed, _) = decode_frame(wire, MAX_FRAME_LEN).unwrap().unwrap();
+    assert_eq!(consumed, wire.len(), "exactly one frame");
+    wire[FRAME_HEADER_LEN..].to_vec()
+}
+
+fn established(rng: &mut StdRng) -> (ClientSession, ServerSession) {
+    let keys = NodeKeyMap::from([("web1".to_string(), KEY)]);
+    let suites = [CipherSuite::Aes256Gcm, CipherSuite::ChaCha20Poly1305];
+    let (mut c2s, mut s2c) = (Vec::new(), Vec::new());
+    let mut client = ClientSession::start("web1", KEY, &[1], &suites, rng, &mut c2s).unwrap();
+    let mut server = ServerSession::new(true);
+    let input = server
+        .handle_frame(&mut payload(&c2s), &keys, rng, &mut s2c)
+        .map(ServerInput::unless_request);
+    assert_eq!(input, Ok(Some(ServerInput::Progress)));
+    c2s.clear();
+    let event = client.handle_frame(&mut payload(&s2c), &mut c2s).unwrap();
+    assert!(
+        matches!(event, ClientEvent::Established { .. }),
+        "{event:?}"
+    );
+    let input = server
+        .handle_frame(&mut payload(&c2s), &keys, rng, &mut Vec::new())
+        .map(ServerInput::unless_request);
+    assert_eq!(input, Ok(Some(ServerInput::Established)));
+    (client, server)
+}
+
+/// One request through the server the reactor's way; returns the allocations it made and
+/// the answer the client read.
+fn answer_once(
+    client: &mut ClientSession,
+    server: &mut ServerSession,
+    handler: &PolicyHandler,
+    frame: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> (usize, Response) {
+    frame.clear();
+    out.clear();
+    let request = Request::Authorize(AuthorizeRequest {
+        method: Method::Ssh,
+        from_host: "10.0.0.9".to_string(),
+        from_user: "alice".to_string(),
+        to_user: "alice".to_string(),
+        to_host: "web1".to_string(),
+    });
+    client.write_request(1, request, frame).unwrap();
+    let no_keys = NodeKeyMap::new();
+    let mut rng = StdRng::seed_from_u64(2);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let payload = &mut frame[FRAME_HEADER_LEN..];
+    let Ok(ServerInput::Request { id, body }) =
+        server.handle_frame(payload, &no_keys, &mut rng, out)
+    else {
+        panic!("expected a request");
+    };
+    assert!(handler.is_cheap(body));
+    let response = handler.handle("web1", body, SystemTime::now());
+    server.write_response(id, response, out).unwrap();
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let answer = match client.handle_frame(&mut out[FRAME_HEADER_LEN..], &mut Vec::new()) {
+        Ok(ClientEvent::Response { body, .. }) => body,
+        other => panic!("expected a response, got {other:?}"),
+    };
+    (allocations, answer)
+}
+
+#[test]
+fn an_authorize_answered_in_place_allocates_nothing() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let handler = policy();
+    let (mut frame, mut out) = (Vec::with_capacity(1024), Vec::with_capacity(1024));
+    for prepared in [false, true] {
+        let (mut client, mut server) = established(&mut rng);
+        if prepared {
+            assert!(
+                server.prepare_cipher(),
+                "AES-256-GCM keeps its cipher built"
+            );
+        }
+        // The first answer may build what is reused afterwards (none today).
+        answer_once(&mut client, &mut server, &handler, &mut frame, &mut out);
+        for _ in 0..3 {
+            let (allocations, answer) =
+                answer_once(&mut client, &mut server, &handler, &mut frame, &mut out);
+            assert!(
+                matches!(&answer, Response::Allow { route } if &**route == "SSH:*->alice@web*"),
+                "{answer:?}"
+            );
+            assert_eq!(allocations, 0, "cipher kept built: {prepared}");
+        }
+    }
+}
