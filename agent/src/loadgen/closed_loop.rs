@@ -229,7 +229,10 @@ impl<P: LoadProtocol> Turn<'_, P> {
             self.send(conn, progress)?;
         }
         // Read what is there; at the end of the stream, first parse what arrived before it
-        // (a last answer, a goodbye or an error frame).
+        // (a last answer, a goodbye or an error frame). A short read took everything the
+        // socket held: stop there rather than pay a second `recv` per answer to hear
+        // "would block" (edge-triggered readiness reports the next arrival, and the end of
+        // the stream, as a new event).
         let mut closed = false;
         loop {
             if conn.inbuf.len() >= MAX_INBUF {
@@ -240,9 +243,13 @@ impl<P: LoadProtocol> Turn<'_, P> {
                     closed = true;
                     break;
                 }
-                Ok(n) => conn
-                    .inbuf
-                    .extend_from_slice(self.scratch.get(..n).unwrap_or_default()),
+                Ok(n) => {
+                    conn.inbuf
+                        .extend_from_slice(self.scratch.get(..n).unwrap_or_default());
+                    if n < self.scratch.len() {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return Err(ErrorKind::ConnectionFailed),
