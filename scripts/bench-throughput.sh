@@ -153,18 +153,22 @@ run_client() {
     esac
 }
 
-rows=() cpu_rows=()
+rows=() cpu_rows=() us_rows=()
 for n in $COUNTS; do
-    declare -A best=() cells=() cpu=() ratios=()
+    declare -A best=() cells=() cpu=() ratios=() server_us=()
     for ((round = 1; round <= REPEAT; round++)); do
         declare -A got=()
         line="$n agents, round $round:"
-        for c in "${clients[@]}"; do
+        # The order rotates from round to round, so no client always runs first (or
+        # right after another one) in a machine whose speed drifts within a round.
+        for ((k = 0; k < ${#clients[@]}; k++)); do
+            c=${clients[(k + round - 1) % ${#clients[@]}]}
             json=$WORK/$c-$n-$round.json
             run_client "$c" "$n" "$json"
             read -r rps rest < <(summary_cells "$json")
             read -r sp cp su cu <"$json.cpu"
             got[$c]=$rps
+            server_us[$c]+=" $su"
             line+=" ${label[$c]} $rps req/s | $rest (server $sp % CPU, $su µs/req; client $cp %, $cu µs/req);"
             if ((rps > ${best[$c]:-0})); then
                 best[$c]=$rps cells[$c]=$rest cpu[$c]="$sp | $su | $cp | $cu"
@@ -186,7 +190,16 @@ print(" | %.2f (%.2f-%.2f)" % (statistics.median(r), r[0], r[-1]))' ${ratios[$c]
     done
     rows+=("$row |")
     cpu_rows+=("| $n | ${cpu[engine]} | ${cpu[direct]} | ${cpu[redis]} |")
-    unset best cells cpu ratios got
+    # What a request cost each server, over all rounds: the comparison that does not depend
+    # on which side was the limit.
+    us_row="| $n"
+    for c in "${clients[@]}"; do
+        us_row+=$(python3 -c 'import statistics, sys
+v = sorted(float(x) for x in sys.argv[1:])
+print(" | %.1f (%.1f-%.1f)" % (statistics.median(v), v[0], v[-1]))' ${server_us[$c]})
+    done
+    us_rows+=("$us_row |")
+    unset best cells cpu ratios got server_us
 done
 
 echo
@@ -205,5 +218,14 @@ echo
 echo "| agents | engine run: replica % | replica µs | loadgen % | loadgen µs | lean run: replica % | replica µs | client % | client µs | redis % | redis µs | client % | client µs |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for row in "${cpu_rows[@]}"; do
+    echo "$row"
+done
+
+echo
+echo "Server CPU per request over all rounds, µs: median (range):"
+echo
+echo "| agents | replica, engine run | replica, lean run | redis |"
+echo "|---:|---:|---:|---:|"
+for row in "${us_rows[@]}"; do
     echo "$row"
 done
