@@ -4,8 +4,11 @@
 # agents, side by side with redis-server GET (also pinned to CPU 0) at the same connection
 # counts, in the same run. Gatehouse is measured twice: with the full agent engine as the
 # client (`loadgen run`), and with the lean closed-loop client that also drives redis
-# (`loadgen direct`: same handshake and sealed requests, one connection per agent identity). Prints a Markdown table, and a second one with each process's CPU
-# (which side was the limit, and what a request cost each).
+# (`loadgen direct`: same handshake and sealed requests, one connection per agent identity).
+# The three clients run back to back in each round, in an order that rotates from round to
+# round. Prints three Markdown tables: the best round of each client with the median of the
+# per-round ratios; each process's CPU in those rounds (which side was the limit, and what a
+# request cost each); and each server's CPU per request over all rounds.
 #
 # Self-contained: builds release with --locked, provisions a fleet in a temporary directory,
 # starts and stops every process itself (trap on EXIT), and every wait is bounded.
@@ -159,8 +162,8 @@ for n in $COUNTS; do
     for ((round = 1; round <= REPEAT; round++)); do
         declare -A got=()
         line="$n agents, round $round:"
-        # The order rotates from round to round, so no client always runs first (or
-        # right after another one) in a machine whose speed drifts within a round.
+        # The order rotates from round to round, so no client always runs first in a
+        # machine whose speed drifts within a round.
         for ((k = 0; k < ${#clients[@]}; k++)); do
             c=${clients[(k + round - 1) % ${#clients[@]}]}
             json=$WORK/$c-$n-$round.json

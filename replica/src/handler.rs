@@ -28,7 +28,7 @@ fn unix_seconds(now: SystemTime) -> i64 {
 }
 
 impl RequestHandler for PolicyHandler {
-    /// Authorize is a lookup in the compiled policy (about a microsecond); authenticate runs
+    /// Authorize is a lookup in the compiled policy (well under a microsecond); authenticate runs
     /// argon2 (tens of milliseconds by design) and must stay off the reactor thread.
     fn is_cheap(&self, request: RequestView<'_>) -> bool {
         matches!(request, Request::Authorize(_))

@@ -1,7 +1,9 @@
-//! Answering an authorize the way the reactor does for a cheap request — open and decode the
-//! frame in place, decide, seal the answer into the connection's buffer — allocates nothing
-//! once the buffers exist. At 150k+ requests per second on one core, each allocation and
-//! free is measurable (five per request before: ~3 % of the replica's CPU).
+//! Answering an authorize the way the reactor does for a cheap request (`reactor/frame.rs`
+//! calls the same three steps: the session opens and decodes the frame in place, the handler
+//! decides, the session seals the answer into the connection's buffer) allocates nothing once
+//! the buffers exist, with the audit log off (at debug level each decision is a formatted log
+//! line). At 150k+ requests per second on one core, each allocation and free is measurable
+//! (five per request before: ~3 % of the replica's CPU).
 //!
 //! Counted with a global allocator that counts calls; it is the only test in this binary, so
 //! nothing else allocates while it counts.

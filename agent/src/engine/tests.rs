@@ -125,7 +125,7 @@ impl Sim {
                 .handle_frame(&mut frame, &self.keys, &mut self.rng, &mut back)
                 .unwrap()
             {
-                ServerInput::Request { id, body } => requests.push((id, body.to_owned())),
+                ServerInput::Request { id, body } => requests.push((id, body.into_owned())),
                 ServerInput::Progress | ServerInput::Established => {}
                 ServerInput::Replication(_) => panic!("agents never send replication messages"),
             }

@@ -231,8 +231,10 @@ impl<P: LoadProtocol> Turn<'_, P> {
         // Read what is there; at the end of the stream, first parse what arrived before it
         // (a last answer, a goodbye or an error frame). A short read took everything the
         // socket held: stop there rather than pay a second `recv` per answer to hear
-        // "would block" (edge-triggered readiness reports the next arrival, and the end of
-        // the stream, as a new event).
+        // "would block" (edge-triggered readiness reports the next arrival as a new event).
+        // Not when this event also reported the end of the stream: a FIN queued behind the
+        // data raises no further event, so read on until the `Ok(0)`.
+        let ending = event.is_read_closed() || event.is_error();
         let mut closed = false;
         loop {
             if conn.inbuf.len() >= MAX_INBUF {
@@ -246,7 +248,7 @@ impl<P: LoadProtocol> Turn<'_, P> {
                 Ok(n) => {
                     conn.inbuf
                         .extend_from_slice(self.scratch.get(..n).unwrap_or_default());
-                    if n < self.scratch.len() {
+                    if n < self.scratch.len() && !ending {
                         break;
                     }
                 }

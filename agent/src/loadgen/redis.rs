@@ -72,3 +72,37 @@ pub fn run_redis(
 ) -> io::Result<(Stats, Duration)> {
     run_closed_loop(&mut GetK, addr, connections, duration, stop, on_tick)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener};
+    use std::sync::atomic::AtomicBool;
+
+    /// A server that answers the first GET with half a reply and closes, the end of its
+    /// stream right behind the data: the client counts a failed connection, and does not wait
+    /// for the rest of an answer that cannot come (it would be `unfinished` after the drain).
+    #[test]
+    fn a_server_closing_mid_answer_fails_the_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut get = [0u8; GET_K.len()];
+            socket.read_exact(&mut get).unwrap();
+            socket.write_all(b"$3\r\nba").unwrap();
+            socket.shutdown(Shutdown::Write).unwrap();
+            // Hold the socket until the client closes its end, so ours ends with a FIN and
+            // never with a reset.
+            let _ = socket.read(&mut [0u8; 64]);
+        });
+        let stop = AtomicBool::new(false);
+        let run = Duration::from_millis(300);
+        let (stats, _) = run_redis(addr, 1, run, &stop, &mut |_, _, _| {}).unwrap();
+        server.join().unwrap();
+        assert_eq!(stats.ok, 0);
+        assert_eq!(stats.errors[ErrorKind::ConnectionFailed as usize], 1);
+        assert_eq!(stats.errors[ErrorKind::Unfinished as usize], 0);
+    }
+}

@@ -19,7 +19,7 @@ use crate::wire::SUPPORTED_VERSIONS;
 use rand::RngCore;
 
 /// What a frame from the agent amounted to. A request borrows its strings from the frame
-/// (`'p`): answer it, or copy it with [`RequestView::to_owned`] to keep it.
+/// (`'p`): answer it, or copy it with [`RequestView::into_owned`] to keep it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ServerInput<'p> {
     /// Handshake progress; nothing for the caller to do (a reply may have been written).

@@ -156,7 +156,7 @@ pub enum Request<S = String> {
 }
 
 /// A request whose strings borrow from the frame it was read from: a server answers it
-/// without allocating, and copies it ([`RequestView::to_owned`]) only to queue it.
+/// without allocating, and copies it ([`RequestView::into_owned`]) only to queue it.
 pub type RequestView<'a> = Request<&'a str>;
 
 impl Request {
@@ -181,7 +181,7 @@ impl Request {
 
 impl RequestView<'_> {
     /// A copy that owns its strings, to outlive the frame.
-    pub fn to_owned(self) -> Request {
+    pub fn into_owned(self) -> Request {
         match self {
             Request::Authorize(r) => Request::Authorize(AuthorizeRequest {
                 method: r.method,

@@ -115,17 +115,14 @@ impl Link {
                 ctx.rng,
                 &mut self.outbuf,
             );
-            // Nothing may borrow the frame once it is drained; a request is refused anyway.
-            let input = match input.map(ServerInput::unless_request) {
-                Ok(Some(input)) => Ok(input),
-                Ok(None) => return Err(agent_request()),
-                Err(failure) => Err(failure),
-            };
+            // Nothing may borrow the frame once it is drained (a request, refused below, is
+            // the only input that would).
+            let input = input.map(ServerInput::unless_request);
             self.inbuf.drain(..consumed);
             self.liveness.on_heard(ctx.now);
             match input {
-                Ok(ServerInput::Progress) => {}
-                Ok(ServerInput::Established) => {
+                Ok(Some(ServerInput::Progress)) => {}
+                Ok(Some(ServerInput::Established)) => {
                     let host = self.session.host().unwrap_or("-").to_string();
                     log::info!("replica {host} connected from {}", self.peer);
                     ctx.table.update(&host, |r| {
@@ -135,12 +132,16 @@ impl Link {
                     self.host = Some(host);
                     self.phase = Phase::AwaitSubscribe;
                 }
-                Ok(ServerInput::Replication(bytes)) => {
+                Ok(Some(ServerInput::Replication(bytes))) => {
                     let msg =
                         ReplMessage::decode(&bytes).map_err(|e| Close::Protocol(e.to_string()))?;
                     self.on_message(msg, ctx)?;
                 }
-                Ok(ServerInput::Request { .. }) => return Err(agent_request()),
+                Ok(None | Some(ServerInput::Request { .. })) => {
+                    return Err(Close::Protocol(
+                        "agent request on the replication port".into(),
+                    ))
+                }
                 Err(failure) => {
                     log::warn!(
                         "replication link from {} (host {}) refused: {:?}: {}",
@@ -362,8 +363,4 @@ impl Link {
         self.outbuf.drain(..written);
         result
     }
-}
-
-fn agent_request() -> Close {
-    Close::Protocol("agent request on the replication port".into())
 }

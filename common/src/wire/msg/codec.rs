@@ -137,7 +137,7 @@ pub(super) fn decode_session(r: &mut Reader<'_>) -> Result<Session, DecodeError>
     Ok(match r.u8()? {
         tag::REQUEST => Session::Request {
             id: r.u32()?,
-            body: read_request(r)?.to_owned(),
+            body: read_request(r)?.into_owned(),
         },
         tag::RESPONSE => Session::Response {
             id: r.u32()?,
@@ -232,7 +232,7 @@ fn put_response(out: &mut Vec<u8>, body: &Response) -> Result<(), EncodeError> {
 fn read_response(r: &mut Reader<'_>) -> Result<Response, DecodeError> {
     Ok(match r.u8()? {
         RESP_ALLOW => Response::Allow {
-            route: r.string("route", MAX_ROUTE_LEN)?.into(),
+            route: r.str("route", MAX_ROUTE_LEN)?.into(),
         },
         RESP_DENY => {
             let code = r.u8()?;

@@ -288,7 +288,7 @@ fn check_canonical_s(bytes: &[u8]) -> Result<(), TestCaseError> {
     let viewed = Session::decode_view(bytes).map(|v| match v {
         SessionView::Request { id, body } => Session::Request {
             id,
-            body: body.to_owned(),
+            body: body.into_owned(),
         },
         SessionView::Other(other) => other,
     });

@@ -75,7 +75,7 @@ impl Reactor {
                     },
                     _ => Frame::Request {
                         request_id,
-                        body: body.to_owned(),
+                        body: body.into_owned(),
                     },
                 }
             }
