@@ -59,6 +59,32 @@ pub fn handle_guarded(
     })
 }
 
+/// What a request still borrowing its frame becomes.
+pub enum InPlace {
+    /// Answered at once, on the thread that read it.
+    Answered(Response),
+    /// Copied out of the frame, for the workers' queue.
+    Queue(Request),
+}
+
+/// The reactor's choice for a request read in place: with `inline` (the handler, when cheap
+/// requests are answered on the reactor thread and the replica is not draining), a cheap
+/// request from a proven `host` is answered now — nothing is allocated; any other request is
+/// copied so that it outlives the frame.
+pub fn answer_in_place(
+    inline: Option<&dyn RequestHandler>,
+    host: Option<&str>,
+    request: RequestView<'_>,
+    now: SystemTime,
+) -> InPlace {
+    match (inline.filter(|h| h.is_cheap(request)), host) {
+        (Some(handler), Some(host)) => {
+            InPlace::Answered(handle_guarded(handler, host, request, now))
+        }
+        _ => InPlace::Queue(request.into_owned()),
+    }
+}
+
 /// Identifies a connection across slot reuse: slab index plus generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId {

@@ -6,7 +6,7 @@
 //! cheap request answered here (`inline_cheap_requests`) costs no allocation; a request for
 //! the workers is copied out before the frame is consumed.
 
-use super::super::workers::{handle_guarded, ConnId};
+use super::super::workers::{answer_in_place, ConnId, InPlace};
 use super::{Reactor, MAX_PREPARED_SESSIONS};
 use gatehouse_common::nodekeys::NodeKeyMap;
 use gatehouse_common::session::ServerInput;
@@ -64,19 +64,14 @@ impl Reactor {
                 id: request_id,
                 body,
             }) => {
-                let inline = self
-                    .inline_handler
-                    .as_deref()
-                    .filter(|h| self.shutdown_deadline.is_none() && h.is_cheap(body));
-                match (inline, conn.host.as_deref()) {
-                    (Some(handler), Some(host)) => Frame::Answered {
+                let draining = self.shutdown_deadline.is_some();
+                let inline = self.inline_handler.as_deref().filter(|_| !draining);
+                match answer_in_place(inline, conn.host.as_deref(), body, self.turn_wall) {
+                    InPlace::Answered(response) => Frame::Answered {
                         request_id,
-                        response: handle_guarded(handler, host, body, self.turn_wall),
+                        response,
                     },
-                    _ => Frame::Request {
-                        request_id,
-                        body: body.into_owned(),
-                    },
+                    InPlace::Queue(body) => Frame::Request { request_id, body },
                 }
             }
             Ok(ServerInput::Progress) => Frame::Progress,
