@@ -1,6 +1,7 @@
 //! Replication from a real master to real replicas: changes reach every replica and their
 //! agents; a restarted replica resumes without a snapshot; a compacted log gives a snapshot
-//! and an identical copy; a non-replica host is refused; admins see every link's state.
+//! and an identical copy; a non-replica host is refused; an agent request on the replication port closes only that
+//! link; admins see every link's state.
 
 use gatehouse_common::types::DenyReason;
 use gatehouse_common::wire::Response;
@@ -142,4 +143,36 @@ fn a_host_that_is_not_a_replica_is_refused() {
     );
     let report = cluster.admin_ok(&["status"]);
     assert!(!report.contains("web1\testablished"), "{report}");
+}
+
+/// A replica host that sends an agent request on the master's replication port (a
+/// misconfigured agent holding a replica's key) passes the handshake, then its link is closed
+/// with the reason logged; the port goes on serving: the real replica still follows.
+#[test]
+fn an_agent_request_on_the_replication_port_closes_that_link_only() {
+    let cluster = Cluster::start(&["r1"]);
+    let port = cluster
+        .master
+        .replication
+        .expect("the test master replicates");
+    let r1 = TestHost {
+        name: "r1".into(),
+        key: cluster.key("r1"),
+    };
+    let mut agent = Client::connect(port, &r1).expect("the usual handshake");
+    let answer = agent.request(1, ssh());
+    assert!(
+        answer.is_err(),
+        "no answer on the replication port: {answer:?}"
+    );
+    let log = cluster.master.log();
+    assert!(
+        log.contains("agent request on the replication port"),
+        "{log}"
+    );
+    let seq = cluster.sequence();
+    let _replica = cluster.start_replica("r1");
+    ReplicaStatus::wait_for(&cluster.replica_dir("r1"), "the master's sequence", |s| {
+        s.state == "Established" && s.applied == seq
+    });
 }
