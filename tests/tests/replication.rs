@@ -1,7 +1,7 @@
 //! Replication from a real master to real replicas: changes reach every replica and their
 //! agents; a restarted replica resumes without a snapshot; a compacted log gives a snapshot
-//! and an identical copy; a non-replica host is refused; an agent request on the replication port closes only that
-//! link; admins see every link's state.
+//! and an identical copy; a non-replica host is refused; an agent request on the replication
+//! port closes only that link; admins see every link's state.
 
 use gatehouse_common::types::DenyReason;
 use gatehouse_common::wire::Response;
