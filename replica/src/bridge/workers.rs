@@ -212,9 +212,7 @@ impl WorkerPool {
     /// staged: it reaches the workers at the next [`WorkerPool::flush`], which happens at
     /// once when [`STAGE_BATCH`] jobs are staged.
     pub fn try_submit(&mut self, job: Job) -> Result<(), QueueFull> {
-        let taken = self.counters.taken.load(Ordering::Acquire);
-        let queued = self.accepted.saturating_sub(taken);
-        if self.stopped || queued >= self.capacity as u64 {
+        if self.stopped || self.queue_len() >= self.capacity {
             return Err(QueueFull);
         }
         self.accepted += 1;
@@ -223,6 +221,12 @@ impl WorkerPool {
             self.flush();
         }
         Ok(())
+    }
+
+    /// Jobs accepted and not yet taken by a worker (staged ones included).
+    pub fn queue_len(&self) -> usize {
+        let taken = self.counters.taken.load(Ordering::Acquire);
+        self.accepted.saturating_sub(taken) as usize
     }
 
     /// Hands the staged jobs to the workers: one lock, and one wake-up if a worker sleeps

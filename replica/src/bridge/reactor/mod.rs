@@ -92,7 +92,6 @@ pub struct Reactor {
     /// Set when cheap requests are answered on this thread (`inline_cheap_requests`).
     inline_handler: Option<Arc<dyn RequestHandler>>,
     pub(super) estimator: QueueEstimator,
-    pub(super) enqueued: u64,
     /// Requests answered inline in the current loop turn.
     pub(super) turn_inline: usize,
     /// The wall clock, read once per turn for the decisions answered inline (time windows
@@ -171,7 +170,6 @@ impl Reactor {
             pool,
             inline_handler,
             estimator: QueueEstimator::default(),
-            enqueued: 0,
             turn_inline: 0,
             turn_wall: SystemTime::now(),
             completed: 0,
@@ -262,8 +260,7 @@ impl Reactor {
     }
 
     pub(super) fn queue_len(&self) -> usize {
-        let taken = self.pool.counters.taken.load(Ordering::Acquire);
-        self.enqueued.saturating_sub(taken) as usize
+        self.pool.queue_len()
     }
 
     pub(super) fn in_service(&self) -> usize {

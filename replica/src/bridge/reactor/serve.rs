@@ -113,7 +113,6 @@ impl Reactor {
         };
         match self.pool.try_submit(job) {
             Ok(()) => {
-                self.enqueued += 1;
                 if let Some(conn) = self.conn_mut(id) {
                     conn.in_flight += 1;
                 }
