@@ -34,7 +34,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bytes a connection may hold unparsed (128 KiB): with one request in flight a server owes
 /// at most one answer (a frame of at most 64 KiB plus its header) and last words, so more
 /// means a misbehaving server, and the connection is dropped.
-const MAX_INBUF: usize = 128 * 1024;
+pub const MAX_INBUF: usize = 128 * 1024;
 
 /// What one connection's bytes mean.
 pub trait LoadProtocol {

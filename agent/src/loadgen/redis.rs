@@ -105,4 +105,31 @@ mod tests {
         assert_eq!(stats.errors[ErrorKind::ConnectionFailed as usize], 1);
         assert_eq!(stats.errors[ErrorKind::Unfinished as usize], 0);
     }
+
+    /// A server that streams a reply which never completes: the client drops the connection
+    /// once it holds `MAX_INBUF` unparsed bytes, as a protocol error, instead of buffering
+    /// without bound.
+    #[test]
+    fn an_answer_that_never_ends_is_cut_off_at_the_input_bound() {
+        use crate::loadgen::closed_loop::MAX_INBUF;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut get = [0u8; GET_K.len()];
+            socket.read_exact(&mut get).unwrap();
+            // A bulk string announced far longer than what follows, which is still more than
+            // the client may hold.
+            let header = format!("${}\r\n", 4 * MAX_INBUF);
+            socket.write_all(header.as_bytes()).unwrap();
+            let _ = socket.write_all(&vec![b'a'; 2 * MAX_INBUF]);
+            let _ = socket.read(&mut [0u8; 64]);
+        });
+        let stop = AtomicBool::new(false);
+        let run = Duration::from_millis(300);
+        let (stats, _) = run_redis(addr, 1, run, &stop, &mut |_, _, _| {}).unwrap();
+        server.join().unwrap();
+        assert_eq!(stats.ok, 0);
+        assert_eq!(stats.errors[ErrorKind::Protocol as usize], 1);
+    }
 }
