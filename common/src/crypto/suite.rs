@@ -3,9 +3,11 @@
 //!
 //! [`CipherSuite`], [`suites_for`] and [`choose`] are pure: the session state machines take the
 //! offered and allowed suites as data, so tests can force either suite. [`aes_hardware`] and
-//! [`preferred_suites`] are not: they read the CPU's feature flags (once per process). Only
-//! production callers use them (the agent's engine, the replica's bridge and follower, the
-//! master's replication listener, loadgen); docs/PROTOCOL.md, "Cipher negotiation", has the rule.
+//! [`preferred_suites`] are not: they read the CPU's feature flags (once per process). The
+//! agent's engine defaults, the replica's bridge and follower, the master's replication
+//! listener and the load generator use them, and so do the tests that play a real agent or
+//! server (which suite they get does not change what they assert); the session and cipher tests
+//! force each suite. docs/PROTOCOL.md, "Cipher negotiation", has the rule.
 
 use std::sync::OnceLock;
 

@@ -236,10 +236,9 @@ impl Follower {
         }
     }
 
-    /// A master of a lower epoch than one we already followed is a former master that came
-    /// back: never follow it. A higher epoch (a promotion) is recorded durably.
     /// Never follows a master older than one this replica already followed (a former master
-    /// that came back).
+    /// that came back). A higher epoch is not adopted here but by `adopt_epoch`, once a batch
+    /// or snapshot from it arrives.
     fn check_epoch(&self, epoch: u64) -> Result<(), LinkError> {
         let known = self.store.epoch();
         if epoch < known {
