@@ -210,6 +210,13 @@ impl Sealer {
     }
 }
 
+/// Keeps both directions of a session built (see [`Sealer::prepare`]); true if either added
+/// memory. Both are always prepared: no short-circuit.
+pub fn prepare_both(sealer: &mut Sealer, opener: &mut Opener) -> bool {
+    let opened = opener.prepare();
+    sealer.prepare() | opened
+}
+
 /// The receiving half of one direction.
 pub struct Opener {
     cipher: Aead,

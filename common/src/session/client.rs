@@ -2,7 +2,7 @@
 //! requests out and responses in. Pure; driven by the agent's event loop and by test clients.
 
 use crate::crypto::handshake::{self, SessionKeys, Transcript};
-use crate::crypto::seal::{Opener, SealError, Sealer};
+use crate::crypto::seal::{prepare_both, Opener, SealError, Sealer};
 use crate::crypto::suite::CipherSuite;
 use crate::nodekeys::NodeKey;
 use crate::types::{GoodbyeReason, Method};
@@ -132,10 +132,7 @@ impl ClientSession {
     /// memory; a process with many sessions bounds how many it prepares.
     pub fn prepare_cipher(&mut self) -> bool {
         match &mut self.state {
-            State::Established { sealer, opener, .. } => {
-                let opened = opener.prepare();
-                sealer.prepare() | opened
-            }
+            State::Established { sealer, opener, .. } => prepare_both(sealer, opener),
             State::AwaitServerHello { .. } => false,
         }
     }

@@ -6,7 +6,7 @@
 //! sends it with [`ServerSession::write_error`] and closes the connection.
 
 use crate::crypto::handshake::{self, SessionKeys, Transcript};
-use crate::crypto::seal::{Opener, Sealer};
+use crate::crypto::seal::{prepare_both, Opener, Sealer};
 use crate::crypto::suite::{self, CipherSuite};
 use crate::nodekeys::{NodeKey, NodeKeyMap};
 use crate::types::{ErrorCode, GoodbyeReason};
@@ -85,7 +85,6 @@ pub struct ServerSession {
     version: u16,
     /// May this server choose AES-256-GCM (it runs AES in hardware)?
     aes_allowed: bool,
-    cipher: Option<CipherSuite>,
 }
 
 impl ServerSession {
@@ -98,7 +97,6 @@ impl ServerSession {
             host: None,
             version: 0,
             aes_allowed,
-            cipher: None,
         }
     }
 
@@ -119,7 +117,11 @@ impl ServerSession {
 
     /// The chosen cipher suite (`None` before the hello has been answered).
     pub fn cipher(&self) -> Option<CipherSuite> {
-        self.cipher
+        match &self.state {
+            State::AwaitHello => None,
+            State::AwaitFinish { cipher, .. } => Some(*cipher),
+            State::Established { sealer, .. } => Some(sealer.suite()),
+        }
     }
 
     /// Keeps the negotiated cipher built between frames, once established (AES-256-GCM only:
@@ -127,10 +129,7 @@ impl ServerSession {
     /// memory; the caller bounds how many sessions it prepares.
     pub fn prepare_cipher(&mut self) -> bool {
         match &mut self.state {
-            State::Established { opener, sealer } => {
-                let opened = opener.prepare();
-                sealer.prepare() | opened
-            }
+            State::Established { opener, sealer } => prepare_both(sealer, opener),
             _ => false,
         }
     }
@@ -244,7 +243,6 @@ impl ServerSession {
             .cloned()
             .ok_or_else(|| SessionFailure::new(ErrorCode::UnknownHost, "host is not registered"))?;
         self.version = version;
-        self.cipher = Some(cipher);
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
         let transcript = Transcript::new(hello_bytes, version, cipher, &nonce);
