@@ -56,7 +56,6 @@ impl Engine {
             last_reports: vec![None; servers],
             last_refusal: None,
             refused: vec![false; servers],
-            refused_count: 0,
             heard: false,
             next_conn: 0,
             outputs: VecDeque::new(),

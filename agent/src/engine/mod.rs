@@ -245,7 +245,6 @@ pub struct Engine {
     /// Servers whose connect was refused or reset since the last sign of life from any
     /// server (a probe reply or an accepted connection); see [`Engine::all_refused`].
     refused: Vec<bool>,
-    refused_count: usize,
     /// A server answered a probe or accepted a connection during the current selection
     /// episode (reset when a request starts a new one).
     heard: bool,

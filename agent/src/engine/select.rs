@@ -331,24 +331,14 @@ impl Engine {
     /// other way (`false`: timed out, superseded).
     pub(super) fn note_refused(&mut self, server: usize, refused: bool) {
         if let Some(slot) = self.refused.get_mut(server) {
-            if *slot != refused {
-                *slot = refused;
-                if refused {
-                    self.refused_count += 1;
-                } else {
-                    self.refused_count -= 1;
-                }
-            }
+            *slot = refused;
         }
     }
 
     /// A server showed signs of life (a probe reply, an accepted connection).
     pub(super) fn clear_refused(&mut self) {
         self.heard = true;
-        if self.refused_count > 0 {
-            self.refused.iter_mut().for_each(|r| *r = false);
-            self.refused_count = 0;
-        }
+        self.refused.fill(false);
     }
 
     /// True when the failure is definite: every server refused or reset a connect, none has
@@ -356,7 +346,7 @@ impl Engine {
     /// Another probe round would only repeat that (at a probe timeout per try), so waiting
     /// requests fail at once. When a server answered, bounded retries go on as before.
     pub(super) fn all_refused(&self) -> bool {
-        !self.heard && self.refused_count >= self.config.servers
+        !self.heard && self.refused.iter().all(|&r| r)
     }
 
     /// Every server refused: the waiting requests end now with `NoServerReachable` (and the
