@@ -1,5 +1,6 @@
 //! Connection handling of a real gatehouse-replica: the cap and its exact count, idle and age
-//! goodbyes, handshake and trickle timeouts, and SIGTERM draining.
+//! goodbyes, handshake and trickle timeouts, SIGTERM draining, cipher choice, and the bound on
+//! sessions that keep their cipher built.
 
 use gatehouse_common::session::{ClientError, ClientEvent, ClientSession};
 use gatehouse_common::types::{ErrorCode, GoodbyeReason};
@@ -290,5 +291,38 @@ fn either_cipher_suite_seals_and_aes_is_chosen_only_with_aes_hardware() {
             assert_eq!(e.code, ErrorCode::UnsupportedCipher);
         }
         Err(e) => panic!("{e:?}"),
+    }
+}
+
+/// A replica keeps the AES cipher built for at most `MAX_PREPARED_SESSIONS` sessions (a fixed
+/// memory budget); connections beyond it build the cipher per frame and are served alike, and
+/// closing prepared sessions gives their places back without upsetting the count (a debug
+/// build would abort on an underflow).
+#[test]
+fn connections_beyond_the_kept_cipher_bound_are_served_alike() {
+    use gatehouse_common::crypto::CipherSuite::*;
+    use gatehouse_replica::bridge::reactor::MAX_PREPARED_SESSIONS;
+    let (db, hosts) = test_database(1);
+    let replica = start_replica(&db, "()");
+    let versions = gatehouse_common::wire::SUPPORTED_VERSIONS;
+    let offer = [Aes256Gcm, ChaCha20Poly1305];
+    let connect =
+        || Client::connect_offering(replica.addr, &hosts[0], versions, &offer).expect("connects");
+    let mut agents: Vec<Client> = (0..MAX_PREPARED_SESSIONS + 8).map(|_| connect()).collect();
+    for (n, agent) in agents.iter_mut().enumerate() {
+        let answer = agent.request(1, ssh());
+        assert!(
+            matches!(answer, Ok(Response::Allow { .. })),
+            "agent {n}: {answer:?}"
+        );
+    }
+    drop(agents);
+    wait_for_connections(replica.addr, &hosts[0], 0);
+    for n in 0..8 {
+        let answer = connect().request(1, ssh());
+        assert!(
+            matches!(answer, Ok(Response::Allow { .. })),
+            "agent {n} after: {answer:?}"
+        );
     }
 }

@@ -11,7 +11,7 @@ use super::closed_loop::{run_closed_loop, LoadProtocol, OnTick, Progress};
 use super::mix::Kind;
 use super::provision::Identity;
 use super::stats::{ErrorKind, Stats};
-use super::worker::PREPARED_AGENTS_PER_WORKER;
+use super::worker::keeps_cipher_built;
 use gatehouse_common::crypto::{preferred_suites, CipherSuite};
 use gatehouse_common::session::{ClientEvent, ClientSession};
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
@@ -35,8 +35,7 @@ struct SealedAuthorize<'a> {
 struct Agent {
     session: ClientSession,
     next_id: u32,
-    /// Keeps its cipher built between frames (the first [`PREPARED_AGENTS_PER_WORKER`], as
-    /// in `run`: bounded memory).
+    /// Keeps its cipher built between frames (bounded as in `run`: [`keeps_cipher_built`]).
     prepare: bool,
 }
 
@@ -73,7 +72,7 @@ impl LoadProtocol for SealedAuthorize<'_> {
         let agent = Agent {
             session,
             next_id: 0,
-            prepare: index < PREPARED_AGENTS_PER_WORKER,
+            prepare: keeps_cipher_built(index),
         };
         Ok((agent, Progress::default()))
     }

@@ -89,9 +89,10 @@ pub struct WorkerPlan {
 /// however many agents it simulates; the rest build it per frame.
 pub const PREPARED_AGENTS_PER_WORKER: usize = 1024;
 
-/// The engine settings of a simulated agent: the agent's documented defaults.
-pub fn engine_config(id: &Identity, servers: usize, balancing: Balancing) -> EngineConfig {
-    EngineConfig::with_defaults(&id.host, id.key.clone(), servers, balancing)
+/// Whether the simulated agent at `index` in its worker (or lean client) keeps its cipher
+/// built: the first [`PREPARED_AGENTS_PER_WORKER`] do.
+pub fn keeps_cipher_built(index: usize) -> bool {
+    index < PREPARED_AGENTS_PER_WORKER
 }
 
 struct Worker {
@@ -130,8 +131,11 @@ impl Worker {
     fn new(plan: WorkerPlan) -> std::io::Result<Worker> {
         let mut driver = Driver::new(plan.servers.clone(), plan.seed)?;
         for (n, id) in plan.identities.iter().enumerate() {
-            let mut config = engine_config(id, plan.servers.len(), plan.balancing);
-            config.prepare_cipher = n < PREPARED_AGENTS_PER_WORKER;
+            // The agent's documented defaults, with the cipher kept built for a bounded number.
+            let servers = plan.servers.len();
+            let mut config =
+                EngineConfig::with_defaults(&id.host, id.key.clone(), servers, plan.balancing);
+            config.prepare_cipher = keeps_cipher_built(n);
             driver.add_engine(Engine::new(config));
         }
         let n = plan.identities.len();
@@ -340,5 +344,21 @@ fn gap(mode: &Mode, rate: f64, rng: &mut impl Rng) -> Duration {
             Duration::from_secs_f64(secs.min(3600.0))
         }
         _ => Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The load generator's memory bound: the first 1024 simulated agents of a worker keep
+    /// their cipher built (~2 KiB each, at most 2 MiB), every later one builds it per frame.
+    #[test]
+    fn only_the_first_agents_of_a_worker_keep_their_cipher_built() {
+        assert!(keeps_cipher_built(0));
+        assert!(keeps_cipher_built(PREPARED_AGENTS_PER_WORKER - 1));
+        assert!(!keeps_cipher_built(PREPARED_AGENTS_PER_WORKER));
+        let prepared = (0..5000).filter(|&i| keeps_cipher_built(i)).count();
+        assert_eq!(prepared, 1024);
     }
 }
