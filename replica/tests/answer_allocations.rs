@@ -110,7 +110,7 @@ fn answer_once(
         to_user: "alice".to_string(),
         to_host: "web1".to_string(),
     });
-    client.write_request(1, request, frame).unwrap();
+    client.write_request(1, &request, frame).unwrap();
     let no_keys = NodeKeyMap::new();
     let mut rng = StdRng::seed_from_u64(2);
     let before = ALLOCATIONS.load(Ordering::Relaxed);

@@ -101,7 +101,7 @@ impl Client {
     /// Sends one request without waiting.
     pub fn send(&mut self, id: u32, request: Request) -> Result<(), ClientFailure> {
         let mut out = Vec::new();
-        self.session.write_request(id, request, &mut out)?;
+        self.session.write_request(id, &request, &mut out)?;
         self.stream.write_all(&out)?;
         Ok(())
     }
@@ -110,7 +110,7 @@ impl Client {
     pub fn seal(&mut self, id: u32, request: Request) -> Vec<u8> {
         let mut out = Vec::new();
         self.session
-            .write_request(id, request, &mut out)
+            .write_request(id, &request, &mut out)
             .expect("seal");
         out
     }

@@ -198,7 +198,7 @@ impl Engine {
         while self.requests.in_flight() < MAX_IN_FLIGHT {
             let session = &mut live.session;
             match self.requests.send_next(now, |wire_id, request| {
-                session.write_request_in_place(wire_id, request, &mut out)
+                session.write_request(wire_id, request, &mut out)
             }) {
                 SendNext::Nothing => break,
                 SendNext::Sent => live.last_used = now,

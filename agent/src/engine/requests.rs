@@ -101,7 +101,7 @@ impl Requests {
     pub fn send_next<E>(
         &mut self,
         now: Instant,
-        encode: impl FnOnce(u32, &mut Request) -> Result<(), E>,
+        encode: impl FnOnce(u32, &Request) -> Result<(), E>,
     ) -> SendNext<E> {
         let wire_id = self.next_wire;
         let Some(pos) = self.items.iter().position(|p| p.sent.is_none()) else {
@@ -110,7 +110,7 @@ impl Requests {
         let Some(pending) = self.items.get_mut(pos) else {
             return SendNext::Nothing;
         };
-        if let Err(e) = encode(wire_id, &mut pending.request) {
+        if let Err(e) = encode(wire_id, &pending.request) {
             return match self.items.remove(pos) {
                 Some(p) => SendNext::Invalid(p, e),
                 None => SendNext::Nothing,

@@ -44,7 +44,7 @@ impl SealedAuthorize<'_> {
         agent.next_id = agent.next_id.wrapping_add(1);
         agent
             .session
-            .write_request_in_place(agent.next_id, &mut self.request, out)
+            .write_request(agent.next_id, &self.request, out)
             .map_err(|_| ErrorKind::Protocol)
     }
 }

@@ -5,11 +5,10 @@ use crate::crypto::handshake::{self, SessionKeys, Transcript};
 use crate::crypto::seal::{prepare_both, Opener, SealError, Sealer};
 use crate::crypto::suite::CipherSuite;
 use crate::nodekeys::NodeKey;
-use crate::types::{GoodbyeReason, Method};
+use crate::types::GoodbyeReason;
 use crate::wire::frame::MAX_FRAME_LEN;
 use crate::wire::msg::{
-    AuthorizeRequest, ClientFinish, ClientHello, Handshake, Request, Response, Session, WireError,
-    NONCE_LEN,
+    ClientFinish, ClientHello, Handshake, Request, Response, Session, WireError, NONCE_LEN,
 };
 use crate::wire::reader::DecodeError;
 use rand::RngCore;
@@ -226,42 +225,18 @@ impl ClientSession {
         Ok(())
     }
 
-    /// Appends a sealed request frame.
+    /// Appends a sealed request frame. The request is encoded where it is: an agent keeps
+    /// it to retry elsewhere, and a copy per send would cost four allocations on its hot path.
     pub fn write_request(
         &mut self,
         id: u32,
-        body: Request,
+        body: &Request,
         out: &mut Vec<u8>,
     ) -> Result<(), ClientError> {
-        self.write_sealed(&Session::Request { id, body }, out)
-    }
-
-    /// Appends a sealed request frame, encoding `body` where it is instead of taking a copy
-    /// (a request is four strings: cloning it per send costs four allocations on the agent's
-    /// hot path). `body` is unchanged afterwards, whether or not this succeeds.
-    pub fn write_request_in_place(
-        &mut self,
-        id: u32,
-        body: &mut Request,
-        out: &mut Vec<u8>,
-    ) -> Result<(), ClientError> {
-        // Move the request into the message and back out: no allocation, no copy of the
-        // strings. The placeholder holds only empty strings, which do not allocate.
-        let placeholder = Request::Authorize(AuthorizeRequest {
-            method: Method::Ssh,
-            from_host: String::new(),
-            from_user: String::new(),
-            to_user: String::new(),
-            to_host: String::new(),
-        });
-        let msg = Session::Request {
-            id,
-            body: std::mem::replace(body, placeholder),
+        let State::Established { sealer, .. } = &mut self.state else {
+            return Err(ClientError::NotEstablished);
         };
-        let result = self.write_sealed(&msg, out);
-        if let Session::Request { body: original, .. } = msg {
-            *body = original;
-        }
-        result
+        sealer.seal_frame(MAX_FRAME_LEN, out, |o| Session::encode_request(id, body, o))?;
+        Ok(())
     }
 }

@@ -101,7 +101,7 @@ fn request_and_response_cross(
 ) {
     let suite = client.cipher();
     let mut wire = Vec::new();
-    client.write_request(7, request(), &mut wire).unwrap();
+    client.write_request(7, &request(), &mut wire).unwrap();
     let mut frame = frames(&wire).remove(0);
     assert!(
         !frame.windows(5).any(|w| w == b"alice"),
@@ -149,7 +149,7 @@ fn replayed_and_forged_refused(
     mut server: ServerSession,
 ) {
     let mut wire = Vec::new();
-    client.write_request(1, request(), &mut wire).unwrap();
+    client.write_request(1, &request(), &mut wire).unwrap();
     let frame = frames(&wire).remove(0);
     assert!(server
         .handle_frame(&mut frame.clone(), &keys(), rng, &mut Vec::new())

@@ -300,6 +300,13 @@ impl Session {
         codec::encode_session(self, out).inspect_err(|_| out.truncate(start))
     }
 
+    /// Appends the encoding of `Session::Request { id, body }` without owning `body` (an agent
+    /// keeps its request to retry it). On error `out` is left unchanged.
+    pub fn encode_request(id: u32, body: &Request, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        codec::encode_request(id, body, out).inspect_err(|_| out.truncate(start))
+    }
+
     /// Decodes one message; rejects unknown tags, bad lengths and trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);

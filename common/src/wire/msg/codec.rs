@@ -97,13 +97,20 @@ pub(super) fn decode_handshake(r: &mut Reader<'_>) -> Result<Handshake, DecodeEr
     })
 }
 
+/// A request message, from a borrowed body (what `Session::Request` encodes to).
+pub(super) fn encode_request(
+    id: u32,
+    body: &Request,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    out.push(tag::REQUEST);
+    out.extend_from_slice(&id.to_be_bytes());
+    put_request(out, body)
+}
+
 pub(super) fn encode_session(msg: &Session, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     match msg {
-        Session::Request { id, body } => {
-            out.push(tag::REQUEST);
-            out.extend_from_slice(&id.to_be_bytes());
-            put_request(out, body)?;
-        }
+        Session::Request { id, body } => encode_request(*id, body, out)?,
         Session::Response { id, body } => {
             out.push(tag::RESPONSE);
             out.extend_from_slice(&id.to_be_bytes());
