@@ -40,8 +40,8 @@ pub(super) enum SendNext<E> {
 #[derive(Default)]
 pub(super) struct Requests {
     items: VecDeque<Pending>,
-    /// Items with `sent` set: always equal to counting them, kept so sending is O(1) per
-    /// request instead of O(queued).
+    /// Items with `sent` set: always equal to counting them (checked on every read in debug
+    /// builds), kept because the send loop asks for it before every request.
     in_flight: usize,
     next_id: u64,
     next_wire: u32,
@@ -92,6 +92,11 @@ impl Requests {
 
     /// Requests sent on the current connection and not yet answered.
     pub fn in_flight(&self) -> usize {
+        debug_assert_eq!(
+            self.in_flight,
+            self.items.iter().filter(|p| p.sent.is_some()).count(),
+            "the in-flight count drifted from the queue"
+        );
         self.in_flight
     }
 
