@@ -8,6 +8,8 @@
 pub mod config;
 mod link;
 mod status;
+#[cfg(test)]
+mod tests;
 
 pub use config::{FollowConfig, FollowFile};
 pub use status::{FollowerStatus, LinkState};

@@ -14,7 +14,7 @@
 mod schema;
 mod tables;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use schema::{SCHEMA_V0, SCHEMA_VERSION};
 

@@ -1,0 +1,86 @@
+//! The follower's epoch rule, on its message handling without a link or a thread: a newer
+//! master's epoch is recorded only once the copy has been brought in line with that master (a
+//! batch it streamed), never on a heartbeat alone; a master older than one already followed is
+//! refused, and nothing it sends is applied.
+
+use super::*;
+use crate::store::tests::Scratch;
+use gatehouse_common::policy::Database;
+use gatehouse_common::repl::LinkTimings;
+
+/// A follower over a fresh store that has already followed a master of epoch `known`.
+fn follower(scratch: &Scratch, known: u64) -> Follower {
+    let mut store = Store::open(&scratch.file()).expect("a fresh store opens");
+    store.set_epoch(known).expect("the epoch is recorded");
+    let policy = PolicySnapshot::compile(&Database::default()).expect("an empty policy");
+    let status = FollowerStatus::new(store.sequence(), store.epoch());
+    Follower {
+        config: FollowConfig {
+            masters: vec!["127.0.0.1:1".parse().unwrap()],
+            host: "r1".into(),
+            node_key_file: scratch.file().with_extension("key"),
+            store: scratch.file(),
+            status_file: None,
+            timings: LinkTimings::default(),
+            connect_timeout: Duration::from_secs(1),
+        },
+        key: NodeKey([1; 32]),
+        store,
+        published: Published {
+            policy: Arc::new(ArcSwap::from_pointee(policy)),
+            keys: Arc::new(NodeKeyStore::new(Default::default())),
+            db: Arc::new(DbStatus::default()),
+        },
+        status: Arc::new(Mutex::new(status)),
+        rng: StdRng::seed_from_u64(1),
+        backoff: Backoff::new(),
+        status_written: Instant::now(),
+        status_dirty: false,
+        link_epoch: 0,
+    }
+}
+
+fn heartbeat(epoch: u64) -> ReplMessage {
+    ReplMessage::Heartbeat { seq: 0, epoch }
+}
+
+fn empty_batch(epoch: u64) -> ReplMessage {
+    ReplMessage::Changes {
+        changes: Vec::new(),
+        head: 0,
+        epoch,
+    }
+}
+
+#[test]
+fn a_newer_epoch_is_recorded_on_its_first_batch_not_on_a_heartbeat() {
+    let scratch = Scratch::new();
+    let mut follower = follower(&scratch, 1);
+    let mut snapshot = SnapshotAssembler::default();
+    let answer = follower.on_message(heartbeat(2), &mut snapshot);
+    assert!(matches!(answer, Ok(None)), "{answer:?}");
+    assert_eq!(
+        follower.store.epoch(),
+        1,
+        "a heartbeat alone proves nothing"
+    );
+    let answer = follower.on_message(empty_batch(2), &mut snapshot);
+    assert!(
+        matches!(answer, Ok(Some(ReplMessage::Ack { applied: 0 }))),
+        "{answer:?}"
+    );
+    assert_eq!(follower.store.epoch(), 2);
+    assert_eq!(follower.status.lock().epoch, 2);
+}
+
+#[test]
+fn a_master_older_than_one_already_followed_is_refused() {
+    let scratch = Scratch::new();
+    let mut follower = follower(&scratch, 2);
+    let mut snapshot = SnapshotAssembler::default();
+    for old in [heartbeat(1), empty_batch(1)] {
+        let answer = follower.on_message(old, &mut snapshot);
+        assert!(matches!(answer, Err(LinkError::Refused(_))), "{answer:?}");
+    }
+    assert_eq!(follower.store.epoch(), 2);
+}
