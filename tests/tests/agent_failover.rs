@@ -124,6 +124,54 @@ fn with_every_server_unreachable_the_caller_hears_before_the_deadline() {
     );
 }
 
+/// A server that is there but silent, as behind a firewall that drops packets: its TCP port
+/// listens with a full accept queue (backlog 0 and one connection never accepted), so the
+/// kernel drops further SYNs without a word; its UDP port is bound and never read, so probes
+/// go unanswered. Keep the returned sockets alive while the server should stay silent.
+fn silent_server() -> (SocketAddr, SilentServer) {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen on a socket this test owns; a second listen only lowers the backlog.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let addr = listener.local_addr().unwrap();
+    let queued = std::net::TcpStream::connect(addr).unwrap();
+    let probes = std::net::UdpSocket::bind(addr).unwrap();
+    let sockets = SilentServer {
+        _listener: listener,
+        _queued: queued,
+        _probes: probes,
+    };
+    (addr, sockets)
+}
+
+/// The sockets that keep a [`silent_server`] silent (closed when dropped).
+struct SilentServer {
+    _listener: std::net::TcpListener,
+    _queued: std::net::TcpStream,
+    _probes: std::net::UdpSocket,
+}
+
+#[test]
+fn with_every_server_silent_the_caller_hears_no_server_reachable_before_the_deadline() {
+    let (_, hosts) = test_database(1);
+    let (first, _keep_first) = silent_server();
+    let (second, _keep_second) = silent_server();
+    let mut driver = Driver::new(vec![first, second], 4).unwrap();
+    let a = driver.add_engine(engine(&hosts[0], 2, Balancing::Probing));
+    let start = Instant::now();
+    driver.submit(a, ssh());
+    let c = complete(&mut driver, 1).remove(0);
+    // Both servers were probed and given a connect each (150 ms of probing, connects 250 ms
+    // apart, 1 s each: about 1.4 s); nothing answered, so the caller hears that rather than
+    // waiting out its 5 s deadline.
+    assert_eq!(c.outcome.result, Err(AgentError::NoServerReachable));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 #[test]
 fn a_busy_replica_redirects_the_agent_to_another_one() {
     let (db, hosts) = test_database(3);

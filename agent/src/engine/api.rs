@@ -55,7 +55,7 @@ impl Engine {
             retry_wanted: false,
             last_reports: vec![None; servers],
             last_refusal: None,
-            refused: vec![false; servers],
+            failed: vec![false; servers],
             heard: false,
             next_conn: 0,
             outputs: VecDeque::new(),
@@ -118,7 +118,7 @@ impl Engine {
         // Replies that do not verify with our key are not from a genuine server: ignored.
         if let Ok(reply) = open_reply(&self.config.key, datagram) {
             if round.handle_reply(server, reply.probe_id, reply.load) == ReplyOutcome::Accepted {
-                self.clear_refused();
+                self.note_heard();
             }
         }
         self.advance(now, rng);
@@ -134,7 +134,7 @@ impl Engine {
             _ => false,
         };
         if accepted {
-            self.clear_refused();
+            self.note_heard();
         } else {
             self.outputs.push_back(Output::Close { conn });
         }
@@ -150,7 +150,7 @@ impl Engine {
                 plan.attempt_failed(attempt);
                 if let Some(server) = server {
                     self.avoid.avoid_for(server, now, self.config.avoid);
-                    self.note_refused(server, true);
+                    self.note_failed(server, true);
                 }
             }
         }
@@ -251,8 +251,15 @@ impl Engine {
 
     /// Ends requests whose deadline passed.
     pub(super) fn expire(&mut self, now: Instant) {
+        // Nothing answered during this episode (no probe reply, no accepted connection): the
+        // caller hears that no server is reachable, not merely that time ran out.
+        let error = if self.heard {
+            AgentError::DeadlineExceeded
+        } else {
+            AgentError::NoServerReachable
+        };
         for p in self.requests.take_expired(now) {
-            self.finish(p, Err(AgentError::DeadlineExceeded), None, now);
+            self.finish(p, Err(error.clone()), None, now);
         }
     }
 

@@ -148,10 +148,12 @@ pub struct RequestId(pub u64);
 /// Why a request got no answer from any server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AgentError {
-    /// No server could be reached (all refused, reset, silent or busy) within the tries.
+    /// No server could be reached: every one refused, reset or stayed silent (no probe reply,
+    /// no accepted connection), or all were busy through every try.
     #[error("no server reachable")]
     NoServerReachable,
-    /// The request's deadline passed before any server answered.
+    /// The request's deadline passed before an answer, though a server had answered a probe
+    /// or accepted a connection (otherwise the error is `NoServerReachable`).
     #[error("deadline exceeded before any server answered")]
     DeadlineExceeded,
     /// The servers refused this agent itself (unknown host, failed authentication).
@@ -242,9 +244,10 @@ pub struct Engine {
     last_reports: Vec<Option<(LoadReport, Instant)>>,
     /// The last refusal seen (reported if every server refuses).
     last_refusal: Option<WireError>,
-    /// Servers whose connect was refused or reset since the last sign of life from any
-    /// server (a probe reply or an accepted connection); see [`Engine::all_refused`].
-    refused: Vec<bool>,
+    /// Servers whose latest connect failed (refused, reset or timed out) since the last sign
+    /// of life from any server (a probe reply or an accepted connection); see
+    /// [`Engine::all_failed`].
+    failed: Vec<bool>,
     /// A server answered a probe or accepted a connection during the current selection
     /// episode (reset when a request starts a new one).
     heard: bool,

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::balance::order_candidates;
 use crate::budget::Deadline;
-use crate::connect_plan::{Action, ConnectPlan};
+use crate::connect_plan::{AbandonReason, Action, ConnectPlan};
 use crate::probe_round::{unprobed_candidates, ProbeRound};
 use gatehouse_common::crypto::probe_auth::seal_probe;
 use gatehouse_common::wire::Probe;
@@ -235,15 +235,18 @@ impl Engine {
                     });
                 }
                 Action::Abandon {
-                    attempt, server, ..
+                    attempt,
+                    server,
+                    reason,
                 } => {
                     if let Some(pos) = attempts.iter().position(|(a, _)| *a == attempt) {
                         let (_, conn) = attempts.swap_remove(pos);
                         self.outputs.push_back(Output::Close { conn });
                     }
                     self.avoid.mark_suspect(server);
-                    // Timed out or superseded: not a definite refusal.
-                    self.note_refused(server, false);
+                    // A connect that ran out its own timeout failed as surely as a refused
+                    // one; one cut short (another connected first, or the deadline) did not.
+                    self.note_failed(server, reason == AbandonReason::TimedOut);
                 }
                 Action::WaitUntil(at) => {
                     *wait_until = Some(at);
@@ -260,7 +263,7 @@ impl Engine {
                 }
                 Action::GiveUp(_) => {
                     self.remaining.clear();
-                    if self.all_refused() {
+                    if self.all_failed() {
                         self.fail_unreachable(now);
                     } else {
                         self.fail_over(now);
@@ -327,29 +330,30 @@ impl Engine {
         // Otherwise the next `advance` starts a new round from Idle.
     }
 
-    /// Records whether `server`'s latest connect was refused or reset (`true`), or ended some
-    /// other way (`false`: timed out, superseded).
-    pub(super) fn note_refused(&mut self, server: usize, refused: bool) {
-        if let Some(slot) = self.refused.get_mut(server) {
-            *slot = refused;
+    /// Records whether `server`'s latest connect failed (`true`: refused, reset, or timed
+    /// out), or was cut short (`false`: superseded, or the deadline ran out).
+    pub(super) fn note_failed(&mut self, server: usize, failed: bool) {
+        if let Some(slot) = self.failed.get_mut(server) {
+            *slot = failed;
         }
     }
 
     /// A server showed signs of life (a probe reply, an accepted connection).
-    pub(super) fn clear_refused(&mut self) {
+    pub(super) fn note_heard(&mut self) {
         self.heard = true;
-        self.refused.fill(false);
+        self.failed.fill(false);
     }
 
-    /// True when the failure is definite: every server refused or reset a connect, none has
-    /// answered a probe or accepted a connection since, and none did during this episode.
-    /// Another probe round would only repeat that (at a probe timeout per try), so waiting
+    /// True when nothing is reachable: every server's connect failed (refused, reset or timed
+    /// out), none has answered a probe or accepted a connection since, and none did during
+    /// this episode. Another round would only repeat that — at a probe timeout and a connect
+    /// timeout per try, silent servers would hold the caller to its deadline — so waiting
     /// requests fail at once. When a server answered, bounded retries go on as before.
-    pub(super) fn all_refused(&self) -> bool {
-        !self.heard && self.refused.iter().all(|&r| r)
+    pub(super) fn all_failed(&self) -> bool {
+        !self.heard && self.failed.iter().all(|&f| f)
     }
 
-    /// Every server refused: the waiting requests end now with `NoServerReachable` (and the
+    /// Nothing is reachable: the waiting requests end now with `NoServerReachable` (and the
     /// background retry, with backoff, takes over) instead of burning their remaining tries.
     fn fail_unreachable(&mut self, now: Instant) {
         self.phase = Phase::Idle;

@@ -377,36 +377,41 @@ fn a_server_killed_mid_request_loses_nothing() {
     assert_eq!(done(&sim.drain())[0].result, Ok(allow()));
 }
 
-#[test]
-fn when_nothing_answers_the_caller_hears_before_the_deadline_and_retries_spread() {
-    let mut sim = Sim::new(3, Balancing::Probing, 6);
-    let start = sim.now;
-    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
-    // Nothing ever answers: no probe replies, connects hang. Follow the engine's timers.
-    let mut outcome = None;
+/// Follows the engine's timers while nothing ever answers (no probe replies, connects that
+/// hang) until the submitted request ends; returns its outcome and every output seen.
+/// Asserts that no timer is set past `deadline`.
+fn follow_timers_in_silence(sim: &mut Sim, deadline: Instant) -> (Outcome, Vec<Output>) {
+    let mut seen = Vec::new();
     for _ in 0..1000 {
         let out = sim.drain();
+        seen.extend(out.iter().cloned());
         if let Some(o) = done(&out).pop() {
-            outcome = Some(o);
-            break;
+            return (o, seen);
         }
         let at = sim
             .engine
             .poll_timeout()
             .expect("a timer while a request waits");
-        assert!(
-            at <= start + Duration::from_secs(5),
-            "no timer past the deadline"
-        );
+        assert!(at <= deadline, "no timer past the deadline");
         sim.advance_to(at);
     }
-    let outcome = outcome.expect("the request ends");
-    assert!(outcome.result.is_err());
-    assert!(
-        outcome.latency <= Duration::from_secs(5),
-        "{:?}",
-        outcome.latency
-    );
+    panic!("the request never ended");
+}
+
+#[test]
+fn when_nothing_answers_the_caller_hears_before_the_deadline_and_retries_spread() {
+    let mut sim = Sim::new(3, Balancing::Probing, 6);
+    let start = sim.now;
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let (outcome, seen) = follow_timers_in_silence(&mut sim, start + Duration::from_secs(5));
+    assert_eq!(outcome.result, Err(AgentError::NoServerReachable));
+    // One probe round (150 ms), then connects staggered by 250 ms, each given 1 s: the last
+    // gives up at 150 + 2 × 250 + 1000 ms. Every server was tried once, nothing repeated.
+    assert_eq!(outcome.latency, Duration::from_millis(1650));
+    assert_eq!(probes(&seen).len(), 3, "one probe round");
+    let mut tried: Vec<usize> = connects(&seen).iter().map(|&(_, s)| s).collect();
+    tried.sort();
+    assert_eq!(tried, vec![0, 1, 2], "each server tried once");
     // The agent keeps trying in the background, after a jittered backoff (gRPC: 1 s ± 20 %).
     let retry = sim
         .engine
@@ -419,6 +424,34 @@ fn when_nothing_answers_the_caller_hears_before_the_deadline_and_retries_spread(
     );
     sim.advance_to(retry);
     assert_eq!(probes(&sim.drain()).len(), 3, "background probes");
+}
+
+#[test]
+fn a_deadline_shorter_than_one_try_still_says_no_server_is_reachable() {
+    let mut config = config(2, Balancing::Ordered);
+    config.request_deadline = Duration::from_millis(600);
+    let mut sim = Sim::with_config(config, 21);
+    let start = sim.now;
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let (outcome, _) = follow_timers_in_silence(&mut sim, start + Duration::from_millis(600));
+    // Time ran out with both connects still hanging: nothing ever answered, so the caller is
+    // told that, not only that time ran out.
+    assert_eq!(outcome.result, Err(AgentError::NoServerReachable));
+    assert_eq!(outcome.latency, Duration::from_millis(600));
+}
+
+#[test]
+fn a_server_that_accepted_but_never_answered_ends_in_deadline_exceeded() {
+    let mut config = config(1, Balancing::Ordered);
+    config.request_deadline = Duration::from_millis(1500);
+    let mut sim = Sim::with_config(config, 22);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let (conn, server) = connects(&sim.drain())[0];
+    establish(&mut sim, conn, server);
+    // The server took the connection and the request, then went quiet (SIGSTOPped).
+    sim.sleep(Duration::from_millis(1500));
+    let outcome = done(&sim.drain()).remove(0);
+    assert_eq!(outcome.result, Err(AgentError::DeadlineExceeded));
 }
 
 #[test]
