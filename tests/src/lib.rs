@@ -21,3 +21,11 @@ use std::time::Duration;
 /// Upper bound on any single wait in a test (a read, a process exit). Generous, because the
 /// CI machine may be slow; a healthy run never gets near it.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(15);
+
+/// A port nothing listens on (bound, then closed: connects are refused at once).
+pub fn dead_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}

@@ -162,14 +162,6 @@ fn ask(agent: &AgentDaemon, args: &[&str], stdin: &str) -> CliResult {
     cli(&all, stdin)
 }
 
-/// A port nothing listens on (bound, then closed: connects are refused at once).
-fn dead_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 fn raw_frame(body: &[u8]) -> Vec<u8> {
     let mut out = (body.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(body);

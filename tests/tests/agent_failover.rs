@@ -1,5 +1,7 @@
 //! The real agent engine and driver against real replicas on loopback: answers, failover when
-//! a replica is killed mid-run, and the deadline when nothing is reachable.
+//! a replica is killed mid-run, redirects from a busy or full replica, probing and ordered
+//! agents on one replica, and what the caller hears when nothing is reachable (refused or
+//! silent).
 
 use gatehouse_agent::balance::Balancing;
 use gatehouse_agent::driver::{Completion, Driver};
@@ -38,28 +40,32 @@ fn complete(driver: &mut Driver, n: usize) -> Vec<Completion> {
 }
 
 #[test]
-fn probing_and_ordered_agents_are_served_by_the_same_replicas() {
+fn probing_and_ordered_agents_are_served_by_the_same_replica() {
     let (db, hosts) = test_database(2);
-    let replicas: Vec<ServerProcess> = (0..2).map(|_| start_replica(&db, "()")).collect();
-    let servers: Vec<SocketAddr> = replicas.iter().map(|r| r.addr).collect();
+    let replica = start_replica(&db, "()");
+    // The replica first, then a port nothing listens on: the ordered agent goes to the first
+    // in the list, the probing one to the only server that answers its probes.
+    let servers = vec![replica.addr, dead_port()];
     let mut driver = Driver::new(servers, 1).unwrap();
     let probing = driver.add_engine(engine(&hosts[0], 2, Balancing::Probing));
     let ordered = driver.add_engine(engine(&hosts[1], 2, Balancing::Ordered));
     driver.submit(probing, ssh());
     driver.submit(ordered, ssh());
-    for c in complete(&mut driver, 2) {
+    let done = complete(&mut driver, 2);
+    for c in &done {
         assert!(
             matches!(c.outcome.result, Ok(Response::Allow { .. })),
             "{c:?}"
         );
-        if c.engine == ordered {
-            assert_eq!(
-                c.outcome.server,
-                Some(0),
-                "ordered mode uses the list order"
-            );
-        }
+        assert_eq!(c.outcome.server, Some(0), "{c:?}");
     }
+    let engines: Vec<_> = done.iter().map(|c| c.engine).collect();
+    assert!(engines.contains(&probing) && engines.contains(&ordered));
+    let status = driver.engine(probing).status(Instant::now());
+    assert!(
+        status.servers[0].last_report.is_some(),
+        "the probing agent chose by a probe reply"
+    );
 }
 
 #[test]
@@ -102,15 +108,8 @@ fn a_replica_killed_mid_run_loses_no_request() {
 #[test]
 fn with_every_server_unreachable_the_caller_hears_before_the_deadline() {
     let (_, hosts) = test_database(1);
-    // Two ports nothing listens on (bound then closed: connects are refused at once).
-    let dead: Vec<SocketAddr> = (0..2)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-        })
-        .collect();
+    // Two ports nothing listens on: connects are refused at once.
+    let dead: Vec<SocketAddr> = (0..2).map(|_| dead_port()).collect();
     let mut driver = Driver::new(dead, 3).unwrap();
     let a = driver.add_engine(engine(&hosts[0], 2, Balancing::Probing));
     let start = Instant::now();
@@ -169,6 +168,30 @@ fn with_every_server_silent_the_caller_hears_no_server_reachable_before_the_dead
         start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
+    );
+}
+
+#[test]
+fn a_replica_at_its_connection_cap_sends_the_agent_to_another_one() {
+    let (db, hosts) = test_database(2);
+    let full = start_replica(&db, "(max_connections: 1)");
+    let other = start_replica(&db, "()");
+    // Another agent holds the full replica's only place.
+    let _holder = Client::connect(full.addr, &hosts[1]).expect("the one place");
+    let mut driver = Driver::new(vec![full.addr, other.addr], 5).unwrap();
+    // Ordered: the full replica, first in the list, is certainly tried first.
+    let a = driver.add_engine(engine(&hosts[0], 2, Balancing::Ordered));
+    driver.submit(a, ssh());
+    let c = complete(&mut driver, 1).remove(0);
+    assert!(
+        matches!(c.outcome.result, Ok(Response::Allow { .. })),
+        "{c:?}"
+    );
+    assert_eq!((c.outcome.server, c.outcome.redirects), (Some(1), 1));
+    let status = driver.engine(a).status(Instant::now());
+    assert!(
+        status.servers[0].avoided,
+        "the full replica is avoided a while"
     );
 }
 

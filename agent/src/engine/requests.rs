@@ -138,9 +138,12 @@ impl Requests {
         Some(p)
     }
 
-    /// The connection is gone: sent requests go back to the queue, counting one more try.
+    /// The connection is gone: sent requests go back to the queue. When the server sent the
+    /// agent elsewhere (`redirected`), every waiting request counts a redirect: those sent on
+    /// the connection, and those still waiting for it (a server that refuses at the handshake,
+    /// at its connection cap, redirects requests it never saw).
     pub fn requeue_sent(&mut self, redirected: bool) {
-        for p in self.items.iter_mut().filter(|p| p.sent.is_some()) {
+        for p in self.items.iter_mut() {
             p.sent = None;
             if redirected {
                 p.redirects += 1;

@@ -322,6 +322,46 @@ fn busy_redirects_to_the_next_candidate_without_a_new_probe_round() {
 }
 
 #[test]
+fn too_many_connections_redirects_and_the_full_server_is_avoided_for_a_while() {
+    let mut sim = Sim::new(3, Balancing::Probing, 23);
+    let (conn, server) = probe_and_connect(&mut sim, &[Some(1000), Some(2000), Some(3000)]);
+    sim.accept(conn, server);
+    sim.drain(); // the hello
+                 // A replica at its connection cap answers the hello in plaintext and closes.
+    let full = gatehouse_common::wire::WireError::new(
+        ErrorCode::TooManyConnections,
+        "too many connections (cap 5), go elsewhere",
+    );
+    let mut frame = Vec::new();
+    gatehouse_common::session::write_plain_error(&full, &mut frame);
+    sim.engine.handle_data(sim.now, conn, &frame, &mut sim.rng);
+    let out = sim.drain();
+    assert!(
+        out.contains(&Output::Close { conn }),
+        "closes that connection"
+    );
+    assert!(probes(&out).is_empty(), "uses the same round's candidates");
+    let (conn2, server2) = connects(&out)[0];
+    assert_ne!(server2, server);
+    let id = establish(&mut sim, conn2, server2);
+    sim.respond(conn2, id, allow());
+    let outcome = done(&sim.drain()).remove(0);
+    assert_eq!(
+        outcome.result,
+        Ok(allow()),
+        "the caller sees only the answer"
+    );
+    assert_eq!((outcome.server, outcome.redirects), (Some(server2), 1));
+    // The full server is avoided for `avoid_ms` (5 s), then eligible again.
+    let avoided = |sim: &Sim| sim.engine.status(sim.now).servers[server].avoided;
+    assert!(avoided(&sim));
+    sim.sleep(Duration::from_millis(4999));
+    assert!(avoided(&sim));
+    sim.sleep(Duration::from_millis(1));
+    assert!(!avoided(&sim));
+}
+
+#[test]
 fn a_second_attempt_starts_after_250_ms_and_the_first_to_connect_wins() {
     let mut sim = Sim::new(2, Balancing::Ordered, 3);
     sim.engine.submit(sim.now, ssh(), &mut sim.rng);
