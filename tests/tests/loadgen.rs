@@ -1,8 +1,8 @@
 //! The real `gatehouse-loadgen` binary: a thousand simulated agents against two real replicas
 //! (zero errors, both replicas used, a JSON summary with every field), the demo end to end (a
 //! master and three replicas following it, all serving agents, every replica at the master's
-//! sequence, and no process left running), and command-line mistakes (exit 2, a clear
-//! message).
+//! sequence, and no process left running), an open-loop run at its rate, and command-line
+//! mistakes (exit 2, a clear message).
 
 use gatehouse_common::policy::Database;
 use gatehouse_tests::loadgen_cli::{loadgen, num, read_json, text};
@@ -69,6 +69,49 @@ fn a_thousand_agents_against_two_replicas_get_every_answer_right() {
         "a replica got nothing: {shares:?}"
     );
     assert!((shares.iter().sum::<f64>() - 100.0).abs() < 1e-6);
+}
+
+#[test]
+fn open_loop_issues_at_the_rate_whatever_the_answers_do() {
+    let dir = TestDir::new("loadgen-open");
+    let out = dir.path().display().to_string();
+    let provisioned = loadgen(&["provision", "--agents", "100", "--out", &out], WAIT_LIMIT);
+    assert!(provisioned.status.success());
+    let db = Database::load(&dir.path().join("db.ron")).expect("provisioned db");
+    let replica = start_replica(&db, "()");
+    let servers = replica.addr.to_string();
+    let identities = dir.path().join("identities.ron").display().to_string();
+    let json = dir.path().join("summary.json");
+    let json_arg = json.display().to_string();
+    let run = loadgen(
+        &[
+            "run",
+            "--servers",
+            &servers,
+            "--identities",
+            &identities,
+            "--mode",
+            "open",
+            "--rate",
+            "200",
+            "--arrivals",
+            "even",
+            "--duration",
+            "2",
+            "--json",
+            &json_arg,
+        ],
+        WAIT_LIMIT,
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let summary = read_json(&json);
+    assert_eq!(summary["mode"], "open", "{summary}");
+    assert_eq!(num(&summary, "/errors"), 0.0, "{summary}");
+    // 200/s for 2 s, evenly spaced: 400 arrivals, less those due in the last moments if the
+    // final turn wakes late on a busy machine (100 ms' worth allowed), all answered.
+    let requests = num(&summary, "/requests");
+    assert!((380.0..=400.0).contains(&requests), "{summary}");
+    assert_eq!(num(&summary, "/ok"), requests, "{summary}");
 }
 
 fn alive(pid: i32) -> bool {

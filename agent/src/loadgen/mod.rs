@@ -4,13 +4,14 @@
 //! client ([`closed_loop`]) that measures a server's throughput with redis GET ([`redis`]) or
 //! Gatehouse's sealed authorize requests ([`direct`]). docs/LOADGEN.md is the user's guide.
 //!
-//! Pure parts: [`histogram`], [`mix`], [`args`], [`stats`], [`report`], [`resp`],
+//! Pure parts: [`arrivals`], [`histogram`], [`mix`], [`args`], [`stats`], [`report`], [`resp`],
 //! [`provision::provision`] and [`demo::table`]. I/O shells: [`worker`] and [`run`] (threads,
 //! sockets), [`closed_loop`], [`redis`], [`direct`], [`monitor`] (UDP probes), [`procs`] and [`demo`] (processes: master,
 //! replicas, admin), [`sys`] (rlimit, affinity), [`cli`] (the program; the binary's `main`
 //! calls [`cli::main`]).
 
 pub mod args;
+pub mod arrivals;
 pub mod cli;
 pub mod closed_loop;
 pub mod demo;

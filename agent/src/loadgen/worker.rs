@@ -9,6 +9,7 @@
 //! [`super::run`].
 
 use super::args::Mode;
+use super::arrivals::Arrivals;
 use super::mix::{Kind, Mix, RequestPool};
 use super::provision::Identity;
 use super::stats::{ErrorKind, Stats};
@@ -17,7 +18,7 @@ use crate::config as defaults;
 use crate::driver::{Completion, Driver};
 use crate::engine::{Engine, EngineConfig, RequestId};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
@@ -40,9 +41,6 @@ pub const MAX_RAMP: Duration = Duration::from_secs(1);
 pub const ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// Requests one turn of the loop may issue (default 10 000), so the loop also reads answers.
 pub const MAX_ISSUES_PER_TURN: usize = 10_000;
-/// Open loop: how far behind its schedule the generator may fall (1 s) before it skips
-/// arrivals, counting them as `generator_behind` errors.
-pub const BEHIND_LIMIT: Duration = Duration::from_secs(1);
 /// Longest single wait in the driver (100 ms), so the stop flag is seen promptly.
 const MAX_TURN_WAIT: Duration = Duration::from_millis(100);
 const TICK: Duration = Duration::from_secs(1);
@@ -106,9 +104,11 @@ struct Worker {
     in_flight: usize,
     /// Closed loop: when each agent next submits.
     schedule: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// Open loop: the next arrival and the agent it goes to.
-    next_arrival: Instant,
-    next_agent: usize,
+    /// Open loop: the arrivals' schedule (None in closed loop).
+    arrivals: Option<Arrivals>,
+    /// Open loop: the agents whose arrivals are due this turn (reused; at most
+    /// [`MAX_ISSUES_PER_TURN`]).
+    due: Vec<usize>,
     interval: Stats,
     total: Stats,
     last_finish: Instant,
@@ -151,9 +151,19 @@ impl Worker {
         }
         let servers = plan.servers.len();
         let mut rng = StdRng::seed_from_u64(plan.seed ^ 0x6c6f_6164);
-        let first_gap = gap(&plan.mode, plan.rate_share, &mut rng);
+        let arrivals = match plan.mode {
+            Mode::Open { poisson, .. } => Some(Arrivals::new(
+                plan.start,
+                plan.rate_share,
+                poisson,
+                n,
+                &mut rng,
+            )),
+            Mode::Closed { .. } => None,
+        };
         Ok(Worker {
-            next_arrival: plan.start + first_gap,
+            arrivals,
+            due: Vec::new(),
             last_finish: plan.start,
             plan,
             driver,
@@ -162,7 +172,6 @@ impl Worker {
             requests: RequestPool::new(n),
             in_flight: 0,
             schedule,
-            next_agent: 0,
             interval: Stats::new(servers),
             total: Stats::new(servers),
         })
@@ -193,9 +202,9 @@ impl Worker {
                     .error(ErrorKind::Unfinished, self.in_flight as u64);
                 break;
             }
-            let next = match self.plan.mode {
-                Mode::Closed { .. } => self.schedule.peek().map(|Reverse((at, _))| *at),
-                Mode::Open { .. } => Some(self.next_arrival),
+            let next = match &self.arrivals {
+                None => self.schedule.peek().map(|Reverse((at, _))| *at),
+                Some(arrivals) => Some(arrivals.next_at()),
             };
             let wake = [
                 next.filter(|_| issuing),
@@ -259,35 +268,30 @@ impl Worker {
     }
 
     fn issue_due(&mut self, now: Instant) {
-        let mut issued = 0;
-        match self.plan.mode {
-            Mode::Closed { .. } => {
-                while issued < MAX_ISSUES_PER_TURN {
-                    match self.schedule.peek() {
-                        Some(&Reverse((at, agent))) if at <= now => {
-                            self.schedule.pop();
-                            self.issue(agent);
-                            issued += 1;
-                        }
-                        _ => break,
-                    }
-                }
+        if let Some(arrivals) = self.arrivals.as_mut() {
+            let due = &mut self.due;
+            let skipped = arrivals.take_due(now, MAX_ISSUES_PER_TURN, &mut self.rng, |agent| {
+                due.push(agent)
+            });
+            if skipped > 0 {
+                self.interval.error(ErrorKind::GeneratorBehind, skipped);
             }
-            Mode::Open { .. } => {
-                let agents = self.outstanding.len();
-                while self.next_arrival <= now && issued < MAX_ISSUES_PER_TURN && agents > 0 {
-                    let agent = self.next_agent;
-                    self.next_agent = (agent + 1) % agents;
+            let mut due = std::mem::take(&mut self.due);
+            for agent in due.drain(..) {
+                self.issue(agent);
+            }
+            self.due = due;
+            return;
+        }
+        let mut issued = 0;
+        while issued < MAX_ISSUES_PER_TURN {
+            match self.schedule.peek() {
+                Some(&Reverse((at, agent))) if at <= now => {
+                    self.schedule.pop();
                     self.issue(agent);
                     issued += 1;
-                    self.next_arrival += gap(&self.plan.mode, self.plan.rate_share, &mut self.rng);
                 }
-                let behind = now.saturating_duration_since(self.next_arrival);
-                if behind > BEHIND_LIMIT {
-                    let skipped = (behind.as_secs_f64() * self.plan.rate_share) as u64;
-                    self.interval.error(ErrorKind::GeneratorBehind, skipped);
-                    self.next_arrival = now;
-                }
+                _ => break,
             }
         }
     }
@@ -326,24 +330,6 @@ impl Worker {
             };
             self.schedule.push(Reverse((now + pause, c.engine)));
         }
-    }
-}
-
-/// The time to the next open-loop arrival at `rate` per second: exponential (Poisson
-/// arrivals) or constant. Zero in closed loop.
-fn gap(mode: &Mode, rate: f64, rng: &mut impl Rng) -> Duration {
-    match *mode {
-        Mode::Open { poisson, .. } if rate > 0.0 => {
-            let mean = 1.0 / rate;
-            let secs = if poisson {
-                // 1 - U is in (0, 1], so the logarithm is finite.
-                -(1.0 - rng.gen::<f64>()).ln() * mean
-            } else {
-                mean
-            };
-            Duration::from_secs_f64(secs.min(3600.0))
-        }
-        _ => Duration::ZERO,
     }
 }
 
