@@ -85,3 +85,37 @@ pub fn flush(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {
     buf.drain(..written);
     result
 }
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn tcp_option(stream: &TcpStream, option: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt on a live socket into a c_int of the size given.
+        let rc = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                option,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        value
+    }
+
+    /// The kernel's own limits are on the socket before the SYN: a silent server costs the
+    /// connect timeout, not the ~133 s of the kernel's defaults.
+    #[test]
+    fn a_connect_carries_the_kernel_limits() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = connect(listener.local_addr().unwrap(), Duration::from_millis(750)).unwrap();
+        assert_eq!(tcp_option(&stream, libc::TCP_USER_TIMEOUT), 750);
+        assert_eq!(tcp_option(&stream, libc::TCP_SYNCNT), 1);
+        assert_eq!(tcp_option(&stream, libc::TCP_NODELAY), 1);
+    }
+}

@@ -724,6 +724,28 @@ fn the_agents_own_age_limit_is_jittered_by_ten_percent() {
 }
 
 #[test]
+fn a_connection_retired_at_its_age_limit_makes_the_next_request_re_probe() {
+    let mut c = config(2, Balancing::Probing);
+    c.idle_close = Duration::from_secs(3600); // so the age is the next deadline
+    let mut sim = Sim::with_config(c, 24);
+    let (conn, server) = probe_and_connect(&mut sim, &[Some(1000), Some(1000)]);
+    let id = establish(&mut sim, conn, server);
+    sim.respond(conn, id, allow());
+    sim.drain();
+    let retire = sim.engine.poll_timeout().expect("the age deadline");
+    sim.advance_to(retire);
+    assert!(sim.drain().contains(&Output::Close { conn }));
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    let out = sim.drain();
+    assert_eq!(
+        probes(&out),
+        vec![0, 1],
+        "a new probe round, not the old choice"
+    );
+    assert!(connects(&out).is_empty(), "no connect before the replies");
+}
+
+#[test]
 fn in_flight_counts_only_requests_on_the_wire() {
     let mut sim = Sim::new(2, Balancing::Ordered, 15);
     for _ in 0..10 {

@@ -111,6 +111,49 @@ mod tests {
     }
 
     #[test]
+    fn the_final_report_has_throughput_latencies_redirects_errors_and_shares() {
+        use super::super::stats::{ErrorKind, RunLabel};
+        let mut stats = Stats::new(2);
+        for us in [100, 200, 300] {
+            stats.answered(Some(0), us, true);
+        }
+        stats.answered(Some(1), 2_500, true);
+        stats.redirects = 2;
+        stats.error(ErrorKind::DeadlineExceeded, 1);
+        let label = RunLabel {
+            mode: "closed".into(),
+            agents: 1000,
+            threads: 2,
+            balancing: "probing".into(),
+            mix: "authorize=100".into(),
+            servers: vec!["127.0.0.1:7001".into(), "127.0.0.1:7002".into()],
+        };
+        let report = final_report(&Summary::new(&label, &stats, 2.0));
+        let lines: Vec<&str> = report.lines().collect();
+        assert_eq!(
+            lines[0],
+            "== closed loop, 1000 agents on 2 thread(s), balancing probing, mix authorize=100"
+        );
+        assert!(
+            lines[1].starts_with("requests    5 in 2.0 s = 2 req/s (4 answered"),
+            "{report}"
+        );
+        assert!(lines[2].starts_with("latency     p50 "), "{report}");
+        for part in ["p90 ", "p99 ", "p99.9 ", "max "] {
+            assert!(lines[2].contains(part), "{part}: {report}");
+        }
+        assert_eq!(lines[3], "redirects   2");
+        assert_eq!(lines[4], "errors      1 (deadline_exceeded 1)");
+        assert!(
+            lines[5].starts_with("server      127.0.0.1:7001"),
+            "{report}"
+        );
+        assert!(lines[5].contains("75.0%"), "{report}");
+        assert!(lines[6].contains("25.0%"), "{report}");
+        assert_eq!(lines.len(), 7);
+    }
+
+    #[test]
     fn the_progress_line_shows_rate_p99_errors_and_shares() {
         let mut stats = Stats::new(2);
         stats.answered(Some(0), 40, true);
