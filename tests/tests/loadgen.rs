@@ -4,49 +4,19 @@
 //! sequence, and no process left running), an open-loop run at its rate, and command-line
 //! mistakes (exit 2, a clear message).
 
-use gatehouse_common::policy::Database;
-use gatehouse_tests::loadgen_cli::{loadgen, num, read_json, text};
+use gatehouse_tests::loadgen_cli::{loadgen, num, read_json, text, Provisioned};
 use gatehouse_tests::*;
 
 #[test]
 fn a_thousand_agents_against_two_replicas_get_every_answer_right() {
-    let dir = TestDir::new("loadgen");
-    let out = dir.path().display().to_string();
-    let provisioned = loadgen(
-        &["provision", "--agents", "1000", "--out", &out],
-        WAIT_LIMIT,
-    );
-    assert!(
-        provisioned.status.success(),
-        "{}",
-        text(&provisioned.stderr)
-    );
-    let db = Database::load(&dir.path().join("db.ron")).expect("provisioned db");
-    let replicas: Vec<ServerProcess> = (0..2).map(|_| start_replica(&db, "()")).collect();
+    let fleet = Provisioned::new("loadgen", 1000);
+    let replicas: Vec<ServerProcess> = (0..2).map(|_| start_replica(&fleet.db, "()")).collect();
     let servers = format!("{},{}", replicas[0].addr, replicas[1].addr);
-    let identities = dir.path().join("identities.ron").display().to_string();
-    let json = dir.path().join("summary.json");
-    let json_arg = json.display().to_string();
-    let run = loadgen(
-        &[
-            "run",
-            "--servers",
-            &servers,
-            "--identities",
-            &identities,
-            "--duration",
-            "2",
-            "--think",
-            "20",
-            "--json",
-            &json_arg,
-        ],
-        WAIT_LIMIT,
-    );
+    let run = fleet.run(&servers, &["--duration", "2", "--think", "20"]);
     let stdout = text(&run.stdout);
     assert!(run.status.success(), "{stdout}\n{}", text(&run.stderr));
     assert!(stdout.contains("req/s"), "no progress line: {stdout}");
-    let summary = read_json(&json);
+    let summary = read_json(&fleet.json);
     assert_eq!(summary["agents"], 1000);
     assert_eq!(summary["mode"], "closed");
     assert_eq!(num(&summary, "/errors"), 0.0, "{summary}");
@@ -73,23 +43,12 @@ fn a_thousand_agents_against_two_replicas_get_every_answer_right() {
 
 #[test]
 fn open_loop_issues_at_the_rate_whatever_the_answers_do() {
-    let dir = TestDir::new("loadgen-open");
-    let out = dir.path().display().to_string();
-    let provisioned = loadgen(&["provision", "--agents", "100", "--out", &out], WAIT_LIMIT);
-    assert!(provisioned.status.success());
-    let db = Database::load(&dir.path().join("db.ron")).expect("provisioned db");
-    let replica = start_replica(&db, "()");
+    let fleet = Provisioned::new("loadgen-open", 100);
+    let replica = start_replica(&fleet.db, "()");
     let servers = replica.addr.to_string();
-    let identities = dir.path().join("identities.ron").display().to_string();
-    let json = dir.path().join("summary.json");
-    let json_arg = json.display().to_string();
-    let run = loadgen(
+    let run = fleet.run(
+        &servers,
         &[
-            "run",
-            "--servers",
-            &servers,
-            "--identities",
-            &identities,
             "--mode",
             "open",
             "--rate",
@@ -98,13 +57,10 @@ fn open_loop_issues_at_the_rate_whatever_the_answers_do() {
             "even",
             "--duration",
             "2",
-            "--json",
-            &json_arg,
         ],
-        WAIT_LIMIT,
     );
     assert!(run.status.success(), "{}", text(&run.stderr));
-    let summary = read_json(&json);
+    let summary = read_json(&fleet.json);
     assert_eq!(summary["mode"], "open", "{summary}");
     assert_eq!(num(&summary, "/errors"), 0.0, "{summary}");
     // 200/s for 2 s, evenly spaced: 400 arrivals, less those due in the last moments if the

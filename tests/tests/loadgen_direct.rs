@@ -3,33 +3,22 @@
 //! handshake with its own node key, every sealed authorize is answered Allow, nothing fails,
 //! and the summary says what ran.
 
-use gatehouse_common::policy::Database;
-use gatehouse_tests::loadgen_cli::{loadgen, num, read_json, text};
+use gatehouse_tests::loadgen_cli::{loadgen, num, read_json, text, Provisioned};
 use gatehouse_tests::*;
 
 #[test]
 fn the_lean_client_gets_every_authorize_answered_by_a_real_replica() {
-    let dir = TestDir::new("loadgen-direct");
-    let out = dir.path().display().to_string();
-    let provisioned = loadgen(&["provision", "--agents", "50", "--out", &out], WAIT_LIMIT);
-    assert!(
-        provisioned.status.success(),
-        "{}",
-        text(&provisioned.stderr)
-    );
-    let db = Database::load(&dir.path().join("db.ron")).expect("provisioned db");
-    let replica = start_replica(&db, "()");
+    let fleet = Provisioned::new("loadgen-direct", 50);
+    let replica = start_replica(&fleet.db, "()");
     let server = replica.addr.to_string();
-    let identities = dir.path().join("identities.ron").display().to_string();
-    let json = dir.path().join("summary.json");
-    let json_arg = json.display().to_string();
+    let json_arg = fleet.json_arg();
     let run = loadgen(
         &[
             "direct",
             "--server",
             &server,
             "--identities",
-            &identities,
+            &fleet.identities,
             "--agents",
             "50",
             "--duration",
@@ -45,7 +34,7 @@ fn the_lean_client_gets_every_authorize_answered_by_a_real_replica() {
         text(&run.stdout),
         text(&run.stderr)
     );
-    let summary = read_json(&json);
+    let summary = read_json(&fleet.json);
     assert_eq!(summary["mode"], "direct");
     assert_eq!(summary["agents"], 50);
     assert_eq!(num(&summary, "/errors"), 0.0, "{summary}");
@@ -59,21 +48,14 @@ fn the_lean_client_gets_every_authorize_answered_by_a_real_replica() {
 
 #[test]
 fn asking_for_more_agents_than_identities_is_an_error_naming_the_file() {
-    let dir = TestDir::new("loadgen-direct-few");
-    let out = dir.path().display().to_string();
-    assert!(
-        loadgen(&["provision", "--agents", "3", "--out", &out], WAIT_LIMIT)
-            .status
-            .success()
-    );
-    let identities = dir.path().join("identities.ron").display().to_string();
+    let fleet = Provisioned::new("loadgen-direct-few", 3);
     let run = loadgen(
         &[
             "direct",
             "--server",
             "127.0.0.1:9",
             "--identities",
-            &identities,
+            &fleet.identities,
             "--agents",
             "4",
             "--duration",

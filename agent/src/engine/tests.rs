@@ -306,35 +306,13 @@ fn busy_redirects_to_the_next_candidate_without_a_new_probe_round() {
     let mut busy = gatehouse_common::wire::WireError::new(ErrorCode::Busy, "busy, go elsewhere");
     busy.estimate_us = 2_000_000;
     sim.respond(conn, id, Response::Error(busy));
-    let out = sim.drain();
-    assert!(
-        out.contains(&Output::Close { conn }),
-        "closes the busy connection"
-    );
-    assert!(probes(&out).is_empty(), "uses the same round's candidates");
-    let (conn2, server2) = connects(&out)[0];
-    assert_ne!(server2, server);
-    let id = establish(&mut sim, conn2, server2);
-    sim.respond(conn2, id, allow());
-    let outcome = done(&sim.drain()).remove(0);
-    assert_eq!(outcome.result, Ok(allow()));
-    assert_eq!((outcome.server, outcome.redirects), (Some(server2), 1));
+    assert_redirected_within_the_round(&mut sim, conn, server);
 }
 
-#[test]
-fn too_many_connections_redirects_and_the_full_server_is_avoided_for_a_while() {
-    let mut sim = Sim::new(3, Balancing::Probing, 23);
-    let (conn, server) = probe_and_connect(&mut sim, &[Some(1000), Some(2000), Some(3000)]);
-    sim.accept(conn, server);
-    sim.drain(); // the hello
-                 // A replica at its connection cap answers the hello in plaintext and closes.
-    let full = gatehouse_common::wire::WireError::new(
-        ErrorCode::TooManyConnections,
-        "too many connections (cap 5), go elsewhere",
-    );
-    let mut frame = Vec::new();
-    gatehouse_common::session::write_plain_error(&full, &mut frame);
-    sim.engine.handle_data(sim.now, conn, &frame, &mut sim.rng);
+/// After the server on `conn` sent the agent elsewhere: that connection is closed, the next
+/// candidate of the same probe round is connected without probing again, and the request is
+/// answered there, counted as one redirect and otherwise invisible to the caller.
+fn assert_redirected_within_the_round(sim: &mut Sim, conn: ConnId, server: usize) {
     let out = sim.drain();
     assert!(
         out.contains(&Output::Close { conn }),
@@ -343,7 +321,7 @@ fn too_many_connections_redirects_and_the_full_server_is_avoided_for_a_while() {
     assert!(probes(&out).is_empty(), "uses the same round's candidates");
     let (conn2, server2) = connects(&out)[0];
     assert_ne!(server2, server);
-    let id = establish(&mut sim, conn2, server2);
+    let id = establish(sim, conn2, server2);
     sim.respond(conn2, id, allow());
     let outcome = done(&sim.drain()).remove(0);
     assert_eq!(
@@ -352,6 +330,23 @@ fn too_many_connections_redirects_and_the_full_server_is_avoided_for_a_while() {
         "the caller sees only the answer"
     );
     assert_eq!((outcome.server, outcome.redirects), (Some(server2), 1));
+}
+
+#[test]
+fn too_many_connections_redirects_and_the_full_server_is_avoided_for_a_while() {
+    let mut sim = Sim::new(3, Balancing::Probing, 23);
+    let (conn, server) = probe_and_connect(&mut sim, &[Some(1000), Some(2000), Some(3000)]);
+    sim.accept(conn, server);
+    // The hello goes out; a replica at its connection cap answers it in plaintext and closes.
+    sim.drain();
+    let full = gatehouse_common::wire::WireError::new(
+        ErrorCode::TooManyConnections,
+        "too many connections (cap 5), go elsewhere",
+    );
+    let mut frame = Vec::new();
+    gatehouse_common::session::write_plain_error(&full, &mut frame);
+    sim.engine.handle_data(sim.now, conn, &frame, &mut sim.rng);
+    assert_redirected_within_the_round(&mut sim, conn, server);
     // The full server is avoided for `avoid_ms` (5 s), then eligible again.
     let avoided = |sim: &Sim| sim.engine.status(sim.now).servers[server].avoided;
     assert!(avoided(&sim));
