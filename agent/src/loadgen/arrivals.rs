@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 /// How far behind its schedule the generator may fall (1 s) before it skips arrivals,
 /// counting them as `generator_behind` errors.
 pub const BEHIND_LIMIT: Duration = Duration::from_secs(1);
-/// Longest gap between two arrivals (1 h), so a tiny rate cannot overflow the clock.
+/// Longest gap between two arrivals (1 h), so a tiny rate (`--rate 1e-300` parses) cannot
+/// overflow a `Duration` or the clock.
 const MAX_GAP: Duration = Duration::from_secs(3600);
 
 /// The schedule of one worker's open-loop arrivals.
@@ -91,7 +92,8 @@ impl Arrivals {
         } else {
             mean
         };
-        Duration::from_secs_f64(secs).min(MAX_GAP)
+        // Clamped before the conversion, which panics on a value past `Duration`'s range.
+        Duration::from_secs_f64(secs.min(MAX_GAP.as_secs_f64()))
     }
 }
 
@@ -158,6 +160,16 @@ mod tests {
             per_agent.iter().max().unwrap(),
         );
         assert!(hi - lo <= 1, "{per_agent:?}");
+    }
+
+    #[test]
+    fn a_vanishing_rate_waits_at_most_an_hour_between_arrivals() {
+        let start = Instant::now();
+        let mut rng = StdRng::seed_from_u64(5);
+        for poisson in [false, true] {
+            let arrivals = Arrivals::new(start, 1e-300, poisson, 1, &mut rng);
+            assert_eq!(arrivals.next_at(), start + MAX_GAP, "poisson {poisson}");
+        }
     }
 
     #[test]
