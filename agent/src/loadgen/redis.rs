@@ -77,22 +77,19 @@ pub fn run_redis(
 mod tests {
     use super::*;
     use std::io::{Read, Write};
-    use std::net::{Shutdown, TcpListener};
+    use std::net::{Shutdown, TcpListener, TcpStream};
     use std::sync::atomic::AtomicBool;
 
-    /// A server that answers the first GET with half a reply and closes, the end of its
-    /// stream right behind the data: the client counts a failed connection, and does not wait
-    /// for the rest of an answer that cannot come (it would be `unfinished` after the drain).
-    #[test]
-    fn a_server_closing_mid_answer_fails_the_connection() {
+    /// Runs the client with one connection for 300 ms against a server thread that reads the
+    /// first `GET k` and then does `misbehave` with the socket; returns the client's totals.
+    fn against(misbehave: impl FnOnce(&mut TcpStream) + Send + 'static) -> Stats {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (mut socket, _) = listener.accept().unwrap();
             let mut get = [0u8; GET_K.len()];
             socket.read_exact(&mut get).unwrap();
-            socket.write_all(b"$3\r\nba").unwrap();
-            socket.shutdown(Shutdown::Write).unwrap();
+            misbehave(&mut socket);
             // Hold the socket until the client closes its end, so ours ends with a FIN and
             // never with a reset.
             let _ = socket.read(&mut [0u8; 64]);
@@ -101,6 +98,18 @@ mod tests {
         let run = Duration::from_millis(300);
         let (stats, _) = run_redis(addr, 1, run, &stop, &mut |_, _, _| {}).unwrap();
         server.join().unwrap();
+        stats
+    }
+
+    /// A server that answers the first GET with half a reply and closes, the end of its
+    /// stream right behind the data: the client counts a failed connection, and does not wait
+    /// for the rest of an answer that cannot come (it would be `unfinished` after the drain).
+    #[test]
+    fn a_server_closing_mid_answer_fails_the_connection() {
+        let stats = against(|socket| {
+            socket.write_all(b"$3\r\nba").unwrap();
+            socket.shutdown(Shutdown::Write).unwrap();
+        });
         assert_eq!(stats.ok, 0);
         assert_eq!(stats.errors[ErrorKind::ConnectionFailed as usize], 1);
         assert_eq!(stats.errors[ErrorKind::Unfinished as usize], 0);
@@ -112,23 +121,13 @@ mod tests {
     #[test]
     fn an_answer_that_never_ends_is_cut_off_at_the_input_bound() {
         use crate::loadgen::closed_loop::MAX_INBUF;
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut socket, _) = listener.accept().unwrap();
-            let mut get = [0u8; GET_K.len()];
-            socket.read_exact(&mut get).unwrap();
+        let stats = against(|socket| {
             // A bulk string announced far longer than what follows, which is still more than
             // the client may hold.
             let header = format!("${}\r\n", 4 * MAX_INBUF);
             socket.write_all(header.as_bytes()).unwrap();
             let _ = socket.write_all(&vec![b'a'; 2 * MAX_INBUF]);
-            let _ = socket.read(&mut [0u8; 64]);
         });
-        let stop = AtomicBool::new(false);
-        let run = Duration::from_millis(300);
-        let (stats, _) = run_redis(addr, 1, run, &stop, &mut |_, _, _| {}).unwrap();
-        server.join().unwrap();
         assert_eq!(stats.ok, 0);
         assert_eq!(stats.errors[ErrorKind::Protocol as usize], 1);
     }
