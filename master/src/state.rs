@@ -82,6 +82,8 @@ impl MasterState {
     /// A replica refused this master (it says it follows a newer one). Not proof of anything,
     /// so it changes nothing; it is shown to admins whose writes wait.
     pub fn note_refusal(&self, host: &str, reason: &str) {
+        // The reason is the peer's text: escaped, so it cannot forge lines in logs or output.
+        let reason = reason.escape_debug();
         self.gate.lock().refusal = Some(format!("replica {host} refused this master: {reason}"));
     }
 

@@ -33,6 +33,16 @@ fn a_forged_master_holding_only_a_replicas_node_key_is_refused_and_the_real_one_
     let cluster = Cluster::start(&["r1"]);
     let r1 = host(&cluster, "r1");
     let (real_addr, real_key) = cluster.pinned();
+    // The key the master printed is the one `--public-key` shows an admin.
+    let shown = std::process::Command::new(bin_path("gatehouse-master"))
+        .args([
+            "--config",
+            cluster.files.config.to_str().unwrap(),
+            "--public-key",
+        ])
+        .output()
+        .expect("gatehouse-master --public-key");
+    assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), real_key);
     // Two forgers on addresses the replica pins with the real master's key (a hijacked
     // address): one presents its own key, one claims the real key without its secret.
     let own_key = ForgedMaster::start(&r1, None);

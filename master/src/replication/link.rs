@@ -322,7 +322,7 @@ impl Link {
             }
             (ReplMessage::Heartbeat { .. }, phase) if !phase.in_handshake() => Ok(()),
             (ReplMessage::Refused { reason }, _) => {
-                log::warn!("replica {host} refused this master: {reason}");
+                log::warn!("replica {host} refused this master: {reason:?}");
                 ctx.state.note_refusal(&host, &reason);
                 Err(Close::RefusedByReplica(reason))
             }

@@ -30,7 +30,8 @@ pub enum LinkError {
     Closed,
     #[error("protocol: {0}")]
     Protocol(String),
-    #[error("refused by the master: {0}")]
+    /// The peer's text, quoted: it may say anything.
+    #[error("refused by the master: {0:?}")]
     Refused(String),
     #[error("not the pinned master: {0}")]
     NotMaster(String),
