@@ -25,10 +25,9 @@
 //! identity. The signed host name stops a relay from presenting one replica's exchange to the
 //! master as another's.
 
-use crate::crypto::handshake::{SessionKeys, SESSION_KEY_LEN};
+use crate::crypto::handshake::SessionKeys;
 use crate::nodekeys::{NodeKey, NodeKeyParseError};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use hkdf::Hkdf;
 use rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -231,16 +230,7 @@ fn derive(
     let mut ikm = [0u8; 64];
     ikm[..32].copy_from_slice(shared);
     ikm[32..].copy_from_slice(&node_key.0);
-    let hk = Hkdf::<Sha256>::new(Some(binding), &ikm);
-    let mut keys = SessionKeys {
-        client_to_server: [0; SESSION_KEY_LEN],
-        server_to_client: [0; SESSION_KEY_LEN],
-    };
-    // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
-    hk.expand(C2S_INFO, &mut keys.client_to_server)
-        .expect("32 bytes is a valid HKDF length");
-    hk.expand(S2C_INFO, &mut keys.server_to_client)
-        .expect("32 bytes is a valid HKDF length");
+    let keys = SessionKeys::expand(binding, &ikm, C2S_INFO, S2C_INFO);
     ikm.fill(0);
     Ok(keys)
 }
