@@ -11,4 +11,5 @@ pub mod policy;
 pub mod repl;
 pub mod session;
 pub mod types;
+pub mod weak_keys;
 pub mod wire;

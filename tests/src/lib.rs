@@ -14,7 +14,9 @@ pub mod sim;
 
 pub use client::{probe, Client, ClientFailure};
 pub use fleet::{test_database, TestHost, ALICE_PASSWORD};
-pub use process::{bin_path, start_master, start_replica, MasterFiles, ServerProcess, TestDir};
+pub use process::{
+    bin_path, start_master, start_replica, write_private, MasterFiles, ServerProcess, TestDir,
+};
 
 use std::time::Duration;
 

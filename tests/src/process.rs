@@ -38,6 +38,16 @@ impl Drop for TestDir {
     }
 }
 
+/// Writes `text` to `path` as a private file (0600): the daemons refuse key files and
+/// databases that group or others can read.
+pub fn write_private(path: &Path, text: &str) {
+    use gatehouse_common::os::secure_file::{create_private_file, Existing};
+    use std::io::Write;
+    create_private_file(path, Existing::Replace)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
 /// Path of a workspace binary, built next to this test executable (target/<profile>/NAME).
 ///
 /// `cargo test` builds a bin target only in test mode, and only for its own package's tests,
@@ -193,7 +203,7 @@ pub fn start_replica(db: &gatehouse_common::policy::Database, bridge: &str) -> S
     let dir = TestDir::new("replica");
     let db_text = ron::ser::to_string_pretty(db, ron::ser::PrettyConfig::default())
         .expect("serialise database");
-    std::fs::write(dir.path().join("db.ron"), db_text).expect("write db");
+    write_private(&dir.path().join("db.ron"), &db_text);
     let config = dir.path().join("replica.ron");
     std::fs::write(
         &config,

@@ -54,7 +54,7 @@ impl Drop for AgentDaemon {
 /// Writes an agent config (and the host's key file) into `dir`, the socket at
 /// `dir/run/agent.sock` (a directory the daemon must create, named relative to the config).
 fn write_config(dir: &Path, host: &TestHost, servers: &[SocketAddr], extra: &str) -> PathBuf {
-    std::fs::write(dir.join("node.key"), format!("{}\n", host.key.to_hex())).unwrap();
+    write_private(&dir.join("node.key"), &format!("{}\n", host.key.to_hex()));
     let servers: Vec<String> = servers
         .iter()
         .map(|a| format!("{:?}", a.to_string()))
@@ -416,7 +416,7 @@ fn cli_and_start_up_errors_exit_2_with_a_reason() {
         r.stderr
     );
     // ... and a bad one.
-    std::fs::write(&key, "not hex\n").unwrap();
+    write_private(&key, "not hex\n");
     let r = cli(&["run", "--config", config.to_str().unwrap()], "");
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("expected 64 hex digits"), "{}", r.stderr);

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 pub enum DaemonError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("node key file {}: {reason}", path.display())]
+    /// The key file's own error names the file and the fix.
+    #[error("{reason}")]
     NodeKey { path: PathBuf, reason: String },
     #[error("socket {}: {reason}", path.display())]
     Socket { path: PathBuf, reason: String },

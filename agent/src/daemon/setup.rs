@@ -4,6 +4,7 @@
 
 use super::DaemonError;
 use gatehouse_common::nodekeys::NodeKey;
+use gatehouse_common::os::key_file::read_node_key_file;
 use mio::net::UnixListener;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
@@ -16,22 +17,14 @@ pub const SOCKET_MODE: u32 = 0o660;
 /// Mode of a socket directory the daemon creates (0755): callers must be able to reach the
 /// socket; the socket's own mode is what restricts them.
 pub const SOCKET_DIR_MODE: u32 = 0o755;
-/// Largest node key file read (4 KiB). Why: the key is 64 hex digits and a newline; a bigger
-/// file is the wrong file, and is refused without reading it all.
-pub const MAX_KEY_FILE: u64 = 4096;
-
-/// Reads this host's node key (64 hex digits, surrounding whitespace ignored).
+/// Reads this host's node key: the file must be private to the agent's user (0600, in a
+/// directory only root or that user can write) and hold 64 hex digits that are not a
+/// published example key (`gatehouse_common::os::key_file`).
 pub fn read_node_key(path: &Path) -> Result<NodeKey, DaemonError> {
-    let bad = |reason: String| DaemonError::NodeKey {
+    read_node_key_file(path).map_err(|e| DaemonError::NodeKey {
         path: path.to_path_buf(),
-        reason,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-    if meta.len() > MAX_KEY_FILE {
-        return Err(bad(format!("{} bytes; expected 64 hex digits", meta.len())));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    NodeKey::from_hex(text.trim()).map_err(|e| bad(format!("{e} (expected 64 hex digits)")))
+        reason: e.to_string(),
+    })
 }
 
 /// Raises the soft open-file limit to the hard limit; returns (soft, hard) after.

@@ -3,8 +3,10 @@
 //! - this file: process limits and the file-creation mask;
 //! - [`secure_file`]: creating and checking files that hold secrets, and the directories
 //!   they and the local sockets are in;
+//! - [`key_file`]: a host's own node key file, read at start;
 //! - [`peer`]: the peer credentials of local sockets, checked both ways.
 
+pub mod key_file;
 pub mod peer;
 pub mod secure_file;
 

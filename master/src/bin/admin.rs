@@ -2,15 +2,14 @@
 //! admin socket. See `gatehouse-admin --help` and docs/ADMIN.md. Exit status: 0 ok, 1 refused
 //! by the master, 2 usage error (or an unusable local file), 3 cannot reach the master.
 
+use gatehouse_common::os::secure_file::{create_private_file, Existing};
 use gatehouse_master::admin::cli::{
     self, Command, Invocation, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, USAGE,
 };
 use gatehouse_master::admin::client::AdminClient;
 use gatehouse_master::admin::output::render;
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, IMPORT_CHUNK_BYTES};
-use std::fs::OpenOptions;
 use std::io::{BufRead, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -65,17 +64,15 @@ fn ask(client: &mut AdminClient, request: &AdminRequest) -> Result<AdminResponse
     }
 }
 
-/// Creates a file only the owner can read (keys, exports with password hashes).
+/// Creates a file only the owner can read (keys, exports with password hashes), 0600 from
+/// the moment it exists.
 fn create_private(path: &Path, new: bool) -> Result<std::fs::File, Failure> {
-    let mut options = OpenOptions::new();
-    options.write(true).mode(0o600);
-    if new {
-        options.create_new(true);
+    let existing = if new {
+        Existing::Refuse
     } else {
-        options.create(true).truncate(true);
-    }
-    options
-        .open(path)
+        Existing::Replace
+    };
+    create_private_file(path, existing)
         .map_err(|e| Failure::Usage(format!("cannot create {}: {e}", path.display())))
 }
 
