@@ -25,6 +25,9 @@ struct MasterFile {
     /// Where replicas connect to follow this master (TCP); `None`: no replication.
     #[serde(default)]
     replication_listen: Option<SocketAddr>,
+    /// Uids allowed on the admin socket besides root and the master's own uid.
+    #[serde(default)]
+    admin_uids: Vec<u32>,
     #[serde(default)]
     bridge: BridgeFile,
 }
@@ -36,6 +39,9 @@ pub struct MasterConfig {
     pub database: PathBuf,
     pub admin_socket: PathBuf,
     pub replication_listen: Option<SocketAddr>,
+    /// Uids allowed on the admin socket besides root and the master's own uid (numbers, not
+    /// names: no NSS lookup at start). Default: none.
+    pub admin_uids: Vec<u32>,
     pub bridge: BridgeConfig,
 }
 
@@ -52,6 +58,7 @@ impl MasterConfig {
             database: base.join(file.database),
             admin_socket: base.join(admin_socket),
             replication_listen: file.replication_listen,
+            admin_uids: file.admin_uids,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,
         })
     }

@@ -4,6 +4,7 @@
 //! config, 1 for a runtime failure (store refused, socket in use).
 
 use anyhow::Context;
+use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::repl::LinkTimings;
 use gatehouse_master::admin::server;
 use gatehouse_master::config::MasterConfig;
@@ -104,7 +105,11 @@ fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Resul
         db: state.db_status(),
         handle_signals: true,
     })?;
-    server::spawn(admin, state.clone())?;
+    server::spawn(
+        admin,
+        state.clone(),
+        AllowedUids::for_this_process(&config.admin_uids),
+    )?;
     if let Some(epoch) = state.read(|s| s.superseded_by()) {
         log::error!("this master was superseded by a promoted master (epoch {epoch}): it serves agents but accepts no writes");
     }

@@ -4,9 +4,11 @@
 //! kernel picks; every wait has a bound so a broken server fails a test instead of hanging it.
 
 pub mod admin;
+pub mod agent;
 pub mod client;
 pub mod fleet;
 pub mod loadgen_cli;
+pub mod local_users;
 pub mod process;
 pub mod replication;
 pub mod requests;

@@ -91,6 +91,29 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// Runs a daemon that must refuse to start: it exits (non-zero) within the wait limit, and
+/// its standard error is returned. A daemon that starts instead fails the test.
+pub fn refused_start(binary: &str, args: &[&str]) -> String {
+    let mut child = Command::new(bin_path(binary))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn daemon");
+    let Some(status) = wait_child(&mut child, WAIT_LIMIT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{binary} {args:?} started instead of refusing");
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    assert!(!status.success(), "{binary} {args:?} exited 0: {stderr}");
+    stderr
+}
+
 /// A running server process that prints `listening on ADDR` on stdout when it is ready.
 pub struct ServerProcess {
     child: Option<Child>,

@@ -4,11 +4,11 @@
 //! directory others can write, or belongs to another user), saying what to run to fix it.
 
 use gatehouse_common::os::with_umask;
+use gatehouse_tests::process::refused_start;
 use gatehouse_tests::replication::{Cluster, ReplicaStatus};
 use gatehouse_tests::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -26,28 +26,6 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
     name.push(suffix);
     PathBuf::from(name)
-}
-
-/// Runs a daemon that must refuse to start: it exits (non-zero) within the wait limit and its
-/// standard error is returned. A daemon that starts instead fails the test.
-fn refused_start(binary: &str, args: &[&str]) -> String {
-    let mut child = Command::new(bin_path(binary))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = gatehouse_tests::process::wait_child(&mut child, WAIT_LIMIT);
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{binary} {args:?} started instead of refusing");
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success(), "{binary} exited 0: {stderr}");
-    stderr
 }
 
 #[test]

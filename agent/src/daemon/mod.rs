@@ -3,8 +3,9 @@
 //!
 //! Not pure: it reads files, binds the socket, handles signals and runs the event loop. Called
 //! by `local::cli::main`. Start-up is in [`setup`], the event loop in [`serve`], the pure
-//! mapping of engine results to local answers in [`answer`].
+//! mapping of engine results to local answers in [`answer`], who may ask what in [`access`].
 
+pub mod access;
 pub mod answer;
 mod clients;
 pub mod serve;

@@ -1,10 +1,11 @@
-//! Daemon start-up steps that touch the system: the node key file, the open-file limit, and
-//! the local socket (directory, stale file, bind with mode 0660). Called once by
-//! `daemon::run`.
+//! Daemon start-up steps that touch the system: the node key file (private, not an example
+//! key), the open-file limit, and the local socket (a trusted directory, stale file, bind
+//! with mode 0660). Called once by `daemon::run`.
 
 use super::DaemonError;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::os::key_file::read_node_key_file;
+use gatehouse_common::os::secure_file::check_trusted_dir;
 use mio::net::UnixListener;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
@@ -51,20 +52,26 @@ pub fn raise_nofile_limit() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
     Ok((limit.rlim_cur, limit.rlim_max))
 }
 
-/// Creates the socket's directory if missing, removes a stale socket file (refusing when
-/// another daemon answers on it, or when the path is not a socket), binds, and sets mode 0660.
+/// Creates the socket's directory if missing (mode 0755), refuses one that another user owns
+/// or that others can write to, removes a stale socket file (refusing when another daemon
+/// answers on it, or when the path is not a socket), binds, and sets mode 0660.
 pub fn bind_socket(path: &Path) -> Result<UnixListener, DaemonError> {
     let bad = |reason: String| DaemonError::Socket {
         path: path.to_path_buf(),
         reason,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(SOCKET_DIR_MODE)
-            .create(dir)
-            .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
-    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(SOCKET_DIR_MODE)
+        .create(dir)
+        .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
+    // Before anything at the path is trusted: in a directory others can write, the "stale
+    // socket" could be theirs, and ours could be replaced after the bind.
+    check_trusted_dir(dir, "agent socket").map_err(|e| bad(e.to_string()))?;
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(bad(e.to_string())),

@@ -20,7 +20,7 @@ fn authorize() -> LocalRequest {
 fn authenticate() -> LocalRequest {
     LocalRequest::Authenticate {
         user: "alice".into(),
-        password: "pw".into(),
+        password: "pw".to_string().into(),
         host: "web1".into(),
     }
 }

@@ -115,7 +115,7 @@ fn encoding_over_the_cap_is_refused() {
 fn the_password_never_appears_in_debug_output() {
     let request = LocalRequest::Authenticate {
         user: "alice".into(),
-        password: "hunter2".into(),
+        password: "hunter2".to_string().into(),
         host: "web1".into(),
     };
     let shown = format!("{request:?}");

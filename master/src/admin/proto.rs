@@ -172,6 +172,8 @@ pub enum AdminErrorKind {
     BadRequest,
     /// The master failed (disk, database); nothing was acknowledged.
     Internal,
+    /// The caller's uid may not use the admin socket (the master's `admin_uids`).
+    PermissionDenied,
 }
 
 /// A host as listed (never its key).

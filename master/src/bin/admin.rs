@@ -2,11 +2,12 @@
 //! admin socket. See `gatehouse-admin --help` and docs/ADMIN.md. Exit status: 0 ok, 1 refused
 //! by the master, 2 usage error (or an unusable local file), 3 cannot reach the master.
 
+use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::os::secure_file::{create_private_file, Existing};
 use gatehouse_master::admin::cli::{
     self, Command, Invocation, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, USAGE,
 };
-use gatehouse_master::admin::client::AdminClient;
+use gatehouse_master::admin::client::{AdminClient, ConnectError};
 use gatehouse_master::admin::output::render;
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, IMPORT_CHUNK_BYTES};
 use std::io::{BufRead, Write};
@@ -46,12 +47,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn connect(socket: &Path) -> Result<AdminClient, Failure> {
-    AdminClient::connect(socket).map_err(|e| {
-        Failure::Unreachable(format!(
+fn connect(socket: &Path, expected: &AllowedUids) -> Result<AdminClient, Failure> {
+    AdminClient::connect_expecting(socket, expected).map_err(|e| match e {
+        ConnectError::Io(e) => Failure::Unreachable(format!(
             "cannot reach the master at {}: {e}",
             socket.display()
-        ))
+        )),
+        ConnectError::Untrusted(e) => Failure::Unreachable(format!(
+            "{e}. If the master runs as another user, name its uid with --master-uid"
+        )),
     })
 }
 
@@ -78,6 +82,8 @@ fn create_private(path: &Path, new: bool) -> Result<std::fs::File, Failure> {
 
 fn run(invocation: Invocation) -> Result<(), Failure> {
     let socket = invocation.socket;
+    let expected = AllowedUids::for_this_process(invocation.master_uid.as_slice());
+    let connect = |socket: &Path| connect(socket, &expected);
     match invocation.command {
         Command::Help => println!("{USAGE}"),
         Command::Send(request) => {
