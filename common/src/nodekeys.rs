@@ -17,7 +17,7 @@ pub const NODE_KEY_LEN: usize = 32;
 
 /// A host's node key: 32 random bytes shared by the host's agent and the servers.
 /// `Debug` never prints the key; every copy is wiped from memory when dropped.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct NodeKey(pub [u8; NODE_KEY_LEN]);
 
 impl Drop for NodeKey {

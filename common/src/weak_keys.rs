@@ -36,8 +36,6 @@ pub enum KeyRefusal {
     Weak { host: String, weak: WeakKey },
     #[error("hosts `{first}` and `{second}` have the same node key, so either could speak as the other; give each its own")]
     Shared { first: String, second: String },
-    #[error("host `{host}`: node key is not 64 hex digits")]
-    Unreadable { host: String },
 }
 
 impl NodeKey {
@@ -54,20 +52,44 @@ impl NodeKey {
     }
 }
 
-/// Checks every host's key: none weak, no two alike. Linear in the hosts.
+/// Checks `key`, about to be given to a new host `name`, against `hosts` (the database's
+/// hosts now): not weak, not any existing host's. Linear in the hosts.
+pub fn check_added_key(hosts: &[Host], name: &str, key: &NodeKey) -> Result<(), KeyRefusal> {
+    if let Some(weak) = key.weakness() {
+        return Err(KeyRefusal::Weak {
+            host: name.to_string(),
+            weak,
+        });
+    }
+    let same = hosts
+        .iter()
+        .find(|h| NodeKey::from_hex(&h.node_key).is_ok_and(|k| k == *key));
+    match same {
+        Some(first) => Err(KeyRefusal::Shared {
+            first: first.name.clone(),
+            second: name.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks every host's key: none weak, no two alike. Linear in the hosts. A key that is not
+/// 64 hex digits is left to the database's own checks (`PolicySnapshot::compile`), which
+/// name it.
 pub fn check_host_keys(hosts: &[Host]) -> Result<(), KeyRefusal> {
-    let mut seen: HashMap<[u8; NODE_KEY_LEN], &str> = HashMap::with_capacity(hosts.len());
+    // Keyed by NodeKey so every copy is wiped when the map is dropped.
+    let mut seen: HashMap<NodeKey, &str> = HashMap::with_capacity(hosts.len());
     for host in hosts {
-        let key = NodeKey::from_hex(&host.node_key).map_err(|_| KeyRefusal::Unreadable {
-            host: host.name.clone(),
-        })?;
+        let Ok(key) = NodeKey::from_hex(&host.node_key) else {
+            continue;
+        };
         if let Some(weak) = key.weakness() {
             return Err(KeyRefusal::Weak {
                 host: host.name.clone(),
                 weak,
             });
         }
-        if let Some(first) = seen.insert(key.0, &host.name) {
+        if let Some(first) = seen.insert(key, &host.name) {
             return Err(KeyRefusal::Shared {
                 first: first.to_string(),
                 second: host.name.clone(),
@@ -102,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_weak_or_unreadable_key_is_named_with_its_hosts() {
+    fn a_shared_or_weak_key_is_named_with_its_hosts_and_an_unreadable_one_left_to_compile() {
         let a = "ab".repeat(32);
         let b = "cd".repeat(32);
         check_host_keys(&[host("web1", &a), host("web2", &b)]).unwrap();
@@ -127,9 +149,27 @@ mod tests {
                 ..
             })
         ));
+        assert_eq!(check_host_keys(&[host("web1", "00")]), Ok(()));
+    }
+
+    #[test]
+    fn an_added_key_must_be_strong_and_new() {
+        let a = "ab".repeat(32);
+        let hosts = [host("web1", &a)];
+        check_added_key(&hosts, "web2", &NodeKey([0xcd; 32])).unwrap();
+        assert_eq!(
+            check_added_key(&hosts, "web2", &NodeKey([0xab; 32])),
+            Err(KeyRefusal::Shared {
+                first: "web1".into(),
+                second: "web2".into()
+            })
+        );
         assert!(matches!(
-            check_host_keys(&[host("web1", "00")]),
-            Err(KeyRefusal::Unreadable { .. })
+            check_added_key(&hosts, "web2", &NodeKey([0; 32])),
+            Err(KeyRefusal::Weak {
+                weak: WeakKey::AllZero,
+                ..
+            })
         ));
     }
 

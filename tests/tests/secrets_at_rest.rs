@@ -145,12 +145,12 @@ fn a_replica_refuses_a_key_or_database_file_others_can_read() {
 }
 
 #[test]
-fn the_agent_refuses_a_key_file_others_can_read() {
+fn the_agent_refuses_a_key_file_others_can_read_or_a_published_key() {
     let dir = TestDir::new("agent-key-mode");
     let (_, hosts) = test_database(1);
-    let key = dir.path().join("node.key");
-    std::fs::write(&key, format!("{}\n", hosts[0].key.to_hex())).unwrap();
-    chmod(&key, 0o644);
+    let key_path = dir.path().join("node.key");
+    std::fs::write(&key_path, format!("{}\n", hosts[0].key.to_hex())).unwrap();
+    chmod(&key_path, 0o644);
     let config = dir.path().join("agent.ron");
     std::fs::write(
         &config,
@@ -163,9 +163,22 @@ fn the_agent_refuses_a_key_file_others_can_read() {
     let config = config.to_string_lossy().to_string();
     let stderr = refused_start("gatehouse-agent", &["run", "--config", &config]);
     assert!(
-        stderr.contains(&format!("node key file {}", key.display())),
+        stderr.contains(&format!("node key file {}", key_path.display())),
         "{stderr}"
     );
     assert!(stderr.contains("group or others have access"), "{stderr}");
     assert!(stderr.contains("chmod 600"), "{stderr}");
+
+    // Private, but a key anyone knows: the example database's, or all zeros.
+    for (key, why) in [
+        (
+            gatehouse_common::weak_keys::PUBLISHED_EXAMPLE_KEYS[0].to_string(),
+            "published in Gatehouse's example database",
+        ),
+        ("0".repeat(64), "all zeros"),
+    ] {
+        write_private(&key_path, &key);
+        let stderr = refused_start("gatehouse-agent", &["run", "--config", &config]);
+        assert!(stderr.contains(why), "{stderr}");
+    }
 }
