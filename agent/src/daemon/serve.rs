@@ -264,7 +264,7 @@ impl Daemon {
             };
             return self.answer(slot, &refusal, now);
         }
-        let Some(wire) = request.to_wire() else {
+        let Some(mut wire) = request.to_wire() else {
             let status = self.driver.engine(self.engine).status(now);
             let report = status_report(
                 &self.host,
@@ -276,6 +276,7 @@ impl Daemon {
             return self.answer(slot, &LocalResponse::Status(report), now);
         };
         if let Err(why) = check_request(&wire) {
+            wire.wipe_password();
             log::warn!("local request refused: {why}");
             let refusal = LocalResponse::Error {
                 kind: LocalErrorKind::BadRequest,
@@ -298,7 +299,11 @@ impl Daemon {
     fn deliver(&mut self) {
         self.driver.take_completions(&mut self.completions);
         let now = Instant::now();
-        for done in std::mem::take(&mut self.completions) {
+        for mut done in std::mem::take(&mut self.completions) {
+            // The engine hands the request back: the daemon is its last holder.
+            if let Some(request) = done.outcome.request.as_mut() {
+                request.wipe_password();
+            }
             let Some((slot, generation)) = self.waiting.remove(&done.request) else {
                 continue;
             };

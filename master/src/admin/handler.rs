@@ -161,7 +161,8 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             }
         }
         R::ImportCommit { file } => {
-            let text = std::mem::take(&mut session.import);
+            // The text holds node keys and password hashes: wiped once parsed.
+            let text = zeroize::Zeroizing::new(std::mem::take(&mut session.import));
             match parse_ron::<Database>(Path::new(&file), &text) {
                 Ok(database) => match check_host_keys(&database.hosts) {
                     // All-zero, published example and shared keys never enter the database.

@@ -13,6 +13,11 @@ use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, IMPORT_CHUNK_B
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use zeroize::Zeroizing;
+
+/// Bytes reserved for the password line (1 KiB): longer passwords still work, but may leave
+/// a copy in memory the allocator reuses.
+const PASSWORD_LINE_CAPACITY: usize = 1024;
 
 /// Why the command failed, which decides the exit status.
 enum Failure {
@@ -120,12 +125,14 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
             );
         }
         Command::Passwd { name } => {
-            let mut line = String::new();
+            // Sized for any sane password up front, so reading does not leave copies behind
+            // in reallocated memory; wiped when dropped.
+            let mut line = Zeroizing::new(String::with_capacity(PASSWORD_LINE_CAPACITY));
             std::io::stdin()
                 .lock()
                 .read_line(&mut line)
                 .map_err(|e| Failure::Usage(format!("cannot read the password: {e}")))?;
-            let password = line.trim_end_matches(['\n', '\r']).to_string();
+            let password = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string());
             if password.is_empty() {
                 return Err(Failure::Usage("no password on standard input".into()));
             }
