@@ -91,6 +91,33 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// What a program run to its end did.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `command` to its end with `stdin` fed to it and its output captured.
+pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Finished {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(mut input) = child.stdin.take() {
+        let _ = std::io::Write::write_all(&mut input, stdin.as_bytes());
+    }
+    let out = child.wait_with_output().expect("output");
+    Finished {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// Runs a daemon that must refuse to start: it exits (non-zero) within the wait limit, and
 /// its standard error is returned. A daemon that starts instead fails the test.
 pub fn refused_start(binary: &str, args: &[&str]) -> String {

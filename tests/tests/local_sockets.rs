@@ -9,7 +9,7 @@
 use gatehouse_tests::admin::{run_admin_on, Admin};
 use gatehouse_tests::agent::{try_start, AgentDaemon};
 use gatehouse_tests::local_users::{root_or_skip, run_as, NOBODY};
-use gatehouse_tests::process::refused_start;
+use gatehouse_tests::process::{refused_start, run_with_stdin};
 use gatehouse_tests::*;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -91,22 +91,16 @@ fn gatehouse_admin_sends_no_password_to_a_socket_another_uid_owns() {
     listener.set_nonblocking(true).unwrap();
 
     // The agent CLI likewise keeps the password to itself.
-    let stdin = "hunter2\n";
-    let socket = path.to_str().unwrap();
-    let mut cli = Command::new(bin_path("gatehouse-agent"))
-        .args(["--socket", socket, "authenticate", "alice", "web1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut cli.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
-    let out = cli.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let mut cli = Command::new(bin_path("gatehouse-agent"));
+    cli.arg("--socket")
+        .arg(&path)
+        .args(["authenticate", "alice", "web1"]);
+    let run = run_with_stdin(&mut cli, "hunter2\n");
+    assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        stderr.contains(&format!("owned by uid {NOBODY}")),
-        "{stderr}"
+        run.stderr.contains(&format!("owned by uid {NOBODY}")),
+        "{}",
+        run.stderr
     );
     assert_eq!(
         listener.accept().unwrap_err().kind(),

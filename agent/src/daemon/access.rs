@@ -48,24 +48,10 @@ pub fn check_caller(request: &LocalRequest, uid: u32, trusted: &AllowedUids) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse_common::types::Method;
+    use crate::local::samples::{authenticate, authorize};
 
     fn requests() -> Vec<LocalRequest> {
-        vec![
-            LocalRequest::Authorize {
-                method: Method::Ssh,
-                from_host: "10.0.0.1".into(),
-                from_user: "alice".into(),
-                to_user: "alice".into(),
-                to_host: "web1".into(),
-            },
-            LocalRequest::Authenticate {
-                user: "alice".into(),
-                password: "pw".to_string().into(),
-                host: "web1".into(),
-            },
-            LocalRequest::Status,
-        ]
+        vec![authorize(), authenticate(), LocalRequest::Status]
     }
 
     #[test]
