@@ -89,6 +89,11 @@ pub struct AgentConfig {
     pub avoid_ms: u64,
     #[serde(default = "default_socket_path")]
     pub socket_path: PathBuf,
+    /// Uids that may ask for decisions and status on the local socket, besides root and the
+    /// agent's own uid (docs/AGENT.md, "Who may ask"). Numbers, not names: a name would be
+    /// resolved through NSS, which on a managed host asks this agent. Default: none.
+    #[serde(default)]
+    pub trusted_uids: Vec<u32>,
     /// `servers` resolved, same order; filled by `load` / `parse`.
     #[serde(skip)]
     server_addrs: Vec<SocketAddr>,

@@ -4,9 +4,11 @@
 //! kernel picks; every wait has a bound so a broken server fails a test instead of hanging it.
 
 pub mod admin;
+pub mod agent;
 pub mod client;
 pub mod fleet;
 pub mod loadgen_cli;
+pub mod local_users;
 pub mod process;
 pub mod repl_peer;
 pub mod replication;
@@ -15,7 +17,9 @@ pub mod sim;
 
 pub use client::{probe, Client, ClientFailure};
 pub use fleet::{test_database, TestHost, ALICE_PASSWORD};
-pub use process::{bin_path, start_master, start_replica, MasterFiles, ServerProcess, TestDir};
+pub use process::{
+    bin_path, start_master, start_replica, write_private, MasterFiles, ServerProcess, TestDir,
+};
 
 use std::time::Duration;
 

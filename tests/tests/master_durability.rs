@@ -184,6 +184,8 @@ fn master_exit(files: &MasterFiles) -> (i32, String) {
 #[test]
 fn an_old_store_is_migrated_and_a_newer_one_refused() {
     let files = MasterFiles::new("()");
+    // Created private, as the master requires of its store.
+    write_private(&files.store, "");
     let conn = rusqlite::Connection::open(&files.store).unwrap();
     conn.execute_batch(SCHEMA_V0).unwrap();
     conn.execute_batch(

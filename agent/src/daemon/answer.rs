@@ -10,15 +10,23 @@ use crate::local::{
 use gatehouse_common::wire::{Request, Response, Session};
 use std::net::SocketAddr;
 use std::time::Duration;
+use zeroize::Zeroize;
 
 /// Refuses a request the wire encoder would refuse (an over-long name or password), so it
 /// never reaches the engine, where it could not be sent to any server. `Err` says why.
 pub fn check_request(request: &Request) -> Result<(), String> {
-    let probe = Session::Request {
+    let mut probe = Session::Request {
         id: 0,
         body: request.clone(),
     };
-    probe.encode(&mut Vec::new()).map_err(|e| e.to_string())
+    let mut encoded = Vec::new();
+    let result = probe.encode(&mut encoded).map_err(|e| e.to_string());
+    // Both copies may hold the password.
+    if let Session::Request { body, .. } = &mut probe {
+        body.wipe_password();
+    }
+    encoded.zeroize();
+    result
 }
 
 /// The local answer for an engine outcome; `servers` maps server indexes to addresses.

@@ -14,6 +14,8 @@ pub(super) struct LocalClient {
     pub stream: UnixStream,
     /// Distinguishes this caller from a later one in the same slot.
     pub generation: u64,
+    /// The caller's uid as the kernel reported it at connect (`SO_PEERCRED` or the like).
+    pub uid: u32,
     pub frames: FrameBuf,
     pub outbuf: Vec<u8>,
     /// The request the engine is working on for this caller (one at a time).
@@ -32,10 +34,11 @@ pub(super) enum ReadResult {
 }
 
 impl LocalClient {
-    pub fn new(stream: UnixStream, generation: u64, now: Instant) -> Self {
+    pub fn new(stream: UnixStream, generation: u64, uid: u32, now: Instant) -> Self {
         LocalClient {
             stream,
             generation,
+            uid,
             frames: FrameBuf::new(MAX_REQUEST_FRAME),
             outbuf: Vec::new(),
             pending: None,

@@ -8,6 +8,7 @@
 //! `MAX_REQUEST_FRAME`, an idle caller closed after [`LOCAL_IDLE_TIMEOUT`]; a caller waiting
 //! on the engine waits at most the request deadline, since the engine finishes every request.
 
+use super::access::check_caller;
 use super::answer::{check_request, outcome_response, status_report};
 use super::clients::{encode_response, LocalClient, ReadResult};
 use super::DaemonError;
@@ -16,6 +17,7 @@ use crate::config::AgentConfig;
 use crate::driver::{Completion, Driver, ExternalEvent, EXTERNAL_TOKEN_BASE};
 use crate::engine::Engine;
 use crate::local::{LocalErrorKind, LocalRequest, LocalResponse};
+use gatehouse_common::os::peer::{peer_credentials, AllowedUids};
 use mio::net::UnixListener;
 use mio::{Interest, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -60,6 +62,8 @@ pub struct Daemon {
     servers: Vec<SocketAddr>,
     host: String,
     balancing: Balancing,
+    /// Uids that may ask for decisions and status (`access`).
+    trusted: AllowedUids,
     socket_path: PathBuf,
     next_generation: u64,
     accept_paused: bool,
@@ -97,6 +101,7 @@ impl Daemon {
             servers,
             host: config.host.clone(),
             balancing: config.balancing,
+            trusted: AllowedUids::for_this_process(&config.trusted_uids),
             socket_path,
             next_generation: 1,
             accept_paused: false,
@@ -154,6 +159,14 @@ impl Daemon {
                     return;
                 }
             };
+            // The kernel's record of who connected; every request is checked against it.
+            let uid = match peer_credentials(&stream) {
+                Ok(peer) => peer.uid,
+                Err(e) => {
+                    log::warn!("a local caller's credentials are unknown ({e}); closing it");
+                    continue;
+                }
+            };
             if self.clients.len() >= MAX_LOCAL_CLIENTS {
                 log::warn!("{MAX_LOCAL_CLIENTS} local callers already connected; refusing one");
                 let refusal = LocalResponse::Error {
@@ -177,7 +190,7 @@ impl Daemon {
             }
             let generation = self.next_generation;
             self.next_generation += 1;
-            entry.insert(LocalClient::new(stream, generation, Instant::now()));
+            entry.insert(LocalClient::new(stream, generation, uid, Instant::now()));
             self.ready.push(slot);
         }
     }
@@ -240,9 +253,18 @@ impl Daemon {
     }
 
     fn handle(&mut self, slot: usize, request: LocalRequest) {
-        log::debug!("local request: {request:?}");
         let now = Instant::now();
-        let Some(wire) = request.to_wire() else {
+        let uid = self.clients.get(slot).map_or(u32::MAX, |c| c.uid);
+        log::debug!("local request from uid {uid}: {request:?}");
+        if let Err(message) = check_caller(&request, uid, &self.trusted) {
+            log::warn!("local request refused: {message}");
+            let refusal = LocalResponse::Error {
+                kind: LocalErrorKind::PermissionDenied,
+                message,
+            };
+            return self.answer(slot, &refusal, now);
+        }
+        let Some(mut wire) = request.to_wire() else {
             let status = self.driver.engine(self.engine).status(now);
             let report = status_report(
                 &self.host,
@@ -254,6 +276,7 @@ impl Daemon {
             return self.answer(slot, &LocalResponse::Status(report), now);
         };
         if let Err(why) = check_request(&wire) {
+            wire.wipe_password();
             log::warn!("local request refused: {why}");
             let refusal = LocalResponse::Error {
                 kind: LocalErrorKind::BadRequest,
@@ -276,7 +299,11 @@ impl Daemon {
     fn deliver(&mut self) {
         self.driver.take_completions(&mut self.completions);
         let now = Instant::now();
-        for done in std::mem::take(&mut self.completions) {
+        for mut done in std::mem::take(&mut self.completions) {
+            // The engine hands the request back: the daemon is its last holder.
+            if let Some(request) = done.outcome.request.as_mut() {
+                request.wipe_password();
+            }
             let Some((slot, generation)) = self.waiting.remove(&done.request) else {
                 continue;
             };

@@ -1,28 +1,11 @@
 use super::*;
+use crate::local::samples::{authenticate, authorize};
 use crate::local::StatusReport;
 use crate::local::{ConnectionReport, LocalErrorKind, LocalResponse, ProbeSummary, ServerReport};
 use gatehouse_common::types::{AuthFailure, DenyReason};
 
 fn args(line: &str) -> Vec<String> {
     line.split_whitespace().map(String::from).collect()
-}
-
-fn authorize() -> LocalRequest {
-    LocalRequest::Authorize {
-        method: Method::Ssh,
-        from_host: "10.0.0.1".into(),
-        from_user: "alice".into(),
-        to_user: "alice".into(),
-        to_host: "web1".into(),
-    }
-}
-
-fn authenticate() -> LocalRequest {
-    LocalRequest::Authenticate {
-        user: "alice".into(),
-        password: "pw".into(),
-        host: "web1".into(),
-    }
 }
 
 #[test]

@@ -1,14 +1,18 @@
-//! The caller side of the local protocol: connect to the daemon's socket, send one request,
-//! read one answer. Blocking I/O with timeouts (a CLI call is one short exchange); used by
-//! `local::cli`.
+//! The caller side of the local protocol: connect to the daemon's socket, check that the
+//! daemon runs as root or as the caller's own uid, send one request, read one answer.
+//! Blocking I/O with timeouts (a CLI call is one short exchange); used by `local::cli`.
 
 use super::frame::{self, FrameError, LEN_PREFIX, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 use super::{LocalRequest, LocalResponse};
 use crate::budget::MAX_REQUEST_DEADLINE;
+use gatehouse_common::os::peer::{
+    check_server_peer, check_socket_owner, AllowedUids, UntrustedServer,
+};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 /// How long the CLI waits for the daemon's answer: the longest request deadline the config
 /// allows (60 s) plus 5 s. Why: the daemon always answers within the request's deadline, so
@@ -20,6 +24,8 @@ pub const CLIENT_TIMEOUT: Duration = MAX_REQUEST_DEADLINE.saturating_add(Duratio
 pub enum ClientError {
     #[error("cannot reach the agent daemon at {}: {source}", path.display())]
     Connect { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Untrusted(#[from] UntrustedServer),
     #[error("talking to the agent daemon: {0}")]
     Io(#[from] io::Error),
     #[error("the agent daemon closed the connection without answering")]
@@ -32,11 +38,16 @@ pub enum ClientError {
 
 /// Sends `request` to the daemon at `socket` and returns its answer.
 pub fn ask(socket: &Path, request: &LocalRequest) -> Result<LocalResponse, ClientError> {
-    let bytes = frame::encode(request, MAX_REQUEST_FRAME).map_err(ClientError::Request)?;
+    let bytes =
+        Zeroizing::new(frame::encode(request, MAX_REQUEST_FRAME).map_err(ClientError::Request)?);
+    // Nothing, a password least of all, goes to a listener that another user put there.
+    let expected = AllowedUids::for_this_process(&[]);
+    check_socket_owner(socket, &expected)?;
     let mut stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
         path: socket.to_path_buf(),
         source,
     })?;
+    check_server_peer(&stream, socket, &expected)?;
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     stream.write_all(&bytes)?;

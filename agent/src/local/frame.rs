@@ -6,6 +6,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use zeroize::Zeroize;
 
 /// Length prefix, bytes.
 pub const LEN_PREFIX: usize = 4;
@@ -90,8 +91,16 @@ impl FrameBuf {
         }
     }
 
-    /// Appends received bytes.
+    /// Appends received bytes. Frames carry passwords, so a buffer that must grow is copied
+    /// into a larger one and the old one wiped, never left to the allocator as it was.
     pub fn push(&mut self, bytes: &[u8]) {
+        let needed = self.buf.len().saturating_add(bytes.len());
+        if needed > self.buf.capacity() {
+            let mut grown = Vec::with_capacity(needed.max(self.buf.capacity().saturating_mul(2)));
+            grown.extend_from_slice(&self.buf);
+            self.buf.zeroize();
+            self.buf = grown;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
@@ -115,8 +124,18 @@ impl FrameBuf {
             return Ok(None);
         };
         let msg = decode_body(body);
+        if let Some(taken) = self.buf.get_mut(..LEN_PREFIX + len) {
+            taken.zeroize();
+        }
         self.buf.drain(..LEN_PREFIX + len);
         msg.map(Some)
+    }
+}
+
+impl Drop for FrameBuf {
+    fn drop(&mut self) {
+        // Vec's zeroize wipes the whole capacity, including bytes left behind by drains.
+        self.buf.zeroize();
     }
 }
 

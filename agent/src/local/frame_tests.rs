@@ -1,17 +1,8 @@
 use super::*;
+use crate::local::samples::authorize;
 use crate::local::{LocalErrorKind, LocalRequest, LocalResponse};
-use gatehouse_common::types::{DenyReason, Method};
+use gatehouse_common::types::DenyReason;
 use proptest::prelude::*;
-
-fn authorize() -> LocalRequest {
-    LocalRequest::Authorize {
-        method: Method::Ssh,
-        from_host: "10.0.0.1".into(),
-        from_user: "alice".into(),
-        to_user: "alice".into(),
-        to_host: "web1".into(),
-    }
-}
 
 fn frame(body: &[u8]) -> Vec<u8> {
     let mut out = (body.len() as u32).to_be_bytes().to_vec();
@@ -115,7 +106,7 @@ fn encoding_over_the_cap_is_refused() {
 fn the_password_never_appears_in_debug_output() {
     let request = LocalRequest::Authenticate {
         user: "alice".into(),
-        password: "hunter2".into(),
+        password: "hunter2".to_string().into(),
         host: "web1".into(),
     };
     let shown = format!("{request:?}");

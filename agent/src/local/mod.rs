@@ -13,10 +13,38 @@ pub mod cli;
 pub mod client;
 pub mod frame;
 
+/// Requests the local module's tests and the daemon's share.
+#[cfg(test)]
+pub(crate) mod samples {
+    use super::LocalRequest;
+    use gatehouse_common::types::Method;
+
+    /// alice over SSH from 10.0.0.1 to web1.
+    pub(crate) fn authorize() -> LocalRequest {
+        LocalRequest::Authorize {
+            method: Method::Ssh,
+            from_host: "10.0.0.1".into(),
+            from_user: "alice".into(),
+            to_user: "alice".into(),
+            to_host: "web1".into(),
+        }
+    }
+
+    /// alice's password "pw" on web1.
+    pub(crate) fn authenticate() -> LocalRequest {
+        LocalRequest::Authenticate {
+            user: "alice".into(),
+            password: "pw".to_string().into(),
+            host: "web1".into(),
+        }
+    }
+}
+
 use gatehouse_common::types::{AuthFailure, DenyReason, Method};
 use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest, Request};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use zeroize::Zeroizing;
 
 /// What a local caller asks.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,10 +57,11 @@ pub enum LocalRequest {
         to_user: String,
         to_host: String,
     },
-    /// Is `password` right for `user` logging in on `host`?
+    /// Is `password` right for `user` logging in on `host`? The password is wiped from
+    /// memory when the request is dropped.
     Authenticate {
         user: String,
-        password: String,
+        password: Zeroizing<String>,
         host: String,
     },
     /// What the daemon knows about its servers.
@@ -86,7 +115,7 @@ impl LocalRequest {
                 host,
             } => Some(Request::Authenticate(AuthenticateRequest {
                 user: user.clone(),
-                password: password.clone(),
+                password: password.to_string(),
                 host: host.clone(),
             })),
             LocalRequest::Status => None,
@@ -131,6 +160,9 @@ pub enum LocalErrorKind {
     BadRequest,
     /// The daemon is serving its maximum number of local callers.
     TooManyClients,
+    /// The caller's uid may not ask this (the agent's `trusted_uids`; docs/AGENT.md, "Who
+    /// may ask").
+    PermissionDenied,
 }
 
 impl LocalErrorKind {
@@ -144,6 +176,7 @@ impl LocalErrorKind {
             LocalErrorKind::ServerError => "server_error",
             LocalErrorKind::BadRequest => "bad_request",
             LocalErrorKind::TooManyClients => "too_many_clients",
+            LocalErrorKind::PermissionDenied => "permission_denied",
         }
     }
 }

@@ -160,6 +160,14 @@ pub enum Request<S = String> {
 pub type RequestView<'a> = Request<&'a str>;
 
 impl Request {
+    /// Overwrites an authenticate request's password with zeros (and empties it): for the
+    /// last holder of a request, once the password has been checked or sent.
+    pub fn wipe_password(&mut self) {
+        if let Request::Authenticate(r) = self {
+            zeroize::Zeroize::zeroize(&mut r.password);
+        }
+    }
+
     /// The same request, borrowed.
     pub fn view(&self) -> RequestView<'_> {
         match self {

@@ -25,7 +25,7 @@ pub const DEFAULT_COMPACT_KEEP: u64 = 10_000;
 /// Exit status: the master could not be reached (no socket, not running, connection lost).
 pub const EXIT_UNREACHABLE: u8 = 3;
 
-pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] COMMAND
+pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] [--master-uid UID] COMMAND
   host add NAME [--address A]... [--group G]... --key-file PATH
   host remove NAME | host list
   group add NAME [--description TEXT] | group remove NAME
@@ -44,7 +44,8 @@ pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] COMMAND
   import FILE
   check METHOD FROM_HOST FROM_USER TO_USER TO_HOST [--at YYYY-MM-DDTHH:MM:SSZ]
 Exit status: 0 ok, 1 refused by the master, 2 usage error, 3 cannot reach the master.
-The socket defaults to /run/gatehouse/admin.sock.";
+The socket defaults to /run/gatehouse/admin.sock. Nothing is sent unless the socket and the
+process listening on it belong to root, to you, or to --master-uid UID.";
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +76,8 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     pub socket: PathBuf,
+    /// `--master-uid UID`: a uid the master may run as, besides root and the caller's own.
+    pub master_uid: Option<u32>,
     pub command: Command,
 }
 
@@ -90,6 +93,7 @@ fn usage(message: impl Into<String>) -> UsageError {
 /// Options that take a value.
 const VALUE_OPTIONS: &[&str] = &[
     "--socket",
+    "--master-uid",
     "--address",
     "--group",
     "--key-file",
@@ -193,6 +197,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
     {
         return Ok(Invocation {
             socket: PathBuf::from(DEFAULT_SOCKET),
+            master_uid: None,
             command: Command::Help,
         });
     }
@@ -200,10 +205,20 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
     let socket = words
         .one("--socket")?
         .unwrap_or_else(|| DEFAULT_SOCKET.into());
-    words.options.retain(|(k, _)| k != "--socket");
+    let master_uid = match words.one("--master-uid")? {
+        None => None,
+        Some(uid) => Some(
+            uid.parse::<u32>()
+                .map_err(|_| usage(format!("--master-uid takes a numeric uid, not {uid:?}")))?,
+        ),
+    };
+    words
+        .options
+        .retain(|(k, _)| k != "--socket" && k != "--master-uid");
     let command = command(&words)?;
     Ok(Invocation {
         socket: PathBuf::from(socket),
+        master_uid,
         command,
     })
 }

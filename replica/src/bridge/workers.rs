@@ -294,13 +294,15 @@ fn work(
     waker: &mio::Waker,
     service_delay: Duration,
 ) {
-    while let Some(job) = next_job(queue) {
+    while let Some(mut job) = next_job(queue) {
         counters.taken.fetch_add(1, Ordering::AcqRel);
         let started = Instant::now();
         if !service_delay.is_zero() {
             std::thread::sleep(service_delay);
         }
         let response = handle_guarded(handler, &job.host, job.request.view(), SystemTime::now());
+        // The worker is the request's last holder: no password outlives its check.
+        job.request.wipe_password();
         let finished = Instant::now();
         let result = Done {
             conn: job.conn,

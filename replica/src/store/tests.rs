@@ -23,6 +23,15 @@ impl Scratch {
     pub(crate) fn file(&self) -> PathBuf {
         self.0.join("master.sqlite")
     }
+    /// A raw SQLite connection on [`Scratch::file`], created private (0600) as a store must
+    /// be, for setting up old or foreign files.
+    fn raw(&self) -> Connection {
+        use gatehouse_common::os::secure_file::{create_private_file, Existing};
+        if !self.file().exists() {
+            create_private_file(&self.file(), Existing::Refuse).unwrap();
+        }
+        Connection::open(self.file()).unwrap()
+    }
 }
 
 impl Drop for Scratch {
@@ -259,7 +268,7 @@ fn a_snapshot_install_replaces_the_copy_and_its_sequence() {
 fn a_version_0_store_is_migrated_keeping_its_data() {
     let dir = Scratch::new();
     {
-        let conn = Connection::open(dir.file()).unwrap();
+        let conn = dir.raw();
         conn.execute_batch(SCHEMA_V0).unwrap();
         conn.execute_batch(&format!(
             "INSERT INTO meta VALUES ('schema_version', '0'), ('sequence', '7');
@@ -285,10 +294,7 @@ fn a_version_0_store_is_migrated_keeping_its_data() {
 
 fn open_err(setup: &str) -> String {
     let dir = Scratch::new();
-    Connection::open(dir.file())
-        .unwrap()
-        .execute_batch(setup)
-        .unwrap();
+    dir.raw().execute_batch(setup).unwrap();
     let err = Store::open(&dir.file()).err().expect("must refuse");
     err.to_string()
         .replace(&dir.file().display().to_string(), "FILE")
@@ -317,6 +323,7 @@ fn newer_unknown_and_foreign_files_are_refused_with_a_clear_message() {
 
     let dir = Scratch::new();
     std::fs::write(dir.file(), vec![b'x'; 4096]).unwrap();
+    secure_file::restrict_to_owner(&dir.file()).unwrap();
     let err = Store::open(&dir.file()).err().expect("garbage refused");
     assert!(err.to_string().contains("not a database"), "{err}");
 }

@@ -370,3 +370,27 @@ fn a_debug_print_of_an_authenticate_request_never_shows_the_password() {
     );
     assert!(!text.contains("correct horse"), "{text}");
 }
+
+#[test]
+fn wiping_empties_an_authenticate_password_and_leaves_an_authorize_alone() {
+    let mut authenticate = Request::Authenticate(AuthenticateRequest {
+        user: "alice".into(),
+        password: "hunter2".into(),
+        host: "web1".into(),
+    });
+    authenticate.wipe_password();
+    let Request::Authenticate(a) = &authenticate else {
+        panic!("kind changed")
+    };
+    assert_eq!((a.user.as_str(), a.password.as_str()), ("alice", ""));
+    let authorize = Request::Authorize(AuthorizeRequest {
+        method: Method::Ssh,
+        from_host: "10.0.0.1".into(),
+        from_user: "alice".into(),
+        to_user: "alice".into(),
+        to_host: "web1".into(),
+    });
+    let mut wiped = authorize.clone();
+    wiped.wipe_password();
+    assert_eq!(wiped, authorize);
+}

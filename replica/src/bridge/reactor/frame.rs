@@ -4,7 +4,8 @@
 //!
 //! A request is read in place: its strings borrow from the connection's read buffer, so a
 //! cheap request answered here (`inline_cheap_requests`) costs no allocation; a request for
-//! the workers is copied out before the frame is consumed.
+//! the workers is copied out before the frame is consumed (and a password check's frame is
+//! wiped first).
 
 use super::super::workers::{answer_in_place, ConnId, InPlace};
 use super::{Reactor, MAX_PREPARED_SESSIONS};
@@ -16,6 +17,7 @@ use gatehouse_common::wire::{Request, Response};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
+use zeroize::Zeroize;
 
 /// What one frame from the agent amounted to, once the frame is consumed.
 enum Frame {
@@ -82,6 +84,16 @@ impl Reactor {
             ),
             Err(failure) => Frame::Failed(failure.error.code, failure.error.message),
         };
+        if let Frame::Request {
+            body: Request::Authenticate(_),
+            ..
+        } = &frame
+        {
+            // The frame was opened in place: its password, now copied into the request,
+            // must not stay behind in the read buffer. Password checks only; authorize
+            // frames hold no secret and keep the hot path untouched.
+            conn.read_buf[..consumed].zeroize();
+        }
         conn.consume(consumed);
         if matches!(frame, Frame::Answered { .. } | Frame::Request { .. }) {
             conn.lifecycle.on_request(now);
