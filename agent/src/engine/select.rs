@@ -18,6 +18,10 @@ impl Engine {
         self.expire(now);
         self.schedule_retry(now, rng);
         self.advance_phases(now, rng);
+        if matches!(self.phase, Phase::Connected(_)) {
+            // A refresh round may have had its last reply.
+            self.drive_refresh(now, rng);
+        }
         // Requests that failed on the way (no server, tries used up) want a retry time now,
         // or `poll_timeout` would not ask to be woken for it.
         self.schedule_retry(now, rng);

@@ -83,18 +83,27 @@ impl Sim {
 
     /// Answers every probe in `outputs` with the given waits (None: stay silent).
     fn answer_probes(&mut self, outputs: &[Output], waits: &[Option<u64>]) {
+        self.answer_probes_with(outputs, |server| waits[server].map(load));
+    }
+
+    /// Answers every probe in `outputs` with `report(server)` (None: stay silent).
+    fn answer_probes_with(
+        &mut self,
+        outputs: &[Output],
+        report: impl Fn(usize) -> Option<LoadReport>,
+    ) {
         for o in outputs {
             if let Output::SendProbe {
                 server, datagram, ..
             } = o
             {
                 let (probe, key) = open_probe(datagram, |h| self.keys.get(h).cloned()).unwrap();
-                if let Some(wait) = waits[*server] {
+                if let Some(load) = report(*server) {
                     let reply = seal_reply(
                         &key,
                         &ProbeReply {
                             probe_id: probe.probe_id,
-                            load: load(wait),
+                            load,
                         },
                     );
                     self.engine
@@ -837,3 +846,6 @@ fn when_every_server_is_busy_the_next_try_waits_a_jittered_pause() {
         "tries again after the pause"
     );
 }
+
+#[path = "tests_failover.rs"]
+mod failover;
