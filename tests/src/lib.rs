@@ -7,6 +7,7 @@ pub mod admin;
 pub mod client;
 pub mod fleet;
 pub mod loadgen_cli;
+pub mod netns;
 pub mod process;
 pub mod replication;
 pub mod requests;
@@ -14,7 +15,10 @@ pub mod sim;
 
 pub use client::{probe, Client, ClientFailure};
 pub use fleet::{test_database, TestHost, ALICE_PASSWORD};
-pub use process::{bin_path, start_master, start_replica, MasterFiles, ServerProcess, TestDir};
+pub use process::{
+    bin_path, start_master, start_replica, start_replica_wrapped, MasterFiles, ServerProcess,
+    TestDir,
+};
 
 use std::time::Duration;
 
