@@ -230,6 +230,12 @@ pub struct Summary {
     /// The demo only: the master's sequence and where each replica ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationSummary>,
+    /// `run --phases` only: each phase's own summary.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<super::phases::PhaseSummary>,
+    /// `run --phases` only: the run second by second.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seconds: Vec<super::phases::SecondSummary>,
 }
 
 /// What a run was (the parts of the summary that are not counters).
@@ -284,6 +290,8 @@ impl Summary {
                 })
                 .collect(),
             replication: None,
+            phases: Vec::new(),
+            seconds: Vec::new(),
         }
     }
 }
