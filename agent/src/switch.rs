@@ -8,11 +8,13 @@
 //!   server's cost is the probe's round trip plus its reported wait. Deterministic: a server
 //!   200 ms away loses every agent at its next refresh.
 //! - **Rebalance**: a server with clearly fewer agent connections (a replica that came back or
-//!   was added) and a cost not clearly worse. Every agent on a crowded server moves with
-//!   probability `gap / (2 × current's connections)`, so on average half the gap moves per
-//!   refresh period and the counts converge in a few periods without overshooting; a gap under
-//!   [`REBALANCE_MIN_GAP`] connections or [`REBALANCE_MIN_GAP_PERCENT`] % of the current count
-//!   moves nobody (the dead band that keeps equal servers still).
+//!   was added) and a cost not clearly worse. Every agent on a crowded server moves to the
+//!   emptiest with probability `excess / current's connections`, where the excess is how far
+//!   the current server is above the mean of the servers seen: the agents above the mean
+//!   move, spread over every crowded server, so the counts meet near the mean in a refresh
+//!   period or two without overshooting; a gap under [`REBALANCE_MIN_GAP`] connections or
+//!   [`REBALANCE_MIN_GAP_PERCENT`] % of the current count moves nobody (the dead band that
+//!   keeps equal servers still).
 //!
 //! Pure: observations and an RNG in, a verdict out.
 
@@ -89,7 +91,11 @@ pub fn decide(
     if gap < dead_band {
         return None;
     }
-    let p = f64::from(gap) / (2.0 * f64::from(here));
+    let counted: Vec<u32> = std::iter::once(here)
+        .chain(others.iter().map(|s| s.connections))
+        .collect();
+    let mean = counted.iter().map(|&c| f64::from(c)).sum::<f64>() / counted.len() as f64;
+    let p = (f64::from(here) - mean) / f64::from(here);
     rng.gen_bool(p.clamp(0.0, 1.0))
         .then_some((least.server, Reason::Rebalance))
 }
@@ -146,13 +152,17 @@ mod tests {
     }
 
     #[test]
-    fn a_restarted_server_draws_half_the_gap_per_refresh() {
-        // 100 agents here, 0 there: each moves with probability 1/2.
+    fn a_restarted_server_draws_the_agents_above_the_mean() {
+        // 100 agents here, 0 there: the mean is 50, each moves with probability 1/2.
         let n = moves(Some(MS), &[seen(0, 1, 100), seen(1, 1, 0)], 1000);
         assert!((450..=550).contains(&n), "{n}");
-        // 100 against 70: 30 % gap, probability 0.15.
+        // 100 against 70: the mean is 85, probability 0.15.
         let n = moves(Some(MS), &[seen(0, 1, 100), seen(1, 1, 70)], 1000);
         assert!((110..=190).contains(&n), "{n}");
+        // Three servers, one empty: the mean is 66.7, probability 1/3 (every crowded server
+        // sends its third, together the mean's worth, not half the gap each).
+        let n = moves(Some(MS), &[seen(0, 1, 100), seen(1, 1, 0), seen(2, 1, 100)], 1000);
+        assert!((290..=380).contains(&n), "{n}");
         // A server clearly slower than this one does not attract agents by being empty.
         assert_eq!(moves(Some(MS), &[seen(0, 1, 100), seen(1, 60, 0)], 100), 0);
     }
