@@ -57,7 +57,7 @@ source "$ROOT/scripts/lib/netns-cleanup.sh"
 
 log() { echo "# $*" >&2; }
 ns_of() { echo "$P-$1"; }
-addr_of() { local i; for i in "${!NAMES[@]}"; do [ "${NAMES[$i]}" = "$1" ] && echo "${ADDRS[$i]}"; done; }
+addr_of() { local i; for i in "${!NAMES[@]}"; do if [ "${NAMES[$i]}" = "$1" ]; then echo "${ADDRS[$i]}"; fi; done; }
 
 for tool in ip nft; do
     command -v $tool >/dev/null || { log "installing $tool"; apt-get install -y -qq iproute2 nftables >/dev/null; }

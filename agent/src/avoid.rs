@@ -2,8 +2,11 @@
 //! connections", or reset a connection are avoided until an instant; servers that did not
 //! answer their last probe are suspect until they answer one again; servers whose TCP connect
 //! failed (refused, reset, timed out, or still pending when another server had connected) are
-//! *unconnectable* until their connect backoff ends, whatever their probes say: a firewall
-//! that drops TCP but lets UDP through must not make every new connection wait for it.
+//! *unconnectable* until their connect backoff ends, and then *on probation* until a
+//! connection to them is established, whatever their probes say: a firewall that drops TCP
+//! but lets UDP through must not make new connections wait for it. A server on probation is
+//! tried after every other one, and proves itself through a move in the background (a
+//! successor connection, which no request waits for).
 //!
 //! Pure: `now` is an argument. One entry per configured server (memory bounded by the server
 //! count, itself capped by `config::MAX_SERVERS`); server indices outside the list are
@@ -123,6 +126,12 @@ impl AvoidList {
         }
     }
 
+    /// Whether `server`'s last connect failed and none succeeded since (in its backoff or
+    /// on probation after it).
+    pub fn connect_failing(&self, server: usize) -> bool {
+        self.connect.get(server).is_none_or(|(failures, _)| *failures > 0)
+    }
+
     /// Whether `server` is in its connect backoff at `now` (unknown servers count as such).
     pub fn is_unconnectable(&self, server: usize, now: Instant) -> bool {
         match self.connect.get(server) {
@@ -143,13 +152,16 @@ impl AvoidList {
             .min()
     }
 
-    /// `servers` reordered for trying: healthy first, then suspect, then avoided, then
-    /// unconnectable (in their connect backoff); the given order kept within each group.
-    /// Unknown server indices are dropped. Nothing is removed otherwise, so when every server
-    /// is avoided the caller can still try them as a last resort within its deadline.
+    /// `servers` reordered for trying: healthy first, then suspect, then avoided, then on
+    /// probation (a connect failed, backoff over), then unconnectable (in their connect
+    /// backoff); the given order kept within each group. Unknown server indices are dropped.
+    /// Nothing is removed otherwise, so when every server is avoided the caller can still try
+    /// them as a last resort within its deadline.
     pub fn deprioritise(&self, servers: &[usize], now: Instant) -> Vec<usize> {
         let rank = |s: usize| {
             if self.is_unconnectable(s, now) {
+                4
+            } else if self.connect_failing(s) {
                 3
             } else if self.is_avoided(s, now) {
                 2
@@ -258,6 +270,11 @@ mod tests {
         assert_eq!(a.deprioritise(&[1, 0, 2], t0), vec![0, 2, 1]);
         assert!(a.is_unconnectable(1, t0 + 999 * MS));
         assert!(!a.is_unconnectable(1, t0 + 1000 * MS));
+        // Its backoff over, it is on probation: still after the avoided one, until it connects.
+        assert_eq!(a.deprioritise(&[1, 0, 2], t0 + 1000 * MS), vec![0, 2, 1]);
+        a.mark_suspect(0);
+        assert_eq!(a.deprioritise(&[1, 0], t0 + 1000 * MS), vec![0, 1]);
+        a.clear_suspect(0);
         // Failures in a row double the backoff, up to its maximum.
         a.connect_failed(1, t0, &backoff);
         assert!(a.is_unconnectable(1, t0 + 1999 * MS));
@@ -268,7 +285,8 @@ mod tests {
         a.clear_suspect(1);
         assert!(a.is_unconnectable(1, t0));
         a.connect_succeeded(1);
-        assert!(!a.is_unconnectable(1, t0));
+        assert!(!a.is_unconnectable(1, t0) && !a.connect_failing(1));
+        assert_eq!(a.deprioritise(&[1, 0], t0), vec![1, 0]);
         assert_eq!(backoff.after(1), 1000 * MS);
         assert_eq!(backoff.after(u32::MAX), 3000 * MS);
     }

@@ -38,9 +38,11 @@ pub const DEFAULT_HEDGE_INTERVAL_MS: u64 = 1000;
 /// initial backoff; a server whose TCP is blocked costs at most one attempt delay per second
 /// at first, and less and less while it stays blocked.
 pub const DEFAULT_CONNECT_BACKOFF_MS: u64 = 1000;
-/// Default largest connect backoff (30 000 ms). Why: a server that comes back is tried again
-/// within half a minute even if every other server works.
-pub const DEFAULT_CONNECT_BACKOFF_MAX_MS: u64 = 30_000;
+/// Default largest connect backoff (8000 ms). Why: after its backoff a server is only
+/// retried in the background (a move no request waits for; new connections try it last), so
+/// retrying often costs nothing but a SYN, and a server that comes back gets its share back
+/// within seconds.
+pub const DEFAULT_CONNECT_BACKOFF_MAX_MS: u64 = 8000;
 /// Default refresh interval while connected (2000 ms, each one drawn from ±50 % of it). Why:
 /// a restarted replica gets its share back within a few refreshes (the 10 s goal) at the cost
 /// of one small UDP probe per server probed every 2 s per busy agent; the jitter keeps agents

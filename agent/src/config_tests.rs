@@ -141,7 +141,7 @@ fn the_failover_section_has_every_wait_with_a_default_and_checks_it() {
     assert_eq!(f.response.p99_factor, 3);
     assert!(f.hedge.is_some());
     assert_eq!(f.refresh_interval, Duration::from_millis(2000));
-    assert_eq!(f.connect_backoff.max, Duration::from_millis(30_000));
+    assert_eq!(f.connect_backoff.max, Duration::from_millis(8000));
     let c = parse(&with("failover: (hedge_authorize: false, response_timeout_min_ms: 250)"))
         .unwrap();
     assert!(c.failover.settings().hedge.is_none());

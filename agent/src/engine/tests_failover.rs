@@ -118,13 +118,23 @@ fn a_probe_reply_does_not_clear_a_connect_failure() {
     let (conn2, server) = reconnect(&mut sim, conn1);
     assert_eq!(server, 1, "a probe reply did not clear the connect failure");
     assert!(!sim.engine.status(sim.now).servers[0].suspect);
-    // After the backoff it is tried first again (and would back off 2 s if still blocked).
+    // After the backoff (1 s) it is on probation: still after server 1 for new connections...
     let id = establish(&mut sim, conn2, 1);
     sim.respond(conn2, id, allow());
     sim.advance_to(t0 + 1250 * MS);
     sim.drain();
-    let (_, server) = reconnect(&mut sim, conn2);
-    assert_eq!(server, 0, "tried again once its backoff ended");
+    let (conn3, server) = reconnect(&mut sim, conn2);
+    assert_eq!(server, 1, "on probation until a connection to it succeeds");
+    // ...until one does (here: server 1 refuses, server 0 is tried at once and accepts).
+    sim.engine.handle_connect_failed(sim.now, conn3, &mut sim.rng);
+    let (conn4, server) = connects(&sim.drain())[0];
+    assert_eq!(server, 0);
+    let id = establish(&mut sim, conn4, 0);
+    sim.respond(conn4, id, allow());
+    sim.advance_to(t0 + 6500 * MS); // server 1's refusal avoidance (5 s) is over too
+    sim.drain();
+    let (_, server) = reconnect(&mut sim, conn4);
+    assert_eq!(server, 0, "cleared: chosen by its probe again");
 }
 
 #[test]
