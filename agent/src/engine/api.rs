@@ -62,6 +62,7 @@ impl Engine {
             latency: vec![Default::default(); servers],
             probe_rtt: vec![None; servers],
             draining: None,
+            draining_silent_since: None,
             successor: None,
             refresh: None,
             refresh_at: None,

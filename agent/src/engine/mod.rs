@@ -272,6 +272,9 @@ pub struct Engine {
     probe_rtt: Vec<Option<Duration>>,
     /// The connection the agent moved away from, still owed answers (see `moves.rs`).
     draining: Option<live::Live>,
+    /// When the oldest authorize hedged away from the draining connection was sent there, as
+    /// long as nothing has come on it since.
+    draining_silent_since: Option<Instant>,
     /// The connection being opened to move to (a hedge or a switch).
     successor: Option<moves::Successor>,
     /// A refresh probe round while connected, and when the next one is due.

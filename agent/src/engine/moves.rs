@@ -66,12 +66,22 @@ impl Engine {
         }
     }
 
+    /// When the draining connection is given up: the response timeout of what it still owes,
+    /// or, if nothing at all came on it since, of the authorize requests hedged away from it
+    /// (answered elsewhere since, but the proof that this server went silent: a server's
+    /// reactor answers authorize at once, never behind its password queue).
+    fn draining_deadline(&self) -> Option<Instant> {
+        let d = self.draining.as_ref()?;
+        let owed = self.stall_at(d.server, true);
+        let hedged = self
+            .draining_silent_since
+            .map(|at| at + self.timeout_on(d.server, AnswerClass::Cheap));
+        owed.into_iter().chain(hedged).min()
+    }
+
     /// The earliest instant the draining connection or the successor needs attention.
     pub(super) fn side_deadline(&self) -> Option<Instant> {
-        let draining = self
-            .draining
-            .as_ref()
-            .and_then(|d| self.stall_at(d.server, true));
+        let draining = self.draining_deadline();
         let successor = self.successor.as_ref().map(|s| match &s.live {
             None => s.started + self.config.connect_timeout,
             Some(live) => live.opened + self.timeout_on(s.server, AnswerClass::Cheap),
@@ -82,7 +92,7 @@ impl Engine {
     /// Gives up a draining connection or a successor that stayed silent too long.
     pub(super) fn check_side_connections(&mut self, now: Instant) {
         if let Some(d) = &self.draining {
-            if self.stall_at(d.server, true).is_some_and(|at| now >= at) {
+            if self.draining_deadline().is_some_and(|at| now >= at) {
                 let server = d.server;
                 self.avoid.avoid_for(server, now, self.config.avoid);
                 self.close_draining();
@@ -231,6 +241,11 @@ impl Engine {
         self.phase = Phase::Connected(live);
         self.note_established(server, handshake, now, rng);
         self.close_draining();
+        self.draining_silent_since = if hedge {
+            self.requests.oldest_hedgeable()
+        } else {
+            None
+        };
         self.requests.retire_current(hedge);
         if self.requests.on_draining() > 0 {
             self.draining = Some(old);
@@ -252,6 +267,8 @@ impl Engine {
                 Ok(None) => break,
                 Err(()) => return self.close_draining(),
             };
+            // It spoke: slow, not silent.
+            self.draining_silent_since = None;
             match event {
                 Ok(ClientEvent::Response { id, body }) if !matches!(body, Response::Error(_)) => {
                     if let Some((p, sent)) = self.requests.take_answered(id, true) {
@@ -271,6 +288,7 @@ impl Engine {
 
     /// Closes the draining connection, if any; what it still owed is sent elsewhere.
     pub(super) fn close_draining(&mut self) {
+        self.draining_silent_since = None;
         if let Some(d) = self.draining.take() {
             self.outputs.push_back(Output::Close { conn: d.conn });
             self.requests.release_draining();
@@ -292,12 +310,7 @@ impl Engine {
         }
         let latency = self.latency.get(live.server)?;
         let delay = policy.delay(latency, &self.config.failover.response)?;
-        let oldest = self
-            .requests
-            .awaited(false)
-            .filter(|&(_, class)| class == AnswerClass::Cheap)
-            .map(|(at, _)| at)
-            .min()?;
+        let oldest = self.requests.oldest_hedgeable()?;
         let allowed = self.last_hedge.map_or(oldest, |t| t + policy.interval);
         Some((oldest + delay).max(allowed))
     }
@@ -404,15 +417,16 @@ impl Engine {
         }
         let current = live.server;
         self.refreshed_at = Some(now);
-        // The current server and up to `fanout - 1` others, healthy ones first.
+        // The current server and up to `fanout - 1` others at random, suspect ones included:
+        // nothing waits for this round, and it is how a server that was silent (stopped,
+        // restarted) is seen again while every agent holds a connection.
         let mut others: Vec<usize> = (0..self.config.servers)
             .filter(|&s| s != current)
             .collect();
         others.shuffle(rng);
         let mut servers = vec![current];
         servers.extend(
-            self.avoid
-                .deprioritise(&others, now)
+            others
                 .into_iter()
                 .take(self.config.probe.fanout.saturating_sub(1).max(1)),
         );

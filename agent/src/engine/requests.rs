@@ -194,6 +194,15 @@ impl Requests {
         self.in_flight = 0;
     }
 
+    /// When the oldest authorize on the current connection was sent (what a hedge would
+    /// send again).
+    pub fn oldest_hedgeable(&self) -> Option<Instant> {
+        self.awaited(false)
+            .filter(|&(_, class)| class == AnswerClass::Cheap)
+            .map(|(at, _)| at)
+            .min()
+    }
+
     /// The draining connection is gone (silent, closed): its requests wait for the current
     /// or the next connection like any other.
     pub fn release_draining(&mut self) {

@@ -296,3 +296,41 @@ fn a_hedged_authorize_counts_once_and_a_password_check_is_never_sent_twice() {
     assert_eq!((second[0].result.clone(), second[0].server), (Ok(Response::AuthOk), Some(0)));
     assert!(out.contains(&Output::Close { conn: conn0 }), "drained, then closed");
 }
+
+#[test]
+fn a_password_check_on_a_server_gone_silent_moves_when_its_hedged_authorize_proves_it() {
+    // Answers took 1 ms; one password check took 400 ms, so its own timeout is 1.2 s.
+    let (mut sim, conn0) = warmed(2, MS, true, 36);
+    sim.engine.submit(sim.now, password(), &mut sim.rng);
+    let id = sent(&mut sim)[0].1;
+    sim.sleep(400 * MS);
+    sim.respond(conn0, id, Response::AuthOk);
+    sim.drain();
+    // The server goes silent with an authorize and a password check on the wire.
+    let start = sim.now;
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    sim.engine.submit(sim.now, password(), &mut sim.rng);
+    assert_eq!(sent(&mut sim).len(), 2);
+    sim.advance_to(start + 50 * MS);
+    let (conn1, _) = connects(&sim.drain())[0];
+    sim.accept(conn1, 1);
+    let hello = sim.drain();
+    sim.pump(&hello);
+    let rest = sim.drain();
+    let got1 = sim.pump(&rest);
+    assert_eq!(got1.len(), 1, "only the authorize is hedged");
+    sim.respond(conn1, got1[0].1, allow());
+    assert_eq!(done(&sim.drain()).len(), 1);
+    // Nothing came on server 0 within the authorize's timeout (100 ms): it is silent, not
+    // slow, and the password check moves then, not at its own 1.2 s.
+    assert_eq!(sim.engine.poll_timeout(), Some(start + 100 * MS));
+    sim.advance_to(start + 100 * MS);
+    let out = sim.drain();
+    assert!(out.contains(&Output::Close { conn: conn0 }));
+    let got = sim.pump(&out);
+    assert_eq!(got.len(), 1);
+    assert!(matches!(got[0].2, Request::Authenticate(_)));
+    sim.respond(conn1, got[0].1, Response::AuthOk);
+    let outcome = done(&sim.drain()).remove(0);
+    assert_eq!((outcome.server, outcome.latency), (Some(1), 100 * MS));
+}
