@@ -102,6 +102,7 @@ start_master() {
 (listen: "$(addr_of m):$PORT", database: "master.sqlite", admin_socket: "admin.sock",
  replication_listen: Some("$(addr_of m):$REPL_PORT"), bridge: (drain_timeout_ms: 1000))
 EOF
+    : >"$WORK/m.out"
     (cd "$WORK" && exec ip netns exec "$(ns_of m)" "$BIN/gatehouse-master" --config master.ron \
         >"$WORK/m.out" 2>"$WORK/m.log") &
     PIDS+=($!); SERVER_PID[0]=$!
@@ -187,6 +188,7 @@ run_scenario() {
     if [ "$sc" = delay200 ]; then
         echo 0 >"$WORK/delay"
         deploy 7801
+        : >"$WORK/proxy.out"
         (exec ip netns exec "$(ns_of r1)" python3 "$ROOT/scripts/lib/delay-proxy.py" \
             "$(addr_of r1):$PORT" "$(addr_of r1):7801" "$WORK/delay" >"$WORK/proxy.out" 2>&1) &
         proxy_pid=$!; PIDS+=($proxy_pid)
@@ -231,6 +233,7 @@ cli_check() {
 (host: "$host", node_key_file: "agent.key", servers: ["${SERVERS//,/\", \"}"],
  socket_path: "agent.sock", idle_close_ms: 300)
 EOF
+    : >"$WORK/agentd.out"
     (exec ip netns exec "$(ns_of a)" "$BIN/gatehouse-agent" run --config "$WORK/agent.ron" \
         >"$WORK/agentd.out" 2>"$WORK/agentd.log") &
     PIDS+=($!)
