@@ -19,7 +19,9 @@
 # connections (idle_close_ms 300) must not wait for the blocked ones.
 #
 # Knobs (environment): AGENTS (300), RATE (2000), BEFORE (10), FAULT (20), AFTER (20),
-# THREADS (1), SCENARIOS (all, in the order above), CLI_CHECK (1). Options: --json PATH.
+# THREADS (1), SCENARIOS (all, in the order above), CLI_CHECK (1), BIN (the binaries to
+# measure: this tree's target/release, built first; another tree's to compare older code,
+# not built here — it needs `gatehouse-loadgen run --phases`). Options: --json PATH.
 # Needs root, ip, nft (installed with apt-get if missing), python3, jq. Prints a Markdown
 # table on stdout. The EXIT trap stops every process it started and deletes the namespaces.
 set -euo pipefail
@@ -41,7 +43,9 @@ while [ $# -gt 0 ]; do
 done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$ROOT/target/release
+BUILD=1
+[ -n "${BIN:-}" ] && BUILD=0
+BIN=${BIN:-$ROOT/target/release}
 P=ghf$$
 NS=$P-br
 WORK=$(mktemp -d /tmp/gh-faults.XXXXXX)
@@ -64,9 +68,11 @@ for tool in ip nft; do
 done
 command -v jq >/dev/null || { log "jq is needed"; exit 1; }
 
-log "building (release)"
-(cd "$ROOT" && cargo build --release --locked -p gatehouse-replica -p gatehouse-master \
-    -p gatehouse-agent --bins) >&2
+if [ "$BUILD" = 1 ]; then
+    log "building (release)"
+    (cd "$ROOT" && cargo build --release --locked -p gatehouse-replica -p gatehouse-master \
+        -p gatehouse-agent --bins) >&2
+fi
 
 # The lab: bridge namespace, five hosts wired to it.
 ip netns add "$NS"
@@ -88,7 +94,7 @@ done
 SERVERS="$(addr_of m):$PORT,$(addr_of r1):$PORT,$(addr_of r2):$PORT,$(addr_of r3):$PORT"
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD)
+COMMIT=$(cd "$BIN" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 # --- deployment -------------------------------------------------------------------------
 SERVER_PID=()   # by name: m r1 r2 r3 (index in NAMES)

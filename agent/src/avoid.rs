@@ -108,7 +108,12 @@ impl AvoidList {
 
     /// A connect to `server` failed at `now`: it is unconnectable for the next backoff step.
     /// False when unknown.
-    pub fn connect_failed(&mut self, server: usize, now: Instant, backoff: &ConnectBackoff) -> bool {
+    pub fn connect_failed(
+        &mut self,
+        server: usize,
+        now: Instant,
+        backoff: &ConnectBackoff,
+    ) -> bool {
         match self.connect.get_mut(server) {
             Some((failures, until)) => {
                 *failures = failures.saturating_add(1);
@@ -129,7 +134,9 @@ impl AvoidList {
     /// Whether `server`'s last connect failed and none succeeded since (in its backoff or
     /// on probation after it).
     pub fn connect_failing(&self, server: usize) -> bool {
-        self.connect.get(server).is_none_or(|(failures, _)| *failures > 0)
+        self.connect
+            .get(server)
+            .is_none_or(|(failures, _)| *failures > 0)
     }
 
     /// Whether `server` is in its connect backoff at `now` (unknown servers count as such).

@@ -140,7 +140,10 @@ impl FailoverConfig {
             ("hedge_min_ms", self.hedge_min_ms),
             ("connect_backoff_ms", self.connect_backoff_ms),
             ("retry_backoff_ms", self.retry_backoff_ms),
-            ("response_timeout_p99_factor", self.response_timeout_p99_factor.into()),
+            (
+                "response_timeout_p99_factor",
+                self.response_timeout_p99_factor.into(),
+            ),
             ("hedge_p99_factor", self.hedge_p99_factor.into()),
             ("switch_latency_factor", self.switch_latency_factor.into()),
         ];

@@ -191,7 +191,10 @@ mod tests {
         // The 33rd answer pushes the slow one out.
         w.record(2 * MS);
         assert_eq!(w.p99(), Some(2 * MS));
-        assert_eq!(w.mean(), Some(Duration::from_micros((31 * 1000 + 2000) / 32)));
+        assert_eq!(
+            w.mean(),
+            Some(Duration::from_micros((31 * 1000 + 2000) / 32))
+        );
     }
 
     #[test]
@@ -205,7 +208,11 @@ mod tests {
         s.record(AnswerClass::Password, 60 * MS);
         assert_eq!(t.timeout(&s, AnswerClass::Password), 180 * MS, "3 x p99");
         s.record(AnswerClass::Password, 900 * MS);
-        assert_eq!(t.timeout(&s, AnswerClass::Password), 2000 * MS, "the ceiling");
+        assert_eq!(
+            t.timeout(&s, AnswerClass::Password),
+            2000 * MS,
+            "the ceiling"
+        );
         // The classes are apart: the cheap timeout did not move.
         assert_eq!(t.timeout(&s, AnswerClass::Cheap), 100 * MS);
     }

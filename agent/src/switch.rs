@@ -145,7 +145,10 @@ mod tests {
     #[test]
     fn equal_or_slightly_different_servers_keep_their_agents() {
         // Same cost, same connections: never.
-        assert_eq!(moves(Some(2 * MS), &[seen(0, 2, 75), seen(1, 2, 75)], 1000), 0);
+        assert_eq!(
+            moves(Some(2 * MS), &[seen(0, 2, 75), seen(1, 2, 75)], 1000),
+            0
+        );
         // Three times as slow but within the margin, counts 7.5 % apart: never.
         let near = [seen(0, 30, 80), seen(1, 10, 74)];
         assert_eq!(moves(Some(30 * MS), &near, 1000), 0);
@@ -163,7 +166,11 @@ mod tests {
         assert!((110..=190).contains(&n), "{n}");
         // Three servers, one empty: the mean is 66.7, probability 1/3 (every crowded server
         // sends its third, together the mean's worth, not half the gap each).
-        let n = moves(Some(MS), &[seen(0, 1, 100), seen(1, 1, 0), seen(2, 1, 100)], 1000);
+        let n = moves(
+            Some(MS),
+            &[seen(0, 1, 100), seen(1, 1, 0), seen(2, 1, 100)],
+            1000,
+        );
         assert!((290..=380).contains(&n), "{n}");
         // A server clearly slower than this one does not attract agents by being empty.
         assert_eq!(moves(Some(MS), &[seen(0, 1, 100), seen(1, 60, 0)], 100), 0);

@@ -4,6 +4,7 @@
 //! kernel picks; every wait has a bound so a broken server fails a test instead of hanging it.
 
 pub mod admin;
+pub mod agents;
 pub mod client;
 pub mod fleet;
 pub mod loadgen_cli;

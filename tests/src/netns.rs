@@ -27,7 +27,9 @@ impl Netns {
         for tool in ["ip", "nft"] {
             let found = Command::new(tool).arg("-V").output().is_ok();
             if !found {
-                return skip(&format!("`{tool}` is not installed (apt-get install iproute2 nftables)"));
+                return skip(&format!(
+                    "`{tool}` is not installed (apt-get install iproute2 nftables)"
+                ));
             }
         }
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -61,7 +63,9 @@ impl Netns {
         for rule in [
             &["add", "table", "inet", "gh_fault"][..],
             &[chain][..],
-            &["add", "rule", "inet", "gh_fault", "input", "tcp", "dport", &port, "drop"][..],
+            &[
+                "add", "rule", "inet", "gh_fault", "input", "tcp", "dport", &port, "drop",
+            ][..],
         ] {
             let mut args = vec!["netns", "exec", &self.name, "nft"];
             args.extend_from_slice(rule);

@@ -4,9 +4,10 @@
 //! silent).
 
 use gatehouse_agent::balance::Balancing;
-use gatehouse_agent::driver::{Completion, Driver};
+use gatehouse_agent::driver::Driver;
 use gatehouse_agent::engine::{AgentError, Engine, EngineConfig};
 use gatehouse_common::wire::Response;
+use gatehouse_tests::agents::complete;
 use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
 use std::net::SocketAddr;
@@ -19,24 +20,6 @@ fn engine(host: &TestHost, servers: usize, balancing: Balancing) -> Engine {
         servers,
         balancing,
     ))
-}
-
-/// Turns the driver until `n` requests have completed (bounded by the wait limit).
-fn complete(driver: &mut Driver, n: usize) -> Vec<Completion> {
-    let start = Instant::now();
-    let mut done = Vec::new();
-    while done.len() < n {
-        assert!(
-            start.elapsed() < WAIT_LIMIT,
-            "only {} of {n} requests completed",
-            done.len()
-        );
-        driver
-            .turn(Some(Duration::from_millis(100)), &mut Vec::new())
-            .unwrap();
-        driver.take_completions(&mut done);
-    }
-    done
 }
 
 #[test]
@@ -205,7 +188,8 @@ fn a_busy_replica_redirects_the_agent_to_another_one() {
     // hedge, a 2 s response timeout): this test is about the replica's "busy" answer, not
     // about the agents leaving a slow server on their own.
     let patient = |host: &TestHost| {
-        let mut config = EngineConfig::with_defaults(&host.name, host.key.clone(), 2, Balancing::Ordered);
+        let mut config =
+            EngineConfig::with_defaults(&host.name, host.key.clone(), 2, Balancing::Ordered);
         config.failover.hedge = None;
         config.failover.response.min = Duration::from_secs(2);
         Engine::new(config)

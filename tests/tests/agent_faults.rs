@@ -5,9 +5,10 @@
 
 use gatehouse_agent::balance::Balancing;
 use gatehouse_agent::config_failover::DEFAULT_RESPONSE_TIMEOUT_MAX_MS;
-use gatehouse_agent::driver::{Completion, Driver};
+use gatehouse_agent::driver::Driver;
 use gatehouse_agent::engine::{AgentError, Engine, EngineConfig};
 use gatehouse_common::wire::Response;
+use gatehouse_tests::agents::complete;
 use gatehouse_tests::netns::Netns;
 use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
@@ -23,20 +24,6 @@ fn engine(host: &TestHost, servers: usize) -> Engine {
     ))
 }
 
-/// Turns the driver until `n` requests have completed (bounded by the wait limit).
-fn complete(driver: &mut Driver, n: usize) -> Vec<Completion> {
-    let start = Instant::now();
-    let mut done = Vec::new();
-    while done.len() < n {
-        assert!(start.elapsed() < WAIT_LIMIT, "only {} of {n} done", done.len());
-        driver
-            .turn(Some(Duration::from_millis(50)), &mut Vec::new())
-            .unwrap();
-        driver.take_completions(&mut done);
-    }
-    done
-}
-
 /// `agents` probing engines on `servers`, each answered `rounds` requests in turn.
 fn warmed_driver(servers: Vec<SocketAddr>, hosts: &[TestHost], rounds: usize) -> Driver {
     let count = servers.len();
@@ -49,7 +36,10 @@ fn warmed_driver(servers: Vec<SocketAddr>, hosts: &[TestHost], rounds: usize) ->
             driver.submit(a, ssh());
         }
         for c in complete(&mut driver, hosts.len()) {
-            assert!(matches!(c.outcome.result, Ok(Response::Allow { .. })), "{c:?}");
+            assert!(
+                matches!(c.outcome.result, Ok(Response::Allow { .. })),
+                "{c:?}"
+            );
         }
     }
     driver
@@ -77,7 +67,10 @@ fn a_replica_stopped_mid_run_loses_no_request_and_holds_none_for_long() {
     replicas[0].signal(libc::SIGCONT);
     let ceiling = Duration::from_millis(DEFAULT_RESPONSE_TIMEOUT_MAX_MS);
     for c in &done {
-        assert!(matches!(c.outcome.result, Ok(Response::Allow { .. })), "{c:?}");
+        assert!(
+            matches!(c.outcome.result, Ok(Response::Allow { .. })),
+            "{c:?}"
+        );
         if on_stopped.contains(&c.engine) {
             assert_eq!(c.outcome.server, Some(1), "moved to the running replica");
             // Moved at the timeout derived from replica 0's recent answers (or hedged before
@@ -112,7 +105,10 @@ fn replicas_whose_tcp_is_dropped_while_they_answer_probes_are_passed_over() {
                     let status = driver.engine(a).status(Instant::now());
                     status.servers[0].last_report.is_some()
                 });
-                assert!(answered_probes, "the blocked replica's probes were answered");
+                assert!(
+                    answered_probes,
+                    "the blocked replica's probes were answered"
+                );
                 // Now every replica drops TCP: a fresh agent hears so in one staggered pass
                 // (two servers: 250 ms apart, 1 s each), not at its 5 s deadline.
                 ns.drop_tcp_to(open.addr.port());
@@ -120,8 +116,15 @@ fn replicas_whose_tcp_is_dropped_while_they_answer_probes_are_passed_over() {
                 let start = Instant::now();
                 driver.submit(fresh, ssh());
                 let c = complete(&mut driver, 1).remove(0);
-                assert_eq!(c.outcome.result, Err(AgentError::NoServerAcceptsConnections));
-                assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+                assert_eq!(
+                    c.outcome.result,
+                    Err(AgentError::NoServerAcceptsConnections)
+                );
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "{:?}",
+                    start.elapsed()
+                );
             })
             .join()
             .expect("the namespace thread");

@@ -315,7 +315,8 @@ impl Engine {
             return;
         };
         let stalled = if live.established {
-            self.stall_at(live.server, false).is_some_and(|at| now >= at)
+            self.stall_at(live.server, false)
+                .is_some_and(|at| now >= at)
         } else {
             now >= live.opened + self.timeout_on(live.server, AnswerClass::Cheap)
         };

@@ -30,7 +30,9 @@ use crate::avoid::AvoidList;
 use crate::backoff::Backoff;
 use crate::balance::{Balancing, RoundRobinState};
 use crate::config::AgentConfig;
-use crate::config_failover::{FailoverSettings, DEFAULT_RETRY_PAUSE_MAX_MS, DEFAULT_RETRY_PAUSE_MIN_MS};
+use crate::config_failover::{
+    FailoverSettings, DEFAULT_RETRY_PAUSE_MAX_MS, DEFAULT_RETRY_PAUSE_MIN_MS,
+};
 use crate::connect_plan::ConnectPlan;
 use crate::latency::ServerLatency;
 use crate::probe_round::{ProbeParams, ProbeRound};

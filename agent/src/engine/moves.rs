@@ -14,9 +14,8 @@ use crate::budget::Deadline;
 use crate::latency::AnswerClass;
 use crate::probe_round::{ProbeParams, ProbeRound};
 use crate::switch::{decide, Seen};
-use gatehouse_common::crypto::probe_auth::seal_probe;
 use gatehouse_common::session::ClientEvent;
-use gatehouse_common::wire::{Probe, Response};
+use gatehouse_common::wire::Response;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use std::time::{Duration, Instant};
@@ -124,24 +123,19 @@ impl Engine {
         now: Instant,
         rng: &mut impl Rng,
     ) -> bool {
-        let Some(s) = self.successor.as_mut().filter(|s| s.conn == conn) else {
+        let Some(server) = self
+            .successor
+            .as_ref()
+            .filter(|s| s.conn == conn)
+            .map(|s| s.server)
+        else {
             return false;
         };
-        let mut hello = Vec::new();
-        match Live::start(
-            conn,
-            s.server,
-            &self.config.host,
-            &self.config.key,
-            &self.config.ciphers,
-            self.config.max_connection_age,
-            now,
-            rng,
-            &mut hello,
-        ) {
+        match self.start_live(conn, server, now, rng) {
             Ok(live) => {
-                s.live = Some(live);
-                self.outputs.push_back(Output::Send { conn, bytes: hello });
+                if let Some(s) = self.successor.as_mut() {
+                    s.live = Some(live);
+                }
             }
             Err(_) => self.abandon_successor(),
         }
@@ -420,9 +414,7 @@ impl Engine {
         // The current server and up to `fanout - 1` others at random, suspect ones included:
         // nothing waits for this round, and it is how a server that was silent (stopped,
         // restarted) is seen again while every agent holds a connection.
-        let mut others: Vec<usize> = (0..self.config.servers)
-            .filter(|&s| s != current)
-            .collect();
+        let mut others: Vec<usize> = (0..self.config.servers).filter(|&s| s != current).collect();
         others.shuffle(rng);
         let mut servers = vec![current];
         servers.extend(
@@ -437,19 +429,7 @@ impl Engine {
         };
         let budget = Deadline::after(now, params.timeout);
         let round = ProbeRound::for_servers(now, servers, params, &budget, rng);
-        for target in round.targets() {
-            let probe = Probe {
-                host: self.config.host.clone(),
-                probe_id: target.probe_id,
-            };
-            if let Ok(datagram) = seal_probe(&self.config.key, &probe) {
-                self.outputs.push_back(Output::SendProbe {
-                    server: target.server,
-                    probe_id: target.probe_id,
-                    datagram,
-                });
-            }
-        }
+        self.send_probes(&round);
         self.refresh = Some(round);
     }
 
@@ -481,8 +461,7 @@ impl Engine {
         let eligible =
             |s: usize| !self.avoid.is_avoided(s, now) && !self.avoid.is_unconnectable(s, now);
         let params = self.config.failover.switch;
-        if let Some((target, _)) = decide(current, current_latency, &seen, eligible, &params, rng)
-        {
+        if let Some((target, _)) = decide(current, current_latency, &seen, eligible, &params, rng) {
             if self.successor.is_none() && self.draining.is_none() {
                 self.start_successor(target, false, now);
             }

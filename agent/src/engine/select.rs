@@ -130,6 +130,12 @@ impl Engine {
             &budget,
             rng,
         );
+        self.send_probes(&round);
+        self.phase = Phase::Probing { round, background };
+    }
+
+    /// Asks the shell to send `round`'s probes.
+    pub(super) fn send_probes(&mut self, round: &ProbeRound) {
         for target in round.targets() {
             let probe = Probe {
                 host: self.config.host.clone(),
@@ -145,7 +151,6 @@ impl Engine {
                 });
             }
         }
-        self.phase = Phase::Probing { round, background };
     }
 
     fn finish_round(&mut self, now: Instant, rng: &mut impl Rng) {
@@ -165,7 +170,11 @@ impl Engine {
             }
             return;
         }
-        let charged: Vec<_> = outcome.candidates.iter().map(|c| self.charged(*c)).collect();
+        let charged: Vec<_> = outcome
+            .candidates
+            .iter()
+            .map(|c| self.charged(*c))
+            .collect();
         let order = order_candidates(&charged, self.config.balancing, &mut self.round_robin, rng);
         let mut servers: Vec<usize> = order.into_iter().map(|i| charged[i].server).collect();
         // The servers this round did not probe come last: one pass over every server before
@@ -288,15 +297,16 @@ impl Engine {
         }
     }
 
-    fn open_session(
+    /// Starts the handshake on a connected `conn` to `server`: the hello goes out.
+    pub(super) fn start_live(
         &mut self,
         conn: super::ConnId,
         server: usize,
         now: Instant,
         rng: &mut impl Rng,
-    ) {
+    ) -> Result<Live, gatehouse_common::session::ClientError> {
         let mut hello = Vec::new();
-        match Live::start(
+        let live = Live::start(
             conn,
             server,
             &self.config.host,
@@ -306,11 +316,20 @@ impl Engine {
             now,
             rng,
             &mut hello,
-        ) {
-            Ok(live) => {
-                self.outputs.push_back(Output::Send { conn, bytes: hello });
-                self.phase = Phase::Connected(live);
-            }
+        )?;
+        self.outputs.push_back(Output::Send { conn, bytes: hello });
+        Ok(live)
+    }
+
+    fn open_session(
+        &mut self,
+        conn: super::ConnId,
+        server: usize,
+        now: Instant,
+        rng: &mut impl Rng,
+    ) {
+        match self.start_live(conn, server, now, rng) {
+            Ok(live) => self.phase = Phase::Connected(live),
             Err(e) => {
                 // Our own host name cannot be encoded: no server can help.
                 self.outputs.push_back(Output::Close { conn });

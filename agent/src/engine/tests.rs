@@ -735,13 +735,19 @@ fn a_connection_retired_at_its_age_limit_makes_the_next_request_re_probe() {
         let next = sim.engine.poll_timeout().expect("the age deadline");
         sim.advance_to(next);
         let out = sim.drain();
-        assert!(probes(&out).is_empty(), "no refresh of an unused connection");
+        assert!(
+            probes(&out).is_empty(),
+            "no refresh of an unused connection"
+        );
         if out.contains(&Output::Close { conn }) {
             break;
         }
     }
     let age = sim.now - opened;
-    assert!(age >= Duration::from_secs(54), "retired at its age, not before: {age:?}");
+    assert!(
+        age >= Duration::from_secs(54),
+        "retired at its age, not before: {age:?}"
+    );
     sim.engine.submit(sim.now, ssh(), &mut sim.rng);
     let out = sim.drain();
     assert_eq!(

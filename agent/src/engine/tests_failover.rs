@@ -45,6 +45,15 @@ fn warmed(servers: usize, answer: Duration, hedge: bool, seed: u64) -> (Sim, Con
     (sim, conn)
 }
 
+/// One password check on `conn`, answered after `took`.
+fn check_password(sim: &mut Sim, conn: ConnId, took: Duration) {
+    sim.engine.submit(sim.now, password(), &mut sim.rng);
+    let id = sent(sim)[0].1;
+    sim.sleep(took);
+    sim.respond(conn, id, Response::AuthOk);
+    sim.drain();
+}
+
 #[test]
 fn a_silent_connection_has_its_requests_moved_at_the_derived_timeout() {
     // Answers took 40 ms: the response timeout is 3 × 40 = 120 ms (above the 100 ms floor).
@@ -72,11 +81,7 @@ fn a_silent_connection_has_its_requests_moved_at_the_derived_timeout() {
 fn a_password_check_gets_its_own_longer_timeout() {
     let (mut sim, conn) = warmed(2, MS, false, 32);
     // One password check answered in 90 ms: its class's timeout is 270 ms, authorize's 100.
-    sim.engine.submit(sim.now, password(), &mut sim.rng);
-    let id = sent(&mut sim)[0].1;
-    sim.sleep(90 * MS);
-    sim.respond(conn, id, Response::AuthOk);
-    sim.drain();
+    check_password(&mut sim, conn, 90 * MS);
     let start = sim.now;
     sim.engine.submit(sim.now, password(), &mut sim.rng);
     sent(&mut sim);
@@ -126,7 +131,8 @@ fn a_probe_reply_does_not_clear_a_connect_failure() {
     let (conn3, server) = reconnect(&mut sim, conn2);
     assert_eq!(server, 1, "on probation until a connection to it succeeds");
     // ...until one does (here: server 1 refuses, server 0 is tried at once and accepts).
-    sim.engine.handle_connect_failed(sim.now, conn3, &mut sim.rng);
+    sim.engine
+        .handle_connect_failed(sim.now, conn3, &mut sim.rng);
     let (conn4, server) = connects(&sim.drain())[0];
     assert_eq!(server, 0);
     let id = establish(&mut sim, conn4, 0);
@@ -148,7 +154,11 @@ fn when_every_server_drops_tcp_but_answers_probes_the_caller_hears_in_one_pass()
     // asked three; the fourth is appended), each given 1 s.
     let (outcome, seen) = follow_timers_in_silence(&mut sim, start + Duration::from_secs(5));
     assert_eq!(outcome.result, Err(AgentError::NoServerAcceptsConnections));
-    assert_eq!(outcome.latency, 1750 * MS, "3 x 250 ms + 1 s, not the 5 s deadline");
+    assert_eq!(
+        outcome.latency,
+        1750 * MS,
+        "3 x 250 ms + 1 s, not the 5 s deadline"
+    );
     let mut tried: Vec<usize> = connects(&seen).iter().map(|&(_, s)| s).collect();
     tried.sort();
     assert_eq!(tried, vec![0, 1, 2, 3], "each server once");
@@ -196,13 +206,14 @@ fn refresh_for(
     moved
 }
 
-/// Accepts and handshakes a successor connection (no request follows the handshake).
-fn establish_successor(sim: &mut Sim, conn: ConnId, server: usize) {
+/// Accepts and handshakes a successor connection; the requests sent on it once it is up
+/// (hedged ones).
+fn establish_successor(sim: &mut Sim, conn: ConnId, server: usize) -> Vec<(ConnId, u32, Request)> {
     sim.accept(conn, server);
     let hello = sim.drain();
     sim.pump(&hello);
     let rest = sim.drain();
-    sim.pump(&rest);
+    sim.pump(&rest)
 }
 
 fn report(wait_us: u64, connections: u32) -> LoadReport {
@@ -269,14 +280,16 @@ fn a_hedged_authorize_counts_once_and_a_password_check_is_never_sent_twice() {
     sim.advance_to(start + 50 * MS);
     let out = sim.drain();
     let (conn1, server) = connects(&out)[0];
-    assert_eq!(server, 1, "the hedge opens a connection to the other server");
-    assert!(!out.contains(&Output::Close { conn: conn0 }), "server 0 is still owed");
+    assert_eq!(
+        server, 1,
+        "the hedge opens a connection to the other server"
+    );
+    assert!(
+        !out.contains(&Output::Close { conn: conn0 }),
+        "server 0 is still owed"
+    );
     // Once it is up, only the authorize is sent again there.
-    sim.accept(conn1, 1);
-    let hello = sim.drain();
-    sim.pump(&hello);
-    let rest = sim.drain();
-    let got1 = sim.pump(&rest);
+    let got1 = establish_successor(&mut sim, conn1, 1);
     assert_eq!(got1.len(), 1, "{got1:?}");
     assert!(matches!(got1[0].2, Request::Authorize(_)));
     sim.advance_to(start + 60 * MS);
@@ -293,19 +306,21 @@ fn a_hedged_authorize_counts_once_and_a_password_check_is_never_sent_twice() {
     let out = sim.drain();
     let second = done(&out);
     assert_eq!(second.len(), 1, "one answer per request: {second:?}");
-    assert_eq!((second[0].result.clone(), second[0].server), (Ok(Response::AuthOk), Some(0)));
-    assert!(out.contains(&Output::Close { conn: conn0 }), "drained, then closed");
+    assert_eq!(
+        (second[0].result.clone(), second[0].server),
+        (Ok(Response::AuthOk), Some(0))
+    );
+    assert!(
+        out.contains(&Output::Close { conn: conn0 }),
+        "drained, then closed"
+    );
 }
 
 #[test]
 fn a_password_check_on_a_server_gone_silent_moves_when_its_hedged_authorize_proves_it() {
     // Answers took 1 ms; one password check took 400 ms, so its own timeout is 1.2 s.
     let (mut sim, conn0) = warmed(2, MS, true, 36);
-    sim.engine.submit(sim.now, password(), &mut sim.rng);
-    let id = sent(&mut sim)[0].1;
-    sim.sleep(400 * MS);
-    sim.respond(conn0, id, Response::AuthOk);
-    sim.drain();
+    check_password(&mut sim, conn0, 400 * MS);
     // The server goes silent with an authorize and a password check on the wire.
     let start = sim.now;
     sim.engine.submit(sim.now, ssh(), &mut sim.rng);
@@ -313,11 +328,7 @@ fn a_password_check_on_a_server_gone_silent_moves_when_its_hedged_authorize_prov
     assert_eq!(sent(&mut sim).len(), 2);
     sim.advance_to(start + 50 * MS);
     let (conn1, _) = connects(&sim.drain())[0];
-    sim.accept(conn1, 1);
-    let hello = sim.drain();
-    sim.pump(&hello);
-    let rest = sim.drain();
-    let got1 = sim.pump(&rest);
+    let got1 = establish_successor(&mut sim, conn1, 1);
     assert_eq!(got1.len(), 1, "only the authorize is hedged");
     sim.respond(conn1, got1[0].1, allow());
     assert_eq!(done(&sim.drain()).len(), 1);

@@ -86,8 +86,15 @@ impl Options {
                 .trim()
                 .parse()
                 .map_err(|_| invalid(name, text, "expected whole seconds, e.g. 10,30"))?;
-            if value == 0 || list.last().is_some_and(|&last| value <= last) || value as f64 > MAX_DURATION_S {
-                return Err(invalid(name, text, "each must be above 0 and the one before"));
+            if value == 0
+                || list.last().is_some_and(|&last| value <= last)
+                || value as f64 > MAX_DURATION_S
+            {
+                return Err(invalid(
+                    name,
+                    text,
+                    "each must be above 0 and the one before",
+                ));
             }
             list.push(value);
         }

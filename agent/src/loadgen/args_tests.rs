@@ -139,7 +139,12 @@ fn phases_are_increasing_whole_seconds() {
         Command::Run(r) => assert!(r.phases.is_empty()),
         other => panic!("{other:?}"),
     }
-    for bad in ["--phases 30,10", "--phases 0", "--phases 10,10", "--phases x"] {
+    for bad in [
+        "--phases 30,10",
+        "--phases 0",
+        "--phases 10,10",
+        "--phases x",
+    ] {
         assert!(run(bad).is_err(), "{bad}");
     }
 }

@@ -9,12 +9,12 @@ use super::args::{
 };
 use super::demo::run_demo;
 use super::direct::run_direct;
+use super::phases::Phases;
 use super::provision::{
     load_identities, provision, write_files, Identity, DB_FILE, IDENTITIES_FILE,
 };
 use super::redis::run_redis;
 use super::report::{final_report, progress_line};
-use super::phases::Phases;
 use super::run::{Run, RunEvent, RunPlan};
 use super::stats::{RunLabel, Stats, Summary};
 use super::sys::{check_descriptors, pin_to_cpu, raise_nofile_limit};

@@ -125,19 +125,29 @@ mod tests {
         let mut phases = Phases::new(&[2, 4], 2);
         for s in 1..=5 {
             // Second 3 and 4 (the fault) are slow and on server 1.
-            let (latency, server) = if (3..=4).contains(&s) { (900, 1) } else { (10, 0) };
+            let (latency, server) = if (3..=4).contains(&s) {
+                (900, 1)
+            } else {
+                (10, 0)
+            };
             phases.add_second(s, &second(latency, server, u64::from(s == 4)));
         }
         let (phases, seconds) = phases.finish(&label());
         let spans: Vec<(u64, u64)> = phases.iter().map(|p| (p.from_s, p.to_s)).collect();
         assert_eq!(spans, [(0, 2), (2, 4), (4, 5)]);
         let during = &phases[1].summary;
-        assert_eq!((during.requests, during.errors, during.latency_us.max), (3, 1, 900));
+        assert_eq!(
+            (during.requests, during.errors, during.latency_us.max),
+            (3, 1, 900)
+        );
         assert_eq!(during.servers[1].share_percent, 100.0);
         assert_eq!(phases[0].summary.latency_us.max, 10);
         assert_eq!(phases[0].summary.throughput_rps, 1.0);
         assert_eq!(seconds.len(), 5);
-        assert_eq!((seconds[3].second, seconds[3].errors, seconds[3].p99_us), (4, 1, 900));
+        assert_eq!(
+            (seconds[3].second, seconds[3].errors, seconds[3].p99_us),
+            (4, 1, 900)
+        );
         assert_eq!(seconds[0].share_percent, [100.0, 0.0]);
     }
 }

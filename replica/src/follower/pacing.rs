@@ -56,7 +56,11 @@ mod tests {
         let t0 = Instant::now();
         let mut pacing = Pacing::default();
         let grown = Duration::from_millis(6554); // the 5th backoff step
-        assert_eq!(pacing.delay(grown, t0, &mut rng), grown, "never healthy: the backoff");
+        assert_eq!(
+            pacing.delay(grown, t0, &mut rng),
+            grown,
+            "never healthy: the backoff"
+        );
         pacing.healthy_link_lost(t0);
         for s in [0, 20, 599] {
             let d = pacing.delay(grown, t0 + Duration::from_secs(s), &mut rng);
