@@ -234,7 +234,7 @@ impl Engine {
             }) {
                 SendNext::Nothing => break,
                 SendNext::Sent => live.last_used = now,
-                SendNext::Invalid(p, e) => invalid.push((p, e)),
+                SendNext::Invalid(p, e) => invalid.push((*p, e)),
             }
         }
         if out.is_empty() {

@@ -67,7 +67,7 @@ pub(super) enum SendNext<E> {
     /// The next request was encoded and is now on the wire.
     Sent,
     /// The next request cannot be encoded: it was removed (never sent) and is returned.
-    Invalid(Pending, E),
+    Invalid(Box<Pending>, E),
 }
 
 #[derive(Default)]
@@ -153,7 +153,7 @@ impl Requests {
         };
         if let Err(e) = encode(wire_id, &pending.request) {
             return match self.items.remove(pos) {
-                Some(p) => SendNext::Invalid(p, e),
+                Some(p) => SendNext::Invalid(Box::new(p), e),
                 None => SendNext::Nothing,
             };
         }
