@@ -21,6 +21,7 @@
 
 mod live;
 mod moves;
+mod refresh;
 mod requests;
 mod select;
 #[cfg(test)]
