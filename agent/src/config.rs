@@ -7,6 +7,7 @@
 
 use crate::balance::Balancing;
 use crate::budget::MAX_REQUEST_DEADLINE;
+use crate::config_failover::FailoverConfig;
 use crate::connect_plan::{MAX_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY};
 use gatehouse_common::config::{load_ron, parse_ron, ConfigError};
 use serde::{Deserialize, Serialize};
@@ -94,6 +95,10 @@ pub struct AgentConfig {
     /// resolved through NSS, which on a managed host asks this agent. Default: none.
     #[serde(default)]
     pub trusted_uids: Vec<u32>,
+    /// How the agent leaves a server that went silent, refuses TCP or got slow
+    /// (`crate::config_failover`).
+    #[serde(default)]
+    pub failover: FailoverConfig,
     /// `servers` resolved, same order; filled by `load` / `parse`.
     #[serde(skip)]
     server_addrs: Vec<SocketAddr>,
@@ -217,6 +222,9 @@ impl AgentConfig {
             if value == 0 {
                 return bad(field, "must be nonzero".into());
             }
+        }
+        if let Err((field, msg)) = self.failover.check() {
+            return bad(&format!("failover.{field}"), msg);
         }
         if self.socket_path.as_os_str().is_empty() {
             return bad("socket_path", "must not be empty".into());

@@ -6,9 +6,11 @@
 pub mod admin;
 pub mod agent;
 pub mod client;
+pub mod driving;
 pub mod fleet;
 pub mod loadgen_cli;
 pub mod local_users;
+pub mod netns;
 pub mod process;
 pub mod repl_peer;
 pub mod replication;
@@ -18,7 +20,8 @@ pub mod sim;
 pub use client::{probe, Client, ClientFailure};
 pub use fleet::{test_database, TestHost, ALICE_PASSWORD};
 pub use process::{
-    bin_path, start_master, start_replica, write_private, MasterFiles, ServerProcess, TestDir,
+    bin_path, start_master, start_replica, start_replica_wrapped, write_private, MasterFiles,
+    ServerProcess, TestDir,
 };
 
 use std::time::Duration;

@@ -164,13 +164,39 @@ impl ServerProcess {
     /// [`ServerProcess::start`] in a directory the caller keeps (so a restarted server finds
     /// its files). The log is appended to, so it shows every run.
     pub fn start_in(binary: &str, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_wrapped_in(&[], binary, args, dir, env)
+    }
+
+    /// [`ServerProcess::start`] under a wrapper that execs it (for example `ip netns exec
+    /// NS`), so the process (and its pid, for signals) is the server itself.
+    pub fn start_wrapped(wrapper: &[&str], binary: &str, args: &[&str], dir: TestDir) -> Self {
+        let mut server = Self::start_wrapped_in(wrapper, binary, args, dir.path(), &[]);
+        server._dir = Some(dir);
+        server
+    }
+
+    fn start_wrapped_in(
+        wrapper: &[&str],
+        binary: &str,
+        args: &[&str],
+        dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = dir.join(format!("{binary}.log"));
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .expect("log file");
-        let mut child = Command::new(bin_path(binary))
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin_path(binary));
+                c
+            }
+            None => Command::new(bin_path(binary)),
+        };
+        let mut child = command
             .args(args)
             .envs(env.iter().copied())
             .env(
@@ -257,6 +283,16 @@ impl Drop for ServerProcess {
 /// Starts `gatehouse-replica` on 127.0.0.1 (a port the kernel picks) serving `db`, with the
 /// given `bridge: (...)` settings (RON, for example `(max_connections: 5)`).
 pub fn start_replica(db: &gatehouse_common::policy::Database, bridge: &str) -> ServerProcess {
+    start_replica_wrapped(db, bridge, &[])
+}
+
+/// [`start_replica`] under a wrapper that execs it (`ip netns exec NS`: 127.0.0.1 is then the
+/// namespace's own loopback).
+pub fn start_replica_wrapped(
+    db: &gatehouse_common::policy::Database,
+    bridge: &str,
+    wrapper: &[&str],
+) -> ServerProcess {
     let dir = TestDir::new("replica");
     let db_text = ron::ser::to_string_pretty(db, ron::ser::PrettyConfig::default())
         .expect("serialise database");
@@ -268,7 +304,7 @@ pub fn start_replica(db: &gatehouse_common::policy::Database, bridge: &str) -> S
     )
     .expect("write config");
     let config = config.to_string_lossy().to_string();
-    ServerProcess::start("gatehouse-replica", &["--config", &config], dir, &[])
+    ServerProcess::start_wrapped(wrapper, "gatehouse-replica", &["--config", &config], dir)
 }
 
 /// How long a test master's writes wait for a replica to confirm its epoch after a restart

@@ -4,9 +4,10 @@
 //! silent).
 
 use gatehouse_agent::balance::Balancing;
-use gatehouse_agent::driver::{Completion, Driver};
+use gatehouse_agent::driver::Driver;
 use gatehouse_agent::engine::{AgentError, Engine, EngineConfig};
 use gatehouse_common::wire::Response;
+use gatehouse_tests::driving::complete;
 use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
 use std::net::SocketAddr;
@@ -19,24 +20,6 @@ fn engine(host: &TestHost, servers: usize, balancing: Balancing) -> Engine {
         servers,
         balancing,
     ))
-}
-
-/// Turns the driver until `n` requests have completed (bounded by the wait limit).
-fn complete(driver: &mut Driver, n: usize) -> Vec<Completion> {
-    let start = Instant::now();
-    let mut done = Vec::new();
-    while done.len() < n {
-        assert!(
-            start.elapsed() < WAIT_LIMIT,
-            "only {} of {n} requests completed",
-            done.len()
-        );
-        driver
-            .turn(Some(Duration::from_millis(100)), &mut Vec::new())
-            .unwrap();
-        driver.take_completions(&mut done);
-    }
-    done
 }
 
 #[test]
@@ -201,9 +184,18 @@ fn a_busy_replica_redirects_the_agent_to_another_one() {
     );
     let fast = start_replica(&db, "()");
     let mut driver = Driver::new(vec![slow.addr, fast.addr], 4).unwrap();
-    // Ordered mode: both agents go to replica 0 first.
-    let first = driver.add_engine(engine(&hosts[0], 2, Balancing::Ordered));
-    let second = driver.add_engine(engine(&hosts[1], 2, Balancing::Ordered));
+    // Ordered mode: both agents go to replica 0 first. They wait out a 400 ms answer (no
+    // hedge, a 2 s response timeout): this test is about the replica's "busy" answer, not
+    // about the agents leaving a slow server on their own.
+    let patient = |host: &TestHost| {
+        let mut config =
+            EngineConfig::with_defaults(&host.name, host.key.clone(), 2, Balancing::Ordered);
+        config.failover.hedge = None;
+        config.failover.response.min = Duration::from_secs(2);
+        Engine::new(config)
+    };
+    let first = driver.add_engine(patient(&hosts[0]));
+    let second = driver.add_engine(patient(&hosts[1]));
     // The first request teaches the slow replica its service time (an idle replica always
     // takes a request, whatever it predicts).
     driver.submit(first, ssh());

@@ -56,6 +56,9 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
         Err(error) => LocalResponse::Error {
             kind: match error {
                 AgentError::NoServerReachable => LocalErrorKind::NoServerReachable,
+                AgentError::NoServerAcceptsConnections => {
+                    LocalErrorKind::NoServerAcceptsConnections
+                }
                 AgentError::DeadlineExceeded => LocalErrorKind::DeadlineExceeded,
                 AgentError::Refused(_) => LocalErrorKind::Refused,
                 AgentError::QueueFull => LocalErrorKind::QueueFull,

@@ -148,6 +148,8 @@ pub enum LocalResponse {
 pub enum LocalErrorKind {
     /// No server could be reached (the daemon keeps retrying in the background).
     NoServerReachable,
+    /// Servers answer probes but none accepts a TCP connection (a firewall that drops TCP).
+    NoServerAcceptsConnections,
     /// The request's deadline passed before any server answered.
     DeadlineExceeded,
     /// The servers refused this agent (unknown host, wrong node key).
@@ -170,6 +172,7 @@ impl LocalErrorKind {
     pub fn name(self) -> &'static str {
         match self {
             LocalErrorKind::NoServerReachable => "no_server_reachable",
+            LocalErrorKind::NoServerAcceptsConnections => "no_server_accepts_connections",
             LocalErrorKind::DeadlineExceeded => "deadline_exceeded",
             LocalErrorKind::Refused => "refused",
             LocalErrorKind::QueueFull => "queue_full",
