@@ -36,6 +36,14 @@ pub trait RequestHandler: Send + Sync + 'static {
     fn is_cheap(&self, _request: RequestView<'_>) -> bool {
         false
     }
+
+    /// True for a password check: tens of milliseconds of argon2 each, and what a password
+    /// guesser sends. The reactor limits these per host (in flight and per second) and the
+    /// queue serves hosts in turn, so one host's flood cannot delay the others'. False (the
+    /// default): only the queue's fairness applies.
+    fn is_password_check(&self, _request: RequestView<'_>) -> bool {
+        false
+    }
 }
 
 /// Runs the handler, turning a panic into an `Internal` error: a handler that panics must not

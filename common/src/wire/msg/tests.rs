@@ -97,6 +97,11 @@ fn wire_vector_responses_goodbye_and_error() {
         },
     };
     assert_eq!(enc_s(&deny), hex("11 00000007 02 03"));
+    let auth_fail = Session::Response {
+        id: 7,
+        body: Response::AuthFail,
+    };
+    assert_eq!(enc_s(&auth_fail), hex("11 00000007 04 04"));
     let bye = Session::Goodbye(Goodbye {
         reason: GoodbyeReason::Reconnect,
     });
@@ -132,10 +137,13 @@ fn unknown_tags_and_codes_are_typed_errors() {
         Session::decode(&hex("11 00000001 02 07")),
         unknown("deny reason", 7)
     );
-    assert_eq!(
-        Session::decode(&hex("11 00000001 04 00")),
-        unknown("auth failure", 0)
-    );
+    // An AuthFail has one reason: the detailed codes of old servers are refused.
+    for code in [0, 1, 2, 3, 5] {
+        assert_eq!(
+            Session::decode(&hex(&format!("11 00000001 04 {code:02x}"))),
+            unknown("auth failure", code)
+        );
+    }
     assert_eq!(Session::decode(&hex("12 04")), unknown("goodbye reason", 4));
     assert_eq!(Session::decode(&hex("1f 0063")), unknown("error code", 99));
 }

@@ -1,0 +1,148 @@
+//! What an agent may ask, tried as an attacker would against the real master: a host asks only
+//! about itself unless the admin marks it as a jump host (`host ask-for-others`), and every
+//! failed password — unknown user, wrong password, locked account, another host — gets the one
+//! same answer, the detail going to the server's log only.
+
+use gatehouse_common::policy::{hash_password, HashCost};
+use gatehouse_common::types::{DenyReason, Method};
+use gatehouse_common::wire::Response;
+use gatehouse_tests::admin::{import, run_admin};
+use gatehouse_tests::requests::{authenticate, authorize};
+use gatehouse_tests::*;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// root's password on every host of the test database.
+const ROOT_PASSWORD: &str = "root-secret";
+
+/// A master serving the test database plus root (a password, may log in anywhere) and a
+/// password for locked bob; returns it with its hosts (agent0000, agent0001, web1).
+fn master_with_root() -> (ServerProcess, MasterFiles, Vec<TestHost>) {
+    let files = MasterFiles::new("()");
+    let master = start_master(&files);
+    let (mut db, hosts) = test_database(2);
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut hash = |pw| hash_password(pw, &mut rng, HashCost::Fast).unwrap();
+    let mut root = db.users[0].clone();
+    root.name = "root".into();
+    root.password_hash = hash(ROOT_PASSWORD);
+    root.routes[0].rule = "SSH:*->root@*".into();
+    root.routes.truncate(1);
+    db.users.push(root);
+    db.users[1].password_hash = hash("bob-secret");
+    import(&files, &db);
+    (master, files, hosts)
+}
+
+fn ssh_root(to_host: &str) -> gatehouse_common::wire::Request {
+    authorize(Method::Ssh, "10.0.0.1", "root", "root", to_host)
+}
+
+#[test]
+fn a_host_asks_only_about_itself_unless_the_admin_makes_it_a_jump_host() {
+    let (master, files, hosts) = master_with_root();
+    let (web1, db1) = (&hosts[0], &hosts[1]);
+    let mut agent = Client::connect(master.addr, web1).unwrap();
+    // Its own host: answered.
+    assert!(matches!(
+        agent.request(1, ssh_root(&web1.name)).unwrap(),
+        Response::Allow { .. }
+    ));
+    assert_eq!(
+        agent
+            .request(2, authenticate("root", ROOT_PASSWORD, &web1.name))
+            .unwrap(),
+        Response::AuthOk
+    );
+    // Another host, even with root's right password: refused, and the refusal says no more
+    // than an unknown host or a wrong password would.
+    assert_eq!(
+        agent.request(3, ssh_root(&db1.name)).unwrap(),
+        Response::Deny {
+            reason: DenyReason::UnknownHost
+        }
+    );
+    assert_eq!(
+        agent
+            .request(4, authenticate("root", ROOT_PASSWORD, &db1.name))
+            .unwrap(),
+        Response::AuthFail
+    );
+    let log = master.log();
+    for asked in ["Authorize", "Authenticate"] {
+        let line = format!(
+            "refused {asked} from agent={} about host={}",
+            web1.name, db1.name
+        );
+        assert!(log.contains(&line), "{line}\n{log}");
+    }
+
+    // The admin makes web1 a jump host: it may now ask for db1, on the same connection.
+    let run = run_admin(&files, &["host", "ask-for-others", &web1.name, "yes"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let list = run_admin(&files, &["host", "list"]).stdout;
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&web1.name) && l.ends_with("asks-for-others")),
+        "{list}"
+    );
+    assert!(matches!(
+        agent.request(5, ssh_root(&db1.name)).unwrap(),
+        Response::Allow { .. }
+    ));
+    assert_eq!(
+        agent
+            .request(6, authenticate("root", ROOT_PASSWORD, &db1.name))
+            .unwrap(),
+        Response::AuthOk
+    );
+    // And db1 still may not ask about web1.
+    let mut other = Client::connect(master.addr, db1).unwrap();
+    assert_eq!(
+        other
+            .request(1, authenticate("root", ROOT_PASSWORD, &web1.name))
+            .unwrap(),
+        Response::AuthFail
+    );
+    // Taken back: refused again.
+    let run = run_admin(&files, &["host", "ask-for-others", &web1.name, "no"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        agent
+            .request(7, authenticate("root", ROOT_PASSWORD, &db1.name))
+            .unwrap(),
+        Response::AuthFail
+    );
+}
+
+#[test]
+fn unknown_user_bad_password_and_locked_get_the_same_answer_and_the_log_has_the_reason() {
+    let (master, _files, hosts) = master_with_root();
+    let web1 = &hosts[0];
+    let mut agent = Client::connect(master.addr, web1).unwrap();
+    let cases = [
+        ("ghost", "anything", "unknown_user"),
+        ("root", "wrong", "bad_password"),
+        // bob is locked: his right password gets the same answer as a wrong one.
+        ("bob", "bob-secret", "locked"),
+        ("bob", "wrong", "locked"),
+    ];
+    for (n, (user, password, _)) in cases.iter().enumerate() {
+        let answer = agent
+            .request(n as u32, authenticate(user, password, &web1.name))
+            .unwrap();
+        assert_eq!(answer, Response::AuthFail, "{user}");
+    }
+    let log = master.log();
+    for (user, _, reason) in cases {
+        let line = format!(
+            "password refused: user={user} host={0} agent={0}: {reason}",
+            web1.name
+        );
+        assert!(log.contains(&line), "{line}\n{log}");
+    }
+    assert!(
+        !log.contains("bob-secret") && !log.contains("wrong"),
+        "{log}"
+    );
+}
