@@ -1,6 +1,7 @@
 //! The bridge's settings: the RON form (every field optional, with defaults) and the checked,
 //! typed form the reactor uses. Pure conversion; reading the file is `gatehouse_common::config`.
 
+use super::host_limits::PasswordLimits;
 use super::lifecycle::Timeouts;
 use gatehouse_common::config::ConfigError;
 use serde::Deserialize;
@@ -36,6 +37,20 @@ pub const DEFAULT_LINGER_MS: u64 = 1_000;
 /// agent cannot fill the queue. Pipelined authorize requests are bounded instead by
 /// `FRAMES_PER_TURN` per loop turn and by the unsent-answer high-water mark.
 pub const DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION: usize = 16;
+/// Password checks one host may have queued or in service at once: 8. A host checks one
+/// password per login attempt; eight logins being checked at once on one host is already a
+/// storm, and beyond it the host is told "busy, go elsewhere". With the fair queue this keeps
+/// one host (or a stolen key) from holding the workers: at ~20-50 ms of argon2 each, 8 checks
+/// are 4-8 turns of two workers.
+pub const DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT_PER_HOST: usize = 8;
+/// Password checks one host may start per second, on average: 10. A second line behind the
+/// central lockout: a guesser holding one host's key gets 10 tries a second per server instead
+/// of the ~60 a two-core server can verify, and a legitimate host (a busy jump host) rarely
+/// sees more than a few logins a second. Over it: "busy, go elsewhere" with the wait.
+pub const DEFAULT_PASSWORD_CHECKS_PER_SECOND_PER_HOST: u32 = 10;
+/// Password checks one host may start at once after a quiet spell: 20, two seconds' worth, so
+/// a burst of logins (a deploy opening sessions everywhere) is not slowed.
+pub const DEFAULT_PASSWORD_CHECK_BURST_PER_HOST: u32 = 20;
 
 /// The `bridge: (...)` section of a server config, as written.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -53,6 +68,9 @@ pub struct BridgeFile {
     pub frame_timeout_ms: Option<u64>,
     pub drain_timeout_ms: Option<u64>,
     pub max_in_flight_per_connection: Option<usize>,
+    pub max_password_checks_in_flight_per_host: Option<usize>,
+    pub password_checks_per_second_per_host: Option<u32>,
+    pub password_check_burst_per_host: Option<u32>,
     /// Answer cheap requests (authorize) on the reactor thread; default true. See
     /// [`BridgeConfig::inline_cheap_requests`].
     pub inline_cheap_requests: Option<bool>,
@@ -71,6 +89,8 @@ pub struct BridgeConfig {
     pub timeouts: Timeouts,
     pub drain_timeout: Duration,
     pub max_in_flight_per_connection: usize,
+    /// Per-host limits on password checks (`RequestHandler::is_password_check`).
+    pub password_limits: PasswordLimits,
     /// Cheap requests (authorize: a lookup in the compiled policy, about 1 µs) are answered on
     /// the reactor thread, as redis answers everything: handing one to a worker costs more than
     /// deciding it (a futex wake, a waker write and two context switches, about 2.5 µs measured
@@ -154,6 +174,25 @@ impl BridgeConfig {
             }
         }
         let benchmark_service_delay = ms(f.benchmark_service_delay_ms, 0);
+        let per_second = positive(
+            "password_checks_per_second_per_host",
+            f.password_checks_per_second_per_host
+                .unwrap_or(DEFAULT_PASSWORD_CHECKS_PER_SECOND_PER_HOST) as usize,
+        )?;
+        let burst = positive(
+            "password_check_burst_per_host",
+            f.password_check_burst_per_host
+                .unwrap_or(DEFAULT_PASSWORD_CHECK_BURST_PER_HOST) as usize,
+        )?;
+        let password_limits = PasswordLimits {
+            in_flight: positive(
+                "max_password_checks_in_flight_per_host",
+                f.max_password_checks_in_flight_per_host
+                    .unwrap_or(DEFAULT_MAX_PASSWORD_CHECKS_IN_FLIGHT_PER_HOST),
+            )?,
+            per_second: u32::try_from(per_second).unwrap_or(u32::MAX),
+            burst: u32::try_from(burst).unwrap_or(u32::MAX),
+        };
         Ok(BridgeConfig {
             max_connections: positive(
                 "max_connections",
@@ -170,6 +209,7 @@ impl BridgeConfig {
                 f.max_in_flight_per_connection
                     .unwrap_or(DEFAULT_MAX_IN_FLIGHT_PER_CONNECTION),
             )?,
+            password_limits,
             inline_cheap_requests: f.inline_cheap_requests.unwrap_or(true)
                 && benchmark_service_delay.is_zero(),
             benchmark_service_delay,
@@ -191,6 +231,11 @@ mod tests {
         assert_eq!(c.probe_silence_queue_len, 1536);
         assert!(c.workers >= 1);
         assert!(c.inline_cheap_requests);
+        let limits = c.password_limits;
+        assert_eq!(
+            (limits.in_flight, limits.per_second, limits.burst),
+            (8, 10, 20)
+        );
     }
 
     #[test]

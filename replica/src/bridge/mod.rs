@@ -6,6 +6,8 @@
 //! - [`config`]: settings and defaults (pure).
 //! - [`estimator`]: the queue-time estimator (pure).
 //! - [`lifecycle`]: per-connection deadlines (pure).
+//! - [`fair_queue`]: the worker queue's per-host turns (pure).
+//! - [`host_limits`]: per-host work in flight and password-check limits (pure).
 //! - [`conn`]: one connection's socket and buffers.
 //! - [`reactor`]: the event loop (the only mio code).
 //! - [`probes`]: UDP probe answers (reactor thread).
@@ -14,6 +16,8 @@
 pub mod config;
 pub mod conn;
 pub mod estimator;
+pub mod fair_queue;
+pub mod host_limits;
 pub mod lifecycle;
 pub mod probes;
 pub mod reactor;
@@ -37,6 +41,8 @@ pub struct BridgeStats {
     /// Of `answered`, those the reactor answered itself (cheap requests, no queue).
     pub answered_inline: AtomicU64,
     pub redirected: AtomicU64,
+    /// Of `redirected`, password checks over their host's limits (in flight or per second).
+    pub password_checks_limited: AtomicU64,
     pub probes_answered: AtomicU64,
     pub probes_rejected: AtomicU64,
     pub probes_silenced: AtomicU64,

@@ -24,6 +24,7 @@ use accept::raise_backlog;
 use super::config::BridgeConfig;
 use super::conn::{Conn, READ_CHUNK};
 use super::estimator::QueueEstimator;
+use super::host_limits::HostLimits;
 use super::workers::{ConnId, RequestHandler, WorkerPool};
 use super::{BridgeStats, DbStatus};
 use gatehouse_common::nodekeys::NodeKeyStore;
@@ -89,6 +90,10 @@ pub struct Reactor {
     ready: VecDeque<ConnId>,
     dirty: Vec<ConnId>,
     pool: WorkerPool,
+    /// What answers requests; asked which ones are password checks.
+    pub(super) handler: Arc<dyn RequestHandler>,
+    /// Each host's queued work and password-check limits.
+    pub(super) host_limits: HostLimits,
     /// Set when cheap requests are answered on this thread (`inline_cheap_requests`).
     inline_handler: Option<Arc<dyn RequestHandler>>,
     pub(super) estimator: QueueEstimator,
@@ -152,6 +157,7 @@ impl Reactor {
             .config
             .inline_cheap_requests
             .then(|| parts.handler.clone());
+        let handler = parts.handler.clone();
         let pool = WorkerPool::start(
             parts.config.workers,
             parts.config.queue_capacity,
@@ -168,6 +174,8 @@ impl Reactor {
             ready: VecDeque::new(),
             dirty: Vec::new(),
             pool,
+            handler,
+            host_limits: HostLimits::new(parts.config.password_limits),
             inline_handler,
             estimator: QueueEstimator::default(),
             turn_inline: 0,
@@ -232,6 +240,7 @@ impl Reactor {
             self.take_results(now);
             self.run_ready(now);
             self.fire_timers(now);
+            self.host_limits.sweep(now);
             // This turn's requests go to the workers as one batch (one wake-up at most).
             self.pool.flush();
             self.flush_dirty(now);
