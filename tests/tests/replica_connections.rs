@@ -262,7 +262,8 @@ fn a_pipelining_agent_is_held_to_its_in_flight_cap_and_every_request_is_answered
 fn either_cipher_suite_seals_and_aes_is_chosen_only_with_aes_hardware() {
     use gatehouse_common::crypto::{aes_hardware, CipherSuite::*};
     let (db, hosts) = test_database(1);
-    let replica = start_replica(&db, "()");
+    // One test host stands for hundreds of agents here: lift its cap on connections.
+    let replica = start_replica(&db, "(max_connections_per_host: 1000)");
     let versions = gatehouse_common::wire::SUPPORTED_VERSIONS;
     // The replica runs here too, so it has AES hardware exactly when this test does.
     let aes_or_chacha = if aes_hardware() {
@@ -303,7 +304,8 @@ fn connections_beyond_the_kept_cipher_bound_are_served_alike() {
     use gatehouse_common::crypto::CipherSuite::*;
     use gatehouse_replica::bridge::reactor::MAX_PREPARED_SESSIONS;
     let (db, hosts) = test_database(1);
-    let replica = start_replica(&db, "()");
+    // One test host stands for hundreds of agents here: lift its cap on connections.
+    let replica = start_replica(&db, "(max_connections_per_host: 1000)");
     let versions = gatehouse_common::wire::SUPPORTED_VERSIONS;
     let offer = [Aes256Gcm, ChaCha20Poly1305];
     let connect =

@@ -17,7 +17,10 @@ pub mod reader;
 pub(crate) mod strategies;
 pub mod writer;
 
-pub use frame::{decode_frame, encode_frame, FrameError, FRAME_HEADER_LEN, MAX_FRAME_LEN};
+pub use frame::{
+    decode_frame, encode_frame, FrameError, FRAME_HEADER_LEN, MAX_FRAME_LEN,
+    MAX_HANDSHAKE_FRAME_LEN,
+};
 pub use msg::{
     AuthenticateRequest, AuthorizeRequest, ClientFinish, ClientHello, Goodbye, Handshake, Request,
     RequestView, Response, ServerHello, Session, SessionView, WireError, MAX_CIPHERS, MAX_HOST_LEN,

@@ -4,6 +4,7 @@
 //! queue wait; redirects when overloaded; a graceful drain on SIGTERM.
 //!
 //! - [`config`]: settings and defaults (pure).
+//! - [`admission`]: which connections are kept: handshake, per-source and per-host caps (pure).
 //! - [`estimator`]: the queue-time estimator (pure).
 //! - [`lifecycle`]: per-connection deadlines (pure).
 //! - [`fair_queue`]: the worker queue's per-host turns (pure).
@@ -13,6 +14,7 @@
 //! - [`probes`]: UDP probe answers (reactor thread).
 //! - [`workers`]: the worker pool and the `RequestHandler` it runs.
 
+pub mod admission;
 pub mod config;
 pub mod conn;
 pub mod estimator;
@@ -36,6 +38,8 @@ pub struct BridgeStats {
     pub connections: AtomicU64,
     pub accepted: AtomicU64,
     pub rejected_at_cap: AtomicU64,
+    /// Connections refused by the handshake, per-source or per-host caps (not the overall one).
+    pub refused_by_limits: AtomicU64,
     pub closed: AtomicU64,
     pub answered: AtomicU64,
     /// Of `answered`, those the reactor answered itself (cheap requests, no queue).

@@ -42,6 +42,24 @@ fn wire_vector_client_hello_framed() {
 }
 
 #[test]
+fn the_largest_handshake_message_fits_its_frame_cap() {
+    let hello = ClientHello {
+        versions: (1..=16).collect(),
+        host: "h".repeat(255),
+        nonce: [0; 32],
+        ciphers: vec![Aes256Gcm, ChaCha20Poly1305],
+    };
+    let mut bytes = enc_h(&Handshake::ClientHello(hello));
+    // Six more cipher codes this build does not know: the list at its largest, 8 codes.
+    let count_at = bytes.len() - 3;
+    bytes[count_at] = 8;
+    bytes.extend(0xf0..0xf6u8);
+    assert!(Handshake::decode(&bytes).is_ok());
+    assert_eq!(bytes.len(), 332);
+    assert!(bytes.len() <= crate::wire::frame::MAX_HANDSHAKE_FRAME_LEN);
+}
+
+#[test]
 fn wire_vector_server_hello_and_finish() {
     let sh = Handshake::ServerHello(ServerHello {
         version: 1,

@@ -21,6 +21,7 @@ mod serve;
 
 use accept::raise_backlog;
 
+use super::admission::Admission;
 use super::config::BridgeConfig;
 use super::conn::{Conn, READ_CHUNK};
 use super::estimator::QueueEstimator;
@@ -92,6 +93,8 @@ pub struct Reactor {
     pool: WorkerPool,
     /// What answers requests; asked which ones are password checks.
     pub(super) handler: Arc<dyn RequestHandler>,
+    /// Connections in the handshake (overall and per source) and per host.
+    pub(super) admission: Admission,
     /// Each host's queued work and password-check limits.
     pub(super) host_limits: HostLimits,
     /// Set when cheap requests are answered on this thread (`inline_cheap_requests`).
@@ -176,6 +179,7 @@ impl Reactor {
             pool,
             handler,
             host_limits: HostLimits::new(parts.config.password_limits),
+            admission: Admission::new(parts.config.admission),
             inline_handler,
             estimator: QueueEstimator::default(),
             turn_inline: 0,

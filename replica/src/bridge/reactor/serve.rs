@@ -7,7 +7,7 @@ use super::super::host_limits::Refusal;
 use super::super::workers::{ConnId, Done, Job};
 use super::{Reactor, FRAMES_PER_TURN};
 use gatehouse_common::types::ErrorCode;
-use gatehouse_common::wire::frame::{decode_frame, MAX_FRAME_LEN};
+use gatehouse_common::wire::frame::decode_frame;
 use gatehouse_common::wire::{Request, Response, WireError};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ impl Reactor {
             if conn.read_blocked(max_in_flight) {
                 break;
             }
-            match decode_frame(&conn.read_buf, MAX_FRAME_LEN) {
+            match decode_frame(&conn.read_buf, conn.frame_cap()) {
                 Err(e) => {
                     let message = e.to_string();
                     self.fail(id, ErrorCode::FrameTooLarge, &message, now);
@@ -78,7 +78,7 @@ impl Reactor {
         if let Some(conn) = self.conn_mut(id) {
             // Only a frame still arriving counts: complete frames left waiting because reading
             // is paused (backpressure, age) must not trip the trickle timer.
-            let partial = matches!(decode_frame(&conn.read_buf, MAX_FRAME_LEN), Ok(None))
+            let partial = matches!(decode_frame(&conn.read_buf, conn.frame_cap()), Ok(None))
                 && !conn.read_buf.is_empty();
             conn.lifecycle.on_partial_frame(partial, now);
             self.arm(id);
