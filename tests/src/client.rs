@@ -210,6 +210,7 @@ pub fn probe(addr: SocketAddr, host: &TestHost, timeout: Duration) -> Option<Pro
         &Probe {
             host: host.name.clone(),
             probe_id,
+            sent_unix_ms: gatehouse_common::wire::unix_ms(std::time::SystemTime::now()),
         },
     )
     .ok()?;

@@ -131,6 +131,7 @@ impl Engine {
             let probe = Probe {
                 host: self.config.host.clone(),
                 probe_id: target.probe_id,
+                sent_unix_ms: self.wall_ms(now),
             };
             // The config checks the host name fits the wire; a failure skips the probe and
             // the server is then tried as a silent candidate.

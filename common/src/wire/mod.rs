@@ -28,7 +28,7 @@ pub use msg::{
     PROOF_LEN,
 };
 pub use probe::{
-    LoadReport, Probe, ProbeReply, PROBE_MAX_DATAGRAM, PROBE_MIN_DATAGRAM,
+    unix_ms, LoadReport, Probe, ProbeReply, PROBE_MAX_DATAGRAM, PROBE_MIN_DATAGRAM,
     PROBE_REPLY_DATAGRAM_LEN, PROBE_TAG_LEN,
 };
 pub use reader::{DecodeError, Reader};

@@ -150,7 +150,11 @@ pub fn session() -> impl Strategy<Value = Session> {
 }
 
 pub fn probe() -> impl Strategy<Value = Probe> {
-    (host(), any::<u64>()).prop_map(|(host, probe_id)| Probe { host, probe_id })
+    (host(), any::<u64>(), any::<u64>()).prop_map(|(host, probe_id, sent_unix_ms)| Probe {
+        host,
+        probe_id,
+        sent_unix_ms,
+    })
 }
 
 pub fn probe_reply() -> impl Strategy<Value = ProbeReply> {

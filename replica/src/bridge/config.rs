@@ -64,6 +64,16 @@ pub const DEFAULT_HANDSHAKES_PER_SOURCE_FRACTION: usize = 4;
 /// tools beside its agent, while one host's key — stolen, or an agent gone wrong — holds at
 /// most 8 of the table instead of all of it.
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 8;
+/// How far a probe's sending time may be from this server's clock, either way, ms: 30,000. A
+/// captured probe is worthless after it (and the replay cache refuses it within it). Fleets
+/// kept by NTP agree within milliseconds; 30 s still answers a host whose clock has drifted
+/// badly. An agent further off gets no probe replies (it still connects, to servers in list
+/// order, and the server logs the skew with the host).
+pub const DEFAULT_PROBE_WINDOW_MS: u64 = 30_000;
+/// Probes remembered to refuse replays within the window: 65,536, about 3.3 MiB at most; the
+/// cache holds one window's probes (over 2,000 a second fit), and when full it refuses probes
+/// older than its oldest entry rather than answer one twice (`bridge/probe_guard.rs`).
+pub const DEFAULT_PROBE_REPLAY_CACHE: usize = 65_536;
 /// Password checks one host may have queued or in service at once: 8. A host checks one
 /// password per login attempt; eight logins being checked at once on one host is already a
 /// storm, and beyond it the host is told "busy, go elsewhere". With the fair queue this keeps
@@ -95,6 +105,8 @@ pub struct BridgeFile {
     pub frame_timeout_ms: Option<u64>,
     pub drain_timeout_ms: Option<u64>,
     pub max_in_flight_per_connection: Option<usize>,
+    pub probe_window_ms: Option<u64>,
+    pub probe_replay_cache: Option<usize>,
     pub max_handshakes: Option<usize>,
     pub handshake_drop_start: Option<usize>,
     pub handshake_drop_rate_percent: Option<u8>,
@@ -121,6 +133,10 @@ pub struct BridgeConfig {
     pub queue_capacity: usize,
     pub busy_wait: Duration,
     pub probe_silence_queue_len: usize,
+    /// Probes sent further than this from the server's clock get no reply.
+    pub probe_window: Duration,
+    /// Probes remembered to refuse replays within the window.
+    pub probe_replay_cache: usize,
     pub timeouts: Timeouts,
     pub drain_timeout: Duration,
     pub max_in_flight_per_connection: usize,
@@ -240,6 +256,11 @@ impl BridgeConfig {
             queue_capacity,
             busy_wait: ms(f.busy_wait_ms, DEFAULT_BUSY_WAIT_MS),
             probe_silence_queue_len,
+            probe_window: ms(f.probe_window_ms, DEFAULT_PROBE_WINDOW_MS),
+            probe_replay_cache: positive(
+                "probe_replay_cache",
+                f.probe_replay_cache.unwrap_or(DEFAULT_PROBE_REPLAY_CACHE),
+            )?,
             timeouts,
             drain_timeout: ms(f.drain_timeout_ms, DEFAULT_DRAIN_TIMEOUT_MS),
             max_in_flight_per_connection: positive(
@@ -326,6 +347,8 @@ mod tests {
         assert_eq!(c.probe_silence_queue_len, 1536);
         assert!(c.workers >= 1);
         assert!(c.inline_cheap_requests);
+        assert_eq!(c.probe_window, Duration::from_secs(30));
+        assert_eq!(c.probe_replay_cache, 65_536);
         let a = c.admission;
         assert_eq!((a.max_handshakes, a.handshake_drop_start), (512, 256));
         assert_eq!(a.handshake_drop_rate_percent, 30);

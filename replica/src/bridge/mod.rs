@@ -11,6 +11,7 @@
 //! - [`host_limits`]: per-host work in flight and password-check limits (pure).
 //! - [`conn`]: one connection's socket and buffers.
 //! - [`reactor`]: the event loop (the only mio code).
+//! - [`probe_guard`]: the probe time window and replay cache (pure).
 //! - [`probes`]: UDP probe answers (reactor thread).
 //! - [`workers`]: the worker pool and the `RequestHandler` it runs.
 
@@ -21,6 +22,7 @@ pub mod estimator;
 pub mod fair_queue;
 pub mod host_limits;
 pub mod lifecycle;
+pub mod probe_guard;
 pub mod probes;
 pub mod reactor;
 pub mod workers;
@@ -50,6 +52,9 @@ pub struct BridgeStats {
     pub probes_answered: AtomicU64,
     pub probes_rejected: AtomicU64,
     pub probes_silenced: AtomicU64,
+    /// Verified probes refused: sent outside the time window, or replayed.
+    pub probes_stale: AtomicU64,
+    pub probes_replayed: AtomicU64,
 }
 
 /// Which version of the security database this server holds, for probe replies and status.

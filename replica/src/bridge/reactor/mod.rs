@@ -26,6 +26,7 @@ use super::config::BridgeConfig;
 use super::conn::{Conn, READ_CHUNK};
 use super::estimator::QueueEstimator;
 use super::host_limits::HostLimits;
+use super::probe_guard::ProbeGuard;
 use super::workers::{ConnId, RequestHandler, WorkerPool};
 use super::{BridgeStats, DbStatus};
 use gatehouse_common::nodekeys::NodeKeyStore;
@@ -95,6 +96,10 @@ pub struct Reactor {
     pub(super) handler: Arc<dyn RequestHandler>,
     /// Connections in the handshake (overall and per source) and per host.
     pub(super) admission: Admission,
+    /// Which verified probes are answered: the time window and the replay cache.
+    pub(super) probe_guard: ProbeGuard,
+    /// When a probe outside the window was last logged as a warning (at most one a minute).
+    pub(super) stale_probe_warned: Option<Instant>,
     /// Each host's queued work and password-check limits.
     pub(super) host_limits: HostLimits,
     /// Set when cheap requests are answered on this thread (`inline_cheap_requests`).
@@ -180,6 +185,16 @@ impl Reactor {
             handler,
             host_limits: HostLimits::new(parts.config.password_limits),
             admission: Admission::new(parts.config.admission),
+            probe_guard: ProbeGuard::new(
+                parts
+                    .config
+                    .probe_window
+                    .as_millis()
+                    .try_into()
+                    .unwrap_or(u64::MAX),
+                parts.config.probe_replay_cache,
+            ),
+            stale_probe_warned: None,
             inline_handler,
             estimator: QueueEstimator::default(),
             turn_inline: 0,
