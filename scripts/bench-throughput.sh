@@ -80,21 +80,22 @@ EOF
 cat >"$WORK/replica-base.ron" <<EOF
 (listen: "127.0.0.1:0", database: "db.ron")
 EOF
-taskset -c "$SERVER_CPU" "$replica_bin" --config "$WORK/replica.ron" \
-    >"$WORK/replica.out" 2>"$WORK/replica.log" &
-PIDS+=($!)
-replica_pid=$!
-wait_for_line "$WORK/replica.out" '^listening on '
-replica_addr=$(sed -n 's/^listening on //p' "$WORK/replica.out" | head -n 1)
+# Starts replica binary $1 with config $2, pinned, logging to $WORK/$3.{out,log}; sets
+# started_pid and started_addr once it is listening.
+start_replica() {
+    taskset -c "$SERVER_CPU" "$1" --config "$2" >"$WORK/$3.out" 2>"$WORK/$3.log" &
+    PIDS+=($!)
+    started_pid=$!
+    wait_for_line "$WORK/$3.out" '^listening on '
+    started_addr=$(sed -n 's/^listening on //p' "$WORK/$3.out" | head -n 1)
+}
 
+start_replica "$replica_bin" "$WORK/replica.ron" replica
+replica_pid=$started_pid replica_addr=$started_addr
 base_pid="" base_addr=""
 if [[ -n "${BASE_BIN_DIR:-}" ]]; then
-    taskset -c "$SERVER_CPU" "$BASE_BIN_DIR/gatehouse-replica" --config "$WORK/replica-base.ron" \
-        >"$WORK/base.out" 2>"$WORK/base.log" &
-    PIDS+=($!)
-    base_pid=$!
-    wait_for_line "$WORK/base.out" '^listening on '
-    base_addr=$(sed -n 's/^listening on //p' "$WORK/base.out" | head -n 1)
+    start_replica "$BASE_BIN_DIR/gatehouse-replica" "$WORK/replica-base.ron" base
+    base_pid=$started_pid base_addr=$started_addr
 fi
 
 redis_port=$(free_port)

@@ -38,36 +38,36 @@ fn ssh_root(to_host: &str) -> gatehouse_common::wire::Request {
     authorize(Method::Ssh, "10.0.0.1", "root", "root", to_host)
 }
 
+/// Whether root's SSH login (request `id`) and root's right password (`id + 1`) on `host` were
+/// answered Allow and AuthOk on `agent`'s connection; panics on any answer but those and the
+/// refusals (Deny unknown_host, AuthFail).
+fn root_answered(agent: &mut Client, id: u32, host: &str) -> (bool, bool) {
+    let allowed = match agent.request(id, ssh_root(host)).unwrap() {
+        Response::Allow { .. } => true,
+        Response::Deny {
+            reason: DenyReason::UnknownHost,
+        } => false,
+        other => panic!("authorize on {host}: {other:?}"),
+    };
+    let password = authenticate("root", ROOT_PASSWORD, host);
+    let verified = match agent.request(id + 1, password).unwrap() {
+        Response::AuthOk => true,
+        Response::AuthFail => false,
+        other => panic!("authenticate on {host}: {other:?}"),
+    };
+    (allowed, verified)
+}
+
 #[test]
 fn a_host_asks_only_about_itself_unless_the_admin_makes_it_a_jump_host() {
     let (master, files, hosts) = master_with_root();
     let (web1, db1) = (&hosts[0], &hosts[1]);
     let mut agent = Client::connect(master.addr, web1).unwrap();
     // Its own host: answered.
-    assert!(matches!(
-        agent.request(1, ssh_root(&web1.name)).unwrap(),
-        Response::Allow { .. }
-    ));
-    assert_eq!(
-        agent
-            .request(2, authenticate("root", ROOT_PASSWORD, &web1.name))
-            .unwrap(),
-        Response::AuthOk
-    );
+    assert_eq!(root_answered(&mut agent, 1, &web1.name), (true, true));
     // Another host, even with root's right password: refused, and the refusal says no more
     // than an unknown host or a wrong password would.
-    assert_eq!(
-        agent.request(3, ssh_root(&db1.name)).unwrap(),
-        Response::Deny {
-            reason: DenyReason::UnknownHost
-        }
-    );
-    assert_eq!(
-        agent
-            .request(4, authenticate("root", ROOT_PASSWORD, &db1.name))
-            .unwrap(),
-        Response::AuthFail
-    );
+    assert_eq!(root_answered(&mut agent, 3, &db1.name), (false, false));
     let log = master.log();
     for asked in ["Authorize", "Authenticate"] {
         let line = format!(
@@ -86,33 +86,14 @@ fn a_host_asks_only_about_itself_unless_the_admin_makes_it_a_jump_host() {
             .any(|l| l.starts_with(&web1.name) && l.ends_with("asks-for-others")),
         "{list}"
     );
-    assert!(matches!(
-        agent.request(5, ssh_root(&db1.name)).unwrap(),
-        Response::Allow { .. }
-    ));
-    assert_eq!(
-        agent
-            .request(6, authenticate("root", ROOT_PASSWORD, &db1.name))
-            .unwrap(),
-        Response::AuthOk
-    );
+    assert_eq!(root_answered(&mut agent, 5, &db1.name), (true, true));
     // And db1 still may not ask about web1.
     let mut other = Client::connect(master.addr, db1).unwrap();
-    assert_eq!(
-        other
-            .request(1, authenticate("root", ROOT_PASSWORD, &web1.name))
-            .unwrap(),
-        Response::AuthFail
-    );
+    assert_eq!(root_answered(&mut other, 1, &web1.name), (false, false));
     // Taken back: refused again.
     let run = run_admin(&files, &["host", "ask-for-others", &web1.name, "no"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        agent
-            .request(7, authenticate("root", ROOT_PASSWORD, &db1.name))
-            .unwrap(),
-        Response::AuthFail
-    );
+    assert_eq!(root_answered(&mut agent, 7, &db1.name), (false, false));
 }
 
 #[test]

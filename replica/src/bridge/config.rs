@@ -172,17 +172,7 @@ impl BridgeConfig {
     /// Applies defaults and checks every rule; `file` is named in errors.
     pub fn from_file(f: &BridgeFile, file: &Path) -> Result<Self, ConfigError> {
         let field = |name: &str| format!("bridge.{name}");
-        let positive = |name: &str, value: usize| {
-            if value == 0 {
-                Err(ConfigError::invalid(
-                    file,
-                    &field(name),
-                    "expected a number above 0",
-                ))
-            } else {
-                Ok(value)
-            }
-        };
+        let positive = |name: &str, value: usize| positive_in(file, name, value);
         let workers = match f.workers.unwrap_or(0) {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -277,6 +267,19 @@ impl BridgeConfig {
     }
 }
 
+/// `value`, or an error naming `bridge.NAME` in `file` when it is 0.
+fn positive_in(file: &Path, name: &str, value: usize) -> Result<usize, ConfigError> {
+    if value == 0 {
+        Err(ConfigError::invalid(
+            file,
+            &format!("bridge.{name}"),
+            "expected a number above 0",
+        ))
+    } else {
+        Ok(value)
+    }
+}
+
 /// The connection caps, with their cross-field rules.
 fn admission_limits(
     f: &BridgeFile,
@@ -285,13 +288,7 @@ fn admission_limits(
 ) -> Result<AdmissionLimits, ConfigError> {
     let invalid =
         |name: &str, why: String| ConfigError::invalid(file, &format!("bridge.{name}"), why);
-    let positive = |name: &str, value: usize| {
-        if value == 0 {
-            Err(invalid(name, "expected a number above 0".into()))
-        } else {
-            Ok(value)
-        }
-    };
+    let positive = |name: &str, value: usize| positive_in(file, name, value);
     let default_handshakes =
         (max_connections / 4).clamp(MIN_DEFAULT_MAX_HANDSHAKES, DEFAULT_MAX_HANDSHAKES);
     let max_handshakes = positive(
@@ -390,37 +387,41 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_field() {
-        let f = BridgeFile {
-            queue_capacity: Some(10),
-            probe_silence_queue_len: Some(11),
-            ..Default::default()
-        };
-        let err = BridgeConfig::from_file(&f, Path::new("r.ron")).unwrap_err();
-        assert!(
-            err.to_string().contains("bridge.probe_silence_queue_len"),
-            "{err}"
-        );
-        let f = BridgeFile {
-            max_connections: Some(0),
-            ..Default::default()
-        };
-        let err = BridgeConfig::from_file(&f, Path::new("r.ron")).unwrap_err();
-        assert!(err.to_string().contains("bridge.max_connections"), "{err}");
-        let f = BridgeFile {
-            max_handshakes: Some(10),
-            handshake_drop_start: Some(11),
-            ..Default::default()
-        };
-        let err = BridgeConfig::from_file(&f, Path::new("r.ron")).unwrap_err();
-        assert!(
-            err.to_string().contains("bridge.handshake_drop_start"),
-            "{err}"
-        );
-        let f = BridgeFile {
-            handshake_drop_rate_percent: Some(101),
-            ..Default::default()
-        };
-        let err = BridgeConfig::from_file(&f, Path::new("r.ron")).unwrap_err();
-        assert!(err.to_string().contains("percentage"), "{err}");
+        let cases = [
+            (
+                BridgeFile {
+                    queue_capacity: Some(10),
+                    probe_silence_queue_len: Some(11),
+                    ..Default::default()
+                },
+                "bridge.probe_silence_queue_len",
+            ),
+            (
+                BridgeFile {
+                    max_connections: Some(0),
+                    ..Default::default()
+                },
+                "bridge.max_connections",
+            ),
+            (
+                BridgeFile {
+                    max_handshakes: Some(10),
+                    handshake_drop_start: Some(11),
+                    ..Default::default()
+                },
+                "bridge.handshake_drop_start",
+            ),
+            (
+                BridgeFile {
+                    handshake_drop_rate_percent: Some(101),
+                    ..Default::default()
+                },
+                "expected a percentage",
+            ),
+        ];
+        for (f, want) in cases {
+            let err = BridgeConfig::from_file(&f, Path::new("r.ron")).unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+        }
     }
 }
