@@ -127,3 +127,53 @@ fn unknown_user_bad_password_and_locked_get_the_same_answer_and_the_log_has_the_
         "{log}"
     );
 }
+
+/// Not a test: prints how long a real replica takes to answer a right password, a wrong one,
+/// an unknown user and a locked user (both passwords), interleaved, at the standard argon2 cost
+/// (docs/BENCHMARKS.md, "Password answer times"). Timing is not asserted; run it by hand:
+/// `cargo nextest run -p gatehouse-tests --run-ignored only -E 'test(password_answer_times)'
+/// --no-capture`.
+#[test]
+#[ignore = "a measurement, printed; not a pass/fail check"]
+fn password_answer_times() {
+    let (mut db, hosts) = test_database(1);
+    let mut rng = StdRng::seed_from_u64(5);
+    db.users[0].password_hash = hash_password("pw", &mut rng, HashCost::Standard).unwrap();
+    db.users[1].password_hash = hash_password("bobs", &mut rng, HashCost::Standard).unwrap();
+    let replica = start_replica(&db, "(workers: 1)");
+    let host = &hosts[0];
+    let mut agent = Client::connect(replica.addr, host).unwrap();
+    let cases = [
+        ("alice", "pw"),
+        ("alice", "wrong"),
+        ("ghost", "x"),
+        ("bob", "bobs"),
+        ("bob", "x"),
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for round in 0..30u32 {
+        for (k, (user, password)) in cases.iter().enumerate() {
+            let started = std::time::Instant::now();
+            let id = round * 10 + k as u32;
+            let answer = agent
+                .request(id, authenticate(user, password, &host.name))
+                .unwrap();
+            assert!(matches!(answer, Response::AuthOk | Response::AuthFail));
+            if round > 0 {
+                times[k].push(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        // Five checks a round, under the host's 10 a second.
+        std::thread::sleep(std::time::Duration::from_millis(600));
+    }
+    for ((user, password), v) in cases.iter().zip(&mut times) {
+        v.sort_by(f64::total_cmp);
+        let at = |q: usize| v[(v.len() - 1) * q / 100];
+        println!(
+            "{user}/{password}: median {:.1} ms, p10 {:.1}, p90 {:.1}",
+            at(50),
+            at(10),
+            at(90)
+        );
+    }
+}
