@@ -122,6 +122,7 @@ mod tests {
             addresses: Vec::new(),
             node_key: key.into(),
             groups: Vec::new(),
+            may_ask_for_others: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! through the admin client library.
 
 use crate::process::{bin_path, run_with_stdin, start_master, MasterFiles, ServerProcess};
+use gatehouse_common::policy::Database;
 use gatehouse_master::admin::client::AdminClient;
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, StatusReport};
 use std::path::Path;
@@ -98,4 +99,22 @@ impl Admin {
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
         assert_eq!(status(&self.files).sequence, before);
     }
+}
+
+/// Loads `db` into the master through the admin socket (import).
+pub fn import(files: &MasterFiles, db: &Database) {
+    let text = ron::to_string(db).unwrap();
+    let mut client = AdminClient::connect(&files.socket).unwrap();
+    let chunk = AdminRequest::ImportChunk { text };
+    assert!(matches!(
+        client.request(&chunk).unwrap(),
+        AdminResponse::ImportPending { .. }
+    ));
+    let commit = AdminRequest::ImportCommit {
+        file: "test".into(),
+    };
+    assert!(matches!(
+        client.request(&commit).unwrap(),
+        AdminResponse::Done { .. }
+    ));
 }

@@ -21,3 +21,10 @@ pub fn complete(driver: &mut Driver, n: usize) -> Vec<Completion> {
     }
     done
 }
+
+/// Submits alice's SSH login on engine `a`'s own host (a server answers an agent only about
+/// its own host).
+pub fn submit_ssh(driver: &mut Driver, a: usize) {
+    let request = crate::requests::ssh_on(&driver.engine(a).config().host);
+    driver.submit(a, request);
+}

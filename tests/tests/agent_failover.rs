@@ -7,8 +7,7 @@ use gatehouse_agent::balance::Balancing;
 use gatehouse_agent::driver::Driver;
 use gatehouse_agent::engine::{AgentError, Engine, EngineConfig};
 use gatehouse_common::wire::Response;
-use gatehouse_tests::driving::complete;
-use gatehouse_tests::requests::*;
+use gatehouse_tests::driving::{complete, submit_ssh};
 use gatehouse_tests::*;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -32,8 +31,8 @@ fn probing_and_ordered_agents_are_served_by_the_same_replica() {
     let mut driver = Driver::new(servers, 1).unwrap();
     let probing = driver.add_engine(engine(&hosts[0], 2, Balancing::Probing));
     let ordered = driver.add_engine(engine(&hosts[1], 2, Balancing::Ordered));
-    driver.submit(probing, ssh());
-    driver.submit(ordered, ssh());
+    submit_ssh(&mut driver, probing);
+    submit_ssh(&mut driver, ordered);
     let done = complete(&mut driver, 2);
     for c in &done {
         assert!(
@@ -65,12 +64,12 @@ fn a_replica_killed_mid_run_loses_no_request() {
         .collect();
     // Warm up: every agent connected somewhere.
     for &a in &agents {
-        driver.submit(a, ssh());
+        submit_ssh(&mut driver, a);
     }
     complete(&mut driver, agents.len());
     // Forty requests in flight, then replica 0 dies.
     for &a in &agents {
-        driver.submit(a, ssh());
+        submit_ssh(&mut driver, a);
     }
     driver
         .turn(Some(Duration::from_millis(5)), &mut Vec::new())
@@ -103,7 +102,7 @@ fn assert_no_server_reachable_before_the_deadline(servers: Vec<SocketAddr>, seed
     let mut driver = Driver::new(servers, seed).unwrap();
     let a = driver.add_engine(engine(&hosts[0], count, Balancing::Probing));
     let start = Instant::now();
-    driver.submit(a, ssh());
+    submit_ssh(&mut driver, a);
     let c = complete(&mut driver, 1).remove(0);
     assert_eq!(c.outcome.result, Err(AgentError::NoServerReachable));
     assert!(
@@ -160,7 +159,7 @@ fn a_replica_at_its_connection_cap_sends_the_agent_to_another_one() {
     let mut driver = Driver::new(vec![full.addr, other.addr], 5).unwrap();
     // Ordered: the full replica, first in the list, is certainly tried first.
     let a = driver.add_engine(engine(&hosts[0], 2, Balancing::Ordered));
-    driver.submit(a, ssh());
+    submit_ssh(&mut driver, a);
     let c = complete(&mut driver, 1).remove(0);
     assert!(
         matches!(c.outcome.result, Ok(Response::Allow { .. })),
@@ -198,11 +197,11 @@ fn a_busy_replica_redirects_the_agent_to_another_one() {
     let second = driver.add_engine(patient(&hosts[1]));
     // The first request teaches the slow replica its service time (an idle replica always
     // takes a request, whatever it predicts).
-    driver.submit(first, ssh());
+    submit_ssh(&mut driver, first);
     let c = complete(&mut driver, 1).remove(0);
     assert_eq!((c.outcome.server, c.outcome.redirects), (Some(0), 0));
     // Keep it busy with another slow request...
-    driver.submit(first, ssh());
+    submit_ssh(&mut driver, first);
     (0..500)
         .filter_map(|_| {
             driver
@@ -213,7 +212,7 @@ fn a_busy_replica_redirects_the_agent_to_another_one() {
         .find(|r| r.load.in_service == 1)
         .expect("the slow request in service");
     // ...now it predicts (1 in service + 1) × 400 ms > 100 ms: busy, go elsewhere.
-    driver.submit(second, ssh());
+    submit_ssh(&mut driver, second);
     let done = complete(&mut driver, 2);
     let c = done.iter().find(|c| c.engine == second).unwrap();
     assert!(

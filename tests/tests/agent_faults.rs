@@ -8,9 +8,8 @@ use gatehouse_agent::config_failover::DEFAULT_RESPONSE_TIMEOUT_MAX_MS;
 use gatehouse_agent::driver::Driver;
 use gatehouse_agent::engine::{AgentError, Engine, EngineConfig};
 use gatehouse_common::wire::Response;
-use gatehouse_tests::driving::complete;
+use gatehouse_tests::driving::{complete, submit_ssh};
 use gatehouse_tests::netns::Netns;
-use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -33,7 +32,7 @@ fn warmed_driver(servers: Vec<SocketAddr>, hosts: &[TestHost], rounds: usize) ->
     }
     for _ in 0..rounds {
         for a in 0..hosts.len() {
-            driver.submit(a, ssh());
+            submit_ssh(&mut driver, a);
         }
         for c in complete(&mut driver, hosts.len()) {
             assert!(
@@ -61,7 +60,7 @@ fn a_replica_stopped_mid_run_loses_no_request_and_holds_none_for_long() {
     // Replica 0 stops (its kernel still accepts and acknowledges); every agent asks again.
     replicas[0].signal(libc::SIGSTOP);
     for a in 0..hosts.len() {
-        driver.submit(a, ssh());
+        submit_ssh(&mut driver, a);
     }
     let done = complete(&mut driver, hosts.len());
     replicas[0].signal(libc::SIGCONT);
@@ -114,7 +113,7 @@ fn replicas_whose_tcp_is_dropped_while_they_answer_probes_are_passed_over() {
                 ns.drop_tcp_to(open.addr.port());
                 let fresh = driver.add_engine(engine(&hosts[8], 2));
                 let start = Instant::now();
-                driver.submit(fresh, ssh());
+                submit_ssh(&mut driver, fresh);
                 let c = complete(&mut driver, 1).remove(0);
                 assert_eq!(
                     c.outcome.result,

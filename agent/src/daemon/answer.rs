@@ -45,10 +45,7 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
             server,
         },
         Ok(Response::AuthOk) => LocalResponse::AuthOk { server },
-        Ok(Response::AuthFail { reason }) => LocalResponse::AuthFail {
-            reason: *reason,
-            server,
-        },
+        Ok(Response::AuthFail) => LocalResponse::AuthFail { server },
         Ok(Response::Error(e)) => LocalResponse::Error {
             kind: LocalErrorKind::ServerError,
             message: format!("{server} answered {:?}: {}", e.code, e.message),

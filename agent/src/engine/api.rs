@@ -71,6 +71,26 @@ impl Engine {
             next_conn: 0,
             outputs: VecDeque::new(),
             spare_send_buffer: Vec::new(),
+            wall_clock: None,
+        }
+    }
+
+    /// The wall clock read `unix_ms` (ms since the Unix epoch) at `now`: the engine stamps its
+    /// probes with it (a server answers only probes sent within its time window). The shell
+    /// refreshes it now and then; between refreshes the monotonic clock carries it forward.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.wall_clock = Some((now, unix_ms));
+    }
+
+    /// The wall clock at `now`, ms since the epoch; 0 if the shell never set it.
+    pub(super) fn wall_ms(&self, now: Instant) -> u64 {
+        let Some((at, unix_ms)) = self.wall_clock else {
+            return 0;
+        };
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        match now.checked_duration_since(at) {
+            Some(later) => unix_ms.saturating_add(ms(later)),
+            None => unix_ms.saturating_sub(ms(at.duration_since(now))),
         }
     }
 
@@ -115,24 +135,27 @@ impl Engine {
         }
     }
 
-    /// A UDP datagram arrived from `server`'s probe port.
+    /// A UDP datagram arrived from `server`'s probe port. Returns whether it verified as a
+    /// reply tagged with this engine's key: only then may the shell forget the probe it
+    /// answers (a forged datagram echoing a probe id must not cost the genuine reply).
     pub fn handle_probe_reply(
         &mut self,
         now: Instant,
         server: usize,
         datagram: &[u8],
         rng: &mut impl Rng,
-    ) {
+    ) -> bool {
+        // Replies that do not verify with our key are not from a genuine server: ignored.
+        let reply = open_reply(&self.config.key, datagram).ok();
         // The request's round, or else the refresh round of a connected agent.
         let round = match &mut self.phase {
             Phase::Probing { round, .. } => round,
             _ => match &mut self.refresh {
                 Some(round) => round,
-                None => return,
+                None => return reply.is_some(),
             },
         };
-        // Replies that do not verify with our key are not from a genuine server: ignored.
-        if let Ok(reply) = open_reply(&self.config.key, datagram) {
+        if let Some(reply) = &reply {
             if round.handle_reply(server, reply.probe_id, reply.load) == ReplyOutcome::Accepted {
                 let rtt = now.saturating_duration_since(round.started());
                 if let Some(slot) = self.probe_rtt.get_mut(server) {
@@ -142,6 +165,7 @@ impl Engine {
             }
         }
         self.advance(now, rng);
+        reply.is_some()
     }
 
     /// A connection asked for with `Output::Connect` is established.

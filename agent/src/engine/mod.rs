@@ -292,6 +292,8 @@ pub struct Engine {
     /// A buffer the shell has finished with (see [`Engine::recycle_send_buffer`]), reused for
     /// the next requests' bytes so a busy connection does not allocate per request.
     spare_send_buffer: Vec<u8>,
+    /// The wall clock at an instant (`set_wall_clock`), for the sending time in probes.
+    wall_clock: Option<(Instant, u64)>,
 }
 
 mod api;

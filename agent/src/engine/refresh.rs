@@ -71,7 +71,7 @@ impl Engine {
         };
         let budget = Deadline::after(now, params.timeout);
         let round = ProbeRound::for_servers(now, servers, params, &budget, rng);
-        self.send_probes(&round);
+        self.send_probes(&round, now);
         self.refresh = Some(round);
     }
 

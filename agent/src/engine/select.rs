@@ -130,16 +130,17 @@ impl Engine {
             &budget,
             rng,
         );
-        self.send_probes(&round);
+        self.send_probes(&round, now);
         self.phase = Phase::Probing { round, background };
     }
 
     /// Asks the shell to send `round`'s probes.
-    pub(super) fn send_probes(&mut self, round: &ProbeRound) {
+    pub(super) fn send_probes(&mut self, round: &ProbeRound, now: Instant) {
         for target in round.targets() {
             let probe = Probe {
                 host: self.config.host.clone(),
                 probe_id: target.probe_id,
+                sent_unix_ms: self.wall_ms(now),
             };
             // The config checks the host name fits the wire; a failure skips the probe and
             // the server is then tried as a silent candidate.

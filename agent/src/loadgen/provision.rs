@@ -95,6 +95,7 @@ pub fn provision(agents: usize, seed: u64) -> Result<(Database, Vec<Identity>), 
         addresses: Vec::new(),
         node_key: key.to_hex(),
         groups: Vec::new(),
+        may_ask_for_others: false,
     };
     let mut hosts: Vec<Host> = identities.iter().map(|i| host(&i.host, &i.key)).collect();
     hosts.push(host(ALLOWED_HOST, &web1));

@@ -40,7 +40,7 @@ pub(crate) mod samples {
     }
 }
 
-use gatehouse_common::types::{AuthFailure, DenyReason, Method};
+use gatehouse_common::types::{DenyReason, Method};
 use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest, Request};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -132,8 +132,8 @@ pub enum LocalResponse {
     Deny { reason: DenyReason, server: String },
     /// Password verified.
     AuthOk { server: String },
-    /// Password not verified.
-    AuthFail { reason: AuthFailure, server: String },
+    /// Password not verified (the server gives no reason: its log has it).
+    AuthFail { server: String },
     /// No decision: see `kind`.
     Error {
         kind: LocalErrorKind,

@@ -164,13 +164,15 @@ fn route() -> impl Strategy<Value = Route> {
 }
 
 fn database() -> impl Strategy<Value = Database> {
-    let host =
-        (text(), texts(), text(), texts()).prop_map(|(name, addresses, node_key, groups)| Host {
+    let host = (text(), texts(), text(), texts(), any::<bool>()).prop_map(
+        |(name, addresses, node_key, groups, may_ask_for_others)| Host {
             name,
             addresses,
             node_key,
             groups,
-        });
+            may_ask_for_others,
+        },
+    );
     let group = (text(), proptest::option::of(text()))
         .prop_map(|(name, description)| HostGroup { name, description });
     let user = (text(), text(), any::<bool>(), texts(), vec(route(), 0..3)).prop_map(
@@ -220,6 +222,8 @@ fn change() -> impl Strategy<Value = Change> {
         }),
         text().prop_map(|name| Change::RemoveHost { name }),
         (text(), texts()).prop_map(|(name, groups)| Change::SetHostGroups { name, groups }),
+        (text(), any::<bool>())
+            .prop_map(|(name, allowed)| Change::SetHostMayAskForOthers { name, allowed }),
         (text(), text()).prop_map(|(group, host)| Change::AddGroupMember { group, host }),
         (text(), text()).prop_map(|(group, host)| Change::RemoveGroupMember { group, host }),
         (text(), proptest::option::of(text()))

@@ -19,7 +19,7 @@ mod tests;
 mod tests_ciphers;
 
 use crate::crypto::suite::CipherSuite;
-use crate::types::{AuthFailure, DenyReason, ErrorCode, GoodbyeReason, Method};
+use crate::types::{DenyReason, ErrorCode, GoodbyeReason, Method};
 use crate::wire::reader::{DecodeError, Reader};
 use crate::wire::writer::EncodeError;
 use std::sync::Arc;
@@ -216,8 +216,10 @@ pub enum Response {
     Deny { reason: DenyReason },
     /// Password verified.
     AuthOk,
-    /// Password not verified.
-    AuthFail { reason: AuthFailure },
+    /// Password not verified: one answer whatever the reason (unknown user, wrong password,
+    /// locked account, a host that may not ask), so an agent — or a thief of its key — learns
+    /// nothing about accounts. The server logs the detailed reason.
+    AuthFail,
     /// The request was not processed (busy, shutting down, internal): see the code.
     Error(WireError),
 }

@@ -5,7 +5,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use crate::crypto::suite::CipherSuite;
-use crate::types::{AuthFailure, DenyReason, ErrorCode, GoodbyeReason, Method};
+use crate::types::{DenyReason, ErrorCode, GoodbyeReason, Method};
 use crate::wire::msg::*;
 use crate::wire::probe::{LoadReport, Probe, ProbeReply};
 
@@ -134,7 +134,7 @@ pub fn response() -> impl Strategy<Value = Response> {
         }),
         pick(&DenyReason::ALL).prop_map(|reason| Response::Deny { reason }),
         Just(Response::AuthOk),
-        pick(&AuthFailure::ALL).prop_map(|reason| Response::AuthFail { reason }),
+        Just(Response::AuthFail),
         wire_error().prop_map(Response::Error),
     ]
 }
@@ -150,7 +150,11 @@ pub fn session() -> impl Strategy<Value = Session> {
 }
 
 pub fn probe() -> impl Strategy<Value = Probe> {
-    (host(), any::<u64>()).prop_map(|(host, probe_id)| Probe { host, probe_id })
+    (host(), any::<u64>(), any::<u64>()).prop_map(|(host, probe_id, sent_unix_ms)| Probe {
+        host,
+        probe_id,
+        sent_unix_ms,
+    })
 }
 
 pub fn probe_reply() -> impl Strategy<Value = ProbeReply> {

@@ -28,6 +28,7 @@ pub const EXIT_UNREACHABLE: u8 = 3;
 pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] [--master-uid UID] COMMAND
   host add NAME [--address A]... [--group G]... --key-file PATH
   host remove NAME | host list
+  host ask-for-others NAME yes|no   (a jump host or proxy may ask about other hosts)
   group add NAME [--description TEXT] | group remove NAME
   group member add|remove GROUP HOST
   user add NAME [--class C]... | user remove NAME
@@ -250,6 +251,21 @@ fn command(w: &Words) -> Result<Command, UsageError> {
         }
         (Some("host"), Some("remove")) => send(R::HostRemove { name: plain(2)? }),
         (Some("host"), Some("list")) => w.only(&[]).and(w.args(2, &[])).and(send(R::HostList)),
+        (Some("host"), Some("ask-for-others")) => {
+            w.only(&[])?;
+            let [name, answer] = <[String; 2]>::try_from(w.args(2, &["NAME", "yes|no"])?)
+                .map_err(|_| usage("expected NAME yes|no"))?;
+            let allowed = match answer.as_str() {
+                "yes" => true,
+                "no" => false,
+                other => {
+                    return Err(usage(format!(
+                        "host ask-for-others: {other:?}: use yes or no"
+                    )))
+                }
+            };
+            send(R::HostAskForOthers { name, allowed })
+        }
         (Some("group"), Some("add")) => {
             w.only(&["--description"])?;
             let description = w.one("--description")?;

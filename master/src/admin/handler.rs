@@ -96,9 +96,13 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
                     addresses: h.addresses.clone(),
                     groups: h.groups.clone(),
                     replica: db.replicas.contains(&h.name),
+                    may_ask_for_others: h.may_ask_for_others,
                 })
                 .collect()
         })),
+        R::HostAskForOthers { name, allowed } => {
+            done(state, Change::SetHostMayAskForOthers { name, allowed })
+        }
         R::GroupAdd { name, description } => done(state, Change::AddGroup { name, description }),
         R::GroupRemove { name } => done(state, Change::RemoveGroup { name }),
         R::GroupMemberAdd { group, host } => done(state, Change::AddGroupMember { group, host }),

@@ -42,6 +42,12 @@ pub enum AdminRequest {
         name: String,
     },
     HostList,
+    /// Allows (`allowed: true`) or stops allowing the host's agent to ask about other hosts
+    /// (a jump host or proxy).
+    HostAskForOthers {
+        name: String,
+        allowed: bool,
+    },
     GroupAdd {
         name: String,
         description: Option<String>,
@@ -186,6 +192,9 @@ pub struct HostInfo {
     pub groups: Vec<String>,
     /// Allowed to replicate.
     pub replica: bool,
+    /// Allowed to ask about other hosts (a jump host or proxy).
+    #[serde(default)]
+    pub may_ask_for_others: bool,
 }
 
 /// One route and whose it is.

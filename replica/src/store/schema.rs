@@ -11,7 +11,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 /// The schema this build writes. Version history:
 /// - 0: the first development layout, without the replication allow-list (`replicas` table).
 /// - 1: adds `replicas`.
-pub const SCHEMA_VERSION: u32 = 1;
+/// - 2: adds `hosts.may_ask_for_others` (hosts allowed to ask about other hosts; 0 for all).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Tables of version 0. Kept verbatim: it is what migration 0 → 1 starts from, and tests build
 /// a version-0 file from it.
@@ -36,8 +37,10 @@ CREATE TABLE changelog (seq INTEGER PRIMARY KEY, at_unix_ms INTEGER NOT NULL,
 ";
 
 /// Migration steps: `MIGRATIONS[v]` takes a version-`v` store to version `v + 1`.
-const MIGRATIONS: &[&str] =
-    &["CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);"];
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);",
+    "ALTER TABLE hosts ADD COLUMN may_ask_for_others INTEGER NOT NULL DEFAULT 0;",
+];
 
 /// Opens the connection's durability settings and brings the schema to [`SCHEMA_VERSION`].
 pub(super) fn prepare(conn: &mut Connection, path: &str) -> Result<(), StoreError> {

@@ -289,7 +289,33 @@ fn a_version_0_store_is_migrated_keeping_its_data() {
     drop(store);
     let conn = Connection::open(dir.file()).unwrap();
     let version = schema::get_meta(&conn, "schema_version").unwrap();
-    assert_eq!(version.as_deref(), Some("1"));
+    assert_eq!(version.as_deref(), Some("2"));
+}
+
+#[test]
+fn a_host_allowed_to_ask_for_others_is_stored_and_survives_a_reopen() {
+    let dir = Scratch::new();
+    let mut store = Store::open(&dir.file()).unwrap();
+    store.apply(&add_host("jump1")).unwrap();
+    store.apply(&add_host("web1")).unwrap();
+    let allow = |allowed| Change::SetHostMayAskForOthers {
+        name: "jump1".into(),
+        allowed,
+    };
+    store.apply(&allow(true)).unwrap();
+    drop(store);
+    let mut store = Store::open(&dir.file()).unwrap();
+    let flags: Vec<bool> = store
+        .database()
+        .hosts
+        .iter()
+        .map(|h| h.may_ask_for_others)
+        .collect();
+    assert_eq!(flags, [true, false]);
+    store.apply(&allow(false)).unwrap();
+    drop(store);
+    let store = Store::open(&dir.file()).unwrap();
+    assert!(!store.database().hosts[0].may_ask_for_others);
 }
 
 fn open_err(setup: &str) -> String {
@@ -307,7 +333,7 @@ fn newer_unknown_and_foreign_files_are_refused_with_a_clear_message() {
         open_err(&format!(
             "{v1} INSERT INTO meta VALUES ('schema_version', '99');"
         )),
-        "FILE: schema version 99 is newer than this gatehouse-master supports (1); \
+        "FILE: schema version 99 is newer than this gatehouse-master supports (2); \
          run the newer master, or restore a backup"
     );
     assert_eq!(

@@ -7,6 +7,7 @@
 //! the workers is copied out before the frame is consumed (and a password check's frame is
 //! wiped first).
 
+use super::super::admission::Counted;
 use super::super::workers::{answer_in_place, ConnId, InPlace};
 use super::{Reactor, MAX_PREPARED_SESSIONS};
 use gatehouse_common::nodekeys::NodeKeyMap;
@@ -112,7 +113,22 @@ impl Reactor {
             Frame::Progress => self.mark_dirty(id),
             Frame::Established => {
                 conn.lifecycle.on_established(now);
-                conn.host = conn.session.host().map(Arc::from);
+                let host: Arc<str> = Arc::from(conn.session.host().unwrap_or_default());
+                conn.host = Some(host.clone());
+                let counted = std::mem::replace(&mut conn.counted, Counted::Nothing);
+                match self.admission.on_established(&counted, &host) {
+                    Ok(counted) => conn.counted = counted,
+                    Err(refused) => {
+                        self.stats.refused_by_limits.fetch_add(1, Ordering::Relaxed);
+                        let cap = self.config.admission.max_connections_per_host;
+                        let message = format!(
+                            "too many connections from host {host} (cap {cap}), go elsewhere"
+                        );
+                        log::debug!("refused {} host={host}: {refused:?}", conn.peer);
+                        self.fail(id, ErrorCode::TooManyConnections, &message, now);
+                        return;
+                    }
+                }
                 log::debug!(
                     "established {} host={} in {:?}",
                     conn.peer,
