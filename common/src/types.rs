@@ -125,24 +125,30 @@ pub enum AuthFailure {
     Locked,
     /// The password does not match the stored hash (or the user has no usable hash).
     BadPassword,
+    /// The user is locked out after too many failed passwords (the master's central lockout),
+    /// until the lockout's time; the password was not looked at.
+    LockedOut,
 }
 
 impl AuthFailure {
     /// All reasons, in wire-code order.
-    pub const ALL: [AuthFailure; 4] = [
+    pub const ALL: [AuthFailure; 5] = [
         AuthFailure::UnknownUser,
         AuthFailure::UnknownHost,
         AuthFailure::Locked,
         AuthFailure::BadPassword,
+        AuthFailure::LockedOut,
     ];
 
-    /// The stable wire code.
+    /// The stable code: agents never see it (they get one `AuthFail`), but a replica's
+    /// password-failure reports to the master carry it (docs/PROTOCOL.md, "Reports").
     pub fn code(self) -> u8 {
         match self {
             AuthFailure::UnknownUser => 1,
             AuthFailure::UnknownHost => 2,
             AuthFailure::Locked => 3,
             AuthFailure::BadPassword => 4,
+            AuthFailure::LockedOut => 5,
         }
     }
 
@@ -158,6 +164,7 @@ impl AuthFailure {
             AuthFailure::UnknownHost => "unknown_host",
             AuthFailure::Locked => "locked",
             AuthFailure::BadPassword => "bad_password",
+            AuthFailure::LockedOut => "locked_out",
         }
     }
 }

@@ -164,7 +164,8 @@ impl Runner {
                         self.coverage.failures.insert(reason.name());
                     }
                 }
-                let got = snapshot.authenticate(&req);
+                let now = self.now.ok_or("no `at` line before this")?;
+                let got = snapshot.authenticate(&req, now);
                 if got == want {
                     Ok(true)
                 } else {

@@ -94,7 +94,7 @@ impl RequestHandler for PolicyHandler {
                     });
                     return Response::AuthFail;
                 }
-                let outcome = snapshot.authenticate(&req);
+                let outcome = snapshot.authenticate(&req, PolicyTime::from_unix(unix_seconds(now)));
                 self.events.record(&AuthEvent::PasswordChecked {
                     agent: host,
                     host: req.host,

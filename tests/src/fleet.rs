@@ -69,8 +69,7 @@ pub fn test_database(agents: usize) -> (Database, Vec<TestHost>) {
                 }],
             },
         ],
-        user_classes: Vec::new(),
-        replicas: Vec::new(),
+        ..Database::default()
     };
     (db, hosts)
 }

@@ -123,8 +123,7 @@ pub fn provision(agents: usize, seed: u64) -> Result<(Database, Vec<Identity>), 
                 routes: vec![route("SSH:*->bob@*")],
             },
         ],
-        user_classes: Vec::new(),
-        replicas: Vec::new(),
+        ..Database::default()
     };
     Ok((db, identities))
 }

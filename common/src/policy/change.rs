@@ -11,7 +11,7 @@
 //! replaces the database. A refused change leaves the database exactly as it was.
 
 use super::compile::{PolicyError, PolicySnapshot};
-use super::model::{Database, Host, HostGroup, Route, User, UserClass};
+use super::model::{Database, Host, HostGroup, Lockout, Route, User, UserClass};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -116,6 +116,16 @@ pub enum Change {
     ReplaceAll {
         database: Database,
     },
+    /// Locks the user out of password checks until `until` (`YYYY-MM-DDTHH:MM:SSZ`),
+    /// replacing any earlier lockout: the master's central lockout decided it.
+    SetLockout {
+        user: String,
+        until: String,
+    },
+    /// Removes the user's lockout (`gatehouse-admin user unlock`).
+    ClearLockout {
+        user: String,
+    },
 }
 
 /// Why a change was refused. The database is unchanged whenever this is returned.
@@ -139,6 +149,8 @@ pub enum ChangeError {
     DuplicateRoute { target: RouteTarget, rule: String },
     #[error("{target} has no route `{rule}`")]
     RouteNotFound { target: RouteTarget, rule: String },
+    #[error("user `{0}` is not locked out")]
+    NotLockedOut(String),
     #[error("{0}")]
     Invalid(#[from] PolicyError),
 }
@@ -323,7 +335,10 @@ fn edit(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
                 routes: Vec::new(),
             });
         }
-        Change::RemoveUser { name } => remove_named(&mut db.users, name, "user", |u| &u.name)?,
+        Change::RemoveUser { name } => {
+            remove_named(&mut db.users, name, "user", |u| &u.name)?;
+            db.lockouts.retain(|l| &l.user != name);
+        }
         Change::SetPasswordHash { user, hash } => user_mut(db, user)?.password_hash = hash.clone(),
         Change::SetLocked { user, locked } => user_mut(db, user)?.locked = *locked,
         Change::SetUserClasses { user, classes } => user_mut(db, user)?.classes = classes.clone(),
@@ -378,6 +393,25 @@ fn edit(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
         }
         Change::RemoveReplica { host } => remove_named(&mut db.replicas, host, "replica", |r| r)?,
         Change::ReplaceAll { database } => *db = database.clone(),
+        Change::SetLockout { user, until } => {
+            user_mut(db, user)?;
+            let lockout = Lockout {
+                user: user.clone(),
+                until: until.clone(),
+            };
+            // A user keeps its place in the list when locked out again (the store's order).
+            match db.lockouts.iter_mut().find(|l| &l.user == user) {
+                Some(existing) => *existing = lockout,
+                None => db.lockouts.push(lockout),
+            }
+        }
+        Change::ClearLockout { user } => {
+            user_mut(db, user)?;
+            if !db.lockouts.iter().any(|l| &l.user == user) {
+                return Err(ChangeError::NotLockedOut(user.clone()));
+            }
+            db.lockouts.retain(|l| &l.user != user);
+        }
     }
     Ok(())
 }

@@ -306,3 +306,64 @@ fn changes_survive_a_ron_round_trip() {
         assert_eq!(back, change, "{text}");
     }
 }
+
+#[test]
+fn a_lockout_is_set_replaced_cleared_and_goes_with_its_user() {
+    let mut db = base();
+    let lock = |until: &str| Change::SetLockout {
+        user: "alice".into(),
+        until: until.into(),
+    };
+    apply(&mut db, &lock("2026-11-23T10:10:00Z")).unwrap();
+    apply(&mut db, &lock("2026-11-23T10:20:00Z")).unwrap();
+    assert_eq!(
+        db.lockouts,
+        [Lockout {
+            user: "alice".into(),
+            until: "2026-11-23T10:20:00Z".into()
+        }]
+    );
+    let clear = Change::ClearLockout {
+        user: "alice".into(),
+    };
+    apply(&mut db, &clear).unwrap();
+    assert!(db.lockouts.is_empty());
+    assert_eq!(
+        apply(&mut db, &clear).unwrap_err().to_string(),
+        "user `alice` is not locked out"
+    );
+    // Removing a locked-out user removes its lockout (or the database would not compile).
+    apply(&mut db, &lock("2026-11-23T10:20:00Z")).unwrap();
+    apply(
+        &mut db,
+        &Change::RemoveUser {
+            name: "alice".into(),
+        },
+    )
+    .unwrap();
+    assert!(db.lockouts.is_empty());
+}
+
+#[test]
+fn invalid_lockouts_are_refused_and_change_nothing() {
+    refused(
+        Change::SetLockout {
+            user: "bob".into(),
+            until: "2026-11-23T10:10:00Z".into(),
+        },
+        "unknown user `bob`",
+    );
+    refused(
+        Change::SetLockout {
+            user: "alice".into(),
+            until: "later".into(),
+        },
+        "lockout of user `alice`: until `later`: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)",
+    );
+    refused(
+        Change::ClearLockout {
+            user: "alice".into(),
+        },
+        "user `alice` is not locked out",
+    );
+}

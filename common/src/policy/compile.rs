@@ -75,6 +75,14 @@ pub enum PolicyError {
         text: String,
         error: TimeParseError,
     },
+    #[error("lockout of unknown user `{user}`")]
+    UnknownLockoutUser { user: String },
+    #[error("lockout of user `{user}`: until `{text}`: {error}")]
+    BadLockout {
+        user: String,
+        text: String,
+        error: TimeParseError,
+    },
 }
 
 /// A compiled route.
@@ -100,6 +108,8 @@ pub(crate) struct CompiledHost {
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledUser {
     pub locked: bool,
+    /// Password checks are refused before this time (the central lockout).
+    pub locked_out_until: Option<PolicyTime>,
     pub password_hash: String,
     pub routes: Vec<CompiledRoute>,
     /// Indexes into `PolicySnapshot::classes`, in the order the user lists them.
@@ -115,7 +125,49 @@ pub struct PolicySnapshot {
     pub(crate) users: NameMap<CompiledUser>,
     /// Each class's routes, indexed as in `CompiledUser::classes`.
     pub(crate) classes: Vec<Vec<CompiledRoute>>,
+    /// Each class's name, indexed as `classes` (the lockout's per-class settings).
+    pub(crate) class_names: Vec<String>,
     pub(crate) dummy: DummyVerifier,
+}
+
+/// What the central lockout needs to know about one user (see
+/// [`PolicySnapshot::user_standing`]).
+#[derive(Debug, Clone, Copy)]
+pub struct UserStanding<'a> {
+    snapshot: &'a PolicySnapshot,
+    user: &'a CompiledUser,
+}
+
+impl<'a> UserStanding<'a> {
+    /// Until when the user's password checks are refused, if a lockout was ever recorded (it
+    /// may lie in the past: an expired lockout needs no removal).
+    pub fn locked_out_until(&self) -> Option<PolicyTime> {
+        self.user.locked_out_until
+    }
+
+    /// Whether the user is locked out at `now`.
+    pub fn locked_out_at(&self, now: PolicyTime) -> bool {
+        self.user.locked_out_until.is_some_and(|until| now < until)
+    }
+
+    /// The user's classes, in the user's order.
+    pub fn classes(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let names = &self.snapshot.class_names;
+        self.user
+            .classes
+            .iter()
+            .filter_map(move |&c| names.get(c).map(String::as_str))
+    }
+}
+
+impl PolicySnapshot {
+    /// The user named `name`, for the central lockout; `None` for an unknown user.
+    pub fn user_standing(&self, name: &str) -> Option<UserStanding<'_>> {
+        self.users.get(name).map(|user| UserStanding {
+            snapshot: self,
+            user,
+        })
+    }
 }
 
 impl PolicySnapshot {
@@ -175,7 +227,8 @@ impl PolicySnapshot {
             .map(|c| compile_routes(&c.routes, &RouteOwner::Class(c.name.clone()), &group_of))
             .collect::<Result<_, _>>()?;
 
-        index_names("user", db.users.iter().map(|u| &u.name))?;
+        let user_index = index_names("user", db.users.iter().map(|u| &u.name))?;
+        let lockouts = compile_lockouts(db, &user_index)?;
         let mut users = NameMap::with_capacity_and_hasher(db.users.len(), Default::default());
         for user in &db.users {
             let classes =
@@ -193,6 +246,7 @@ impl PolicySnapshot {
             let owner = RouteOwner::User(user.name.clone());
             let compiled = CompiledUser {
                 locked: user.locked,
+                locked_out_until: lockouts.get(user.name.as_str()).copied(),
                 password_hash: user.password_hash.clone(),
                 routes: compile_routes(&user.routes, &owner, &group_of)?,
                 classes,
@@ -206,9 +260,34 @@ impl PolicySnapshot {
             host_by_address,
             users,
             classes,
+            class_names: db.user_classes.iter().map(|c| c.name.clone()).collect(),
             dummy,
         })
     }
+}
+
+/// The lockouts by user: each names a known user, at most once, with a parsable time.
+fn compile_lockouts<'a>(
+    db: &'a Database,
+    users: &HashMap<&str, usize>,
+) -> Result<HashMap<&'a str, PolicyTime>, PolicyError> {
+    index_names("lockout", db.lockouts.iter().map(|l| &l.user))?;
+    db.lockouts
+        .iter()
+        .map(|lockout| {
+            let user = lockout.user.as_str();
+            if !users.contains_key(user) {
+                return Err(PolicyError::UnknownLockoutUser { user: user.into() });
+            }
+            let until =
+                PolicyTime::parse_utc(&lockout.until).map_err(|error| PolicyError::BadLockout {
+                    user: user.into(),
+                    text: lockout.until.clone(),
+                    error,
+                })?;
+            Ok((user, until))
+        })
+        .collect()
 }
 
 /// Name → position, refusing empty and duplicate names.

@@ -101,19 +101,21 @@ impl PolicySnapshot {
         }
     }
 
-    /// Checks a password. The detailed reason of a failure is for the server's log (and its
-    /// audit trail); the wire answer is one `AuthFail` whatever it is. Order: the asking host
-    /// is registered (UnknownHost); the user exists (UnknownUser); not locked (Locked); the
-    /// argon2id hash matches (BadPassword otherwise, also for an empty or unusable stored
-    /// hash, which is logged).
+    /// Checks a password at time `now`. The detailed reason of a failure is for the server's
+    /// log (and its audit trail); the wire answer is one `AuthFail` whatever it is. Order: the
+    /// asking host is registered (UnknownHost); the user exists (UnknownUser); not locked
+    /// (Locked); not locked out at `now` by the central lockout (LockedOut); the argon2id hash
+    /// matches (BadPassword otherwise, also for an empty or unusable stored hash, which is
+    /// logged).
     ///
     /// Every path spends exactly one argon2id computation at the database's own cost — the
-    /// user's real hash when there is a usable one (a locked user's too), otherwise a dummy
-    /// run at the cost of the database's first usable hash — so the time an answer takes does
-    /// not tell an unknown user from a locked one or a wrong password.
+    /// user's real hash when there is a usable one (a locked or locked-out user's too),
+    /// otherwise a dummy run at the cost of the database's first usable hash — so the time an
+    /// answer takes does not tell an unknown user from a locked one or a wrong password.
     pub fn authenticate<S: AsRef<str>>(
         &self,
         req: &AuthenticateRequest<S>,
+        now: PolicyTime,
     ) -> Result<(), AuthFailure> {
         let (name, password) = (req.user.as_ref(), req.password.as_ref());
         let user = self.users.get(name);
@@ -123,6 +125,8 @@ impl PolicySnapshot {
             Some(AuthFailure::UnknownUser)
         } else if user.is_some_and(|u| u.locked) {
             Some(AuthFailure::Locked)
+        } else if user.is_some_and(|u| u.locked_out_until.is_some_and(|until| now < until)) {
+            Some(AuthFailure::LockedOut)
         } else {
             None
         };

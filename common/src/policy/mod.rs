@@ -28,9 +28,9 @@ mod window;
 mod tests;
 
 pub use change::{apply, apply_compiled, Change, ChangeError, RouteTarget};
-pub use compile::{PolicyError, PolicySnapshot, RouteOwner};
+pub use compile::{PolicyError, PolicySnapshot, RouteOwner, UserStanding};
 pub use decide::Decision;
-pub use model::{Database, Host, HostGroup, Route, User, UserClass};
+pub use model::{Database, Host, HostGroup, Lockout, Route, User, UserClass};
 pub use password::{hash_password, HashCost, PasswordHashError};
 pub use route::RouteParseError;
 pub use time::{PolicyTime, TimeParseError};

@@ -27,6 +27,14 @@ pub struct Database {
     /// registered host; deciding requests ignores the list.
     #[serde(default)]
     pub replicas: Vec<String>,
+    /// Users locked out of password checks after too many failed passwords, each until a
+    /// time: decided by the master's central lockout (docs/SECURITY.md, "Password checks"),
+    /// cleared by `gatehouse-admin user unlock` or simply by that time passing (every server
+    /// compares it with its own clock; nothing needs to remove an expired entry). At most one
+    /// per user; compiling checks each names a user and parses its time. Left out of the RON
+    /// text when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lockouts: Vec<Lockout>,
 }
 
 impl Database {
@@ -92,6 +100,17 @@ pub struct User {
     pub routes: Vec<Route>,
 }
 
+/// A user's password checks refused until `until` (the central lockout). Authorize requests
+/// are not affected: the lockout answers password guessing; `User::locked` disables an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lockout {
+    pub user: String,
+    /// `YYYY-MM-DDTHH:MM:SSZ` (UTC), as a route's `expires`: the first second at which the
+    /// user's password checks are answered again.
+    pub until: String,
+}
+
 /// A named set of routes shared by its member users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +155,7 @@ mod tests {
         assert_eq!(db.users[0].routes[0].window, None);
         assert!(db.user_classes.is_empty() && db.host_groups.is_empty());
         assert!(db.replicas.is_empty());
+        assert!(db.lockouts.is_empty());
     }
 
     #[test]

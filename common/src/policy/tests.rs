@@ -53,6 +53,19 @@ fn compile_errors_name_the_owner_and_the_text() {
             "user `al` is defined twice",
         ),
         (r#"User(name: "")"#, "user with an empty name"),
+        (
+            r#"User(name: "al")], lockouts: [Lockout(user: "bo", until: "2027-01-01")"#,
+            "lockout of unknown user `bo`",
+        ),
+        (
+            r#"User(name: "al")], lockouts: [Lockout(user: "al", until: "soon")"#,
+            "lockout of user `al`: until `soon`: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)",
+        ),
+        (
+            r#"User(name: "al")], lockouts: [Lockout(user: "al", until: "2027-01-01"),
+               Lockout(user: "al", until: "2027-01-02")"#,
+            "lockout `al` is defined twice",
+        ),
     ];
     for (users, expected) in cases {
         assert_eq!(err(&base(users)), expected);
@@ -209,11 +222,11 @@ fn the_example_database_compiles_and_says_what_its_comments_say() {
         host: "web1".into(),
     };
     assert_eq!(
-        snapshot.authenticate(&login("alice", "correct horse")),
+        snapshot.authenticate(&login("alice", "correct horse"), monday),
         Ok(())
     );
     assert_eq!(
-        snapshot.authenticate(&login("alice", "battery staple")),
+        snapshot.authenticate(&login("alice", "battery staple"), monday),
         Err(AuthFailure::BadPassword)
     );
 }
@@ -230,13 +243,17 @@ fn every_failed_password_costs_one_argon2_run_at_the_database_cost() {
     use rand::{rngs::StdRng, SeedableRng};
     let hash = |pw| hash_password(pw, &mut StdRng::seed_from_u64(9), HashCost::Fast).unwrap();
     let (alice, bob) = (hash("right"), hash("bobs"));
-    let snapshot = compile(&base(&format!(
+    // Lockouts go after the users in the database text.
+    let users = format!(
         r#"User(name: "alice", password_hash: "{alice}"),
            User(name: "bob", password_hash: "{bob}", locked: true),
            User(name: "carol"),
-           User(name: "mallory", password_hash: "not-a-phc-string")"#
-    )))
-    .unwrap();
+           User(name: "dora", password_hash: "{alice}"),
+           User(name: "mallory", password_hash: "not-a-phc-string")],
+           lockouts: [Lockout(user: "dora", until: "2026-11-23T10:00:00Z")"#
+    );
+    let snapshot = compile(&base(&users)).unwrap();
+    let now = PolicyTime::parse_utc("2026-11-23T09:59:59Z").unwrap();
     let login = |user: &str, password: &str, host: &str| AuthenticateRequest::<String> {
         user: user.into(),
         password: password.into(),
@@ -262,11 +279,64 @@ fn every_failed_password_costs_one_argon2_run_at_the_database_cost() {
             Err(AuthFailure::UnknownHost),
         ),
         (login("ghost", "x", "nohost"), Err(AuthFailure::UnknownHost)),
+        // Locked out by the central lockout: even the right password.
+        (login("dora", "right", "web1"), Err(AuthFailure::LockedOut)),
+        (login("dora", "wrong", "web1"), Err(AuthFailure::LockedOut)),
     ];
     for (request, want) in cases {
-        assert_eq!(snapshot.authenticate(&request), want, "{}", request.user);
+        assert_eq!(
+            snapshot.authenticate(&request, now),
+            want,
+            "{}",
+            request.user
+        );
         // One computation, at the cost of the database's hashes (Fast: 1024 KiB), whatever
         // the outcome: the time taken is no oracle.
         assert_eq!(runs::take(), [1024], "{} -> {want:?}", request.user);
     }
+}
+
+#[test]
+fn a_lockout_refuses_password_checks_until_its_time_and_leaves_authorize_alone() {
+    use rand::{rngs::StdRng, SeedableRng};
+    let hash = hash_password("right", &mut StdRng::seed_from_u64(3), HashCost::Fast).unwrap();
+    let users = format!(
+        r#"User(name: "dora", password_hash: "{hash}", classes: ["ops"])],
+           lockouts: [Lockout(user: "dora", until: "2026-11-23T10:00:00Z")"#
+    );
+    let snapshot = compile(&base(&users)).unwrap();
+    let at = |t: &str| PolicyTime::parse_utc(t).unwrap();
+    let login = AuthenticateRequest::<&str> {
+        user: "dora",
+        password: "right",
+        host: "web1",
+    };
+    let before = at("2026-11-23T09:59:59Z");
+    assert_eq!(
+        snapshot.authenticate(&login, before),
+        Err(AuthFailure::LockedOut)
+    );
+    // The expiry is part of the lockout: from that second on, the right password works again,
+    // on every server, with no message from the master.
+    assert_eq!(
+        snapshot.authenticate(&login, at("2026-11-23T10:00:00Z")),
+        Ok(())
+    );
+    // Authorize (an SSH key login, say) is not a password guess: not refused.
+    let ssh = AuthorizeRequest::<&str> {
+        method: Method::Ssh,
+        from_host: "10.1.1.1",
+        from_user: "dora",
+        to_user: "dora",
+        to_host: "web1",
+    };
+    assert!(matches!(
+        snapshot.authorize(&ssh, before),
+        Decision::Allow { .. }
+    ));
+    let standing = snapshot.user_standing("dora").unwrap();
+    assert!(standing.locked_out_at(before));
+    assert!(!standing.locked_out_at(at("2026-11-23T10:00:00Z")));
+    assert_eq!(standing.classes().collect::<Vec<_>>(), ["ops"]);
+    assert!(snapshot.user_standing("ghost").is_none());
 }

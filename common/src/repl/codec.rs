@@ -7,11 +7,13 @@
 //! text      = len:u32 [len] UTF-8          bool = 0x00 | 0x01
 //! opt<T>    = 0x00 | 0x01 T                list<T> = count:u32 T × count
 //! database  = list<host> list<group> list<user> list<class> replicas:list<text>
+//!             lockouts:list<lockout>
 //! host      = name:text addresses:list<text> node_key:text groups:list<text>
 //! group     = name:text description:opt<text>
 //! user      = name:text password_hash:text locked:bool classes:list<text> routes:list<route>
 //! class     = name:text routes:list<route>
 //! route     = rule:text window:opt<text> expires:opt<text>
+//! lockout   = user:text until:text
 //! target    = 0x01 user:text | 0x02 class:text
 //! change    = kind:u8 fields (table in docs/PROTOCOL.md)
 //! ```
@@ -21,7 +23,7 @@
 //! canonical: one value, one byte string. Every struct is destructured exhaustively, so a field
 //! added to the model does not compile until it has an encoding here (and in PROTOCOL.md).
 
-use crate::policy::model::{Database, Host, HostGroup, Route, User, UserClass};
+use crate::policy::model::{Database, Host, HostGroup, Lockout, Route, User, UserClass};
 use crate::policy::{Change, RouteTarget};
 use crate::wire::reader::{DecodeError, Reader};
 use crate::wire::writer::EncodeError;
@@ -49,6 +51,8 @@ pub mod kind {
     pub const REPLACE_ALL: u8 = 19;
     // 20-24 are the Unix identity changes.
     pub const SET_HOST_MAY_ASK_FOR_OTHERS: u8 = 25;
+    pub const SET_LOCKOUT: u8 = 26;
+    pub const CLEAR_LOCKOUT: u8 = 27;
 }
 
 const TARGET_USER: u8 = 1;
@@ -146,6 +150,7 @@ pub fn put_database(out: &mut Vec<u8>, db: &Database) -> Result<(), EncodeError>
         users,
         user_classes,
         replicas,
+        lockouts,
     } = db;
     put_list(out, "hosts", hosts, |o, h| {
         let Host {
@@ -186,7 +191,12 @@ pub fn put_database(out: &mut Vec<u8>, db: &Database) -> Result<(), EncodeError>
         put_text(o, "class", name)?;
         put_routes(o, routes)
     })?;
-    put_texts(out, "replicas", replicas)
+    put_texts(out, "replicas", replicas)?;
+    put_list(out, "lockouts", lockouts, |o, l| {
+        let Lockout { user, until } = l;
+        put_text(o, "user", user)?;
+        put_text(o, "until", until)
+    })
 }
 
 /// Appends the encoding of `change`.
@@ -255,6 +265,8 @@ pub fn put_change(out: &mut Vec<u8>, change: &Change) -> Result<(), EncodeError>
             out.push(REPLACE_ALL);
             put_database(out, database)?;
         }
+        Change::SetLockout { user, until } => pair_change(out, SET_LOCKOUT, user, until)?,
+        Change::ClearLockout { user } => name_change(out, CLEAR_LOCKOUT, user)?,
     }
     Ok(())
 }
@@ -388,12 +400,19 @@ pub fn read_database(r: &mut Reader<'_>) -> Result<Database, DecodeError> {
         })
     })?;
     let replicas = read_texts(r, "replicas")?;
+    let lockouts = read_list(r, 8, |r| {
+        Ok(Lockout {
+            user: read_text(r, "user")?,
+            until: read_text(r, "until")?,
+        })
+    })?;
     Ok(Database {
         hosts,
         host_groups,
         users,
         user_classes,
         replicas,
+        lockouts,
     })
 }
 
@@ -462,6 +481,11 @@ pub fn read_change(r: &mut Reader<'_>) -> Result<Change, DecodeError> {
         REPLACE_ALL => Change::ReplaceAll {
             database: read_database(r)?,
         },
+        SET_LOCKOUT => Change::SetLockout {
+            user: text(r)?,
+            until: read_text(r, "until")?,
+        },
+        CLEAR_LOCKOUT => Change::ClearLockout { user: text(r)? },
         code => {
             return Err(DecodeError::UnknownCode {
                 field: "change kind",

@@ -9,9 +9,14 @@
 //! applied; the master answers with every change after it in `Changes` batches, or a
 //! `SnapshotChunk` series. The replica applies each batch atomically, persists it, and sends
 //! `Ack`. Both sides send `Heartbeat` when they have been quiet for the interval.
+//!
+//! After its `Subscribe` the replica also sends what it has to report ([`ReplMessage::Report`]:
+//! failed password checks for the central lockout), numbered in a stream of its own; the master
+//! counts each record once and acknowledges it ([`ReplMessage::ReportAck`]).
 
 use super::codec::{put_bytes, put_change, read_bytes, read_change, read_len};
 use super::link_auth::{LinkAuth, LinkHello};
+use super::report::{put_report, read_report, Report, MAX_REPORT_RECORDS, MIN_RECORD_LEN};
 use crate::policy::change::Change;
 use crate::wire::frame::MAX_FRAME_LEN;
 use crate::wire::reader::{DecodeError, Reader};
@@ -33,6 +38,9 @@ pub mod tag {
     pub const ACK: u8 = 0x06;
     pub const HEARTBEAT: u8 = 0x07;
     pub const REFUSED: u8 = 0x08;
+    /// 0x10-0x1F: the report channel (replica → master reports and their acks).
+    pub const REPORT: u8 = 0x10;
+    pub const REPORT_ACK: u8 = 0x11;
 }
 
 /// One message on a replication link.
@@ -74,6 +82,17 @@ pub enum ReplMessage {
     Heartbeat { seq: u64 },
     /// Master → replica: the link is refused; the master closes after it.
     Refused { reason: String },
+    /// Replica → master, after its `Subscribe`: records `first`, `first + 1`, … of the
+    /// replica's report stream `stream` (a number it draws when it starts, so a restarted
+    /// replica's records are never mistaken for repeats). At most [`MAX_REPORT_RECORDS`].
+    Report {
+        stream: u64,
+        first: u64,
+        records: Vec<Report>,
+    },
+    /// Master → replica: every record of `stream` up to `through` has been received and
+    /// counted; the replica may forget them.
+    ReportAck { stream: u64, through: u64 },
 }
 
 /// A message that could not be encoded or decoded.
@@ -161,6 +180,31 @@ impl ReplMessage {
                 let reason = truncate_utf8(reason, MAX_REASON_LEN);
                 put_string(out, "reason", MAX_REASON_LEN, reason)?;
             }
+            ReplMessage::Report {
+                stream,
+                first,
+                records,
+            } => {
+                if records.len() > MAX_REPORT_RECORDS {
+                    return Err(EncodeError::TooMany {
+                        field: "records",
+                        count: records.len(),
+                        max: MAX_REPORT_RECORDS,
+                    });
+                }
+                out.push(tag::REPORT);
+                out.extend_from_slice(&stream.to_be_bytes());
+                out.extend_from_slice(&first.to_be_bytes());
+                super::codec::put_len(out, "records", records.len())?;
+                for record in records {
+                    put_report(out, record)?;
+                }
+            }
+            ReplMessage::ReportAck { stream, through } => {
+                out.push(tag::REPORT_ACK);
+                out.extend_from_slice(&stream.to_be_bytes());
+                out.extend_from_slice(&through.to_be_bytes());
+            }
         }
         Ok(())
     }
@@ -176,6 +220,8 @@ impl ReplMessage {
             ReplMessage::Ack { .. } => "Ack",
             ReplMessage::Heartbeat { .. } => "Heartbeat",
             ReplMessage::Refused { .. } => "Refused",
+            ReplMessage::Report { .. } => "Report",
+            ReplMessage::ReportAck { .. } => "ReportAck",
         }
     }
 
@@ -231,6 +277,37 @@ fn decode_from(r: &mut Reader<'_>) -> Result<ReplMessage, DecodeError> {
         tag::HEARTBEAT => ReplMessage::Heartbeat { seq: r.u64()? },
         tag::REFUSED => ReplMessage::Refused {
             reason: r.string("reason", MAX_REASON_LEN)?,
+        },
+        tag::REPORT => {
+            let stream = r.u64()?;
+            let first = r.u64()?;
+            let count = read_len(r, MIN_RECORD_LEN)?;
+            if count > MAX_REPORT_RECORDS {
+                return Err(DecodeError::Invalid {
+                    field: "records",
+                    why: "more than 64 in one report",
+                });
+            }
+            // Sequences start at 1, and the last one must exist.
+            if first == 0 || first.checked_add(count as u64).is_none() {
+                return Err(DecodeError::Invalid {
+                    field: "first",
+                    why: "sequences run from 1 to u64::MAX - 1",
+                });
+            }
+            let mut records = Vec::with_capacity(count);
+            for _ in 0..count {
+                records.push(read_report(r)?);
+            }
+            ReplMessage::Report {
+                stream,
+                first,
+                records,
+            }
+        }
+        tag::REPORT_ACK => ReplMessage::ReportAck {
+            stream: r.u64()?,
+            through: r.u64()?,
         },
         other => return Err(DecodeError::UnknownTag(other)),
     })

@@ -4,7 +4,7 @@
 //! random bytes) refused without a panic.
 
 use super::*;
-use crate::policy::model::{Database, Host, HostGroup, Route, User, UserClass};
+use crate::policy::model::{Database, Host, HostGroup, Lockout, Route, User, UserClass};
 use crate::policy::RouteTarget;
 use crate::repl::codec::{database_bytes, decode_database};
 use crate::wire::strategies::hex;
@@ -75,6 +75,61 @@ fn wire_vector_changes() {
 }
 
 #[test]
+fn wire_vector_report_and_its_ack() {
+    use crate::repl::report::{PasswordFailure, Report};
+    use crate::types::AuthFailure;
+    // Replica stream 7, its third record: bob's wrong password from web1 at
+    // 2026-11-23T12:00:00.123Z (1795435200123 ms).
+    vector(
+        ReplMessage::Report {
+            stream: 7,
+            first: 3,
+            records: vec![Report::PasswordFailure(PasswordFailure {
+                at_unix_ms: 1_795_435_200_123,
+                agent: "web1".into(),
+                host: "web1".into(),
+                user: "bob".into(),
+                reason: AuthFailure::BadPassword,
+            })],
+        },
+        "10  00 00 00 00 00 00 00 07  00 00 00 00 00 00 00 03  00 00 00 01
+         01  00 00 01 a2 08 46 fe 7b
+             00 00 00 04 77 65 62 31  00 00 00 04 77 65 62 31  00 00 00 03 62 6f 62
+             04",
+    );
+    vector(
+        ReplMessage::ReportAck {
+            stream: 7,
+            through: 3,
+        },
+        "11  00 00 00 00 00 00 00 07  00 00 00 00 00 00 00 03",
+    );
+}
+
+#[test]
+fn wire_vector_lockout_changes() {
+    vector(
+        ReplMessage::Changes {
+            head: 10,
+            changes: vec![
+                (
+                    9,
+                    Change::SetLockout {
+                        user: "bob".into(),
+                        until: "2026-11-23T10:10:00Z".into(),
+                    },
+                ),
+                (10, Change::ClearLockout { user: "bob".into() }),
+            ],
+        },
+        "04  00 00 00 00 00 00 00 0a  00 00 00 02
+         00 00 00 00 00 00 00 09  1a  00 00 00 03 62 6f 62
+           00 00 00 14 32 30 32 36 2d 31 31 2d 32 33 54 31 30 3a 31 30 3a 30 30 5a
+         00 00 00 00 00 00 00 0a  1b  00 00 00 03 62 6f 62",
+    );
+}
+
+#[test]
 fn wire_vector_snapshot_of_a_small_database() {
     let db = Database {
         users: vec![User {
@@ -95,7 +150,7 @@ fn wire_vector_snapshot_of_a_small_database() {
          00 00 00 01  00 00 00 03 62 6f 62  00 00 00 00  01  00 00 00 00
            00 00 00 01  00 00 00 0c 53 53 48 3a 2a 2d 3e 62 6f 62 40 2a  00
            01 00 00 00 0a 32 30 32 37 2d 30 31 2d 30 31
-         00 00 00 00  00 00 00 01 00 00 00 02 72 31");
+         00 00 00 00  00 00 00 01 00 00 00 02 72 31  00 00 00 00");
     assert_eq!(database_bytes(&db).unwrap(), data);
     assert_eq!(decode_database(&data).unwrap(), db);
     let mut chunk = hex("05 00 00 00 00 00 00 00 09  00 00 00 00  01");
@@ -191,14 +246,19 @@ fn database() -> impl Strategy<Value = Database> {
         vec(user, 0..3),
         vec(class, 0..3),
         texts(),
+        vec(
+            (text(), text()).prop_map(|(user, until)| Lockout { user, until }),
+            0..3,
+        ),
     )
         .prop_map(
-            |(hosts, host_groups, users, user_classes, replicas)| Database {
+            |(hosts, host_groups, users, user_classes, replicas, lockouts)| Database {
                 hosts,
                 host_groups,
                 users,
                 user_classes,
                 replicas,
+                lockouts,
             },
         )
 }
@@ -241,6 +301,8 @@ fn change() -> impl Strategy<Value = Change> {
         text().prop_map(|host| Change::AddReplica { host }),
         text().prop_map(|host| Change::RemoveReplica { host }),
         database().prop_map(|database| Change::ReplaceAll { database }),
+        (text(), text()).prop_map(|(user, until)| Change::SetLockout { user, until }),
+        text().prop_map(|user| Change::ClearLockout { user }),
     ]
 }
 
@@ -289,7 +351,38 @@ fn message() -> impl Strategy<Value = ReplMessage> {
         any::<u64>().prop_map(|seq| ReplMessage::Heartbeat { seq }),
         crate::wire::strategies::text(0, MAX_REASON_LEN)
             .prop_map(|reason| ReplMessage::Refused { reason }),
+        (any::<u64>(), 1..u64::MAX / 2, vec(report(), 0..4)).prop_map(
+            |(stream, first, records)| ReplMessage::Report {
+                stream,
+                first,
+                records,
+            }
+        ),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(stream, through)| ReplMessage::ReportAck { stream, through }),
     ]
+}
+
+fn report() -> impl Strategy<Value = crate::repl::report::Report> {
+    use crate::repl::report::{PasswordFailure, Report};
+    use crate::types::AuthFailure;
+    let name = || crate::wire::strategies::text(0, 255);
+    (
+        any::<u64>(),
+        name(),
+        name(),
+        name(),
+        proptest::sample::select(AuthFailure::ALL.to_vec()),
+    )
+        .prop_map(|(at_unix_ms, agent, host, user, reason)| {
+            Report::PasswordFailure(PasswordFailure {
+                at_unix_ms,
+                agent,
+                host,
+                user,
+                reason,
+            })
+        })
 }
 
 proptest! {
@@ -322,5 +415,47 @@ proptest! {
     fn random_bytes_never_panic(bytes in vec(any::<u8>(), 0..256)) {
         let _ = ReplMessage::decode(&bytes);
         let _ = decode_database(&bytes);
+    }
+}
+
+#[test]
+fn hostile_reports_are_refused() {
+    // stream 7, first 3, one record of bob from web1 (the worked example), then spoiled.
+    let good = "10  00 00 00 00 00 00 00 07  00 00 00 00 00 00 00 03  00 00 00 01
+         01  00 00 01 a2 08 46 fe 7b
+             00 00 00 04 77 65 62 31  00 00 00 04 77 65 62 31  00 00 00 03 62 6f 62  04";
+    assert!(ReplMessage::decode(&hex(good)).is_ok());
+    let spoiled = |from: &str, to: &str| hex(&good.replacen(from, to, 1));
+    let first_zero = spoiled("00 00 00 00 00 00 00 03", "00 00 00 00 00 00 00 00");
+    let last_past_u64 = spoiled("00 00 00 00 00 00 00 03", "ff ff ff ff ff ff ff ff");
+    let unknown_kind = spoiled("01  00 00 01", "02  00 00 01");
+    let unknown_reason = spoiled("62 6f 62  04", "62 6f 62  09");
+    let mut long_user = hex(&good[..good.find("00 00 00 03 62 6f 62").unwrap()]);
+    long_user.extend_from_slice(&256u32.to_be_bytes());
+    long_user.extend_from_slice(&[b'a'; 256]);
+    long_user.push(4);
+    // 65 records, each a valid one: over the per-message cap (64 are fine).
+    let record = &hex(good)[21..];
+    let copies = |n: u32| {
+        let mut bytes = hex("10  00 00 00 00 00 00 00 07  00 00 00 00 00 00 00 03");
+        bytes.extend_from_slice(&n.to_be_bytes());
+        (0..n).for_each(|_| bytes.extend_from_slice(record));
+        bytes
+    };
+    assert!(ReplMessage::decode(&copies(64)).is_ok());
+    let too_many = copies(65);
+    let cases = [
+        (first_zero, "a first sequence of 0"),
+        (last_past_u64, "a last sequence past u64::MAX"),
+        (unknown_kind, "an unknown record kind"),
+        (unknown_reason, "an unknown failure reason"),
+        (long_user, "a 256-byte user name"),
+        (too_many, "65 records"),
+    ];
+    for (bytes, what) in cases {
+        assert!(
+            matches!(ReplMessage::decode(&bytes), Err(ReplError::Malformed(_))),
+            "{what} was accepted"
+        );
     }
 }

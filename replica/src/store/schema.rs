@@ -12,7 +12,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 /// - 0: the first development layout, without the replication allow-list (`replicas` table).
 /// - 1: adds `replicas`.
 /// - 2: adds `hosts.may_ask_for_others` (hosts allowed to ask about other hosts; 0 for all).
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: adds `lockouts` (the central lockout: users whose password checks are refused until a
+///   time; none at first).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Tables of version 0. Kept verbatim: it is what migration 0 → 1 starts from, and tests build
 /// a version-0 file from it.
@@ -40,6 +42,8 @@ CREATE TABLE changelog (seq INTEGER PRIMARY KEY, at_unix_ms INTEGER NOT NULL,
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);",
     "ALTER TABLE hosts ADD COLUMN may_ask_for_others INTEGER NOT NULL DEFAULT 0;",
+    "CREATE TABLE lockouts (user TEXT PRIMARY KEY, until TEXT NOT NULL,
+        position INTEGER NOT NULL);",
 ];
 
 /// Opens the connection's durability settings and brings the schema to [`SCHEMA_VERSION`].

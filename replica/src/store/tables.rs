@@ -5,8 +5,8 @@
 //! in the model (a user's routes and classes are tried in order), so every row has a
 //! `position`; new entities get the next position, so the stored order is the model's order.
 
-use gatehouse_common::policy::UserClass;
 use gatehouse_common::policy::{Change, Database, Host, HostGroup, Route, RouteTarget, User};
+use gatehouse_common::policy::{Lockout, UserClass};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
@@ -17,6 +17,8 @@ pub(super) enum Touched {
     Group(String),
     User(String),
     Class(String),
+    /// The lockout of this user.
+    Lockout(String),
     Replicas,
     All,
 }
@@ -44,6 +46,9 @@ pub(super) fn touched(change: &Change) -> Touched {
         },
         Change::AddReplica { .. } | Change::RemoveReplica { .. } => Touched::Replicas,
         Change::ReplaceAll { .. } => Touched::All,
+        Change::SetLockout { user, .. } | Change::ClearLockout { user } => {
+            Touched::Lockout(user.clone())
+        }
     }
 }
 
@@ -58,6 +63,9 @@ pub(super) fn write(conn: &Connection, db: &Database, what: &Touched) -> rusqlit
         Touched::Class(name) => {
             write_class(conn, name, db.user_classes.iter().find(|c| &c.name == name))
         }
+        Touched::Lockout(user) => {
+            write_lockout(conn, user, db.lockouts.iter().find(|l| &l.user == user))
+        }
         Touched::Replicas => write_replicas(conn, &db.replicas),
         Touched::All => write_all(conn, db),
     }
@@ -67,7 +75,7 @@ fn write_all(conn: &Connection, db: &Database) -> rusqlite::Result<()> {
     conn.execute_batch(
         "DELETE FROM host_groups; DELETE FROM hosts; DELETE FROM host_addresses;
          DELETE FROM host_group_members; DELETE FROM users; DELETE FROM user_classes;
-         DELETE FROM user_class_members; DELETE FROM routes;",
+         DELETE FROM user_class_members; DELETE FROM routes; DELETE FROM lockouts;",
     )?;
     for group in &db.host_groups {
         write_group(conn, &group.name, Some(group))?;
@@ -80,6 +88,9 @@ fn write_all(conn: &Connection, db: &Database) -> rusqlite::Result<()> {
     }
     for user in &db.users {
         write_user(conn, &user.name, Some(user))?;
+    }
+    for lockout in &db.lockouts {
+        write_lockout(conn, &lockout.user, Some(lockout))?;
     }
     write_replicas(conn, &db.replicas)
 }
@@ -161,6 +172,8 @@ fn write_group(conn: &Connection, name: &str, group: Option<&HostGroup>) -> rusq
 fn write_user(conn: &Connection, name: &str, user: Option<&User>) -> rusqlite::Result<()> {
     let Some(user) = user else {
         conn.execute("DELETE FROM users WHERE name = ?1", [name])?;
+        // A removed user's lockout goes with it (`Change::RemoveUser`).
+        write_lockout(conn, name, None)?;
         write_list(conn, "user_class_members", name, &[])?;
         return write_routes(conn, "user", name, &[]);
     };
@@ -192,6 +205,21 @@ fn write_class(conn: &Connection, name: &str, class: Option<&UserClass>) -> rusq
         }
     };
     write_routes(conn, "class", name, routes)
+}
+
+fn write_lockout(conn: &Connection, user: &str, lockout: Option<&Lockout>) -> rusqlite::Result<()> {
+    let Some(lockout) = lockout else {
+        return conn
+            .execute("DELETE FROM lockouts WHERE user = ?1", [user])
+            .map(|_| ());
+    };
+    conn.execute(
+        "INSERT INTO lockouts (user, until, position)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(position), -1) + 1 FROM lockouts))
+         ON CONFLICT (user) DO UPDATE SET until = excluded.until",
+        params![user, lockout.until],
+    )
+    .map(|_| ())
 }
 
 fn write_replicas(conn: &Connection, replicas: &[String]) -> rusqlite::Result<()> {
@@ -303,11 +331,21 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<Database> {
         .prepare("SELECT host FROM replicas ORDER BY position")?
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let lockouts = conn
+        .prepare("SELECT user, until FROM lockouts ORDER BY position")?
+        .query_map([], |row| {
+            Ok(Lockout {
+                user: row.get(0)?,
+                until: row.get(1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(Database {
         hosts,
         host_groups,
         users,
         user_classes,
         replicas,
+        lockouts,
     })
 }

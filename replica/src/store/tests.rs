@@ -289,7 +289,7 @@ fn a_version_0_store_is_migrated_keeping_its_data() {
     drop(store);
     let conn = Connection::open(dir.file()).unwrap();
     let version = schema::get_meta(&conn, "schema_version").unwrap();
-    assert_eq!(version.as_deref(), Some("2"));
+    assert_eq!(version, Some(SCHEMA_VERSION.to_string()));
 }
 
 #[test]
@@ -318,6 +318,42 @@ fn a_host_allowed_to_ask_for_others_is_stored_and_survives_a_reopen() {
     assert!(!store.database().hosts[0].may_ask_for_others);
 }
 
+#[test]
+fn a_lockout_is_stored_survives_a_reopen_and_goes_with_its_user() {
+    let dir = Scratch::new();
+    let mut store = Store::open(&dir.file()).unwrap();
+    for name in ["alice", "bob"] {
+        store.apply(&add_user(name)).unwrap();
+    }
+    let lock = |user: &str, until: &str| Change::SetLockout {
+        user: user.into(),
+        until: until.into(),
+    };
+    store.apply(&lock("bob", "2026-11-23T10:10:00Z")).unwrap();
+    store.apply(&lock("alice", "2026-11-23T10:11:00Z")).unwrap();
+    store.apply(&lock("bob", "2026-11-23T10:20:00Z")).unwrap();
+    let before = store.database().clone();
+    drop(store);
+    let mut store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.database(), &before);
+    assert_eq!(
+        store.load_database().unwrap().lockouts[0].until,
+        "2026-11-23T10:20:00Z"
+    );
+    store
+        .apply(&Change::ClearLockout {
+            user: "alice".into(),
+        })
+        .unwrap();
+    store
+        .apply(&Change::RemoveUser { name: "bob".into() })
+        .unwrap();
+    assert!(store.database().lockouts.is_empty());
+    drop(store);
+    let store = Store::open(&dir.file()).unwrap();
+    assert!(store.load_database().unwrap().lockouts.is_empty());
+}
+
 fn open_err(setup: &str) -> String {
     let dir = Scratch::new();
     dir.raw().execute_batch(setup).unwrap();
@@ -333,8 +369,10 @@ fn newer_unknown_and_foreign_files_are_refused_with_a_clear_message() {
         open_err(&format!(
             "{v1} INSERT INTO meta VALUES ('schema_version', '99');"
         )),
-        "FILE: schema version 99 is newer than this gatehouse-master supports (2); \
-         run the newer master, or restore a backup"
+        format!(
+            "FILE: schema version 99 is newer than this gatehouse-master supports \
+             ({SCHEMA_VERSION}); run the newer master, or restore a backup"
+        )
     );
     assert_eq!(
         open_err(&format!(
