@@ -1,7 +1,9 @@
 //! The master's config file (RON): where agents connect, the SQLite store, the admin socket,
-//! the address reserved for replication, and the bridge settings (the same section as a
-//! replica's). Reads one file; errors name the file and the field.
+//! the address reserved for replication, the central lockout's policy (`lockout`), and the
+//! bridge settings (the same section as a replica's). Reads one file; errors name the file and
+//! the field.
 
+use crate::lockout::config::{LockoutConfig, LockoutFile};
 use gatehouse_common::config::{load_ron, ConfigError};
 use gatehouse_replica::bridge::{BridgeConfig, BridgeFile};
 use serde::Deserialize;
@@ -43,6 +45,9 @@ struct MasterFile {
     /// Uids allowed on the admin socket besides root and the master's own uid.
     #[serde(default)]
     admin_uids: Vec<u32>,
+    /// The central lockout (see `lockout::config`); every field optional.
+    #[serde(default)]
+    lockout: LockoutFile,
     #[serde(default)]
     bridge: BridgeFile,
 }
@@ -59,6 +64,7 @@ pub struct MasterConfig {
     /// Uids allowed on the admin socket besides root and the master's own uid (numbers, not
     /// names: no NSS lookup at start). Default: none.
     pub admin_uids: Vec<u32>,
+    pub lockout: LockoutConfig,
     pub bridge: BridgeConfig,
 }
 
@@ -88,6 +94,7 @@ impl MasterConfig {
             admin_socket: base.join(admin_socket),
             replication_listen: file.replication_listen,
             admin_uids: file.admin_uids,
+            lockout: LockoutConfig::from_file(&file.lockout, path)?,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,
         })
     }

@@ -9,6 +9,7 @@ use gatehouse_common::repl::LinkTimings;
 use gatehouse_master::admin::server;
 use gatehouse_master::config::MasterConfig;
 use gatehouse_master::identity;
+use gatehouse_master::lockout::{self, MasterEvents};
 use gatehouse_master::replication;
 use gatehouse_master::state::MasterState;
 use gatehouse_master::store::Store;
@@ -130,7 +131,8 @@ fn generate_key(path: Option<String>) -> ExitCode {
 
 fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Result<()> {
     let sequence = store.sequence();
-    let state = Arc::new(MasterState::new(store));
+    let state = Arc::new(MasterState::with_lockout(store, config.lockout.clone()));
+    lockout::spawn_applier(state.clone())?;
     let admin = server::bind(&config.admin_socket)?;
     let (listener, udp) = bind_tcp_and_udp(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -139,7 +141,10 @@ fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Resul
         config: config.bridge.clone(),
         listener,
         udp,
-        handler: Arc::new(PolicyHandler::new(state.policy())),
+        handler: Arc::new(PolicyHandler::with_events(
+            state.policy(),
+            Arc::new(MasterEvents::new(state.lockout().clone())),
+        )),
         keys: state.keys(),
         db: state.db_status(),
         handle_signals: true,

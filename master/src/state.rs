@@ -8,6 +8,8 @@
 //! lock, so agents and replicas see changes in sequence order and never one not yet durable.
 
 use crate::hooks::{CommitListener, NoReplication, ReplicaLinkStatus, ReplicaLinks};
+use crate::lockout::config::LockoutConfig;
+use crate::lockout::Lockout;
 use crate::store::{ChangesAfter, Store, StoreError};
 use arc_swap::ArcSwap;
 use gatehouse_common::nodekeys::NodeKeyStore;
@@ -29,6 +31,8 @@ pub struct MasterState {
     gate: Mutex<WriteGate>,
     /// Signalled when the gate opens, waking the writes that wait on it.
     gate_opened: Condvar,
+    /// The central lockout: counts failed passwords, decides lockouts.
+    lockout: Arc<Lockout>,
 }
 
 /// Whether writes wait for a replica to confirm this master's epoch, and for how long.
@@ -42,23 +46,37 @@ struct WriteGate {
 }
 
 impl MasterState {
-    /// Wraps an open store and publishes its current database.
+    /// Wraps an open store and publishes its current database; the lockout has the default
+    /// policy.
     pub fn new(store: Store) -> MasterState {
-        let policy = store.policy();
-        let keys = Arc::new(NodeKeyStore::new(policy.node_keys()));
+        Self::with_lockout(store, LockoutConfig::default())
+    }
+
+    /// [`MasterState::new`] with the config's lockout policy.
+    pub fn with_lockout(store: Store, lockout: LockoutConfig) -> MasterState {
+        let policy = Arc::new(ArcSwap::new(store.policy()));
+        let lockout = Arc::new(Lockout::new(lockout, policy.clone()));
+        let policy_now = policy.load_full();
+        let keys = Arc::new(NodeKeyStore::new(policy_now.node_keys()));
         let db_status = Arc::new(DbStatus::from_file());
         db_status.set_authoritative(true);
         db_status.confirm(store.sequence());
         MasterState {
             store: Mutex::new(store),
-            policy: Arc::new(ArcSwap::new(policy)),
+            policy,
             keys,
             db_status,
             listeners: RwLock::new(Vec::new()),
             links: RwLock::new(Arc::new(NoReplication)),
             gate: Mutex::new(WriteGate::default()),
             gate_opened: Condvar::new(),
+            lockout,
         }
+    }
+
+    /// The central lockout (reports from replicas, `lockout list`, `user unlock`).
+    pub fn lockout(&self) -> &Arc<Lockout> {
+        &self.lockout
     }
 
     /// With replication on, a master that has replicas registered accepts writes only after

@@ -1,6 +1,7 @@
 //! The Gatehouse bridge and replica daemon. The bridge (`bridge`) is shared with the master;
 //! the replica-specific parts are its config (`config`) and its request handler (`handler`),
-//! which reports what the agent is not told in detail to `auth_events`.
+//! which reports what the agent is not told in detail to `auth_events`, and on a following
+//! replica its failed password checks to the master (`reports`).
 
 pub mod auth_events;
 pub mod bridge;
@@ -8,4 +9,5 @@ pub mod config;
 pub mod follower;
 pub mod handler;
 pub mod net;
+pub mod reports;
 pub mod store;

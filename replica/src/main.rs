@@ -14,6 +14,7 @@ use gatehouse_replica::config::{ReplicaConfig, Source};
 use gatehouse_replica::follower::{self, FollowConfig, Published};
 use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::net::bind_tcp_and_udp;
+use gatehouse_replica::reports::{ReportingEvents, Reports};
 use gatehouse_replica::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,7 +116,14 @@ fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
     };
     let keys = Arc::new(NodeKeyStore::new(policy.node_keys()));
     let policy = Arc::new(ArcSwap::from_pointee(policy));
+    let mut handler = PolicyHandler::new(policy.clone());
     if let Loaded::Follow(follow, key, store) = loaded {
+        // Failed password checks go to the master's central lockout.
+        let reports = Arc::new(Reports::new());
+        handler = PolicyHandler::with_events(
+            policy.clone(),
+            Arc::new(ReportingEvents::new(reports.clone())),
+        );
         let masters: Vec<String> = follow
             .masters
             .iter()
@@ -135,6 +143,7 @@ fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
                 policy: policy.clone(),
                 keys: keys.clone(),
                 db: db.clone(),
+                reports,
             },
         )?;
     }
@@ -142,7 +151,7 @@ fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
         config: config.bridge.clone(),
         listener,
         udp,
-        handler: Arc::new(PolicyHandler::new(policy)),
+        handler: Arc::new(handler),
         keys,
         db,
         handle_signals: true,

@@ -331,13 +331,19 @@ impl MasterFiles {
     /// Like [`MasterFiles::new`] with a fixed replication address, so replicas find a
     /// restarted master again.
     pub fn with_replication(bridge: &str, replication: &str) -> Self {
+        Self::with_settings(bridge, replication, "")
+    }
+
+    /// [`MasterFiles::with_replication`] plus more top-level settings (RON fields, each
+    /// followed by a comma, for example `lockout: (failures: 3),`).
+    pub fn with_settings(bridge: &str, replication: &str, settings: &str) -> Self {
         let dir = TestDir::new("master");
         let config = dir.path().join("master.ron");
         std::fs::write(
             &config,
             format!(
                 r#"(listen: "127.0.0.1:0", database: "master.sqlite", admin_socket: "admin.sock",
-                    replication_listen: Some("{replication}"),
+                    replication_listen: Some("{replication}"), {settings}
                     write_confirm_wait_ms: {TEST_WRITE_CONFIRM_WAIT_MS}, bridge: {bridge})"#
             ),
         )

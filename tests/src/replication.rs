@@ -32,7 +32,12 @@ impl Cluster {
 
     /// [`Cluster::start`] with the master's replication on a fixed address.
     pub fn start_on(replicas: &[&str], replication: &str) -> Cluster {
-        let files = MasterFiles::with_replication("()", replication);
+        Self::start_with(replicas, replication, "")
+    }
+
+    /// [`Cluster::start_on`] with more master settings (see [`MasterFiles::with_settings`]).
+    pub fn start_with(replicas: &[&str], replication: &str, settings: &str) -> Cluster {
+        let files = MasterFiles::with_settings("()", replication, settings);
         let master = start_master(&files);
         let cluster = Cluster { files, master };
         for name in replicas.iter().copied().chain(["web1"]) {
@@ -61,6 +66,22 @@ impl Cluster {
     pub fn key(&self, host: &str) -> NodeKey {
         let text = std::fs::read_to_string(self.key_path(host)).expect("key file");
         NodeKey::from_hex(&text).expect("node key")
+    }
+
+    /// A host added by [`Cluster::start`], as an agent (or a test replica) holds it.
+    pub fn test_host(&self, host: &str) -> crate::TestHost {
+        crate::TestHost {
+            name: host.into(),
+            key: self.key(host),
+        }
+    }
+
+    /// Waits (bounded) until the replica `host` has applied everything the master has.
+    pub fn wait_caught_up(&self, host: &str) {
+        let seq = self.sequence();
+        ReplicaStatus::wait_for(&self.replica_dir(host), "the master's sequence", |s| {
+            s.state == "Established" && s.applied >= seq
+        });
     }
 
     /// Runs `gatehouse-admin` and expects success.

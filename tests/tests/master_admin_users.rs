@@ -125,7 +125,9 @@ fn users_classes_routes_and_check() {
     );
 
     a.ok(&["user", "lock", "bob"]);
-    assert!(a.ok(&["status"]).contains("users: 2 (1 locked)"));
+    assert!(a
+        .ok(&["status"])
+        .contains("users: 2 (1 locked, 0 locked out)"));
     assert_eq!(check("bob", &monday), "Deny\treason: locked\n");
     a.ok(&["user", "unlock", "bob"]);
     assert_eq!(

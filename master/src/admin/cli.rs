@@ -33,7 +33,8 @@ pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] [--master-uid UI
   group member add|remove GROUP HOST
   user add NAME [--class C]... | user remove NAME
   user passwd NAME          (the password is read from standard input)
-  user lock NAME | user unlock NAME
+  user lock NAME | user unlock NAME   (unlock also clears a lockout after wrong passwords)
+  lockout list              (users locked out, and wrong passwords counted now, by host)
   class add NAME | class remove NAME
   route add (--user U | --class C) RULE [--window W] [--expires E]
   route remove (--user U | --class C) RULE
@@ -297,6 +298,9 @@ fn command(w: &Words) -> Result<Command, UsageError> {
         (Some("user"), Some("passwd")) => Ok(Command::Passwd { name: plain(2)? }),
         (Some("user"), Some("lock")) => send(R::UserLock { name: plain(2)? }),
         (Some("user"), Some("unlock")) => send(R::UserUnlock { name: plain(2)? }),
+        (Some("lockout"), Some("list")) => {
+            w.only(&[]).and(w.args(2, &[])).and(send(R::LockoutList))
+        }
         (Some("class"), Some("add")) => send(R::ClassAdd { name: plain(2)? }),
         (Some("class"), Some("remove")) => send(R::ClassRemove { name: plain(2)? }),
         (Some("route"), Some(action @ ("add" | "remove"))) => {

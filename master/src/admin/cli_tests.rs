@@ -78,6 +78,11 @@ fn commands_become_requests() {
         request("route list"),
         AdminRequest::RouteList { target: None }
     );
+    assert_eq!(request("lockout list"), AdminRequest::LockoutList);
+    assert_eq!(
+        request("user unlock bob"),
+        AdminRequest::UserUnlock { name: "bob".into() }
+    );
     assert_eq!(
         parse_words("status").unwrap().socket,
         PathBuf::from(DEFAULT_SOCKET)

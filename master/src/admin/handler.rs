@@ -6,15 +6,16 @@
 //! request at a time per connection; [`Session`] holds a connection's pending import.
 
 use super::proto::{
-    AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, RouteEntry, StatusReport,
-    MAX_IMPORT_BYTES,
+    AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, LockoutEntry, RouteEntry,
+    StatusReport, MAX_IMPORT_BYTES,
 };
+use crate::lockout::{tracker::sources, unix_ms};
 use crate::state::MasterState;
 use crate::store::StoreError;
 use gatehouse_common::config::parse_ron;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::policy::{
-    hash_password, Change, Database, Decision, HashCost, PolicyTime, RouteTarget,
+    hash_password, Change, Database, Decision, HashCost, Lockout, PolicyTime, RouteTarget,
 };
 use gatehouse_common::weak_keys::{check_added_key, check_host_keys};
 use gatehouse_common::wire::AuthorizeRequest;
@@ -119,13 +120,8 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
                 locked: true,
             },
         ),
-        R::UserUnlock { name } => done(
-            state,
-            Change::SetLocked {
-                user: name,
-                locked: false,
-            },
-        ),
+        R::UserUnlock { name } => unlock(state, name),
+        R::LockoutList => lockout_list(state),
         R::ClassAdd { name } => done(state, Change::AddClass { name }),
         R::ClassRemove { name } => done(state, Change::RemoveClass { name }),
         R::RouteAdd { target, route } => done(state, Change::AddRoute { target, route }),
@@ -221,6 +217,79 @@ fn passwd(state: &MasterState, name: String, password: &str) -> AdminResponse {
     }
 }
 
+/// Clears the user's lockout (if it has one, expired or not) and its admin lock, and forgets
+/// the wrong passwords counted so far. A user with neither still gets the `SetLocked` change,
+/// as `user unlock` always did.
+fn unlock(state: &MasterState, name: String) -> AdminResponse {
+    let has_lockout = state.read(|s| s.database().lockouts.iter().any(|l| l.user == name));
+    state.lockout().forget(&name);
+    if has_lockout {
+        let clear = Change::ClearLockout { user: name.clone() };
+        if let Err((kind, message)) = commit(state, &clear) {
+            return error(kind, message);
+        }
+    }
+    let locked = state.read(|s| {
+        s.database()
+            .users
+            .iter()
+            .any(|u| u.name == name && u.locked)
+    });
+    if has_lockout && !locked {
+        return AdminResponse::Done {
+            seq: state.read(|s| s.sequence()),
+        };
+    }
+    done(
+        state,
+        Change::SetLocked {
+            user: name,
+            locked: false,
+        },
+    )
+}
+
+/// The lockouts that hold at `now` (an expired one stays in the database until cleared, and
+/// means nothing).
+fn active_lockouts(db: &Database, now: PolicyTime) -> impl Iterator<Item = &Lockout> {
+    db.lockouts
+        .iter()
+        .filter(move |l| PolicyTime::parse_utc(&l.until).is_ok_and(|until| now < until))
+}
+
+/// Users locked out now, then users with failures counted, by name.
+fn lockout_list(state: &MasterState) -> AdminResponse {
+    let now_ms = unix_ms(SystemTime::now());
+    let now = PolicyTime::from_unix(now_unix());
+    let mut entries: Vec<LockoutEntry> = state.read(|s| {
+        active_lockouts(s.database(), now)
+            .map(|l| LockoutEntry {
+                user: l.user.clone(),
+                locked_out_until: Some(l.until.clone()),
+                failures: 0,
+                sources: String::new(),
+            })
+            .collect()
+    });
+    for (user, seen) in state.lockout().recent(now_ms) {
+        let entry = LockoutEntry {
+            user,
+            locked_out_until: None,
+            failures: seen.len() as u32,
+            sources: sources(&seen),
+        };
+        match entries.iter_mut().find(|e| e.user == entry.user) {
+            Some(locked) => {
+                locked.failures = entry.failures;
+                locked.sources = entry.sources;
+            }
+            None => entries.push(entry),
+        }
+    }
+    entries.sort_by(|a, b| a.user.cmp(&b.user));
+    AdminResponse::Lockouts(entries)
+}
+
 fn route_list(db: &Database, target: Option<&RouteTarget>) -> AdminResponse {
     let users = db
         .users
@@ -266,6 +335,7 @@ fn status(state: &MasterState) -> AdminResponse {
             host_groups: db.host_groups.len(),
             users: db.users.len(),
             locked_users: db.users.iter().filter(|u| u.locked).count(),
+            locked_out_users: active_lockouts(db, PolicyTime::from_unix(now_unix())).count(),
             classes: db.user_classes.len(),
             routes,
             replicas_allowed: db.replicas.clone(),

@@ -53,6 +53,22 @@ pub fn render(response: &AdminResponse) -> String {
                 .collect();
             lines.join("\n")
         }
+        AdminResponse::Lockouts(entries) => {
+            let lines: Vec<String> = entries
+                .iter()
+                .map(|e| {
+                    let mut line = e.user.clone();
+                    if let Some(until) = &e.locked_out_until {
+                        line.push_str(&format!("\tlocked out until {until}"));
+                    }
+                    if e.failures > 0 {
+                        line.push_str(&format!("\t{} wrong passwords: {}", e.failures, e.sources));
+                    }
+                    line
+                })
+                .collect();
+            lines.join("\n")
+        }
         AdminResponse::Status(report) => status(report),
         AdminResponse::Exported { seq, .. } => format!("exported sequence {seq}"),
         AdminResponse::ImportPending { bytes } => format!("{bytes} bytes pending"),
@@ -66,7 +82,7 @@ pub fn render(response: &AdminResponse) -> String {
 
 fn status(r: &StatusReport) -> String {
     let mut out = format!(
-        "sequence: {}\noldest logged change: {}\nhosts: {}\nhost groups: {}\nusers: {} ({} locked)\n\
+        "sequence: {}\noldest logged change: {}\nhosts: {}\nhost groups: {}\nusers: {} ({} locked, {} locked out)\n\
          classes: {}\nroutes: {}\nreplicas allowed: {}\nreplica links:",
         r.sequence,
         r.oldest_log_seq,
@@ -74,6 +90,7 @@ fn status(r: &StatusReport) -> String {
         r.host_groups,
         r.users,
         r.locked_users,
+        r.locked_out_users,
         r.classes,
         r.routes,
         if r.replicas_allowed.is_empty() {

@@ -79,9 +79,13 @@ pub enum AdminRequest {
     UserLock {
         name: String,
     },
+    /// Lets the user in again: clears the admin lock and the central lockout (and forgets
+    /// the wrong passwords counted so far).
     UserUnlock {
         name: String,
     },
+    /// Users locked out now and users with wrong passwords counted in their window.
+    LockoutList,
     ClassAdd {
         name: String,
     },
@@ -147,6 +151,7 @@ pub enum AdminResponse {
     },
     Hosts(Vec<HostInfo>),
     Routes(Vec<RouteEntry>),
+    Lockouts(Vec<LockoutEntry>),
     Status(StatusReport),
     /// `removed` log entries deleted; the log now starts at `oldest_log_seq`.
     Compacted {
@@ -197,6 +202,18 @@ pub struct HostInfo {
     pub may_ask_for_others: bool,
 }
 
+/// A user as `lockout list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockoutEntry {
+    pub user: String,
+    /// When its lockout ends (`YYYY-MM-DDTHH:MM:SSZ`), if it is locked out now.
+    pub locked_out_until: Option<String>,
+    /// Wrong passwords counted in the window now (the lockout starts afresh after one).
+    pub failures: u32,
+    /// Where those came from: `web1 x2 via r1,master; web2 x1 via r2`.
+    pub sources: String,
+}
+
 /// One route and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteEntry {
@@ -214,6 +231,9 @@ pub struct StatusReport {
     pub host_groups: usize,
     pub users: usize,
     pub locked_users: usize,
+    /// Users whose password checks the central lockout refuses now.
+    #[serde(default)]
+    pub locked_out_users: usize,
     pub classes: usize,
     pub routes: usize,
     /// The replication allow-list.

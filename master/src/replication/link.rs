@@ -1,7 +1,8 @@
 //! One replica link on the master: the node-key handshake (only hosts on the replica
 //! allow-list), the proof of the master's identity and the switch to the link's own keys
 //! (`repl::link_auth`), the replica's subscribe, streaming changes (or a snapshot) within the
-//! unacknowledged window, acks, heartbeats and the liveness verdict. Until the replica's
+//! unacknowledged window, acks, heartbeats, the replica's reports (counted by the central
+//! lockout, then acknowledged) and the liveness verdict. Until the replica's
 //! `LinkHello` is answered the link is "in the handshake": its frames are capped at
 //! [`MAX_HANDSHAKE_FRAME_LEN`] and it must finish within [`HANDSHAKE_TIMEOUT`]. Driven by the
 //! replication reactor.
@@ -319,6 +320,24 @@ impl Link {
                     ctx.state.confirm_epoch(&host);
                 }
                 self.catch_up(ctx)
+            }
+            // The report channel: failed password checks for the central lockout, each counted
+            // once however often the replica sends it (the ledger), then acknowledged.
+            (
+                ReplMessage::Report {
+                    stream,
+                    first,
+                    records,
+                },
+                Phase::Streaming { .. },
+            ) => {
+                let now_ms = crate::lockout::unix_ms(std::time::SystemTime::now());
+                let through = ctx
+                    .state
+                    .lockout()
+                    .receive_report(&host, stream, first, &records, now_ms);
+                self.send(&ReplMessage::ReportAck { stream, through }, ctx.now);
+                self.flush()
             }
             (ReplMessage::Heartbeat { .. }, phase) if !phase.in_handshake() => Ok(()),
             (ReplMessage::Refused { reason }, _) => {

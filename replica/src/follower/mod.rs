@@ -4,11 +4,13 @@
 //! It reconnects forever with jittered exponential backoff (capped near half a second for a
 //! while after a healthy link, `pacing.rs`); while the master is gone the
 //! replica keeps serving agents from its last copy and reports how stale it is. Nothing here
-//! ever stops the bridge (the SDM seed's shutdown cascade).
+//! ever stops the bridge (the SDM seed's shutdown cascade). On each link it also sends the
+//! replica's reports to the master (failed password checks, `reporting.rs`).
 
 pub mod config;
 mod link;
 mod pacing;
+mod reporting;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -17,6 +19,7 @@ pub use config::{FollowConfig, FollowFile, PinnedMaster};
 pub use status::{FollowerStatus, LinkState};
 
 use crate::bridge::DbStatus;
+use crate::reports::Reports;
 use crate::store::Store;
 use arc_swap::ArcSwap;
 use gatehouse_common::backoff::Backoff;
@@ -39,6 +42,8 @@ pub struct Published {
     pub policy: Arc<ArcSwap<PolicySnapshot>>,
     pub keys: Arc<NodeKeyStore>,
     pub db: Arc<DbStatus>,
+    /// What the replica reports to the master (filled by its request handler).
+    pub reports: Arc<Reports>,
 }
 
 /// Starts the follower thread; returns its status for the probe replies and status file.
@@ -146,6 +151,8 @@ impl Follower {
             heartbeat_ms: timings.heartbeat_interval.as_millis() as u64,
         })?;
         log::info!("following {master} from sequence {applied}");
+        // Whatever this master has not acknowledged goes again, oldest first.
+        self.published.reports.with(|outbox| outbox.on_link_up());
         self.set_phase(LinkState::Established, Some(master));
         let mut liveness = Liveness::new(timings, Instant::now());
         let mut snapshot = SnapshotAssembler::default();
@@ -156,6 +163,7 @@ impl Follower {
                     .min(self.status_written + STATUS_WRITE_INTERVAL),
                 false => liveness.next_deadline(),
             };
+            let deadline = deadline.min(Instant::now() + reporting::REPORT_POLL_INTERVAL);
             let incoming = link.receive(deadline)?;
             if self.status_dirty && Instant::now() >= self.status_written + STATUS_WRITE_INTERVAL {
                 self.write_status();
@@ -173,6 +181,11 @@ impl Follower {
                     Verdict::PeerSilent => return Err(LinkError::Silent),
                     Verdict::AnswerOverdue => return Err(LinkError::Overdue),
                 },
+                Incoming::Message(ReplMessage::ReportAck { stream, through }) => {
+                    liveness.on_heard(now);
+                    self.status.lock().last_heard = Some(now);
+                    self.on_report_ack(stream, through, &mut liveness, now);
+                }
                 Incoming::Message(msg) => {
                     liveness.on_heard(now);
                     self.status.lock().last_heard = Some(now);
@@ -187,6 +200,7 @@ impl Follower {
                     }
                 }
             }
+            self.send_reports(&mut link, &mut liveness)?;
         }
     }
 

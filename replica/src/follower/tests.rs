@@ -35,6 +35,7 @@ fn follower(scratch: &Scratch, known: u64) -> Follower {
             policy: Arc::new(ArcSwap::from_pointee(policy)),
             keys: Arc::new(NodeKeyStore::new(Default::default())),
             db: Arc::new(DbStatus::default()),
+            reports: Arc::new(crate::reports::Reports::default()),
         },
         status: Arc::new(Mutex::new(status)),
         rng: StdRng::seed_from_u64(1),

@@ -1,0 +1,52 @@
+//! The follower's side of the report channel: after each turn of the link loop it sends what
+//! the outbox holds (within its in-flight cap), and it applies the master's acks. A report the
+//! master does not acknowledge within the link's request timeout closes the link, and the
+//! next link sends it again.
+//!
+//! Not pure: sends on the link. Driven by the follower thread.
+
+use super::link::{Link, LinkError};
+use super::Follower;
+use gatehouse_common::repl::Liveness;
+use std::time::{Duration, Instant};
+
+/// How long a failure waits at most before the follower looks at the outbox (50 ms): the
+/// follower blocks in a read with this as its longest timeout, so a failure reaches the master
+/// within it plus a round trip, and failures that come together go in one message.
+pub const REPORT_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+impl Follower {
+    /// Sends every report the outbox lets go now.
+    pub(super) fn send_reports(
+        &mut self,
+        link: &mut Link,
+        liveness: &mut Liveness,
+    ) -> Result<(), LinkError> {
+        while let Some(report) = self.published.reports.with(|outbox| outbox.next_message()) {
+            link.send(&report)?;
+            let now = Instant::now();
+            liveness.on_sent(now);
+            liveness.expect_answer(now);
+        }
+        Ok(())
+    }
+
+    /// The master counted everything of `stream` up to `through`. Progress restarts the
+    /// answer timer (as the master's does for acks of changes).
+    pub(super) fn on_report_ack(
+        &mut self,
+        stream: u64,
+        through: u64,
+        liveness: &mut Liveness,
+        now: Instant,
+    ) {
+        let awaiting = self.published.reports.with(|outbox| {
+            outbox.on_ack(stream, through);
+            outbox.awaiting_ack()
+        });
+        liveness.on_answered();
+        if awaiting {
+            liveness.expect_answer(now);
+        }
+    }
+}
