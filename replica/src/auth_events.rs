@@ -1,8 +1,10 @@
 //! What the server learns that the agent is not told: a failed password's detailed reason, and
 //! a request refused because its host asked about another host. The handler emits each as an
 //! [`AuthEvent`] to an [`AuthEvents`] sink; [`LogEvents`] (the default) writes them to the log
-//! with the host, under a line budget. This is the hook a central lockout (and an audit trail)
-//! plugs into: it sees every password check with its outcome, on the server that made it.
+//! with the host, under a line budget. The central lockout plugs in here (a following
+//! replica's `reports::ReportingEvents`, the master's `lockout::MasterEvents`, each also
+//! logging), and the audit trail will: it sees every password check with its outcome, on the
+//! server that made it.
 //!
 //! Not pure: [`LogEvents`] logs and reads the clock for its line budget. Called by the worker
 //! threads (password checks) and the reactor thread (refused authorize requests).

@@ -59,3 +59,13 @@ fn the_example_replica_config_shows_the_bridge_defaults() {
         gatehouse_replica::bridge::BridgeConfig::default()
     );
 }
+
+#[test]
+fn the_example_master_config_shows_the_lockout_defaults() {
+    let config = gatehouse_master::config::MasterConfig::load(&conf_dir().join("master.ron"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.lockout,
+        gatehouse_master::lockout::config::LockoutConfig::default()
+    );
+}
