@@ -13,6 +13,7 @@ use gatehouse_master::lockout::{self, MasterEvents};
 use gatehouse_master::replication;
 use gatehouse_master::state::MasterState;
 use gatehouse_master::store::Store;
+use gatehouse_replica::auth_events::LogThen;
 use gatehouse_replica::bridge::{BridgeParts, Reactor};
 use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::net::bind_tcp_and_udp;
@@ -143,7 +144,7 @@ fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Resul
         udp,
         handler: Arc::new(PolicyHandler::with_events(
             state.policy(),
-            Arc::new(MasterEvents::new(state.lockout().clone())),
+            Arc::new(LogThen::new(MasterEvents::new(state.lockout().clone()))),
         )),
         keys: state.keys(),
         db: state.db_status(),

@@ -2,9 +2,9 @@
 //! a request refused because its host asked about another host. The handler emits each as an
 //! [`AuthEvent`] to an [`AuthEvents`] sink; [`LogEvents`] (the default) writes them to the log
 //! with the host, under a line budget. The central lockout plugs in here (a following
-//! replica's `reports::ReportingEvents`, the master's `lockout::MasterEvents`, each also
-//! logging), and the audit trail will: it sees every password check with its outcome, on the
-//! server that made it.
+//! replica's `reports::ReportingEvents`, the master's `lockout::MasterEvents`, each behind a
+//! [`LogThen`]), and the audit trail will: it sees every password check with its outcome, on
+//! the server that made it.
 //!
 //! Not pure: [`LogEvents`] logs and reads the clock for its line budget. Called by the worker
 //! threads (password checks) and the reactor thread (refused authorize requests).
@@ -102,6 +102,29 @@ impl AuthEvents for LogEvents {
                  (gatehouse-admin host ask-for-others {agent} yes allows a jump host or proxy)"
             ),
         }
+    }
+}
+
+/// Logs every event as [`LogEvents`] does, then hands it to `next` (a lockout's sink).
+#[derive(Debug, Default)]
+pub struct LogThen<E> {
+    log: LogEvents,
+    next: E,
+}
+
+impl<E: AuthEvents> LogThen<E> {
+    pub fn new(next: E) -> Self {
+        LogThen {
+            log: LogEvents::default(),
+            next,
+        }
+    }
+}
+
+impl<E: AuthEvents> AuthEvents for LogThen<E> {
+    fn record(&self, event: &AuthEvent<'_>) {
+        self.log.record(event);
+        self.next.record(event);
     }
 }
 

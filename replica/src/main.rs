@@ -9,6 +9,7 @@ use gatehouse_common::nodekeys::NodeKeyStore;
 use gatehouse_common::os::key_file::read_node_key_file;
 use gatehouse_common::os::secure_file;
 use gatehouse_common::policy::{Database, PolicySnapshot};
+use gatehouse_replica::auth_events::LogThen;
 use gatehouse_replica::bridge::{BridgeParts, DbStatus, Reactor};
 use gatehouse_replica::config::{ReplicaConfig, Source};
 use gatehouse_replica::follower::{self, FollowConfig, Published};
@@ -122,7 +123,7 @@ fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
         let reports = Arc::new(Reports::new());
         handler = PolicyHandler::with_events(
             policy.clone(),
-            Arc::new(ReportingEvents::new(reports.clone())),
+            Arc::new(LogThen::new(ReportingEvents::new(reports.clone()))),
         );
         let masters: Vec<String> = follow
             .masters

@@ -1,7 +1,7 @@
 //! What a following replica reports to its master: every failed password check for a user its
 //! database knows, for the master's central lockout (docs/SECURITY.md, "Password checks").
 //! [`ReportingEvents`] is the handler's event sink on such a replica: it logs as
-//! [`LogEvents`] does and queues a record in the shared [`Reports`] outbox, which the follower
+//! [`LogEvents`] does (behind a `LogThen`) and queues a record in the shared [`Reports`] outbox, which the follower
 //! thread sends over the replication link and forgets once the master acknowledges it
 //! (`gatehouse_common::repl::report_stream`: numbered, resent after a reconnect, counted once).
 //!
@@ -9,7 +9,7 @@
 //! each record's time, the log. Called by the worker threads (password checks) and the
 //! follower thread (sending, acks).
 
-use crate::auth_events::{AuthEvent, AuthEvents, LogEvents};
+use crate::auth_events::{AuthEvent, AuthEvents};
 use gatehouse_common::repl::{PasswordFailure, Report, ReportOutbox};
 use gatehouse_common::types::AuthFailure;
 use parking_lot::Mutex;
@@ -65,25 +65,20 @@ impl Default for Reports {
     }
 }
 
-/// The event sink of a replica that follows a master: logs, and reports failed password
-/// checks of known users.
+/// The event sink of a replica that follows a master: reports failed password checks of
+/// known users (wrap it in a `LogThen` to log them too).
 pub struct ReportingEvents {
-    log: LogEvents,
     reports: Arc<Reports>,
 }
 
 impl ReportingEvents {
     pub fn new(reports: Arc<Reports>) -> Self {
-        ReportingEvents {
-            log: LogEvents::default(),
-            reports,
-        }
+        ReportingEvents { reports }
     }
 }
 
 impl AuthEvents for ReportingEvents {
     fn record(&self, event: &AuthEvent<'_>) {
-        self.log.record(event);
         let AuthEvent::PasswordChecked {
             agent,
             host,

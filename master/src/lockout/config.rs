@@ -27,19 +27,8 @@ pub const MAX_WINDOW_S: u64 = 86_400;
 /// `gatehouse-admin user lock`.
 pub const MAX_LOCK_S: u64 = 30 * 86_400;
 
-/// One policy as written; unset fields take the section's (or the built-in) defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyFile {
-    #[serde(default)]
-    failures: Option<u32>,
-    #[serde(default)]
-    window_s: Option<u64>,
-    #[serde(default)]
-    lock_s: Option<u64>,
-}
-
-/// The section as written.
+/// The section as written, and each class's policy inside it (the same fields; a class's
+/// unset fields take the section's values, and the section's the built-in defaults).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockoutFile {
@@ -49,10 +38,11 @@ pub struct LockoutFile {
     window_s: Option<u64>,
     #[serde(default)]
     lock_s: Option<u64>,
-    /// Class name → its policy. A user in several classes gets the first of its classes (in
-    /// the user's order) that has one, as routes are tried in order.
+    /// Class name → its policy (at the top only: classes do not nest). A user in several
+    /// classes gets the first of its classes (in the user's order) that has one, as routes
+    /// are tried in order.
     #[serde(default)]
-    classes: BTreeMap<String, PolicyFile>,
+    classes: BTreeMap<String, LockoutFile>,
 }
 
 /// Checked lockout settings.
@@ -65,18 +55,20 @@ pub struct LockoutConfig {
 impl LockoutConfig {
     /// Checks the section read from `file` (named in errors).
     pub fn from_file(f: &LockoutFile, file: &Path) -> Result<Self, ConfigError> {
-        let base = LockoutPolicy::default();
-        let top = PolicyFile {
-            failures: f.failures,
-            window_s: f.window_s,
-            lock_s: f.lock_s,
-        };
-        let default = policy(&top, &base, file, "lockout")?;
+        let default = policy(f, &LockoutPolicy::default(), file, "lockout")?;
         let classes = f
             .classes
             .iter()
             .map(|(class, p)| {
                 let field = format!("lockout.classes.{class}");
+                if !p.classes.is_empty() {
+                    let message = "classes do not nest: give each class its own entry";
+                    return Err(ConfigError::invalid(
+                        file,
+                        &format!("{field}.classes"),
+                        message,
+                    ));
+                }
                 policy(p, &default, file, &field).map(|p| (class.clone(), p))
             })
             .collect::<Result<_, _>>()?;
@@ -93,7 +85,7 @@ impl LockoutConfig {
 }
 
 fn policy(
-    p: &PolicyFile,
+    p: &LockoutFile,
     base: &LockoutPolicy,
     file: &Path,
     field: &str,
@@ -173,6 +165,10 @@ mod tests {
             (
                 r#"(classes: {"ops": (lock_s: 9999999)})"#,
                 "master.ron: field `lockout.classes.ops.lock_s`: expected 1 to 2592000 seconds",
+            ),
+            (
+                r#"(classes: {"ops": (classes: {"dba": ()})})"#,
+                "master.ron: field `lockout.classes.ops.classes`: classes do not nest: give each class its own entry",
             ),
         ] {
             assert_eq!(config(text).unwrap_err().to_string(), message);

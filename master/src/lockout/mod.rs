@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use config::LockoutConfig;
 use gatehouse_common::policy::{Change, PolicySnapshot, PolicyTime};
 use gatehouse_common::repl::{Report, ReportLedger};
-use gatehouse_replica::auth_events::{AuthEvent, AuthEvents, LogEvents};
+use gatehouse_replica::auth_events::{AuthEvent, AuthEvents};
 use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -167,25 +167,20 @@ impl Lockout {
     }
 }
 
-/// The master's own bridge: logs what the agent is not told (as a replica does) and counts
-/// its failed password checks.
+/// The master's own bridge: counts its failed password checks (wrap it in a `LogThen` to
+/// log what the agent is not told, as a replica does).
 pub struct MasterEvents {
-    log: LogEvents,
     lockout: Arc<Lockout>,
 }
 
 impl MasterEvents {
     pub fn new(lockout: Arc<Lockout>) -> Self {
-        MasterEvents {
-            log: LogEvents::default(),
-            lockout,
-        }
+        MasterEvents { lockout }
     }
 }
 
 impl AuthEvents for MasterEvents {
     fn record(&self, event: &AuthEvent<'_>) {
-        self.log.record(event);
         if let AuthEvent::PasswordChecked {
             agent,
             user,
