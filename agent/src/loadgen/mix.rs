@@ -22,7 +22,10 @@ pub enum Kind {
     AuthorizeDeny,
     /// alice with her password: expects AuthOk.
     AuthenticateOk,
-    /// alice with a wrong password: expects AuthFail (costs the server the same argon2 work).
+    /// mallory with a wrong password: expects AuthFail (costs the server the same argon2
+    /// work). Not alice: the central lockout locks out a user with that many wrong passwords,
+    /// which changes nothing for mallory's answers (still AuthFail, at the same cost) but would
+    /// for alice's right one.
     AuthenticateFail,
 }
 
@@ -183,17 +186,16 @@ impl Kind {
                     to_host: host.into(),
                 })
             }
-            Kind::AuthenticateOk | Kind::AuthenticateFail => {
-                Request::Authenticate(AuthenticateRequest {
-                    user: "alice".into(),
-                    password: if self == Kind::AuthenticateOk {
-                        ALICE_PASSWORD.into()
-                    } else {
-                        "not-alices-password".into()
-                    },
-                    host: host.into(),
-                })
-            }
+            Kind::AuthenticateOk => Request::Authenticate(AuthenticateRequest {
+                user: "alice".into(),
+                password: ALICE_PASSWORD.into(),
+                host: host.into(),
+            }),
+            Kind::AuthenticateFail => Request::Authenticate(AuthenticateRequest {
+                user: "mallory".into(),
+                password: "not-mallorys-password".into(),
+                host: host.into(),
+            }),
         }
     }
 

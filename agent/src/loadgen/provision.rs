@@ -1,5 +1,6 @@
 //! Provisioning for a load test: a security database with one registered host (and node key)
-//! per simulated agent, plus `web1`, the users alice (password known) and bob (locked), and
+//! per simulated agent, plus `web1`, the users alice (password known), bob (locked) and
+//! mallory (a password never sent: the mix's wrong passwords are hers), and
 //! routes so the mix gets both allows and denies; and the identities file the simulated agents
 //! authenticate with.
 //!
@@ -21,6 +22,8 @@ use std::path::Path;
 
 /// alice's password in a provisioned database (load tests only).
 pub const ALICE_PASSWORD: &str = "loadgen-alice";
+/// mallory's password: never sent (the mix's wrong passwords are mallory's).
+const MALLORY_PASSWORD: &str = "loadgen-mallory";
 /// The host alice may SSH to; requests name it as their to-host.
 pub const ALLOWED_HOST: &str = "web1";
 /// Most agents one provisioning makes (default cap 100 000): host names have five digits, and
@@ -121,6 +124,13 @@ pub fn provision(agents: usize, seed: u64) -> Result<(Database, Vec<Identity>), 
                 locked: true,
                 classes: Vec::new(),
                 routes: vec![route("SSH:*->bob@*")],
+            },
+            User {
+                name: "mallory".into(),
+                password_hash: hash_password(MALLORY_PASSWORD, &mut rng, HashCost::Fast)?,
+                locked: false,
+                classes: Vec::new(),
+                routes: Vec::new(),
             },
         ],
         ..Database::default()
