@@ -90,3 +90,51 @@ fn unknown_users_are_not_tracked_and_unlocking_forgets() {
     lockout.forget("carol");
     assert!(lockout.recent(now).is_empty());
 }
+
+/// What counting costs the master: 200,000 reported wrong passwords (64 per report, as a
+/// replica sends them under a flood) for 1,000 users. A measurement, not a check:
+/// `cargo test --release -p gatehouse-master measure_report_counting -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; run by hand in release"]
+fn measure_report_counting() {
+    let users: Vec<String> = (0..1000).map(|n| format!("user{n}")).collect();
+    let db = Database {
+        users: users
+            .iter()
+            .map(|name| gatehouse_common::policy::User {
+                name: name.clone(),
+                password_hash: String::new(),
+                locked: false,
+                classes: Vec::new(),
+                routes: Vec::new(),
+            })
+            .collect(),
+        ..Database::default()
+    };
+    let snapshot = PolicySnapshot::compile(&db).unwrap();
+    // A count no user reaches: every record is looked up and counted, none decided (the worst
+    // case for the counting itself).
+    let mut config = LockoutConfig::default();
+    config.default.failures = 1000;
+    let lockout = Lockout::new(config, Arc::new(ArcSwap::from_pointee(snapshot)));
+    let reports: Vec<Vec<Report>> = (0..200_000 / 64)
+        .map(|m| {
+            (0..64)
+                .map(|i| report(&users[(m * 64 + i) % 1000], "web1", T0))
+                .collect()
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let mut first = 1;
+    for records in &reports {
+        lockout.receive_report("r1", 1, first, records, T0);
+        first += records.len() as u64;
+    }
+    let elapsed = start.elapsed();
+    let n = reports.len() * 64;
+    println!(
+        "{n} records in {elapsed:?}: {:.0} records/s, {:.2} µs each",
+        n as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / n as f64
+    );
+}
