@@ -56,10 +56,14 @@ fn a_user_is_locked_out_everywhere_after_failures_at_several_servers_until_the_a
         cluster.wait_caught_up(name);
     }
     let web1 = cluster.test_host("web1");
-    let mut servers: Vec<Client> = [cluster.master.addr, replicas[0].addr, replicas[1].addr]
-        .iter()
-        .map(|addr| Client::connect(*addr, &web1).unwrap())
-        .collect();
+    // Fresh connections for each step, so no wait in between meets an idle timeout.
+    let connect = || -> Vec<Client> {
+        [cluster.master.addr, replicas[0].addr, replicas[1].addr]
+            .iter()
+            .map(|addr| Client::connect(*addr, &web1).unwrap())
+            .collect()
+    };
+    let mut servers = connect();
     for server in &mut servers {
         assert_eq!(check(server, 1, PASSWORD), Response::AuthOk);
     }
@@ -90,7 +94,7 @@ fn a_user_is_locked_out_everywhere_after_failures_at_several_servers_until_the_a
     for name in ["r1", "r2"] {
         cluster.wait_caught_up(name);
     }
-    for server in &mut servers {
+    for server in &mut connect() {
         assert_eq!(check(server, 6, PASSWORD), wrong_answer, "{line}");
     }
     for replica in &replicas {
@@ -111,7 +115,7 @@ fn a_user_is_locked_out_everywhere_after_failures_at_several_servers_until_the_a
     for name in ["r1", "r2"] {
         cluster.wait_caught_up(name);
     }
-    for server in &mut servers {
+    for server in &mut connect() {
         assert_eq!(check(server, 7, PASSWORD), Response::AuthOk);
     }
 }
