@@ -1,9 +1,11 @@
 //! The master's config file (RON): where agents connect, the SQLite store, the admin socket,
-//! the address reserved for replication, and the bridge settings (the same section as a
-//! replica's). Reads one file; errors name the file and the field.
+//! the address reserved for replication, the bridge settings (the same section as a
+//! replica's), the metrics endpoint and the log level. Reads one file; errors name the file and the field.
 
 use gatehouse_common::config::{load_ron, ConfigError};
+use gatehouse_common::service::logging;
 use gatehouse_replica::bridge::{BridgeConfig, BridgeFile};
+use log::LevelFilter;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,6 +47,12 @@ struct MasterFile {
     admin_uids: Vec<u32>,
     #[serde(default)]
     bridge: BridgeFile,
+    /// Serve metrics (Prometheus text) on this address; absent: no endpoint.
+    #[serde(default)]
+    metrics_listen: Option<SocketAddr>,
+    /// off, error, warn, info (the default), debug or trace; `RUST_LOG` overrides it.
+    #[serde(default)]
+    log_level: Option<String>,
 }
 
 /// Checked master settings.
@@ -60,6 +68,8 @@ pub struct MasterConfig {
     /// names: no NSS lookup at start). Default: none.
     pub admin_uids: Vec<u32>,
     pub bridge: BridgeConfig,
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_level: Option<LevelFilter>,
 }
 
 impl MasterConfig {
@@ -89,6 +99,11 @@ impl MasterConfig {
             replication_listen: file.replication_listen,
             admin_uids: file.admin_uids,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,
+            metrics_listen: file.metrics_listen,
+            log_level: match &file.log_level {
+                Some(text) => Some(logging::parse_level(path, text)?),
+                None => None,
+            },
         })
     }
 }

@@ -1,10 +1,13 @@
 //! The replica's config file (RON): where to listen, where its copy of the security database
-//! comes from (a master to follow, or a fixed file), and the bridge settings. Reads one file;
+//! comes from (a master to follow, or a fixed file), the bridge settings, the metrics
+//! endpoint and the log level. Reads one file;
 //! errors name file and field.
 
 use crate::bridge::{BridgeConfig, BridgeFile};
 use crate::follower::{FollowConfig, FollowFile};
 use gatehouse_common::config::{load_ron, ConfigError};
+use gatehouse_common::service::logging;
+use log::LevelFilter;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,12 @@ struct ReplicaFile {
     replication: Option<FollowFile>,
     #[serde(default)]
     bridge: BridgeFile,
+    /// Serve metrics (Prometheus text) on this address; absent: no endpoint.
+    #[serde(default)]
+    metrics_listen: Option<SocketAddr>,
+    /// off, error, warn, info (the default), debug or trace; `RUST_LOG` overrides it.
+    #[serde(default)]
+    log_level: Option<String>,
 }
 
 /// Where the replica's database comes from.
@@ -40,6 +49,8 @@ pub struct ReplicaConfig {
     pub listen: SocketAddr,
     pub source: Source,
     pub bridge: BridgeConfig,
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_level: Option<LevelFilter>,
 }
 
 impl ReplicaConfig {
@@ -58,10 +69,16 @@ impl ReplicaConfig {
                 ))
             }
         };
+        let log_level = match &file.log_level {
+            Some(text) => Some(logging::parse_level(path, text)?),
+            None => None,
+        };
         Ok(ReplicaConfig {
             listen: file.listen,
             source,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,
+            metrics_listen: file.metrics_listen,
+            log_level,
         })
     }
 }
