@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where the admin socket lives unless the config says otherwise.
-pub const DEFAULT_ADMIN_SOCKET: &str = "/run/gatehouse/admin.sock";
+pub const DEFAULT_ADMIN_SOCKET: &str = "/run/gatehouse-master/admin.sock";
 /// The master key's file name, beside the store, unless the config says otherwise.
 pub const DEFAULT_MASTER_KEY_FILE: &str = "master.key";
 /// How long an admin write waits, after a restart, for a replica to confirm this master's
