@@ -319,3 +319,25 @@ fn the_metrics_endpoint_counts_a_known_sequence_of_requests() {
     assert_eq!(at("gatehouse_queue_length"), 0.0);
     assert_eq!(at("gatehouse_db_sequence"), 0.0);
 }
+
+#[test]
+fn every_binary_prints_its_version() {
+    for binary in [
+        "gatehouse-master",
+        "gatehouse-replica",
+        "gatehouse-agent",
+        "gatehouse-admin",
+        "gatehouse-loadgen",
+    ] {
+        let out = std::process::Command::new(bin_path(binary))
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{binary}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.trim(),
+            format!("{binary} {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}

@@ -22,9 +22,10 @@ pub fn version_line(binary: &str) -> String {
     format!("{binary} {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// True when `args` asks for the version (`--version` or `-V`).
+/// True when `args` (without the program name) asks for the version: `--version` or `-V`
+/// as the first argument (later ones may be names or values).
 pub fn wants_version(args: &[String]) -> bool {
-    args.iter().any(|a| a == "--version" || a == "-V")
+    args.first().is_some_and(|a| a == "--version" || a == "-V")
 }
 
 /// The daemon's link to its service manager: notifications and the watchdog.
@@ -44,6 +45,14 @@ impl Service {
             log::info!("watchdog: pinging every {:?} at most", dog.interval() / 2);
         }
         Service { notifier, watchdog }
+    }
+
+    /// A service that tells nobody anything.
+    pub fn disabled() -> Service {
+        Service {
+            notifier: Arc::new(Notifier::disabled()),
+            watchdog: None,
+        }
     }
 
     /// A heartbeat for the loop `name` (does nothing without a watchdog).
@@ -102,7 +111,8 @@ mod tests {
             version_line("gatehouse-replica"),
             format!("gatehouse-replica {}", env!("CARGO_PKG_VERSION"))
         );
-        assert!(wants_version(&["--config".into(), "--version".into()]));
-        assert!(!wants_version(&["--config".into()]));
+        assert!(wants_version(&["--version".into()]));
+        assert!(wants_version(&["-V".into(), "x".into()]));
+        assert!(!wants_version(&["user".into(), "add".into(), "-V".into()]));
     }
 }

@@ -63,7 +63,7 @@ impl Watchdog {
     /// pinging through `notifier`; `None` without one or without a notification socket.
     pub fn from_env(notifier: Arc<Notifier>) -> Option<Arc<Watchdog>> {
         let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-        if let Some(pid) = std::env::var("WATCHDOG_PID").ok() {
+        if let Ok(pid) = std::env::var("WATCHDOG_PID") {
             if pid.parse::<u32>().ok() != Some(std::process::id()) {
                 return None;
             }
