@@ -1,11 +1,12 @@
 //! Living under a service manager (systemd, SMF) as a Unix daemon: readiness, reload and
 //! stop notifications ([`notify`]), the watchdog fed by the event loops ([`watchdog`]), log
-//! lines the journal files at the right priority ([`logging`]), and the signals that ask for
-//! a reload or a stop ([`signals`]). [`Service`] bundles what a daemon's `main` holds.
+//! lines the journal files at the right priority ([`logging`]) with `key=value` fields
+//! ([`kv`]), and the signals that ask for a reload or a stop ([`signals`]). [`Service`] bundles what a daemon's `main` holds.
 //!
 //! Not pure: environment, sockets, signals. The rules inside (message text, the watchdog's
 //! decision, the log style) are pure functions with their own tests.
 
+pub mod kv;
 pub mod logging;
 pub mod notify;
 pub mod signals;
