@@ -207,7 +207,7 @@ pub fn serve(mut stream: UnixStream, state: &MasterState) {
                 return;
             }
         };
-        log::info!(target: "gatehouse::admin", "{}", describe(&request));
+        log::info!(target: "gatehouse::admin", "admin request {}", describe(&request));
         let response = handle(state, &mut session, request);
         if let Err(e) = write_message(&mut stream, &response) {
             log::debug!("admin: cannot send response: {e}");
