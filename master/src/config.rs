@@ -5,6 +5,7 @@
 use gatehouse_common::config::{load_ron, ConfigError};
 use gatehouse_common::service::logging;
 use gatehouse_replica::bridge::{BridgeConfig, BridgeFile};
+use gatehouse_replica::serving::{restart_only, ServerConfig};
 use log::LevelFilter;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -105,5 +106,36 @@ impl MasterConfig {
                 None => None,
             },
         })
+    }
+}
+
+impl ServerConfig for MasterConfig {
+    type Error = ConfigError;
+
+    fn load(path: &Path) -> Result<Self, ConfigError> {
+        MasterConfig::load(path)
+    }
+
+    fn bridge(&self) -> &BridgeConfig {
+        &self.bridge
+    }
+
+    fn log_level(&self) -> Option<LevelFilter> {
+        self.log_level
+    }
+
+    /// Everything outside `bridge` and `log_level`: addresses, files, the admin uids.
+    fn restart_only(&self, new: &Self, out: &mut Vec<String>) {
+        let (a, b) = (self, new);
+        restart_only(out, "listen", &a.listen, &b.listen);
+        restart_only(out, "database", &a.database, &b.database);
+        restart_only(out, "admin_socket", &a.admin_socket, &b.admin_socket);
+        let (ra, rb) = (&a.replication_listen, &b.replication_listen);
+        restart_only(out, "replication_listen", ra, rb);
+        restart_only(out, "master_key", &a.master_key, &b.master_key);
+        let (wa, wb) = (&a.write_confirm_wait, &b.write_confirm_wait);
+        restart_only(out, "write_confirm_wait_ms", wa, wb);
+        restart_only(out, "admin_uids", &a.admin_uids, &b.admin_uids);
+        restart_only(out, "metrics_listen", &a.metrics_listen, &b.metrics_listen);
     }
 }

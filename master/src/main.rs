@@ -8,7 +8,7 @@
 use anyhow::Context;
 use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::repl::LinkTimings;
-use gatehouse_common::service::{self, logging, Service};
+use gatehouse_common::service::{self, logging};
 use gatehouse_master::admin::server;
 use gatehouse_master::config::MasterConfig;
 use gatehouse_master::identity;
@@ -16,11 +16,11 @@ use gatehouse_master::metrics::LinksCollector;
 use gatehouse_master::replication;
 use gatehouse_master::state::MasterState;
 use gatehouse_master::store::Store;
-use gatehouse_replica::bridge::{BridgeControl, BridgeParts, Reactor};
+use gatehouse_replica::bridge::{BridgeParts, Reactor};
 use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::metrics::collect::{BridgeCollector, DbCollector};
 use gatehouse_replica::net::bind_tcp_and_udp;
-use gatehouse_replica::serving::{self, restart_only};
+use gatehouse_replica::serving;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -144,13 +144,7 @@ fn generate_key(path: Option<String>) -> ExitCode {
 }
 
 fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Result<()> {
-    let service = Service::from_env();
-    let control = BridgeControl::new(config.bridge.clone());
-    serving::handle_signals(
-        service.clone(),
-        control.clone(),
-        reloader(path, &config, &service, &control),
-    )?;
+    let (service, control) = serving::start_service(path, &config)?;
     let sequence = store.sequence();
     let state = Arc::new(MasterState::new(store));
     let admin = server::bind(&config.admin_socket)?;
@@ -213,55 +207,4 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
     let _ = std::fs::remove_file(&config.admin_socket);
     result?;
     Ok(())
-}
-
-/// What SIGHUP does: reads the config again; applies the log level and the bridge limits;
-/// names what changed that only a restart applies; keeps everything as it was if the file does
-/// not load.
-fn reloader(
-    path: &Path,
-    config: &MasterConfig,
-    service: &Service,
-    control: &Arc<BridgeControl>,
-) -> impl FnMut() + Send + 'static {
-    let (path, service, control) = (path.to_path_buf(), service.clone(), control.clone());
-    let mut running = config.clone();
-    move || {
-        service.reload(
-            &path,
-            || MasterConfig::load(&path),
-            |new| {
-                let (old, mut restart) = (&running, Vec::new());
-                let r = &mut restart;
-                restart_only(r, "listen", &old.listen, &new.listen);
-                restart_only(r, "database", &old.database, &new.database);
-                restart_only(r, "admin_socket", &old.admin_socket, &new.admin_socket);
-                restart_only(
-                    r,
-                    "replication_listen",
-                    &old.replication_listen,
-                    &new.replication_listen,
-                );
-                restart_only(r, "master_key", &old.master_key, &new.master_key);
-                restart_only(
-                    r,
-                    "write_confirm_wait_ms",
-                    &old.write_confirm_wait,
-                    &new.write_confirm_wait,
-                );
-                restart_only(r, "admin_uids", &old.admin_uids, &new.admin_uids);
-                restart_only(
-                    r,
-                    "metrics_listen",
-                    &old.metrics_listen,
-                    &new.metrics_listen,
-                );
-                let plan = control.reload(&new.bridge);
-                let summary = serving::finish_reload(old.log_level, new.log_level, plan, restart);
-                running.log_level = new.log_level;
-                running.bridge = (*control.config()).clone();
-                summary
-            },
-        )
-    }
 }

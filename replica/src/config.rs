@@ -5,6 +5,7 @@
 
 use crate::bridge::{BridgeConfig, BridgeFile};
 use crate::follower::{FollowConfig, FollowFile};
+use crate::serving::{restart_only, ServerConfig};
 use gatehouse_common::config::{load_ron, ConfigError};
 use gatehouse_common::service::logging;
 use log::LevelFilter;
@@ -80,5 +81,53 @@ impl ReplicaConfig {
             metrics_listen: file.metrics_listen,
             log_level,
         })
+    }
+}
+
+impl ServerConfig for ReplicaConfig {
+    type Error = ConfigError;
+
+    fn load(path: &Path) -> Result<Self, ConfigError> {
+        ReplicaConfig::load(path)
+    }
+
+    fn bridge(&self) -> &BridgeConfig {
+        &self.bridge
+    }
+
+    fn log_level(&self) -> Option<LevelFilter> {
+        self.log_level
+    }
+
+    /// The address, the metrics address and the whole database source.
+    fn restart_only(&self, new: &Self, out: &mut Vec<String>) {
+        restart_only(out, "listen", &self.listen, &new.listen);
+        restart_only(
+            out,
+            "metrics_listen",
+            &self.metrics_listen,
+            &new.metrics_listen,
+        );
+        match (&self.source, &new.source) {
+            (Source::File(a), Source::File(b)) => restart_only(out, "database", a, b),
+            (Source::Follow(a), Source::Follow(b)) => {
+                let masters = |f: &FollowConfig| -> Vec<String> {
+                    f.masters
+                        .iter()
+                        .map(|m| format!("{} (key {})", m.address, m.key))
+                        .collect()
+                };
+                restart_only(out, "replication.masters", &masters(a), &masters(b));
+                restart_only(out, "replication.host", &a.host, &b.host);
+                restart_only(out, "replication.store", &a.store, &b.store);
+                let (ka, kb) = (&a.node_key_file, &b.node_key_file);
+                restart_only(out, "replication.node_key_file", ka, kb);
+                let (sa, sb) = (&a.status_file, &b.status_file);
+                restart_only(out, "replication.status_file", sa, sb);
+                let timings = |f: &FollowConfig| (f.timings, f.connect_timeout);
+                restart_only(out, "replication timings", &timings(a), &timings(b));
+            }
+            _ => out.push("database / replication (the source of the database)".into()),
+        }
     }
 }

@@ -11,14 +11,14 @@ use gatehouse_common::nodekeys::NodeKeyStore;
 use gatehouse_common::os::key_file::read_node_key_file;
 use gatehouse_common::os::secure_file;
 use gatehouse_common::policy::{Database, PolicySnapshot};
-use gatehouse_common::service::{self, logging, Service};
-use gatehouse_replica::bridge::{BridgeControl, BridgeParts, DbStatus, Reactor};
+use gatehouse_common::service::{self, logging};
+use gatehouse_replica::bridge::{BridgeParts, DbStatus, Reactor};
 use gatehouse_replica::config::{ReplicaConfig, Source};
 use gatehouse_replica::follower::{self, FollowConfig, Published};
 use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::metrics::collect::{BridgeCollector, DbCollector, FollowerCollector};
 use gatehouse_replica::net::bind_tcp_and_udp;
-use gatehouse_replica::serving::{self, restart_only};
+use gatehouse_replica::serving;
 use gatehouse_replica::store::Store;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -108,13 +108,7 @@ fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, Loaded)> {
 }
 
 fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
-    let service = Service::from_env();
-    let control = BridgeControl::new(config.bridge.clone());
-    serving::handle_signals(
-        service.clone(),
-        control.clone(),
-        reloader(path, &config, &service, &control),
-    )?;
+    let (service, control) = serving::start_service(path, &config)?;
     match gatehouse_common::os::raise_fd_limit() {
         Ok(n) if (n as usize) < config.bridge.max_connections.saturating_add(64) => log::warn!(
             "open-file limit {n} is below max_connections ({}) + 64: raise LimitNOFILE",
@@ -188,77 +182,4 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
     service.ready(&format!("serving agents on {addr}"));
     reactor.run()?;
     Ok(())
-}
-
-/// What SIGHUP does: reads the config again; applies the log level and the bridge limits;
-/// names what changed that only a restart applies (the address, the database source, the
-/// metrics address); keeps everything as it was if the file does not load.
-fn reloader(
-    path: &Path,
-    config: &ReplicaConfig,
-    service: &Service,
-    control: &Arc<BridgeControl>,
-) -> impl FnMut() + Send + 'static {
-    let (path, service, control) = (path.to_path_buf(), service.clone(), control.clone());
-    let mut running = config.clone();
-    move || {
-        service.reload(
-            &path,
-            || ReplicaConfig::load(&path),
-            |new| {
-                let mut restart = Vec::new();
-                restart_only(&mut restart, "listen", &running.listen, &new.listen);
-                restart_only(
-                    &mut restart,
-                    "metrics_listen",
-                    &running.metrics_listen,
-                    &new.metrics_listen,
-                );
-                source_changes(&mut restart, &running.source, &new.source);
-                let plan = control.reload(&new.bridge);
-                let summary =
-                    serving::finish_reload(running.log_level, new.log_level, plan, restart);
-                running.log_level = new.log_level;
-                running.bridge = (*control.config()).clone();
-                summary
-            },
-        )
-    }
-}
-
-/// Names the database source's fields that changed (all of them need a restart).
-fn source_changes(out: &mut Vec<String>, old: &Source, new: &Source) {
-    match (old, new) {
-        (Source::File(a), Source::File(b)) => restart_only(out, "database", a, b),
-        (Source::Follow(a), Source::Follow(b)) => {
-            let masters = |f: &follower::FollowConfig| -> Vec<String> {
-                f.masters
-                    .iter()
-                    .map(|m| format!("{} (key {})", m.address, m.key))
-                    .collect()
-            };
-            restart_only(out, "replication.masters", &masters(a), &masters(b));
-            restart_only(out, "replication.host", &a.host, &b.host);
-            restart_only(out, "replication.store", &a.store, &b.store);
-            restart_only(
-                out,
-                "replication.node_key_file",
-                &a.node_key_file,
-                &b.node_key_file,
-            );
-            restart_only(
-                out,
-                "replication.status_file",
-                &a.status_file,
-                &b.status_file,
-            );
-            restart_only(
-                out,
-                "replication timings",
-                &(a.timings, a.connect_timeout),
-                &(b.timings, b.connect_timeout),
-            );
-        }
-        _ => out.push("database / replication (the source of the database)".into()),
-    }
 }

@@ -4,14 +4,57 @@
 //! what is its own: how to read its config and which of its fields need a restart.
 
 use crate::bridge::control::Plan;
-use crate::bridge::BridgeControl;
+use crate::bridge::{BridgeConfig, BridgeControl};
 use crate::metrics;
 use gatehouse_common::service::{logging, signals, Service};
 use log::LevelFilter;
 use prometheus_client::collector::Collector;
-use std::fmt::Debug;
+use std::fmt::{Debug, Display};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+
+/// What a reload needs from a server daemon's config.
+pub trait ServerConfig: Send + 'static {
+    type Error: Display;
+    /// Reads and checks the file, as at start.
+    fn load(path: &Path) -> Result<Self, Self::Error>
+    where
+        Self: Sized;
+    fn bridge(&self) -> &BridgeConfig;
+    fn log_level(&self) -> Option<LevelFilter>;
+    /// Adds (with [`restart_only`]) each field outside `bridge` that differs in `new` and
+    /// takes effect only after a restart.
+    fn restart_only(&self, new: &Self, out: &mut Vec<String>);
+}
+
+/// What SIGHUP does for a server: reads the config again; applies the log level and the
+/// bridge limits (`control::plan`); names what changed that only a restart applies (compared
+/// with `started`, since those fields never change while running); keeps everything as it
+/// was if the file does not load.
+pub fn reloader<C: ServerConfig>(
+    path: &Path,
+    started: C,
+    service: Service,
+    control: Arc<BridgeControl>,
+) -> impl FnMut() + Send + 'static {
+    let path = path.to_path_buf();
+    let mut level = started.log_level();
+    move || {
+        service.reload(
+            &path,
+            || C::load(&path),
+            |new| {
+                let mut restart = Vec::new();
+                started.restart_only(&new, &mut restart);
+                let plan = control.reload(new.bridge());
+                let summary = finish_reload(level, new.log_level(), plan, restart);
+                level = new.log_level();
+                summary
+            },
+        )
+    }
+}
 
 /// Adds `NAME old -> new` to `out` when a restart-only field changed.
 pub fn restart_only<T: PartialEq + Debug>(out: &mut Vec<String>, name: &str, old: &T, new: &T) {
@@ -60,6 +103,19 @@ pub fn finish_reload(
             needs_restart.join(", ")
         ),
     }
+}
+
+/// The service manager link, the bridge's control and the signal thread for a server started
+/// with `config` from `path`: SIGHUP reloads ([`reloader`]), SIGTERM or SIGINT drains.
+pub fn start_service<C: ServerConfig + Clone>(
+    path: &Path,
+    config: &C,
+) -> std::io::Result<(Service, Arc<BridgeControl>)> {
+    let service = Service::from_env();
+    let control = BridgeControl::new(config.bridge().clone());
+    let reload = reloader(path, config.clone(), service.clone(), control.clone());
+    handle_signals(service.clone(), control.clone(), reload)?;
+    Ok((service, control))
 }
 
 /// Starts the signal thread: SIGHUP calls `reload`; SIGTERM or SIGINT tells the service

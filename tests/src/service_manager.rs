@@ -79,6 +79,27 @@ impl FakeManager {
     }
 }
 
+impl FakeManager {
+    /// With a daemon pinging its watchdog of `interval`: pings keep coming, none while
+    /// `signal` has stopped the process (SIGSTOP) for four intervals, and they resume after
+    /// SIGCONT.
+    pub fn pings_only_while_running(&self, interval: Duration, signal: impl Fn(i32)) {
+        for _ in 0..3 {
+            self.until("WATCHDOG=1");
+        }
+        signal(libc::SIGSTOP);
+        // What was sent before the stop took hold.
+        let _ = self.during(Duration::from_millis(100));
+        let while_stopped = self.during(interval * 4);
+        signal(libc::SIGCONT);
+        assert!(
+            while_stopped.is_empty(),
+            "pinged while stopped: {while_stopped:?}"
+        );
+        self.until("WATCHDOG=1");
+    }
+}
+
 impl Default for FakeManager {
     fn default() -> Self {
         Self::new()

@@ -9,6 +9,7 @@ use gatehouse_agent::local::frame::{encode, MAX_REQUEST_FRAME};
 use gatehouse_agent::local::{LocalErrorKind, LocalRequest, LocalResponse};
 use gatehouse_common::types::Method;
 use gatehouse_tests::agent::{try_start_with_env, AgentDaemon};
+use gatehouse_tests::process::run_with_stdin;
 use gatehouse_tests::service_manager::FakeManager;
 use gatehouse_tests::*;
 use std::io::Write;
@@ -35,12 +36,33 @@ fn write_config(dir: &Path, host: &TestHost, servers: &[SocketAddr], socket: &st
     config
 }
 
+/// A short watchdog so a test sees several pings quickly.
+const WATCHDOG: Duration = Duration::from_millis(300);
+
 /// Where the daemon's socket is, relative to its config.
 const SOCKET: &str = "run/agent.sock";
 
 fn start(config: &Path, manager: &FakeManager, watchdog: Option<Duration>) -> AgentDaemon {
     try_start_with_env(config, "agent.log", &manager.env(watchdog))
         .unwrap_or_else(|(status, log)| panic!("agent did not start ({status}):\n{log}"))
+}
+
+/// A replica, web1 (the host the agent serves), a directory and a fake service manager.
+struct Setup {
+    replica: ServerProcess,
+    web1: TestHost,
+    dir: TestDir,
+    manager: FakeManager,
+}
+
+fn setup() -> Setup {
+    let (db, hosts) = test_database(1);
+    Setup {
+        replica: start_replica(&db, "()"),
+        web1: hosts.last().unwrap().clone(),
+        dir: TestDir::new("agent-svc"),
+        manager: FakeManager::new(),
+    }
 }
 
 /// web1's SSH request for alice, on a local connection that stays open.
@@ -60,12 +82,14 @@ fn ask(caller: &mut UnixStream) -> LocalResponse {
 
 #[test]
 fn the_agent_reports_ready_and_feeds_the_watchdog_only_while_it_runs() {
-    let (db, hosts) = test_database(1);
-    let replica = start_replica(&db, "()");
-    let dir = TestDir::new("agent-svc");
-    let config = write_config(dir.path(), hosts.last().unwrap(), &[replica.addr], SOCKET);
-    let manager = FakeManager::new();
-    let mut agent = start(&config, &manager, Some(Duration::from_millis(300)));
+    let Setup {
+        replica,
+        web1,
+        dir,
+        manager,
+    } = setup();
+    let config = write_config(dir.path(), &web1, &[replica.addr], SOCKET);
+    let mut agent = start(&config, &manager, Some(WATCHDOG));
     let ready = manager.until("READY=1");
     assert!(
         ready
@@ -74,18 +98,7 @@ fn the_agent_reports_ready_and_feeds_the_watchdog_only_while_it_runs() {
             .contains("STATUS=serving local callers on"),
         "{ready:?}"
     );
-    for _ in 0..3 {
-        manager.until("WATCHDOG=1");
-    }
-    agent.signal(libc::SIGSTOP);
-    let _ = manager.during(Duration::from_millis(100));
-    let while_stopped = manager.during(Duration::from_millis(1200));
-    agent.signal(libc::SIGCONT);
-    assert!(
-        while_stopped.is_empty(),
-        "pinged while stopped: {while_stopped:?}"
-    );
-    manager.until("WATCHDOG=1");
+    manager.pings_only_while_running(WATCHDOG, |s| agent.signal(s));
     agent.signal(libc::SIGTERM);
     manager.until("STOPPING=1");
     assert!(agent.wait_exit().success());
@@ -94,12 +107,14 @@ fn the_agent_reports_ready_and_feeds_the_watchdog_only_while_it_runs() {
 
 #[test]
 fn sighup_reloads_the_servers_without_dropping_local_callers_and_keeps_them_on_a_broken_file() {
-    let (db, hosts) = test_database(1);
-    let replica = start_replica(&db, "()");
-    let dir = TestDir::new("agent-svc");
-    let web1 = hosts.last().unwrap();
+    let Setup {
+        replica,
+        web1,
+        dir,
+        manager,
+    } = setup();
+    let web1 = &web1;
     let config = write_config(dir.path(), web1, &[dead_port()], SOCKET);
-    let manager = FakeManager::new();
     let mut agent = start(&config, &manager, None);
     manager.until("READY=1");
     let mut caller = UnixStream::connect(&agent.socket).unwrap();
@@ -146,24 +161,16 @@ fn sighup_reloads_the_servers_without_dropping_local_callers_and_keeps_them_on_a
 
 #[test]
 fn status_json_is_the_whole_report() {
-    let (db, hosts) = test_database(1);
-    let replica = start_replica(&db, "()");
-    let dir = TestDir::new("agent-svc");
-    let config = write_config(dir.path(), hosts.last().unwrap(), &[replica.addr], SOCKET);
-    let manager = FakeManager::new();
-    let agent = start(&config, &manager, None);
+    let s = setup();
+    let config = write_config(s.dir.path(), &s.web1, &[s.replica.addr], SOCKET);
+    let agent = start(&config, &s.manager, None);
     let socket = agent.socket.to_string_lossy().to_string();
-    let out = std::process::Command::new(bin_path("gatehouse-agent"))
-        .args(["--socket", &socket, "status", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut command = std::process::Command::new(bin_path("gatehouse-agent"));
+    command.args(["--socket", &socket, "status", "--json"]);
+    let out = run_with_stdin(&mut command, "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(json["host"], "web1");
-    assert_eq!(json["servers"][0]["address"], replica.addr.to_string());
+    assert_eq!(json["servers"][0]["address"], s.replica.addr.to_string());
     assert_eq!(json["local_clients"], 1);
 }

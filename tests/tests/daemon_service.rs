@@ -67,19 +67,7 @@ fn wait_ready(manager: &FakeManager) {
 /// After ready: pinging while idle, silent while stopped, pinging again after SIGCONT,
 /// STOPPING=1 on SIGTERM and a clean exit.
 fn watchdog_follows_the_process(mut server: ServerProcess, manager: &FakeManager) {
-    for _ in 0..3 {
-        manager.until("WATCHDOG=1");
-    }
-    server.signal(libc::SIGSTOP);
-    // What was sent before the stop took hold.
-    let _ = manager.during(Duration::from_millis(100));
-    let while_stopped = manager.during(WATCHDOG * 4);
-    server.signal(libc::SIGCONT);
-    assert!(
-        while_stopped.is_empty(),
-        "pinged while stopped: {while_stopped:?}"
-    );
-    manager.until("WATCHDOG=1");
+    manager.pings_only_while_running(WATCHDOG, |s| server.signal(s));
     server.signal(libc::SIGTERM);
     manager.until("STOPPING=1");
     let status = server.wait_exit(WAIT_LIMIT).expect("exits after SIGTERM");
@@ -276,45 +264,50 @@ fn the_metrics_endpoint_counts_a_known_sequence_of_requests() {
 
     let text = scrape(metrics);
     let at = |series: &str| value(&text, series);
-    assert_eq!(at(r#"gatehouse_requests_total{kind="authorize"}"#), 5.0);
-    assert_eq!(at(r#"gatehouse_requests_total{kind="authenticate"}"#), 2.0);
-    assert_eq!(
-        at(r#"gatehouse_answers_total{kind="authorize",outcome="allow"}"#),
-        3.0
-    );
-    assert_eq!(
-        at(r#"gatehouse_answers_total{kind="authorize",outcome="deny"}"#),
-        2.0
-    );
-    assert_eq!(
-        at(r#"gatehouse_answers_total{kind="authorize",outcome="busy"}"#),
-        0.0
-    );
-    assert_eq!(
-        at(r#"gatehouse_answers_total{kind="authenticate",outcome="auth_ok"}"#),
-        1.0
-    );
-    assert_eq!(
-        at(r#"gatehouse_answers_total{kind="authenticate",outcome="auth_fail"}"#),
-        1.0
-    );
-    assert_eq!(at(r#"gatehouse_handshakes_total{outcome="ok"}"#), 1.0);
-    assert_eq!(at(r#"gatehouse_probes_total{outcome="answered"}"#), 1.0);
-    assert_eq!(at("gatehouse_connections_accepted_total"), 1.0);
-    assert_eq!(at("gatehouse_connections"), 1.0);
-    assert_eq!(at("gatehouse_redirects_total"), 0.0);
-    assert_eq!(
-        at(r#"gatehouse_request_duration_seconds_count{kind="authorize"}"#),
-        5.0
-    );
-    assert_eq!(
-        at(r#"gatehouse_request_duration_seconds_count{kind="authenticate"}"#),
-        2.0
-    );
-    assert_eq!(
-        at(r#"gatehouse_request_duration_seconds_bucket{le="+Inf",kind="authenticate"}"#),
-        2.0
-    );
+    let expected = [
+        (r#"gatehouse_requests_total{kind="authorize"}"#, 5.0),
+        (r#"gatehouse_requests_total{kind="authenticate"}"#, 2.0),
+        (
+            r#"gatehouse_answers_total{kind="authorize",outcome="allow"}"#,
+            3.0,
+        ),
+        (
+            r#"gatehouse_answers_total{kind="authorize",outcome="deny"}"#,
+            2.0,
+        ),
+        (
+            r#"gatehouse_answers_total{kind="authorize",outcome="busy"}"#,
+            0.0,
+        ),
+        (
+            r#"gatehouse_answers_total{kind="authenticate",outcome="auth_ok"}"#,
+            1.0,
+        ),
+        (
+            r#"gatehouse_answers_total{kind="authenticate",outcome="auth_fail"}"#,
+            1.0,
+        ),
+        (r#"gatehouse_handshakes_total{outcome="ok"}"#, 1.0),
+        (r#"gatehouse_probes_total{outcome="answered"}"#, 1.0),
+        ("gatehouse_connections_accepted_total", 1.0),
+        ("gatehouse_connections", 1.0),
+        ("gatehouse_redirects_total", 0.0),
+        (
+            r#"gatehouse_request_duration_seconds_count{kind="authorize"}"#,
+            5.0,
+        ),
+        (
+            r#"gatehouse_request_duration_seconds_count{kind="authenticate"}"#,
+            2.0,
+        ),
+        (
+            r#"gatehouse_request_duration_seconds_bucket{le="+Inf",kind="authenticate"}"#,
+            2.0,
+        ),
+    ];
+    for (series, want) in expected {
+        assert_eq!(at(series), want, "{series}");
+    }
     assert!(at("gatehouse_estimated_wait_seconds") > 0.0);
     assert_eq!(at("gatehouse_queue_length"), 0.0);
     assert_eq!(at("gatehouse_db_sequence"), 0.0);
