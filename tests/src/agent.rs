@@ -47,11 +47,21 @@ impl Drop for AgentDaemon {
 /// Starts the daemon on `config` and waits for `listening on PATH`; if it exits (or stays
 /// silent) instead, its exit status and log.
 pub fn try_start(config: &Path, log_name: &str) -> Result<AgentDaemon, (ExitStatus, String)> {
+    try_start_with_env(config, log_name, &[])
+}
+
+/// [`try_start`] with extra environment variables (a service manager's, for example).
+pub fn try_start_with_env(
+    config: &Path,
+    log_name: &str,
+    env: &[(&str, String)],
+) -> Result<AgentDaemon, (ExitStatus, String)> {
     let dir = config.parent().unwrap();
     let log = dir.join(log_name);
     let mut child = Command::new(bin_path("gatehouse-agent"))
         .args(["run", "--config"])
         .arg(config)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("RUST_LOG", "debug")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -79,11 +79,11 @@ fn a_user_is_locked_out_everywhere_after_failures_at_several_servers_until_the_a
     let log = cluster.master.log();
     let decided = log
         .lines()
-        .find(|l| l.contains("user alice locked out until"))
+        .find(|l| l.contains("user locked out: user=alice until="))
         .unwrap_or_else(|| panic!("the master logs the lockout: {log}"));
     // Which host the guesses came from, through which servers.
     assert!(
-        decided.contains("4 wrong passwords within 60 s, from web1 x4 via"),
+        decided.contains("failures=4 window_s=60 sources=\"web1 x4 via "),
         "{decided}"
     );
     for server in ["r1", "r2", "master"] {
@@ -101,7 +101,7 @@ fn a_user_is_locked_out_everywhere_after_failures_at_several_servers_until_the_a
         assert!(
             replica
                 .log()
-                .contains("password refused: user=alice host=web1 agent=web1: locked_out"),
+                .contains("password refused: user=alice host=web1 agent=web1 reason=locked_out"),
             "{}",
             replica.log()
         );

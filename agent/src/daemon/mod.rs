@@ -8,12 +8,14 @@
 pub mod access;
 pub mod answer;
 mod clients;
+mod reload;
 pub mod serve;
 pub mod setup;
 
 use crate::config::AgentConfig;
 use crate::engine::{Engine, EngineConfig};
 use gatehouse_common::config::ConfigError;
+use gatehouse_common::service::{logging, Service};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -41,10 +43,11 @@ pub fn resolve_path(config: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// Loads the config and the node key, binds the socket, prints `listening on PATH`, and
-/// serves until SIGTERM or SIGINT.
+/// Loads the config and the node key, binds the socket, prints `listening on PATH` (and tells
+/// a service manager it is ready), and serves until SIGTERM or SIGINT; SIGHUP reloads.
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let config = AgentConfig::load(config_path)?;
+    logging::set_level(config.log_level());
     let key_path = resolve_path(config_path, &config.node_key_file);
     let key = setup::read_node_key(&key_path)?;
     match setup::raise_nofile_limit() {
@@ -55,6 +58,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let listener = setup::bind_socket(&socket_path)?;
     let engine = Engine::new(EngineConfig::from_agent_config(&config, key));
     let mut daemon = serve::Daemon::new(&config, engine, listener, socket_path.clone())?;
+    let service = Service::from_env();
+    daemon.attach_service(service.clone(), config_path.to_path_buf());
     log::info!(
         "agent {} serving local callers on {} ({} servers, balancing {:?})",
         config.host,
@@ -64,6 +69,10 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     );
     // Tests and scripts wait for this line.
     println!("listening on {}", socket_path.display());
+    service.ready(&format!(
+        "serving local callers on {}",
+        socket_path.display()
+    ));
     let result = daemon.run();
     setup::remove_socket(&socket_path);
     result

@@ -216,3 +216,18 @@ connection: 127.0.0.1:7701 (established, 2.000 s old)
 requests: 0 queued, 0 in flight; background retry: none; local callers: 1";
     assert_eq!(render_status(&report), expected);
 }
+
+#[test]
+fn status_json_and_version_parse_and_json_is_for_status_only() {
+    assert_eq!(
+        parse_args(&args("status --json")),
+        Ok(Command::Ask {
+            socket: SocketChoice::Default,
+            ask: Ask::StatusJson
+        })
+    );
+    assert_eq!(parse_args(&args("--version")), Ok(Command::Version));
+    assert_eq!(parse_args(&args("-V")), Ok(Command::Version));
+    let err = parse_args(&args("--json authorize SSH h u u web1")).unwrap_err();
+    assert!(err.contains("--json goes with status only"), "{err}");
+}

@@ -19,6 +19,7 @@ use arc_swap::ArcSwap;
 use config::LockoutConfig;
 use gatehouse_common::policy::{Change, PolicySnapshot, PolicyTime};
 use gatehouse_common::repl::{Report, ReportLedger};
+use gatehouse_common::service::kv;
 use gatehouse_replica::auth_events::{AuthEvent, AuthEvents};
 use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
@@ -97,8 +98,12 @@ impl Lockout {
                 Report::PasswordFailure(f) => {
                     log::debug!(
                         target: "gatehouse::auth",
-                        "replica {replica} reports: password refused: user={} host={} agent={}: {}",
-                        f.user, f.host, f.agent, f.reason.name()
+                        "reported password refused: server={} user={} host={} agent={} reason={}",
+                        kv::value(replica),
+                        kv::value(&f.user),
+                        kv::value(&f.host),
+                        kv::value(&f.agent),
+                        f.reason.name()
                     );
                     let failure = Failure {
                         user: &f.user,
@@ -152,11 +157,11 @@ impl Lockout {
         // Which hosts the guesses came from, so a host locking users out is seen at once.
         log::warn!(
             target: "gatehouse::auth",
-            "user {} locked out until {until}: {} wrong passwords within {} s, from {}",
-            failure.user,
+            "user locked out: user={} until={until} failures={} window_s={} sources={}",
+            kv::value(failure.user),
             failures.len(),
             policy.window.as_secs(),
-            sources(&failures)
+            kv::value(&sources(&failures))
         );
         inner.pending.retain(|d| d.user != failure.user);
         inner.pending.push(Decided {

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    gatehouse_common::service::logging::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     gatehouse_agent::local::cli::main(&args)
 }
