@@ -13,7 +13,7 @@ use gatehouse_master::admin::server;
 use gatehouse_master::config::MasterConfig;
 use gatehouse_master::identity;
 use gatehouse_master::lockout::{self, MasterEvents};
-use gatehouse_master::metrics::LinksCollector;
+use gatehouse_master::metrics::{LinksCollector, LockoutCollector};
 use gatehouse_master::replication;
 use gatehouse_master::state::MasterState;
 use gatehouse_master::store::Store;
@@ -204,6 +204,7 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
             Box::new(BridgeCollector(reactor.stats())),
             Box::new(DbCollector(state.db_status())),
             Box::new(LinksCollector(state.clone())),
+            Box::new(LockoutCollector(state.clone())),
         ],
     )?;
     // Tests and scripts read this line to learn the port when the config says port 0.

@@ -1,10 +1,11 @@
 //! The master's own metrics: each registered replica's link (connected, acknowledged
-//! sequence, lag in changes, time since last heard), read from the link table on each scrape.
+//! sequence, lag in changes, time since last heard), read from the link table on each scrape,
+//! and the central lockout's counts ([`LockoutCollector`]).
 //! The bridge's and the database's families come from `gatehouse_replica::metrics`.
 
 use crate::hooks::LinkState;
 use crate::state::MasterState;
-use gatehouse_replica::metrics::collect::family;
+use gatehouse_replica::metrics::collect::{counter, family, gauge};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
@@ -66,6 +67,50 @@ impl Collector for LinksCollector {
             "Seconds since anything (data or heartbeat) arrived from the replica.",
             MetricType::Gauge,
             &heard,
+        )
+    }
+}
+
+/// The central lockout: failures reported and counted, lockouts decided, users locked out now.
+pub struct LockoutCollector(pub Arc<MasterState>);
+
+impl fmt::Debug for LockoutCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LockoutCollector")
+    }
+}
+
+impl Collector for LockoutCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let stats = self.0.lockout().stats();
+        let now = crate::lockout::unix_ms(std::time::SystemTime::now()) / 1000;
+        let now = gatehouse_common::policy::PolicyTime::from_unix(now as i64);
+        let locked_out = self
+            .0
+            .read(|s| crate::lockout::active_lockouts(s.database(), now).count());
+        counter(
+            &mut e,
+            "password_failures_reported",
+            "Failed password checks replicas reported (each once).",
+            stats.reported,
+        )?;
+        counter(
+            &mut e,
+            "password_failures_counted",
+            "Wrong passwords, here or reported, counted toward a lockout.",
+            stats.counted,
+        )?;
+        counter(
+            &mut e,
+            "lockouts_decided",
+            "Users locked out after too many wrong passwords.",
+            stats.decided,
+        )?;
+        gauge(
+            &mut e,
+            "users_locked_out",
+            "Users whose password checks are refused now by a lockout.",
+            locked_out as f64,
         )
     }
 }

@@ -19,7 +19,7 @@ use gatehouse_replica::follower::{self, FollowConfig, Published};
 use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::metrics::collect::{BridgeCollector, DbCollector, FollowerCollector};
 use gatehouse_replica::net::bind_tcp_and_udp;
-use gatehouse_replica::reports::{ReportingEvents, Reports};
+use gatehouse_replica::reports::{ReportingEvents, Reports, ReportsCollector};
 use gatehouse_replica::serving;
 use gatehouse_replica::store::Store;
 use std::path::{Path, PathBuf};
@@ -160,10 +160,10 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
                 policy: policy.clone(),
                 keys: keys.clone(),
                 db: db.clone(),
-                reports,
+                reports: reports.clone(),
             },
         )?;
-        follower_status = Some(status);
+        follower_status = Some((status, reports));
     }
     let reactor = Reactor::new(BridgeParts {
         control,
@@ -178,8 +178,9 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
         Box::new(BridgeCollector(reactor.stats())),
         Box::new(DbCollector(db)),
     ];
-    if let Some(status) = follower_status {
+    if let Some((status, reports)) = follower_status {
         collectors.push(Box::new(FollowerCollector(status)));
+        collectors.push(Box::new(ReportsCollector(reports)));
     }
     serving::start_metrics(config.metrics_listen, collectors)?;
     log::info!(

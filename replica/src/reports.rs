@@ -6,13 +6,17 @@
 //! (`gatehouse_common::repl::report_stream`: numbered, resent after a reconnect, counted once).
 //!
 //! Not pure: a mutex around the outbox (held for a push, microseconds), the wall clock for
-//! each record's time, the log. Called by the worker threads (password checks) and the
+//! each record's time, the log. [`ReportsCollector`] shows the outbox in metrics. Called by the worker threads (password checks) and the
 //! follower thread (sending, acks).
 
 use crate::auth_events::{AuthEvent, AuthEvents};
+use crate::metrics::collect::{counter, gauge};
 use gatehouse_common::repl::{PasswordFailure, Report, ReportOutbox};
 use gatehouse_common::types::AuthFailure;
 use parking_lot::Mutex;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -105,9 +109,52 @@ impl AuthEvents for ReportingEvents {
     }
 }
 
+/// The outbox as metrics: records waiting for the master's ack, and records dropped because
+/// it was full (an alarm: the lockout did not count them).
+#[derive(Debug)]
+pub struct ReportsCollector(pub Arc<Reports>);
+
+impl Collector for ReportsCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let (pending, dropped) = self.0.with(|o| (o.pending(), o.dropped()));
+        gauge(
+            &mut e,
+            "reports_pending",
+            "Failure reports the master has not acknowledged yet.",
+            pending as f64,
+        )?;
+        counter(
+            &mut e,
+            "reports_dropped",
+            "Failure reports dropped, oldest first, because the queue was full.",
+            dropped,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_shows_in_metrics() {
+        use crate::metrics::collect::{encode, registry};
+        let reports = Arc::new(Reports::with_outbox(ReportOutbox::with_capacity(1, 1)));
+        for user in ["bob", "carol"] {
+            ReportingEvents::new(reports.clone()).record(&AuthEvent::PasswordChecked {
+                agent: "web1",
+                host: "web1",
+                user,
+                outcome: Err(AuthFailure::BadPassword),
+            });
+        }
+        let text = encode(&registry(vec![Box::new(ReportsCollector(reports))]));
+        assert!(text.contains("gatehouse_reports_pending 1.0\n"), "{text}");
+        assert!(
+            text.contains("gatehouse_reports_dropped_total 1\n"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn failures_of_known_users_are_queued_with_their_hosts_and_nothing_else_is() {

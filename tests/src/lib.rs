@@ -10,6 +10,7 @@ pub mod driving;
 pub mod fleet;
 pub mod loadgen_cli;
 pub mod local_users;
+pub mod metrics;
 pub mod netns;
 pub mod process;
 pub mod repl_peer;

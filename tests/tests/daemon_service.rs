@@ -9,10 +9,10 @@ use gatehouse_common::policy::Database;
 use gatehouse_common::types::ErrorCode;
 use gatehouse_common::wire::{Handshake, Response};
 use gatehouse_tests::client::{raw_connect, read_plain_frame};
+use gatehouse_tests::metrics::{scrape, value};
 use gatehouse_tests::requests::*;
 use gatehouse_tests::service_manager::FakeManager;
 use gatehouse_tests::*;
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -222,24 +222,6 @@ fn under_journald_lines_carry_priorities_and_no_timestamps() {
 }
 
 /// The value of the series `series` (name and labels exactly as exposed) in `text`.
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut stream = raw_connect(addr).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
-    answer
-}
-
 #[test]
 fn the_metrics_endpoint_counts_a_known_sequence_of_requests() {
     let (db, hosts) = test_database(1);

@@ -8,6 +8,7 @@ use gatehouse_common::repl::{MasterPublicKey, PasswordFailure, ReplMessage, Repo
 use gatehouse_common::types::AuthFailure;
 use gatehouse_common::wire::Response;
 use gatehouse_tests::admin::{run_admin, run_admin_on};
+use gatehouse_tests::metrics::{scrape, value};
 use gatehouse_tests::repl_peer::{receive, replica_link};
 use gatehouse_tests::replication::Cluster;
 use gatehouse_tests::requests::authenticate;
@@ -50,7 +51,10 @@ fn wait_for_lockout_line(cluster: &Cluster, what: &str, ok: impl Fn(&str) -> boo
 
 #[test]
 fn a_user_is_locked_out_everywhere_after_failures_at_several_servers_until_the_admin_unlocks() {
-    let cluster = cluster(&["r1", "r2"], "(failures: 4, window_s: 60, lock_s: 600)");
+    let cluster = cluster(
+        &["r1", "r2"],
+        r#"(failures: 4, window_s: 60, lock_s: 600), metrics_listen: "127.0.0.1:0""#,
+    );
     let replicas = [cluster.start_replica("r1"), cluster.start_replica("r2")];
     for name in ["r1", "r2"] {
         cluster.wait_caught_up(name);
@@ -76,6 +80,17 @@ fn a_user_is_locked_out_everywhere_after_failures_at_several_servers_until_the_a
     let line = wait_for_lockout_line(&cluster, "alice locked out", |l| {
         l.contains("locked out until")
     });
+    // The master's metrics, before anything else is reported: three failures came from the
+    // replicas, all four counted, one lockout.
+    let text = scrape(cluster.master.metrics.expect("the master serves metrics"));
+    for (series, want) in [
+        ("gatehouse_password_failures_reported_total", 3.0),
+        ("gatehouse_password_failures_counted_total", 4.0),
+        ("gatehouse_lockouts_decided_total", 1.0),
+        ("gatehouse_users_locked_out", 1.0),
+    ] {
+        assert_eq!(value(&text, series), want, "{series}");
+    }
     let log = cluster.master.log();
     let decided = log
         .lines()

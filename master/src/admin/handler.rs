@@ -9,13 +9,13 @@ use super::proto::{
     AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, LockoutEntry, RouteEntry,
     StatusReport, MAX_IMPORT_BYTES,
 };
-use crate::lockout::{tracker::sources, unix_ms};
+use crate::lockout::{active_lockouts, tracker::sources, unix_ms};
 use crate::state::MasterState;
 use crate::store::StoreError;
 use gatehouse_common::config::parse_ron;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::policy::{
-    hash_password, Change, Database, Decision, HashCost, Lockout, PolicyTime, RouteTarget,
+    hash_password, Change, Database, Decision, HashCost, PolicyTime, RouteTarget,
 };
 use gatehouse_common::weak_keys::{check_added_key, check_host_keys};
 use gatehouse_common::wire::AuthorizeRequest;
@@ -247,14 +247,6 @@ fn unlock(state: &MasterState, name: String) -> AdminResponse {
             locked: false,
         },
     )
-}
-
-/// The lockouts that hold at `now` (an expired one stays in the database until cleared, and
-/// means nothing).
-fn active_lockouts(db: &Database, now: PolicyTime) -> impl Iterator<Item = &Lockout> {
-    db.lockouts
-        .iter()
-        .filter(move |l| PolicyTime::parse_utc(&l.until).is_ok_and(|until| now < until))
 }
 
 /// Users locked out now, then users with failures counted, by name.

@@ -17,7 +17,8 @@ pub mod tracker;
 use crate::state::MasterState;
 use arc_swap::ArcSwap;
 use config::LockoutConfig;
-use gatehouse_common::policy::{Change, PolicySnapshot, PolicyTime};
+use gatehouse_common::policy::PolicyTime;
+use gatehouse_common::policy::{Change, Database, Lockout as LockoutEntry, PolicySnapshot};
 use gatehouse_common::repl::{Report, ReportLedger};
 use gatehouse_common::service::kv;
 use gatehouse_replica::auth_events::{AuthEvent, AuthEvents};
@@ -50,6 +51,18 @@ struct Inner {
     ledger: ReportLedger,
     /// At most one per user (a later decision replaces an earlier one).
     pending: Vec<Decided>,
+    stats: LockoutStats,
+}
+
+/// Counts since start, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockoutStats {
+    /// Failure records received from replicas (each once, however often sent).
+    pub reported: u64,
+    /// Failures that counted toward a lockout (wrong passwords of users not locked out).
+    pub counted: u64,
+    /// Lockouts decided.
+    pub decided: u64,
 }
 
 impl Lockout {
@@ -93,6 +106,7 @@ impl Lockout {
                 accepted.missing
             );
         }
+        inner.stats.reported += accepted.fresh.len() as u64;
         for record in &records[accepted.fresh] {
             match record {
                 Report::PasswordFailure(f) => {
@@ -131,6 +145,11 @@ impl Lockout {
         self.inner.lock().tracker.recent(now_unix_ms)
     }
 
+    /// Counts since start.
+    pub fn stats(&self) -> LockoutStats {
+        self.inner.lock().stats
+    }
+
     /// Waits until lockouts are decided, and takes them.
     pub fn wait_decided(&self) -> Vec<Decided> {
         let mut inner = self.inner.lock();
@@ -151,9 +170,16 @@ impl Lockout {
             inner
                 .tracker
                 .record(failure, &policy, standing.locked_out_until(), now_unix_ms);
-        let Verdict::Lock { until, failures } = verdict else {
-            return;
+        let (until, failures) = match verdict {
+            Verdict::Ignored => return,
+            Verdict::Counted(_) => {
+                inner.stats.counted += 1;
+                return;
+            }
+            Verdict::Lock { until, failures } => (until, failures),
         };
+        inner.stats.counted += 1;
+        inner.stats.decided += 1;
         // Which hosts the guesses came from, so a host locking users out is seen at once.
         log::warn!(
             target: "gatehouse::auth",
@@ -203,6 +229,14 @@ impl AuthEvents for MasterEvents {
             self.lockout.count(&failure, failure.at_unix_ms);
         }
     }
+}
+
+/// The lockouts in `db` that hold at `now` (an expired one stays in the database until
+/// cleared, and means nothing).
+pub fn active_lockouts(db: &Database, now: PolicyTime) -> impl Iterator<Item = &LockoutEntry> {
+    db.lockouts
+        .iter()
+        .filter(move |l| PolicyTime::parse_utc(&l.until).is_ok_and(|until| now < until))
 }
 
 /// Milliseconds since the unix epoch (0 for a clock set before it).
