@@ -27,6 +27,69 @@ struct MasterFile {
     replication_listen: Option<SocketAddr>,
     #[serde(default)]
     bridge: BridgeFile,
+    /// Where `gatehouse-admin` may assign uids and gids.
+    #[serde(default)]
+    unix_ids: Option<UnixIdsFile>,
+}
+
+/// The `unix_ids` section as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnixIdsFile {
+    uid_min: u32,
+    uid_max: u32,
+    gid_min: u32,
+    gid_max: u32,
+}
+
+/// Lowest uid and gid the master assigns by default (100000). Why: above Debian's local user
+/// range (1000-59999) and systemd's dynamic users (61184-65519), so directory ids never meet
+/// local ones on a managed host.
+pub const DEFAULT_UNIX_ID_MIN: u32 = 100_000;
+/// Highest uid and gid assigned by default (199999): room for 100,000 users and groups, well
+/// below the ranges container runtimes hand out (524288 and up).
+pub const DEFAULT_UNIX_ID_MAX: u32 = 199_999;
+
+/// The inclusive ranges uids and gids set through the admin socket must fall in; also where
+/// the master picks the next free one when the admin gives none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnixIdRanges {
+    pub uids: (u32, u32),
+    pub gids: (u32, u32),
+}
+
+impl Default for UnixIdRanges {
+    fn default() -> Self {
+        UnixIdRanges {
+            uids: (DEFAULT_UNIX_ID_MIN, DEFAULT_UNIX_ID_MAX),
+            gids: (DEFAULT_UNIX_ID_MIN, DEFAULT_UNIX_ID_MAX),
+        }
+    }
+}
+
+impl UnixIdRanges {
+    fn from_file(file: &UnixIdsFile, path: &Path) -> Result<Self, ConfigError> {
+        let ranges = [
+            ("uid", file.uid_min, file.uid_max),
+            ("gid", file.gid_min, file.gid_max),
+        ];
+        for (kind, min, max) in ranges {
+            if min == 0 || min > max || max == u32::MAX {
+                return Err(ConfigError::invalid(
+                    path,
+                    "unix_ids",
+                    format!(
+                        "{kind}_min {min} .. {kind}_max {max} must be a non-empty range \
+                         above 0 and below 4294967295"
+                    ),
+                ));
+            }
+        }
+        Ok(UnixIdRanges {
+            uids: (file.uid_min, file.uid_max),
+            gids: (file.gid_min, file.gid_max),
+        })
+    }
 }
 
 /// Checked master settings.
@@ -37,6 +100,7 @@ pub struct MasterConfig {
     pub admin_socket: PathBuf,
     pub replication_listen: Option<SocketAddr>,
     pub bridge: BridgeConfig,
+    pub unix_ids: UnixIdRanges,
 }
 
 impl MasterConfig {
@@ -53,6 +117,10 @@ impl MasterConfig {
             admin_socket: base.join(admin_socket),
             replication_listen: file.replication_listen,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,
+            unix_ids: match &file.unix_ids {
+                Some(ids) => UnixIdRanges::from_file(ids, path)?,
+                None => UnixIdRanges::default(),
+            },
         })
     }
 }

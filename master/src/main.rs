@@ -90,7 +90,7 @@ fn main() -> ExitCode {
 
 fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Result<()> {
     let sequence = store.sequence();
-    let state = Arc::new(MasterState::new(store));
+    let state = Arc::new(MasterState::new(store).with_unix_ids(config.unix_ids));
     let admin = server::bind(&config.admin_socket)?;
     let (listener, udp) = bind_tcp_and_udp(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -7,6 +7,7 @@
 //! commits, then publishes the new snapshots, then notifies listeners — all under the store
 //! lock, so agents and replicas see changes in sequence order and never one not yet durable.
 
+use crate::config::UnixIdRanges;
 use crate::hooks::{CommitListener, NoReplication, ReplicaLinkStatus, ReplicaLinks};
 use crate::store::{ChangesAfter, Store, StoreError};
 use arc_swap::ArcSwap;
@@ -27,6 +28,8 @@ pub struct MasterState {
     links: RwLock<Arc<dyn ReplicaLinks>>,
     /// Writes wait for a replica to confirm this master's epoch (see [`MasterState::apply`]).
     gate_writes: AtomicBool,
+    /// Where admin-assigned uids and gids must fall.
+    unix_ids: UnixIdRanges,
 }
 
 impl MasterState {
@@ -45,7 +48,19 @@ impl MasterState {
             listeners: RwLock::new(Vec::new()),
             links: RwLock::new(Arc::new(NoReplication)),
             gate_writes: AtomicBool::new(false),
+            unix_ids: UnixIdRanges::default(),
         }
+    }
+
+    /// The same state with these uid and gid ranges (the config's `unix_ids`).
+    pub fn with_unix_ids(mut self, ranges: UnixIdRanges) -> MasterState {
+        self.unix_ids = ranges;
+        self
+    }
+
+    /// Where admin-assigned uids and gids must fall.
+    pub fn unix_ids(&self) -> UnixIdRanges {
+        self.unix_ids
     }
 
     /// With replication on, a master that has replicas registered accepts writes only after

@@ -28,10 +28,11 @@ fn unix_seconds(now: SystemTime) -> i64 {
 }
 
 impl RequestHandler for PolicyHandler {
-    /// Authorize is a lookup in the compiled policy (well under a microsecond); authenticate runs
-    /// argon2 (tens of milliseconds by design) and must stay off the reactor thread.
+    /// Authorize and identity lookups are lookups in the compiled policy (well under a
+    /// microsecond); authenticate runs argon2 (tens of milliseconds by design) and must stay
+    /// off the reactor thread.
     fn is_cheap(&self, request: RequestView<'_>) -> bool {
-        matches!(request, Request::Authorize(_))
+        !matches!(request, Request::Authenticate(_))
     }
 
     fn handle(&self, host: &str, request: RequestView<'_>, now: SystemTime) -> Response {
@@ -66,6 +67,16 @@ impl RequestHandler for PolicyHandler {
                     Ok(()) => Response::AuthOk,
                     Err(reason) => Response::AuthFail { reason },
                 }
+            }
+            Request::Lookup(lookup) => {
+                let answer = snapshot.lookup(&lookup);
+                log::debug!(
+                    target: "gatehouse::audit",
+                    "agent={host} lookup {}: {}",
+                    lookup.key(),
+                    if answer == Response::NotFound { "not found" } else { "found" }
+                );
+                answer
             }
         }
     }

@@ -195,7 +195,7 @@ fn an_old_store_is_migrated_and_a_newer_one_refused() {
     let master = start_master(&files);
     assert_eq!((status(&files).sequence, status(&files).users), (3, 1));
     assert!(
-        master.log().contains("migrated from schema 0 to 1"),
+        master.log().contains("migrated from schema 0 to 2"),
         "{}",
         master.log()
     );
@@ -211,7 +211,7 @@ fn an_old_store_is_migrated_and_a_newer_one_refused() {
     let (code, stderr) = master_exit(&files);
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains("schema version 9 is newer than this gatehouse-master supports (1)"),
+        stderr.contains("schema version 9 is newer than this gatehouse-master supports (2)"),
         "{stderr}"
     );
 }

@@ -45,6 +45,10 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
             kind: LocalErrorKind::ServerError,
             message: format!("{server} answered {:?}: {}", e.code, e.message),
         },
+        Ok(other) => LocalResponse::Error {
+            kind: LocalErrorKind::ServerError,
+            message: format!("{server} answered {other:?}, which this caller did not ask for"),
+        },
         Err(error) => LocalResponse::Error {
             kind: match error {
                 AgentError::NoServerReachable => LocalErrorKind::NoServerReachable,

@@ -113,6 +113,7 @@ pub fn provision(agents: usize, seed: u64) -> Result<(Database, Vec<Identity>), 
                 locked: false,
                 classes: Vec::new(),
                 routes: vec![route("SSH:*->alice@web*"), route("SSH:*->alice@agent*")],
+                unix: None,
             },
             User {
                 name: "bob".into(),
@@ -120,10 +121,12 @@ pub fn provision(agents: usize, seed: u64) -> Result<(Database, Vec<Identity>), 
                 locked: true,
                 classes: Vec::new(),
                 routes: vec![route("SSH:*->bob@*")],
+                unix: None,
             },
         ],
         user_classes: Vec::new(),
         replicas: Vec::new(),
+        unix_groups: Vec::new(),
     };
     Ok((db, identities))
 }

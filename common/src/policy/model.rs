@@ -27,6 +27,10 @@ pub struct Database {
     /// registered host; deciding requests ignores the list.
     #[serde(default)]
     pub replicas: Vec<String>,
+    /// Unix groups (what `getent group` shows on managed hosts): distinct from host groups,
+    /// which only routes use.
+    #[serde(default)]
+    pub unix_groups: Vec<UnixGroup>,
 }
 
 impl Database {
@@ -79,6 +83,34 @@ pub struct User {
     pub classes: Vec<String>,
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// The user's Unix identity on managed hosts (NSS). `None`: the user exists only for
+    /// Gatehouse's decisions, for example `root`, a local account on every host.
+    #[serde(default)]
+    pub unix: Option<UnixAccount>,
+}
+
+/// A user's Unix identity. Compiling checks every field (see `crate::identity`) and that no
+/// two users share a uid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnixAccount {
+    pub uid: u32,
+    /// The primary group's gid (it need not name a Unix group in this database).
+    pub gid: u32,
+    #[serde(default)]
+    pub gecos: String,
+    pub home: String,
+    pub shell: String,
+}
+
+/// A Unix group: a gid and the users (with Unix identities) who are its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnixGroup {
+    pub name: String,
+    pub gid: u32,
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// A named set of routes shared by its member users.
@@ -124,6 +156,7 @@ mod tests {
         assert_eq!(db.users[0].routes[0].window, None);
         assert!(db.user_classes.is_empty() && db.host_groups.is_empty());
         assert!(db.replicas.is_empty());
+        assert!(db.unix_groups.is_empty() && db.users[0].unix.is_none());
     }
 
     #[test]

@@ -11,7 +11,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 /// The schema this build writes. Version history:
 /// - 0: the first development layout, without the replication allow-list (`replicas` table).
 /// - 1: adds `replicas`.
-pub const SCHEMA_VERSION: u32 = 1;
+/// - 2: adds Unix identities: five nullable columns on `users` (a user without a uid has no
+///   identity), `unix_groups` and `unix_group_members`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Tables of version 0. Kept verbatim: it is what migration 0 → 1 starts from, and tests build
 /// a version-0 file from it.
@@ -36,8 +38,18 @@ CREATE TABLE changelog (seq INTEGER PRIMARY KEY, at_unix_ms INTEGER NOT NULL,
 ";
 
 /// Migration steps: `MIGRATIONS[v]` takes a version-`v` store to version `v + 1`.
-const MIGRATIONS: &[&str] =
-    &["CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);"];
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);",
+    "ALTER TABLE users ADD COLUMN uid INTEGER;
+     ALTER TABLE users ADD COLUMN gid INTEGER;
+     ALTER TABLE users ADD COLUMN gecos TEXT;
+     ALTER TABLE users ADD COLUMN home TEXT;
+     ALTER TABLE users ADD COLUMN shell TEXT;
+     CREATE TABLE unix_groups (name TEXT PRIMARY KEY, gid INTEGER NOT NULL,
+         position INTEGER NOT NULL);
+     CREATE TABLE unix_group_members (grp TEXT NOT NULL, position INTEGER NOT NULL,
+         user TEXT NOT NULL, PRIMARY KEY (grp, position));",
+];
 
 /// Opens the connection's durability settings and brings the schema to [`SCHEMA_VERSION`].
 pub(super) fn prepare(conn: &mut Connection, path: &str) -> Result<(), StoreError> {

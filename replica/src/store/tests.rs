@@ -1,5 +1,5 @@
 use super::*;
-use gatehouse_common::policy::{Route, RouteTarget};
+use gatehouse_common::policy::{Route, RouteTarget, UnixAccount};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -163,6 +163,38 @@ fn the_tables_hold_exactly_what_memory_holds() {
             name: "alice".into(),
         },
         add_user("alice"),
+        Change::SetUnixAccount {
+            user: "alice".into(),
+            account: Some(unix_account(100_001)),
+        },
+        Change::SetUnixAccount {
+            user: "bob".into(),
+            account: Some(unix_account(100_002)),
+        },
+        Change::AddUnixGroup {
+            name: "ops".into(),
+            gid: 100_100,
+        },
+        Change::AddUnixGroup {
+            name: "dev".into(),
+            gid: 100_200,
+        },
+        Change::AddUnixGroupMember {
+            group: "ops".into(),
+            user: "bob".into(),
+        },
+        Change::AddUnixGroupMember {
+            group: "ops".into(),
+            user: "alice".into(),
+        },
+        Change::RemoveUnixGroup { name: "dev".into() },
+        Change::SetUnixAccount {
+            user: "bob".into(),
+            account: Some(UnixAccount {
+                gecos: "Bob, room 2".into(),
+                ..unix_account(100_003)
+            }),
+        },
     ];
     for (i, change) in changes.iter().enumerate() {
         store
@@ -280,7 +312,61 @@ fn a_version_0_store_is_migrated_keeping_its_data() {
     drop(store);
     let conn = Connection::open(dir.file()).unwrap();
     let version = schema::get_meta(&conn, "schema_version").unwrap();
-    assert_eq!(version.as_deref(), Some("1"));
+    assert_eq!(version.as_deref(), Some("2"));
+}
+
+fn unix_account(uid: u32) -> UnixAccount {
+    UnixAccount {
+        uid,
+        gid: uid,
+        gecos: String::new(),
+        home: format!("/home/u{uid}"),
+        shell: "/bin/sh".into(),
+    }
+}
+
+#[test]
+fn a_version_1_store_is_migrated_to_identities_keeping_its_data() {
+    let dir = Scratch::new();
+    {
+        let conn = Connection::open(dir.file()).unwrap();
+        conn.execute_batch(SCHEMA_V0).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '1'), ('sequence', '3');
+             INSERT INTO hosts VALUES ('web1', '{KEY}', 0);
+             INSERT INTO users VALUES ('alice', '', 1, 0);
+             INSERT INTO replicas VALUES ('web1', 0);"
+        ))
+        .unwrap();
+    }
+    let mut store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.sequence(), 3);
+    let alice = &store.database().users[0];
+    assert!(alice.locked && alice.unix.is_none());
+    assert_eq!(store.database().replicas, ["web1"]);
+    for change in [
+        Change::SetUnixAccount {
+            user: "alice".into(),
+            account: Some(unix_account(100_001)),
+        },
+        Change::AddUnixGroup {
+            name: "ops".into(),
+            gid: 100_100,
+        },
+        Change::AddUnixGroupMember {
+            group: "ops".into(),
+            user: "alice".into(),
+        },
+    ] {
+        store.apply(&change).unwrap();
+    }
+    let expected = store.database().clone();
+    drop(store);
+    let store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.database(), &expected);
+    assert_eq!(store.database().unix_groups[0].members, ["alice"]);
+    assert_eq!(store.sequence(), 6);
 }
 
 fn open_err(setup: &str) -> String {
@@ -301,7 +387,7 @@ fn newer_unknown_and_foreign_files_are_refused_with_a_clear_message() {
         open_err(&format!(
             "{v1} INSERT INTO meta VALUES ('schema_version', '99');"
         )),
-        "FILE: schema version 99 is newer than this gatehouse-master supports (1); \
+        "FILE: schema version 99 is newer than this gatehouse-master supports (2); \
          run the newer master, or restore a backup"
     );
     assert_eq!(
