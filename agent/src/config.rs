@@ -8,6 +8,7 @@
 use crate::balance::Balancing;
 use crate::budget::MAX_REQUEST_DEADLINE;
 use crate::connect_plan::{MAX_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY};
+use crate::offline::config::{self as offline_config, CacheConfig, OfflineConfig};
 use gatehouse_common::config::{load_ron, parse_ron, ConfigError};
 use serde::{Deserialize, Serialize};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -43,7 +44,11 @@ pub const DEFAULT_MAX_CONNECTION_AGE_MS: u64 = 60_000;
 /// request deadline, so one request never returns to a server that just refused it.
 pub const DEFAULT_AVOID_MS: u64 = 5000;
 /// Default path of the local socket PAM and NSS modules talk to.
-pub const DEFAULT_SOCKET_PATH: &str = "/run/gatehouse/agent.sock";
+pub const DEFAULT_SOCKET_PATH: &str = gatehouse_local::DEFAULT_SOCKET_PATH;
+/// Default directory of the agent's cache (identities, decisions, offline verifiers).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/gatehouse-agent";
+/// Most uids in `trusted_uids` (64): root and a few service accounts.
+pub const MAX_TRUSTED_UIDS: usize = 64;
 
 /// Most servers one agent may list (1024). Why: the avoid list and probe selection are sized
 /// by the server count; a fleet needs a handful of replicas, never thousands.
@@ -89,6 +94,18 @@ pub struct AgentConfig {
     pub avoid_ms: u64,
     #[serde(default = "default_socket_path")]
     pub socket_path: PathBuf,
+    /// Where the cache lives (created 0700; the database file 0600).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// Uids whose processes may ask authorize, authenticate and status (PAM runs as root in
+    /// sshd, su, sudo and login). Identity lookups are open to every uid: NSS runs in every
+    /// process.
+    #[serde(default = "default_trusted_uids")]
+    pub trusted_uids: Vec<u32>,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub offline: OfflineConfig,
     /// `servers` resolved, same order; filled by `load` / `parse`.
     #[serde(skip)]
     server_addrs: Vec<SocketAddr>,
@@ -123,6 +140,12 @@ fn default_avoid_ms() -> u64 {
 }
 fn default_socket_path() -> PathBuf {
     PathBuf::from(DEFAULT_SOCKET_PATH)
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_STATE_DIR)
+}
+fn default_trusted_uids() -> Vec<u32> {
+    vec![0]
 }
 
 impl AgentConfig {
@@ -215,6 +238,15 @@ impl AgentConfig {
         }
         if self.socket_path.as_os_str().is_empty() {
             return bad("socket_path", "must not be empty".into());
+        }
+        if self.state_dir.as_os_str().is_empty() {
+            return bad("state_dir", "must not be empty".into());
+        }
+        if self.trusted_uids.len() > MAX_TRUSTED_UIDS {
+            return bad("trusted_uids", format!("at most {MAX_TRUSTED_UIDS} uids"));
+        }
+        if let Err((field, why)) = offline_config::check(&self.cache, &self.offline) {
+            return bad(&field, why);
         }
         let mut addrs: Vec<SocketAddr> = Vec::with_capacity(self.servers.len());
         for (i, text) in self.servers.iter().enumerate() {

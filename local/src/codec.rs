@@ -238,7 +238,7 @@ pub fn decode_response(body: &[u8]) -> Result<LocalResponse, CodecError> {
             let len = r.u32()? as usize;
             let text = std::str::from_utf8(r.bytes(len)?).map_err(|_| CodecError::BadStatus)?;
             let report: StatusReport = ron::from_str(text).map_err(|_| CodecError::BadStatus)?;
-            LocalResponse::Status(report)
+            LocalResponse::Status(Box::new(report))
         }
         kind => return Err(unknown("answer kind", kind).into()),
     };

@@ -124,8 +124,8 @@ pub enum LocalResponse {
     Groups(Vec<u32>),
     /// No such identity.
     NotFound,
-    /// The answer to [`LocalRequest::Status`].
-    Status(StatusReport),
+    /// The answer to [`LocalRequest::Status`] (boxed: it is large and rare).
+    Status(Box<StatusReport>),
 }
 
 impl LocalResponse {

@@ -4,6 +4,7 @@
 //! kernel picks; every wait has a bound so a broken server fails a test instead of hanging it.
 
 pub mod admin;
+pub mod agentd;
 pub mod client;
 pub mod fleet;
 pub mod loadgen_cli;
@@ -13,7 +14,7 @@ pub mod requests;
 pub mod sim;
 
 pub use client::{probe, Client, ClientFailure};
-pub use fleet::{test_database, TestHost, ALICE_PASSWORD};
+pub use fleet::{test_database, TestHost, ALICE_PASSWORD, ALICE_UID, OPS_GID};
 pub use process::{bin_path, start_master, start_replica, MasterFiles, ServerProcess, TestDir};
 
 use std::time::Duration;

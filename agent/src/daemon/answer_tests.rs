@@ -142,7 +142,14 @@ fn status_lists_every_server_with_its_last_estimate() {
         retry_in: Some(Duration::from_millis(900)),
         retrying: false,
     };
-    let report = status_report("web1", Balancing::SeedEstimate, &status, &servers(), 3);
+    let report = status_report(
+        "web1",
+        Balancing::SeedEstimate,
+        &status,
+        &servers(),
+        3,
+        OfflineReport::default(),
+    );
     assert_eq!(
         report,
         StatusReport {
@@ -177,6 +184,7 @@ fn status_lists_every_server_with_its_last_estimate() {
             in_flight: 1,
             retry_in_ms: Some(900),
             local_clients: 3,
+            offline: OfflineReport::default(),
         }
     );
 }

@@ -1,23 +1,38 @@
-//! One local caller's connection in the daemon: its input frames, its unsent output, and
-//! whether it waits for the engine. Non-blocking I/O on the caller's Unix stream; driven by
-//! `daemon::serve`.
+//! One local caller's connection in the daemon: who it is (its uid), its input frames, its
+//! unsent output, and whether it waits for an answer. Non-blocking I/O on the caller's Unix
+//! stream; driven by `daemon::serve`.
 
-use crate::engine::RequestId;
-use crate::local::frame::{self, FrameBuf, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
-use crate::local::{LocalErrorKind, LocalResponse};
+use gatehouse_local::codec::{encode_response, FrameBuf, MAX_REQUEST_FRAME};
+use gatehouse_local::LocalResponse;
 use mio::net::UnixStream;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::time::Instant;
+
+/// The caller's uid, read once at accept with SO_PEERCRED (`None` if it cannot be read: such a
+/// caller is trusted with identity lookups only).
+pub(super) fn caller_uid(stream: &UnixStream) -> Option<u32> {
+    match gatehouse_local::peer::peer_cred(stream.as_raw_fd()) {
+        Ok(cred) => Some(cred.uid),
+        Err(e) => {
+            log::warn!("cannot read a local caller's credentials: {e}");
+            None
+        }
+    }
+}
 
 /// A connected local caller.
 pub(super) struct LocalClient {
     pub stream: UnixStream,
     /// Distinguishes this caller from a later one in the same slot.
     pub generation: u64,
+    /// The caller's uid (SO_PEERCRED at accept).
+    pub uid: Option<u32>,
     pub frames: FrameBuf,
     pub outbuf: Vec<u8>,
-    /// The request the engine is working on for this caller (one at a time).
-    pub pending: Option<RequestId>,
+    /// An answer is being worked on for this caller (by the engine, the verifier thread or a
+    /// failure delay): its next request is read only after it.
+    pub pending: bool,
     /// Close once `outbuf` is written (after a garbage frame).
     pub closing: bool,
     /// Last request or answer, for the idle sweep.
@@ -33,12 +48,14 @@ pub(super) enum ReadResult {
 
 impl LocalClient {
     pub fn new(stream: UnixStream, generation: u64, now: Instant) -> Self {
+        let uid = caller_uid(&stream);
         LocalClient {
             stream,
             generation,
+            uid,
             frames: FrameBuf::new(MAX_REQUEST_FRAME),
             outbuf: Vec::new(),
-            pending: None,
+            pending: false,
             closing: false,
             last_active: now,
         }
@@ -84,16 +101,4 @@ impl LocalClient {
         self.outbuf.drain(..written);
         result
     }
-}
-
-/// The frame for `response`; a response too large to send becomes an error the caller can
-/// read (it never is in practice: see `MAX_RESPONSE_FRAME`).
-pub(super) fn encode_response(response: &LocalResponse) -> Vec<u8> {
-    frame::encode(response, MAX_RESPONSE_FRAME).unwrap_or_else(|e| {
-        let fallback = LocalResponse::Error {
-            kind: LocalErrorKind::ServerError,
-            message: format!("answer could not be encoded: {e}"),
-        };
-        frame::encode(&fallback, MAX_RESPONSE_FRAME).unwrap_or_default()
-    })
 }

@@ -1,23 +1,26 @@
 //! The daemon's event loop: the driver's one mio poll carries the engine's sockets, the local
-//! listener, the local callers and the signal pipe. Local requests go to the engine; finished
-//! requests go back to the caller that asked. Not pure (sockets, clock, signals); built and
-//! run by `daemon::run`.
+//! listener, the local callers, the signal pipe and the verifier thread's waker. Local
+//! requests go to the engine (or are answered from the cache, `login`); finished requests go
+//! back to the caller that asked. Not pure (sockets, clock, signals); built and run by
+//! `daemon::run`.
 //!
 //! Bounds: at most [`MAX_LOCAL_CLIENTS`] callers, one request each in the engine at a time
 //! (the next frame is read only after the answer), a request frame of at most
 //! `MAX_REQUEST_FRAME`, an idle caller closed after [`LOCAL_IDLE_TIMEOUT`]; a caller waiting
 //! on the engine waits at most the request deadline, since the engine finishes every request.
 
-use super::answer::{check_request, outcome_response, status_report};
-use super::clients::{encode_response, LocalClient, ReadResult};
+use super::answer::{check_request, status_report, to_wire};
+use super::clients::{LocalClient, ReadResult};
+use super::login::{not_permitted, After, Before, Login, Pending};
 use super::DaemonError;
 use crate::balance::Balancing;
 use crate::config::AgentConfig;
 use crate::driver::{Completion, Driver, ExternalEvent, EXTERNAL_TOKEN_BASE};
 use crate::engine::Engine;
 use crate::local::{LocalErrorKind, LocalRequest, LocalResponse};
+use gatehouse_local::codec::{decode_request, encode_response, CodecError};
 use mio::net::UnixListener;
-use mio::{Interest, Token};
+use mio::{Interest, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -25,7 +28,8 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Most local callers connected at once (256). Why: PAM opens one connection per login step,
 /// so a host rarely has more than a handful; the cap bounds descriptors and memory if a local
@@ -43,7 +47,15 @@ const READ_CHUNK: usize = 4096;
 
 const LISTENER: Token = Token(EXTERNAL_TOKEN_BASE);
 const SIGNALS: Token = Token(EXTERNAL_TOKEN_BASE + 1);
-const FIRST_CLIENT: usize = EXTERNAL_TOKEN_BASE + 2;
+const VERIFIER: Token = Token(EXTERNAL_TOKEN_BASE + 2);
+const FIRST_CLIENT: usize = EXTERNAL_TOKEN_BASE + 3;
+
+/// Wall-clock milliseconds since the Unix epoch (the cache's clock: it outlives the process).
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
+}
 
 /// The running daemon.
 pub struct Daemon {
@@ -52,8 +64,11 @@ pub struct Daemon {
     listener: UnixListener,
     signals: Signals,
     clients: Slab<LocalClient>,
-    /// Engine request → (client slot, generation) waiting for it.
-    waiting: HashMap<crate::engine::RequestId, (usize, u64)>,
+    /// Engine request → (client slot, generation) waiting for it, and what to do with it.
+    waiting: HashMap<crate::engine::RequestId, (usize, u64, Pending)>,
+    /// Answers held back (an offline wrong password's failure delay): when, for whom.
+    delayed: Vec<(Instant, (usize, u64), LocalResponse)>,
+    login: Login,
     /// Clients whose next request may be readable now.
     ready: Vec<usize>,
     completions: Vec<Completion>,
@@ -73,6 +88,7 @@ impl Daemon {
         engine: Engine,
         mut listener: UnixListener,
         socket_path: PathBuf,
+        login: impl FnOnce(Arc<dyn Fn() + Send + Sync>) -> Login,
     ) -> Result<Self, DaemonError> {
         let servers = config.server_addrs().to_vec();
         let seed = rand::random();
@@ -85,6 +101,10 @@ impl Daemon {
         driver
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(driver.registry(), VERIFIER)?);
+        let login = login(Arc::new(move || {
+            let _ = waker.wake();
+        }));
         Ok(Daemon {
             driver,
             engine,
@@ -92,6 +112,8 @@ impl Daemon {
             signals,
             clients: Slab::new(),
             waiting: HashMap::new(),
+            delayed: Vec::new(),
+            login,
             ready: Vec::new(),
             completions: Vec::new(),
             servers,
@@ -110,15 +132,22 @@ impl Daemon {
         let mut external: Vec<ExternalEvent> = Vec::new();
         loop {
             external.clear();
-            self.driver.turn(Some(SWEEP_INTERVAL), &mut external)?;
+            let wait = self
+                .delayed
+                .iter()
+                .map(|(at, _, _)| at.saturating_duration_since(Instant::now()))
+                .fold(SWEEP_INTERVAL, Duration::min);
+            self.driver.turn(Some(wait), &mut external)?;
             let mut stop = false;
             for event in &external {
                 match event.token {
                     LISTENER => self.accept(),
                     SIGNALS => stop |= self.signalled(),
+                    VERIFIER => self.verified(),
                     Token(t) => self.on_client_event(t.wrapping_sub(FIRST_CLIENT), event),
                 }
             }
+            self.release_delayed(Instant::now());
             self.deliver();
             self.serve_ready();
             self.sweep(Instant::now());
@@ -214,10 +243,14 @@ impl Daemon {
                 }
                 return;
             }
-            if client.pending.is_some() {
+            if client.pending {
                 return;
             }
-            match client.frames.next_message::<LocalRequest>() {
+            let next = client
+                .frames
+                .next_body()
+                .and_then(|body| body.map(|b| decode_request(&b)).transpose());
+            match next {
                 Ok(Some(request)) => self.handle(slot, request),
                 Ok(None) => match client.read_some(&mut self.scratch) {
                     ReadResult::Data => {}
@@ -227,10 +260,11 @@ impl Daemon {
                 Err(e) => {
                     log::warn!("local caller sent a bad frame ({e}); disconnecting it");
                     client.closing = true;
-                    let error = LocalResponse::Error {
-                        kind: LocalErrorKind::BadRequest,
-                        message: e.to_string(),
+                    let kind = match e {
+                        CodecError::Version(_) => LocalErrorKind::UnsupportedVersion,
+                        _ => LocalErrorKind::BadRequest,
                     };
+                    let error = LocalResponse::error(kind, e.to_string());
                     if client.send(&error).is_err() {
                         return self.close(slot);
                     }
@@ -242,7 +276,13 @@ impl Daemon {
     fn handle(&mut self, slot: usize, request: LocalRequest) {
         log::debug!("local request: {request:?}");
         let now = Instant::now();
-        let Some(wire) = request.to_wire() else {
+        let now_ms = unix_ms();
+        let uid = self.clients.get(slot).and_then(|c| c.uid);
+        if !self.login.permitted(&request, uid) {
+            log::warn!("local request refused for uid {uid:?}: {request:?}");
+            return self.answer(slot, &not_permitted(uid), now);
+        }
+        let Some(wire) = to_wire(&request, &self.host) else {
             let status = self.driver.engine(self.engine).status(now);
             let report = status_report(
                 &self.host,
@@ -250,8 +290,9 @@ impl Daemon {
                 &status,
                 &self.servers,
                 self.clients.len(),
+                self.login.report(now_ms),
             );
-            return self.answer(slot, &LocalResponse::Status(report), now);
+            return self.answer(slot, &LocalResponse::Status(Box::new(report)), now);
         };
         if let Err(why) = check_request(&wire) {
             log::warn!("local request refused: {why}");
@@ -261,11 +302,15 @@ impl Daemon {
             };
             return self.answer(slot, &refusal, now);
         }
+        let pending = match self.login.before(&request, now_ms) {
+            Before::Answer(answer) => return self.answer(slot, &answer, now),
+            Before::Submit(pending) => pending,
+        };
         let id = self.driver.submit(self.engine, wire);
         if let Some(client) = self.clients.get_mut(slot) {
-            client.pending = Some(id);
+            client.pending = true;
             client.last_active = now;
-            self.waiting.insert(id, (slot, client.generation));
+            self.waiting.insert(id, (slot, client.generation, pending));
         }
         // A request the engine finished at once (queue full, nothing usable) is answered
         // now, before another submit could reuse its id.
@@ -277,10 +322,18 @@ impl Daemon {
         self.driver.take_completions(&mut self.completions);
         let now = Instant::now();
         for done in std::mem::take(&mut self.completions) {
-            let Some((slot, generation)) = self.waiting.remove(&done.request) else {
+            let Some((slot, generation, pending)) = self.waiting.remove(&done.request) else {
                 continue;
             };
-            let response = outcome_response(&done.outcome, &self.servers);
+            let tag = (slot, generation);
+            let after = self
+                .login
+                .after(pending, &done.outcome, &self.servers, tag, unix_ms());
+            let response = match after {
+                After::Answer(response) => response,
+                // The verifier thread answers later; the caller stays pending.
+                After::Wait => continue,
+            };
             match &response {
                 LocalResponse::Error { message, .. } => log::warn!(
                     "request failed after {:?} ({} redirects): {message}",
@@ -289,15 +342,50 @@ impl Daemon {
                 ),
                 other => log::debug!("answer after {:?}: {other:?}", done.outcome.latency),
             }
-            match self.clients.get_mut(slot) {
-                Some(client) if client.generation == generation => {
-                    client.pending = None;
-                    self.answer(slot, &response, now);
-                    self.ready.push(slot);
-                }
-                // The caller hung up while it waited.
-                _ => {}
+            self.answer_waiting(tag, &response, now);
+        }
+    }
+
+    /// Answers the caller `tag` if it is still connected (it may have hung up meanwhile).
+    fn answer_waiting(
+        &mut self,
+        (slot, generation): (usize, u64),
+        response: &LocalResponse,
+        now: Instant,
+    ) {
+        match self.clients.get_mut(slot) {
+            Some(client) if client.generation == generation => {
+                client.pending = false;
+                self.answer(slot, response, now);
+                self.ready.push(slot);
             }
+            _ => {}
+        }
+    }
+
+    /// Takes the verifier thread's results.
+    fn verified(&mut self) {
+        let now = Instant::now();
+        while let Some(done) = self.login.next_done() {
+            if let Some((tag, response, delay)) = self.login.verified(done, unix_ms()) {
+                if delay.is_zero() {
+                    self.answer_waiting(tag, &response, now);
+                } else {
+                    self.delayed.push((now + delay, tag, response));
+                }
+            }
+        }
+        self.serve_ready();
+    }
+
+    /// Sends the held-back answers whose time has come.
+    fn release_delayed(&mut self, now: Instant) {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        self.delayed = later;
+        for (_, tag, response) in due {
+            self.answer_waiting(tag, &response, now);
         }
     }
 
@@ -324,8 +412,7 @@ impl Daemon {
             .clients
             .iter()
             .filter(|(_, c)| {
-                c.pending.is_none()
-                    && now.saturating_duration_since(c.last_active) > LOCAL_IDLE_TIMEOUT
+                !c.pending && now.saturating_duration_since(c.last_active) > LOCAL_IDLE_TIMEOUT
             })
             .map(|(slot, _)| slot)
             .collect();

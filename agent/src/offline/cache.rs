@@ -1,0 +1,236 @@
+//! The agent's cache: identity answers (positive and negative), authorize decisions and offline
+//! password verifiers, in SQLite under the state directory (directory 0700, file 0600), so it
+//! survives a restart and a reboot during an outage.
+//!
+//! Not pure (SQLite), but time is an argument (`now_ms`, Unix milliseconds: entries must age
+//! across restarts, so a monotonic clock would not do). Used by the daemon's event loop only;
+//! every operation is one indexed statement. Each table holds at most [`MAX_ENTRIES`] rows:
+//! beyond that the oldest are dropped, so a program looking up random names cannot grow the
+//! file without bound.
+
+use gatehouse_local::codec::{decode_response, encode_response, LEN_PREFIX};
+use gatehouse_local::LocalResponse;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+
+/// Most rows per table (100,000). Why: a host sees at most a few thousand users and groups; a
+/// table at the cap is ~10 MB. Reaching it drops the oldest [`EVICT_BATCH`] rows.
+pub const MAX_ENTRIES: u64 = 100_000;
+/// Rows dropped at once when a table is full (1000): eviction costs one statement per 1000
+/// inserts, not one per insert.
+pub const EVICT_BATCH: u64 = 1000;
+/// The cache file's name in the state directory.
+pub const CACHE_FILE: &str = "cache.sqlite";
+
+/// The cache's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Identities,
+    Decisions,
+    Verifiers,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Identities => "identities",
+            Table::Decisions => "decisions",
+            Table::Verifiers => "verifiers",
+        }
+    }
+}
+
+/// An open cache.
+pub struct Cache {
+    conn: Connection,
+    counts: [u64; 3],
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS identities (key BLOB PRIMARY KEY, value BLOB NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (key BLOB PRIMARY KEY, value BLOB NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS verifiers (key BLOB PRIMARY KEY, value BLOB NOT NULL, at_ms INTEGER NOT NULL);
+";
+
+impl Cache {
+    /// Opens (creating) `dir/cache.sqlite`: the directory 0700, the file 0600 from creation.
+    pub fn open(dir: &Path) -> Result<Cache, String> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join(CACHE_FILE);
+        let conn = gatehouse_common::os::with_umask(0o077, || Connection::open(&path))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("{}: cannot set mode 0600: {e}", path.display()))?;
+        conn.execute_batch(SCHEMA)
+            .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut cache = Cache {
+            conn,
+            counts: [0; 3],
+        };
+        for table in [Table::Identities, Table::Decisions, Table::Verifiers] {
+            let count: i64 = cache
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {}", table.name()), [], |r| {
+                    r.get(0)
+                })
+                .map_err(|e| e.to_string())?;
+            cache.counts[table as usize] = count.try_into().unwrap_or(0);
+        }
+        Ok(cache)
+    }
+
+    /// Rows in `table`.
+    pub fn len(&self, table: Table) -> u64 {
+        self.counts[table as usize]
+    }
+
+    /// The answer stored under `key` and its age in ms (an answer that no longer decodes is
+    /// treated as absent).
+    pub fn get(&self, table: Table, key: &[u8], now_ms: u64) -> Option<(LocalResponse, u64)> {
+        let (value, at_ms) = self.get_raw(table, key)?;
+        let body = value.get(LEN_PREFIX..)?;
+        let answer = decode_response(body).ok()?;
+        Some((answer, now_ms.saturating_sub(at_ms)))
+    }
+
+    /// Stores `answer` under `key` at `now_ms`.
+    pub fn put(&mut self, table: Table, key: &[u8], answer: &LocalResponse, now_ms: u64) {
+        self.put_raw(table, key, &encode_response(answer), now_ms);
+    }
+
+    /// A verifier (PHC text) and its age in ms.
+    pub fn verifier(&self, user: &str, now_ms: u64) -> Option<(String, u64)> {
+        let (value, at_ms) = self.get_raw(Table::Verifiers, user.as_bytes())?;
+        let text = String::from_utf8(value).ok()?;
+        Some((text, now_ms.saturating_sub(at_ms)))
+    }
+
+    /// Stores a verifier for `user`.
+    pub fn put_verifier(&mut self, user: &str, verifier: &str, now_ms: u64) {
+        self.put_raw(
+            Table::Verifiers,
+            user.as_bytes(),
+            verifier.as_bytes(),
+            now_ms,
+        );
+    }
+
+    /// Forgets `key` (a verifier whose account a server now locks or does not know).
+    pub fn remove(&mut self, table: Table, key: &[u8]) {
+        let sql = format!("DELETE FROM {} WHERE key = ?1", table.name());
+        match self.conn.execute(&sql, [key]) {
+            Ok(n) => self.counts[table as usize] -= (n as u64).min(self.len(table)),
+            Err(e) => log::warn!("cache: {e}"),
+        }
+    }
+
+    fn get_raw(&self, table: Table, key: &[u8]) -> Option<(Vec<u8>, u64)> {
+        let sql = format!("SELECT value, at_ms FROM {} WHERE key = ?1", table.name());
+        let row = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| {
+                stmt.query_row([key], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+            })
+            .unwrap_or_else(|e| {
+                log::warn!("cache: {e}");
+                None
+            })?;
+        Some((row.0, u64::try_from(row.1).unwrap_or(0)))
+    }
+
+    fn put_raw(&mut self, table: Table, key: &[u8], value: &[u8], now_ms: u64) {
+        let name = table.name();
+        let sql = format!(
+            "INSERT INTO {name} (key, value, at_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, at_ms = excluded.at_ms"
+        );
+        let at = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        let existed = self.get_raw(table, key).is_some();
+        if let Err(e) = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.execute(params![key, value, at]))
+        {
+            log::warn!("cache: {e}");
+            return;
+        }
+        if !existed {
+            self.counts[table as usize] += 1;
+        }
+        if self.len(table) > MAX_ENTRIES {
+            let evict = format!(
+                "DELETE FROM {name} WHERE key IN (SELECT key FROM {name} ORDER BY at_ms LIMIT ?1)"
+            );
+            match self.conn.execute(&evict, [EVICT_BATCH as i64]) {
+                Ok(n) => self.counts[table as usize] -= (n as u64).min(self.len(table)),
+                Err(e) => log::warn!("cache: {e}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn scratch(label: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("gh-cache-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn answers_survive_a_reopen_with_their_age_and_the_files_are_private() {
+        let dir = scratch("reopen");
+        let mut cache = Cache::open(&dir.join("state")).unwrap();
+        cache.put(
+            Table::Identities,
+            b"user:alice",
+            &LocalResponse::NotFound,
+            1_000,
+        );
+        cache.put_verifier("alice", "$argon2id$x", 2_000);
+        assert_eq!(cache.len(Table::Identities), 1);
+        drop(cache);
+        let cache = Cache::open(&dir.join("state")).unwrap();
+        assert_eq!(
+            cache.get(Table::Identities, b"user:alice", 4_000),
+            Some((LocalResponse::NotFound, 3_000))
+        );
+        assert_eq!(
+            cache.verifier("alice", 2_500),
+            Some(("$argon2id$x".into(), 500))
+        );
+        assert_eq!(cache.get(Table::Decisions, b"user:alice", 0), None);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&dir.join("state")), 0o700);
+        assert_eq!(mode(&dir.join("state").join(CACHE_FILE)), 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_full_table_drops_its_oldest_rows() {
+        let dir = scratch("evict");
+        let mut cache = Cache::open(&dir).unwrap();
+        cache.counts[Table::Decisions as usize] = MAX_ENTRIES - 1;
+        cache.put(Table::Decisions, b"old", &LocalResponse::NotFound, 1);
+        cache.put(Table::Decisions, b"new", &LocalResponse::NotFound, 2);
+        // Two real rows, the count said MAX + 1: the batch removed both real rows (oldest
+        // first) and the count followed.
+        assert_eq!(cache.get(Table::Decisions, b"old", 3), None);
+        assert_eq!(cache.len(Table::Decisions), MAX_ENTRIES - 1);
+        cache.remove(Table::Decisions, b"new");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,112 @@
+//! A real `gatehouse-agent run` for the login-path tests: its own directory (config, node key,
+//! socket, cache), asked through the shared local-protocol client.
+
+use crate::process::{bin_path, wait_child, TestDir};
+use crate::{TestHost, WAIT_LIMIT};
+use gatehouse_local::client::Asker;
+use gatehouse_local::{LocalRequest, LocalResponse, StatusReport};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+/// A running agent daemon, killed when dropped.
+pub struct Agentd {
+    child: Child,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    pub dir: TestDir,
+}
+
+impl Agentd {
+    /// Starts an agent for `host` asking `servers`, with extra config fields `extra` (RON,
+    /// e.g. `offline: (passwords: true)`); the socket is `DIR/run/agent.sock`, the cache
+    /// `DIR/state`.
+    pub fn start(host: &TestHost, servers: &[SocketAddr], extra: &str) -> Agentd {
+        let dir = TestDir::new("agentd");
+        std::fs::write(
+            dir.path().join("node.key"),
+            format!("{}\n", host.key.to_hex()),
+        )
+        .expect("key file");
+        let servers: Vec<String> = servers
+            .iter()
+            .map(|a| format!("{:?}", a.to_string()))
+            .collect();
+        let config = dir.path().join("agent.ron");
+        std::fs::write(
+            &config,
+            format!(
+                r#"(host: {:?}, node_key_file: "node.key", servers: [{}], socket_path: "run/agent.sock", state_dir: "state", {extra})"#,
+                host.name,
+                servers.join(", ")
+            ),
+        )
+        .expect("config");
+        let log = std::fs::File::create(dir.path().join("agent.log")).expect("log");
+        let mut child = Command::new(bin_path("gatehouse-agent"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn agent");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(path) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(PathBuf::from(path.trim()));
+                }
+            }
+        });
+        let Ok(socket) = rx.recv_timeout(WAIT_LIMIT) else {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
+            panic!("the agent did not start; its log:\n{log}");
+        };
+        Agentd {
+            child,
+            socket,
+            config,
+            dir,
+        }
+    }
+
+    /// Asks the agent one request.
+    pub fn ask(&self, request: &LocalRequest) -> LocalResponse {
+        let mut asker = Asker::new(&self.socket);
+        asker.max_answer = gatehouse_local::codec::MAX_STATUS_FRAME;
+        asker.ask(request).expect("an answer from the agent")
+    }
+
+    /// The agent's status report.
+    pub fn status(&self) -> StatusReport {
+        match self.ask(&LocalRequest::Status) {
+            LocalResponse::Status(report) => *report,
+            other => panic!("status: {other:?}"),
+        }
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Stops the agent with SIGTERM and waits for it.
+    pub fn stop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = wait_child(&mut self.child, WAIT_LIMIT);
+    }
+}
+
+impl Drop for Agentd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
