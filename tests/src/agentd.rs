@@ -110,3 +110,49 @@ impl Drop for Agentd {
         let _ = self.child.wait();
     }
 }
+
+/// Path of a workspace cdylib (`libpam_gatehouse.so`, `libnss_gatehouse.so`) next to the
+/// binaries, built once per test process for the same profile.
+pub fn module_path(file: &str) -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let dir = bin_path("gatehouse-agent")
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "-p",
+            "pam_gatehouse",
+            "-p",
+            "nss_gatehouse",
+            "--quiet",
+        ]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        if let Some(target) = dir.parent() {
+            build.env("CARGO_TARGET_DIR", target);
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building the PAM and NSS modules failed");
+    });
+    dir.join(file)
+}
+
+/// Whether every file in `paths` exists; if not, prints why the test is skipped.
+pub fn have_tools(test: &str, paths: &[&str], install: &str) -> bool {
+    let missing: Vec<&&str> = paths
+        .iter()
+        .filter(|p| !std::path::Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    eprintln!(
+        "SKIPPED {test}: {missing:?} not installed (apt-get install {install}; .ci/run does)"
+    );
+    false
+}
