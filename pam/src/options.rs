@@ -199,3 +199,32 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod conf_tests {
+    use super::*;
+
+    /// Every pam_gatehouse line in the conf/pam.d examples parses.
+    #[test]
+    fn the_example_service_files_use_valid_arguments() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/pam.d");
+        let mut lines = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                if let Some(at) = words.iter().position(|w| w.ends_with("pam_gatehouse.so")) {
+                    let args = words.get(at + 1..).unwrap_or_default().iter().copied();
+                    Options::parse(args)
+                        .unwrap_or_else(|e| panic!("{}: {line}: {e}", path.display()));
+                    lines += 1;
+                }
+            }
+        }
+        assert!(
+            lines >= 7,
+            "expected the sshd, su and sudo examples, found {lines} lines"
+        );
+    }
+}
