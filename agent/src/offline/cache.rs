@@ -66,8 +66,12 @@ impl Cache {
             .map_err(|e| format!("{}: {e}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("{}: cannot set mode 0600: {e}", path.display()))?;
-        conn.execute_batch(SCHEMA)
+        // WAL with synchronous=NORMAL: a write costs no fsync (an answer must not wait ~10 ms
+        // for the disk); a power cut may lose the newest entries, never corrupt the file, and a
+        // cache may lose entries. SQLite gives the -wal and -shm files the database's mode.
+        conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+            .and_then(|()| conn.execute_batch(SCHEMA))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let mut cache = Cache {
             conn,
@@ -216,6 +220,10 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
         assert_eq!(mode(&dir.join("state")), 0o700);
         assert_eq!(mode(&dir.join("state").join(CACHE_FILE)), 0o600);
+        for entry in std::fs::read_dir(dir.join("state")).unwrap() {
+            let path = entry.unwrap().path();
+            assert_eq!(mode(&path) & 0o077, 0, "{} is readable by others", path.display());
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
