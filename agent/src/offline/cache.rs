@@ -222,7 +222,12 @@ mod tests {
         assert_eq!(mode(&dir.join("state").join(CACHE_FILE)), 0o600);
         for entry in std::fs::read_dir(dir.join("state")).unwrap() {
             let path = entry.unwrap().path();
-            assert_eq!(mode(&path) & 0o077, 0, "{} is readable by others", path.display());
+            assert_eq!(
+                mode(&path) & 0o077,
+                0,
+                "{} is readable by others",
+                path.display()
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -71,12 +71,21 @@ fn bench_nss() {
         unsafe {
             let mut pw: libc::passwd = std::mem::zeroed();
             let mut errno = 0;
-            getpwnam(name.as_ptr(), &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut errno) == 1
+            getpwnam(
+                name.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut errno,
+            ) == 1
         }
     };
     for (label, extra) in [
         ("getpwnam(alice), NSS module, agent cache hit", ""),
-        ("getpwnam(alice), NSS module, agent asks replica", "cache: (identity_ttl_s: 0)"),
+        (
+            "getpwnam(alice), NSS module, agent asks replica",
+            "cache: (identity_ttl_s: 0)",
+        ),
     ] {
         let agent = Agentd::start(web1, &[replica.addr], extra);
         std::env::set_var("GATEHOUSE_AGENT_SOCKET", &agent.socket);
@@ -91,7 +100,13 @@ fn bench_nss() {
             unsafe {
                 let mut pw: libc::passwd = std::mem::zeroed();
                 let mut out: *mut libc::passwd = std::ptr::null_mut();
-                libc::getpwnam_r(c"root".as_ptr(), &mut pw, pw_buf.as_mut_ptr().cast(), pw_buf.len(), &mut out) == 0
+                libc::getpwnam_r(
+                    c"root".as_ptr(),
+                    &mut pw,
+                    pw_buf.as_mut_ptr().cast(),
+                    pw_buf.len(),
+                    &mut out,
+                ) == 0
                     && !out.is_null()
             }
         }),
@@ -101,7 +116,14 @@ fn bench_nss() {
 fn pamtester_run(dir: &std::path::Path, service: &str) -> Duration {
     let start = Instant::now();
     let mut child = Command::new("/usr/bin/pamtester")
-        .args(["-I", "rhost=10.0.0.1", service, "alice", "authenticate", "acct_mgmt"])
+        .args([
+            "-I",
+            "rhost=10.0.0.1",
+            service,
+            "alice",
+            "authenticate",
+            "acct_mgmt",
+        ])
         .env("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so")
         .env("PAM_WRAPPER", "1")
         .env("PAM_WRAPPER_SERVICE_DIR", dir)
@@ -110,15 +132,25 @@ fn pamtester_run(dir: &std::path::Path, service: &str) -> Duration {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(format!("{ALICE_PASSWORD}\n").as_bytes());
-    assert!(child.wait().unwrap().success(), "pamtester {service} failed");
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{ALICE_PASSWORD}\n").as_bytes());
+    assert!(
+        child.wait().unwrap().success(),
+        "pamtester {service} failed"
+    );
     start.elapsed()
 }
 
 fn bench_pam() {
     if !have_tools(
         "PAM benchmark",
-        &["/usr/bin/pamtester", "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"],
+        &[
+            "/usr/bin/pamtester",
+            "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so",
+        ],
         "pamtester libpam-wrapper",
     ) {
         return;
@@ -146,13 +178,18 @@ fn bench_pam() {
         ("pamtester auth+account, pam_gatehouse", "sshd"),
         ("pamtester auth+account, pam_permit only", "permit"),
     ] {
-        let samples = (0..PAM_RUNS).map(|_| pamtester_run(dir.path(), service)).collect();
+        let samples = (0..PAM_RUNS)
+            .map(|_| pamtester_run(dir.path(), service))
+            .collect();
         report(label, samples);
     }
 }
 
 fn main() {
-    println!("{} lookups per NSS line, {} pamtester runs per PAM line", LOOKUPS, PAM_RUNS);
+    println!(
+        "{} lookups per NSS line, {} pamtester runs per PAM line",
+        LOOKUPS, PAM_RUNS
+    );
     bench_nss();
     bench_pam();
 }
