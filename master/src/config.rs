@@ -7,9 +7,16 @@ use gatehouse_replica::bridge::{BridgeConfig, BridgeFile};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Where the admin socket lives unless the config says otherwise.
 pub const DEFAULT_ADMIN_SOCKET: &str = "/run/gatehouse/admin.sock";
+/// The master key's file name, beside the store, unless the config says otherwise.
+pub const DEFAULT_MASTER_KEY_FILE: &str = "master.key";
+/// How long an admin write waits, after a restart, for a replica to confirm this master's
+/// epoch before it is refused (30 s): a replica reconnects within its backoff (1 s, then
+/// 1.6 s...), and the CLI's own 120 s timeout is far above it.
+pub const DEFAULT_WRITE_CONFIRM_WAIT: Duration = Duration::from_secs(30);
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -25,6 +32,14 @@ struct MasterFile {
     /// Where replicas connect to follow this master (TCP); `None`: no replication.
     #[serde(default)]
     replication_listen: Option<SocketAddr>,
+    /// The master's Ed25519 secret key (replicas pin its public key), relative to the config
+    /// file's directory. Default: `master.key` beside the store. Created on first start.
+    #[serde(default)]
+    master_key: Option<PathBuf>,
+    /// How long an admin write waits after a restart for a replica to confirm this master's
+    /// epoch, milliseconds (default 30000).
+    #[serde(default)]
+    write_confirm_wait_ms: Option<u64>,
     #[serde(default)]
     bridge: BridgeFile,
     /// Where `gatehouse-admin` may assign uids and gids.
@@ -99,6 +114,8 @@ pub struct MasterConfig {
     pub database: PathBuf,
     pub admin_socket: PathBuf,
     pub replication_listen: Option<SocketAddr>,
+    pub master_key: PathBuf,
+    pub write_confirm_wait: Duration,
     pub bridge: BridgeConfig,
     pub unix_ids: UnixIdRanges,
 }
@@ -111,9 +128,21 @@ impl MasterConfig {
         let admin_socket = file
             .admin_socket
             .unwrap_or_else(|| PathBuf::from(DEFAULT_ADMIN_SOCKET));
+        let database = base.join(file.database);
+        let master_key = match file.master_key {
+            Some(path) => base.join(path),
+            None => database
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(DEFAULT_MASTER_KEY_FILE),
+        };
         Ok(MasterConfig {
             listen: file.listen,
-            database: base.join(file.database),
+            database,
+            master_key,
+            write_confirm_wait: file
+                .write_confirm_wait_ms
+                .map_or(DEFAULT_WRITE_CONFIRM_WAIT, Duration::from_millis),
             admin_socket: base.join(admin_socket),
             replication_listen: file.replication_listen,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,

@@ -4,10 +4,13 @@
 //! - [`state`]: the running master's shared state: store, published snapshots, hooks.
 //! - [`admin`]: the admin socket protocol, server, client and CLI.
 //! - [`config`]: the master's config file.
+//! - [`identity`]: the master's Ed25519 key file (its identity on replication links).
+//! - [`replication`]: links to replicas.
 
 pub mod admin;
 pub mod config;
 pub mod hooks;
+pub mod identity;
 pub mod replication;
 pub mod state;
 /// The durable store lives with the replica crate, which both the master and replicas use.

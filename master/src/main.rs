@@ -7,6 +7,7 @@ use anyhow::Context;
 use gatehouse_common::repl::LinkTimings;
 use gatehouse_master::admin::server;
 use gatehouse_master::config::MasterConfig;
+use gatehouse_master::identity;
 use gatehouse_master::replication;
 use gatehouse_master::state::MasterState;
 use gatehouse_master::store::Store;
@@ -17,13 +18,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-const USAGE: &str = "usage: gatehouse-master --config FILE [--check] [--promote]
+const USAGE: &str = "usage: gatehouse-master --config FILE [--check] [--promote] [--public-key]
+       gatehouse-master --generate-key FILE
   --config FILE   the master config (RON), e.g. conf/master.ron
   --check         load and check the config and the store, then exit
-  --promote       make this store the master's at a new epoch: for promoting a replica's
+  --promote       make this store the master's at the next epoch: for promoting a replica's
                   copy when the old master is lost for good (README, \"Promoting a replica\")
   --accept-writes do not wait for a replica to confirm this master's epoch after a restart
                   (only when you know no replica has been promoted)
+  --public-key    print the public half of the configured master key (created if missing)
+                  and exit: replicas pin it in their config
+  --generate-key FILE  create a new master key in FILE (mode 0600) and print its public key:
+                  for a replica that may be promoted one day, so others can pin it in advance
 Logging: RUST_LOG=debug shows every accept and close (default: info).";
 
 fn main() -> ExitCode {
@@ -32,6 +38,7 @@ fn main() -> ExitCode {
     let mut check = false;
     let mut promote = false;
     let mut accept_writes = false;
+    let mut public_key = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -39,6 +46,8 @@ fn main() -> ExitCode {
             "--check" => check = true,
             "--promote" => promote = true,
             "--accept-writes" => accept_writes = true,
+            "--public-key" => public_key = true,
+            "--generate-key" => return generate_key(args.next()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -60,6 +69,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if public_key {
+        return match identity::load_or_create(&config.master_key) {
+            Ok(key) => {
+                println!("{}", key.public());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gatehouse-master: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let result = Store::open(&config.database)
         .with_context(|| "cannot open the store".to_string())
         .and_then(|mut store| {
@@ -88,6 +109,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--generate-key FILE`: a new key, never over an existing file.
+fn generate_key(path: Option<String>) -> ExitCode {
+    let Some(path) = path else {
+        eprintln!("gatehouse-master: --generate-key needs a FILE\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    match identity::create(std::path::Path::new(&path)) {
+        Ok(key) => {
+            println!("master key {path} created; public key {}", key.public());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gatehouse-master: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Result<()> {
     let sequence = store.sequence();
     let state = Arc::new(MasterState::new(store).with_unix_ids(config.unix_ids));
@@ -105,13 +144,22 @@ fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Resul
         handle_signals: true,
     })?;
     server::spawn(admin, state.clone())?;
-    if let Some(epoch) = state.read(|s| s.superseded_by()) {
-        log::error!("this master was superseded by a promoted master (epoch {epoch}): it serves agents but accepts no writes");
-    }
     if let Some(listen) = config.replication_listen {
-        let addr = replication::start(listen, state.clone(), LinkTimings::default())
+        let key = identity::load_or_create(&config.master_key)?;
+        let public = key.public();
+        let link = replication::LinkConfig {
+            timings: LinkTimings::default(),
+            key,
+            write_confirm_wait: config.write_confirm_wait,
+        };
+        let addr = replication::start(listen, state.clone(), link)
             .with_context(|| format!("cannot listen for replicas on {listen}"))?;
-        log::info!("replication on {addr} (master epoch {})", state.epoch());
+        log::info!(
+            "replication on {addr} (master epoch {}, master key {public})",
+            state.epoch()
+        );
+        // Tests and the demo read the key from this line to pin it in replicas' configs.
+        println!("master key {public}");
         println!("replication on {addr}");
         if accept_writes {
             log::warn!("--accept-writes: not waiting for a replica to confirm this master's epoch");

@@ -14,9 +14,9 @@ use arc_swap::ArcSwap;
 use gatehouse_common::nodekeys::NodeKeyStore;
 use gatehouse_common::policy::{Change, PolicySnapshot};
 use gatehouse_replica::bridge::DbStatus;
-use parking_lot::{Mutex, RwLock};
-use std::sync::atomic::{AtomicBool, Ordering};
+use parking_lot::{Condvar, Mutex, RwLock};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// See the module docs.
 pub struct MasterState {
@@ -27,9 +27,21 @@ pub struct MasterState {
     listeners: RwLock<Vec<Arc<dyn CommitListener>>>,
     links: RwLock<Arc<dyn ReplicaLinks>>,
     /// Writes wait for a replica to confirm this master's epoch (see [`MasterState::apply`]).
-    gate_writes: AtomicBool,
+    gate: Mutex<WriteGate>,
+    /// Signalled when the gate opens, waking the writes that wait on it.
+    gate_opened: Condvar,
     /// Where admin-assigned uids and gids must fall.
     unix_ids: UnixIdRanges,
+}
+
+/// Whether writes wait for a replica to confirm this master's epoch, and for how long.
+#[derive(Debug, Default)]
+struct WriteGate {
+    /// `Some(wait)`: closed; a write waits up to `wait` for it to open.
+    closed: Option<Duration>,
+    /// The last refusal a replica sent (it follows a newer master): shown to admins whose
+    /// writes wait, never acted on (a replica's word is not proof).
+    refusal: Option<String>,
 }
 
 impl MasterState {
@@ -47,7 +59,8 @@ impl MasterState {
             db_status,
             listeners: RwLock::new(Vec::new()),
             links: RwLock::new(Arc::new(NoReplication)),
-            gate_writes: AtomicBool::new(false),
+            gate: Mutex::new(WriteGate::default()),
+            gate_opened: Condvar::new(),
             unix_ids: UnixIdRanges::default(),
         }
     }
@@ -64,30 +77,62 @@ impl MasterState {
     }
 
     /// With replication on, a master that has replicas registered accepts writes only after
-    /// one of them has subscribed since start and so confirmed that no promoted master with a
-    /// higher epoch exists (a former master coming back must not accept writes as a second
-    /// master). Called by the daemon when it starts the replication server.
-    pub fn gate_writes_until_confirmed(&self) {
-        self.gate_writes.store(true, Ordering::Release);
+    /// a replica holding this master's epoch has been proven on a link since start (it knows
+    /// of no promoted master with a higher epoch: a former master coming back must not accept
+    /// writes as a second master). A write waits up to `wait` for that, then is refused.
+    /// Called by the daemon when it starts the replication server.
+    pub fn gate_writes_until_confirmed(&self, wait: Duration) {
+        self.gate.lock().closed = Some(wait);
     }
 
-    /// A replica subscribed at an epoch no higher than ours: writes may go ahead.
-    pub fn confirm_epoch(&self) {
-        self.gate_writes.store(false, Ordering::Release);
+    /// A replica holding our epoch is on an authenticated link: writes may go ahead.
+    pub fn confirm_epoch(&self, host: &str) {
+        let mut gate = self.gate.lock();
+        if gate.closed.take().is_some() {
+            log::info!("replica {host} holds this master's epoch: admin writes are open");
+            self.gate_opened.notify_all();
+        }
     }
 
-    /// A replica has followed a master of a higher epoch: this master was superseded, and
-    /// records it durably so it stays read-only across restarts.
-    pub fn supersede(&self, epoch: u64) -> Result<(), StoreError> {
-        // Agents' probes now see this copy as of unknown freshness, not authoritative.
-        self.db_status.set_authoritative(false);
-        self.store.lock().set_superseded_by(epoch)
+    /// A replica refused this master (it says it follows a newer one). Not proof of anything,
+    /// so it changes nothing; it is shown to admins whose writes wait.
+    pub fn note_refusal(&self, host: &str, reason: &str) {
+        // The reason is the peer's text: escaped, so it cannot forge lines in logs or output.
+        let reason = reason.escape_debug();
+        self.gate.lock().refusal = Some(format!("replica {host} refused this master: {reason}"));
     }
 
     /// Lifts the write gate without a replica's confirmation (`--accept-writes`: the admin
     /// knows no replica was promoted).
     pub fn accept_writes(&self) {
-        self.confirm_epoch();
+        self.confirm_epoch("(none: --accept-writes)");
+    }
+
+    /// Waits (bounded) until writes are open; the error says why they are not.
+    fn wait_for_gate(&self) -> Result<(), StoreError> {
+        let mut gate = self.gate.lock();
+        let Some(wait) = gate.closed else {
+            return Ok(());
+        };
+        let until = Instant::now() + wait;
+        log::info!(
+            "an admin write waits (up to {wait:?}) for a replica to confirm this master's epoch"
+        );
+        while gate.closed.is_some() {
+            if self.gate_opened.wait_until(&mut gate, until).timed_out() {
+                break;
+            }
+        }
+        if gate.closed.is_none() {
+            return Ok(());
+        }
+        let refused = gate.refusal.clone();
+        drop(gate); // never hold the gate while taking the store lock
+        Err(StoreError::Unconfirmed {
+            epoch: self.epoch(),
+            waited_ms: wait.as_millis().try_into().unwrap_or(u64::MAX),
+            refused,
+        })
     }
 
     /// This master's epoch.
@@ -113,13 +158,8 @@ impl MasterState {
     /// Commits `change`, publishes the result to agents, notifies listeners; returns its
     /// sequence. A refused change publishes nothing.
     pub fn apply(&self, change: &Change) -> Result<u64, StoreError> {
+        self.wait_for_gate()?;
         let mut store = self.store.lock();
-        if let Some(epoch) = store.superseded_by() {
-            return Err(StoreError::Superseded { epoch });
-        }
-        if self.gate_writes.load(Ordering::Acquire) {
-            return Err(StoreError::Unconfirmed);
-        }
         let seq = store.apply(change)?;
         let policy = store.policy();
         self.keys.publish(policy.node_keys());

@@ -119,9 +119,14 @@ fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
     let keys = Arc::new(NodeKeyStore::new(policy.node_keys()));
     let policy = Arc::new(ArcSwap::from_pointee(policy));
     if let Loaded::Follow(follow, key, store) = loaded {
+        let masters: Vec<String> = follow
+            .masters
+            .iter()
+            .map(|m| format!("{} (key {})", m.address, m.key))
+            .collect();
         log::info!(
-            "following {:?} as {} from sequence {}",
-            follow.masters,
+            "following {} as {} from sequence {}",
+            masters.join(", "),
             follow.host,
             store.sequence()
         );

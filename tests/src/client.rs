@@ -3,8 +3,10 @@
 
 use crate::fleet::TestHost;
 use crate::WAIT_LIMIT;
+use gatehouse_common::crypto::handshake::SessionKeys;
 use gatehouse_common::crypto::probe_auth::{open_reply, seal_probe};
 use gatehouse_common::crypto::{preferred_suites, CipherSuite};
+use gatehouse_common::repl::ReplMessage;
 use gatehouse_common::session::{ClientError, ClientEvent, ClientSession};
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
 use gatehouse_common::wire::{Probe, ProbeReply, Request, Response, SUPPORTED_VERSIONS};
@@ -104,6 +106,20 @@ impl Client {
         self.session.write_request(id, &request, &mut out)?;
         self.stream.write_all(&out)?;
         Ok(())
+    }
+
+    /// Sends one replication-link message (a test replica on a master's replication port).
+    pub fn send_replication(&mut self, msg: &ReplMessage) -> Result<(), ClientFailure> {
+        let bytes = msg.encode().expect("a test message encodes");
+        let mut out = Vec::new();
+        self.session.write_replication(bytes, &mut out)?;
+        self.stream.write_all(&out)?;
+        Ok(())
+    }
+
+    /// Switches the session to a replication link's own keys.
+    pub fn rekey(&mut self, keys: &SessionKeys) -> Result<(), ClientFailure> {
+        Ok(self.session.rekey(keys)?)
     }
 
     /// Seals a request without sending it (for replay and forgery tests).

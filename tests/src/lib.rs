@@ -9,6 +9,7 @@ pub mod client;
 pub mod fleet;
 pub mod loadgen_cli;
 pub mod process;
+pub mod repl_peer;
 pub mod replication;
 pub mod requests;
 pub mod sim;

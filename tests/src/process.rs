@@ -87,6 +87,8 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// A master's replication address (`replication on ADDR`, printed before the ready line).
     pub replication: Option<SocketAddr>,
+    /// A master's public key (`master key HEX`, printed before the ready line), 64 hex digits.
+    pub master_key: Option<String>,
     log: PathBuf,
     _dir: Option<TestDir>,
 }
@@ -124,16 +126,20 @@ impl ServerProcess {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("listening on ") || line.starts_with("replication on ") {
+                let wanted = ["listening on ", "replication on ", "master key "];
+                if wanted.iter().any(|w| line.starts_with(w)) {
                     let _ = tx.send(line);
                 }
             }
         });
         let mut replication = None;
+        let mut master_key = None;
         let addr = loop {
             match rx.recv_timeout(WAIT_LIMIT) {
                 Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("replication on ") {
+                    if let Some(key) = line.strip_prefix("master key ") {
+                        master_key = Some(key.trim().to_string());
+                    } else if let Some(addr) = line.strip_prefix("replication on ") {
                         replication = Some(addr.trim().parse().expect("replication address"));
                     } else if let Some(addr) = line.strip_prefix("listening on ") {
                         break addr.trim().parse().expect("address in ready line");
@@ -150,6 +156,7 @@ impl ServerProcess {
             child: Some(child),
             addr,
             replication,
+            master_key,
             log,
             _dir: None,
         }
@@ -204,6 +211,11 @@ pub fn start_replica(db: &gatehouse_common::policy::Database, bridge: &str) -> S
     ServerProcess::start("gatehouse-replica", &["--config", &config], dir, &[])
 }
 
+/// How long a test master's writes wait for a replica to confirm its epoch after a restart
+/// (3 s): a replica on loopback confirms within its first reconnect (about 1 s), and a test
+/// that expects the refusal does not wait the default 30 s for it.
+pub const TEST_WRITE_CONFIRM_WAIT_MS: u64 = 3000;
+
 /// A master's files — config, SQLite store, admin socket — in one directory that outlives
 /// the process, so a test can kill and restart the master on the same store.
 pub struct MasterFiles {
@@ -229,7 +241,8 @@ impl MasterFiles {
             &config,
             format!(
                 r#"(listen: "127.0.0.1:0", database: "master.sqlite", admin_socket: "admin.sock",
-                    replication_listen: Some("{replication}"), bridge: {bridge})"#
+                    replication_listen: Some("{replication}"),
+                    write_confirm_wait_ms: {TEST_WRITE_CONFIRM_WAIT_MS}, bridge: {bridge})"#
             ),
         )
         .expect("write config");

@@ -82,23 +82,31 @@ impl Cluster {
         }
     }
 
-    /// Starts (or restarts) a follower named `host` in its own directory under the master's.
-    pub fn start_replica(&self, host: &str) -> ServerProcess {
-        let repl = self
+    /// The master's replication address and public key, as a replica pins them.
+    pub fn pinned(&self) -> (String, String) {
+        let addr = self.master.replication.expect("the test master replicates");
+        let key = self
             .master
-            .replication
-            .expect("the test master replicates")
-            .to_string();
-        self.start_replica_following(host, &[repl.as_str()])
+            .master_key
+            .clone()
+            .expect("the master printed its key");
+        (addr.to_string(), key)
     }
 
-    /// Starts a follower of the given master replication addresses, in preference order.
-    pub fn start_replica_following(&self, host: &str, masters: &[&str]) -> ServerProcess {
+    /// Starts (or restarts) a follower named `host` in its own directory under the master's.
+    pub fn start_replica(&self, host: &str) -> ServerProcess {
+        let (addr, key) = self.pinned();
+        self.start_replica_following(host, &[(&addr, &key)])
+    }
+
+    /// Starts a follower of the given masters (replication address, public key), in
+    /// preference order.
+    pub fn start_replica_following(&self, host: &str, masters: &[(&str, &str)]) -> ServerProcess {
         let dir = self.replica_dir(host);
         std::fs::create_dir_all(&dir).expect("replica dir");
         let repl = masters
             .iter()
-            .map(|m| format!("{m:?}"))
+            .map(|(addr, key)| format!("(address: {addr:?}, key: {key:?})"))
             .collect::<Vec<_>>()
             .join(", ");
         let config = dir.join("replica.ron");
@@ -120,6 +128,27 @@ impl Cluster {
     pub fn replica_dir(&self, host: &str) -> PathBuf {
         self.files.dir.path().join(format!("replica-{host}"))
     }
+}
+
+/// Makes a master key at `path` with `gatehouse-master --generate-key` (as an admin does for
+/// a replica that may be promoted) and returns its public key, 64 hex digits.
+pub fn generate_master_key(path: &Path) -> String {
+    let out = std::process::Command::new(crate::bin_path("gatehouse-master"))
+        .arg("--generate-key")
+        .arg(path)
+        .output()
+        .expect("run gatehouse-master --generate-key");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .split("public key ")
+        .nth(1)
+        .map(|k| k.trim().to_string())
+        .expect("the public key is printed")
 }
 
 /// A free 127.0.0.1 address (bound, then released) for a server that must keep its port

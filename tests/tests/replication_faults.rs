@@ -1,13 +1,16 @@
 //! Replication under faults: the master killed in the middle of admin changes, the master
-//! stopped (SIGSTOP), and a replica promoted after the master is lost for good, with the
-//! former master fenced when it comes back.
+//! stopped (SIGSTOP), and a replica promoted (with its own master key, pinned in advance by
+//! the other replica) after the master is lost for good, with the former master held
+//! read-only when it comes back.
 
 use gatehouse_common::wire::Response;
 use gatehouse_master::admin::client::AdminClient;
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse};
 use gatehouse_replica::store::Store;
 use gatehouse_tests::admin::run_admin;
-use gatehouse_tests::replication::{free_addr, Cluster, ReplicaStatus, TEST_HEARTBEAT_TIMEOUT_MS};
+use gatehouse_tests::replication::{
+    free_addr, generate_master_key, Cluster, ReplicaStatus, TEST_HEARTBEAT_TIMEOUT_MS,
+};
 use gatehouse_tests::requests::*;
 use gatehouse_tests::*;
 use std::time::{Duration, Instant};
@@ -110,8 +113,13 @@ fn a_promoted_replica_takes_over_and_the_former_master_is_fenced() {
     let old_addr = free_addr();
     let mut cluster = Cluster::start_on(&["r1", "r2"], &old_addr);
     let new_addr = free_addr();
-    let mut r1 = cluster.start_replica_following("r1", &[&old_addr]);
-    let r2 = cluster.start_replica_following("r2", &[&old_addr, &new_addr]);
+    let (_, old_key) = cluster.pinned();
+    // r1 may be promoted one day: its master key is made now, so r2 pins it in advance.
+    let r1_dir = cluster.replica_dir("r1");
+    std::fs::create_dir_all(&r1_dir).unwrap();
+    let new_key = generate_master_key(&r1_dir.join("master.key"));
+    let mut r1 = cluster.start_replica_following("r1", &[(&old_addr, &old_key)]);
+    let r2 = cluster.start_replica_following("r2", &[(&old_addr, &old_key), (&new_addr, &new_key)]);
     let seq = cluster.sequence();
     for name in ["r1", "r2"] {
         ReplicaStatus::wait_for(&cluster.replica_dir(name), "in sync", |s| s.applied == seq);
@@ -128,11 +136,10 @@ fn a_promoted_replica_takes_over_and_the_former_master_is_fenced() {
     // The master is lost for good. Promote r1: a master on its copy with --promote.
     cluster.master.signal(libc::SIGKILL);
     cluster.master.wait_exit(WAIT_LIMIT);
-    let r1_dir = cluster.replica_dir("r1");
     let config = r1_dir.join("master.ron");
     std::fs::write(
         &config,
-        format!(r#"(listen: "127.0.0.1:0", database: "replica.sqlite", admin_socket: "admin.sock", replication_listen: Some("{new_addr}"))"#),
+        format!(r#"(listen: "127.0.0.1:0", database: "replica.sqlite", admin_socket: "admin.sock", replication_listen: Some("{new_addr}"), master_key: "master.key")"#),
     )
     .unwrap();
     let config = config.to_string_lossy().to_string();
@@ -147,42 +154,44 @@ fn a_promoted_replica_takes_over_and_the_former_master_is_fenced() {
         "{}",
         promoted.log()
     );
+    assert_eq!(promoted.master_key.as_deref(), Some(new_key.as_str()));
     let new_socket = r1_dir.join("admin.sock");
-    // r2 fails over to the promoted master and follows its epoch; once it has, writes go on.
+    // r2 fails over to the promoted master and follows its epoch; the write waits for that.
+    let run =
+        gatehouse_tests::admin::run_admin_on(&new_socket, &["user", "add", "after-promotion"], "");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     ReplicaStatus::wait_for(
         &cluster.replica_dir("r2"),
         "following the new master",
         |s| s.epoch == 2 && s.state == "Established",
     );
-    let run =
-        gatehouse_tests::admin::run_admin_on(&new_socket, &["user", "add", "after-promotion"], "");
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    // The former master comes back: it must not accept writes as a second master.
+    // The former master comes back: it must not accept writes as a second master. No replica
+    // holding its epoch confirms it; r2, reaching it while the promoted master is stopped,
+    // refuses it and says why.
+    promoted.signal(libc::SIGSTOP);
     cluster.master = gatehouse_tests::process::start_master(&cluster.files);
+    let start = Instant::now();
+    while !cluster.master.log().contains("refused this master") {
+        assert!(start.elapsed() < WAIT_LIMIT, "{}", cluster.master.log());
+        std::thread::sleep(Duration::from_millis(20)); // a bounded poll of the log file
+    }
     let refused = run_admin(&cluster.files, &["user", "add", "split-brain"]);
     assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
-    // Once a replica that followed the newer epoch reaches it, it records that it was
-    // superseded, durably, and says so.
-    promoted.signal(libc::SIGSTOP);
-    let start = Instant::now();
-    loop {
-        let run = run_admin(&cluster.files, &["user", "add", "split-brain"]);
-        assert_ne!(run.code, 0, "the former master accepted a write");
-        if run.stderr.contains("superseded") || run.stdout.contains("superseded") {
-            break;
-        }
-        assert!(
-            start.elapsed() < WAIT_LIMIT,
-            "never fenced: {}{}",
-            run.stdout,
-            run.stderr
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        refused
+            .stderr
+            .contains("no replica holding this master's epoch (1)")
+            && refused.stderr.contains("follows master epoch 2"),
+        "{}",
+        refused.stderr
+    );
     promoted.signal(libc::SIGCONT);
     // r2 ends identical to the new master: the old master's last change is gone, the new
     // master's change is there.
     let mut r2 = r2;
+    ReplicaStatus::wait_for(&cluster.replica_dir("r2"), "back on the new master", |s| {
+        s.epoch == 2 && s.state == "Established"
+    });
     r2.signal(libc::SIGTERM);
     r2.wait_exit(WAIT_LIMIT).expect("r2 stops");
     let copy = Store::open(&cluster.replica_dir("r2").join("replica.sqlite")).unwrap();
@@ -194,4 +203,5 @@ fn a_promoted_replica_takes_over_and_the_former_master_is_fenced() {
         .collect();
     assert!(names.contains(&"after-promotion"), "{names:?}");
     assert!(!names.contains(&"only-on-the-old-master"), "{names:?}");
+    assert!(!names.contains(&"split-brain"), "{names:?}");
 }

@@ -1,5 +1,5 @@
 //! Server processes the demo starts: spawned with their stderr in a log file, ready when they
-//! print `listening on ADDR` (a master prints `replication on ADDR` first), and always stopped — SIGTERM, a bounded wait for the drain, then
+//! print `listening on ADDR` (a master prints `master key HEX` and `replication on ADDR` first), and always stopped — SIGTERM, a bounded wait for the drain, then
 //! SIGKILL — when the [`Children`] guard is dropped, whichever way the demo ends (its end, an
 //! error, Ctrl-C). On Linux each child also gets SIGTERM from the kernel if the load generator
 //! itself dies without running its destructors (PR_SET_PDEATHSIG). Each child runs in its own
@@ -7,6 +7,7 @@
 //!
 //! Not pure: processes, pipes, a reader thread per child. Called by [`super::demo`].
 
+use gatehouse_common::repl::MasterPublicKey;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -52,6 +53,8 @@ pub struct Started {
     pub addr: SocketAddr,
     /// A master's replication address (`replication on ADDR`), when it printed one.
     pub replication: Option<SocketAddr>,
+    /// A master's public key (`master key HEX`), which its replicas pin.
+    pub master_key: Option<MasterPublicKey>,
     pub pid: u32,
 }
 
@@ -100,7 +103,8 @@ impl Children {
             // Reads every line until the child exits, so its stdout pipe never fills.
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if line.starts_with("listening on ") || line.starts_with("replication on ") {
+                    let wanted = ["listening on ", "replication on ", "master key "];
+                    if wanted.iter().any(|w| line.starts_with(w)) {
                         let _ = tx.send(line);
                     }
                 }
@@ -114,16 +118,20 @@ impl Children {
         };
         let until = Instant::now() + READY_LIMIT;
         let mut replication = None;
+        let mut master_key = None;
         loop {
             let left = until.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).map_err(|_| not_ready())?;
             let parse = |rest: &str| rest.trim().parse::<SocketAddr>().map_err(|_| not_ready());
             if let Some(rest) = line.strip_prefix("replication on ") {
                 replication = Some(parse(rest)?);
+            } else if let Some(rest) = line.strip_prefix("master key ") {
+                master_key = Some(MasterPublicKey::from_hex(rest).map_err(|_| not_ready())?);
             } else if let Some(rest) = line.strip_prefix("listening on ") {
                 return Ok(Started {
                     addr: parse(rest)?,
                     replication,
+                    master_key,
                     pid,
                 });
             }

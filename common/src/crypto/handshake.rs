@@ -102,15 +102,21 @@ pub struct SessionKeys {
 impl SessionKeys {
     /// Derives both keys from the node key and the transcript.
     pub fn derive(key: &NodeKey, transcript: &Transcript) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(&transcript.0), &key.0);
+        Self::expand(&transcript.0, &key.0, C2S_INFO, S2C_INFO)
+    }
+
+    /// Both keys by HKDF-SHA256 from `salt` and `ikm`, one per `info` label (also used by a
+    /// replication link's key exchange, `repl::link_auth`).
+    pub(crate) fn expand(salt: &[u8], ikm: &[u8], c2s_info: &[u8], s2c_info: &[u8]) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
         let mut keys = SessionKeys {
             client_to_server: [0; SESSION_KEY_LEN],
             server_to_client: [0; SESSION_KEY_LEN],
         };
         // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
-        hk.expand(C2S_INFO, &mut keys.client_to_server)
+        hk.expand(c2s_info, &mut keys.client_to_server)
             .expect("32 bytes is a valid HKDF length");
-        hk.expand(S2C_INFO, &mut keys.server_to_client)
+        hk.expand(s2c_info, &mut keys.server_to_client)
             .expect("32 bytes is a valid HKDF length");
         keys
     }

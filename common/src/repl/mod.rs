@@ -1,11 +1,17 @@
-//! Replication between the master and its replicas: the link messages and snapshot chunking
-//! ([`msg`]) and link liveness ([`liveness`]). Pure; the master's and the replica's link
-//! threads are the shells.
+//! Replication between the master and its replicas: the link messages and their binary
+//! encoding ([`msg`], [`codec`]), batching and snapshot chunking ([`batch`]), the proof of the
+//! master's identity ([`link_auth`]) and link liveness ([`liveness`]). Pure; the master's and
+//! the replica's link threads are the shells.
 
+pub mod batch;
+pub mod codec;
+pub mod link_auth;
 pub mod link_state;
 pub mod liveness;
 pub mod msg;
 
+pub use batch::{pack_changes, snapshot_chunks, SnapshotAssembler};
+pub use link_auth::{LinkAuth, LinkAuthError, LinkHello, MasterPublicKey, MasterSecretKey};
 pub use link_state::LinkState;
 pub use liveness::{LinkTimings, Liveness, Verdict};
-pub use msg::{ReplError, ReplMessage, SnapshotAssembler};
+pub use msg::{ReplError, ReplMessage};

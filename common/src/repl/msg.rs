@@ -1,73 +1,79 @@
-//! Replication-link messages and their encoding (RON text inside a sealed `Session::Replication`
-//! frame), and snapshot chunking. Pure.
+//! Replication-link messages and their binary encoding (docs/PROTOCOL.md, "Replication
+//! messages"). Pure; `decode` never panics and rejects unknown tags, bad lengths and trailing
+//! bytes; encoding is canonical.
 //!
-//! The link: the replica connects to the master's replication port, completes the usual
-//! handshake with its own node key (the master accepts only hosts on its replica allow-list),
-//! and sends `Subscribe` with the last sequence it has durably applied. The master answers with
-//! every change after it in `Changes` batches, or — when its log no longer reaches back that
-//! far — a `SnapshotChunk` series. The replica applies each batch atomically, persists it, and
-//! sends `Ack`. Both sides send `Heartbeat` when they have been quiet for the interval.
+//! The link: the replica connects to the master's replication port and completes the usual
+//! node-key handshake; inside the sealed session it sends [`ReplMessage::LinkHello`], the master
+//! proves its identity with [`ReplMessage::LinkAuth`] (`link_auth`), and both switch to the
+//! link's own keys. Then the replica sends `Subscribe` with the last sequence it has durably
+//! applied; the master answers with every change after it in `Changes` batches, or a
+//! `SnapshotChunk` series. The replica applies each batch atomically, persists it, and sends
+//! `Ack`. Both sides send `Heartbeat` when they have been quiet for the interval.
 
+use super::codec::{put_bytes, put_change, read_bytes, read_change, read_len};
+use super::link_auth::{LinkAuth, LinkHello};
 use crate::policy::change::Change;
-use crate::policy::Database;
 use crate::wire::frame::MAX_FRAME_LEN;
-use serde::{Deserialize, Serialize};
+use crate::wire::reader::{DecodeError, Reader};
+use crate::wire::writer::{put_string, truncate_utf8, EncodeError};
 
-/// Largest encoded message, bytes: a frame minus the AEAD tag and the session tag byte, with
-/// room to spare.
-pub const MAX_MESSAGE_BYTES: usize = MAX_FRAME_LEN - 1024;
-/// Snapshot text carried per chunk, bytes (leaves room for the chunk's own fields).
-pub const SNAPSHOT_CHUNK_BYTES: usize = 48 * 1024;
-/// Largest snapshot a replica accepts, bytes (256 MiB: far beyond any real fleet's database,
-/// small enough that a corrupt stream cannot exhaust memory).
-pub const MAX_SNAPSHOT_BYTES: usize = 256 * 1024 * 1024;
+/// Largest encoded message, bytes: a frame minus the AEAD tag (16) and the session message's
+/// tag and length (5), so every message fits one sealed frame.
+pub const MAX_MESSAGE_BYTES: usize = MAX_FRAME_LEN - 16 - 5;
+/// Longest `Refused` reason, bytes (256): a sentence for the replica's log.
+pub const MAX_REASON_LEN: usize = 256;
+
+/// Message tags (the first byte of every replication message).
+pub mod tag {
+    pub const LINK_HELLO: u8 = 0x01;
+    pub const LINK_AUTH: u8 = 0x02;
+    pub const SUBSCRIBE: u8 = 0x03;
+    pub const CHANGES: u8 = 0x04;
+    pub const SNAPSHOT_CHUNK: u8 = 0x05;
+    pub const ACK: u8 = 0x06;
+    pub const HEARTBEAT: u8 = 0x07;
+    pub const REFUSED: u8 = 0x08;
+}
 
 /// One message on a replication link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplMessage {
-    /// Replica → master, first: "I have everything up to `applied`, durably". `epoch` is the
-    /// highest master epoch the replica has followed (0 at first), so a master that was
-    /// superseded by a promoted replica learns it and stops accepting writes. `heartbeat_ms`
-    /// is the replica's heartbeat interval: the master heartbeats this link at least that
-    /// often, so the replica's timeout always fits.
+    /// Replica → master, first: a fresh X25519 key for the link's key exchange.
+    LinkHello(LinkHello),
+    /// Master → replica, answering the hello: the master's signed identity and epoch. After
+    /// it both directions use the link's keys.
+    LinkAuth(LinkAuth),
+    /// Replica → master, first after the switch: "I have everything up to `applied`,
+    /// durably". `epoch` is the highest master epoch the replica has followed (0 at first).
+    /// `heartbeat_ms` is the replica's heartbeat interval: the master heartbeats this link at
+    /// least that often, so the replica's timeout always fits.
     Subscribe {
         applied: u64,
         epoch: u64,
-        #[serde(default = "default_heartbeat_ms")]
         heartbeat_ms: u64,
     },
-    /// Master → replica: consecutive changes following the replica's sequence; `head` is the
-    /// master's latest sequence and `epoch` its epoch.
+    /// Master → replica: consecutive changes following what was sent before; `head` is the
+    /// master's latest sequence.
     Changes {
-        changes: Vec<(u64, Change)>,
         head: u64,
-        epoch: u64,
+        changes: Vec<(u64, Change)>,
     },
-    /// Master → replica: part `index` of the database at sequence `seq`, RON text; `last` on
-    /// the final part. Sent when the change log was compacted past the replica's sequence.
+    /// Master → replica: part `index` (from 0) of the encoded database at sequence `seq`;
+    /// `last` on the final part.
     SnapshotChunk {
         seq: u64,
         index: u32,
         last: bool,
-        data: String,
+        data: Vec<u8>,
     },
-    /// Replica → master: everything up to `applied` is applied and durable.
-    Ack { applied: u64 },
-    /// Either way, after a quiet heartbeat interval: the sender's head (master) or applied
-    /// sequence (replica), and the master's epoch (0 from a replica). The master also sends
-    /// one right after a subscribe, so the replica learns the head and epoch at once.
-    Heartbeat {
-        seq: u64,
-        #[serde(default)]
-        epoch: u64,
-    },
-    /// Master → replica: the link is refused (for example: not on the allow-list, or this
-    /// master has been superseded). The master closes after it.
+    /// Replica → master: everything up to `applied` is applied and durable, and the replica
+    /// now holds master epoch `epoch`.
+    Ack { applied: u64, epoch: u64 },
+    /// Either way, after a quiet heartbeat interval (the master also sends one at once after a
+    /// subscribe): the master's head, or the replica's applied sequence.
+    Heartbeat { seq: u64 },
+    /// Master → replica: the link is refused; the master closes after it.
     Refused { reason: String },
-}
-
-fn default_heartbeat_ms() -> u64 {
-    crate::repl::liveness::DEFAULT_HEARTBEAT_INTERVAL.as_millis() as u64
 }
 
 /// A message that could not be encoded or decoded.
@@ -76,265 +82,160 @@ pub enum ReplError {
     #[error("replication message of {0} bytes exceeds the {MAX_MESSAGE_BYTES}-byte cap")]
     TooLarge(usize),
     #[error("malformed replication message: {0}")]
-    Malformed(String),
+    Malformed(#[from] DecodeError),
+    #[error("cannot encode a replication message: {0}")]
+    Encode(#[from] EncodeError),
     #[error("snapshot chunk out of order: expected {expected}, got {got}")]
     ChunkOutOfOrder { expected: u32, got: u32 },
-    #[error("snapshot larger than {MAX_SNAPSHOT_BYTES} bytes")]
+    #[error("snapshot larger than {} bytes", super::batch::MAX_SNAPSHOT_BYTES)]
     SnapshotTooLarge,
 }
 
 impl ReplMessage {
     /// Encodes; fails for a message over the cap (the sender splits batches to avoid it).
     pub fn encode(&self) -> Result<Vec<u8>, ReplError> {
-        let text = ron::to_string(self).map_err(|e| ReplError::Malformed(e.to_string()))?;
-        if text.len() > MAX_MESSAGE_BYTES {
-            return Err(ReplError::TooLarge(text.len()));
+        let mut out = Vec::new();
+        self.encode_into(&mut out)?;
+        if out.len() > MAX_MESSAGE_BYTES {
+            return Err(ReplError::TooLarge(out.len()));
         }
-        Ok(text.into_bytes())
+        Ok(out)
     }
 
-    /// Decodes; never panics on any input.
-    pub fn decode(bytes: &[u8]) -> Result<Self, ReplError> {
-        if bytes.len() > MAX_MESSAGE_BYTES {
-            return Err(ReplError::TooLarge(bytes.len()));
-        }
-        let text = std::str::from_utf8(bytes).map_err(|e| ReplError::Malformed(e.to_string()))?;
-        ron::from_str(text).map_err(|e| ReplError::Malformed(e.to_string()))
-    }
-}
-
-/// Packs changes into `Changes` messages that each fit the cap, in order. A single change too
-/// large for any message (an import of a huge database) is returned as the first index that
-/// could not be sent: the caller sends a snapshot instead.
-pub fn pack_changes(
-    changes: &[(u64, Change)],
-    head: u64,
-    epoch: u64,
-) -> (Vec<ReplMessage>, Option<usize>) {
-    let mut messages = Vec::new();
-    let mut batch: Vec<(u64, Change)> = Vec::new();
-    let mut size = 0;
-    for (i, (seq, change)) in changes.iter().enumerate() {
-        let one = ron::to_string(change).map_or(usize::MAX, |t| t.len() + 32);
-        if one > SNAPSHOT_CHUNK_BYTES {
-            if !batch.is_empty() {
-                messages.push(ReplMessage::Changes {
-                    changes: std::mem::take(&mut batch),
-                    head,
-                    epoch,
-                });
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            ReplMessage::LinkHello(hello) => {
+                out.push(tag::LINK_HELLO);
+                out.extend_from_slice(&hello.ephemeral);
             }
-            return (messages, Some(i));
-        }
-        if size + one > SNAPSHOT_CHUNK_BYTES && !batch.is_empty() {
-            messages.push(ReplMessage::Changes {
-                changes: std::mem::take(&mut batch),
-                head,
+            ReplMessage::LinkAuth(auth) => {
+                out.push(tag::LINK_AUTH);
+                out.extend_from_slice(&auth.master_key);
+                out.extend_from_slice(&auth.ephemeral);
+                out.extend_from_slice(&auth.epoch.to_be_bytes());
+                out.extend_from_slice(&auth.signature);
+            }
+            ReplMessage::Subscribe {
+                applied,
                 epoch,
-            });
-            size = 0;
-        }
-        size += one;
-        batch.push((*seq, change.clone()));
-    }
-    if !batch.is_empty() {
-        messages.push(ReplMessage::Changes {
-            changes: batch,
-            head,
-            epoch,
-        });
-    }
-    (messages, None)
-}
-
-/// Splits the database at `seq` into snapshot chunks.
-pub fn snapshot_chunks(db: &Database, seq: u64) -> Result<Vec<ReplMessage>, ReplError> {
-    let text = ron::to_string(db).map_err(|e| ReplError::Malformed(e.to_string()))?;
-    let mut chunks = Vec::new();
-    let mut rest = text.as_str();
-    let mut index = 0u32;
-    loop {
-        let mut cut = rest.len().min(SNAPSHOT_CHUNK_BYTES);
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let (part, tail) = rest.split_at(cut);
-        chunks.push(ReplMessage::SnapshotChunk {
-            seq,
-            index,
-            last: tail.is_empty(),
-            data: part.to_string(),
-        });
-        if tail.is_empty() {
-            return Ok(chunks);
-        }
-        rest = tail;
-        index += 1;
-    }
-}
-
-/// Reassembles snapshot chunks, in order, up to [`MAX_SNAPSHOT_BYTES`].
-#[derive(Debug, Default)]
-pub struct SnapshotAssembler {
-    seq: u64,
-    next: u32,
-    text: String,
-}
-
-impl SnapshotAssembler {
-    /// Adds a chunk; returns the database and its sequence after the last chunk.
-    pub fn push(
-        &mut self,
-        seq: u64,
-        index: u32,
-        last: bool,
-        data: &str,
-    ) -> Result<Option<(Database, u64)>, ReplError> {
-        if index == 0 {
-            self.seq = seq;
-            self.next = 0;
-            self.text.clear();
-        }
-        if index != self.next || seq != self.seq {
-            return Err(ReplError::ChunkOutOfOrder {
-                expected: self.next,
-                got: index,
-            });
-        }
-        if self.text.len() + data.len() > MAX_SNAPSHOT_BYTES {
-            return Err(ReplError::SnapshotTooLarge);
-        }
-        self.text.push_str(data);
-        self.next += 1;
-        if !last {
-            return Ok(None);
-        }
-        let db: Database =
-            ron::from_str(&self.text).map_err(|e| ReplError::Malformed(e.to_string()))?;
-        self.text = String::new();
-        self.next = 0;
-        Ok(Some((db, self.seq)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::policy::Host;
-
-    fn big_db(hosts: usize) -> Database {
-        Database {
-            hosts: (0..hosts)
-                .map(|n| Host {
-                    name: format!("host{n:05}"),
-                    addresses: vec![format!("10.{}.{}.{}", n / 65536, n / 256 % 256, n % 256)],
-                    node_key: "ab".repeat(32),
-                    groups: Vec::new(),
-                })
-                .collect(),
-            ..Database::default()
-        }
-    }
-
-    #[test]
-    fn messages_round_trip_and_garbage_is_a_typed_error() {
-        let m = ReplMessage::Subscribe {
-            applied: 42,
-            epoch: 1,
-            heartbeat_ms: 250,
-        };
-        assert_eq!(ReplMessage::decode(&m.encode().unwrap()).unwrap(), m);
-        assert!(matches!(
-            ReplMessage::decode(b"\xff\xfe"),
-            Err(ReplError::Malformed(_))
-        ));
-        assert!(matches!(
-            ReplMessage::decode(b"Ack(applied: -1)"),
-            Err(ReplError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn a_large_snapshot_is_chunked_and_reassembled_exactly() {
-        let db = big_db(3000);
-        let chunks = snapshot_chunks(&db, 77).unwrap();
-        assert!(chunks.len() > 3, "{} chunks", chunks.len());
-        let mut asm = SnapshotAssembler::default();
-        let mut out = None;
-        for c in &chunks {
-            assert!(c.encode().is_ok(), "every chunk fits a frame");
-            let ReplMessage::SnapshotChunk {
+                heartbeat_ms,
+            } => {
+                out.push(tag::SUBSCRIBE);
+                for n in [applied, epoch, heartbeat_ms] {
+                    out.extend_from_slice(&n.to_be_bytes());
+                }
+            }
+            ReplMessage::Changes { head, changes } => {
+                out.push(tag::CHANGES);
+                out.extend_from_slice(&head.to_be_bytes());
+                super::codec::put_len(out, "changes", changes.len())?;
+                for (seq, change) in changes {
+                    out.extend_from_slice(&seq.to_be_bytes());
+                    put_change(out, change)?;
+                }
+            }
+            ReplMessage::SnapshotChunk {
                 seq,
                 index,
                 last,
                 data,
-            } = c
-            else {
-                unreachable!()
-            };
-            out = asm.push(*seq, *index, *last, data).unwrap();
+            } => {
+                out.push(tag::SNAPSHOT_CHUNK);
+                out.extend_from_slice(&seq.to_be_bytes());
+                out.extend_from_slice(&index.to_be_bytes());
+                out.push(u8::from(*last));
+                put_bytes(out, "data", data)?;
+            }
+            ReplMessage::Ack { applied, epoch } => {
+                out.push(tag::ACK);
+                out.extend_from_slice(&applied.to_be_bytes());
+                out.extend_from_slice(&epoch.to_be_bytes());
+            }
+            ReplMessage::Heartbeat { seq } => {
+                out.push(tag::HEARTBEAT);
+                out.extend_from_slice(&seq.to_be_bytes());
+            }
+            ReplMessage::Refused { reason } => {
+                out.push(tag::REFUSED);
+                // Sent on failure paths: cut to the limit rather than fail.
+                let reason = truncate_utf8(reason, MAX_REASON_LEN);
+                put_string(out, "reason", MAX_REASON_LEN, reason)?;
+            }
         }
-        assert_eq!(out, Some((db, 77)));
+        Ok(())
     }
 
-    #[test]
-    fn chunks_out_of_order_are_refused() {
-        let chunks = snapshot_chunks(&big_db(3000), 5).unwrap();
-        let mut asm = SnapshotAssembler::default();
-        let ReplMessage::SnapshotChunk {
-            seq,
-            index,
-            last,
-            data,
-        } = &chunks[1]
-        else {
-            unreachable!()
-        };
-        assert!(matches!(
-            asm.push(*seq, *index, *last, data),
-            Err(ReplError::ChunkOutOfOrder { .. })
-        ));
-    }
-
-    #[test]
-    fn change_batches_fit_the_cap_and_keep_order() {
-        let changes: Vec<(u64, Change)> = (1..=5000)
-            .map(|n| {
-                (
-                    n,
-                    Change::AddClass {
-                        name: format!("class-{n}"),
-                    },
-                )
-            })
-            .collect();
-        let (messages, oversized) = pack_changes(&changes, 5000, 1);
-        assert_eq!(oversized, None);
-        assert!(messages.len() > 1);
-        let mut seqs = Vec::new();
-        for m in &messages {
-            assert!(m.encode().is_ok());
-            let ReplMessage::Changes { changes, .. } = m else {
-                unreachable!()
-            };
-            seqs.extend(changes.iter().map(|(s, _)| *s));
+    /// The message's name, for logs (never its contents: a batch or snapshot is large).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReplMessage::LinkHello(_) => "LinkHello",
+            ReplMessage::LinkAuth(_) => "LinkAuth",
+            ReplMessage::Subscribe { .. } => "Subscribe",
+            ReplMessage::Changes { .. } => "Changes",
+            ReplMessage::SnapshotChunk { .. } => "SnapshotChunk",
+            ReplMessage::Ack { .. } => "Ack",
+            ReplMessage::Heartbeat { .. } => "Heartbeat",
+            ReplMessage::Refused { .. } => "Refused",
         }
-        assert_eq!(seqs, (1..=5000).collect::<Vec<_>>());
     }
 
-    #[test]
-    fn a_change_too_large_for_a_message_asks_for_a_snapshot() {
-        let changes = vec![
-            (1, Change::AddClass { name: "a".into() }),
-            (
-                2,
-                Change::ReplaceAll {
-                    database: big_db(3000),
-                },
-            ),
-        ];
-        let (messages, oversized) = pack_changes(&changes, 2, 1);
-        assert_eq!(messages.len(), 1);
-        assert_eq!(oversized, Some(1));
+    /// Decodes one message; never panics on any input.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ReplError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(ReplError::TooLarge(bytes.len()));
+        }
+        let mut r = Reader::new(bytes);
+        let msg = decode_from(&mut r)?;
+        r.finish()?;
+        Ok(msg)
     }
 }
+
+fn decode_from(r: &mut Reader<'_>) -> Result<ReplMessage, DecodeError> {
+    Ok(match r.u8()? {
+        tag::LINK_HELLO => ReplMessage::LinkHello(LinkHello {
+            ephemeral: r.array()?,
+        }),
+        tag::LINK_AUTH => ReplMessage::LinkAuth(LinkAuth {
+            master_key: r.array()?,
+            ephemeral: r.array()?,
+            epoch: r.u64()?,
+            signature: r.array()?,
+        }),
+        tag::SUBSCRIBE => ReplMessage::Subscribe {
+            applied: r.u64()?,
+            epoch: r.u64()?,
+            heartbeat_ms: r.u64()?,
+        },
+        tag::CHANGES => {
+            let head = r.u64()?;
+            // Each entry is at least a sequence and a one-name change: 8 + 1 + 4 bytes.
+            let count = read_len(r, 13)?;
+            let mut changes = Vec::with_capacity(count);
+            for _ in 0..count {
+                let seq = r.u64()?;
+                changes.push((seq, read_change(r)?));
+            }
+            ReplMessage::Changes { head, changes }
+        }
+        tag::SNAPSHOT_CHUNK => ReplMessage::SnapshotChunk {
+            seq: r.u64()?,
+            index: r.u32()?,
+            last: super::codec::read_bool(r, "last")?,
+            data: read_bytes(r)?.to_vec(),
+        },
+        tag::ACK => ReplMessage::Ack {
+            applied: r.u64()?,
+            epoch: r.u64()?,
+        },
+        tag::HEARTBEAT => ReplMessage::Heartbeat { seq: r.u64()? },
+        tag::REFUSED => ReplMessage::Refused {
+            reason: r.string("reason", MAX_REASON_LEN)?,
+        },
+        other => return Err(DecodeError::UnknownTag(other)),
+    })
+}
+
+#[cfg(test)]
+#[path = "msg_tests.rs"]
+mod tests;

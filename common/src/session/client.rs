@@ -208,6 +208,22 @@ impl ClientSession {
         }
     }
 
+    /// Switches both directions to new keys, counters from 0 (a replication link moving to
+    /// the keys of its signed exchange, `repl::link_auth`). From then on only sealed frames
+    /// are believed. Fails before the handshake has finished.
+    pub fn rekey(&mut self, keys: &SessionKeys) -> Result<(), ClientError> {
+        let State::Established { sealer, .. } = &self.state else {
+            return Err(ClientError::NotEstablished);
+        };
+        let suite = sealer.suite();
+        self.state = State::Established {
+            sealer: Sealer::new(suite, &keys.client_to_server),
+            opener: Opener::new(suite, &keys.server_to_client),
+            sealed_seen: true,
+        };
+        Ok(())
+    }
+
     /// Appends a sealed replication-link message.
     pub fn write_replication(
         &mut self,

@@ -270,6 +270,21 @@ impl ServerSession {
         self.write_sealed(&Session::Response { id, body }, out)
     }
 
+    /// Switches both directions to new keys, counters from 0 (a replication link moving to
+    /// the keys of its signed exchange, `repl::link_auth`). Fails before the handshake has
+    /// finished.
+    pub fn rekey(&mut self, keys: &SessionKeys) -> Result<(), SessionFailure> {
+        let State::Established { sealer, .. } = &self.state else {
+            return Err(unexpected("connection not established"));
+        };
+        let suite = sealer.suite();
+        self.state = State::Established {
+            opener: Opener::new(suite, &keys.client_to_server),
+            sealer: Sealer::new(suite, &keys.server_to_client),
+        };
+        Ok(())
+    }
+
     /// Appends a sealed replication-link message.
     pub fn write_replication(
         &mut self,

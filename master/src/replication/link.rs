@@ -1,31 +1,52 @@
-//! One replica link on the master: handshake (only hosts on the replica allow-list), the
-//! replica's subscribe, streaming changes (or a snapshot) within the unacknowledged window,
-//! acks, heartbeats and the liveness verdict. Driven by the replication reactor.
+//! One replica link on the master: the node-key handshake (only hosts on the replica
+//! allow-list), the proof of the master's identity and the switch to the link's own keys
+//! (`repl::link_auth`), the replica's subscribe, streaming changes (or a snapshot) within the
+//! unacknowledged window, acks, heartbeats and the liveness verdict. Until the replica's
+//! `LinkHello` is answered the link is "in the handshake": its frames are capped at
+//! [`MAX_HANDSHAKE_FRAME_LEN`] and it must finish within [`HANDSHAKE_TIMEOUT`]. Driven by the
+//! replication reactor.
 
-use super::{LinkTable, CHANGES_PER_READ, MAX_UNACKED_CHANGES};
+use super::{
+    LinkTable, CHANGES_PER_READ, HANDSHAKE_TIMEOUT, MAX_HANDSHAKE_FRAME_LEN, MAX_UNACKED_CHANGES,
+};
 use crate::hooks::LinkState;
 use crate::state::MasterState;
 use crate::store::ChangesAfter;
 use gatehouse_common::crypto::aes_hardware;
 use gatehouse_common::nodekeys::NodeKeyMap;
-use gatehouse_common::repl::msg::{pack_changes, snapshot_chunks};
-use gatehouse_common::repl::{LinkTimings, Liveness, ReplMessage, Verdict};
+use gatehouse_common::repl::link_auth::respond;
+use gatehouse_common::repl::{
+    pack_changes, snapshot_chunks, LinkTimings, Liveness, MasterSecretKey, ReplMessage, Verdict,
+};
 use gatehouse_common::session::{ServerInput, ServerSession};
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
 use mio::net::TcpStream;
 use rand::rngs::StdRng;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Unsent bytes above which the link stops reading more changes from the store until the
 /// socket drains (4 MiB).
 const OUTBUF_HIGH_WATER: usize = 4 * 1024 * 1024;
 
 enum Phase {
+    /// The node-key handshake.
     Handshake,
+    /// The replica has proven a replica's node key; its `LinkHello` is due.
+    AwaitLinkHello,
+    /// The master's identity is proven and the link's keys are in use; `Subscribe` is due.
     AwaitSubscribe,
-    Streaming { sent: u64, acked: u64 },
+    Streaming {
+        sent: u64,
+        acked: u64,
+    },
+}
+
+impl Phase {
+    fn in_handshake(&self) -> bool {
+        matches!(self, Phase::Handshake | Phase::AwaitLinkHello)
+    }
 }
 
 /// Why a link ends.
@@ -41,8 +62,14 @@ pub(super) enum Close {
     Silent,
     #[error("no ack within the request timeout")]
     AnswerOverdue,
-    #[error("the replica follows a newer master (epoch {0})")]
-    Superseded(u64),
+    #[error("the replica says it follows a newer master (epoch {0}); not followed")]
+    NewerEpoch(u64),
+    #[error("the replica refused the link: {0}")]
+    RefusedByReplica(String),
+    #[error("the handshake did not finish within {HANDSHAKE_TIMEOUT:?}")]
+    HandshakeTimeout,
+    #[error("replaced by a newer link from the same replica")]
+    Replaced,
 }
 
 /// One connection from a replica.
@@ -55,6 +82,11 @@ pub(super) struct Link {
     pub host: Option<String>,
     liveness: Liveness,
     phase: Phase,
+    /// When the handshake must have finished.
+    handshake_deadline: Instant,
+    /// Set when the link has just become authenticated, for the reactor to close any older
+    /// link of the same replica (taken by [`Link::take_authenticated`]).
+    authenticated_now: bool,
 }
 
 /// What a link needs from its surroundings.
@@ -62,6 +94,7 @@ pub(super) struct Ctx<'a> {
     pub state: &'a MasterState,
     pub table: &'a LinkTable,
     pub keys: &'a NodeKeyMap,
+    pub master_key: &'a MasterSecretKey,
     pub rng: &'a mut StdRng,
     pub now: Instant,
 }
@@ -78,11 +111,29 @@ impl Link {
             host: None,
             liveness: Liveness::new(timings, now),
             phase: Phase::Handshake,
+            handshake_deadline: now + HANDSHAKE_TIMEOUT,
+            authenticated_now: false,
         }
     }
 
     pub fn next_deadline(&self) -> Instant {
-        self.liveness.next_deadline()
+        let live = self.liveness.next_deadline();
+        match self.phase.in_handshake() {
+            true => live.min(self.handshake_deadline),
+            false => live,
+        }
+    }
+
+    /// True while the link has not finished its handshake (the reactor's handshake caps).
+    pub fn in_handshake(&self) -> bool {
+        self.phase.in_handshake()
+    }
+
+    /// The replica host, once the link has just been authenticated (once).
+    pub fn take_authenticated(&mut self) -> Option<String> {
+        std::mem::take(&mut self.authenticated_now)
+            .then(|| self.host.clone())
+            .flatten()
     }
 
     /// Reads and handles everything available.
@@ -104,7 +155,12 @@ impl Link {
 
     fn handle_frames(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Close> {
         loop {
-            let consumed = match decode_frame(&self.inbuf, MAX_FRAME_LEN) {
+            // Until the handshake is done no frame may be larger than its largest message.
+            let cap = match self.phase.in_handshake() {
+                true => MAX_HANDSHAKE_FRAME_LEN,
+                false => MAX_FRAME_LEN,
+            };
+            let consumed = match decode_frame(&self.inbuf, cap) {
                 Ok(Some((consumed, _))) => consumed,
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(Close::Protocol(e.to_string())),
@@ -124,13 +180,9 @@ impl Link {
                 Ok(Some(ServerInput::Progress)) => {}
                 Ok(Some(ServerInput::Established)) => {
                     let host = self.session.host().unwrap_or("-").to_string();
-                    log::info!("replica {host} connected from {}", self.peer);
-                    ctx.table.update(&host, |r| {
-                        r.state = LinkState::Started;
-                        r.last_heard = Some(ctx.now);
-                    });
+                    log::debug!("replica {host} proved its node key from {}", self.peer);
                     self.host = Some(host);
-                    self.phase = Phase::AwaitSubscribe;
+                    self.phase = Phase::AwaitLinkHello;
                 }
                 Ok(Some(ServerInput::Replication(bytes))) => {
                     let msg =
@@ -160,10 +212,33 @@ impl Link {
 
     fn on_message(&mut self, msg: ReplMessage, ctx: &mut Ctx<'_>) -> Result<(), Close> {
         let host = self.host.clone().unwrap_or_default();
-        if let Some(host) = &self.host {
-            ctx.table.update(host, |r| r.last_heard = Some(ctx.now));
+        if !self.phase.in_handshake() {
+            ctx.table.update(&host, |r| r.last_heard = Some(ctx.now));
         }
         match (msg, &mut self.phase) {
+            (ReplMessage::LinkHello(hello), Phase::AwaitLinkHello) => {
+                let node_key = ctx
+                    .keys
+                    .get(&host)
+                    .ok_or_else(|| Close::Protocol(format!("{host} is no longer a replica")))?;
+                let epoch = ctx.state.epoch();
+                let (auth, keys) = respond(&hello, &host, node_key, ctx.master_key, epoch, ctx.rng)
+                    .map_err(|e| Close::Protocol(e.to_string()))?;
+                // The proof goes out under the node-key session; everything after it under the
+                // link's own keys, which only this master and the replica can compute.
+                self.send(&ReplMessage::LinkAuth(auth), ctx.now);
+                self.session
+                    .rekey(&keys)
+                    .map_err(|f| Close::Protocol(f.error.message))?;
+                log::info!("replica {host} connected from {}", self.peer);
+                ctx.table.update(&host, |r| {
+                    r.state = LinkState::Started;
+                    r.last_heard = Some(ctx.now);
+                });
+                self.authenticated_now = true;
+                self.phase = Phase::AwaitSubscribe;
+                Ok(())
+            }
             (
                 ReplMessage::Subscribe {
                     applied,
@@ -173,31 +248,26 @@ impl Link {
                 Phase::AwaitSubscribe,
             ) => {
                 self.liveness
-                    .match_peer_interval(std::time::Duration::from_millis(heartbeat_ms));
+                    .match_peer_interval(Duration::from_millis(heartbeat_ms));
                 let mine = ctx.state.epoch();
                 if epoch > mine {
-                    // This replica followed a promoted master: we were superseded.
-                    log::error!(
-                        "replica {host} has followed master epoch {epoch} > ours ({mine}): this master was superseded and accepts no more writes"
+                    // A replica's word is not proof (any holder of its node key can say
+                    // anything): refuse this link, change nothing. Writes keep their state.
+                    log::warn!(
+                        "replica {host} says it follows master epoch {epoch}, above ours ({mine}); if a replica was promoted, decommission this master"
                     );
-                    if let Err(e) = ctx.state.supersede(epoch) {
-                        log::error!("cannot record the supersession: {e}");
-                    }
-                    self.send(
-                        &ReplMessage::Refused {
-                            reason: format!(
-                                "this master (epoch {mine}) was superseded by epoch {epoch}"
-                            ),
-                        },
-                        ctx.now,
+                    ctx.state.note_refusal(
+                        &host,
+                        &format!("it says it follows master epoch {epoch} (ours is {mine})"),
                     );
+                    let reason = format!("this master's epoch is {mine}, below yours ({epoch})");
+                    self.send(&ReplMessage::Refused { reason }, ctx.now);
                     let _ = self.flush();
-                    return Err(Close::Superseded(epoch));
+                    return Err(Close::NewerEpoch(epoch));
                 }
-                // A replica that has followed some master and knows of none newer than us
-                // confirms our epoch; a fresh or wiped one (epoch 0) knows nothing and does not.
-                if epoch > 0 {
-                    ctx.state.confirm_epoch();
+                // A replica holding our epoch knows of no newer master: writes may go ahead.
+                if epoch == mine {
+                    ctx.state.confirm_epoch(&host);
                 }
                 log::info!("replica {host} subscribed after sequence {applied} (epoch {epoch})");
                 ctx.table.update(&host, |r| {
@@ -205,14 +275,8 @@ impl Link {
                     r.acked = applied;
                 });
                 let head = ctx.state.read(|s| s.sequence());
-                // First the head and epoch, so the replica knows them before anything else.
-                self.send(
-                    &ReplMessage::Heartbeat {
-                        seq: head,
-                        epoch: mine,
-                    },
-                    ctx.now,
-                );
+                // First the head, so the replica knows it before anything else.
+                self.send(&ReplMessage::Heartbeat { seq: head }, ctx.now);
                 // A copy from an older epoch may hold changes this master never had (it was
                 // ahead of the replica promoted from); a copy ahead of our head cannot be ours.
                 // Either way it is replaced whole, never patched.
@@ -235,7 +299,7 @@ impl Link {
                 }
                 self.catch_up(ctx)
             }
-            (ReplMessage::Ack { applied }, Phase::Streaming { sent, acked }) => {
+            (ReplMessage::Ack { applied, epoch }, Phase::Streaming { sent, acked }) => {
                 let progressed = applied.min(*sent) > *acked;
                 *acked = applied.min(*sent);
                 // The request timeout measures time without progress: each ack that moves
@@ -249,16 +313,25 @@ impl Link {
                 }
                 let acked = *acked;
                 ctx.table.update(&host, |r| r.acked = acked);
+                // A fresh or older copy now holds our epoch (it adopts it with our first
+                // batch or snapshot): it confirms us as a replica that held it all along does.
+                if epoch == ctx.state.epoch() {
+                    ctx.state.confirm_epoch(&host);
+                }
                 self.catch_up(ctx)
             }
-            (ReplMessage::Heartbeat { .. }, _) => Ok(()),
-            (other, _) => Err(Close::Protocol(format!("unexpected {other:?}"))),
+            (ReplMessage::Heartbeat { .. }, phase) if !phase.in_handshake() => Ok(()),
+            (ReplMessage::Refused { reason }, _) => {
+                log::warn!("replica {host} refused this master: {reason:?}");
+                ctx.state.note_refusal(&host, &reason);
+                Err(Close::RefusedByReplica(reason))
+            }
+            (other, _) => Err(Close::Protocol(format!("unexpected {}", other.name()))),
         }
     }
 
     /// Sends what the replica is missing, within the unacknowledged window.
     pub fn catch_up(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Close> {
-        let epoch = ctx.state.epoch();
         loop {
             let Phase::Streaming { sent, acked } = self.phase else {
                 return Ok(());
@@ -272,7 +345,7 @@ impl Link {
             }
             let next = match ctx.state.changes_after(sent, CHANGES_PER_READ) {
                 Ok(ChangesAfter::Changes(changes)) if !changes.is_empty() => {
-                    let (messages, oversized) = pack_changes(&changes, head, epoch);
+                    let (messages, oversized) = pack_changes(&changes, head);
                     let mut last = sent;
                     for m in &messages {
                         if let ReplMessage::Changes { changes, .. } = m {
@@ -328,13 +401,15 @@ impl Link {
 
     /// Heartbeats and the liveness verdict.
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Close> {
+        if self.phase.in_handshake() && ctx.now >= self.handshake_deadline {
+            return Err(Close::HandshakeTimeout);
+        }
         match self.liveness.poll(ctx.now) {
             Verdict::Quiet => Ok(()),
             Verdict::SendHeartbeat => {
-                if self.session.is_established() {
+                if !self.phase.in_handshake() {
                     let head = ctx.state.read(|s| s.sequence());
-                    let epoch = ctx.state.epoch();
-                    self.send(&ReplMessage::Heartbeat { seq: head, epoch }, ctx.now);
+                    self.send(&ReplMessage::Heartbeat { seq: head }, ctx.now);
                 } else {
                     self.liveness.on_sent(ctx.now);
                 }

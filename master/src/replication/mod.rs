@@ -1,28 +1,48 @@
 //! The master's side of replication: a listener for replica links on `replication_listen`,
-//! driven by one mio loop on its own thread ([`reactor`]), one [`link::Link`] per connection.
+//! driven by one mio loop on its own thread ([`reactor`]), one [`link::Link`] per connection,
+//! new connections admitted by [`admission`] (handshake caps, per source and in all).
 //! Every commit wakes the loop (a [`CommitListener`]) so changes reach replicas within
 //! milliseconds; the link table answers `gatehouse-admin status` ([`ReplicaLinks`]).
 //!
 //! Protocol: docs/PROTOCOL.md, "Replication links". Pure parts: `gatehouse_common::repl`.
 
+pub mod admission;
 mod link;
 mod reactor;
 
 use crate::hooks::{CommitListener, LinkState, ReplicaLinkStatus, ReplicaLinks};
 use crate::state::MasterState;
-use gatehouse_common::repl::LinkTimings;
+use gatehouse_common::repl::{LinkTimings, MasterSecretKey};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Changes a replica may have been sent but not yet acknowledged. Bounds what a slow replica
 /// costs the master (memory in its socket buffer and ours) while keeping a catch-up streaming.
 pub const MAX_UNACKED_CHANGES: u64 = 8192;
 /// Changes read from the store per batch.
 pub const CHANGES_PER_READ: usize = 1024;
+/// A link must finish its handshake (node key, then the master's proof) within 5 s of its
+/// accept: a replica needs two round trips; a connection that idles is closed.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest frame accepted before the handshake is done, bytes (512): the largest handshake
+/// frame is a ClientHello with 16 versions, 8 cipher codes and a 255-byte host (332 bytes);
+/// a sealed `LinkHello` is 54. So a peer that has proven nothing cannot make the master
+/// buffer more than this (plus one read) per connection.
+pub const MAX_HANDSHAKE_FRAME_LEN: usize = 512;
+
+/// What the replication port needs besides its address.
+pub struct LinkConfig {
+    pub timings: LinkTimings,
+    /// The master's identity key: it signs every link's key exchange.
+    pub key: MasterSecretKey,
+    /// After a restart with replicas registered, how long a write waits for a replica to
+    /// confirm this master's epoch.
+    pub write_confirm_wait: Duration,
+}
 
 /// What the master knows about one replica link.
 #[derive(Debug, Clone)]
@@ -95,19 +115,20 @@ impl ReplicaLinks for LinkTable {
 pub fn start(
     listen: SocketAddr,
     state: Arc<MasterState>,
-    timings: LinkTimings,
+    config: LinkConfig,
 ) -> io::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(listen)?;
     let addr = listener.local_addr()?;
-    let reactor = reactor::Reactor::new(listener, state.clone(), timings)?;
+    let wait = config.write_confirm_wait;
+    let reactor = reactor::Reactor::new(listener, state.clone(), config.timings, config.key)?;
     let table = reactor.table();
     state.add_commit_listener(table.clone());
     state.set_replica_links(table);
     // A master that starts with replicas registered may be a former master coming back after
-    // one of them was promoted: it takes writes only once a replica has confirmed its epoch.
-    // Replicas registered later, while it runs, need no such check.
+    // one of them was promoted: it takes writes only once a replica holding its epoch is on a
+    // link. Replicas registered later, while it runs, need no such check.
     if state.read(|s| !s.database().replicas.is_empty()) {
-        state.gate_writes_until_confirmed();
+        state.gate_writes_until_confirmed(wait);
     }
     std::thread::Builder::new()
         .name("replication".into())

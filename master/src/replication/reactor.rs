@@ -1,13 +1,19 @@
-//! The replication thread's event loop: accepts replica links, runs each [`Link`], wakes on
-//! every commit to stream changes, and ticks heartbeats. Only hosts on the replica allow-list
-//! can complete the handshake (an unknown or non-replica host is refused, fail closed).
+//! The replication thread's event loop: admits new connections (`admission`), runs each
+//! [`Link`], closes an older link of a replica that has authenticated a new one, wakes on
+//! every commit to stream changes, and ticks heartbeats and handshake deadlines. Only hosts on
+//! the replica allow-list can complete the handshake (an unknown or non-replica host is
+//! refused, fail closed).
 
+use super::admission::{admit, Admission, Counts};
 use super::link::{Close, Ctx, Link};
 use super::LinkTable;
 use crate::hooks::LinkState;
 use crate::state::MasterState;
 use gatehouse_common::nodekeys::NodeKeyMap;
-use gatehouse_common::repl::LinkTimings;
+use gatehouse_common::repl::{LinkTimings, MasterSecretKey};
+use gatehouse_common::session::write_plain_error;
+use gatehouse_common::types::ErrorCode;
+use gatehouse_common::wire::WireError;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use rand::rngs::StdRng;
@@ -18,8 +24,6 @@ use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
-/// Replica links held at once; a fleet has a handful of replicas, this bounds a flood.
-pub const MAX_LINKS: usize = 256;
 
 pub(super) struct Reactor {
     poll: Poll,
@@ -28,6 +32,7 @@ pub(super) struct Reactor {
     table: Arc<LinkTable>,
     state: Arc<MasterState>,
     timings: LinkTimings,
+    key: MasterSecretKey,
     rng: StdRng,
 }
 
@@ -36,6 +41,7 @@ impl Reactor {
         listener: std::net::TcpListener,
         state: Arc<MasterState>,
         timings: LinkTimings,
+        key: MasterSecretKey,
     ) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         listener.set_nonblocking(true)?;
@@ -55,6 +61,7 @@ impl Reactor {
             table,
             state,
             timings,
+            key,
             rng: StdRng::from_entropy(),
         })
     }
@@ -107,12 +114,14 @@ impl Reactor {
         state: &'a MasterState,
         table: &'a LinkTable,
         keys: &'a NodeKeyMap,
+        master_key: &'a MasterSecretKey,
         rng: &'a mut StdRng,
     ) -> Ctx<'a> {
         Ctx {
             state,
             table,
             keys,
+            master_key,
             rng,
             now: Instant::now(),
         }
@@ -128,8 +137,14 @@ impl Reactor {
                     return;
                 }
             };
-            if self.links.len() >= MAX_LINKS {
-                log::warn!("refused replication link from {peer}: {MAX_LINKS} links open");
+            let admission = admit(self.counts(peer), &mut self.rng);
+            if admission != Admission::Accept {
+                log::debug!("refused a replication connection from {peer}: {admission:?}");
+                // Best effort, never blocking: tell a real replica to come back later.
+                let mut out = Vec::new();
+                let error = WireError::new(ErrorCode::TooManyConnections, "replication port busy");
+                write_plain_error(&error, &mut out);
+                let _ = std::io::Write::write(&mut stream, &out);
                 continue;
             }
             let _ = stream.set_nodelay(true);
@@ -147,11 +162,41 @@ impl Reactor {
         }
     }
 
+    /// The counts admission decides on, for a connection from `peer`.
+    fn counts(&self, peer: std::net::SocketAddr) -> Counts {
+        let mut counts = Counts {
+            links: self.links.len(),
+            handshakes: 0,
+            source_handshakes: 0,
+        };
+        for (_, link) in self.links.iter().filter(|(_, l)| l.in_handshake()) {
+            counts.handshakes += 1;
+            if link.peer.ip() == peer.ip() {
+                counts.source_handshakes += 1;
+            }
+        }
+        counts
+    }
+
+    /// A replica that authenticated a new link replaces its older one (a reconnect after a
+    /// blip, before the old link's timeout noticed), so it never holds two.
+    fn replace_older_link(&mut self, index: usize, host: &str) {
+        let older: Vec<usize> = self
+            .links
+            .iter()
+            .filter(|(i, l)| *i != index && l.host.as_deref() == Some(host) && !l.in_handshake())
+            .map(|(i, _)| i)
+            .collect();
+        for i in older {
+            self.close(i, Close::Replaced);
+        }
+    }
+
     fn on_link_event(&mut self, index: usize, event: &mio::event::Event, keys: &NodeKeyMap) {
         let Some(link) = self.links.get_mut(index) else {
             return;
         };
-        let mut ctx = Self::ctx(&self.state, &self.table, keys, &mut self.rng);
+        let mut ctx = Self::ctx(&self.state, &self.table, keys, &self.key, &mut self.rng);
         let mut result = Ok(());
         if event.is_writable() {
             result = link.flush().and_then(|_| link.catch_up(&mut ctx));
@@ -159,15 +204,21 @@ impl Reactor {
         if result.is_ok() && (event.is_readable() || event.is_read_closed() || event.is_error()) {
             result = link.on_readable(&mut ctx);
         }
-        if let Err(close) = result {
-            self.close(index, close);
+        let authenticated = link.take_authenticated();
+        match result {
+            Err(close) => self.close(index, close),
+            Ok(()) => {
+                if let Some(host) = authenticated {
+                    self.replace_older_link(index, &host);
+                }
+            }
         }
     }
 
     fn catch_up_all(&mut self, keys: &NodeKeyMap) {
         let indexes: Vec<usize> = self.links.iter().map(|(i, _)| i).collect();
         for index in indexes {
-            let mut ctx = Self::ctx(&self.state, &self.table, keys, &mut self.rng);
+            let mut ctx = Self::ctx(&self.state, &self.table, keys, &self.key, &mut self.rng);
             if let Err(close) = self.links[index].catch_up(&mut ctx) {
                 self.close(index, close);
             }
@@ -183,7 +234,7 @@ impl Reactor {
             .map(|(i, _)| i)
             .collect();
         for index in due {
-            let mut ctx = Self::ctx(&self.state, &self.table, keys, &mut self.rng);
+            let mut ctx = Self::ctx(&self.state, &self.table, keys, &self.key, &mut self.rng);
             if let Err(close) = self.links[index].on_timer(&mut ctx) {
                 self.close(index, close);
             }
@@ -201,7 +252,10 @@ impl Reactor {
                 link.peer
             ),
         }
-        if let Some(host) = &link.host {
+        // A replaced link's replica is still connected, on its newer link; a link that never
+        // finished its handshake never showed in the table.
+        let shown = !matches!(reason, Close::Replaced) && !link.in_handshake();
+        if let (Some(host), true) = (&link.host, shown) {
             self.table
                 .update(host, |r| r.state = LinkState::Disconnected);
         }

@@ -6,7 +6,7 @@ use gatehouse_common::repl::liveness::{
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
     MIN_HEARTBEAT_INTERVAL,
 };
-use gatehouse_common::repl::LinkTimings;
+use gatehouse_common::repl::{LinkTimings, MasterPublicKey};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,13 +17,29 @@ use std::time::Duration;
 /// waiting out the kernel's two-minute SYN retries.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// One master as written in the file: its replication address and its public key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterFile {
+    pub address: SocketAddr,
+    /// The master's Ed25519 public key, 64 hex digits (`gatehouse-master --public-key`).
+    pub key: String,
+}
+
+/// A master this replica will follow: where it is, and the key it must prove it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedMaster {
+    pub address: SocketAddr,
+    pub key: MasterPublicKey,
+}
+
 /// As written in the file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FollowFile {
-    /// Replication addresses of the master and of any replica that may be promoted, in
-    /// preference order.
-    pub masters: Vec<SocketAddr>,
+    /// The master and any replica that may be promoted, in preference order: each one's
+    /// replication address and public key.
+    pub masters: Vec<MasterFile>,
     /// This replica's registered host name (on the master's replica allow-list).
     pub host: String,
     /// This replica's node key file (64 hex digits), relative to the config file.
@@ -46,7 +62,7 @@ pub struct FollowFile {
 /// Checked follower settings.
 #[derive(Debug, Clone)]
 pub struct FollowConfig {
-    pub masters: Vec<SocketAddr>,
+    pub masters: Vec<PinnedMaster>,
     pub host: String,
     pub node_key_file: PathBuf,
     pub store: PathBuf,
@@ -64,6 +80,20 @@ impl FollowConfig {
                 "replication.masters",
                 "expected at least one master address",
             ));
+        }
+        let mut masters = Vec::with_capacity(f.masters.len());
+        for (i, m) in f.masters.iter().enumerate() {
+            let key = MasterPublicKey::from_hex(&m.key).map_err(|e| {
+                ConfigError::invalid(
+                    file,
+                    &format!("replication.masters[{i}].key"),
+                    e.to_string(),
+                )
+            })?;
+            masters.push(PinnedMaster {
+                address: m.address,
+                key,
+            });
         }
         let ms = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_millis);
         let timings = LinkTimings {
@@ -89,7 +119,7 @@ impl FollowConfig {
             ));
         }
         Ok(FollowConfig {
-            masters: f.masters.clone(),
+            masters,
             host: f.host.clone(),
             node_key_file: base.join(&f.node_key_file),
             store: base.join(&f.store),

@@ -1,11 +1,15 @@
 //! One connection to a master, blocking with timeouts: connect (bounded), handshake with the
-//! replica's node key, then framed sealed replication messages. Every read waits at most until
+//! replica's node key, the master's proof of its identity against the pinned key and the
+//! switch to the link's own keys (`repl::link_auth`), then framed sealed replication messages.
+//! Nothing a peer sends is believed before that proof. Every read waits at most until
 //! the link's next liveness deadline, and every write at most a heartbeat timeout (socket
 //! timeouts plus TCP_USER_TIMEOUT), so a stopped master is noticed in time and never blocks
 //! the replica.
 
+use super::config::PinnedMaster;
 use gatehouse_common::crypto::preferred_suites;
 use gatehouse_common::nodekeys::NodeKey;
+use gatehouse_common::repl::link_auth::LinkInitiator;
 use gatehouse_common::repl::ReplMessage;
 use gatehouse_common::session::{ClientEvent, ClientSession};
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
@@ -26,8 +30,11 @@ pub enum LinkError {
     Closed,
     #[error("protocol: {0}")]
     Protocol(String),
-    #[error("refused by the master: {0}")]
+    /// The peer's text, quoted: it may say anything.
+    #[error("refused by the master: {0:?}")]
     Refused(String),
+    #[error("not the pinned master: {0}")]
+    NotMaster(String),
     #[error("the master was silent for the heartbeat timeout")]
     Silent,
     #[error("no answer within the request timeout")]
@@ -51,15 +58,17 @@ pub struct Link {
 }
 
 impl Link {
-    /// Connects and completes the handshake as `host`.
+    /// Connects, completes the handshake as `host`, and checks the master's proof of its
+    /// identity against `master.key`. Returns the link and the master's (signed) epoch.
     pub fn open(
-        addr: SocketAddr,
+        master: &PinnedMaster,
         host: &str,
         key: &NodeKey,
         connect_timeout: Duration,
         io_timeout: Duration,
-        rng: &mut impl RngCore,
-    ) -> Result<Link, LinkError> {
+        rng: &mut (impl RngCore + rand::CryptoRng),
+    ) -> Result<(Link, u64), LinkError> {
+        let addr: SocketAddr = master.address;
         let stream =
             TcpStream::connect_timeout(&addr, connect_timeout).map_err(LinkError::Connect)?;
         stream.set_nodelay(true)?;
@@ -93,12 +102,38 @@ impl Link {
             link.stream.write_all(&out)?;
         }
         match event {
-            Some(ClientEvent::Established { .. }) => Ok(link),
-            Some(_) => Err(LinkError::Protocol(
-                "unexpected message during the handshake".into(),
-            )),
-            None => Err(LinkError::Silent),
+            Some(ClientEvent::Established { .. }) => {}
+            Some(_) => {
+                return Err(LinkError::Protocol(
+                    "unexpected message during the handshake".into(),
+                ))
+            }
+            None => return Err(LinkError::Silent),
         }
+        // The peer knows this replica's node key, as every server does; now it must prove it
+        // holds the pinned master key.
+        let (initiator, hello) = LinkInitiator::start(rng);
+        link.send(&ReplMessage::LinkHello(hello))?;
+        let auth = match link.receive(Instant::now() + io_timeout)? {
+            Incoming::Message(ReplMessage::LinkAuth(auth)) => auth,
+            Incoming::Message(ReplMessage::Refused { reason }) => {
+                return Err(LinkError::Refused(reason))
+            }
+            Incoming::Message(other) => {
+                return Err(LinkError::NotMaster(format!(
+                    "{} before the master's proof",
+                    other.name()
+                )))
+            }
+            Incoming::Tick => return Err(LinkError::Silent),
+        };
+        let (keys, epoch) = initiator
+            .finish(&auth, host, key, &master.key)
+            .map_err(|e| LinkError::NotMaster(e.to_string()))?;
+        link.session
+            .rekey(&keys)
+            .map_err(|e| LinkError::Protocol(e.to_string()))?;
+        Ok((link, epoch))
     }
 
     /// Sends one message.
@@ -122,7 +157,10 @@ impl Link {
             Some(ClientEvent::Replication(bytes)) => ReplMessage::decode(&bytes)
                 .map(Incoming::Message)
                 .map_err(|e| LinkError::Protocol(e.to_string())),
-            Some(other) => Err(LinkError::Protocol(format!("unexpected {other:?}"))),
+            Some(ClientEvent::Goodbye(reason)) => Err(LinkError::Protocol(format!(
+                "unexpected goodbye {reason:?}"
+            ))),
+            Some(_) => Err(LinkError::Protocol("unexpected agent response".into())),
         }
     }
 

@@ -11,7 +11,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 
-pub use config::{FollowConfig, FollowFile};
+pub use config::{FollowConfig, FollowFile, PinnedMaster};
 pub use status::{FollowerStatus, LinkState};
 
 use crate::bridge::DbStatus;
@@ -82,7 +82,7 @@ struct Follower {
     status_written: Instant,
     /// Something changed since the status file was last written.
     status_dirty: bool,
-    /// The epoch of the master on the current link (from its first heartbeat).
+    /// The epoch of the master on the current link (signed in its proof of identity).
     link_epoch: u64,
 }
 
@@ -90,33 +90,45 @@ impl Follower {
     fn run(&mut self) {
         let mut next = 0;
         loop {
-            let master = self.config.masters[next % self.config.masters.len()];
+            let master = self.config.masters[next % self.config.masters.len()].clone();
             next += 1;
-            self.set_phase(LinkState::Started, Some(master));
-            match self.follow(master) {
+            let address = master.address;
+            self.set_phase(LinkState::Started, Some(address));
+            match self.follow(&master) {
                 Ok(()) => {}
-                Err(e) => log::warn!("replication link to {master}: {e}"),
+                Err(e) => log::warn!("replication link to {address}: {e}"),
             }
-            self.set_phase(LinkState::Disconnected, Some(master));
+            self.set_phase(LinkState::Disconnected, Some(address));
             let delay = self.backoff.next_delay(&mut self.rng);
-            self.set_phase(LinkState::Reconnecting, Some(master));
+            self.set_phase(LinkState::Reconnecting, Some(address));
             log::info!("reconnecting to a master in {delay:?}");
             // The real reconnect delay (jittered backoff), not a synchronisation sleep.
             std::thread::sleep(delay);
         }
     }
 
-    fn follow(&mut self, master: std::net::SocketAddr) -> Result<(), LinkError> {
+    fn follow(&mut self, pinned: &PinnedMaster) -> Result<(), LinkError> {
         let timings = self.config.timings;
-        let mut link = Link::open(
-            master,
+        let master = pinned.address;
+        let (mut link, epoch) = Link::open(
+            pinned,
             &self.config.host,
             &self.key,
             self.config.connect_timeout,
             timings.heartbeat_timeout,
             &mut self.rng,
         )?;
-        self.link_epoch = 0;
+        // The epoch is signed by the pinned master; one older than an epoch this replica
+        // already followed is a former master come back: tell it why, and leave.
+        if let Err(e) = self.check_epoch(epoch) {
+            let reason = format!(
+                "this replica follows master epoch {}, above yours ({epoch})",
+                self.store.epoch()
+            );
+            let _ = link.send(&ReplMessage::Refused { reason });
+            return Err(e);
+        }
+        self.link_epoch = epoch;
         let applied = self.store.sequence();
         link.send(&ReplMessage::Subscribe {
             applied,
@@ -145,7 +157,6 @@ impl Follower {
                     Verdict::SendHeartbeat => {
                         link.send(&ReplMessage::Heartbeat {
                             seq: self.store.sequence(),
-                            epoch: 0,
                         })?;
                         liveness.on_sent(now);
                     }
@@ -176,13 +187,7 @@ impl Follower {
         snapshot: &mut SnapshotAssembler,
     ) -> Result<Option<ReplMessage>, LinkError> {
         match msg {
-            ReplMessage::Changes {
-                changes,
-                head,
-                epoch,
-            } => {
-                self.check_epoch(epoch)?;
-                self.link_epoch = epoch;
+            ReplMessage::Changes { head, changes } => {
                 let applied = self.store.sequence();
                 let fresh: Vec<_> = changes
                     .into_iter()
@@ -196,11 +201,9 @@ impl Follower {
                 }
                 // The master streams changes only to a copy it has vouched for (same epoch,
                 // or an empty copy): now it is this epoch's.
-                self.adopt_epoch(epoch)?;
+                self.adopt_epoch(self.link_epoch)?;
                 self.note_head(head);
-                Ok(Some(ReplMessage::Ack {
-                    applied: self.store.sequence(),
-                }))
+                Ok(Some(self.ack()))
             }
             ReplMessage::SnapshotChunk {
                 seq,
@@ -221,20 +224,24 @@ impl Follower {
                         self.publish();
                         self.status.lock().snapshots += 1;
                         self.adopt_epoch(self.link_epoch)?;
-                        Ok(Some(ReplMessage::Ack { applied: seq }))
+                        Ok(Some(self.ack()))
                     }
                 }
             }
-            ReplMessage::Heartbeat { seq, epoch } => {
-                if epoch > 0 {
-                    self.check_epoch(epoch)?;
-                    self.link_epoch = epoch;
-                }
+            ReplMessage::Heartbeat { seq } => {
                 self.note_head(seq);
                 Ok(None)
             }
             ReplMessage::Refused { reason } => Err(LinkError::Refused(reason)),
-            other => Err(LinkError::Protocol(format!("unexpected {other:?}"))),
+            other => Err(LinkError::Protocol(format!("unexpected {}", other.name()))),
+        }
+    }
+
+    /// What the copy now holds: its sequence and the master epoch it follows.
+    fn ack(&self) -> ReplMessage {
+        ReplMessage::Ack {
+            applied: self.store.sequence(),
+            epoch: self.store.epoch(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The follower's epoch rule, on its message handling without a link or a thread: a newer
-//! master's epoch is recorded only once the copy has been brought in line with that master (a
-//! batch it streamed), never on a heartbeat alone; a master older than one already followed is
-//! refused, and nothing it sends is applied.
+//! master's (signed) epoch is recorded only once the copy has been brought in line with that
+//! master (a batch it streamed), never on a heartbeat alone, and the ack says so; a master
+//! older than one already followed is refused.
 
 use super::*;
 use crate::store::tests::Scratch;
@@ -16,7 +16,12 @@ fn follower(scratch: &Scratch, known: u64) -> Follower {
     let status = FollowerStatus::new(store.sequence(), store.epoch());
     Follower {
         config: FollowConfig {
-            masters: vec!["127.0.0.1:1".parse().unwrap()],
+            masters: vec![PinnedMaster {
+                address: "127.0.0.1:1".parse().unwrap(),
+                key: gatehouse_common::repl::MasterSecretKey::from_hex(&"01".repeat(32))
+                    .unwrap()
+                    .public(),
+            }],
             host: "r1".into(),
             node_key_file: scratch.file().with_extension("key"),
             store: scratch.file(),
@@ -40,15 +45,14 @@ fn follower(scratch: &Scratch, known: u64) -> Follower {
     }
 }
 
-fn heartbeat(epoch: u64) -> ReplMessage {
-    ReplMessage::Heartbeat { seq: 0, epoch }
+fn heartbeat() -> ReplMessage {
+    ReplMessage::Heartbeat { seq: 0 }
 }
 
-fn empty_batch(epoch: u64) -> ReplMessage {
+fn empty_batch() -> ReplMessage {
     ReplMessage::Changes {
         changes: Vec::new(),
         head: 0,
-        epoch,
     }
 }
 
@@ -56,17 +60,24 @@ fn empty_batch(epoch: u64) -> ReplMessage {
 fn a_newer_epoch_is_recorded_on_its_first_batch_not_on_a_heartbeat() {
     let scratch = Scratch::new();
     let mut follower = follower(&scratch, 1);
+    follower.link_epoch = 2; // as the master signed it when the link opened
     let mut snapshot = SnapshotAssembler::default();
-    let answer = follower.on_message(heartbeat(2), &mut snapshot);
+    let answer = follower.on_message(heartbeat(), &mut snapshot);
     assert!(matches!(answer, Ok(None)), "{answer:?}");
     assert_eq!(
         follower.store.epoch(),
         1,
         "a heartbeat alone proves nothing"
     );
-    let answer = follower.on_message(empty_batch(2), &mut snapshot);
+    let answer = follower.on_message(empty_batch(), &mut snapshot);
     assert!(
-        matches!(answer, Ok(Some(ReplMessage::Ack { applied: 0 }))),
+        matches!(
+            answer,
+            Ok(Some(ReplMessage::Ack {
+                applied: 0,
+                epoch: 2
+            }))
+        ),
         "{answer:?}"
     );
     assert_eq!(follower.store.epoch(), 2);
@@ -76,11 +87,9 @@ fn a_newer_epoch_is_recorded_on_its_first_batch_not_on_a_heartbeat() {
 #[test]
 fn a_master_older_than_one_already_followed_is_refused() {
     let scratch = Scratch::new();
-    let mut follower = follower(&scratch, 2);
-    let mut snapshot = SnapshotAssembler::default();
-    for old in [heartbeat(1), empty_batch(1)] {
-        let answer = follower.on_message(old, &mut snapshot);
-        assert!(matches!(answer, Err(LinkError::Refused(_))), "{answer:?}");
-    }
+    let follower = follower(&scratch, 2);
+    let answer = follower.check_epoch(1);
+    assert!(matches!(answer, Err(LinkError::Refused(_))), "{answer:?}");
+    assert!(follower.check_epoch(2).is_ok() && follower.check_epoch(3).is_ok());
     assert_eq!(follower.store.epoch(), 2);
 }

@@ -64,10 +64,18 @@ pub enum StoreError {
     OutOfOrder { expected: u64, got: u64 },
     #[error("cannot encode change: {0}")]
     Encode(String),
-    #[error("this master was superseded by a promoted master (epoch {epoch}); it accepts no writes. See README, \"Promoting a replica\"")]
-    Superseded { epoch: u64 },
-    #[error("writes wait until a replica has confirmed this master's epoch (a replica is registered, none has connected since start); retry in a few seconds")]
-    Unconfirmed,
+    #[error(
+        "the epoch is at its maximum ({}); this store cannot be promoted again",
+        u64::MAX
+    )]
+    EpochExhausted,
+    #[error("no replica holding this master's epoch ({epoch}) has connected within {waited_ms} ms of this write; writes wait for one after a restart, so a former master cannot take writes beside a promoted one. Start a replica, or restart with --accept-writes if no replica was ever promoted (README, \"Promoting a replica\"){}", .refused.as_ref().map(|r| format!(". {r}")).unwrap_or_default())]
+    Unconfirmed {
+        epoch: u64,
+        waited_ms: u64,
+        /// What a replica that refused this master said (it follows a newer epoch), if any.
+        refused: Option<String>,
+    },
 }
 
 impl StoreError {
@@ -102,7 +110,6 @@ pub struct Store {
     policy: Arc<PolicySnapshot>,
     sequence: u64,
     epoch: u64,
-    superseded_by: Option<u64>,
 }
 
 impl Store {
@@ -125,7 +132,6 @@ impl Store {
             }
         };
         let epoch = meta_u64("epoch")?.unwrap_or(0);
-        let superseded_by = meta_u64("superseded_by")?;
         let policy = PolicySnapshot::compile(&db).map_err(|error| StoreError::Invalid {
             path: name.clone(),
             error,
@@ -137,7 +143,6 @@ impl Store {
             policy: Arc::new(policy),
             sequence,
             epoch,
-            superseded_by,
         })
     }
 
@@ -156,25 +161,15 @@ impl Store {
         Ok(())
     }
 
-    /// Set when a promoted replica with a higher epoch exists: this store's master must not
-    /// accept writes any more.
-    pub fn superseded_by(&self) -> Option<u64> {
-        self.superseded_by
-    }
-
-    /// Records durably that this master was superseded by epoch `epoch`.
-    pub fn set_superseded_by(&mut self, epoch: u64) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        schema::set_meta(&self.conn, "superseded_by", &epoch.to_string())
-            .map_err(|e| StoreError::sqlite(&path, e))?;
-        self.superseded_by = Some(epoch);
-        Ok(())
-    }
-
-    /// Makes this store the master's at a new epoch above every epoch it has seen (promotion
-    /// of a replica's copy, or the first start of a master). Clears any superseded mark.
+    /// Makes this store the master's at the next epoch: one above the epoch it holds (the one
+    /// its replica followed, which that master signed; or 0 for a new store). Promotion of a
+    /// replica's copy, or the first start of a master. Removes the `superseded_by` mark older
+    /// versions recorded on a replica's unproven word.
     pub fn promote(&mut self) -> Result<u64, StoreError> {
-        let epoch = self.epoch.max(self.superseded_by.unwrap_or(0)) + 1;
+        let epoch = self
+            .epoch
+            .checked_add(1)
+            .ok_or(StoreError::EpochExhausted)?;
         let path = self.path.clone();
         schema::set_meta(&self.conn, "epoch", &epoch.to_string())
             .and_then(|_| {
@@ -184,7 +179,6 @@ impl Store {
             })
             .map_err(|e| StoreError::sqlite(&path, e))?;
         self.epoch = epoch;
-        self.superseded_by = None;
         Ok(epoch)
     }
 

@@ -13,6 +13,7 @@ use super::{DEMO_CONNECTION_AGE_MS, DEMO_DRAIN_MS};
 use crate::loadgen::cli::CliError;
 use crate::loadgen::procs::{Children, Started};
 use crate::loadgen::provision::DB_FILE;
+use gatehouse_common::repl::MasterPublicKey;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,6 +117,8 @@ pub struct MasterProc {
     pub started: Started,
     /// Where replicas connect (`replication_listen`, a free port).
     pub replication: SocketAddr,
+    /// The master's public key, pinned in every replica's config.
+    pub key: MasterPublicKey,
     pub log: PathBuf,
     pub admin_socket: PathBuf,
 }
@@ -140,15 +143,17 @@ pub fn start_master(
     let started = children
         .start_server("gatehouse-master", binary, &args, &log)
         .map_err(runtime)?;
-    let replication = started.replication.ok_or_else(|| {
-        runtime(format!(
-            "gatehouse-master printed no `replication on ADDR` line; its log is {}",
+    let (Some(replication), Some(key)) = (started.replication, started.master_key) else {
+        return Err(runtime(format!(
+            "gatehouse-master printed no `replication on ADDR` or `master key HEX` line; its \
+             log is {}",
             log.display()
-        ))
-    })?;
+        )));
+    };
     Ok(MasterProc {
         started,
         replication,
+        key,
         log,
         admin_socket,
     })
@@ -216,20 +221,22 @@ pub struct ReplicaProc {
     pub log: PathBuf,
 }
 
-/// Writes `replicaN.ron` and starts a replica following `master` as host `replicaN`, with
-/// its store, key and status file in `dir`.
+/// Writes `replicaN.ron` and starts a replica following `master` (its address and pinned
+/// key) as host `replicaN`, with its store, key and status file in `dir`.
 pub fn start_replica(
     dir: &Path,
     index: usize,
-    master: SocketAddr,
+    master: (SocketAddr, MasterPublicKey),
     binary: &Path,
     children: &mut Children,
 ) -> Result<ReplicaProc, CliError> {
     let name = replica_name(index);
     let config = dir.join(format!("{name}.ron"));
     let status_file = dir.join(format!("{name}-status.ron"));
+    let (address, key) = master;
     let text = format!(
-        "(listen: \"127.0.0.1:0\", replication: (masters: [\"{master}\"], host: \"{name}\", \
+        "(listen: \"127.0.0.1:0\", replication: (masters: [(address: \"{address}\", \
+         key: \"{key}\")], host: \"{name}\", \
          node_key_file: \"{name}.key\", store: \"{name}.sqlite\", \
          status_file: \"{name}-status.ron\"), bridge: (\
          max_connection_age_ms: {DEMO_CONNECTION_AGE_MS}, drain_timeout_ms: {DEMO_DRAIN_MS}))"

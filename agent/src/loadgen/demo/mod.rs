@@ -154,7 +154,7 @@ fn deploy_and_run(
         let r = deploy::start_replica(
             &dir.0,
             i,
-            master.replication,
+            (master.replication, master.key),
             &binaries.replica,
             &mut children,
         )?;
