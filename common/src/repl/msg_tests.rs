@@ -194,8 +194,11 @@ fn database() -> impl Strategy<Value = Database> {
                 unix,
             },
         );
-    let unix_group = (text(), any::<u32>(), texts())
-        .prop_map(|(name, gid, members)| UnixGroup { name, gid, members });
+    let unix_group = (text(), any::<u32>(), texts()).prop_map(|(name, gid, members)| UnixGroup {
+        name,
+        gid,
+        members,
+    });
     let class = (text(), vec(route(), 0..3)).prop_map(|(name, routes)| UserClass { name, routes });
     (
         vec(host, 0..3),
