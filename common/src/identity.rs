@@ -169,6 +169,20 @@ pub fn check_path(field: &'static str, value: &str) -> Result<(), IdentityError>
 }
 
 impl PasswdEntry {
+    /// The entry of the worked examples (docs/PROTOCOL.md, docs/AGENT.md) and of the tests of
+    /// every crate that carries entries: alice, 100001/100001, `Alice`, `/home/alice`,
+    /// `/bin/sh`.
+    pub fn example() -> PasswdEntry {
+        PasswdEntry {
+            name: "alice".into(),
+            uid: 100_001,
+            gid: 100_001,
+            gecos: "Alice".into(),
+            home: "/home/alice".into(),
+            shell: "/bin/sh".into(),
+        }
+    }
+
     /// Checks every field (name, ids, GECOS, home, shell).
     pub fn check(&self) -> Result<(), IdentityError> {
         check_unix_name(&self.name)?;

@@ -57,14 +57,7 @@ fn worked_examples_of_requests() {
 
 #[test]
 fn worked_examples_of_answers() {
-    let alice = PasswdEntry {
-        name: "alice".into(),
-        uid: 100_001,
-        gid: 100_001,
-        gecos: "Alice".into(),
-        home: "/home/alice".into(),
-        shell: "/bin/sh".into(),
-    };
+    let alice = PasswdEntry::example();
     let cases = [
         (
             LocalResponse::Allow {

@@ -109,14 +109,7 @@ mod tests {
     use super::*;
 
     fn alice() -> PasswdEntry {
-        PasswdEntry {
-            name: "alice".into(),
-            uid: 100_001,
-            gid: 100_001,
-            gecos: "Alice".into(),
-            home: "/home/alice".into(),
-            shell: "/bin/sh".into(),
-        }
+        PasswdEntry::example()
     }
 
     fn cstr(buf: &[u8], at: usize) -> &str {

@@ -12,14 +12,7 @@ fn enc(m: &Session) -> Vec<u8> {
 }
 
 fn alice() -> PasswdEntry {
-    PasswdEntry {
-        name: "alice".into(),
-        uid: 100_001,
-        gid: 100_001,
-        gecos: "Alice".into(),
-        home: "/home/alice".into(),
-        shell: "/bin/sh".into(),
-    }
+    PasswdEntry::example()
 }
 
 #[test]
