@@ -17,7 +17,9 @@
 # REPEAT (rounds of replica+redis per count, default 1; the best round of each is reported, and
 # the median and range of the rounds' gatehouse/redis ratios),
 # SKIP_BUILD=1 (use the binaries already built), BIN_DIR (where they are; default
-# target/release).
+# target/release), BASE_BIN_DIR (optional: a directory with an earlier build's
+# gatehouse-replica; it is started too, pinned like the others, and measured in every round with
+# the lean client, so a change's cost is a per-round ratio to the build before it).
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -69,16 +71,37 @@ for n in $COUNTS; do
 done
 "$loadgen_bin" provision --agents "$max_agents" --out "$WORK" >&2
 
-# The replica: defaults except the address (a free port picked by the kernel).
+# The replica: defaults except the address (a free port picked by the kernel) and the caps on
+# connections in the handshake. The load generator opens every agent's connection within the
+# first second, from 127.0.0.1, on a client process that answers 5000 handshakes on one core:
+# with the defaults (512 at once, early drop from 256, 128 per address) a loaded replica told
+# ~2000 of 5000 to go elsewhere, which a throughput run must not measure. Real agents each
+# answer their own handshake at once, from their own address. The earlier build
+# (BASE_BIN_DIR), which has no such caps, gets plain defaults.
 cat >"$WORK/replica.ron" <<EOF
+(listen: "127.0.0.1:0", database: "db.ron",
+ bridge: (max_handshakes: 8192, max_handshakes_per_source: 8192))
+EOF
+cat >"$WORK/replica-base.ron" <<EOF
 (listen: "127.0.0.1:0", database: "db.ron")
 EOF
-taskset -c "$SERVER_CPU" "$replica_bin" --config "$WORK/replica.ron" \
-    >"$WORK/replica.out" 2>"$WORK/replica.log" &
-PIDS+=($!)
-replica_pid=$!
-wait_for_line "$WORK/replica.out" '^listening on '
-replica_addr=$(sed -n 's/^listening on //p' "$WORK/replica.out" | head -n 1)
+# Starts replica binary $1 with config $2, pinned, logging to $WORK/$3.{out,log}; sets
+# started_pid and started_addr once it is listening.
+start_replica() {
+    taskset -c "$SERVER_CPU" "$1" --config "$2" >"$WORK/$3.out" 2>"$WORK/$3.log" &
+    PIDS+=($!)
+    started_pid=$!
+    wait_for_line "$WORK/$3.out" '^listening on '
+    started_addr=$(sed -n 's/^listening on //p' "$WORK/$3.out" | head -n 1)
+}
+
+start_replica "$replica_bin" "$WORK/replica.ron" replica
+replica_pid=$started_pid replica_addr=$started_addr
+base_pid="" base_addr=""
+if [[ -n "${BASE_BIN_DIR:-}" ]]; then
+    start_replica "$BASE_BIN_DIR/gatehouse-replica" "$WORK/replica-base.ron" base
+    base_pid=$started_pid base_addr=$started_addr
+fi
 
 redis_port=$(free_port)
 taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
@@ -131,7 +154,11 @@ echo "replica pid $replica_pid on $replica_addr, redis pid $redis_pid on $redis_
 # lean closed-loop client speaking the same sealed protocol (`direct`: as light as the redis
 # client, so the server is what is measured), and the redis client.
 clients=(engine direct redis)
-declare -A label=([engine]="gatehouse, agent engine" [direct]="gatehouse, lean client" [redis]="redis GET")
+declare -A label=([engine]="gatehouse, agent engine" [direct]="gatehouse, lean client" [redis]="redis GET" [base]="base build, lean client")
+if [[ -n "$base_pid" ]]; then
+    clients=(engine direct base redis)
+    echo "base replica pid $base_pid on $base_addr (from $BASE_BIN_DIR)" >&2
+fi
 
 # Runs one client against its server for one round; prints "req_per_s".
 run_client() {
@@ -146,6 +173,11 @@ run_client() {
     direct)
         measured_run "$json" "$replica_pid" \
             "$loadgen_bin" direct --server "$replica_addr" --identities "$WORK/identities.ron" \
+            --agents "$n" --duration "$DURATION" --pin-cpu "$CLIENT_CPU" --json "$json"
+        ;;
+    base)
+        measured_run "$json" "$base_pid" \
+            "$loadgen_bin" direct --server "$base_addr" --identities "$WORK/identities.ron" \
             --agents "$n" --duration "$DURATION" --pin-cpu "$CLIENT_CPU" --json "$json"
         ;;
     redis)
@@ -181,6 +213,9 @@ for n in $COUNTS; do
         for c in engine direct; do
             ratios[$c]+=" ${got[$c]}/${got[redis]}"
         done
+        if [[ -n "$base_pid" ]]; then
+            ratios[base]+=" ${got[direct]}/${got[base]}"
+        fi
     done
     row="| $n | ${cells[engine]} | ${cells[direct]} | ${cells[redis]}"
     for c in engine direct; do
@@ -191,12 +226,19 @@ for n in $COUNTS; do
 r = sorted(int(a) / max(int(b), 1) for a, b in (p.split("/") for p in sys.argv[1:]))
 print(" | %.2f (%.2f-%.2f)" % (statistics.median(r), r[0], r[-1]))' ${ratios[$c]})
     done
+    if [[ -n "$base_pid" ]]; then
+        row+=$(python3 -c 'import statistics, sys
+r = sorted(int(a) / max(int(b), 1) for a, b in (p.split("/") for p in sys.argv[1:]))
+print(" | %.2f (%.2f-%.2f)" % (statistics.median(r), r[0], r[-1]))' ${ratios[base]})
+        row+=" | ${cells[base]}"
+    fi
     rows+=("$row |")
     cpu_rows+=("| $n | ${cpu[engine]} | ${cpu[direct]} | ${cpu[redis]} |")
     # What a request cost each server, over all rounds: the comparison that does not depend
     # on which side was the limit.
     us_row="| $n"
-    for c in "${clients[@]}"; do
+    for c in engine direct base redis; do
+        [[ -n "${server_us[$c]:-}" ]] || continue
         us_row+=$(python3 -c 'import statistics, sys
 v = sorted(float(x) for x in sys.argv[1:])
 print(" | %.1f (%.1f-%.1f)" % (statistics.median(v), v[0], v[-1]))' ${server_us[$c]})
@@ -208,8 +250,13 @@ done
 echo
 echo "Best round of each (req/s, p50 ms, p99 ms, errors); ratios to redis per round: median (range)."
 echo
-echo "| agents / connections | agent engine req/s | p50 | p99 | errors | lean client req/s | p50 | p99 | errors | redis GET req/s | p50 | p99 | errors | engine / redis | lean / redis |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+if [[ -n "$base_pid" ]]; then
+    echo "| agents / connections | agent engine req/s | p50 | p99 | errors | lean client req/s | p50 | p99 | errors | redis GET req/s | p50 | p99 | errors | engine / redis | lean / redis | lean / base build | base build req/s | p50 | p99 | errors |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+else
+    echo "| agents / connections | agent engine req/s | p50 | p99 | errors | lean client req/s | p50 | p99 | errors | redis GET req/s | p50 | p99 | errors | engine / redis | lean / redis |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+fi
 for row in "${rows[@]}"; do
     echo "$row"
 done
@@ -227,8 +274,13 @@ done
 echo
 echo "Server CPU per request over all rounds, µs: median (range):"
 echo
-echo "| agents | replica, engine run | replica, lean run | redis |"
-echo "|---:|---:|---:|---:|"
+if [[ -n "$base_pid" ]]; then
+    echo "| agents | replica, engine run | replica, lean run | base build, lean run | redis |"
+    echo "|---:|---:|---:|---:|---:|"
+else
+    echo "| agents | replica, engine run | replica, lean run | redis |"
+    echo "|---:|---:|---:|---:|"
+fi
 for row in "${us_rows[@]}"; do
     echo "$row"
 done

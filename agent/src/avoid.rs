@@ -1,6 +1,12 @@
 //! Which servers to keep away from for now: servers that said "busy, go elsewhere", "too many
 //! connections", or reset a connection are avoided until an instant; servers that did not
-//! answer their last probe are suspect until they answer one again.
+//! answer their last probe are suspect until they answer one again; servers whose TCP connect
+//! failed (refused, reset, timed out, or still pending when another server had connected) are
+//! *unconnectable* until their connect backoff ends, and then *on probation* until a
+//! connection to them is established, whatever their probes say: a firewall that drops TCP
+//! but lets UDP through must not make new connections wait for it. A server on probation is
+//! tried after every other one, and proves itself through a move in the background (a
+//! successor connection, which no request waits for).
 //!
 //! Pure: `now` is an argument. One entry per configured server (memory bounded by the server
 //! count, itself capped by `config::MAX_SERVERS`); server indices outside the list are
@@ -9,11 +15,33 @@
 
 use std::time::{Duration, Instant};
 
-/// Avoid-until instants and suspect marks, one per server.
+/// Avoid-until instants, suspect marks and connect backoffs, one per server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvoidList {
     until: Vec<Option<Instant>>,
     suspect: Vec<bool>,
+    /// Connect failures in a row, and until when the server is not to be connected to first.
+    connect: Vec<(u32, Option<Instant>)>,
+}
+
+/// How long a server whose connect failed is tried only after every other one: `initial`
+/// after the first failure, doubled per failure in a row, at most `max`. Only an established
+/// connection to it clears this (never a probe reply: probes are UDP, the failure was TCP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectBackoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl ConnectBackoff {
+    /// The backoff after `failures` (≥ 1) failures in a row.
+    pub fn after(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(31);
+        self.initial
+            .checked_mul(1 << doublings)
+            .unwrap_or(self.max)
+            .min(self.max)
+    }
 }
 
 impl AvoidList {
@@ -22,6 +50,7 @@ impl AvoidList {
         AvoidList {
             until: vec![None; server_count],
             suspect: vec![false; server_count],
+            connect: vec![(0, None); server_count],
         }
     }
 
@@ -77,6 +106,48 @@ impl AvoidList {
         !self.is_avoided(server, now) && !self.is_suspect(server)
     }
 
+    /// A connect to `server` failed at `now`: it is unconnectable for the next backoff step.
+    /// False when unknown.
+    pub fn connect_failed(
+        &mut self,
+        server: usize,
+        now: Instant,
+        backoff: &ConnectBackoff,
+    ) -> bool {
+        match self.connect.get_mut(server) {
+            Some((failures, until)) => {
+                *failures = failures.saturating_add(1);
+                *until = now.checked_add(backoff.after(*failures));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A connection to `server` was established: its connect backoff starts over.
+    pub fn connect_succeeded(&mut self, server: usize) {
+        if let Some(slot) = self.connect.get_mut(server) {
+            *slot = (0, None);
+        }
+    }
+
+    /// Whether `server`'s last connect failed and none succeeded since (in its backoff or
+    /// on probation after it).
+    pub fn connect_failing(&self, server: usize) -> bool {
+        self.connect
+            .get(server)
+            .is_none_or(|(failures, _)| *failures > 0)
+    }
+
+    /// Whether `server` is in its connect backoff at `now` (unknown servers count as such).
+    pub fn is_unconnectable(&self, server: usize, now: Instant) -> bool {
+        match self.connect.get(server) {
+            Some((_, Some(until))) => now < *until,
+            Some((_, None)) => false,
+            None => true,
+        }
+    }
+
     /// The earliest instant after `now` at which an avoidance ends, if any (for a caller that
     /// wants to wake up when a server becomes usable again).
     pub fn next_expiry(&self, now: Instant) -> Option<Instant> {
@@ -88,16 +159,32 @@ impl AvoidList {
             .min()
     }
 
-    /// `servers` reordered for trying: healthy first, then suspect, then avoided; the given
-    /// order kept within each group. Unknown server indices are dropped. Nothing is removed
-    /// otherwise, so when every server is avoided the caller can still try them as a last
-    /// resort within its deadline.
+    /// `servers` reordered for trying: healthy first, then suspect, then avoided, then on
+    /// probation (a connect failed, backoff over), then unconnectable (in their connect
+    /// backoff); the given order kept within each group. Unknown server indices are dropped.
+    /// Nothing is removed otherwise, so when every server is avoided the caller can still try
+    /// them as a last resort within its deadline.
     pub fn deprioritise(&self, servers: &[usize], now: Instant) -> Vec<usize> {
-        let known = || servers.iter().copied().filter(|&s| s < self.server_count());
-        let healthy = known().filter(|&s| self.is_healthy(s, now));
-        let suspect = known().filter(|&s| !self.is_avoided(s, now) && self.is_suspect(s));
-        let avoided = known().filter(|&s| self.is_avoided(s, now));
-        healthy.chain(suspect).chain(avoided).collect()
+        let rank = |s: usize| {
+            if self.is_unconnectable(s, now) {
+                4
+            } else if self.connect_failing(s) {
+                3
+            } else if self.is_avoided(s, now) {
+                2
+            } else if self.is_suspect(s) {
+                1
+            } else {
+                0
+            }
+        };
+        let mut known: Vec<usize> = servers
+            .iter()
+            .copied()
+            .filter(|&s| s < self.server_count())
+            .collect();
+        known.sort_by_key(|&s| rank(s)); // stable: the given order within a group
+        known
     }
 
     fn set_suspect(&mut self, server: usize, value: bool) -> bool {
@@ -174,5 +261,40 @@ mod tests {
         assert_eq!(a.deprioritise(&[4, 3, 0, 2], t0), vec![4, 2, 3, 0]);
         // After the avoidance ends, 0 is merely suspect.
         assert_eq!(a.deprioritise(&[0, 1, 3], t0 + 1000 * MS), vec![1, 0, 3]);
+    }
+
+    #[test]
+    fn a_failed_connect_puts_a_server_last_until_its_backoff_ends() {
+        let t0 = Instant::now();
+        let backoff = ConnectBackoff {
+            initial: 1000 * MS,
+            max: 3000 * MS,
+        };
+        let mut a = AvoidList::new(3);
+        assert!(a.connect_failed(1, t0, &backoff));
+        // Avoided and suspect servers still come before one whose TCP connects fail.
+        a.avoid_for(2, t0, 5000 * MS);
+        assert_eq!(a.deprioritise(&[1, 0, 2], t0), vec![0, 2, 1]);
+        assert!(a.is_unconnectable(1, t0 + 999 * MS));
+        assert!(!a.is_unconnectable(1, t0 + 1000 * MS));
+        // Its backoff over, it is on probation: still after the avoided one, until it connects.
+        assert_eq!(a.deprioritise(&[1, 0, 2], t0 + 1000 * MS), vec![0, 2, 1]);
+        a.mark_suspect(0);
+        assert_eq!(a.deprioritise(&[1, 0], t0 + 1000 * MS), vec![0, 1]);
+        a.clear_suspect(0);
+        // Failures in a row double the backoff, up to its maximum.
+        a.connect_failed(1, t0, &backoff);
+        assert!(a.is_unconnectable(1, t0 + 1999 * MS));
+        a.connect_failed(1, t0, &backoff);
+        a.connect_failed(1, t0, &backoff);
+        assert!(a.is_unconnectable(1, t0 + 2999 * MS) && !a.is_unconnectable(1, t0 + 3000 * MS));
+        // Probe answers do not touch it; an established connection does.
+        a.clear_suspect(1);
+        assert!(a.is_unconnectable(1, t0));
+        a.connect_succeeded(1);
+        assert!(!a.is_unconnectable(1, t0) && !a.connect_failing(1));
+        assert_eq!(a.deprioritise(&[1, 0], t0), vec![1, 0]);
+        assert_eq!(backoff.after(1), 1000 * MS);
+        assert_eq!(backoff.after(u32::MAX), 3000 * MS);
     }
 }

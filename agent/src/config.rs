@@ -7,6 +7,7 @@
 
 use crate::balance::Balancing;
 use crate::budget::MAX_REQUEST_DEADLINE;
+use crate::config_failover::FailoverConfig;
 use crate::connect_plan::{MAX_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY};
 use crate::offline::config::{self as offline_config, CacheConfig, OfflineConfig};
 use gatehouse_common::config::{load_ron, parse_ron, ConfigError};
@@ -47,7 +48,8 @@ pub const DEFAULT_AVOID_MS: u64 = 5000;
 pub const DEFAULT_SOCKET_PATH: &str = gatehouse_local::DEFAULT_SOCKET_PATH;
 /// Default directory of the agent's cache (identities, decisions, offline verifiers).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/gatehouse-agent";
-/// Most uids in `trusted_uids` (64): root and a few service accounts.
+/// Most uids in `trusted_uids` (64): a few admins and service accounts (root and the agent's
+/// own uid are always trusted and need not be listed).
 pub const MAX_TRUSTED_UIDS: usize = 64;
 
 /// Most servers one agent may list (1024). Why: the avoid list and probe selection are sized
@@ -94,14 +96,19 @@ pub struct AgentConfig {
     pub avoid_ms: u64,
     #[serde(default = "default_socket_path")]
     pub socket_path: PathBuf,
+    /// Uids that may ask for decisions and status on the local socket, besides root and the
+    /// agent's own uid (docs/AGENT.md, "Who may ask"). Numbers, not names: a name would be
+    /// resolved through NSS, which on a managed host asks this agent. Identity lookups are open
+    /// to every uid: NSS runs in every process. Default: none.
+    #[serde(default)]
+    pub trusted_uids: Vec<u32>,
+    /// How the agent leaves a server that went silent, refuses TCP or got slow
+    /// (`crate::config_failover`).
+    #[serde(default)]
+    pub failover: FailoverConfig,
     /// Where the cache lives (created 0700; the database file 0600).
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
-    /// Uids whose processes may ask authorize, authenticate and status (PAM runs as root in
-    /// sshd, su, sudo and login). Identity lookups are open to every uid: NSS runs in every
-    /// process.
-    #[serde(default = "default_trusted_uids")]
-    pub trusted_uids: Vec<u32>,
     #[serde(default)]
     pub cache: CacheConfig,
     #[serde(default)]
@@ -143,9 +150,6 @@ fn default_socket_path() -> PathBuf {
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from(DEFAULT_STATE_DIR)
-}
-fn default_trusted_uids() -> Vec<u32> {
-    vec![0]
 }
 
 impl AgentConfig {
@@ -235,6 +239,9 @@ impl AgentConfig {
             if value == 0 {
                 return bad(field, "must be nonzero".into());
             }
+        }
+        if let Err((field, msg)) = self.failover.check() {
+            return bad(&format!("failover.{field}"), msg);
         }
         if self.socket_path.as_os_str().is_empty() {
             return bad("socket_path", "must not be empty".into());

@@ -131,3 +131,43 @@ fn the_defaults_satisfy_the_bounds_they_are_checked_against() {
         crate::connect_plan::ATTEMPT_DELAY
     );
 }
+
+#[test]
+fn the_failover_section_has_every_wait_with_a_default_and_checks_it() {
+    let c = parse(MINIMAL).unwrap();
+    let f = c.failover.settings();
+    assert_eq!(f.response.min, Duration::from_millis(100));
+    assert_eq!(f.response.max, Duration::from_millis(2000));
+    assert_eq!(f.response.p99_factor, 3);
+    assert!(f.hedge.is_some());
+    assert_eq!(f.refresh_interval, Duration::from_millis(2000));
+    assert_eq!(f.connect_backoff.max, Duration::from_millis(8000));
+    let c = parse(&with(
+        "failover: (hedge_authorize: false, response_timeout_min_ms: 250)",
+    ))
+    .unwrap();
+    assert!(c.failover.settings().hedge.is_none());
+    assert_eq!(c.failover.response_timeout_min_ms, 250);
+    for (bad, field) in [
+        (
+            "failover: (response_timeout_min_ms: 3000)",
+            "failover.response_timeout_max_ms",
+        ),
+        (
+            "failover: (hedge_p99_factor: 0)",
+            "failover.hedge_p99_factor",
+        ),
+        (
+            "failover: (refresh_interval_ms: 10)",
+            "failover.refresh_interval_ms",
+        ),
+        (
+            "failover: (retry_pause_min_ms: 300)",
+            "failover.retry_pause_max_ms",
+        ),
+    ] {
+        assert_eq!(field_of(&parse(&with(bad)).unwrap_err()), field, "{bad}");
+    }
+    let err = parse(&with("failover: (hedge_authorise: true)")).unwrap_err();
+    assert!(err.to_string().contains("hedge_authorise"), "{err}");
+}

@@ -7,6 +7,9 @@
 //! - [`avoid`]: servers avoided for a while (busy, too many connections, reset) or suspect.
 //! - [`connect_plan`]: RFC 8305-style staggered connection attempts.
 //! - [`budget`]: the per-request deadline every wait is capped by.
+//! - [`latency`]: each server's recent answer times, and the response timeout and hedge delay
+//!   derived from them; [`switch`]: whether a connected agent moves to another server;
+//!   [`config_failover`]: the config section of those waits.
 //! - [`backoff`]: jittered exponential backoff when nothing is reachable.
 //! - [`engine`] (sans-IO) and [`driver`] (the mio shell around engines).
 //! - [`local`]: the local protocol to the daemon (frames, blocking client, CLI).
@@ -23,11 +26,14 @@ pub use gatehouse_common::backoff;
 pub mod balance;
 pub mod budget;
 pub mod config;
+pub mod config_failover;
 pub mod connect_plan;
 pub mod daemon;
 pub mod driver;
 pub mod engine;
+pub mod latency;
 pub mod loadgen;
 pub mod local;
 pub mod offline;
 pub mod probe_round;
+pub mod switch;

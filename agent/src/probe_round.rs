@@ -83,6 +83,8 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct ProbeRound {
     slots: Vec<Slot>,
+    /// When the probes went out (a reply's round trip is measured from here).
+    started: Instant,
     deadline: Instant,
     min_replies: usize,
     replies: usize,
@@ -130,9 +132,21 @@ impl ProbeRound {
                 .collect()
         };
         chosen.sort_unstable();
+        Self::for_servers(now, chosen, params, budget, rng)
+    }
 
-        let mut slots: Vec<Slot> = Vec::with_capacity(chosen.len());
-        for server in chosen {
+    /// A round over exactly `servers` (sorted, distinct), ending after `params.min_replies`
+    /// replies or `params.timeout` (capped by `budget`). The connected agent's refresh round
+    /// probes its own server and a few others this way.
+    pub fn for_servers(
+        now: Instant,
+        servers: Vec<usize>,
+        params: ProbeParams,
+        budget: &Deadline,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let mut slots: Vec<Slot> = Vec::with_capacity(servers.len());
+        for server in servers {
             let mut probe_id: u64 = rng.gen();
             // Ids must be distinct within a round; a collision is astronomically rare, and
             // stepping past it terminates because there are at most `fanout` ids.
@@ -148,6 +162,7 @@ impl ProbeRound {
         let min_replies = params.min_replies.clamp(1, slots.len().max(1));
         ProbeRound {
             slots,
+            started: now,
             deadline: now + timeout,
             min_replies,
             replies: 0,
@@ -157,6 +172,11 @@ impl ProbeRound {
     /// The probes to send.
     pub fn targets(&self) -> Vec<ProbeTarget> {
         self.slots.iter().map(|s| s.target).collect()
+    }
+
+    /// When the probes went out.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// When the round ends at the latest.

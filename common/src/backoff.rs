@@ -26,10 +26,13 @@ pub const JITTER: f64 = 0.2;
 /// most `MAX_BACKOFF × (1 + JITTER)` = 144 s; capping after jitter would bunch agents at 120 s.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(120);
 
-/// Backoff state of one agent: the nominal delay the next retry is centred on.
+/// Backoff state of one agent: the nominal delay the next retry is centred on, and the first
+/// and largest nominal delays (gRPC's by default; the agent's config may set its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     nominal: Duration,
+    initial: Duration,
+    max: Duration,
 }
 
 impl Default for Backoff {
@@ -41,8 +44,16 @@ impl Default for Backoff {
 impl Backoff {
     /// A fresh backoff: the next delay is centred on `INITIAL_BACKOFF`.
     pub fn new() -> Self {
+        Self::with_limits(INITIAL_BACKOFF, MAX_BACKOFF)
+    }
+
+    /// A fresh backoff starting at `initial`, its nominal delay capped at `max` (at least
+    /// `initial`).
+    pub fn with_limits(initial: Duration, max: Duration) -> Self {
         Backoff {
-            nominal: INITIAL_BACKOFF,
+            nominal: initial,
+            initial,
+            max: max.max(initial),
         }
     }
 
@@ -57,13 +68,13 @@ impl Backoff {
         let factor = 1.0 + rng.gen_range(-JITTER..=JITTER);
         // nominal ≤ 120 s and factor in [0.8, 1.2]: the product is finite and positive.
         let delay = self.nominal.mul_f64(factor);
-        self.nominal = self.nominal.mul_f64(MULTIPLIER).min(MAX_BACKOFF);
+        self.nominal = self.nominal.mul_f64(MULTIPLIER).min(self.max);
         delay
     }
 
-    /// Back to `INITIAL_BACKOFF`, after a successful connection.
+    /// Back to the initial delay, after a successful connection.
     pub fn reset(&mut self) {
-        self.nominal = INITIAL_BACKOFF;
+        self.nominal = self.initial;
     }
 }
 

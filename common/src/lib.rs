@@ -1,5 +1,6 @@
 //! Gatehouse shared parts. Everything here is pure (no sockets, clocks or threads) except
-//! `config`, which reads files, and `os`, which sets process limits.
+//! `config`, which reads files, and `os`, which makes system calls (process limits, secret
+//! files, peer credentials).
 
 pub mod backoff;
 pub mod config;
@@ -11,4 +12,5 @@ pub mod policy;
 pub mod repl;
 pub mod session;
 pub mod types;
+pub mod weak_keys;
 pub mod wire;

@@ -10,14 +10,23 @@ use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use zeroize::Zeroize;
 
 /// Length of a node key, bytes.
 pub const NODE_KEY_LEN: usize = 32;
 
 /// A host's node key: 32 random bytes shared by the host's agent and the servers.
-/// `Debug` never prints the key.
-#[derive(Clone, PartialEq, Eq)]
+/// `Debug` never prints the key; every copy is wiped from memory when dropped.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct NodeKey(pub [u8; NODE_KEY_LEN]);
+
+impl Drop for NodeKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for NodeKey {}
 
 impl fmt::Debug for NodeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,17 +1,24 @@
 //! The caller side of the local protocol: connect to the agent's socket, check who answers,
 //! send one request, read one answer. Blocking, for the CLI and the PAM and NSS modules.
 //!
+//! Who answers is checked with `gatehouse_common::os::peer`, the same rule gatehouse-admin
+//! applies to the master: the socket file must belong to root or to the caller's own uid
+//! before anything is sent, and the process listening on it (the kernel's record, which its
+//! owner cannot fake) must run as one of them too. So a local user cannot put a listener of
+//! their own in the agent's place and collect passwords or answer logins.
+//!
 //! Not pure (a socket). Safe to run inside any program a module is loaded into: the socket is
 //! close-on-exec, every write uses `MSG_NOSIGNAL` (a C program has not ignored SIGPIPE, and an
 //! agent that goes away must not kill it), and every step — connect included — is bounded by
 //! the timeout.
 
 use super::codec::{self, CodecError, LEN_PREFIX};
-use super::peer::{check_agent, peer_cred};
 use super::{LocalRequest, LocalResponse};
+use gatehouse_common::os::peer::{
+    check_server_peer, check_socket_owner, AllowedUids, UntrustedServer,
+};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,9 +33,10 @@ pub struct Asker {
     /// Largest answer body accepted ([`codec::MAX_ANSWER_FRAME`], or
     /// [`codec::MAX_STATUS_FRAME`] for a status).
     pub max_answer: usize,
-    /// Check the agent's uid against the socket's owner before sending (modules do; see
-    /// `peer::check_agent`).
-    pub check_agent: bool,
+    /// The uids the agent may run as: root and the caller's own uid
+    /// ([`AllowedUids::for_this_process`]). Checked against the socket file's owner before
+    /// connecting and against the listener's credentials before sending.
+    pub agent_uids: AllowedUids,
 }
 
 /// Why the exchange with the agent failed.
@@ -41,7 +49,7 @@ pub enum ClientError {
     #[error("the agent daemon closed the connection without answering")]
     Closed,
     #[error("not trusting the agent daemon: {0}")]
-    Untrusted(String),
+    Untrusted(#[from] UntrustedServer),
     #[error("request: {0}")]
     Request(CodecError),
     #[error("bad answer from the agent daemon: {0}")]
@@ -50,13 +58,13 @@ pub enum ClientError {
 
 impl Asker {
     /// Asks with the defaults: [`crate::CALLER_TIMEOUT`], answers up to
-    /// [`codec::MAX_ANSWER_FRAME`], the agent checked.
+    /// [`codec::MAX_ANSWER_FRAME`], an agent running as root or as this process's uid.
     pub fn new(socket: impl Into<PathBuf>) -> Self {
         Asker {
             socket: socket.into(),
             timeout: crate::CALLER_TIMEOUT,
             max_answer: codec::MAX_ANSWER_FRAME,
-            check_agent: true,
+            agent_uids: AllowedUids::for_this_process(&[]),
         }
     }
 
@@ -70,6 +78,7 @@ impl Asker {
         let len = codec::declared_len(prefix, self.max_answer).map_err(ClientError::Response)?;
         let mut body = vec![0u8; len];
         recv_exact(&socket, &mut body)?;
+        // Answers carry no password; the request frame is wiped when dropped.
         codec::decode_response(&body).map_err(ClientError::Response)
     }
 
@@ -78,6 +87,8 @@ impl Asker {
             path: self.socket.clone(),
             source,
         };
+        // Nothing, a password least of all, goes to a socket another user put there.
+        check_socket_owner(&self.socket, &self.agent_uids)?;
         let address = SockAddr::unix(&self.socket).map_err(connect_error)?;
         // socket2 sets close-on-exec on every socket it creates.
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(connect_error)?;
@@ -85,10 +96,7 @@ impl Asker {
         // On a Unix socket the send timeout also bounds a connect to a full accept queue.
         socket.set_write_timeout(Some(self.timeout))?;
         socket.connect(&address).map_err(connect_error)?;
-        if self.check_agent {
-            let peer = peer_cred(socket.as_raw_fd())?;
-            check_agent(&self.socket, peer.uid).map_err(ClientError::Untrusted)?;
-        }
+        check_server_peer(&socket, &self.socket, &self.agent_uids)?;
         Ok(socket)
     }
 }

@@ -8,7 +8,7 @@
 //! ```
 
 use super::{LocalErrorKind, LocalRequest, LocalResponse, StatusReport, VERSION};
-use gatehouse_common::types::{AuthFailure, DenyReason, Method};
+use gatehouse_common::types::{DenyReason, Method};
 use gatehouse_common::wire::identity::{
     put_gids, put_group, put_lookup, put_passwd, read_gids, read_group, read_lookup, read_passwd,
 };
@@ -16,6 +16,7 @@ use gatehouse_common::wire::writer::put_string;
 use gatehouse_common::wire::{
     DecodeError, EncodeError, Reader, MAX_HOST_LEN, MAX_PASSWORD_LEN, MAX_ROUTE_LEN, MAX_USER_LEN,
 };
+use zeroize::{Zeroize, Zeroizing};
 
 /// Length prefix, bytes.
 pub const LEN_PREFIX: usize = 4;
@@ -64,9 +65,14 @@ pub enum CodecError {
     BadStatus,
 }
 
-/// The frame carrying `request` (prefix included); refused if a field breaks its limit.
-pub fn encode_request(request: &LocalRequest) -> Result<Vec<u8>, CodecError> {
-    let mut body = vec![VERSION];
+/// The frame carrying `request` (prefix included); refused if a field breaks its limit. The
+/// frame may hold a password: it is wiped when dropped, and written into one allocation sized
+/// for the largest request, so no copy is left behind by a growing buffer.
+pub fn encode_request(request: &LocalRequest) -> Result<Zeroizing<Vec<u8>>, CodecError> {
+    let mut frame = Zeroizing::new(Vec::with_capacity(LEN_PREFIX + MAX_REQUEST_FRAME));
+    frame.extend_from_slice(&[0; LEN_PREFIX]);
+    frame.push(VERSION);
+    let body: &mut Vec<u8> = &mut frame;
     match request {
         LocalRequest::Authorize {
             method,
@@ -76,10 +82,10 @@ pub fn encode_request(request: &LocalRequest) -> Result<Vec<u8>, CodecError> {
             to_host,
         } => {
             body.extend_from_slice(&[REQ_AUTHORIZE, method.code()]);
-            put_string(&mut body, "from_host", MAX_HOST_LEN, from_host)?;
-            put_string(&mut body, "from_user", MAX_USER_LEN, from_user)?;
-            put_string(&mut body, "to_user", MAX_USER_LEN, to_user)?;
-            put_string(&mut body, "to_host", MAX_HOST_LEN, to_host)?;
+            put_string(body, "from_host", MAX_HOST_LEN, from_host)?;
+            put_string(body, "from_user", MAX_USER_LEN, from_user)?;
+            put_string(body, "to_user", MAX_USER_LEN, to_user)?;
+            put_string(body, "to_host", MAX_HOST_LEN, to_host)?;
         }
         LocalRequest::Authenticate {
             user,
@@ -87,14 +93,20 @@ pub fn encode_request(request: &LocalRequest) -> Result<Vec<u8>, CodecError> {
             host,
         } => {
             body.push(REQ_AUTHENTICATE);
-            put_string(&mut body, "user", MAX_USER_LEN, user)?;
-            put_string(&mut body, "password", MAX_PASSWORD_LEN, password)?;
-            put_string(&mut body, "host", MAX_HOST_LEN, host)?;
+            put_string(body, "user", MAX_USER_LEN, user)?;
+            put_string(body, "password", MAX_PASSWORD_LEN, password)?;
+            put_string(body, "host", MAX_HOST_LEN, host)?;
         }
-        LocalRequest::Lookup(lookup) => put_lookup(&mut body, lookup)?,
+        LocalRequest::Lookup(lookup) => put_lookup(body, lookup)?,
         LocalRequest::Status => body.push(REQ_STATUS),
     }
-    Ok(framed(body))
+    // Every request is far below 4 GiB (each field is capped above), so the cast cannot
+    // truncate.
+    let len = (frame.len() - LEN_PREFIX) as u32;
+    if let Some(prefix) = frame.first_chunk_mut::<LEN_PREFIX>() {
+        *prefix = len.to_be_bytes();
+    }
+    Ok(frame)
 }
 
 /// The request in a frame body.
@@ -113,7 +125,8 @@ pub fn decode_request(body: &[u8]) -> Result<LocalRequest, CodecError> {
         }
         REQ_AUTHENTICATE => LocalRequest::Authenticate {
             user: r.string("user", MAX_USER_LEN)?,
-            password: r.string("password", MAX_PASSWORD_LEN)?,
+            // One exact allocation, wiped when the request is dropped.
+            password: Zeroizing::new(r.string("password", MAX_PASSWORD_LEN)?),
             host: r.string("host", MAX_HOST_LEN)?,
         },
         REQ_STATUS => LocalRequest::Status,
@@ -160,8 +173,8 @@ fn put_response(body: &mut Vec<u8>, response: &LocalResponse) -> Result<(), Code
             body.push(ANS_AUTH_OK);
             put_text(body, server);
         }
-        LocalResponse::AuthFail { reason, server } => {
-            body.extend_from_slice(&[ANS_AUTH_FAIL, reason.code()]);
+        LocalResponse::AuthFail { server } => {
+            body.push(ANS_AUTH_FAIL);
             put_text(body, server);
         }
         LocalResponse::Error { kind, message } => {
@@ -216,13 +229,9 @@ pub fn decode_response(body: &[u8]) -> Result<LocalResponse, CodecError> {
         ANS_AUTH_OK => LocalResponse::AuthOk {
             server: r.string("server", MAX_TEXT_LEN)?,
         },
-        ANS_AUTH_FAIL => {
-            let code = r.u8()?;
-            LocalResponse::AuthFail {
-                reason: AuthFailure::from_code(code).ok_or(unknown("auth failure", code))?,
-                server: r.string("server", MAX_TEXT_LEN)?,
-            }
-        }
+        ANS_AUTH_FAIL => LocalResponse::AuthFail {
+            server: r.string("server", MAX_TEXT_LEN)?,
+        },
         ANS_ERROR => {
             let code = r.u8()?;
             LocalResponse::Error {
@@ -293,7 +302,10 @@ fn unknown(field: &'static str, code: u8) -> DecodeError {
     }
 }
 
-/// Bytes received on a non-blocking stream, cut into frame bodies (the agent's side).
+/// Bytes received on a non-blocking stream, cut into frame bodies (the agent's side). Frames
+/// carry passwords, so every byte it held is wiped: taken frames at once, the rest on drop,
+/// and a buffer that must grow is copied into a larger one and the old one wiped, never left
+/// to the allocator as it was.
 #[derive(Debug)]
 pub struct FrameBuf {
     buf: Vec<u8>,
@@ -311,6 +323,13 @@ impl FrameBuf {
 
     /// Appends received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
+        let needed = self.buf.len().saturating_add(bytes.len());
+        if needed > self.buf.capacity() {
+            let mut grown = Vec::with_capacity(needed.max(self.buf.capacity().saturating_mul(2)));
+            grown.extend_from_slice(&self.buf);
+            self.buf.zeroize();
+            self.buf = grown;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
@@ -326,17 +345,25 @@ impl FrameBuf {
     /// The next complete body, `Ok(None)` if more bytes are needed. An oversized prefix is an
     /// error as soon as its four bytes are in; the stream is then out of step and must be
     /// dropped.
-    pub fn next_body(&mut self) -> Result<Option<Vec<u8>>, CodecError> {
+    pub fn next_body(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, CodecError> {
         let Some(prefix) = self.buf.first_chunk::<LEN_PREFIX>() else {
             return Ok(None);
         };
         let len = declared_len(*prefix, self.max)?;
-        let Some(body) = self.buf.get(LEN_PREFIX..LEN_PREFIX + len) else {
+        let Some(taken) = self.buf.get_mut(..LEN_PREFIX + len) else {
             return Ok(None);
         };
-        let body = body.to_vec();
+        let body = Zeroizing::new(taken.get(LEN_PREFIX..).unwrap_or_default().to_vec());
+        taken.zeroize();
         self.buf.drain(..LEN_PREFIX + len);
         Ok(Some(body))
+    }
+}
+
+impl Drop for FrameBuf {
+    fn drop(&mut self) {
+        // Vec's zeroize wipes the whole capacity, including bytes left behind by drains.
+        self.buf.zeroize();
     }
 }
 

@@ -10,21 +10,20 @@
 //!
 //! - this file: the messages ([`LocalRequest`], [`LocalResponse`]) and status report types;
 //! - [`codec`]: bytes ↔ messages, and [`codec::FrameBuf`] for a non-blocking reader (pure);
-//! - [`client`]: the blocking caller side (bounded by a timeout, never raises SIGPIPE);
-//! - [`peer`]: who is on the other end of a Unix socket (SO_PEERCRED) and the socket owner
-//!   check a module runs before trusting an agent.
+//! - [`client`]: the blocking caller side (bounded by a timeout, never raises SIGPIPE; it
+//!   checks who listens on the socket with `gatehouse_common::os::peer` before sending).
 
 pub mod client;
 pub mod codec;
-pub mod peer;
 mod status;
 
 pub use gatehouse_common::identity::{GroupEntry, Lookup, PasswdEntry};
 pub use status::{ConnectionReport, OfflineReport, ProbeSummary, ServerReport, StatusReport};
 
-use gatehouse_common::types::{AuthFailure, DenyReason, Method};
+use gatehouse_common::types::{DenyReason, Method};
 use std::fmt;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 /// The protocol version this build speaks (the first byte of every body).
 pub const VERSION: u8 = 1;
@@ -54,10 +53,11 @@ pub enum LocalRequest {
         to_user: String,
         to_host: String,
     },
-    /// Is `password` right for `user` logging in on `host` (empty: this host)?
+    /// Is `password` right for `user` logging in on `host` (empty: this host)? The password
+    /// is wiped from memory when the request is dropped.
     Authenticate {
         user: String,
-        password: String,
+        password: Zeroizing<String>,
         host: String,
     },
     /// A Unix identity (NSS).
@@ -108,9 +108,10 @@ pub enum LocalResponse {
     AuthOk {
         server: String,
     },
-    /// Password not verified.
+    /// Password not verified. One answer whatever the reason (the servers give none; their
+    /// log has it): a caller that needs to know whether the user exists asks an identity
+    /// lookup or an authorize.
     AuthFail {
-        reason: AuthFailure,
         server: String,
     },
     /// No decision: see `kind`.
@@ -143,6 +144,9 @@ impl LocalResponse {
 pub enum LocalErrorKind {
     /// No server could be reached, and no offline answer was allowed or cached.
     NoServerReachable,
+    /// Servers answer probes but none accepts a TCP connection (a firewall that drops TCP),
+    /// and no offline answer was allowed or cached.
+    NoServerAcceptsConnections,
     /// The request's deadline passed before any server answered.
     DeadlineExceeded,
     /// The servers refused this agent (unknown host, wrong node key).
@@ -155,16 +159,16 @@ pub enum LocalErrorKind {
     BadRequest,
     /// The daemon is serving its maximum number of local callers.
     TooManyClients,
-    /// The caller's uid may not ask this (authorize, authenticate and status are for the
-    /// configured uids only).
-    NotPermitted,
+    /// The caller's uid may not ask this: authorize, authenticate and status are for root, the
+    /// agent's own uid and its `trusted_uids` (docs/AGENT.md, "Who may ask").
+    PermissionDenied,
     /// The caller spoke a protocol version this agent does not (the message names its own).
     UnsupportedVersion,
 }
 
 impl LocalErrorKind {
     /// All kinds, in code order.
-    pub const ALL: [LocalErrorKind; 9] = [
+    pub const ALL: [LocalErrorKind; 10] = [
         LocalErrorKind::NoServerReachable,
         LocalErrorKind::DeadlineExceeded,
         LocalErrorKind::Refused,
@@ -172,11 +176,12 @@ impl LocalErrorKind {
         LocalErrorKind::ServerError,
         LocalErrorKind::BadRequest,
         LocalErrorKind::TooManyClients,
-        LocalErrorKind::NotPermitted,
+        LocalErrorKind::PermissionDenied,
         LocalErrorKind::UnsupportedVersion,
+        LocalErrorKind::NoServerAcceptsConnections,
     ];
 
-    /// The wire code (1..=9).
+    /// The wire code (1..=10).
     pub fn code(self) -> u8 {
         match self {
             LocalErrorKind::NoServerReachable => 1,
@@ -186,8 +191,9 @@ impl LocalErrorKind {
             LocalErrorKind::ServerError => 5,
             LocalErrorKind::BadRequest => 6,
             LocalErrorKind::TooManyClients => 7,
-            LocalErrorKind::NotPermitted => 8,
+            LocalErrorKind::PermissionDenied => 8,
             LocalErrorKind::UnsupportedVersion => 9,
+            LocalErrorKind::NoServerAcceptsConnections => 10,
         }
     }
 
@@ -200,13 +206,14 @@ impl LocalErrorKind {
     pub fn name(self) -> &'static str {
         match self {
             LocalErrorKind::NoServerReachable => "no_server_reachable",
+            LocalErrorKind::NoServerAcceptsConnections => "no_server_accepts_connections",
             LocalErrorKind::DeadlineExceeded => "deadline_exceeded",
             LocalErrorKind::Refused => "refused",
             LocalErrorKind::QueueFull => "queue_full",
             LocalErrorKind::ServerError => "server_error",
             LocalErrorKind::BadRequest => "bad_request",
             LocalErrorKind::TooManyClients => "too_many_clients",
-            LocalErrorKind::NotPermitted => "not_permitted",
+            LocalErrorKind::PermissionDenied => "permission_denied",
             LocalErrorKind::UnsupportedVersion => "unsupported_version",
         }
     }

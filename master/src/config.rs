@@ -40,6 +40,9 @@ struct MasterFile {
     /// epoch, milliseconds (default 30000).
     #[serde(default)]
     write_confirm_wait_ms: Option<u64>,
+    /// Uids allowed on the admin socket besides root and the master's own uid.
+    #[serde(default)]
+    admin_uids: Vec<u32>,
     #[serde(default)]
     bridge: BridgeFile,
     /// Where `gatehouse-admin` may assign uids and gids.
@@ -116,6 +119,9 @@ pub struct MasterConfig {
     pub replication_listen: Option<SocketAddr>,
     pub master_key: PathBuf,
     pub write_confirm_wait: Duration,
+    /// Uids allowed on the admin socket besides root and the master's own uid (numbers, not
+    /// names: no NSS lookup at start). Default: none.
+    pub admin_uids: Vec<u32>,
     pub bridge: BridgeConfig,
     pub unix_ids: UnixIdRanges,
 }
@@ -145,6 +151,7 @@ impl MasterConfig {
                 .map_or(DEFAULT_WRITE_CONFIRM_WAIT, Duration::from_millis),
             admin_socket: base.join(admin_socket),
             replication_listen: file.replication_listen,
+            admin_uids: file.admin_uids,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,
             unix_ids: match &file.unix_ids {
                 Some(ids) => UnixIdRanges::from_file(ids, path)?,

@@ -8,11 +8,15 @@
 //! `--public-key`. The file is created with mode 0600 and never overwritten; a key file that
 //! group or others can read is refused.
 
+use gatehouse_common::os::secure_file::{
+    check_private_file, create_private_file, read_private_file, Existing, InsecurePath,
+};
 use gatehouse_common::repl::MasterSecretKey;
-use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+/// Largest master key file read, bytes: 64 hex digits, a newline and room for a CR.
+const MAX_MASTER_KEY_FILE_BYTES: u64 = 80;
 
 /// Why the key file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -24,54 +28,49 @@ pub enum IdentityError {
     },
     #[error("master key {path}: {message}")]
     Invalid { path: String, message: String },
-    #[error("master key {path} is readable by group or others (mode {mode:03o}); it signs for this master: chmod 600 {path}")]
-    Exposed { path: String, mode: u32 },
+    /// Readable by others, owned by another uid or in a directory others can write: the same
+    /// rules as every secret file (`os::secure_file`), with the fix in the message.
+    #[error(transparent)]
+    Insecure(#[from] InsecurePath),
 }
 
 /// Loads the key at `path`; `None` if the file does not exist.
 pub fn load(path: &Path) -> Result<Option<MasterSecretKey>, IdentityError> {
-    let name = path.display().to_string();
-    let io = |source| IdentityError::Io {
-        path: name.clone(),
-        source,
-    };
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(e)),
-    };
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(IdentityError::Exposed { path: name, mode });
+        Err(source) => {
+            return Err(IdentityError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        }
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
+    let text = read_private_file(path, "master key", MAX_MASTER_KEY_FILE_BYTES)?;
     MasterSecretKey::from_hex(&text)
         .map(Some)
         .map_err(|e| IdentityError::Invalid {
-            path: name,
+            path: path.display().to_string(),
             message: e.to_string(),
         })
 }
 
 /// Creates a new key at `path` (mode 0600; fails if the file exists) and returns it.
 pub fn create(path: &Path) -> Result<MasterSecretKey, IdentityError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        gatehouse_common::os::secure_file::check_trusted_dir(dir, "master key directory")?;
+    }
     let key = MasterSecretKey::generate(&mut rand::rngs::OsRng);
     let io = |source| IdentityError::Io {
         path: path.display().to_string(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    // The mode above is filtered by the umask; this makes it exactly 0600 whatever it was.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(io)?;
-    file.write_all(format!("{}\n", key.to_hex()).as_bytes())
+    let mut file = create_private_file(path, Existing::Refuse).map_err(io)?;
+    let text = zeroize::Zeroizing::new(format!("{}\n", key.to_hex()));
+    file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(io)?;
+    check_private_file(path, "master key")?;
     Ok(key)
 }
 
@@ -92,6 +91,7 @@ pub fn load_or_create(path: &Path) -> Result<MasterSecretKey, IdentityError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn scratch(name: &str) -> std::path::PathBuf {
         let dir =

@@ -4,6 +4,7 @@
 //! config, 1 for a runtime failure (store refused, socket in use).
 
 use anyhow::Context;
+use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::repl::LinkTimings;
 use gatehouse_master::admin::server;
 use gatehouse_master::config::MasterConfig;
@@ -143,7 +144,11 @@ fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Resul
         db: state.db_status(),
         handle_signals: true,
     })?;
-    server::spawn(admin, state.clone())?;
+    server::spawn(
+        admin,
+        state.clone(),
+        AllowedUids::for_this_process(&config.admin_uids),
+    )?;
     if let Some(listen) = config.replication_listen {
         let key = identity::load_or_create(&config.master_key)?;
         let public = key.public();

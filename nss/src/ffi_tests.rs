@@ -26,7 +26,7 @@ fn ops() -> GroupEntry {
 /// What the fake agent answers.
 fn answer(request: LocalRequest) -> LocalResponse {
     let LocalRequest::Lookup(lookup) = request else {
-        return LocalResponse::error(LocalErrorKind::NotPermitted, "lookups only");
+        return LocalResponse::error(LocalErrorKind::PermissionDenied, "lookups only");
     };
     match lookup {
         Lookup::UserByName(n) if n == "alice" => LocalResponse::User(alice()),

@@ -14,6 +14,7 @@ use gatehouse_local::client::Asker;
 use gatehouse_local::{LocalRequest, LocalResponse};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use zeroize::Zeroizing;
 
 /// `pam_handle_t`, opaque.
 #[repr(C)]
@@ -91,8 +92,10 @@ impl RawHandle {
         }
     }
 
-    /// Runs the conversation with one message; returns the answer text, if any.
-    fn converse(&self, style: c_int, text: &str) -> Result<Option<String>, i32> {
+    /// Runs the conversation with one message; returns the answer text, if any (a password,
+    /// for a prompt: copied once into memory wiped on drop, and the application's copy wiped
+    /// before it is freed).
+    fn converse(&self, style: c_int, text: &str) -> Result<Option<Zeroizing<String>>, i32> {
         let conv = self.raw_item(PAM_CONV).cast::<PamConv>();
         // SAFETY: PAM_CONV, when set, is a `struct pam_conv` the application keeps alive.
         let Some(conv) = (unsafe { conv.as_ref() }) else {
@@ -121,7 +124,7 @@ impl RawHandle {
         // a malloc'd string; both are ours to wipe and free.
         unsafe {
             let resp = (*response).resp;
-            let answer = owned(resp);
+            let answer = owned(resp).map(Zeroizing::new);
             if !resp.is_null() {
                 let len = libc::strlen(resp);
                 std::ptr::write_bytes(resp, 0, len);
@@ -151,18 +154,23 @@ impl PamHandle for RawHandle {
             Item::Rhost => PAM_RHOST,
             Item::Ruser => PAM_RUSER,
             Item::Tty => PAM_TTY,
-            Item::Authtok => PAM_AUTHTOK,
         };
         // SAFETY: string items are NULL or NUL-terminated strings owned by PAM.
         unsafe { owned(self.raw_item(item_type).cast()) }
     }
 
+    fn authtok(&self) -> Option<Zeroizing<String>> {
+        // SAFETY: PAM_AUTHTOK is NULL or a NUL-terminated string owned by PAM; `owned` makes
+        // one exact-size copy, wrapped at once.
+        unsafe { owned(self.raw_item(PAM_AUTHTOK).cast()) }.map(Zeroizing::new)
+    }
+
     fn set_authtok(&mut self, password: &str) -> Result<(), i32> {
+        // CString::new from a &str allocates once, with room for the NUL.
         let token = CString::new(password).map_err(|_| PAM_AUTH_ERR)?;
         // SAFETY: live handle; PAM copies the string.
         let rc = unsafe { pam_set_item(self.pamh, PAM_AUTHTOK, token.as_ptr().cast()) };
-        let mut bytes = token.into_bytes();
-        bytes.fill(0);
+        drop(Zeroizing::new(token.into_bytes()));
         if rc == PAM_SUCCESS {
             Ok(())
         } else {
@@ -170,7 +178,7 @@ impl PamHandle for RawHandle {
         }
     }
 
-    fn prompt_password(&mut self, prompt: &str) -> Result<String, i32> {
+    fn prompt_password(&mut self, prompt: &str) -> Result<Zeroizing<String>, i32> {
         self.converse(PAM_PROMPT_ECHO_OFF, prompt)?
             .ok_or(PAM_CONV_ERR)
     }

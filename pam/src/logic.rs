@@ -5,18 +5,24 @@
 //!
 //! Pure apart from what the traits do. The rules (docs/AGENT.md, "The PAM module"):
 //! - `authenticate`: the password (stored by an earlier module, or asked for) is checked by
-//!   the agent; unknown users are PAM_USER_UNKNOWN, or PAM_IGNORE with `ignore_unknown_user`.
+//!   the agent. A failed check is one answer whatever the reason (the servers say no more), so
+//!   after a failure the module asks whether Gatehouse knows the user at all ([`knows_user`]:
+//!   an authorize, whose `unknown_user` denial is still detailed); unknown users are
+//!   PAM_USER_UNKNOWN, or PAM_IGNORE with `ignore_unknown_user`. Asking after, not before,
+//!   keeps every password check the same work on the servers for known and unknown users.
 //! - `acct_mgmt`: authorize with the method of PAM_SERVICE, from PAM_RHOST (else the tty;
 //!   su and sudo ask from this host, with the invoking user as the acting one).
-//! - `chauthtok`: refused with a message saying where passwords are changed.
+//! - `chauthtok`: refused with a message saying where passwords are changed (unknown users
+//!   ignored with `ignore_unknown_user`, so `passwd` works for local accounts).
 //! - No answer from the agent (unreachable, no server reachable and no offline answer, an
 //!   untrusted socket): PAM_AUTHINFO_UNAVAIL, so a `required` line fails closed.
 
 use super::codes::*;
 use super::options::Options;
-use gatehouse_common::types::{AuthFailure, DenyReason, Method};
+use gatehouse_common::types::{DenyReason, Method};
 use gatehouse_common::wire::{MAX_PASSWORD_LEN, MAX_USER_LEN};
-use gatehouse_local::{LocalErrorKind, LocalRequest, LocalResponse, Lookup};
+use gatehouse_local::{LocalErrorKind, LocalRequest, LocalResponse};
+use zeroize::Zeroizing;
 
 /// A PAM item the module reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +31,6 @@ pub enum Item {
     Rhost,
     Ruser,
     Tty,
-    Authtok,
 }
 
 /// What the module needs from PAM.
@@ -34,11 +39,14 @@ pub trait PamHandle {
     fn user(&mut self) -> Result<String, i32>;
     /// A string item, if set and valid UTF-8.
     fn item(&self, item: Item) -> Option<String>;
+    /// The password an earlier module stored (PAM_AUTHTOK), copied into memory that is wiped
+    /// when dropped.
+    fn authtok(&self) -> Option<Zeroizing<String>>;
     /// Stores the password for later modules (PAM_AUTHTOK).
     fn set_authtok(&mut self, password: &str) -> Result<(), i32>;
     /// Asks the user for a password without echo (the conversation function). `Err` is the
     /// PAM code to return.
-    fn prompt_password(&mut self, prompt: &str) -> Result<String, i32>;
+    fn prompt_password(&mut self, prompt: &str) -> Result<Zeroizing<String>, i32>;
     /// Shows the user a message (an error if `error`).
     fn message(&mut self, error: bool, text: &str);
     /// Logs one line to the system log (never a password).
@@ -75,6 +83,7 @@ pub fn authenticate(pam: &mut impl PamHandle, agent: &impl Agent, options: &Opti
         );
         return PAM_AUTH_ERR;
     }
+    // An empty host: the agent's own (a request is about the host that asks).
     let request = LocalRequest::Authenticate {
         user: user.clone(),
         password,
@@ -82,11 +91,11 @@ pub fn authenticate(pam: &mut impl PamHandle, agent: &impl Agent, options: &Opti
     };
     let code = match agent.ask(&request) {
         Ok(LocalResponse::AuthOk { .. }) => PAM_SUCCESS,
-        Ok(LocalResponse::AuthFail {
-            reason: AuthFailure::UnknownUser,
-            ..
-        }) => unknown_user(options),
-        Ok(LocalResponse::AuthFail { .. }) => PAM_AUTH_ERR,
+        Ok(LocalResponse::AuthFail { .. }) => match knows_user(agent, &user) {
+            Some(false) => unknown_user(options),
+            // Known, or not known to be unknown: the refusal stands.
+            Some(true) | None => PAM_AUTH_ERR,
+        },
         other => no_decision(pam, &other),
     };
     log_answer(pam, options, &user, "authenticate", code);
@@ -132,14 +141,36 @@ pub fn chauthtok(pam: &mut impl PamHandle, agent: &impl Agent, options: &Options
         Ok(user) => user,
         Err(code) => return code,
     };
-    if options.ignore_unknown_user {
-        let lookup = LocalRequest::Lookup(Lookup::UserByName(user));
-        if let Ok(LocalResponse::NotFound) = agent.ask(&lookup) {
-            return PAM_IGNORE;
-        }
+    if options.ignore_unknown_user && knows_user(agent, &user) == Some(false) {
+        return PAM_IGNORE;
     }
     pam.message(true, PASSWORD_CHANGE_REFUSED);
     PAM_AUTHTOK_ERR
+}
+
+/// Whether Gatehouse has an account named `user` (with or without a Unix identity): an
+/// authorize of a LOGIN to `user` on this host, whose `unknown_user` denial comes before any
+/// route is looked at. `None` when there is no decision (no answer, an error, an unknown
+/// host): callers then treat the user as known and fail closed. An identity lookup would not
+/// do: a Gatehouse user without a Unix identity (root, a local account Gatehouse also
+/// decides for) is `NotFound` there, and must not fall through to the local files.
+fn knows_user(agent: &impl Agent, user: &str) -> Option<bool> {
+    let request = LocalRequest::Authorize {
+        method: Method::Login,
+        from_host: String::new(),
+        from_user: String::new(),
+        to_user: user.to_string(),
+        to_host: String::new(),
+    };
+    match agent.ask(&request) {
+        Ok(LocalResponse::Deny {
+            reason: DenyReason::UnknownUser,
+            ..
+        }) => Some(false),
+        Ok(LocalResponse::Allow { .. }) => Some(true),
+        Ok(LocalResponse::Deny { reason, .. }) if reason != DenyReason::UnknownHost => Some(true),
+        _ => None,
+    }
 }
 
 /// The authorize request for `method`: SSH and LOGIN from PAM_RHOST (else the tty, else this
@@ -180,8 +211,9 @@ fn tty_name(tty: &str) -> &str {
 }
 
 /// The password: the stored one (use_first_pass, try_first_pass), else asked for and stored.
-fn password(pam: &mut impl PamHandle, options: &Options) -> Result<String, i32> {
-    let stored = pam.item(Item::Authtok);
+/// Every copy is wiped when dropped.
+fn password(pam: &mut impl PamHandle, options: &Options) -> Result<Zeroizing<String>, i32> {
+    let stored = pam.authtok();
     if options.use_first_pass {
         return stored.ok_or_else(|| {
             pam.log("use_first_pass: no password from an earlier module");
@@ -220,7 +252,7 @@ fn no_decision(pam: &impl PamHandle, answer: &Result<LocalResponse, String>) -> 
                 kind.name()
             ));
             match kind {
-                LocalErrorKind::NotPermitted
+                LocalErrorKind::PermissionDenied
                 | LocalErrorKind::BadRequest
                 | LocalErrorKind::UnsupportedVersion => PAM_SERVICE_ERR,
                 _ => PAM_AUTHINFO_UNAVAIL,

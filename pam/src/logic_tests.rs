@@ -8,6 +8,8 @@ use std::collections::HashMap;
 struct FakePam {
     user: Result<String, i32>,
     items: HashMap<&'static str, String>,
+    /// PAM_AUTHTOK.
+    authtok: Option<String>,
     /// What the conversation answers (`Err`: the conversation fails).
     typed: Option<Result<String, i32>>,
     prompts: Vec<String>,
@@ -20,6 +22,7 @@ impl Default for FakePam {
         FakePam {
             user: Ok("alice".into()),
             items: HashMap::new(),
+            authtok: None,
             typed: None,
             prompts: Vec::new(),
             messages: Vec::new(),
@@ -34,7 +37,6 @@ fn key(item: Item) -> &'static str {
         Item::Rhost => "rhost",
         Item::Ruser => "ruser",
         Item::Tty => "tty",
-        Item::Authtok => "authtok",
     }
 }
 
@@ -46,6 +48,10 @@ impl FakePam {
     }
     fn with(mut self, item: Item, value: &str) -> FakePam {
         self.items.insert(key(item), value.into());
+        self
+    }
+    fn stored(mut self, password: &str) -> FakePam {
+        self.authtok = Some(password.into());
         self
     }
     fn typing(mut self, password: &str) -> FakePam {
@@ -61,13 +67,19 @@ impl PamHandle for FakePam {
     fn item(&self, item: Item) -> Option<String> {
         self.items.get(key(item)).cloned()
     }
+    fn authtok(&self) -> Option<Zeroizing<String>> {
+        self.authtok.clone().map(Zeroizing::new)
+    }
     fn set_authtok(&mut self, password: &str) -> Result<(), i32> {
-        self.items.insert("authtok", password.into());
+        self.authtok = Some(password.into());
         Ok(())
     }
-    fn prompt_password(&mut self, prompt: &str) -> Result<String, i32> {
+    fn prompt_password(&mut self, prompt: &str) -> Result<Zeroizing<String>, i32> {
         self.prompts.push(prompt.into());
-        self.typed.clone().unwrap_or(Err(PAM_CONV_ERR))
+        self.typed
+            .clone()
+            .unwrap_or(Err(PAM_CONV_ERR))
+            .map(Zeroizing::new)
     }
     fn message(&mut self, error: bool, text: &str) {
         self.messages.push((error, text.into()));
@@ -77,15 +89,18 @@ impl PamHandle for FakePam {
     }
 }
 
-/// Answers every request with one canned answer and records what it was asked.
+/// Answers every request with one canned answer (an authorize with `authorize` if set) and
+/// records what it was asked.
 struct FakeAgent {
     answer: Result<LocalResponse, String>,
+    authorize: Option<Result<LocalResponse, String>>,
     asked: RefCell<Vec<LocalRequest>>,
 }
 
 fn agent(answer: Result<LocalResponse, String>) -> FakeAgent {
     FakeAgent {
         answer,
+        authorize: None,
         asked: RefCell::new(Vec::new()),
     }
 }
@@ -93,7 +108,10 @@ fn agent(answer: Result<LocalResponse, String>) -> FakeAgent {
 impl Agent for FakeAgent {
     fn ask(&self, request: &LocalRequest) -> Result<LocalResponse, String> {
         self.asked.borrow_mut().push(request.clone());
-        self.answer.clone()
+        match (request, &self.authorize) {
+            (LocalRequest::Authorize { .. }, Some(answer)) => answer.clone(),
+            _ => self.answer.clone(),
+        }
     }
 }
 
@@ -105,11 +123,8 @@ fn server() -> String {
     "127.0.0.1:7700".into()
 }
 
-fn auth_fail(reason: AuthFailure) -> Result<LocalResponse, String> {
-    Ok(LocalResponse::AuthFail {
-        reason,
-        server: server(),
-    })
+fn auth_fail() -> Result<LocalResponse, String> {
+    Ok(LocalResponse::AuthFail { server: server() })
 }
 
 fn deny(reason: DenyReason) -> Result<LocalResponse, String> {
@@ -123,22 +138,34 @@ fn error(kind: LocalErrorKind) -> Result<LocalResponse, String> {
     Ok(LocalResponse::error(kind, "x"))
 }
 
+fn alice_authenticates(password: &str) -> LocalRequest {
+    LocalRequest::Authenticate {
+        user: "alice".into(),
+        password: password.to_string().into(),
+        host: String::new(),
+    }
+}
+
+/// The question after a failed password: does Gatehouse know alice at all?
+fn knows_alice() -> LocalRequest {
+    authorize(Method::Login, "", "", "alice")
+}
+
 #[test]
 fn authenticate_maps_every_answer_to_its_pam_code() {
-    let unknown = auth_fail(AuthFailure::UnknownUser);
     let cases = [
         (
             Ok(LocalResponse::AuthOk { server: server() }),
             &[][..],
             PAM_SUCCESS,
         ),
-        (auth_fail(AuthFailure::BadPassword), &[], PAM_AUTH_ERR),
-        (auth_fail(AuthFailure::Locked), &[], PAM_AUTH_ERR),
-        (auth_fail(AuthFailure::UnknownHost), &[], PAM_AUTH_ERR),
-        (unknown.clone(), &[], PAM_USER_UNKNOWN),
-        (unknown, &["ignore_unknown_user"], PAM_IGNORE),
         (
             error(LocalErrorKind::NoServerReachable),
+            &[],
+            PAM_AUTHINFO_UNAVAIL,
+        ),
+        (
+            error(LocalErrorKind::NoServerAcceptsConnections),
             &[],
             PAM_AUTHINFO_UNAVAIL,
         ),
@@ -147,7 +174,11 @@ fn authenticate_maps_every_answer_to_its_pam_code() {
             &[],
             PAM_AUTHINFO_UNAVAIL,
         ),
-        (error(LocalErrorKind::NotPermitted), &[], PAM_SERVICE_ERR),
+        (
+            error(LocalErrorKind::PermissionDenied),
+            &[],
+            PAM_SERVICE_ERR,
+        ),
         (
             error(LocalErrorKind::UnsupportedVersion),
             &[],
@@ -169,13 +200,63 @@ fn authenticate_maps_every_answer_to_its_pam_code() {
             expected,
             "{answer:?} {args:?}"
         );
+        assert_eq!(agent.asked.borrow().as_slice(), [alice_authenticates("pw")]);
+    }
+}
+
+#[test]
+fn a_failed_password_asks_whether_the_user_exists_before_choosing_the_code() {
+    let cases = [
+        (deny(DenyReason::UnknownUser), &[][..], PAM_USER_UNKNOWN),
+        (
+            deny(DenyReason::UnknownUser),
+            &["ignore_unknown_user"],
+            PAM_IGNORE,
+        ),
+        // Gatehouse knows the user: the refusal stands, whatever the routes say.
+        (
+            deny(DenyReason::NoMatchingRoute),
+            &["ignore_unknown_user"],
+            PAM_AUTH_ERR,
+        ),
+        (
+            deny(DenyReason::Locked),
+            &["ignore_unknown_user"],
+            PAM_AUTH_ERR,
+        ),
+        (
+            Ok(LocalResponse::Allow {
+                route: "r".into(),
+                server: server(),
+            }),
+            &["ignore_unknown_user"],
+            PAM_AUTH_ERR,
+        ),
+        // Not known to be unknown: fail closed, never PAM_IGNORE.
+        (
+            deny(DenyReason::UnknownHost),
+            &["ignore_unknown_user"],
+            PAM_AUTH_ERR,
+        ),
+        (
+            error(LocalErrorKind::NoServerReachable),
+            &["ignore_unknown_user"],
+            PAM_AUTH_ERR,
+        ),
+        (Err("gone".into()), &["ignore_unknown_user"], PAM_AUTH_ERR),
+    ];
+    for (classified, args, expected) in cases {
+        let mut pam = FakePam::service("sshd").typing("pw");
+        let mut agent = agent(auth_fail());
+        agent.authorize = Some(classified.clone());
+        assert_eq!(
+            authenticate(&mut pam, &agent, &options(args)),
+            expected,
+            "{classified:?} {args:?}"
+        );
         assert_eq!(
             agent.asked.borrow().as_slice(),
-            [LocalRequest::Authenticate {
-                user: "alice".into(),
-                password: "pw".into(),
-                host: String::new(),
-            }]
+            [alice_authenticates("pw"), knows_alice()]
         );
     }
 }
@@ -187,10 +268,10 @@ fn the_password_comes_from_the_prompt_or_an_earlier_module() {
     let mut pam = FakePam::service("sshd").typing("typed");
     assert_eq!(authenticate(&mut pam, &ok(), &options(&[])), PAM_SUCCESS);
     assert_eq!(pam.prompts, ["Password: "]);
-    assert_eq!(pam.item(Item::Authtok).as_deref(), Some("typed"));
+    assert_eq!(pam.authtok.as_deref(), Some("typed"));
 
     // use_first_pass: the stored one, never a prompt; none stored is a failure.
-    let mut pam = FakePam::service("sshd").with(Item::Authtok, "stored");
+    let mut pam = FakePam::service("sshd").stored("stored");
     let agent = ok();
     assert_eq!(
         authenticate(&mut pam, &agent, &options(&["use_first_pass"])),
@@ -198,7 +279,7 @@ fn the_password_comes_from_the_prompt_or_an_earlier_module() {
     );
     assert!(pam.prompts.is_empty());
     assert!(matches!(&agent.asked.borrow()[0],
-        LocalRequest::Authenticate { password, .. } if password == "stored"));
+        LocalRequest::Authenticate { password, .. } if password.as_str() == "stored"));
     let mut pam = FakePam::service("sshd").typing("typed");
     assert_eq!(
         authenticate(&mut pam, &ok(), &options(&["use_first_pass"])),
@@ -367,33 +448,35 @@ fn account_asks_with_the_method_of_the_service_from_the_right_place() {
 
 #[test]
 fn password_changes_are_refused_clearly_and_unknown_users_ignored() {
+    let unknown = || agent(deny(DenyReason::UnknownUser));
     let mut pam = FakePam::service("passwd");
     assert_eq!(
-        chauthtok(&mut pam, &agent(Ok(LocalResponse::NotFound)), &options(&[])),
+        chauthtok(&mut pam, &unknown(), &options(&[])),
         PAM_AUTHTOK_ERR
     );
     assert_eq!(pam.messages, [(true, PASSWORD_CHANGE_REFUSED.to_string())]);
     let mut pam = FakePam::service("passwd");
     let opts = options(&["ignore_unknown_user"]);
-    assert_eq!(
-        chauthtok(&mut pam, &agent(Ok(LocalResponse::NotFound)), &opts),
-        PAM_IGNORE
-    );
+    let asked = unknown();
+    assert_eq!(chauthtok(&mut pam, &asked, &opts), PAM_IGNORE);
+    assert_eq!(asked.asked.borrow().as_slice(), [knows_alice()]);
     assert!(pam.messages.is_empty());
-    let known = Ok(LocalResponse::Groups(vec![]));
-    assert_eq!(chauthtok(&mut pam, &agent(known), &opts), PAM_AUTHTOK_ERR);
+    // A Gatehouse user, even one without a Unix identity, or no answer: refused.
+    for answer in [
+        deny(DenyReason::NoMatchingRoute),
+        error(LocalErrorKind::NoServerReachable),
+    ] {
+        assert_eq!(chauthtok(&mut pam, &agent(answer), &opts), PAM_AUTHTOK_ERR);
+    }
     let mut pam = FakePam::service("passwd");
     pam.user = Err(PAM_SYSTEM_ERR);
-    assert_eq!(
-        chauthtok(&mut pam, &agent(Ok(LocalResponse::NotFound)), &opts),
-        PAM_SYSTEM_ERR
-    );
+    assert_eq!(chauthtok(&mut pam, &unknown(), &opts), PAM_SYSTEM_ERR);
 }
 
 #[test]
 fn debug_logs_decisions_but_never_the_password() {
     let mut pam = FakePam::service("sshd").typing("hunter2");
-    let agent = agent(auth_fail(AuthFailure::BadPassword));
+    let agent = agent(auth_fail());
     authenticate(&mut pam, &agent, &options(&["debug"]));
     acct_mgmt(&mut pam, &agent, &options(&["debug"]));
     let logs = pam.logs.borrow().join("\n");

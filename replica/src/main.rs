@@ -6,6 +6,8 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::nodekeys::NodeKeyStore;
+use gatehouse_common::os::key_file::read_node_key_file;
+use gatehouse_common::os::secure_file;
 use gatehouse_common::policy::{Database, PolicySnapshot};
 use gatehouse_replica::bridge::{BridgeParts, DbStatus, Reactor};
 use gatehouse_replica::config::{ReplicaConfig, Source};
@@ -75,20 +77,15 @@ fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, Loaded)> {
     let config = ReplicaConfig::load(path)?;
     let loaded = match &config.source {
         Source::File(file) => {
+            // The file holds every node key and password hash.
+            secure_file::check_private_file(file, "database file")?;
             let db = Database::load(file)?;
             let policy = PolicySnapshot::compile(&db)
                 .with_context(|| format!("{}: invalid database", file.display()))?;
             Loaded::File(policy)
         }
         Source::Follow(follow) => {
-            let text = std::fs::read_to_string(&follow.node_key_file).with_context(|| {
-                format!(
-                    "cannot read the node key file {}",
-                    follow.node_key_file.display()
-                )
-            })?;
-            let key = NodeKey::from_hex(&text)
-                .with_context(|| format!("{}: not a node key", follow.node_key_file.display()))?;
+            let key = read_node_key_file(&follow.node_key_file)?;
             let store = Store::open(&follow.store)?;
             Loaded::Follow(follow.clone(), key, Box::new(store))
         }

@@ -1,41 +1,21 @@
 //! Running the real `gatehouse-admin` binary against a master, and asking the master directly
 //! through the admin client library.
 
-use crate::process::{bin_path, start_master, MasterFiles, ServerProcess};
+use crate::process::{bin_path, run_with_stdin, start_master, MasterFiles, ServerProcess};
+use gatehouse_common::policy::Database;
 use gatehouse_master::admin::client::AdminClient;
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, StatusReport};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// What one `gatehouse-admin` run did.
-#[derive(Debug)]
-pub struct AdminRun {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
+pub use crate::process::Finished as AdminRun;
 
 /// Runs `gatehouse-admin --socket SOCKET ARGS...`, feeding `stdin`.
 pub fn run_admin_on(socket: &Path, args: &[&str], stdin: &str) -> AdminRun {
-    let mut child = Command::new(bin_path("gatehouse-admin"))
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn gatehouse-admin");
-    if let Some(mut input) = child.stdin.take() {
-        let _ = input.write_all(stdin.as_bytes());
-    }
-    let out = child.wait_with_output().expect("gatehouse-admin output");
-    AdminRun {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut command = Command::new(bin_path("gatehouse-admin"));
+    command.arg("--socket").arg(socket).args(args);
+    run_with_stdin(&mut command, stdin)
 }
 
 /// Runs `gatehouse-admin` against `files`' master with no input.
@@ -119,4 +99,22 @@ impl Admin {
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
         assert_eq!(status(&self.files).sequence, before);
     }
+}
+
+/// Loads `db` into the master through the admin socket (import).
+pub fn import(files: &MasterFiles, db: &Database) {
+    let text = ron::to_string(db).unwrap();
+    let mut client = AdminClient::connect(&files.socket).unwrap();
+    let chunk = AdminRequest::ImportChunk { text };
+    assert!(matches!(
+        client.request(&chunk).unwrap(),
+        AdminResponse::ImportPending { .. }
+    ));
+    let commit = AdminRequest::ImportCommit {
+        file: "test".into(),
+    };
+    assert!(matches!(
+        client.request(&commit).unwrap(),
+        AdminResponse::Done { .. }
+    ));
 }

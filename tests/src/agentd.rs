@@ -1,19 +1,20 @@
 //! A real `gatehouse-agent run` for the login-path tests: its own directory (config, node key,
-//! socket, cache), asked through the shared local-protocol client.
+//! socket, cache), started by `agent::try_start` and asked through the shared local-protocol
+//! client.
 
-use crate::process::{bin_path, wait_child, TestDir};
-use crate::{TestHost, WAIT_LIMIT};
+use crate::agent::{try_start, AgentDaemon};
+use crate::process::{bin_path, write_private, TestDir};
+use crate::TestHost;
 use gatehouse_local::client::Asker;
 use gatehouse_local::{LocalRequest, LocalResponse, StatusReport};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 
-/// A running agent daemon, killed when dropped.
+/// A running agent daemon in its own directory, killed when dropped (before the directory is
+/// removed).
 pub struct Agentd {
-    child: Child,
+    daemon: AgentDaemon,
     pub socket: PathBuf,
     pub config: PathBuf,
     pub dir: TestDir,
@@ -25,11 +26,10 @@ impl Agentd {
     /// `DIR/state`.
     pub fn start(host: &TestHost, servers: &[SocketAddr], extra: &str) -> Agentd {
         let dir = TestDir::new("agentd");
-        std::fs::write(
-            dir.path().join("node.key"),
-            format!("{}\n", host.key.to_hex()),
-        )
-        .expect("key file");
+        write_private(
+            &dir.path().join("node.key"),
+            &format!("{}\n", host.key.to_hex()),
+        );
         let servers: Vec<String> = servers
             .iter()
             .map(|a| format!("{:?}", a.to_string()))
@@ -44,33 +44,12 @@ impl Agentd {
             ),
         )
         .expect("config");
-        let log = std::fs::File::create(dir.path().join("agent.log")).expect("log");
-        let mut child = Command::new(bin_path("gatehouse-agent"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("spawn agent");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(path) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(PathBuf::from(path.trim()));
-                }
-            }
+        let daemon = try_start(&config, "agent.log").unwrap_or_else(|(status, log)| {
+            panic!("the agent did not start ({status}); its log:\n{log}")
         });
-        let Ok(socket) = rx.recv_timeout(WAIT_LIMIT) else {
-            let _ = child.kill();
-            let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
-            panic!("the agent did not start; its log:\n{log}");
-        };
         Agentd {
-            child,
-            socket,
+            socket: daemon.socket.clone(),
+            daemon,
             config,
             dir,
         }
@@ -93,21 +72,13 @@ impl Agentd {
 
     /// The agent's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+        self.daemon.log()
     }
 
     /// Stops the agent with SIGTERM and waits for it.
     pub fn stop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = wait_child(&mut self.child, WAIT_LIMIT);
-    }
-}
-
-impl Drop for Agentd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.daemon.signal(libc::SIGTERM);
+        self.daemon.wait_exit();
     }
 }
 

@@ -165,6 +165,18 @@ pub fn raw_connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// A plain TCP connection from the local address `source` (any of 127.0.0.0/8 works on
+/// loopback), so a test can play several source addresses.
+pub fn raw_connect_from(source: std::net::IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    socket.connect_timeout(&addr.into(), WAIT_LIMIT)?;
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(WAIT_LIMIT))?;
+    Ok(stream)
+}
+
 fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), ClientFailure> {
     let mut chunk = [0u8; 4096];
     match stream.read(&mut chunk) {
@@ -214,6 +226,7 @@ pub fn probe(addr: SocketAddr, host: &TestHost, timeout: Duration) -> Option<Pro
         &Probe {
             host: host.name.clone(),
             probe_id,
+            sent_unix_ms: gatehouse_common::wire::unix_ms(std::time::SystemTime::now()),
         },
     )
     .ok()?;

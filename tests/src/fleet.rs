@@ -21,8 +21,9 @@ pub struct TestHost {
     pub key: NodeKey,
 }
 
-/// A database with `agents` hosts named agent0000.., plus web1; alice may SSH to web*, bob is
-/// locked; alice has a Unix identity and is in the Unix group `ops`, bob has none. Keys and hashes come from a seeded RNG, so every run is the same.
+/// A database with `agents` hosts named agent0000.., plus web1; alice may SSH to web* and
+/// agent*, bob is locked; alice has a Unix identity and is in the Unix group `ops`, bob has
+/// none. Keys and hashes come from a seeded RNG, so every run is the same.
 pub fn test_database(agents: usize) -> (Database, Vec<TestHost>) {
     let mut rng = StdRng::seed_from_u64(0x6761_7465);
     let mut hosts: Vec<TestHost> = (0..agents)
@@ -43,6 +44,7 @@ pub fn test_database(agents: usize) -> (Database, Vec<TestHost>) {
                 addresses: Vec::new(),
                 node_key: h.key.to_hex(),
                 groups: Vec::new(),
+                may_ask_for_others: false,
             })
             .collect(),
         host_groups: Vec::new(),
@@ -53,11 +55,14 @@ pub fn test_database(agents: usize) -> (Database, Vec<TestHost>) {
                     .expect("hash"),
                 locked: false,
                 classes: Vec::new(),
-                routes: vec![Route {
-                    rule: "SSH:*->alice@web*".into(),
-                    window: None,
-                    expires: None,
-                }],
+                routes: ["SSH:*->alice@web*", "SSH:*->alice@agent*"]
+                    .into_iter()
+                    .map(|rule| Route {
+                        rule: rule.into(),
+                        window: None,
+                        expires: None,
+                    })
+                    .collect(),
                 unix: Some(UnixAccount {
                     uid: ALICE_UID,
                     gid: ALICE_UID,

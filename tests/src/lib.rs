@@ -4,10 +4,14 @@
 //! kernel picks; every wait has a bound so a broken server fails a test instead of hanging it.
 
 pub mod admin;
+pub mod agent;
 pub mod agentd;
 pub mod client;
+pub mod driving;
 pub mod fleet;
 pub mod loadgen_cli;
+pub mod local_users;
+pub mod netns;
 pub mod process;
 pub mod repl_peer;
 pub mod replication;
@@ -16,7 +20,10 @@ pub mod sim;
 
 pub use client::{probe, Client, ClientFailure};
 pub use fleet::{test_database, TestHost, ALICE_PASSWORD, ALICE_UID, OPS_GID};
-pub use process::{bin_path, start_master, start_replica, MasterFiles, ServerProcess, TestDir};
+pub use process::{
+    bin_path, start_master, start_replica, start_replica_wrapped, write_private, MasterFiles,
+    ServerProcess, TestDir,
+};
 
 use std::time::Duration;
 

@@ -38,6 +38,16 @@ impl Drop for TestDir {
     }
 }
 
+/// Writes `text` to `path` as a private file (0600): the daemons refuse key files and
+/// databases that group or others can read.
+pub fn write_private(path: &Path, text: &str) {
+    use gatehouse_common::os::secure_file::{create_private_file, Existing};
+    use std::io::Write;
+    create_private_file(path, Existing::Replace)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
 /// Path of a workspace binary, built next to this test executable (target/<profile>/NAME).
 ///
 /// `cargo test` builds a bin target only in test mode, and only for its own package's tests,
@@ -81,6 +91,56 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// What a program run to its end did.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `command` to its end with `stdin` fed to it and its output captured.
+pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Finished {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(mut input) = child.stdin.take() {
+        let _ = std::io::Write::write_all(&mut input, stdin.as_bytes());
+    }
+    let out = child.wait_with_output().expect("output");
+    Finished {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs a daemon that must refuse to start: it exits (non-zero) within the wait limit, and
+/// its standard error is returned. A daemon that starts instead fails the test.
+pub fn refused_start(binary: &str, args: &[&str]) -> String {
+    let mut child = Command::new(bin_path(binary))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn daemon");
+    let Some(status) = wait_child(&mut child, WAIT_LIMIT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{binary} {args:?} started instead of refusing");
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    assert!(!status.success(), "{binary} {args:?} exited 0: {stderr}");
+    stderr
+}
+
 /// A running server process that prints `listening on ADDR` on stdout when it is ready.
 pub struct ServerProcess {
     child: Option<Child>,
@@ -104,13 +164,39 @@ impl ServerProcess {
     /// [`ServerProcess::start`] in a directory the caller keeps (so a restarted server finds
     /// its files). The log is appended to, so it shows every run.
     pub fn start_in(binary: &str, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_wrapped_in(&[], binary, args, dir, env)
+    }
+
+    /// [`ServerProcess::start`] under a wrapper that execs it (for example `ip netns exec
+    /// NS`), so the process (and its pid, for signals) is the server itself.
+    pub fn start_wrapped(wrapper: &[&str], binary: &str, args: &[&str], dir: TestDir) -> Self {
+        let mut server = Self::start_wrapped_in(wrapper, binary, args, dir.path(), &[]);
+        server._dir = Some(dir);
+        server
+    }
+
+    fn start_wrapped_in(
+        wrapper: &[&str],
+        binary: &str,
+        args: &[&str],
+        dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = dir.join(format!("{binary}.log"));
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .expect("log file");
-        let mut child = Command::new(bin_path(binary))
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin_path(binary));
+                c
+            }
+            None => Command::new(bin_path(binary)),
+        };
+        let mut child = command
             .args(args)
             .envs(env.iter().copied())
             .env(
@@ -197,10 +283,20 @@ impl Drop for ServerProcess {
 /// Starts `gatehouse-replica` on 127.0.0.1 (a port the kernel picks) serving `db`, with the
 /// given `bridge: (...)` settings (RON, for example `(max_connections: 5)`).
 pub fn start_replica(db: &gatehouse_common::policy::Database, bridge: &str) -> ServerProcess {
+    start_replica_wrapped(db, bridge, &[])
+}
+
+/// [`start_replica`] under a wrapper that execs it (`ip netns exec NS`: 127.0.0.1 is then the
+/// namespace's own loopback).
+pub fn start_replica_wrapped(
+    db: &gatehouse_common::policy::Database,
+    bridge: &str,
+    wrapper: &[&str],
+) -> ServerProcess {
     let dir = TestDir::new("replica");
     let db_text = ron::ser::to_string_pretty(db, ron::ser::PrettyConfig::default())
         .expect("serialise database");
-    std::fs::write(dir.path().join("db.ron"), db_text).expect("write db");
+    write_private(&dir.path().join("db.ron"), &db_text);
     let config = dir.path().join("replica.ron");
     std::fs::write(
         &config,
@@ -208,7 +304,7 @@ pub fn start_replica(db: &gatehouse_common::policy::Database, bridge: &str) -> S
     )
     .expect("write config");
     let config = config.to_string_lossy().to_string();
-    ServerProcess::start("gatehouse-replica", &["--config", &config], dir, &[])
+    ServerProcess::start_wrapped(wrapper, "gatehouse-replica", &["--config", &config], dir)
 }
 
 /// How long a test master's writes wait for a replica to confirm its epoch after a restart

@@ -14,15 +14,16 @@ pub fn authorize(method: Method, from: &str, user: &str, to_user: &str, to_host:
     })
 }
 
-/// `user` logging in to itself on web1 over SSH from a client address (the test databases
-/// let alice do this).
-pub fn ssh_as(user: &str) -> Request {
-    authorize(Method::Ssh, "10.1.2.3", user, user, "web1")
+/// `user` logging in to itself on `host` over SSH from a client address. A server answers
+/// only the agent of `host` itself (or one allowed to ask for others): send it on a connection
+/// made as `host`.
+pub fn ssh_as(user: &str, host: &str) -> Request {
+    authorize(Method::Ssh, "10.1.2.3", user, user, host)
 }
 
-/// alice over SSH to web1: allowed by every test database.
-pub fn ssh() -> Request {
-    ssh_as("alice")
+/// alice over SSH to `host`: allowed by every test database for web1 and the agent hosts.
+pub fn ssh_on(host: &str) -> Request {
+    ssh_as("alice", host)
 }
 
 /// authenticate(user, password, host).

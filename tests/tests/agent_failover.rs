@@ -4,10 +4,10 @@
 //! silent).
 
 use gatehouse_agent::balance::Balancing;
-use gatehouse_agent::driver::{Completion, Driver};
+use gatehouse_agent::driver::Driver;
 use gatehouse_agent::engine::{AgentError, Engine, EngineConfig};
 use gatehouse_common::wire::Response;
-use gatehouse_tests::requests::*;
+use gatehouse_tests::driving::{complete, submit_ssh};
 use gatehouse_tests::*;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -21,24 +21,6 @@ fn engine(host: &TestHost, servers: usize, balancing: Balancing) -> Engine {
     ))
 }
 
-/// Turns the driver until `n` requests have completed (bounded by the wait limit).
-fn complete(driver: &mut Driver, n: usize) -> Vec<Completion> {
-    let start = Instant::now();
-    let mut done = Vec::new();
-    while done.len() < n {
-        assert!(
-            start.elapsed() < WAIT_LIMIT,
-            "only {} of {n} requests completed",
-            done.len()
-        );
-        driver
-            .turn(Some(Duration::from_millis(100)), &mut Vec::new())
-            .unwrap();
-        driver.take_completions(&mut done);
-    }
-    done
-}
-
 #[test]
 fn probing_and_ordered_agents_are_served_by_the_same_replica() {
     let (db, hosts) = test_database(2);
@@ -49,8 +31,8 @@ fn probing_and_ordered_agents_are_served_by_the_same_replica() {
     let mut driver = Driver::new(servers, 1).unwrap();
     let probing = driver.add_engine(engine(&hosts[0], 2, Balancing::Probing));
     let ordered = driver.add_engine(engine(&hosts[1], 2, Balancing::Ordered));
-    driver.submit(probing, ssh());
-    driver.submit(ordered, ssh());
+    submit_ssh(&mut driver, probing);
+    submit_ssh(&mut driver, ordered);
     let done = complete(&mut driver, 2);
     for c in &done {
         assert!(
@@ -82,12 +64,12 @@ fn a_replica_killed_mid_run_loses_no_request() {
         .collect();
     // Warm up: every agent connected somewhere.
     for &a in &agents {
-        driver.submit(a, ssh());
+        submit_ssh(&mut driver, a);
     }
     complete(&mut driver, agents.len());
     // Forty requests in flight, then replica 0 dies.
     for &a in &agents {
-        driver.submit(a, ssh());
+        submit_ssh(&mut driver, a);
     }
     driver
         .turn(Some(Duration::from_millis(5)), &mut Vec::new())
@@ -120,7 +102,7 @@ fn assert_no_server_reachable_before_the_deadline(servers: Vec<SocketAddr>, seed
     let mut driver = Driver::new(servers, seed).unwrap();
     let a = driver.add_engine(engine(&hosts[0], count, Balancing::Probing));
     let start = Instant::now();
-    driver.submit(a, ssh());
+    submit_ssh(&mut driver, a);
     let c = complete(&mut driver, 1).remove(0);
     assert_eq!(c.outcome.result, Err(AgentError::NoServerReachable));
     assert!(
@@ -177,7 +159,7 @@ fn a_replica_at_its_connection_cap_sends_the_agent_to_another_one() {
     let mut driver = Driver::new(vec![full.addr, other.addr], 5).unwrap();
     // Ordered: the full replica, first in the list, is certainly tried first.
     let a = driver.add_engine(engine(&hosts[0], 2, Balancing::Ordered));
-    driver.submit(a, ssh());
+    submit_ssh(&mut driver, a);
     let c = complete(&mut driver, 1).remove(0);
     assert!(
         matches!(c.outcome.result, Ok(Response::Allow { .. })),
@@ -201,16 +183,25 @@ fn a_busy_replica_redirects_the_agent_to_another_one() {
     );
     let fast = start_replica(&db, "()");
     let mut driver = Driver::new(vec![slow.addr, fast.addr], 4).unwrap();
-    // Ordered mode: both agents go to replica 0 first.
-    let first = driver.add_engine(engine(&hosts[0], 2, Balancing::Ordered));
-    let second = driver.add_engine(engine(&hosts[1], 2, Balancing::Ordered));
+    // Ordered mode: both agents go to replica 0 first. They wait out a 400 ms answer (no
+    // hedge, a 2 s response timeout): this test is about the replica's "busy" answer, not
+    // about the agents leaving a slow server on their own.
+    let patient = |host: &TestHost| {
+        let mut config =
+            EngineConfig::with_defaults(&host.name, host.key.clone(), 2, Balancing::Ordered);
+        config.failover.hedge = None;
+        config.failover.response.min = Duration::from_secs(2);
+        Engine::new(config)
+    };
+    let first = driver.add_engine(patient(&hosts[0]));
+    let second = driver.add_engine(patient(&hosts[1]));
     // The first request teaches the slow replica its service time (an idle replica always
     // takes a request, whatever it predicts).
-    driver.submit(first, ssh());
+    submit_ssh(&mut driver, first);
     let c = complete(&mut driver, 1).remove(0);
     assert_eq!((c.outcome.server, c.outcome.redirects), (Some(0), 0));
     // Keep it busy with another slow request...
-    driver.submit(first, ssh());
+    submit_ssh(&mut driver, first);
     (0..500)
         .filter_map(|_| {
             driver
@@ -221,7 +212,7 @@ fn a_busy_replica_redirects_the_agent_to_another_one() {
         .find(|r| r.load.in_service == 1)
         .expect("the slow request in service");
     // ...now it predicts (1 in service + 1) × 400 ms > 100 ms: busy, go elsewhere.
-    driver.submit(second, ssh());
+    submit_ssh(&mut driver, second);
     let done = complete(&mut driver, 2);
     let c = done.iter().find(|c| c.engine == second).unwrap();
     assert!(

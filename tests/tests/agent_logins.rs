@@ -1,11 +1,12 @@
-//! The agent's login path against a real replica: identity lookups through the cache,
-//! authorize and authenticate only for trusted uids, and offline answers once the replica is
-//! gone — identities from the cache, decisions younger than the configured age, passwords
-//! from a verifier only with `offline.passwords` on, a wrong password after the failure
-//! delay — each counted in `gatehouse-agent status`.
+//! The agent's login path against a real replica: identity lookups through the cache, and
+//! offline answers once the replica is gone — identities from the cache, decisions younger
+//! than the configured age, passwords from a verifier of the last online success (dropped by
+//! any online refusal) only with `offline.passwords` on, a wrong password after the failure
+//! delay — each counted in `gatehouse-agent status`. (Who may ask what, by uid:
+//! tests/tests/local_sockets.rs.)
 
 use gatehouse_common::identity::Lookup;
-use gatehouse_common::types::{AuthFailure, Method};
+use gatehouse_common::types::Method;
 use gatehouse_local::{LocalErrorKind, LocalRequest, LocalResponse};
 use gatehouse_tests::agentd::Agentd;
 use gatehouse_tests::*;
@@ -28,7 +29,7 @@ fn ssh_alice() -> LocalRequest {
 fn authenticate(password: &str) -> LocalRequest {
     LocalRequest::Authenticate {
         user: "alice".into(),
-        password: password.into(),
+        password: password.to_string().into(),
         host: String::new(),
     }
 }
@@ -114,7 +115,7 @@ fn decisions_are_answered_offline_only_when_young_enough() {
     // A wrong password from a live server is final, whatever the offline settings.
     assert!(matches!(
         agent.ask(&authenticate("wrong")),
-        LocalResponse::AuthFail { reason: AuthFailure::BadPassword, ref server } if !server.contains("offline")
+        LocalResponse::AuthFail { ref server } if !server.contains("offline")
     ));
     kill(replica);
     match agent.ask(&ssh_alice()) {
@@ -158,20 +159,32 @@ fn decisions_are_answered_offline_only_when_young_enough() {
 fn passwords_are_checked_offline_against_the_last_online_login_when_enabled() {
     let delay = Duration::from_millis(400);
     let (replica, agent) = setup("offline: (passwords: true, failure_delay_ms: 400)");
+    let log_in_online = || {
+        assert!(matches!(
+            agent.ask(&authenticate(ALICE_PASSWORD)),
+            LocalResponse::AuthOk { ref server } if !server.contains("offline")
+        ));
+        // The verifier is made on the agent's verifier thread after the answer.
+        let start = Instant::now();
+        while agent.status().offline.cached_verifiers == 0 {
+            assert!(
+                start.elapsed() < WAIT_LIMIT,
+                "no verifier stored: {}",
+                agent.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    log_in_online();
+    // A live server's refusal says no more than "failed" (a typo, a lock, a changed
+    // password): the verifier goes, so none of those can log in offline later.
     assert!(matches!(
-        agent.ask(&authenticate(ALICE_PASSWORD)),
-        LocalResponse::AuthOk { .. }
+        agent.ask(&authenticate("typo")),
+        LocalResponse::AuthFail { ref server } if !server.contains("offline")
     ));
-    // The verifier is made on the agent's verifier thread after the answer.
-    let start = Instant::now();
-    while agent.status().offline.cached_verifiers == 0 {
-        assert!(
-            start.elapsed() < WAIT_LIMIT,
-            "no verifier stored: {}",
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_eq!(agent.status().offline.cached_verifiers, 0);
+    // The next online success makes a new one.
+    log_in_online();
     kill(replica);
     match agent.ask(&authenticate(ALICE_PASSWORD)) {
         LocalResponse::AuthOk { server } => assert!(server.starts_with("offline cache")),
@@ -180,10 +193,7 @@ fn passwords_are_checked_offline_against_the_last_online_login_when_enabled() {
     let start = Instant::now();
     assert!(matches!(
         agent.ask(&authenticate("guess")),
-        LocalResponse::AuthFail {
-            reason: AuthFailure::BadPassword,
-            ..
-        }
+        LocalResponse::AuthFail { .. }
     ));
     assert!(
         start.elapsed() >= delay,
@@ -197,21 +207,4 @@ fn passwords_are_checked_offline_against_the_last_online_login_when_enabled() {
         !agent.log().contains(ALICE_PASSWORD),
         "a password reached the log"
     );
-}
-
-#[test]
-fn only_trusted_uids_may_ask_for_decisions_while_lookups_are_open() {
-    // Root (this test) is not among the trusted uids here.
-    let (_replica, agent) = setup("trusted_uids: [4242]");
-    for request in [ssh_alice(), authenticate("x"), LocalRequest::Status] {
-        let answer = agent.ask(&request);
-        assert!(
-            is_error(&answer, LocalErrorKind::NotPermitted),
-            "{request:?}: {answer:?}"
-        );
-    }
-    assert!(matches!(
-        agent.ask(&lookup(Lookup::UserByName("alice".into()))),
-        LocalResponse::User(_)
-    ));
 }

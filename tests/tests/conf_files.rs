@@ -50,3 +50,12 @@ fn a_config_error_names_the_file_and_the_field() {
     assert!(err.contains("bad.ron"), "{err}");
     assert!(err.contains("bridge.max_connections"), "{err}");
 }
+
+#[test]
+fn the_example_replica_config_shows_the_bridge_defaults() {
+    let config = ReplicaConfig::load(&conf_dir().join("replica.ron")).unwrap();
+    assert_eq!(
+        config.bridge,
+        gatehouse_replica::bridge::BridgeConfig::default()
+    );
+}

@@ -173,6 +173,29 @@ fn export_import_usage_errors_and_an_unreachable_master() {
     a.refused(&["import", &bad], "bad.ron");
     a.usage(&["import", &a.path("missing.ron")], "cannot read");
 
+    // Keys anyone knows, or that two hosts share, never enter the database.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/example-db.ron");
+    a.refused(
+        &["import", example.to_str().unwrap()],
+        "host `web1`: the node key is one published in Gatehouse's example database",
+    );
+    let host = |name: &str, key: &str| format!("Host(name: {name:?}, node_key: {key:?})");
+    let (one, two) = ("ab".repeat(32), "cd".repeat(32));
+    let hosts = [host("web1", &one), host("web2", &two), host("db1", &one)].join(", ");
+    std::fs::write(&bad, format!("(hosts: [{hosts}])")).unwrap();
+    a.refused(
+        &["import", &bad],
+        "hosts `web1` and `db1` have the same node key",
+    );
+    std::fs::write(
+        &bad,
+        format!("(hosts: [{}])", host("web1", &"0".repeat(64))),
+    )
+    .unwrap();
+    a.refused(&["import", &bad], "host `web1`: the node key is all zeros");
+    std::fs::write(&bad, format!("(hosts: [{}])", host("web1", &two))).unwrap();
+    a.ok(&["import", &bad]);
+
     a.usage(&["frobnicate"], "unknown command `frobnicate`");
     a.usage(&["status", "--colour", "red"], "unknown option --colour");
     assert_eq!(a.run(&["--help"]).code, 0);

@@ -2,15 +2,15 @@
 //! SIGKILL, old stores are migrated and unknown ones refused, garbage on the admin socket gets
 //! an error, and a second master cannot take over a live socket.
 
-use gatehouse_common::policy::{Database, Route, RouteTarget};
+use gatehouse_common::policy::{Route, RouteTarget};
 use gatehouse_common::types::{DenyReason, Method};
 use gatehouse_common::wire::{AuthorizeRequest, Request, Response};
 use gatehouse_master::admin::client::AdminClient;
 use gatehouse_master::admin::proto::{
     read_message, AdminErrorKind, AdminRequest, AdminResponse, MAX_RESPONSE_BYTES,
 };
-use gatehouse_master::store::SCHEMA_V0;
-use gatehouse_tests::admin::{ask, run_admin, status};
+use gatehouse_master::store::{SCHEMA_V0, SCHEMA_VERSION};
+use gatehouse_tests::admin::{ask, import, run_admin, status};
 use gatehouse_tests::*;
 use std::io::Write;
 use std::process::Command;
@@ -26,24 +26,6 @@ fn ssh(to_user: &str, to_host: &str) -> Request {
     })
 }
 
-/// Loads `db` into the master through the admin socket (import).
-fn import(files: &MasterFiles, db: &Database) {
-    let text = ron::to_string(db).unwrap();
-    let mut client = AdminClient::connect(&files.socket).unwrap();
-    let chunk = AdminRequest::ImportChunk { text };
-    assert!(matches!(
-        client.request(&chunk).unwrap(),
-        AdminResponse::ImportPending { .. }
-    ));
-    let commit = AdminRequest::ImportCommit {
-        file: "test".into(),
-    };
-    assert!(matches!(
-        client.request(&commit).unwrap(),
-        AdminResponse::Done { .. }
-    ));
-}
-
 #[test]
 fn agents_see_admin_changes_immediately_and_sigterm_drains() {
     let files = MasterFiles::new("(workers: 1)");
@@ -52,21 +34,21 @@ fn agents_see_admin_changes_immediately_and_sigterm_drains() {
     import(&files, &db);
     let mut agent = Client::connect(master.addr, &hosts[0]).unwrap();
     assert!(matches!(
-        agent.request(1, ssh("alice", "web1")).unwrap(),
+        agent.request(1, ssh("alice", &hosts[0].name)).unwrap(),
         Response::Allow { .. }
     ));
 
     let locked = run_admin(&files, &["user", "lock", "alice"]);
     assert_eq!(locked.code, 0, "{locked:?}");
     assert_eq!(
-        agent.request(2, ssh("alice", "web1")).unwrap(),
+        agent.request(2, ssh("alice", &hosts[0].name)).unwrap(),
         Response::Deny {
             reason: DenyReason::Locked
         }
     );
     run_admin(&files, &["user", "unlock", "alice"]);
     assert!(matches!(
-        agent.request(3, ssh("alice", "web1")).unwrap(),
+        agent.request(3, ssh("alice", &hosts[0].name)).unwrap(),
         Response::Allow { .. }
     ));
 
@@ -184,6 +166,8 @@ fn master_exit(files: &MasterFiles) -> (i32, String) {
 #[test]
 fn an_old_store_is_migrated_and_a_newer_one_refused() {
     let files = MasterFiles::new("()");
+    // Created private, as the master requires of its store.
+    write_private(&files.store, "");
     let conn = rusqlite::Connection::open(&files.store).unwrap();
     conn.execute_batch(SCHEMA_V0).unwrap();
     conn.execute_batch(
@@ -195,7 +179,9 @@ fn an_old_store_is_migrated_and_a_newer_one_refused() {
     let master = start_master(&files);
     assert_eq!((status(&files).sequence, status(&files).users), (3, 1));
     assert!(
-        master.log().contains("migrated from schema 0 to 2"),
+        master
+            .log()
+            .contains(&format!("migrated from schema 0 to {SCHEMA_VERSION}")),
         "{}",
         master.log()
     );
@@ -211,7 +197,9 @@ fn an_old_store_is_migrated_and_a_newer_one_refused() {
     let (code, stderr) = master_exit(&files);
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains("schema version 9 is newer than this gatehouse-master supports (2)"),
+        stderr.contains(&format!(
+            "schema version 9 is newer than this gatehouse-master supports ({SCHEMA_VERSION})"
+        )),
         "{stderr}"
     );
 }

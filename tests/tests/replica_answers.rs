@@ -2,7 +2,7 @@
 //! tells probing agents how long they would wait.
 
 use gatehouse_common::policy::Database;
-use gatehouse_common::types::{AuthFailure, DenyReason, ErrorCode, Method};
+use gatehouse_common::types::{DenyReason, ErrorCode, Method};
 use gatehouse_common::wire::Response;
 use gatehouse_tests::client::{raw_connect, read_plain_frame};
 use gatehouse_tests::requests::*;
@@ -17,10 +17,11 @@ fn a_replica_started_from_the_example_config_answers_correctly() {
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf");
     let dir = TestDir::new("example");
     let text = std::fs::read_to_string(conf.join("replica.ron")).unwrap();
-    let text = text.replace("127.0.0.1:7701", "127.0.0.1:0").replace(
-        "\"example-db.ron\"",
-        &format!("{:?}", conf.join("example-db.ron").canonicalize().unwrap()),
-    );
+    let text = text.replace("127.0.0.1:7701", "127.0.0.1:0");
+    // The database holds node keys: the replica reads it only when private (0600), which a
+    // checkout does not give it.
+    let db_text = std::fs::read_to_string(conf.join("example-db.ron")).unwrap();
+    write_private(&dir.path().join("example-db.ron"), &db_text);
     let config = dir.path().join("replica.ron");
     std::fs::write(&config, text).unwrap();
     let config = config.to_string_lossy().to_string();
@@ -84,9 +85,7 @@ fn a_replica_started_from_the_example_config_answers_correctly() {
         agent
             .request(6, authenticate("alice", "wrong horse", "web1"))
             .unwrap(),
-        Response::AuthFail {
-            reason: AuthFailure::BadPassword
-        }
+        Response::AuthFail
     );
 }
 
@@ -109,19 +108,14 @@ fn a_probe_reply_reflects_a_queue_built_up_by_slow_requests() {
         .iter()
         .map(|h| Client::connect(replica.addr, h).unwrap())
         .collect();
-    let ssh = authorize(Method::Ssh, "x", "alice", "alice", "web1");
+    let ssh = |n: usize| authorize(Method::Ssh, "x", "alice", "alice", &hosts[n].name);
     assert!(matches!(
-        agents[0].request(99, ssh).unwrap(),
+        agents[0].request(99, ssh(0)).unwrap(),
         Response::Allow { .. }
     ));
     // Now each sends one request: the first is served, five wait.
     for (n, agent) in agents.iter_mut().enumerate() {
-        agent
-            .send(
-                n as u32,
-                authorize(Method::Ssh, "x", "alice", "alice", "web1"),
-            )
-            .unwrap();
+        agent.send(n as u32, ssh(n)).unwrap();
     }
     // The probe races the requests through the reactor; ask until all six are in.
     let busy = (0..200)
@@ -192,7 +186,7 @@ fn an_overloaded_replica_says_busy_go_elsewhere_and_stops_answering_probes() {
     );
     let mut agent = Client::connect(replica.addr, &hosts[0]).unwrap();
     // Teach the estimator the service time with one request.
-    let ssh = || authorize(Method::Ssh, "x", "alice", "alice", "web1");
+    let ssh = || authorize(Method::Ssh, "x", "alice", "alice", &hosts[0].name);
     assert!(matches!(
         agent.request(0, ssh()).unwrap(),
         Response::Allow { .. }
@@ -276,7 +270,7 @@ fn an_idle_replica_always_takes_a_request_whatever_it_predicts() {
     for id in 0..3 {
         // Idle each time (the previous answer came back): never "busy" forever.
         assert!(matches!(
-            agent.request(id, ssh()).unwrap(),
+            agent.request(id, ssh_on(&hosts[0].name)).unwrap(),
             Response::Allow { .. }
         ));
     }

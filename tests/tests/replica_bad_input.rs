@@ -31,7 +31,10 @@ fn bad_frames_close_only_the_offending_connection() {
     let mut bystander_ok = |label: &str| {
         id += 1;
         assert!(
-            matches!(bystander.request(id, ssh()), Ok(Response::Allow { .. })),
+            matches!(
+                bystander.request(id, ssh_on(&hosts[0].name)),
+                Ok(Response::Allow { .. })
+            ),
             "bystander not served after {label}"
         );
     };
@@ -39,7 +42,7 @@ fn bad_frames_close_only_the_offending_connection() {
 
     // Forged: one bit flipped in the ciphertext.
     let mut a = Client::connect(replica.addr, attacker).unwrap();
-    let mut frame = a.seal(1, ssh());
+    let mut frame = a.seal(1, ssh_on(&attacker.name));
     frame[8] ^= 0x01;
     a.stream.write_all(&frame).unwrap();
     expect_auth_failed(&mut a);
@@ -47,7 +50,7 @@ fn bad_frames_close_only_the_offending_connection() {
 
     // Replayed: the same sealed frame twice.
     let mut a = Client::connect(replica.addr, attacker).unwrap();
-    let frame = a.seal(1, ssh());
+    let frame = a.seal(1, ssh_on(&attacker.name));
     a.stream.write_all(&frame).unwrap();
     assert!(matches!(
         a.next_event().unwrap(),
@@ -59,8 +62,8 @@ fn bad_frames_close_only_the_offending_connection() {
 
     // Reordered: the second frame sent before the first.
     let mut a = Client::connect(replica.addr, attacker).unwrap();
-    let first = a.seal(1, ssh());
-    let second = a.seal(2, ssh());
+    let first = a.seal(1, ssh_on(&attacker.name));
+    let second = a.seal(2, ssh_on(&attacker.name));
     a.stream.write_all(&second).unwrap();
     a.stream.write_all(&first).unwrap();
     expect_auth_failed(&mut a);
@@ -68,7 +71,7 @@ fn bad_frames_close_only_the_offending_connection() {
 
     // Truncated: the frame's last byte dropped and its length prefix shortened to match.
     let mut a = Client::connect(replica.addr, attacker).unwrap();
-    let mut frame = a.seal(1, ssh());
+    let mut frame = a.seal(1, ssh_on(&attacker.name));
     frame.pop();
     let len = (frame.len() - 4) as u32;
     frame[..4].copy_from_slice(&len.to_be_bytes());

@@ -13,8 +13,8 @@ fn answer_order(bridge: &str) -> Vec<u32> {
     let (db, hosts) = test_database(1);
     let replica = start_replica(&db, bridge);
     let mut agent = Client::connect(replica.addr, &hosts[0]).unwrap();
-    let mut both = agent.seal(1, authenticate("alice", ALICE_PASSWORD, "web1"));
-    both.extend(agent.seal(2, ssh()));
+    let mut both = agent.seal(1, authenticate("alice", ALICE_PASSWORD, &hosts[0].name));
+    both.extend(agent.seal(2, ssh_on(&hosts[0].name)));
     agent.stream.write_all(&both).unwrap();
     let mut order = Vec::new();
     for _ in 0..2 {

@@ -49,7 +49,7 @@ fn the_cap_admits_exactly_cap_connections_and_the_count_returns_to_zero() {
         // The admitted ones still work.
         for (n, agent) in admitted.iter_mut().enumerate() {
             assert!(matches!(
-                agent.request(n as u32, ssh()).unwrap(),
+                agent.request(n as u32, ssh_on(&hosts[n].name)).unwrap(),
                 Response::Allow { .. }
             ));
         }
@@ -80,7 +80,7 @@ fn an_idle_connection_gets_the_idle_goodbye() {
     let replica = start_replica(&db, "(idle_timeout_ms: 300)");
     let mut agent = Client::connect(replica.addr, &hosts[0]).unwrap();
     assert!(matches!(
-        agent.request(1, ssh()).unwrap(),
+        agent.request(1, ssh_on(&hosts[0].name)).unwrap(),
         Response::Allow { .. }
     ));
     assert_eq!(
@@ -103,7 +103,7 @@ fn an_old_connection_finishes_its_request_then_gets_the_reconnect_goodbye() {
         "(max_connection_age_ms: 300, benchmark_service_delay_ms: 600, busy_wait_ms: 60000)",
     );
     let mut agent = Client::connect(replica.addr, &hosts[0]).unwrap();
-    agent.send(1, ssh()).unwrap();
+    agent.send(1, ssh_on(&hosts[0].name)).unwrap();
     match agent.next_event().unwrap() {
         ClientEvent::Response { id: 1, body } => assert!(matches!(body, Response::Allow { .. })),
         other => panic!("the in-flight request is answered first, got {other:?}"),
@@ -128,7 +128,7 @@ fn a_handshake_that_does_not_finish_and_a_trickled_frame_are_closed() {
     assert!(closed_by_server(&mut silent));
     // Establish, then send half a frame and stop.
     let mut agent = Client::connect(replica.addr, &hosts[0]).unwrap();
-    let frame = agent.seal(1, ssh());
+    let frame = agent.seal(1, ssh_on(&hosts[0].name));
     agent.stream.write_all(&frame[..frame.len() / 2]).unwrap();
     match agent.next_event() {
         Err(ClientFailure::Protocol(ClientError::Server(e))) => {
@@ -148,7 +148,7 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
     );
     let mut busy = Client::connect(replica.addr, &hosts[0]).unwrap();
     let mut idle = Client::connect(replica.addr, &hosts[1]).unwrap();
-    busy.send(7, ssh()).unwrap();
+    busy.send(7, ssh_on(&hosts[0].name)).unwrap();
     // Wait until the request is in service, so the drain has something to finish.
     (0..500)
         .filter_map(|_| probe(replica.addr, &hosts[2], WAIT_LIMIT))
@@ -232,7 +232,7 @@ fn a_pipelining_agent_is_held_to_its_in_flight_cap_and_every_request_is_answered
     // Eight requests in one write: the replica takes two at a time off the socket.
     let mut burst = Vec::new();
     for id in 0..8 {
-        burst.extend(agent.seal(id, ssh()));
+        burst.extend(agent.seal(id, ssh_on(&hosts[0].name)));
     }
     agent.stream.write_all(&burst).unwrap();
     let mut seen = 0;
@@ -262,7 +262,8 @@ fn a_pipelining_agent_is_held_to_its_in_flight_cap_and_every_request_is_answered
 fn either_cipher_suite_seals_and_aes_is_chosen_only_with_aes_hardware() {
     use gatehouse_common::crypto::{aes_hardware, CipherSuite::*};
     let (db, hosts) = test_database(1);
-    let replica = start_replica(&db, "()");
+    // One test host stands for hundreds of agents here: lift its cap on connections.
+    let replica = start_replica(&db, "(max_connections_per_host: 1000)");
     let versions = gatehouse_common::wire::SUPPORTED_VERSIONS;
     // The replica runs here too, so it has AES hardware exactly when this test does.
     let aes_or_chacha = if aes_hardware() {
@@ -279,7 +280,7 @@ fn either_cipher_suite_seals_and_aes_is_chosen_only_with_aes_hardware() {
             .unwrap_or_else(|e| panic!("{offer:?}: {e:?}"));
         assert_eq!(agent.cipher(), Some(expect), "{offer:?}");
         assert!(matches!(
-            agent.request(1, ssh()),
+            agent.request(1, ssh_on(&hosts[0].name)),
             Ok(Response::Allow { .. })
         ));
     }
@@ -303,14 +304,15 @@ fn connections_beyond_the_kept_cipher_bound_are_served_alike() {
     use gatehouse_common::crypto::CipherSuite::*;
     use gatehouse_replica::bridge::reactor::MAX_PREPARED_SESSIONS;
     let (db, hosts) = test_database(1);
-    let replica = start_replica(&db, "()");
+    // One test host stands for hundreds of agents here: lift its cap on connections.
+    let replica = start_replica(&db, "(max_connections_per_host: 1000)");
     let versions = gatehouse_common::wire::SUPPORTED_VERSIONS;
     let offer = [Aes256Gcm, ChaCha20Poly1305];
     let connect =
         || Client::connect_offering(replica.addr, &hosts[0], versions, &offer).expect("connects");
     let mut agents: Vec<Client> = (0..MAX_PREPARED_SESSIONS + 8).map(|_| connect()).collect();
     for (n, agent) in agents.iter_mut().enumerate() {
-        let answer = agent.request(1, ssh());
+        let answer = agent.request(1, ssh_on(&hosts[0].name));
         assert!(
             matches!(answer, Ok(Response::Allow { .. })),
             "agent {n}: {answer:?}"
@@ -319,7 +321,7 @@ fn connections_beyond_the_kept_cipher_bound_are_served_alike() {
     drop(agents);
     wait_for_connections(replica.addr, &hosts[0], 0);
     for n in 0..8 {
-        let answer = connect().request(1, ssh());
+        let answer = connect().request(1, ssh_on(&hosts[0].name));
         assert!(
             matches!(answer, Ok(Response::Allow { .. })),
             "agent {n} after: {answer:?}"

@@ -37,7 +37,7 @@ fn changes_reach_every_replica_and_its_agents() {
         ReplicaStatus::wait_for(&cluster.replica_dir(name), "the lock", |s| s.applied == seq);
         let mut agent = Client::connect(replica.addr, &web1(&cluster)).unwrap();
         assert_eq!(
-            agent.request(1, ssh_as("alice")).unwrap(),
+            agent.request(1, ssh_as("alice", "web1")).unwrap(),
             Response::Deny {
                 reason: DenyReason::Locked
             }
@@ -84,7 +84,7 @@ fn a_restarted_replica_resumes_from_its_sequence_without_a_snapshot() {
     // The agents of the restarted replica see the new users at once.
     let mut agent = Client::connect(replica.addr, &web1(&cluster)).unwrap();
     assert_eq!(
-        agent.request(1, ssh_as("u24")).unwrap(),
+        agent.request(1, ssh_as("u24", "web1")).unwrap(),
         Response::Deny {
             reason: DenyReason::NoMatchingRoute
         }
@@ -160,7 +160,7 @@ fn an_agent_request_on_the_replication_port_closes_that_link_only() {
         key: cluster.key("r1"),
     };
     let mut agent = Client::connect(port, &r1).expect("the usual handshake");
-    let answer = agent.request(1, ssh());
+    let answer = agent.request(1, ssh_on("r1"));
     assert!(
         answer.is_err(),
         "no answer on the replication port: {answer:?}"

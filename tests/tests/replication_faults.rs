@@ -89,7 +89,7 @@ fn a_stopped_master_is_detected_and_the_replica_keeps_serving_then_reconnects() 
     };
     let mut agent = Client::connect(replica.addr, &web1).unwrap();
     assert!(matches!(
-        agent.request(1, ssh_as("alice")).unwrap(),
+        agent.request(1, ssh_as("alice", "web1")).unwrap(),
         Response::Allow { .. }
     ));
     let report = probe(replica.addr, &web1, WAIT_LIMIT).expect("probe answered");

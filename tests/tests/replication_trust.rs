@@ -72,13 +72,13 @@ fn a_forged_master_holding_only_a_replicas_node_key_is_refused_and_the_real_one_
     // Nothing the forgers sent was applied: mallory does not exist, alice still does.
     let mut agent = Client::connect(replica.addr, &host(&cluster, "web1")).unwrap();
     assert_eq!(
-        agent.request(1, ssh_as("mallory")).unwrap(),
+        agent.request(1, ssh_as("mallory", "web1")).unwrap(),
         Response::Deny {
             reason: DenyReason::UnknownUser
         }
     );
     assert!(matches!(
-        agent.request(2, ssh_as("alice")).unwrap(),
+        agent.request(2, ssh_as("alice", "web1")).unwrap(),
         Response::Allow { .. }
     ));
 }

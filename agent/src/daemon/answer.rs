@@ -11,6 +11,7 @@ use crate::local::{
 use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest, Request, Response, Session};
 use std::net::SocketAddr;
 use std::time::Duration;
+use zeroize::Zeroize;
 
 /// The request for the servers; `None` for a status, which the daemon answers itself. An empty
 /// `to_host` (authorize) or `host` (authenticate) means this host: `own_host`.
@@ -43,7 +44,8 @@ pub fn to_wire(request: &LocalRequest, own_host: &str) -> Option<Request> {
             host,
         } => Request::Authenticate(AuthenticateRequest {
             user: user.clone(),
-            password: password.clone(),
+            // The wire copy is wiped by `Request::wipe_password` once the daemon is done.
+            password: password.as_str().to_owned(),
             host: or_own(host),
         }),
         LocalRequest::Lookup(lookup) => Request::Lookup(lookup.clone()),
@@ -54,11 +56,18 @@ pub fn to_wire(request: &LocalRequest, own_host: &str) -> Option<Request> {
 /// Refuses a request the wire encoder would refuse (an over-long name or password), so it
 /// never reaches the engine, where it could not be sent to any server. `Err` says why.
 pub fn check_request(request: &Request) -> Result<(), String> {
-    let probe = Session::Request {
+    let mut probe = Session::Request {
         id: 0,
         body: request.clone(),
     };
-    probe.encode(&mut Vec::new()).map_err(|e| e.to_string())
+    let mut encoded = Vec::new();
+    let result = probe.encode(&mut encoded).map_err(|e| e.to_string());
+    // Both copies may hold the password.
+    if let Session::Request { body, .. } = &mut probe {
+        body.wipe_password();
+    }
+    encoded.zeroize();
+    result
 }
 
 /// The local answer for an engine outcome; `servers` maps server indexes to addresses.
@@ -77,10 +86,7 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
             server,
         },
         Ok(Response::AuthOk) => LocalResponse::AuthOk { server },
-        Ok(Response::AuthFail { reason }) => LocalResponse::AuthFail {
-            reason: *reason,
-            server,
-        },
+        Ok(Response::AuthFail) => LocalResponse::AuthFail { server },
         Ok(Response::Error(e)) => LocalResponse::Error {
             kind: LocalErrorKind::ServerError,
             message: format!("{server} answered {:?}: {}", e.code, e.message),
@@ -92,6 +98,9 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
         Err(error) => LocalResponse::Error {
             kind: match error {
                 AgentError::NoServerReachable => LocalErrorKind::NoServerReachable,
+                AgentError::NoServerAcceptsConnections => {
+                    LocalErrorKind::NoServerAcceptsConnections
+                }
                 AgentError::DeadlineExceeded => LocalErrorKind::DeadlineExceeded,
                 AgentError::Refused(_) => LocalErrorKind::Refused,
                 AgentError::QueueFull => LocalErrorKind::QueueFull,

@@ -6,28 +6,15 @@ use gatehouse_local::codec::{encode_response, FrameBuf, MAX_REQUEST_FRAME};
 use gatehouse_local::LocalResponse;
 use mio::net::UnixStream;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::time::Instant;
-
-/// The caller's uid, read once at accept with SO_PEERCRED (`None` if it cannot be read: such a
-/// caller is trusted with identity lookups only).
-pub(super) fn caller_uid(stream: &UnixStream) -> Option<u32> {
-    match gatehouse_local::peer::peer_cred(stream.as_raw_fd()) {
-        Ok(cred) => Some(cred.uid),
-        Err(e) => {
-            log::warn!("cannot read a local caller's credentials: {e}");
-            None
-        }
-    }
-}
 
 /// A connected local caller.
 pub(super) struct LocalClient {
     pub stream: UnixStream,
     /// Distinguishes this caller from a later one in the same slot.
     pub generation: u64,
-    /// The caller's uid (SO_PEERCRED at accept).
-    pub uid: Option<u32>,
+    /// The caller's uid as the kernel reported it at connect (`SO_PEERCRED` or the like).
+    pub uid: u32,
     pub frames: FrameBuf,
     pub outbuf: Vec<u8>,
     /// An answer is being worked on for this caller (by the engine, the verifier thread or a
@@ -47,8 +34,7 @@ pub(super) enum ReadResult {
 }
 
 impl LocalClient {
-    pub fn new(stream: UnixStream, generation: u64, now: Instant) -> Self {
-        let uid = caller_uid(&stream);
+    pub fn new(stream: UnixStream, generation: u64, uid: u32, now: Instant) -> Self {
         LocalClient {
             stream,
             generation,

@@ -1,5 +1,6 @@
-//! What the daemon does around the engine for logins: who may ask what, identity answers from
-//! the cache, remembering answers, and answering from the cache when no server is reachable.
+//! What the daemon does around the engine for logins: identity answers from the cache,
+//! remembering answers, and answering from the cache when no server is reachable. (Who may
+//! ask what is `daemon::access`.)
 //!
 //! Not pure: it owns the cache (SQLite) and the verifier thread; time comes in as `now_ms`
 //! (Unix milliseconds, since the cache outlives the process). Called by `daemon::serve`:
@@ -15,13 +16,14 @@ use crate::offline::worker::{Done, Job, Worker};
 use crate::offline::{
     as_offline, decision_usable, identity_is_fresh, offline_source, verifier_usable,
 };
-use gatehouse_common::types::AuthFailure;
-use gatehouse_common::wire::Request;
+use gatehouse_common::types::{DenyReason, Method};
+use gatehouse_common::wire::{Request, Response};
 use gatehouse_local::codec::encode_request;
-use gatehouse_local::{LocalErrorKind, LocalRequest, LocalResponse, OfflineReport};
+use gatehouse_local::{LocalRequest, LocalResponse, OfflineReport};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 /// What the daemon remembers about a request sent to the engine.
 #[derive(Debug, Clone)]
@@ -54,7 +56,6 @@ pub struct Login {
     worker: Option<Worker>,
     cache_config: CacheConfig,
     offline: OfflineConfig,
-    trusted_uids: Vec<u32>,
     report: OfflineReport,
     /// When the last offline answer was given (ms), for the report's age.
     last_at_ms: u64,
@@ -80,7 +81,6 @@ impl Login {
             cache,
             worker,
             cache_config: config.cache.clone(),
-            trusted_uids: config.trusted_uids.clone(),
             report: OfflineReport {
                 identities: offline.identities,
                 authorize_max_age_s: offline.authorize_max_age_s,
@@ -92,19 +92,11 @@ impl Login {
         }
     }
 
-    /// Whether a caller with `uid` may ask `request`: identity lookups are open to every uid
-    /// (NSS runs in every process); authorize, authenticate and status only to the trusted
-    /// uids.
-    pub fn permitted(&self, request: &LocalRequest, uid: Option<u32>) -> bool {
-        matches!(request, LocalRequest::Lookup(_))
-            || uid.is_some_and(|uid| self.trusted_uids.contains(&uid))
-    }
-
     /// A fresh cached identity, or what to remember while the servers are asked.
     pub fn before(&self, request: &LocalRequest, now_ms: u64) -> Before {
-        let key = encode_request(request).unwrap_or_default();
         match request {
             LocalRequest::Lookup(_) => {
+                let key = cache_key(request);
                 let cached = self
                     .cache
                     .as_ref()
@@ -116,7 +108,9 @@ impl Login {
                     _ => Before::Submit(Pending::Lookup(key)),
                 }
             }
-            LocalRequest::Authorize { .. } => Before::Submit(Pending::Authorize(key)),
+            LocalRequest::Authorize { .. } => {
+                Before::Submit(Pending::Authorize(cache_key(request)))
+            }
             _ => Before::Submit(Pending::Authenticate),
         }
     }
@@ -132,7 +126,7 @@ impl Login {
         now_ms: u64,
     ) -> After {
         let answer = outcome_response(outcome, servers);
-        let unreachable = matches!(outcome.result, Err(AgentError::NoServerReachable));
+        let unreachable = no_server_answers(outcome);
         match pending {
             Pending::Lookup(key) => {
                 if let Some(cache) = self.cache.as_mut() {
@@ -152,6 +146,9 @@ impl Login {
                     answer,
                     LocalResponse::Allow { .. } | LocalResponse::Deny { .. }
                 );
+                if let Some(user) = gone_or_locked(outcome) {
+                    self.forget_verifier(user, now_ms);
+                }
                 if let Some(cache) = self.cache.as_mut() {
                     if decided && self.offline.authorize_max_age_s > 0 {
                         cache.put(Table::Decisions, &key, &answer, now_ms);
@@ -181,37 +178,32 @@ impl Login {
             return After::Answer(answer);
         };
         let user = request.user.clone();
-        match (&answer, self.cache.as_mut(), &self.worker) {
-            (LocalResponse::AuthOk { .. }, Some(_), Some(worker)) if self.offline.passwords => {
+        match (&outcome.result, self.cache.as_mut(), &self.worker) {
+            // Only a live server's AuthOk makes (or refreshes) a verifier.
+            (Ok(Response::AuthOk), Some(_), Some(worker)) if self.offline.passwords => {
                 let job = Job::Make {
                     user,
-                    password: request.password.clone(),
+                    password: Zeroizing::new(request.password.clone()),
                     now_ms,
                 };
                 if !worker.submit(job) {
                     log::warn!("verifier thread busy: no offline verifier made this time");
                 }
             }
-            // The account is locked or gone: its verifier must not let it in offline.
-            (
-                LocalResponse::AuthFail {
-                    reason: AuthFailure::Locked | AuthFailure::UnknownUser,
-                    ..
-                },
-                Some(cache),
-                _,
-            ) => {
-                cache.remove(Table::Verifiers, user.as_bytes());
+            // A live server refused this password. Its one answer does not say why (a wrong
+            // password, a locked or removed account, a changed password), so the verifier is
+            // dropped whatever the reason: none of them may still log in offline. The next
+            // online success makes a new one.
+            (Ok(Response::AuthFail), Some(cache), _) => {
+                cache.forget_verifier(&user, now_ms);
             }
-            (LocalResponse::Error { .. }, Some(cache), Some(worker))
-                if matches!(outcome.result, Err(AgentError::NoServerReachable)) =>
-            {
+            (Err(_), Some(cache), Some(worker)) if no_server_answers(outcome) => {
                 if let Some((verifier, age_ms)) = cache.verifier(&user, now_ms) {
                     if verifier_usable(age_ms, &self.offline) {
                         let job = Job::Check {
                             tag,
                             user,
-                            password: request.password.clone(),
+                            password: Zeroizing::new(request.password.clone()),
                             verifier,
                             age_ms,
                         };
@@ -257,10 +249,7 @@ impl Login {
                     Some((tag, LocalResponse::AuthOk { server }, Duration::ZERO))
                 } else {
                     log::warn!("offline: wrong password for `{user}`");
-                    let answer = LocalResponse::AuthFail {
-                        reason: AuthFailure::BadPassword,
-                        server,
-                    };
+                    let answer = LocalResponse::AuthFail { server };
                     Some((
                         tag,
                         answer,
@@ -285,9 +274,16 @@ impl Login {
         if let Some(cache) = &self.cache {
             report.cached_identities = cache.len(Table::Identities);
             report.cached_decisions = cache.len(Table::Decisions);
-            report.cached_verifiers = cache.len(Table::Verifiers);
+            report.cached_verifiers = cache.live_verifiers();
         }
         report
+    }
+
+    /// Drops `user`'s offline verifier, if there is one.
+    fn forget_verifier(&mut self, user: &str, now_ms: u64) {
+        if let Some(cache) = self.cache.as_mut() {
+            cache.forget_verifier(user, now_ms);
+        }
     }
 
     /// Counts and logs an offline answer.
@@ -314,11 +310,31 @@ fn is_identity(answer: &LocalResponse) -> bool {
     )
 }
 
-/// The refusal for a caller whose uid may not ask this.
-pub fn not_permitted(uid: Option<u32>) -> LocalResponse {
-    let who = uid.map_or("an unknown uid".to_string(), |u| format!("uid {u}"));
-    LocalResponse::error(
-        LocalErrorKind::NotPermitted,
-        format!("{who} may only look up identities here (see trusted_uids)"),
+/// Whether the engine gave up because no server could be reached at all (nothing answered,
+/// or servers answered probes but refused every TCP connection): the only case in which an
+/// offline answer may stand in for a server's.
+fn no_server_answers(outcome: &Outcome) -> bool {
+    matches!(
+        outcome.result,
+        Err(AgentError::NoServerReachable | AgentError::NoServerAcceptsConnections)
     )
+}
+
+/// The user a live server just said is unknown or locked, in an authorize where that user is
+/// the one who logs in (LOGIN and SSH: the to-user, whose password PAM checks). For SU and
+/// SUDO the denial is about the invoker, not about the account whose password was checked.
+fn gone_or_locked(outcome: &Outcome) -> Option<&str> {
+    let (Some(Request::Authorize(request)), Ok(Response::Deny { reason })) =
+        (&outcome.request, &outcome.result)
+    else {
+        return None;
+    };
+    let logs_in = matches!(request.method, Method::Login | Method::Ssh);
+    let gone = matches!(reason, DenyReason::UnknownUser | DenyReason::Locked);
+    (logs_in && gone).then_some(request.to_user.as_str())
+}
+
+/// The cache key of a lookup or an authorize: its local encoding (never a password's).
+fn cache_key(request: &LocalRequest) -> Vec<u8> {
+    encode_request(request).map_or_else(|_| Vec::new(), |frame| frame.to_vec())
 }

@@ -4,8 +4,9 @@
 //!
 //! Not pure: it reads files, binds the socket, handles signals and runs the event loop. Called
 //! by `local::cli::main`. Start-up is in [`setup`], the event loop in [`serve`], the pure
-//! mapping of engine results to local answers in [`answer`].
+//! mapping of engine results to local answers in [`answer`], who may ask what in [`access`].
 
+pub mod access;
 pub mod answer;
 mod clients;
 pub mod login;
@@ -23,7 +24,8 @@ use std::path::{Path, PathBuf};
 pub enum DaemonError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("node key file {}: {reason}", path.display())]
+    /// The key file's own error names the file and the fix.
+    #[error("{reason}")]
     NodeKey { path: PathBuf, reason: String },
     #[error("socket {}: {reason}", path.display())]
     Socket { path: PathBuf, reason: String },

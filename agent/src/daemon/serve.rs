@@ -9,15 +9,17 @@
 //! `MAX_REQUEST_FRAME`, an idle caller closed after [`LOCAL_IDLE_TIMEOUT`]; a caller waiting
 //! on the engine waits at most the request deadline, since the engine finishes every request.
 
+use super::access::check_caller;
 use super::answer::{check_request, status_report, to_wire};
 use super::clients::{LocalClient, ReadResult};
-use super::login::{not_permitted, After, Before, Login, Pending};
+use super::login::{After, Before, Login, Pending};
 use super::DaemonError;
 use crate::balance::Balancing;
 use crate::config::AgentConfig;
 use crate::driver::{Completion, Driver, ExternalEvent, EXTERNAL_TOKEN_BASE};
 use crate::engine::Engine;
 use crate::local::{LocalErrorKind, LocalRequest, LocalResponse};
+use gatehouse_common::os::peer::{peer_credentials, AllowedUids};
 use gatehouse_local::codec::{decode_request, encode_response, CodecError};
 use mio::net::UnixListener;
 use mio::{Interest, Token, Waker};
@@ -75,6 +77,8 @@ pub struct Daemon {
     servers: Vec<SocketAddr>,
     host: String,
     balancing: Balancing,
+    /// Uids that may ask for decisions and status (`access`).
+    trusted: AllowedUids,
     socket_path: PathBuf,
     next_generation: u64,
     accept_paused: bool,
@@ -119,6 +123,7 @@ impl Daemon {
             servers,
             host: config.host.clone(),
             balancing: config.balancing,
+            trusted: AllowedUids::for_this_process(&config.trusted_uids),
             socket_path,
             next_generation: 1,
             accept_paused: false,
@@ -183,6 +188,14 @@ impl Daemon {
                     return;
                 }
             };
+            // The kernel's record of who connected; every request is checked against it.
+            let uid = match peer_credentials(&stream) {
+                Ok(peer) => peer.uid,
+                Err(e) => {
+                    log::warn!("a local caller's credentials are unknown ({e}); closing it");
+                    continue;
+                }
+            };
             if self.clients.len() >= MAX_LOCAL_CLIENTS {
                 log::warn!("{MAX_LOCAL_CLIENTS} local callers already connected; refusing one");
                 let refusal = LocalResponse::Error {
@@ -206,7 +219,7 @@ impl Daemon {
             }
             let generation = self.next_generation;
             self.next_generation += 1;
-            entry.insert(LocalClient::new(stream, generation, Instant::now()));
+            entry.insert(LocalClient::new(stream, generation, uid, Instant::now()));
             self.ready.push(slot);
         }
     }
@@ -274,15 +287,19 @@ impl Daemon {
     }
 
     fn handle(&mut self, slot: usize, request: LocalRequest) {
-        log::debug!("local request: {request:?}");
         let now = Instant::now();
         let now_ms = unix_ms();
-        let uid = self.clients.get(slot).and_then(|c| c.uid);
-        if !self.login.permitted(&request, uid) {
-            log::warn!("local request refused for uid {uid:?}: {request:?}");
-            return self.answer(slot, &not_permitted(uid), now);
+        let uid = self.clients.get(slot).map_or(u32::MAX, |c| c.uid);
+        log::debug!("local request from uid {uid}: {request:?}");
+        if let Err(message) = check_caller(&request, uid, &self.trusted) {
+            log::warn!("local request refused: {message}");
+            let refusal = LocalResponse::Error {
+                kind: LocalErrorKind::PermissionDenied,
+                message,
+            };
+            return self.answer(slot, &refusal, now);
         }
-        let Some(wire) = to_wire(&request, &self.host) else {
+        let Some(mut wire) = to_wire(&request, &self.host) else {
             let status = self.driver.engine(self.engine).status(now);
             let report = status_report(
                 &self.host,
@@ -295,6 +312,7 @@ impl Daemon {
             return self.answer(slot, &LocalResponse::Status(Box::new(report)), now);
         };
         if let Err(why) = check_request(&wire) {
+            wire.wipe_password();
             log::warn!("local request refused: {why}");
             let refusal = LocalResponse::Error {
                 kind: LocalErrorKind::BadRequest,
@@ -321,14 +339,22 @@ impl Daemon {
     fn deliver(&mut self) {
         self.driver.take_completions(&mut self.completions);
         let now = Instant::now();
-        for done in std::mem::take(&mut self.completions) {
+        for mut done in std::mem::take(&mut self.completions) {
             let Some((slot, generation, pending)) = self.waiting.remove(&done.request) else {
+                if let Some(request) = done.outcome.request.as_mut() {
+                    request.wipe_password();
+                }
                 continue;
             };
             let tag = (slot, generation);
             let after = self
                 .login
                 .after(pending, &done.outcome, &self.servers, tag, unix_ms());
+            // The engine handed the request back: the daemon is its last holder (the verifier
+            // thread got its own wiped copy, if any).
+            if let Some(request) = done.outcome.request.as_mut() {
+                request.wipe_password();
+            }
             let response = match after {
                 After::Answer(response) => response,
                 // The verifier thread answers later; the caller stays pending.

@@ -1,9 +1,11 @@
-//! Daemon start-up steps that touch the system: the node key file, the open-file limit, and
-//! the local socket (directory, stale file, bind with mode 0666). Called once by
-//! `daemon::run`.
+//! Daemon start-up steps that touch the system: the node key file (private, not an example
+//! key), the open-file limit, and the local socket (a trusted directory, stale file, bind
+//! with mode 0666). Called once by `daemon::run`.
 
 use super::DaemonError;
 use gatehouse_common::nodekeys::NodeKey;
+use gatehouse_common::os::key_file::read_node_key_file;
+use gatehouse_common::os::secure_file::check_trusted_dir;
 use mio::net::UnixListener;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
@@ -12,28 +14,21 @@ use std::path::Path;
 
 /// Mode of the local socket (0666): every process may connect, because NSS lookups run in
 /// every process (`ls -l` as any user). What a caller may ask is decided per request from its
-/// uid (SO_PEERCRED): identity lookups for all, authorize, authenticate and status for
-/// `trusted_uids` only (docs/SECURITY.md, "The login path").
+/// uid as the kernel reported it (`daemon::access`): identity lookups for all; authorize,
+/// authenticate and status for root, the agent's own uid and `trusted_uids` only
+/// (docs/SECURITY.md, "Local sockets").
 pub const SOCKET_MODE: u32 = 0o666;
 /// Mode of a socket directory the daemon creates (0755): callers must be able to reach the
 /// socket; the socket's own mode is what restricts them.
 pub const SOCKET_DIR_MODE: u32 = 0o755;
-/// Largest node key file read (4 KiB). Why: the key is 64 hex digits and a newline; a bigger
-/// file is the wrong file, and is refused without reading it all.
-pub const MAX_KEY_FILE: u64 = 4096;
-
-/// Reads this host's node key (64 hex digits, surrounding whitespace ignored).
+/// Reads this host's node key: the file must be private to the agent's user (0600, in a
+/// directory only root or that user can write) and hold 64 hex digits that are not a
+/// published example key (`gatehouse_common::os::key_file`).
 pub fn read_node_key(path: &Path) -> Result<NodeKey, DaemonError> {
-    let bad = |reason: String| DaemonError::NodeKey {
+    read_node_key_file(path).map_err(|e| DaemonError::NodeKey {
         path: path.to_path_buf(),
-        reason,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-    if meta.len() > MAX_KEY_FILE {
-        return Err(bad(format!("{} bytes; expected 64 hex digits", meta.len())));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    NodeKey::from_hex(text.trim()).map_err(|e| bad(format!("{e} (expected 64 hex digits)")))
+        reason: e.to_string(),
+    })
 }
 
 /// Raises the soft open-file limit to the hard limit; returns (soft, hard) after.
@@ -60,20 +55,26 @@ pub fn raise_nofile_limit() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
     Ok((limit.rlim_cur, limit.rlim_max))
 }
 
-/// Creates the socket's directory if missing, removes a stale socket file (refusing when
-/// another daemon answers on it, or when the path is not a socket), binds, and sets mode 0666.
+/// Creates the socket's directory if missing (mode 0755), refuses one that another user owns
+/// or that others can write to, removes a stale socket file (refusing when another daemon
+/// answers on it, or when the path is not a socket), binds, and sets mode 0666.
 pub fn bind_socket(path: &Path) -> Result<UnixListener, DaemonError> {
     let bad = |reason: String| DaemonError::Socket {
         path: path.to_path_buf(),
         reason,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(SOCKET_DIR_MODE)
-            .create(dir)
-            .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
-    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(SOCKET_DIR_MODE)
+        .create(dir)
+        .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
+    // Before anything at the path is trusted: in a directory others can write, the "stale
+    // socket" could be theirs, and ours could be replaced after the bind.
+    check_trusted_dir(dir, "agent socket").map_err(|e| bad(e.to_string()))?;
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(bad(e.to_string())),

@@ -6,12 +6,15 @@
 //! [`EXTERNAL_TOKEN_BASE`] up, and get those events back from [`Driver::turn`].
 //!
 //! All engines of a driver share one UDP socket: a reply is routed to its engine by the probe
-//! id it echoes (the engine then verifies it with its own key).
+//! id it echoes; the engine verifies it with its own key, and only a verified reply ends the
+//! probe's routing entry (so a forged datagram echoing an id cannot drop the genuine reply).
+//! The driver gives the engines the wall clock for their probes' sending time
+//! ([`WALL_CLOCK_REFRESH`]).
 
 mod net;
 
 use crate::engine::{ConnId, Engine, Outcome, Output, RequestId};
-use gatehouse_common::wire::{ProbeReply, Request};
+use gatehouse_common::wire::{unix_ms, ProbeReply, Request};
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::StdRng;
@@ -21,7 +24,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Tokens at or above this belong to the caller.
 pub const EXTERNAL_TOKEN_BASE: usize = 1 << 56;
@@ -33,6 +36,12 @@ const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 pub const MAX_PROBES_REMEMBERED: usize = 1 << 20;
 /// Events taken from the poller per turn.
 const EVENTS_CAPACITY: usize = 4096;
+/// How often the engines' wall clock (their probes' sending time) is read again: 10 s. In
+/// between, each engine carries it forward on the monotonic clock, which drifts from it by at
+/// most ~5 ms in that time (NTP slews at most 500 ppm); a clock stepped by hand is followed
+/// within 10 s. Both are far inside a server's 30 s probe window. Costs one pass over the
+/// engines per refresh, not per turn.
+pub const WALL_CLOCK_REFRESH: Duration = Duration::from_secs(10);
 /// Bytes read from a socket at once.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -77,6 +86,8 @@ pub struct Driver {
     events: Events,
     scratch: Vec<u8>,
     next_generation: u64,
+    /// When the engines were last given the wall clock.
+    wall_clock_at: Option<Instant>,
 }
 
 impl Driver {
@@ -106,6 +117,7 @@ impl Driver {
             events: Events::with_capacity(EVENTS_CAPACITY),
             scratch: vec![0; READ_CHUNK],
             next_generation: 1,
+            wall_clock_at: None,
         })
     }
 
@@ -115,9 +127,25 @@ impl Driver {
     }
 
     /// Adds an engine; returns its index.
-    pub fn add_engine(&mut self, engine: Engine) -> usize {
+    pub fn add_engine(&mut self, mut engine: Engine) -> usize {
+        engine.set_wall_clock(Instant::now(), unix_ms(SystemTime::now()));
         self.engines.push((engine, None));
         self.engines.len() - 1
+    }
+
+    /// Gives every engine the wall clock again, at most once per [`WALL_CLOCK_REFRESH`].
+    fn refresh_wall_clock(&mut self, now: Instant) {
+        if self
+            .wall_clock_at
+            .is_some_and(|at| now.saturating_duration_since(at) < WALL_CLOCK_REFRESH)
+        {
+            return;
+        }
+        self.wall_clock_at = Some(now);
+        let unix_ms = unix_ms(SystemTime::now());
+        for (engine, _) in &mut self.engines {
+            engine.set_wall_clock(now, unix_ms);
+        }
     }
 
     pub fn engine(&self, index: usize) -> &Engine {
@@ -167,6 +195,7 @@ impl Driver {
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         let polled = self.poll.poll(&mut events, wait);
         let now = Instant::now();
+        self.refresh_wall_clock(now);
         if let Err(e) = polled {
             self.events = events;
             return if e.kind() == io::ErrorKind::Interrupted {
@@ -209,12 +238,16 @@ impl Driver {
             ) else {
                 continue;
             };
-            let Some(index) = self.probes.remove(&probe_id) else {
+            let Some(&index) = self.probes.get(&probe_id) else {
                 continue;
             };
-            self.engines[index]
-                .0
-                .handle_probe_reply(now, server, datagram, &mut self.rng);
+            let genuine =
+                self.engines[index]
+                    .0
+                    .handle_probe_reply(now, server, datagram, &mut self.rng);
+            if genuine {
+                self.probes.remove(&probe_id);
+            }
             self.run_outputs(index, now);
         }
     }

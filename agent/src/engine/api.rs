@@ -42,6 +42,7 @@ impl Engine {
     /// A new engine with no connection.
     pub fn new(config: EngineConfig) -> Self {
         let servers = config.servers;
+        let retry_backoff = config.failover.retry_backoff;
         Engine {
             config,
             phase: Phase::Idle,
@@ -49,7 +50,7 @@ impl Engine {
             requests: Default::default(),
             avoid: AvoidList::new(servers),
             round_robin: RoundRobinState::default(),
-            backoff: Backoff::new(),
+            backoff: Backoff::with_limits(retry_backoff.0, retry_backoff.1),
             retry_at: None,
             pause_until: None,
             retry_wanted: false,
@@ -57,9 +58,39 @@ impl Engine {
             last_refusal: None,
             failed: vec![false; servers],
             heard: false,
+            connect_failed: vec![false; servers],
+            latency: vec![Default::default(); servers],
+            probe_rtt: vec![None; servers],
+            draining: None,
+            draining_silent_since: None,
+            successor: None,
+            refresh: None,
+            refresh_at: None,
+            refreshed_at: None,
+            last_hedge: None,
             next_conn: 0,
             outputs: VecDeque::new(),
             spare_send_buffer: Vec::new(),
+            wall_clock: None,
+        }
+    }
+
+    /// The wall clock read `unix_ms` (ms since the Unix epoch) at `now`: the engine stamps its
+    /// probes with it (a server answers only probes sent within its time window). The shell
+    /// refreshes it now and then; between refreshes the monotonic clock carries it forward.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.wall_clock = Some((now, unix_ms));
+    }
+
+    /// The wall clock at `now`, ms since the epoch; 0 if the shell never set it.
+    pub(super) fn wall_ms(&self, now: Instant) -> u64 {
+        let Some((at, unix_ms)) = self.wall_clock else {
+            return 0;
+        };
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        match now.checked_duration_since(at) {
+            Some(later) => unix_ms.saturating_add(ms(later)),
+            None => unix_ms.saturating_sub(ms(at.duration_since(now))),
         }
     }
 
@@ -104,33 +135,49 @@ impl Engine {
         }
     }
 
-    /// A UDP datagram arrived from `server`'s probe port.
+    /// A UDP datagram arrived from `server`'s probe port. Returns whether it verified as a
+    /// reply tagged with this engine's key: only then may the shell forget the probe it
+    /// answers (a forged datagram echoing a probe id must not cost the genuine reply).
     pub fn handle_probe_reply(
         &mut self,
         now: Instant,
         server: usize,
         datagram: &[u8],
         rng: &mut impl Rng,
-    ) {
-        let Phase::Probing { round, .. } = &mut self.phase else {
-            return;
-        };
+    ) -> bool {
         // Replies that do not verify with our key are not from a genuine server: ignored.
-        if let Ok(reply) = open_reply(&self.config.key, datagram) {
+        let reply = open_reply(&self.config.key, datagram).ok();
+        // The request's round, or else the refresh round of a connected agent.
+        let round = match &mut self.phase {
+            Phase::Probing { round, .. } => round,
+            _ => match &mut self.refresh {
+                Some(round) => round,
+                None => return reply.is_some(),
+            },
+        };
+        if let Some(reply) = &reply {
             if round.handle_reply(server, reply.probe_id, reply.load) == ReplyOutcome::Accepted {
+                let rtt = now.saturating_duration_since(round.started());
+                if let Some(slot) = self.probe_rtt.get_mut(server) {
+                    *slot = Some(rtt);
+                }
                 self.note_heard();
             }
         }
         self.advance(now, rng);
+        reply.is_some()
     }
 
     /// A connection asked for with `Output::Connect` is established.
     pub fn handle_connected(&mut self, now: Instant, conn: ConnId, rng: &mut impl Rng) {
+        if self.successor_connected(conn, now, rng) {
+            return self.advance(now, rng);
+        }
         let accepted = match &mut self.phase {
             Phase::Connecting { plan, attempts, .. } => attempts
                 .iter()
-                .find(|(_, c)| *c == conn)
-                .is_some_and(|&(attempt, _)| plan.attempt_connected(attempt)),
+                .find(|(_, c, _)| *c == conn)
+                .is_some_and(|&(attempt, _, _)| plan.attempt_connected(attempt)),
             _ => false,
         };
         if accepted {
@@ -143,13 +190,15 @@ impl Engine {
 
     /// A connection attempt failed (refused, reset, timed out in the kernel).
     pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, rng: &mut impl Rng) {
+        self.successor_failed(conn, now);
         if let Phase::Connecting { plan, attempts, .. } = &mut self.phase {
-            if let Some(pos) = attempts.iter().position(|(_, c)| *c == conn) {
-                let (attempt, _) = attempts.swap_remove(pos);
-                let server = plan_server(plan, attempt);
+            if let Some(pos) = attempts.iter().position(|(_, c, _)| *c == conn) {
+                let (attempt, _, _) = attempts.swap_remove(pos);
+                let server = plan.server_of(attempt);
                 plan.attempt_failed(attempt);
                 if let Some(server) = server {
                     self.avoid.avoid_for(server, now, self.config.avoid);
+                    self.note_connect_failed(server, now);
                     self.note_failed(server, true);
                 }
             }
@@ -159,12 +208,15 @@ impl Engine {
 
     /// Bytes arrived on `conn`.
     pub fn handle_data(&mut self, now: Instant, conn: ConnId, bytes: &[u8], rng: &mut impl Rng) {
-        self.on_data(conn, bytes, now);
+        self.on_data(conn, bytes, now, rng);
         self.advance(now, rng);
     }
 
     /// `conn` was closed by the peer or failed (EOF, reset, write error).
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId, rng: &mut impl Rng) {
+        if self.side_connection_closed(conn, now) {
+            return self.advance(now, rng);
+        }
         match &self.phase {
             Phase::Connected(live) if live.conn == conn => self.drop_connection(now, true, false),
             Phase::Connecting { .. } => return self.handle_connect_failed(now, conn, rng),
@@ -175,7 +227,8 @@ impl Engine {
 
     /// The instant from `poll_timeout` has come (calling it early is harmless).
     pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) {
-        self.check_connection(now);
+        self.check_side_connections(now);
+        self.check_connection(now, rng);
         self.advance(now, rng);
     }
 
@@ -203,10 +256,10 @@ impl Engine {
             Phase::Connected(live) => Some(self.connection_deadline(live)),
         };
         let deadline = self.requests.earliest_deadline().map(|d| d.at());
-        match (phase, deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [phase, deadline, self.side_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// What the engine knows, for status displays.
@@ -258,7 +311,11 @@ impl Engine {
         } else {
             AgentError::NoServerReachable
         };
-        for p in self.requests.take_expired(now) {
+        let expired = self.requests.take_expired(now);
+        if !expired.is_empty() && self.requests.on_draining() == 0 {
+            self.close_draining();
+        }
+        for p in expired {
             self.finish(p, Err(error.clone()), None, now);
         }
     }
@@ -289,8 +346,4 @@ impl Engine {
             },
         });
     }
-}
-
-fn plan_server(plan: &crate::connect_plan::ConnectPlan, attempt: usize) -> Option<usize> {
-    plan.server_of(attempt)
 }

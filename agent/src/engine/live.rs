@@ -1,8 +1,10 @@
 //! The engine's open connection: the protocol session, its read buffer, and what happens on
-//! each frame (answers, redirects, goodbyes, errors) and on each stall. Pure.
+//! each frame (answers, redirects, goodbyes, errors) and when it stalls past its response
+//! timeout (derived from the server's recent answers). Pure.
 
 use super::requests::SendNext;
 use super::{AgentError, ConnId, Engine, Output, Phase, MAX_IN_FLIGHT, SEND_BUFFER_INITIAL};
+use crate::latency::AnswerClass;
 use gatehouse_common::crypto::CipherSuite;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::session::{ClientError, ClientEvent, ClientSession};
@@ -68,7 +70,43 @@ impl Live {
             max_age,
         })
     }
+
+    /// The event of the next complete frame in the read buffer (`Ok(None)`: none complete
+    /// yet; `Err(())`: the byte stream is broken and the connection must go). Protocol
+    /// replies (handshake) are written to `out`.
+    #[allow(clippy::result_unit_err)]
+    pub fn next_event(&mut self, out: &mut Vec<u8>) -> Result<Option<Event>, ()> {
+        let consumed = match decode_frame(&self.inbuf, MAX_FRAME_LEN) {
+            Ok(Some((consumed, _))) => consumed,
+            Ok(None) => return Ok(None),
+            Err(_) => return Err(()),
+        };
+        let event = self
+            .session
+            .handle_frame(&mut self.inbuf[FRAME_HEADER_LEN..consumed], out);
+        self.inbuf.drain(..consumed);
+        Ok(Some(event))
+    }
+
+    /// Appends bytes read from the socket.
+    pub fn take_bytes(&mut self, bytes: &[u8]) {
+        self.inbuf.extend_from_slice(bytes);
+    }
+
+    /// The handshake finished at `now`; keeps the cipher built when `prepare_cipher`.
+    /// Returns how long the handshake took (one round trip and the server's key lookup).
+    pub fn mark_established(&mut self, now: Instant, prepare_cipher: bool) -> Duration {
+        self.established = true;
+        if prepare_cipher {
+            self.session.prepare_cipher();
+        }
+        self.last_used = now;
+        now.saturating_duration_since(self.opened)
+    }
 }
+
+/// What one frame said.
+pub(super) type Event = Result<ClientEvent, ClientError>;
 
 /// What to do with the connection after a frame.
 enum Next {
@@ -81,33 +119,32 @@ enum Next {
 }
 
 impl Engine {
-    /// Bytes arrived on the current connection.
-    pub(super) fn on_data(&mut self, conn: ConnId, bytes: &[u8], now: Instant) {
+    /// Bytes arrived on `conn`: the current connection, the draining one or the successor.
+    pub(super) fn on_data(&mut self, conn: ConnId, bytes: &[u8], now: Instant, rng: &mut impl Rng) {
+        if self.on_side_data(conn, bytes, now, rng) {
+            return;
+        }
         let Phase::Connected(live) = &mut self.phase else {
             return;
         };
         if live.conn != conn {
             return;
         }
-        live.inbuf.extend_from_slice(bytes);
+        live.take_bytes(bytes);
         loop {
             let Phase::Connected(live) = &mut self.phase else {
                 return;
             };
-            let consumed = match decode_frame(&live.inbuf, MAX_FRAME_LEN) {
-                Ok(Some((consumed, _))) => consumed,
-                Ok(None) => return,
-                Err(_) => return self.drop_connection(now, true, false),
-            };
             let mut out = Vec::new();
-            let event = live
-                .session
-                .handle_frame(&mut live.inbuf[FRAME_HEADER_LEN..consumed], &mut out);
-            live.inbuf.drain(..consumed);
+            let event = match live.next_event(&mut out) {
+                Ok(Some(event)) => event,
+                Ok(None) => return,
+                Err(()) => return self.drop_connection(now, true, false),
+            };
             if !out.is_empty() {
                 self.outputs.push_back(Output::Send { conn, bytes: out });
             }
-            match self.on_event(event, now) {
+            match self.on_event(event, now, rng) {
                 Next::Keep => {}
                 Next::Drop { avoid, redirected } => {
                     return self.drop_connection(now, avoid, redirected);
@@ -116,21 +153,15 @@ impl Engine {
         }
     }
 
-    fn on_event(&mut self, event: Result<ClientEvent, ClientError>, now: Instant) -> Next {
+    fn on_event(&mut self, event: Event, now: Instant, rng: &mut impl Rng) -> Next {
         let Phase::Connected(live) = &mut self.phase else {
             return Next::Keep;
         };
         let server = live.server;
         match event {
             Ok(ClientEvent::Established { .. }) => {
-                live.established = true;
-                if self.config.prepare_cipher {
-                    live.session.prepare_cipher();
-                }
-                live.last_used = now;
-                self.backoff.reset();
-                self.retry_at = None;
-                self.avoid.clear_suspect(server);
+                let handshake = live.mark_established(now, self.config.prepare_cipher);
+                self.note_established(server, handshake, now, rng);
                 self.write_requests(now);
                 Next::Keep
             }
@@ -144,7 +175,8 @@ impl Engine {
                         };
                     }
                 }
-                if let Some(p) = self.requests.take_answered(id) {
+                if let Some((p, sent)) = self.requests.take_answered(id, false) {
+                    self.note_answer(server, p.class(), sent, now);
                     let result = match body {
                         Response::Error(e) => Err(AgentError::Refused(e)),
                         other => Ok(other),
@@ -202,7 +234,7 @@ impl Engine {
             }) {
                 SendNext::Nothing => break,
                 SendNext::Sent => live.last_used = now,
-                SendNext::Invalid(p, e) => invalid.push((p, e)),
+                SendNext::Invalid(p, e) => invalid.push((*p, e)),
             }
         }
         if out.is_empty() {
@@ -221,12 +253,15 @@ impl Engine {
     }
 
     /// Closes the current connection; requests on it go back to the queue and on to the next
-    /// candidate at once (failover).
+    /// candidate at once (failover). A move under way (successor, refresh) is abandoned.
     pub(super) fn drop_connection(&mut self, now: Instant, avoid: bool, redirected: bool) {
         let Phase::Connected(live) = std::mem::replace(&mut self.phase, Phase::Idle) else {
             return;
         };
         self.outputs.push_back(Output::Close { conn: live.conn });
+        self.abandon_successor();
+        self.refresh = None;
+        self.refresh_at = None;
         if avoid {
             self.avoid.avoid_for(live.server, now, self.config.avoid);
         }
@@ -236,36 +271,70 @@ impl Engine {
         }
     }
 
-    /// The next instant the open connection needs attention, and whether it has stalled,
-    /// idled or aged at `now`.
+    /// When the open connection next needs attention: a sent request's response timeout
+    /// (derived from the server's recent answers), a hedge, a refresh, idling or ageing.
     pub(super) fn connection_deadline(&self, live: &Live) -> Instant {
-        let stall = self.config.response_timeout;
         if !live.established {
-            return live.opened + stall;
+            return live.opened + self.timeout_on(live.server, AnswerClass::Cheap);
         }
-        if let Some(sent) = self.requests.oldest_sent() {
-            return sent + stall;
-        }
-        let idle = live.last_used + self.config.idle_close;
-        let aged = live.opened + live.max_age;
-        if self.requests.is_empty() {
-            idle.min(aged)
+        let moves = [self.hedge_at(live), self.refresh_due()];
+        let stall = self.stall_at(live.server, false);
+        let retire = if stall.is_some() {
+            None
+        } else if self.requests.is_empty() {
+            Some((live.last_used + self.config.idle_close).min(live.opened + live.max_age))
         } else {
-            aged
-        }
+            Some(live.opened + live.max_age)
+        };
+        [stall, retire]
+            .into_iter()
+            .chain(moves)
+            .flatten()
+            .min()
+            .unwrap_or(live.opened + live.max_age)
     }
 
-    /// Handles a stalled, idle or aged connection at `now`.
-    pub(super) fn check_connection(&mut self, now: Instant) {
+    /// The earliest response timeout of the requests awaited on the current connection
+    /// (`draining` false) or the draining one, on `server`.
+    pub(super) fn stall_at(&self, server: usize, draining: bool) -> Option<Instant> {
+        self.requests
+            .awaited(draining)
+            .map(|(at, class)| at + self.timeout_on(server, class))
+            .min()
+    }
+
+    /// The response timeout for a request of `class` on `server`.
+    pub(super) fn timeout_on(&self, server: usize, class: AnswerClass) -> Duration {
+        let latency = self.latency.get(server).cloned().unwrap_or_default();
+        self.config.failover.response.timeout(&latency, class)
+    }
+
+    /// Handles a stalled, idle or aged connection at `now`, and the hedge and refresh timers.
+    pub(super) fn check_connection(&mut self, now: Instant, rng: &mut impl Rng) {
         let Phase::Connected(live) = &self.phase else {
             return;
         };
-        if now < self.connection_deadline(live) {
+        let stalled = if live.established {
+            self.stall_at(live.server, false)
+                .is_some_and(|at| now >= at)
+        } else {
+            now >= live.opened + self.timeout_on(live.server, AnswerClass::Cheap)
+        };
+        if stalled {
+            // A server silent past its response timeout is treated like a dead one: its
+            // requests go elsewhere now, not when TCP gives up.
+            return self.drop_connection(now, true, false);
+        }
+        if !live.established {
             return;
         }
-        let stalled = !live.established || self.requests.in_flight() > 0;
-        // A stalled server is treated like a dead one; an idle or aged connection is simply
-        // retired (the next request re-probes).
-        self.drop_connection(now, stalled, false);
+        let aged = now >= live.opened + live.max_age;
+        let idle = self.requests.is_empty() && now >= live.last_used + self.config.idle_close;
+        if self.requests.in_flight() == 0 && (aged || idle) {
+            // An idle or aged connection is simply retired (the next request re-probes).
+            return self.drop_connection(now, false, false);
+        }
+        self.maybe_hedge(now);
+        self.drive_refresh(now, rng);
     }
 }

@@ -10,10 +10,18 @@
 //! next candidate (or a new round) at once; every wait is capped by the request's deadline,
 //! and a request is retried at most [`MAX_TRIES_PER_REQUEST`] times.
 //!
+//! While connected (`moves.rs`): a connection silent for longer than its response timeout
+//! (derived from the server's recent answers, `crate::latency`) is given up and its requests
+//! re-sent elsewhere; a late authorize is hedged on a second connection; a periodic refresh
+//! probe may move the agent to a clearly better or emptier server (`crate::switch`). A move
+//! opens the new connection first and lets the old one drain its answers, so nothing waits.
+//!
 //! Calling order per event: one `handle_*` or `submit`, then `poll_output` until `None`, then
 //! arm a timer for `poll_timeout` and call `handle_timeout` when it fires.
 
 mod live;
+mod moves;
+mod refresh;
 mod requests;
 mod select;
 #[cfg(test)]
@@ -23,7 +31,11 @@ use crate::avoid::AvoidList;
 use crate::backoff::Backoff;
 use crate::balance::{Balancing, RoundRobinState};
 use crate::config::AgentConfig;
+use crate::config_failover::{
+    FailoverSettings, DEFAULT_RETRY_PAUSE_MAX_MS, DEFAULT_RETRY_PAUSE_MIN_MS,
+};
 use crate::connect_plan::ConnectPlan;
+use crate::latency::ServerLatency;
 use crate::probe_round::{ProbeParams, ProbeRound};
 use gatehouse_common::crypto::{preferred_suites, CipherSuite};
 use gatehouse_common::nodekeys::NodeKey;
@@ -40,9 +52,10 @@ pub const MAX_TRIES_PER_REQUEST: u32 = 8;
 /// from this range instead of reconnecting at once: under overload, redirects must not become
 /// a storm of connections and handshakes that adds work exactly where capacity is short. The
 /// pause is short against the 5 s deadline and jittered so agents do not return in step.
-pub const RETRY_PAUSE_MIN: Duration = Duration::from_millis(50);
-/// Upper end of the retry pause (see [`RETRY_PAUSE_MIN`]).
-pub const RETRY_PAUSE_MAX: Duration = Duration::from_millis(200);
+/// The default of `failover.retry_pause_min_ms`.
+pub const RETRY_PAUSE_MIN: Duration = Duration::from_millis(DEFAULT_RETRY_PAUSE_MIN_MS);
+/// Upper end of the retry pause (see [`RETRY_PAUSE_MIN`]; `failover.retry_pause_max_ms`).
+pub const RETRY_PAUSE_MAX: Duration = Duration::from_millis(DEFAULT_RETRY_PAUSE_MAX_MS);
 /// Requests waiting for a connection; more are refused at once (backpressure to the caller).
 pub const MAX_QUEUED_REQUESTS: usize = 256;
 /// Requests sent on one connection before their answers (the server allows 16).
@@ -53,10 +66,6 @@ pub const SEND_BUFFER_INITIAL: usize = 256;
 /// A buffer handed back larger than this (64 KiB, one maximal frame) is dropped rather than
 /// kept, so one big write does not pin its memory in each of thousands of engines.
 pub const MAX_SPARE_SEND_BUFFER: usize = 64 * 1024;
-/// How long a server may take to answer a sent request (or the handshake) before the agent
-/// gives up on it and fails over: 2 s, twice the server's default busy limit, and well
-/// inside the default 5 s deadline so a failover still has time.
-pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The engine's settings, typed.
 #[derive(Debug, Clone)]
@@ -70,10 +79,11 @@ pub struct EngineConfig {
     pub connect_timeout: Duration,
     pub attempt_delay: Duration,
     pub request_deadline: Duration,
-    pub response_timeout: Duration,
     pub idle_close: Duration,
     pub max_connection_age: Duration,
     pub avoid: Duration,
+    /// Response timeouts, hedging, connect backoff, refresh and switching, retry pacing.
+    pub failover: FailoverSettings,
     /// Cipher suites offered in every hello, most preferred first. Both constructors use
     /// `crypto::preferred_suites()` (AES-256-GCM first only with AES hardware, detected once
     /// per process); tests may force a list.
@@ -103,10 +113,10 @@ impl EngineConfig {
             connect_timeout: ms(defaults::DEFAULT_CONNECT_TIMEOUT_MS),
             attempt_delay: ms(defaults::DEFAULT_ATTEMPT_DELAY_MS),
             request_deadline: ms(defaults::DEFAULT_REQUEST_DEADLINE_MS),
-            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             idle_close: ms(defaults::DEFAULT_IDLE_CLOSE_MS),
             max_connection_age: ms(defaults::DEFAULT_MAX_CONNECTION_AGE_MS),
             avoid: ms(defaults::DEFAULT_AVOID_MS),
+            failover: FailoverSettings::default(),
             ciphers: preferred_suites().to_vec(),
             prepare_cipher: true,
         }
@@ -127,10 +137,10 @@ impl EngineConfig {
             connect_timeout: config.connect_timeout(),
             attempt_delay: config.attempt_delay(),
             request_deadline: config.request_deadline(),
-            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             idle_close: config.idle_close(),
             max_connection_age: config.max_connection_age(),
             avoid: config.avoid(),
+            failover: config.failover.settings(),
             ciphers: preferred_suites().to_vec(),
             prepare_cipher: true,
         }
@@ -152,6 +162,11 @@ pub enum AgentError {
     /// no accepted connection), or all were busy through every try.
     #[error("no server reachable")]
     NoServerReachable,
+    /// Servers answer probes, but every one's TCP connect failed (refused, reset or timed
+    /// out) in one staggered pass over all of them: a firewall that lets UDP through, or
+    /// servers that are up but not accepting.
+    #[error("no server accepts connections")]
+    NoServerAcceptsConnections,
     /// The request's deadline passed before an answer, though a server had answered a probe
     /// or accepted a connection (otherwise the error is `NoServerReachable`).
     #[error("deadline exceeded before any server answered")]
@@ -215,8 +230,8 @@ enum Phase {
     /// Staggered TCP connects under way.
     Connecting {
         plan: ConnectPlan,
-        /// (attempt index, connection) for attempts started.
-        attempts: Vec<(usize, ConnId)>,
+        /// (attempt index, connection, when it started) for attempts started.
+        attempts: Vec<(usize, ConnId, Instant)>,
         /// When the plan next needs attention without input.
         wait_until: Option<Instant>,
     },
@@ -251,11 +266,34 @@ pub struct Engine {
     /// A server answered a probe or accepted a connection during the current selection
     /// episode (reset when a request starts a new one).
     heard: bool,
+    /// Servers whose TCP connect failed during the current selection episode; all of them
+    /// means "no server accepts connections".
+    connect_failed: Vec<bool>,
+    /// Each server's recent answer times (kept across connections).
+    latency: Vec<ServerLatency>,
+    /// Each server's last probe round trip.
+    probe_rtt: Vec<Option<Duration>>,
+    /// The connection the agent moved away from, still owed answers (see `moves.rs`).
+    draining: Option<live::Live>,
+    /// When the oldest authorize hedged away from the draining connection was sent there, as
+    /// long as nothing has come on it since.
+    draining_silent_since: Option<Instant>,
+    /// The connection being opened to move to (a hedge or a switch).
+    successor: Option<moves::Successor>,
+    /// A refresh probe round while connected, and when the next one is due.
+    refresh: Option<ProbeRound>,
+    refresh_at: Option<Instant>,
+    /// When the last refresh started (a refresh runs only if the connection was used since).
+    refreshed_at: Option<Instant>,
+    /// When this agent last hedged (hedges are at most one per `hedge.interval`).
+    last_hedge: Option<Instant>,
     next_conn: u64,
     outputs: VecDeque<Output>,
     /// A buffer the shell has finished with (see [`Engine::recycle_send_buffer`]), reused for
     /// the next requests' bytes so a busy connection does not allocate per request.
     spare_send_buffer: Vec<u8>,
+    /// The wall clock at an instant (`set_wall_clock`), for the sending time in probes.
+    wall_clock: Option<(Instant, u64)>,
 }
 
 mod api;

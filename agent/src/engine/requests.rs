@@ -1,9 +1,12 @@
-//! The engine's requests: queued ones waiting for a connection and those sent on the current
-//! connection. Pure bookkeeping; bounded by `MAX_QUEUED_REQUESTS`. The number on the wire is
-//! kept as a counter (it is asked for on every request sent).
+//! The engine's requests: queued ones waiting for a connection, those sent on the current
+//! connection, and those still awaited on a draining one (the connection the agent moved away
+//! from). Pure bookkeeping; bounded by `MAX_QUEUED_REQUESTS`. The number on the wire is kept
+//! as a counter (it is asked for on every request sent), and is unique across connections, so
+//! an answer names its request whichever connection it comes on.
 
 use super::{RequestId, MAX_QUEUED_REQUESTS};
 use crate::budget::Deadline;
+use crate::latency::AnswerClass;
 use gatehouse_common::wire::Request;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -19,6 +22,38 @@ pub(super) struct Pending {
     pub redirects: u32,
     /// Set while the request is on the current connection.
     pub sent: Option<Sent>,
+    /// Set while the request is awaited on the draining connection.
+    pub draining: Option<Sent>,
+    /// Awaited on the draining connection *and* to be sent on the current one (a hedged
+    /// authorize): the first answer wins, the other is ignored.
+    pub hedged: bool,
+}
+
+impl Pending {
+    /// Which latency window its answer belongs to.
+    pub fn class(&self) -> AnswerClass {
+        class_of(&self.request)
+    }
+
+    /// Waiting to be written on the current connection.
+    fn wants_sending(&self) -> bool {
+        self.sent.is_none() && (self.draining.is_none() || self.hedged)
+    }
+
+    /// On no connection at all.
+    fn unplaced(&self) -> bool {
+        self.sent.is_none() && self.draining.is_none()
+    }
+}
+
+/// The latency class of a request: password checks apart from everything else (authorize
+/// and identity lookups, both answered from the compiled policy on the servers' event loop,
+/// and both safe to hedge).
+pub(super) fn class_of(request: &Request) -> AnswerClass {
+    match request {
+        Request::Authenticate(_) => AnswerClass::Password,
+        Request::Authorize(_) | Request::Lookup(_) => AnswerClass::Cheap,
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -34,7 +69,7 @@ pub(super) enum SendNext<E> {
     /// The next request was encoded and is now on the wire.
     Sent,
     /// The next request cannot be encoded: it was removed (never sent) and is returned.
-    Invalid(Pending, E),
+    Invalid(Box<Pending>, E),
 }
 
 #[derive(Default)]
@@ -68,6 +103,8 @@ impl Requests {
             tries: 0,
             redirects: 0,
             sent: None,
+            draining: None,
+            hedged: false,
         });
         Some(id)
     }
@@ -83,11 +120,12 @@ impl Requests {
     /// True when a waiting request has already been tried on some server (a redirect or a
     /// failover is pending).
     pub fn has_retry_waiting(&self) -> bool {
-        self.items.iter().any(|p| p.sent.is_none() && p.tries > 0)
+        self.items.iter().any(|p| p.wants_sending() && p.tries > 0)
     }
 
+    /// A request is waiting to be written on the current connection.
     pub fn has_unsent(&self) -> bool {
-        self.items.iter().any(|p| p.sent.is_none())
+        self.items.iter().any(Pending::wants_sending)
     }
 
     /// Requests sent on the current connection and not yet answered.
@@ -109,7 +147,7 @@ impl Requests {
         encode: impl FnOnce(u32, &Request) -> Result<(), E>,
     ) -> SendNext<E> {
         let wire_id = self.next_wire;
-        let Some(pos) = self.items.iter().position(|p| p.sent.is_none()) else {
+        let Some(pos) = self.items.iter().position(Pending::wants_sending) else {
             return SendNext::Nothing;
         };
         let Some(pending) = self.items.get_mut(pos) else {
@@ -117,7 +155,7 @@ impl Requests {
         };
         if let Err(e) = encode(wire_id, &pending.request) {
             return match self.items.remove(pos) {
-                Some(p) => SendNext::Invalid(p, e),
+                Some(p) => SendNext::Invalid(Box::new(p), e),
                 None => SendNext::Nothing,
             };
         }
@@ -127,15 +165,58 @@ impl Requests {
         SendNext::Sent
     }
 
-    /// Removes the request answered under `wire_id` (None: not ours, e.g. already expired).
-    pub fn take_answered(&mut self, wire_id: u32) -> Option<Pending> {
+    /// Removes the request answered under `wire_id` on the current connection (`draining`
+    /// false) or the draining one, with when it was sent there (None: not ours, e.g. already
+    /// expired, or answered first by the other connection of a hedge).
+    pub fn take_answered(&mut self, wire_id: u32, draining: bool) -> Option<(Pending, Instant)> {
+        let on = |p: &Pending| if draining { p.draining } else { p.sent };
         let pos = self
             .items
             .iter()
-            .position(|p| p.sent.is_some_and(|s| s.wire_id == wire_id))?;
+            .position(|p| on(p).is_some_and(|s| s.wire_id == wire_id))?;
         let p = self.items.remove(pos)?;
-        self.in_flight -= 1;
-        Some(p)
+        if p.sent.is_some() {
+            self.in_flight -= 1;
+        }
+        let at = on(&p).map_or(p.submitted, |s| s.at);
+        Some((p, at))
+    }
+
+    /// The current connection becomes the draining one: what was sent on it is awaited
+    /// there. With `hedge`, its authorize requests are also sent again on the next connection
+    /// (each counts a redirect); everything else waits for its answer there.
+    pub fn retire_current(&mut self, hedge: bool) {
+        for p in self.items.iter_mut() {
+            p.draining = p.sent.take();
+            p.hedged = hedge && p.draining.is_some() && p.class() == AnswerClass::Cheap;
+            if p.hedged {
+                p.redirects += 1;
+            }
+        }
+        self.in_flight = 0;
+    }
+
+    /// When the oldest authorize on the current connection was sent (what a hedge would
+    /// send again).
+    pub fn oldest_hedgeable(&self) -> Option<Instant> {
+        self.awaited(false)
+            .filter(|&(_, class)| class == AnswerClass::Cheap)
+            .map(|(at, _)| at)
+            .min()
+    }
+
+    /// The draining connection is gone (silent, closed): its requests wait for the current
+    /// or the next connection like any other.
+    pub fn release_draining(&mut self) {
+        for p in self.items.iter_mut() {
+            p.draining = None;
+            p.hedged = false;
+        }
+    }
+
+    /// Requests still awaited on the draining connection.
+    pub fn on_draining(&self) -> usize {
+        self.items.iter().filter(|p| p.draining.is_some()).count()
     }
 
     /// The connection is gone: sent requests go back to the queue. When the server sent the
@@ -145,7 +226,7 @@ impl Requests {
     pub fn requeue_sent(&mut self, redirected: bool) {
         for p in self.items.iter_mut() {
             p.sent = None;
-            if redirected {
+            if redirected && p.draining.is_none() {
                 p.redirects += 1;
             }
         }
@@ -155,10 +236,10 @@ impl Requests {
     /// Counts a new connection attempt for every waiting request; returns those that have
     /// used all their tries.
     pub fn count_try(&mut self, max_tries: u32) -> Vec<Pending> {
-        for p in self.items.iter_mut() {
+        for p in self.items.iter_mut().filter(|p| p.wants_sending()) {
             p.tries += 1;
         }
-        self.take_where(|p| p.tries > max_tries)
+        self.take_where(|p| p.unplaced() && p.tries > max_tries)
     }
 
     /// Removes the requests whose deadline has passed.
@@ -166,9 +247,10 @@ impl Requests {
         self.take_where(|p| p.deadline.expired(now))
     }
 
-    /// Removes every request not yet sent.
+    /// Removes every request on no connection (a hedged one still awaited on the draining
+    /// connection stays: its answer may yet come).
     pub fn take_unsent(&mut self) -> Vec<Pending> {
-        self.take_where(|p| p.sent.is_none())
+        self.take_where(Pending::unplaced)
     }
 
     fn take_where(&mut self, mut pred: impl FnMut(&Pending) -> bool) -> Vec<Pending> {
@@ -198,8 +280,12 @@ impl Requests {
         self.items.iter().map(|p| p.deadline).min_by_key(|d| d.at())
     }
 
-    /// When the oldest request on the wire was sent.
-    pub fn oldest_sent(&self) -> Option<Instant> {
-        self.items.iter().filter_map(|p| p.sent.map(|s| s.at)).min()
+    /// The requests on the current connection (`draining` false) or the draining one: when
+    /// each was sent there and its latency class.
+    pub fn awaited(&self, draining: bool) -> impl Iterator<Item = (Instant, AnswerClass)> + '_ {
+        self.items.iter().filter_map(move |p| {
+            let sent = if draining { p.draining } else { p.sent };
+            sent.map(|s| (s.at, p.class()))
+        })
     }
 }

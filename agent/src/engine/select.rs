@@ -2,9 +2,7 @@
 //! failover to the next candidate, and giving up. Pure; part of the engine.
 
 use super::live::Live;
-use super::{
-    AgentError, Engine, Output, Phase, MAX_TRIES_PER_REQUEST, RETRY_PAUSE_MAX, RETRY_PAUSE_MIN,
-};
+use super::{AgentError, Engine, Output, Phase, MAX_TRIES_PER_REQUEST};
 use crate::balance::order_candidates;
 use crate::budget::Deadline;
 use crate::connect_plan::{AbandonReason, Action, ConnectPlan};
@@ -20,6 +18,10 @@ impl Engine {
         self.expire(now);
         self.schedule_retry(now, rng);
         self.advance_phases(now, rng);
+        if matches!(self.phase, Phase::Connected(_)) {
+            // A refresh round may have had its last reply.
+            self.drive_refresh(now, rng);
+        }
         // Requests that failed on the way (no server, tries used up) want a retry time now,
         // or `poll_timeout` would not ask to be woken for it.
         self.schedule_retry(now, rng);
@@ -33,9 +35,9 @@ impl Engine {
             self.pause_until = None;
             return false;
         }
+        let (min, max) = self.config.failover.retry_pause;
         let until = *self.pause_until.get_or_insert_with(|| {
-            let span = RETRY_PAUSE_MAX - RETRY_PAUSE_MIN;
-            now + RETRY_PAUSE_MIN + span.mul_f64(rng.gen_range(0.0..=1.0))
+            now + min + max.saturating_sub(min).mul_f64(rng.gen_range(0.0..=1.0))
         });
         if now < until {
             return true;
@@ -99,6 +101,7 @@ impl Engine {
     fn start_selection(&mut self, now: Instant, rng: &mut impl Rng, background: bool) {
         if !background {
             self.heard = false;
+            self.connect_failed.fill(false);
         }
         if !self.config.balancing.needs_probes() {
             if background {
@@ -127,10 +130,17 @@ impl Engine {
             &budget,
             rng,
         );
+        self.send_probes(&round, now);
+        self.phase = Phase::Probing { round, background };
+    }
+
+    /// Asks the shell to send `round`'s probes.
+    pub(super) fn send_probes(&mut self, round: &ProbeRound, now: Instant) {
         for target in round.targets() {
             let probe = Probe {
                 host: self.config.host.clone(),
                 probe_id: target.probe_id,
+                sent_unix_ms: self.wall_ms(now),
             };
             // The config checks the host name fits the wire; a failure skips the probe and
             // the server is then tried as a silent candidate.
@@ -142,7 +152,6 @@ impl Engine {
                 });
             }
         }
-        self.phase = Phase::Probing { round, background };
     }
 
     fn finish_round(&mut self, now: Instant, rng: &mut impl Rng) {
@@ -152,11 +161,7 @@ impl Engine {
         };
         let outcome = round.finish();
         outcome.record(&mut self.avoid);
-        for c in &outcome.candidates {
-            if let (Some(load), Some(slot)) = (c.load, self.last_reports.get_mut(c.server)) {
-                *slot = Some((load, now));
-            }
-        }
+        self.keep_reports(&outcome.candidates, now);
         let answered = outcome.candidates.iter().any(|c| c.load.is_some());
         if background {
             if answered {
@@ -166,16 +171,19 @@ impl Engine {
             }
             return;
         }
-        let order = order_candidates(
-            &outcome.candidates,
-            self.config.balancing,
-            &mut self.round_robin,
-            rng,
-        );
-        let servers: Vec<usize> = order
-            .into_iter()
-            .map(|i| outcome.candidates[i].server)
+        let charged: Vec<_> = outcome
+            .candidates
+            .iter()
+            .map(|c| self.charged(*c))
             .collect();
+        let order = order_candidates(&charged, self.config.balancing, &mut self.round_robin, rng);
+        let mut servers: Vec<usize> = order.into_iter().map(|i| charged[i].server).collect();
+        // The servers this round did not probe come last: one pass over every server before
+        // the request hears that none accepts connections.
+        let unprobed: Vec<usize> = (0..self.config.servers)
+            .filter(|s| !servers.contains(s))
+            .collect();
+        servers.extend(unprobed);
         let servers = self.avoid.deprioritise(&servers, now);
         self.start_connecting(servers, now);
     }
@@ -227,7 +235,7 @@ impl Engine {
                 } => {
                     self.next_conn += 1;
                     let conn = super::ConnId(self.next_conn);
-                    attempts.push((attempt, conn));
+                    attempts.push((attempt, conn, now));
                     self.outputs.push_back(Output::Connect {
                         conn,
                         server,
@@ -239,21 +247,35 @@ impl Engine {
                     server,
                     reason,
                 } => {
-                    if let Some(pos) = attempts.iter().position(|(a, _)| *a == attempt) {
-                        let (_, conn) = attempts.swap_remove(pos);
+                    let mut started = now;
+                    if let Some(pos) = attempts.iter().position(|(a, _, _)| *a == attempt) {
+                        let (_, conn, at) = attempts.swap_remove(pos);
                         self.outputs.push_back(Output::Close { conn });
+                        started = at;
                     }
                     self.avoid.mark_suspect(server);
                     // A connect that ran out its own timeout failed as surely as a refused
                     // one; one cut short (another connected first, or the deadline) did not.
-                    self.note_failed(server, reason == AbandonReason::TimedOut);
+                    let timed_out = reason == AbandonReason::TimedOut;
+                    self.note_failed(server, timed_out);
+                    // Still pending after the attempt delay while another server connected:
+                    // as good as blocked for the next connections (its connect backoff).
+                    let slow = reason == AbandonReason::Superseded
+                        && now.saturating_duration_since(started) >= self.config.attempt_delay;
+                    if timed_out {
+                        self.note_connect_failed(server, now);
+                    } else if slow {
+                        let backoff = self.config.failover.connect_backoff;
+                        self.avoid.connect_failed(server, now, &backoff);
+                    }
                 }
                 Action::WaitUntil(at) => {
                     *wait_until = Some(at);
                     return false;
                 }
                 Action::Connected { attempt, server } => {
-                    let Some(&(_, conn)) = attempts.iter().find(|(a, _)| *a == attempt) else {
+                    let Some(&(_, conn, _)) = attempts.iter().find(|(a, _, _)| *a == attempt)
+                    else {
                         self.phase = Phase::Idle;
                         return true;
                     };
@@ -264,7 +286,9 @@ impl Engine {
                 Action::GiveUp(_) => {
                     self.remaining.clear();
                     if self.all_failed() {
-                        self.fail_unreachable(now);
+                        self.fail_unreachable(now, AgentError::NoServerReachable);
+                    } else if self.connect_failed.iter().all(|&f| f) {
+                        self.fail_unreachable(now, AgentError::NoServerAcceptsConnections);
                     } else {
                         self.fail_over(now);
                     }
@@ -274,15 +298,16 @@ impl Engine {
         }
     }
 
-    fn open_session(
+    /// Starts the handshake on a connected `conn` to `server`: the hello goes out.
+    pub(super) fn start_live(
         &mut self,
         conn: super::ConnId,
         server: usize,
         now: Instant,
         rng: &mut impl Rng,
-    ) {
+    ) -> Result<Live, gatehouse_common::session::ClientError> {
         let mut hello = Vec::new();
-        match Live::start(
+        let live = Live::start(
             conn,
             server,
             &self.config.host,
@@ -292,11 +317,20 @@ impl Engine {
             now,
             rng,
             &mut hello,
-        ) {
-            Ok(live) => {
-                self.outputs.push_back(Output::Send { conn, bytes: hello });
-                self.phase = Phase::Connected(live);
-            }
+        )?;
+        self.outputs.push_back(Output::Send { conn, bytes: hello });
+        Ok(live)
+    }
+
+    fn open_session(
+        &mut self,
+        conn: super::ConnId,
+        server: usize,
+        now: Instant,
+        rng: &mut impl Rng,
+    ) {
+        match self.start_live(conn, server, now, rng) {
+            Ok(live) => self.phase = Phase::Connected(live),
             Err(e) => {
                 // Our own host name cannot be encoded: no server can help.
                 self.outputs.push_back(Output::Close { conn });
@@ -338,6 +372,17 @@ impl Engine {
         }
     }
 
+    /// A TCP connect to `server` failed (refused, reset, timed out): it goes into its connect
+    /// backoff (which probe replies do not clear) and counts for "no server accepts
+    /// connections" in this episode.
+    pub(super) fn note_connect_failed(&mut self, server: usize, now: Instant) {
+        let backoff = self.config.failover.connect_backoff;
+        self.avoid.connect_failed(server, now, &backoff);
+        if let Some(slot) = self.connect_failed.get_mut(server) {
+            *slot = true;
+        }
+    }
+
     /// A server showed signs of life (a probe reply, an accepted connection).
     pub(super) fn note_heard(&mut self) {
         self.heard = true;
@@ -353,12 +398,13 @@ impl Engine {
         !self.heard && self.failed.iter().all(|&f| f)
     }
 
-    /// Nothing is reachable: the waiting requests end now with `NoServerReachable` (and the
-    /// background retry, with backoff, takes over) instead of burning their remaining tries.
-    fn fail_unreachable(&mut self, now: Instant) {
+    /// Nothing is reachable, or no server accepts connections: the waiting requests end now
+    /// with `error` (and for `NoServerReachable` the background retry, with backoff, takes
+    /// over) instead of burning their remaining tries and the deadline.
+    fn fail_unreachable(&mut self, now: Instant, error: AgentError) {
         self.phase = Phase::Idle;
         for p in self.requests.take_unsent() {
-            self.finish(p, Err(AgentError::NoServerReachable), None, now);
+            self.finish(p, Err(error.clone()), None, now);
         }
     }
 

@@ -83,18 +83,27 @@ impl Sim {
 
     /// Answers every probe in `outputs` with the given waits (None: stay silent).
     fn answer_probes(&mut self, outputs: &[Output], waits: &[Option<u64>]) {
+        self.answer_probes_with(outputs, |server| waits[server].map(load));
+    }
+
+    /// Answers every probe in `outputs` with `report(server)` (None: stay silent).
+    fn answer_probes_with(
+        &mut self,
+        outputs: &[Output],
+        report: impl Fn(usize) -> Option<LoadReport>,
+    ) {
         for o in outputs {
             if let Output::SendProbe {
                 server, datagram, ..
             } = o
             {
                 let (probe, key) = open_probe(datagram, |h| self.keys.get(h).cloned()).unwrap();
-                if let Some(wait) = waits[*server] {
+                if let Some(load) = report(*server) {
                     let reply = seal_reply(
                         &key,
                         &ProbeReply {
                             probe_id: probe.probe_id,
-                            load: load(wait),
+                            load,
                         },
                     );
                     self.engine
@@ -607,8 +616,10 @@ fn in_ordered_mode_refusals_everywhere_fail_after_one_pass() {
     assert_eq!(outcome.latency, Duration::ZERO);
 }
 
+/// Servers that answer probes but refuse every connect: after one pass over all of them the
+/// caller hears "no server accepts connections", not a retry loop to the deadline.
 #[test]
-fn refusals_after_a_probe_reply_still_get_bounded_retries() {
+fn refusals_everywhere_while_probes_are_answered_end_after_one_pass() {
     let mut sim = Sim::new(2, Balancing::Probing, 13);
     sim.engine.submit(sim.now, ssh(), &mut sim.rng);
     let out = sim.drain();
@@ -622,19 +633,10 @@ fn refusals_after_a_probe_reply_still_get_bounded_retries() {
             .handle_connect_failed(sim.now, conn, &mut sim.rng);
         out = sim.drain();
     }
-    assert!(
-        done(&out).is_empty(),
-        "not failed at once: a server answered"
-    );
-    // Every server just failed: the next try waits the retry pause, then probes again.
-    assert!(probes(&out).is_empty());
-    let wake = sim.engine.poll_timeout().expect("the pause timer");
-    sim.advance_to(wake);
-    assert_eq!(
-        probes(&sim.drain()).len(),
-        2,
-        "a new probe round for the next try"
-    );
+    let outcome = done(&out).remove(0);
+    assert_eq!(outcome.result, Err(AgentError::NoServerAcceptsConnections));
+    assert_eq!(outcome.latency, Duration::from_millis(150));
+    assert!(probes(&out).is_empty(), "no new round");
 }
 
 #[test]
@@ -727,9 +729,25 @@ fn a_connection_retired_at_its_age_limit_makes_the_next_request_re_probe() {
     let id = establish(&mut sim, conn, server);
     sim.respond(conn, id, allow());
     sim.drain();
-    let retire = sim.engine.poll_timeout().expect("the age deadline");
-    sim.advance_to(retire);
-    assert!(sim.drain().contains(&Output::Close { conn }));
+    // Refresh timers come first; an unused connection sends no refresh probe.
+    let opened = sim.now;
+    for _ in 0..100 {
+        let next = sim.engine.poll_timeout().expect("the age deadline");
+        sim.advance_to(next);
+        let out = sim.drain();
+        assert!(
+            probes(&out).is_empty(),
+            "no refresh of an unused connection"
+        );
+        if out.contains(&Output::Close { conn }) {
+            break;
+        }
+    }
+    let age = sim.now - opened;
+    assert!(
+        age >= Duration::from_secs(54),
+        "retired at its age, not before: {age:?}"
+    );
     sim.engine.submit(sim.now, ssh(), &mut sim.rng);
     let out = sim.drain();
     assert_eq!(
@@ -834,3 +852,6 @@ fn when_every_server_is_busy_the_next_try_waits_a_jittered_pause() {
         "tries again after the pause"
     );
 }
+
+#[path = "tests_failover.rs"]
+mod failover;

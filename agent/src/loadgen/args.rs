@@ -22,7 +22,7 @@ pub const USAGE: &str = "usage:
         [--mode closed|open] [--rate R/s] [--arrivals poisson|even] [--concurrency C]
         [--think MS] [--duration SECS] [--mix authorize=90,authenticate=10,deny=20]
         [--balancing probing|seed_estimate|round_robin|random|ordered] [--json PATH]
-        [--pin-cpu N] [--seed S]
+        [--phases SECS,SECS] [--pin-cpu N] [--seed S]
   gatehouse-loadgen demo [--duration SECS] [--agents N] [--think MS] [--json PATH]
   gatehouse-loadgen redis --addr HOST:PORT --connections N --duration SECS [--json PATH]
         [--pin-cpu N]
@@ -78,6 +78,8 @@ pub struct RunArgs {
     pub mix: Mix,
     pub balancing: Balancing,
     pub json: Option<PathBuf>,
+    /// Seconds at which the report starts a new phase (increasing).
+    pub phases: Vec<u64>,
     pub pin_cpu: Option<usize>,
     pub seed: u64,
 }
@@ -215,6 +217,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, ArgError> {
             "--mix",
             "--balancing",
             "--json",
+            "--phases",
             "--pin-cpu",
             "--seed",
         ],
@@ -278,6 +281,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, ArgError> {
         mix: Mix::parse(o.get("--mix").unwrap_or(DEFAULT_MIX))?,
         balancing: parse_balancing(o.get("--balancing").unwrap_or("probing"))?,
         json: o.path("--json"),
+        phases: o.increasing_seconds("--phases", super::phases::MAX_PHASE_SPLITS)?,
         pin_cpu: o.number("--pin-cpu", 0, 1023)?,
         seed: o.number("--seed", 0, u64::MAX)?.unwrap_or(1),
     })

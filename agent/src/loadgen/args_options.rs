@@ -74,6 +74,36 @@ impl Options {
         Ok(Duration::from_secs_f64(secs))
     }
 
+    /// A comma-separated list of at most `max` whole seconds, each above the one before and
+    /// above 0 (empty when the option is absent).
+    pub(super) fn increasing_seconds(&self, name: &str, max: usize) -> Result<Vec<u64>, ArgError> {
+        let Some(text) = self.get(name) else {
+            return Ok(Vec::new());
+        };
+        let mut list: Vec<u64> = Vec::new();
+        for part in text.split(',') {
+            let value: u64 = part
+                .trim()
+                .parse()
+                .map_err(|_| invalid(name, text, "expected whole seconds, e.g. 10,30"))?;
+            if value == 0
+                || list.last().is_some_and(|&last| value <= last)
+                || value as f64 > MAX_DURATION_S
+            {
+                return Err(invalid(
+                    name,
+                    text,
+                    "each must be above 0 and the one before",
+                ));
+            }
+            list.push(value);
+        }
+        if list.len() > max {
+            return Err(invalid(name, text, format!("at most {max} splits")));
+        }
+        Ok(list)
+    }
+
     pub(super) fn path(&self, name: &str) -> Option<PathBuf> {
         self.get(name).map(PathBuf::from)
     }

@@ -126,3 +126,25 @@ fn the_lean_client_takes_one_server_and_the_identities() {
         })
     );
 }
+
+#[test]
+fn phases_are_increasing_whole_seconds() {
+    let base = "run --servers 127.0.0.1:1 --identities i.ron";
+    let run = |extra: &str| parse(&args(&format!("{base} {extra}")));
+    match run("--phases 10,30").unwrap() {
+        Command::Run(r) => assert_eq!(r.phases, vec![10, 30]),
+        other => panic!("{other:?}"),
+    }
+    match run("").unwrap() {
+        Command::Run(r) => assert!(r.phases.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    for bad in [
+        "--phases 30,10",
+        "--phases 0",
+        "--phases 10,10",
+        "--phases x",
+    ] {
+        assert!(run(bad).is_err(), "{bad}");
+    }
+}

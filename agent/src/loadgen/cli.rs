@@ -9,6 +9,7 @@ use super::args::{
 };
 use super::demo::run_demo;
 use super::direct::run_direct;
+use super::phases::Phases;
 use super::provision::{
     load_identities, provision, write_files, Identity, DB_FILE, IDENTITIES_FILE,
 };
@@ -162,19 +163,26 @@ fn run_load(r: &RunArgs, shared: &Shared) -> Result<(), CliError> {
     };
     let mut run = Run::start(plan, shared.stop.clone())
         .map_err(|e| CliError::Runtime(format!("cannot start workers: {e}")))?;
+    let mut phases = Phases::new(&r.phases, r.servers.len());
     let (stats, elapsed) = loop {
         match run.next(Duration::from_secs(2)) {
             Some(RunEvent::Tick {
                 second,
                 stats,
                 connections,
-            }) => println!("{}", progress_line(second, &stats, connections)),
+            }) => {
+                println!("{}", progress_line(second, &stats, connections));
+                phases.add_second(second, &stats);
+            }
             Some(RunEvent::Done { stats, elapsed }) => break (stats, elapsed),
             Some(RunEvent::Failed(e)) => return Err(CliError::Runtime(e)),
             None => {}
         }
     };
-    let summary = Summary::new(&label, &stats, elapsed.as_secs_f64());
+    let mut summary = Summary::new(&label, &stats, elapsed.as_secs_f64());
+    if !r.phases.is_empty() {
+        (summary.phases, summary.seconds) = phases.finish(&label);
+    }
     print!("{}", final_report(&summary));
     write_json(r.json.as_deref(), &summary)
 }

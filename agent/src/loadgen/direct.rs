@@ -1,7 +1,7 @@
 //! The Gatehouse side of the side-by-side throughput benchmark, with a client as lean as the
 //! redis one: each connection is a distinct simulated agent (its own registered host and node
-//! key) that runs the real handshake and sends sealed authorize requests (alice may SSH to
-//! web1: answered Allow), one in flight, the next as soon as the answer is in — the shared
+//! key) that runs the real handshake and sends sealed authorize requests (alice may SSH to the
+//! agent's own host: answered Allow), one in flight, the next as soon as the answer is in — the shared
 //! closed-loop client ([`super::closed_loop`]) without the agent engine's probing, balancing
 //! and timers. Called by `gatehouse-loadgen direct`.
 //!
@@ -27,8 +27,6 @@ struct SealedAuthorize<'a> {
     identities: &'a [Identity],
     ciphers: &'a [CipherSuite],
     rng: StdRng,
-    /// The request every agent sends (moved into each frame and back: no allocation).
-    request: Request,
 }
 
 /// One agent's session and its next request id.
@@ -37,6 +35,9 @@ struct Agent {
     next_id: u32,
     /// Keeps its cipher built between frames (bounded as in `run`: [`keeps_cipher_built`]).
     prepare: bool,
+    /// The request this agent sends, about its own host (sealed from a reference: no
+    /// allocation per request).
+    request: Request,
 }
 
 impl SealedAuthorize<'_> {
@@ -44,7 +45,7 @@ impl SealedAuthorize<'_> {
         agent.next_id = agent.next_id.wrapping_add(1);
         agent
             .session
-            .write_request(agent.next_id, &self.request, out)
+            .write_request(agent.next_id, &agent.request, out)
             .map_err(|_| ErrorKind::Protocol)
     }
 }
@@ -73,6 +74,7 @@ impl LoadProtocol for SealedAuthorize<'_> {
             session,
             next_id: 0,
             prepare: keeps_cipher_built(index),
+            request: Kind::AuthorizeAllow.request(&id.host),
         };
         Ok((agent, Progress::default()))
     }
@@ -139,7 +141,6 @@ pub fn run_direct(
         identities,
         ciphers: preferred_suites(),
         rng: StdRng::seed_from_u64(seed),
-        request: Kind::AuthorizeAllow.request(),
     };
     let agents = identities.len();
     run_closed_loop(&mut protocol, addr, agents, duration, stop, on_tick)
@@ -185,7 +186,6 @@ mod tests {
             identities,
             ciphers: preferred_suites(),
             rng: StdRng::seed_from_u64(1),
-            request: Kind::AuthorizeAllow.request(),
         };
         let mut server = Server {
             session: ServerSession::new(gatehouse_common::crypto::aes_hardware()),

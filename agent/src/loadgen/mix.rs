@@ -4,7 +4,7 @@
 //!
 //! Pure: the RNG is an argument. Called by the load generator's workers.
 
-use super::provision::{ALICE_PASSWORD, ALLOWED_HOST};
+use super::provision::ALICE_PASSWORD;
 use gatehouse_common::types::Method;
 use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest, Request, Response};
 use rand::Rng;
@@ -16,7 +16,7 @@ pub const DEFAULT_MIX: &str = "authorize=90,authenticate=10,deny=20";
 /// One kind of request in the mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// alice may SSH to web1: expects Allow.
+    /// alice may SSH to the asking agent's own host: expects Allow.
     AuthorizeAllow,
     /// bob is locked: expects Deny.
     AuthorizeDeny,
@@ -132,12 +132,16 @@ impl RequestPool {
         }
     }
 
-    /// A request of `kind`: a spare one, or a new one.
-    pub fn take(&mut self, kind: Kind) -> Request {
-        self.spare
-            .get_mut(kind.slot())
-            .and_then(Vec::pop)
-            .unwrap_or_else(|| kind.request())
+    /// A request of `kind` from the agent of `host`: a spare one (its host rewritten in place,
+    /// no allocation when the names are as long), or a new one.
+    pub fn take(&mut self, kind: Kind, host: &str) -> Request {
+        match self.spare.get_mut(kind.slot()).and_then(Vec::pop) {
+            Some(mut request) => {
+                set_asked_host(&mut request, host);
+                request
+            }
+            None => kind.request(host),
+        }
     }
 
     /// Keeps `request` (which must be `kind`'s) for reuse, up to the bound.
@@ -161,8 +165,9 @@ impl Kind {
         }
     }
 
-    /// The request this kind sends.
-    pub fn request(self) -> Request {
+    /// The request this kind sends from the agent of `host`, about `host` itself: a server
+    /// refuses an agent asking about another host (docs/SECURITY.md).
+    pub fn request(self, host: &str) -> Request {
         match self {
             Kind::AuthorizeAllow | Kind::AuthorizeDeny => {
                 let user = if self == Kind::AuthorizeAllow {
@@ -175,7 +180,7 @@ impl Kind {
                     from_host: "10.1.2.3".into(),
                     from_user: user.into(),
                     to_user: user.into(),
-                    to_host: ALLOWED_HOST.into(),
+                    to_host: host.into(),
                 })
             }
             Kind::AuthenticateOk | Kind::AuthenticateFail => {
@@ -186,7 +191,7 @@ impl Kind {
                     } else {
                         "not-alices-password".into()
                     },
-                    host: ALLOWED_HOST.into(),
+                    host: host.into(),
                 })
             }
         }
@@ -199,8 +204,22 @@ impl Kind {
             (Kind::AuthorizeAllow, Response::Allow { .. })
                 | (Kind::AuthorizeDeny, Response::Deny { .. })
                 | (Kind::AuthenticateOk, Response::AuthOk)
-                | (Kind::AuthenticateFail, Response::AuthFail { .. })
+                | (Kind::AuthenticateFail, Response::AuthFail)
         )
+    }
+}
+
+/// Makes `request` ask about `host` (an authorize's to-host, an authenticate's host; an
+/// identity lookup names no host).
+fn set_asked_host(request: &mut Request, host: &str) {
+    let field = match request {
+        Request::Authorize(a) => &mut a.to_host,
+        Request::Authenticate(a) => &mut a.host,
+        Request::Lookup(_) => return,
+    };
+    if field != host {
+        field.clear();
+        field.push_str(host);
     }
 }
 
@@ -213,25 +232,32 @@ mod tests {
     #[test]
     fn the_request_pool_reuses_what_it_is_given_up_to_its_bound() {
         let mut pool = RequestPool::new(1);
-        let mut marked = Kind::AuthorizeAllow.request();
+        let mut marked = Kind::AuthorizeAllow.request("agent00001");
         if let Request::Authorize(a) = &mut marked {
             a.from_host = "reused".into();
         }
         pool.give_back(Kind::AuthorizeAllow, marked.clone());
-        pool.give_back(Kind::AuthorizeAllow, Kind::AuthorizeAllow.request()); // over the bound
+        let another = Kind::AuthorizeAllow.request("agent00001");
+        pool.give_back(Kind::AuthorizeAllow, another); // over the bound
+                                                       // The spare one comes back, asking about the agent that takes it.
+        let mut want = marked;
+        if let Request::Authorize(a) = &mut want {
+            a.to_host = "agent00002".into();
+        }
+        assert_eq!(pool.take(Kind::AuthorizeAllow, "agent00002"), want);
         assert_eq!(
-            pool.take(Kind::AuthorizeAllow),
-            marked,
-            "the spare one comes back"
-        );
-        assert_eq!(
-            pool.take(Kind::AuthorizeAllow),
-            Kind::AuthorizeAllow.request(),
+            pool.take(Kind::AuthorizeAllow, "agent00003"),
+            Kind::AuthorizeAllow.request("agent00003"),
             "the second was dropped: a new one is built"
         );
         assert_eq!(
-            pool.take(Kind::AuthorizeDeny),
-            Kind::AuthorizeDeny.request()
+            pool.take(Kind::AuthorizeDeny, "a"),
+            Kind::AuthorizeDeny.request("a")
+        );
+        pool.give_back(Kind::AuthenticateOk, Kind::AuthenticateOk.request("a"));
+        assert_eq!(
+            pool.take(Kind::AuthenticateOk, "b"),
+            Kind::AuthenticateOk.request("b")
         );
     }
 

@@ -4,7 +4,7 @@
 //! client ([`closed_loop`]) that measures a server's throughput with redis GET ([`redis`]) or
 //! Gatehouse's sealed authorize requests ([`direct`]). docs/LOADGEN.md is the user's guide.
 //!
-//! Pure parts: [`arrivals`], [`histogram`], [`mix`], [`args`], [`stats`], [`report`], [`resp`],
+//! Pure parts: [`arrivals`], [`histogram`], [`mix`], [`args`], [`stats`], [`phases`], [`report`], [`resp`],
 //! [`provision::provision`] and [`demo::table`]. I/O shells: [`worker`] and [`run`] (threads,
 //! sockets), [`closed_loop`], [`redis`], [`direct`], [`monitor`] (UDP probes), [`procs`] and [`demo`] (processes: master,
 //! replicas, admin), [`sys`] (rlimit, affinity), [`cli`] (the program; the binary's `main`
@@ -19,6 +19,7 @@ pub mod direct;
 pub mod histogram;
 pub mod mix;
 pub mod monitor;
+pub mod phases;
 pub mod procs;
 pub mod provision;
 pub mod redis;

@@ -7,6 +7,7 @@
 use gatehouse_common::crypto::probe_auth::{open_reply, seal_probe};
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::wire::probe::PROBE_MAX_DATAGRAM;
+use gatehouse_common::wire::unix_ms;
 use gatehouse_common::wire::{LoadReport, Probe};
 use rand::Rng;
 use std::io;
@@ -46,6 +47,7 @@ impl Monitor {
             let probe = Probe {
                 host: self.host.clone(),
                 probe_id,
+                sent_unix_ms: unix_ms(std::time::SystemTime::now()),
             };
             if let Ok(datagram) = seal_probe(&self.key, &probe) {
                 let _ = self.socket.send_to(&datagram, addr);

@@ -95,6 +95,7 @@ pub fn provision(agents: usize, seed: u64) -> Result<(Database, Vec<Identity>), 
         addresses: Vec::new(),
         node_key: key.to_hex(),
         groups: Vec::new(),
+        may_ask_for_others: false,
     };
     let mut hosts: Vec<Host> = identities.iter().map(|i| host(&i.host, &i.key)).collect();
     hosts.push(host(ALLOWED_HOST, &web1));
@@ -131,8 +132,14 @@ pub fn provision(agents: usize, seed: u64) -> Result<(Database, Vec<Identity>), 
     Ok((db, identities))
 }
 
+/// Writes a private file (0600): both files hold node keys, and the replica refuses a
+/// database file others can read.
 fn write_file(path: &Path, text: &str) -> Result<(), ProvisionError> {
-    std::fs::write(path, text).map_err(|source| ProvisionError::Io {
+    use gatehouse_common::os::secure_file::{create_private_file, Existing};
+    use std::io::Write;
+    let written = create_private_file(path, Existing::Replace)
+        .and_then(|mut file| file.write_all(text.as_bytes()));
+    written.map_err(|source| ProvisionError::Io {
         path: path.display().to_string(),
         source,
     })

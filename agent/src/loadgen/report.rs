@@ -96,6 +96,27 @@ pub fn final_report(s: &Summary) -> String {
             fmt_us(server.p99_us)
         );
     }
+    for p in &s.phases {
+        let shares: Vec<String> = p
+            .summary
+            .servers
+            .iter()
+            .map(|s| format!("{:.0}%", s.share_percent))
+            .collect();
+        let l = &p.summary.latency_us;
+        let _ = writeln!(
+            out,
+            "phase       {:>4}-{:<4}s requests {}  p50 {}  p99 {}  max {}  errors {}  share {}",
+            p.from_s,
+            p.to_s,
+            p.summary.requests,
+            fmt_us(l.p50),
+            fmt_us(l.p99),
+            fmt_us(l.max),
+            p.summary.errors,
+            shares.join(" ")
+        );
+    }
     out
 }
 

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 pub enum ErrorKind {
     /// The agent found no server that answered.
     NoServerReachable,
+    /// Servers answered probes, but none accepted a TCP connection.
+    NoServerAcceptsConnections,
     /// The request's deadline passed.
     DeadlineExceeded,
     /// A server refused the agent itself (unknown host, bad key) or the request.
@@ -33,11 +35,12 @@ pub enum ErrorKind {
     Protocol,
 }
 
-const KINDS: usize = 9;
+const KINDS: usize = 10;
 
 impl ErrorKind {
     pub const ALL: [ErrorKind; KINDS] = [
         ErrorKind::NoServerReachable,
+        ErrorKind::NoServerAcceptsConnections,
         ErrorKind::DeadlineExceeded,
         ErrorKind::Refused,
         ErrorKind::QueueFull,
@@ -52,6 +55,7 @@ impl ErrorKind {
     pub fn name(self) -> &'static str {
         match self {
             ErrorKind::NoServerReachable => "no_server_reachable",
+            ErrorKind::NoServerAcceptsConnections => "no_server_accepts_connections",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
             ErrorKind::Refused => "refused",
             ErrorKind::QueueFull => "queue_full",
@@ -67,6 +71,7 @@ impl ErrorKind {
     pub fn of(error: &AgentError) -> ErrorKind {
         match error {
             AgentError::NoServerReachable => ErrorKind::NoServerReachable,
+            AgentError::NoServerAcceptsConnections => ErrorKind::NoServerAcceptsConnections,
             AgentError::DeadlineExceeded => ErrorKind::DeadlineExceeded,
             AgentError::Refused(_) => ErrorKind::Refused,
             AgentError::QueueFull => ErrorKind::QueueFull,
@@ -225,6 +230,12 @@ pub struct Summary {
     /// The demo only: the master's sequence and where each replica ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationSummary>,
+    /// `run --phases` only: each phase's own summary.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<super::phases::PhaseSummary>,
+    /// `run --phases` only: the run second by second.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seconds: Vec<super::phases::SecondSummary>,
 }
 
 /// What a run was (the parts of the summary that are not counters).
@@ -279,6 +290,8 @@ impl Summary {
                 })
                 .collect(),
             replication: None,
+            phases: Vec::new(),
+            seconds: Vec::new(),
         }
     }
 }

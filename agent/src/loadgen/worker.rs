@@ -256,7 +256,8 @@ impl Worker {
 
     fn issue(&mut self, agent: usize) {
         let kind = self.plan.mix.pick(&mut self.rng);
-        let request = self.requests.take(kind);
+        let host = &self.driver.engine(agent).config().host;
+        let request = self.requests.take(kind, host);
         let id = self.driver.submit(agent, request);
         // A full queue answers at once with this id (counted when its completion is read).
         if id != RequestId(u64::MAX) {

@@ -16,6 +16,7 @@ use gatehouse_common::wire::MAX_PASSWORD_LEN;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use zeroize::Zeroizing;
 
 /// Exit code: allowed, authenticated, status shown, daemon stopped cleanly.
 pub const EXIT_OK: u8 = 0;
@@ -253,10 +254,11 @@ fn socket_path(choice: &SocketChoice) -> Result<PathBuf, String> {
     })
 }
 
-/// Reads the password from stdin, refusing one longer than the protocol carries.
-fn read_password() -> Result<String, String> {
-    let mut bytes = Vec::new();
+/// Reads the password from stdin, refusing one longer than the protocol carries. The buffer
+/// is sized up front (no copy left behind by a growing allocation) and wiped when dropped.
+fn read_password() -> Result<Zeroizing<String>, String> {
     let cap = MAX_PASSWORD_LEN as u64 + 2; // room for "\r\n"
+    let mut bytes = Zeroizing::new(Vec::with_capacity(cap as usize + 1));
     std::io::stdin()
         .take(cap + 1)
         .read_to_end(&mut bytes)
@@ -266,8 +268,9 @@ fn read_password() -> Result<String, String> {
             "the password is longer than {MAX_PASSWORD_LEN} bytes"
         ));
     }
-    let text = String::from_utf8(bytes).map_err(|_| "the password is not UTF-8".to_string())?;
-    Ok(strip_newline(text))
+    let text = std::str::from_utf8(&bytes).map_err(|_| "the password is not UTF-8".to_string())?;
+    // One exact allocation; stripping the newline only shortens it.
+    Ok(Zeroizing::new(strip_newline(text.to_string())))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The CLI's side of the local protocol: one request, one answer, through
-//! `gatehouse_local::client` with room for a status report.
+//! `gatehouse_local::client` (which checks that the daemon runs as root or as the caller's own
+//! uid before sending anything) with room for a status report.
 
 use gatehouse_local::client::Asker;
 use gatehouse_local::codec::MAX_STATUS_FRAME;
@@ -13,7 +14,7 @@ use gatehouse_local::{LocalRequest, LocalResponse};
 pub const CLIENT_TIMEOUT: std::time::Duration = gatehouse_local::CALLER_TIMEOUT;
 
 /// Sends `request` to the daemon at `socket` and returns its answer. The daemon is checked
-/// like a module checks it (root, or the owner of the socket in a private directory).
+/// as the modules check it (`gatehouse_local::client`).
 pub fn ask(socket: &Path, request: &LocalRequest) -> Result<LocalResponse, ClientError> {
     let mut asker = Asker::new(socket);
     asker.max_answer = MAX_STATUS_FRAME;

@@ -13,3 +13,30 @@ pub use gatehouse_local::{
     ConnectionReport, LocalErrorKind, LocalRequest, LocalResponse, OfflineReport, ProbeSummary,
     ServerReport, StatusReport,
 };
+
+/// Requests the local module's tests and the daemon's share.
+#[cfg(test)]
+pub(crate) mod samples {
+    use super::LocalRequest;
+    use gatehouse_common::types::Method;
+
+    /// alice over SSH from 10.0.0.1 to web1.
+    pub(crate) fn authorize() -> LocalRequest {
+        LocalRequest::Authorize {
+            method: Method::Ssh,
+            from_host: "10.0.0.1".into(),
+            from_user: "alice".into(),
+            to_user: "alice".into(),
+            to_host: "web1".into(),
+        }
+    }
+
+    /// alice's password "pw" on web1.
+    pub(crate) fn authenticate() -> LocalRequest {
+        LocalRequest::Authenticate {
+            user: "alice".into(),
+            password: "pw".to_string().into(),
+            host: "web1".into(),
+        }
+    }
+}

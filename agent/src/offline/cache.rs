@@ -1,6 +1,7 @@
 //! The agent's cache: identity answers (positive and negative), authorize decisions and offline
-//! password verifiers, in SQLite under the state directory (directory 0700, file 0600), so it
-//! survives a restart and a reboot during an outage.
+//! password verifiers, in SQLite under the state directory (directory 0700, files 0600 by the
+//! shared secret-file rules of `gatehouse_common::os::secure_file`), so it survives a restart
+//! and a reboot during an outage.
 //!
 //! Not pure (SQLite), but time is an argument (`now_ms`, Unix milliseconds: entries must age
 //! across restarts, so a monotonic clock would not do). Used by the daemon's event loop only;
@@ -8,11 +9,14 @@
 //! beyond that the oldest are dropped, so a program looking up random names cannot grow the
 //! file without bound.
 
+use gatehouse_common::os::secure_file::{
+    check_private_file_if_present, check_trusted_dir, restrict_to_owner, PRIVATE_UMASK,
+};
 use gatehouse_local::codec::{decode_response, encode_response, LEN_PREFIX};
 use gatehouse_local::LocalResponse;
 use rusqlite::{params, Connection, OptionalExtension};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 
 /// Most rows per table (100,000). Why: a host sees at most a few thousand users and groups; a
 /// table at the cap is ~10 MB. Reaching it drops the oldest [`EVICT_BATCH`] rows.
@@ -54,7 +58,10 @@ CREATE TABLE IF NOT EXISTS verifiers (key BLOB PRIMARY KEY, value BLOB NOT NULL,
 ";
 
 impl Cache {
-    /// Opens (creating) `dir/cache.sqlite`: the directory 0700, the file 0600 from creation.
+    /// Opens (creating) `dir/cache.sqlite`: the directory 0700, the files 0600 from creation.
+    /// Like every file holding secrets (it holds verifiers), an existing cache file that
+    /// others can read or another user owns, or a directory others can write, is refused
+    /// with the fix in the message.
     pub fn open(dir: &Path) -> Result<Cache, String> {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -62,10 +69,14 @@ impl Cache {
             .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let path = dir.join(CACHE_FILE);
-        let conn = gatehouse_common::os::with_umask(0o077, || Connection::open(&path))
+        let files = cache_files(&path);
+        for file in &files {
+            check_private_file_if_present(file, "agent cache").map_err(|e| e.to_string())?;
+        }
+        check_trusted_dir(dir, "agent cache").map_err(|e| e.to_string())?;
+        // The mask is process-wide: the daemon opens its cache before it starts threads.
+        let conn = gatehouse_common::os::with_umask(PRIVATE_UMASK, || Connection::open(&path))
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| format!("{}: cannot set mode 0600: {e}", path.display()))?;
         // WAL with synchronous=NORMAL: a write costs no fsync (an answer must not wait ~10 ms
         // for the disk); a power cut may lose the newest entries, never corrupt the file, and a
         // cache may lose entries. SQLite gives the -wal and -shm files the database's mode.
@@ -73,6 +84,10 @@ impl Cache {
             .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
             .and_then(|()| conn.execute_batch(SCHEMA))
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        for file in &files {
+            restrict_to_owner(file)
+                .map_err(|e| format!("{}: cannot make it private: {e}", file.display()))?;
+        }
         let mut cache = Cache {
             conn,
             counts: [0; 3],
@@ -108,24 +123,47 @@ impl Cache {
         self.put_raw(table, key, &encode_response(answer), now_ms);
     }
 
-    /// A verifier (PHC text) and its age in ms.
+    /// A verifier (PHC text) and its age in ms (none after [`Cache::forget_verifier`]).
     pub fn verifier(&self, user: &str, now_ms: u64) -> Option<(String, u64)> {
         let (value, at_ms) = self.get_raw(Table::Verifiers, user.as_bytes())?;
-        let text = String::from_utf8(value).ok()?;
+        let text = String::from_utf8(value).ok().filter(|t| !t.is_empty())?;
         Some((text, now_ms.saturating_sub(at_ms)))
     }
 
-    /// Stores a verifier for `user`.
-    pub fn put_verifier(&mut self, user: &str, verifier: &str, now_ms: u64) {
+    /// Stores a verifier for `user`, made from a password a server accepted at `made_ms`. It is
+    /// kept only if nothing newer is stored for the user: a verifier from a later login, or a
+    /// later [`Cache::forget_verifier`] (the verifier thread may finish after a refusal that
+    /// came in meanwhile, which must win).
+    pub fn put_verifier(&mut self, user: &str, verifier: &str, made_ms: u64) {
         self.put_raw(
             Table::Verifiers,
             user.as_bytes(),
             verifier.as_bytes(),
-            now_ms,
+            made_ms,
         );
     }
 
-    /// Forgets `key` (a verifier whose account a server now locks or does not know).
+    /// Forgets `user`'s verifier as of `now_ms` (a server refused the user's password, or
+    /// said the account is locked or gone): an empty row, so that a verifier made from an
+    /// earlier login is not stored after it.
+    pub fn forget_verifier(&mut self, user: &str, now_ms: u64) {
+        self.put_raw(Table::Verifiers, user.as_bytes(), b"", now_ms);
+    }
+
+    /// Usable verifiers (rows forgotten by [`Cache::forget_verifier`] not counted), for the
+    /// status report: one count over at most [`MAX_ENTRIES`] rows, asked rarely.
+    pub fn live_verifiers(&self) -> u64 {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM verifiers WHERE length(value) > 0",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_or(0, |n| n.try_into().unwrap_or(0))
+    }
+
+    /// Forgets `key`.
+    #[cfg(test)]
     pub fn remove(&mut self, table: Table, key: &[u8]) {
         let sql = format!("DELETE FROM {} WHERE key = ?1", table.name());
         match self.conn.execute(&sql, [key]) {
@@ -154,9 +192,15 @@ impl Cache {
 
     fn put_raw(&mut self, table: Table, key: &[u8], value: &[u8], now_ms: u64) {
         let name = table.name();
+        // A verifier (or its forgetting) replaces only an older one; a cached answer always
+        // replaces the one before.
+        let newer = match table {
+            Table::Verifiers => format!("WHERE excluded.at_ms >= {name}.at_ms"),
+            Table::Identities | Table::Decisions => String::new(),
+        };
         let sql = format!(
             "INSERT INTO {name} (key, value, at_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, at_ms = excluded.at_ms"
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, at_ms = excluded.at_ms {newer}"
         );
         let at = i64::try_from(now_ms).unwrap_or(i64::MAX);
         let existed = self.get_raw(table, key).is_some();
@@ -183,10 +227,20 @@ impl Cache {
     }
 }
 
+/// The cache file and the two SQLite keeps beside it in WAL mode.
+fn cache_files(path: &Path) -> [PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [path.to_path_buf(), with("-wal"), with("-shm")]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn scratch(label: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("gh-cache-{label}-{}", std::process::id()));
@@ -244,6 +298,38 @@ mod tests {
         assert_eq!(cache.get(Table::Decisions, b"old", 3), None);
         assert_eq!(cache.len(Table::Decisions), MAX_ENTRIES - 1);
         cache.remove(Table::Decisions, b"new");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_forgotten_verifier_stays_forgotten_until_a_newer_login() {
+        let dir = scratch("forget");
+        let mut cache = Cache::open(&dir).unwrap();
+        cache.put_verifier("alice", "$argon2id$v1", 1_000);
+        assert_eq!(cache.live_verifiers(), 1);
+        // A refusal at 3000; the verifier of a login at 2000 finishes only afterwards.
+        cache.forget_verifier("alice", 3_000);
+        cache.put_verifier("alice", "$argon2id$v2", 2_000);
+        assert_eq!(cache.verifier("alice", 4_000), None);
+        assert_eq!(cache.live_verifiers(), 0);
+        // A login after the refusal counts again.
+        cache.put_verifier("alice", "$argon2id$v3", 5_000);
+        assert_eq!(
+            cache.verifier("alice", 6_000),
+            Some(("$argon2id$v3".into(), 1_000))
+        );
+        assert_eq!(cache.live_verifiers(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cache_file_others_can_read_is_refused() {
+        let dir = scratch("open-to-others");
+        drop(Cache::open(&dir).unwrap());
+        let file = dir.join(CACHE_FILE);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = Cache::open(&dir).err().unwrap();
+        assert!(refused.contains("chmod 600"), "{refused}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -61,7 +61,7 @@ impl VerifierKey {
 
 impl Drop for VerifierKey {
     fn drop(&mut self) {
-        self.0.fill(0);
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

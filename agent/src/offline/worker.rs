@@ -9,24 +9,25 @@ use super::verifier::VerifierKey;
 use rand::rngs::OsRng;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// Most jobs waiting for the thread (64). Why: each is one login; a host with more logins in
 /// flight than this is better told "try again" than made to queue argon2 work without limit.
 pub const MAX_PENDING_JOBS: usize = 64;
 
-/// Work for the thread.
+/// Work for the thread. Passwords are wiped when the job is dropped (after its argon2 run).
 pub enum Job {
     /// Make a verifier for `user` after a successful online login.
     Make {
         user: String,
-        password: String,
+        password: Zeroizing<String>,
         now_ms: u64,
     },
     /// Check `password` offline; `tag` says who is waiting.
     Check {
         tag: (usize, u64),
         user: String,
-        password: String,
+        password: Zeroizing<String>,
         verifier: String,
         age_ms: u64,
     },

@@ -18,6 +18,7 @@ use crate::wire::msg::{NONCE_LEN, PROOF_LEN};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -91,12 +92,20 @@ pub fn verify_client_proof(key: &NodeKey, transcript: &Transcript, proof: &[u8])
         .is_ok()
 }
 
-/// The two directional keys of one connection.
+/// The two directional keys of one connection; wiped from memory when dropped (the sealer
+/// and opener built from them keep their own copies, wiped when they are dropped).
 pub struct SessionKeys {
     /// Agent → server.
     pub client_to_server: [u8; SESSION_KEY_LEN],
     /// Server → agent.
     pub server_to_client: [u8; SESSION_KEY_LEN],
+}
+
+impl Drop for SessionKeys {
+    fn drop(&mut self) {
+        self.client_to_server.zeroize();
+        self.server_to_client.zeroize();
+    }
 }
 
 impl SessionKeys {

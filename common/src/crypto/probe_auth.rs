@@ -88,3 +88,26 @@ pub fn open_reply(key: &NodeKey, datagram: &[u8]) -> Result<ProbeReply, ProbeErr
     verify(key, REPLY_LABEL, body, tag)?;
     Ok(ProbeReply::decode_body(body)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::strategies::hex;
+
+    /// The worked example of docs/PROTOCOL.md ("Probe datagram layout"), tagged with the key
+    /// 32 × 07; the tag was also computed with Python's hmac module.
+    #[test]
+    fn wire_vector_probe_datagram() {
+        let probe = Probe {
+            host: "web-01".into(),
+            probe_id: 0x0102_0304_0506_0708,
+            sent_unix_ms: 1_796_083_200_000,
+        };
+        let key = NodeKey([7; 32]);
+        let datagram = seal_probe(&key, &probe).unwrap();
+        assert_eq!(datagram.len(), 128);
+        assert_eq!(datagram[112..], hex("430fe512985807d950a1ed0f81c44c71"));
+        let (opened, _) = open_probe(&datagram, |_| Some(key.clone())).unwrap();
+        assert_eq!(opened, probe);
+    }
+}

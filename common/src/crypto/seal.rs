@@ -19,6 +19,7 @@ use aes_gcm::aes::Aes256Enc;
 use aes_gcm::AesGcm;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use zeroize::Zeroize;
 
 /// AES-256-GCM (96-bit nonces, 16-byte tags) over the encrypt-only AES key schedule: GCM only
 /// ever runs AES forwards, and the full `Aes256` also derives the decryption round keys,
@@ -72,6 +73,18 @@ enum Aead {
         key: [u8; 32],
         prepared: Option<Box<Aes256Gcm>>,
     },
+}
+
+/// The raw AES key is wiped when the session ends (ChaCha20Poly1305 wipes its own key). The
+/// expanded AES key schedule of a prepared cipher is not: wiping it needs the `aes` crate's
+/// `zeroize` feature, which would also wipe the schedule built for every unprepared frame,
+/// a cost on every seal (docs/SECURITY.md, "Secrets at rest and in memory").
+impl Drop for Aead {
+    fn drop(&mut self) {
+        if let Aead::Aes { key, .. } = self {
+            key.zeroize();
+        }
+    }
 }
 
 impl Aead {

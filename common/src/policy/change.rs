@@ -49,6 +49,12 @@ pub enum Change {
         name: String,
         groups: Vec<String>,
     },
+    /// Allows (or stops allowing) the host's agent to ask about other hosts (a jump host or
+    /// proxy); see [`Host::may_ask_for_others`].
+    SetHostMayAskForOthers {
+        name: String,
+        allowed: bool,
+    },
     AddGroupMember {
         group: String,
         host: String,
@@ -270,6 +276,7 @@ fn edit(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
                 addresses: addresses.clone(),
                 node_key: node_key.clone(),
                 groups: groups.clone(),
+                may_ask_for_others: false,
             });
         }
         Change::RemoveHost { name } => {
@@ -283,6 +290,9 @@ fn edit(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
             remove_named(&mut db.hosts, name, "host", |h| &h.name)?;
         }
         Change::SetHostGroups { name, groups } => host_mut(db, name)?.groups = groups.clone(),
+        Change::SetHostMayAskForOthers { name, allowed } => {
+            host_mut(db, name)?.may_ask_for_others = *allowed
+        }
         Change::AddGroupMember { group, host } => {
             if !db.host_groups.iter().any(|g| &g.name == group) {
                 return Err(not_found("host group", group));

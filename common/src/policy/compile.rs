@@ -117,6 +117,8 @@ pub(crate) struct CompiledHost {
     pub key: NodeKey,
     /// Indexes of the groups this host belongs to.
     pub groups: Vec<usize>,
+    /// May ask about other hosts (`Host::may_ask_for_others`).
+    pub may_ask_for_others: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -176,7 +178,13 @@ impl PolicySnapshot {
                     });
                 }
             }
-            hosts.insert(host.name.clone(), CompiledHost { key, groups });
+            let may_ask_for_others = host.may_ask_for_others;
+            let compiled = CompiledHost {
+                key,
+                groups,
+                may_ask_for_others,
+            };
+            hosts.insert(host.name.clone(), compiled);
         }
 
         // The replication allow-list: every entry a registered host, none twice, so a typo

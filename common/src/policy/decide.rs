@@ -101,38 +101,66 @@ impl PolicySnapshot {
         }
     }
 
-    /// Checks a password. Order: the asking host is registered (UnknownHost); the user exists
-    /// (UnknownUser, after a dummy argon2 run costing the same as a real one, so timing does
-    /// not reveal which users exist); not locked (Locked); the argon2id hash matches
-    /// (BadPassword otherwise, also for an empty or unusable stored hash, which is logged).
+    /// Checks a password. The detailed reason of a failure is for the server's log (and its
+    /// audit trail); the wire answer is one `AuthFail` whatever it is. Order: the asking host
+    /// is registered (UnknownHost); the user exists (UnknownUser); not locked (Locked); the
+    /// argon2id hash matches (BadPassword otherwise, also for an empty or unusable stored
+    /// hash, which is logged).
+    ///
+    /// Every path spends exactly one argon2id computation at the database's own cost — the
+    /// user's real hash when there is a usable one (a locked user's too), otherwise a dummy
+    /// run at the cost of the database's first usable hash — so the time an answer takes does
+    /// not tell an unknown user from a locked one or a wrong password.
     pub fn authenticate<S: AsRef<str>>(
         &self,
         req: &AuthenticateRequest<S>,
     ) -> Result<(), AuthFailure> {
         let (name, password) = (req.user.as_ref(), req.password.as_ref());
-        if !self.hosts.contains_key(req.host.as_ref()) {
-            return Err(AuthFailure::UnknownHost);
-        }
-        let Some(user) = self.users.get(name) else {
-            self.dummy.run(password);
-            return Err(AuthFailure::UnknownUser);
+        let user = self.users.get(name);
+        let refusal = if !self.hosts.contains_key(req.host.as_ref()) {
+            Some(AuthFailure::UnknownHost)
+        } else if user.is_none() {
+            Some(AuthFailure::UnknownUser)
+        } else if user.is_some_and(|u| u.locked) {
+            Some(AuthFailure::Locked)
+        } else {
+            None
         };
-        if user.locked {
-            return Err(AuthFailure::Locked);
-        }
-        if user.password_hash.is_empty() {
-            // No password set: password login is simply not possible for this account.
-            self.dummy.run(password);
-            return Err(AuthFailure::BadPassword);
-        }
-        match verify(&user.password_hash, password) {
-            Verify::Match => Ok(()),
-            Verify::Mismatch => Err(AuthFailure::BadPassword),
-            Verify::Unusable(reason) => {
+        let stored = user
+            .map(|u| u.password_hash.as_str())
+            .filter(|h| !h.is_empty());
+        let matched = match stored.map(|hash| verify(hash, password)) {
+            Some(Verify::Match) => true,
+            Some(Verify::Mismatch) => false,
+            Some(Verify::Unusable(reason)) => {
                 log::warn!("user `{name}`: stored password hash is unusable ({reason}); refusing");
-                Err(AuthFailure::BadPassword)
+                self.dummy.run(password);
+                false
             }
+            // No user, or no password set (password login is not possible for the account).
+            None => {
+                self.dummy.run(password);
+                false
+            }
+        };
+        match refusal {
+            Some(reason) => Err(reason),
+            None if matched => Ok(()),
+            None => Err(AuthFailure::BadPassword),
         }
+    }
+
+    /// Whether the agent proven (by the handshake) to be `session_host` may ask about a login
+    /// on `asked_host` (an authorize's to-host, an authenticate's host): always about itself;
+    /// about another host only when the database marks it as allowed to ask for others (a jump
+    /// host or proxy). Checked before every decision, so a node key speaks for its own host
+    /// only. The common case costs one string comparison.
+    pub fn may_ask_for(&self, session_host: &str, asked_host: &str) -> bool {
+        session_host == asked_host
+            || self
+                .hosts
+                .get(session_host)
+                .is_some_and(|h| h.may_ask_for_others)
     }
 
     /// Host name → node key, for the handshake's key store.

@@ -55,6 +55,17 @@ pub struct Host {
     /// Names of host groups this host belongs to.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Whether this host's agent may ask about logins on *other* hosts (a jump host or a
+    /// proxy that checks on their behalf). Off by default: an agent may only ask about its
+    /// own host, so a stolen node key speaks for one host, not the fleet. An explicit admin
+    /// setting (`gatehouse-admin host ask-for-others NAME yes`); left out of the RON text
+    /// when off, so databases that never use it read and write as before.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub may_ask_for_others: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// A named set of hosts, referenced in routes as `+NAME`. Membership is listed on the hosts.
@@ -152,6 +163,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(db.hosts[0].addresses, Vec::<String>::new());
+        assert!(!db.hosts[0].may_ask_for_others);
         assert!(!db.users[0].locked);
         assert_eq!(db.users[0].routes[0].window, None);
         assert!(db.user_classes.is_empty() && db.host_groups.is_empty());

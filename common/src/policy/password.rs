@@ -102,7 +102,29 @@ fn usable(stored: &str) -> Result<(PasswordHash<'_>, Params), String> {
 }
 
 fn argon2id(params: Params) -> Argon2<'static> {
+    #[cfg(test)]
+    runs::count(params.m_cost());
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Test-only count of the argon2id computations this thread started, with their memory cost:
+/// how the tests show every failed password costs the same work (timing is not asserted).
+#[cfg(test)]
+pub(crate) mod runs {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static RUNS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn count(m_cost: u32) {
+        RUNS.with(|r| r.borrow_mut().push(m_cost));
+    }
+
+    /// The memory costs of the runs started since the last call, and forgets them.
+    pub(crate) fn take() -> Vec<u32> {
+        RUNS.with(|r| std::mem::take(&mut *r.borrow_mut()))
+    }
 }
 
 /// Burns the same CPU and memory as one real verification, for requests naming a user that

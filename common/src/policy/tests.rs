@@ -92,6 +92,30 @@ fn node_keys_map_every_host_name_to_its_key() {
 }
 
 #[test]
+fn a_host_asks_only_about_itself_unless_allowed_to_ask_for_others() {
+    let key2 = KEY.replace("00", "ff");
+    let snapshot = compile(&format!(
+        r#"(hosts: [
+            Host(name: "web1", node_key: "{KEY}"),
+            Host(name: "jump1", node_key: "{key2}", may_ask_for_others: true),
+        ])"#
+    ))
+    .unwrap();
+    assert!(snapshot.may_ask_for("web1", "web1"));
+    assert!(!snapshot.may_ask_for("web1", "jump1"));
+    assert!(!snapshot.may_ask_for("web1", "db1"), "unknown hosts alike");
+    assert!(snapshot.may_ask_for("jump1", "web1"));
+    assert!(
+        snapshot.may_ask_for("jump1", "db1"),
+        "the policy then says unknown"
+    );
+    assert!(
+        !snapshot.may_ask_for("gone", "web1"),
+        "a host removed meanwhile"
+    );
+}
+
+#[test]
 fn a_decision_becomes_the_wire_response() {
     use crate::wire::Response;
     let allow = Decision::Allow { route: "r".into() };
@@ -198,4 +222,51 @@ fn the_example_database_compiles_and_says_what_its_comments_say() {
 fn a_snapshot_can_be_shared_by_worker_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<PolicySnapshot>();
+}
+
+#[test]
+fn every_failed_password_costs_one_argon2_run_at_the_database_cost() {
+    use super::password::runs;
+    use rand::{rngs::StdRng, SeedableRng};
+    let hash = |pw| hash_password(pw, &mut StdRng::seed_from_u64(9), HashCost::Fast).unwrap();
+    let (alice, bob) = (hash("right"), hash("bobs"));
+    let snapshot = compile(&base(&format!(
+        r#"User(name: "alice", password_hash: "{alice}"),
+           User(name: "bob", password_hash: "{bob}", locked: true),
+           User(name: "carol"),
+           User(name: "mallory", password_hash: "not-a-phc-string")"#
+    )))
+    .unwrap();
+    let login = |user: &str, password: &str, host: &str| AuthenticateRequest::<String> {
+        user: user.into(),
+        password: password.into(),
+        host: host.into(),
+    };
+    runs::take();
+    let cases = [
+        (login("alice", "right", "web1"), Ok(())),
+        (
+            login("alice", "wrong", "web1"),
+            Err(AuthFailure::BadPassword),
+        ),
+        (
+            login("ghost", "right", "web1"),
+            Err(AuthFailure::UnknownUser),
+        ),
+        (login("bob", "bobs", "web1"), Err(AuthFailure::Locked)),
+        (login("bob", "wrong", "web1"), Err(AuthFailure::Locked)),
+        (login("carol", "", "web1"), Err(AuthFailure::BadPassword)),
+        (login("mallory", "x", "web1"), Err(AuthFailure::BadPassword)),
+        (
+            login("alice", "right", "nohost"),
+            Err(AuthFailure::UnknownHost),
+        ),
+        (login("ghost", "x", "nohost"), Err(AuthFailure::UnknownHost)),
+    ];
+    for (request, want) in cases {
+        assert_eq!(snapshot.authenticate(&request), want, "{}", request.user);
+        // One computation, at the cost of the database's hashes (Fast: 1024 KiB), whatever
+        // the outcome: the time taken is no oracle.
+        assert_eq!(runs::take(), [1024], "{} -> {want:?}", request.user);
+    }
 }

@@ -133,6 +133,7 @@ mod tests {
                     addresses: vec![format!("10.{}.{}.{}", n / 65536, n / 256 % 256, n % 256)],
                     node_key: "ab".repeat(32),
                     groups: Vec::new(),
+                    may_ask_for_others: false,
                 })
                 .collect(),
             ..Database::default()

@@ -9,6 +9,7 @@
 //! database  = list<host> list<group> list<user> list<class> replicas:list<text>
 //!             list<unix_group>
 //! host      = name:text addresses:list<text> node_key:text groups:list<text>
+//!             may_ask_for_others:bool
 //! group     = name:text description:opt<text>
 //! user      = name:text password_hash:text locked:bool classes:list<text> routes:list<route>
 //!             unix:opt<account>
@@ -58,6 +59,7 @@ pub mod kind {
     pub const REMOVE_UNIX_GROUP: u8 = 22;
     pub const ADD_UNIX_GROUP_MEMBER: u8 = 23;
     pub const REMOVE_UNIX_GROUP_MEMBER: u8 = 24;
+    pub const SET_HOST_MAY_ASK_FOR_OTHERS: u8 = 25;
 }
 
 const TARGET_USER: u8 = 1;
@@ -183,11 +185,14 @@ pub fn put_database(out: &mut Vec<u8>, db: &Database) -> Result<(), EncodeError>
             addresses,
             node_key,
             groups,
+            may_ask_for_others,
         } = h;
         put_text(o, "host", name)?;
         put_texts(o, "addresses", addresses)?;
         put_text(o, "node_key", node_key)?;
-        put_texts(o, "groups", groups)
+        put_texts(o, "groups", groups)?;
+        put_bool(o, *may_ask_for_others);
+        Ok(())
     })?;
     put_list(out, "host_groups", host_groups, |o, g| {
         let HostGroup { name, description } = g;
@@ -244,6 +249,10 @@ pub fn put_change(out: &mut Vec<u8>, change: &Change) -> Result<(), EncodeError>
         Change::SetHostGroups { name, groups } => {
             name_change(out, SET_HOST_GROUPS, name)?;
             put_texts(out, "groups", groups)?;
+        }
+        Change::SetHostMayAskForOthers { name, allowed } => {
+            name_change(out, SET_HOST_MAY_ASK_FOR_OTHERS, name)?;
+            put_bool(out, *allowed);
         }
         Change::AddGroupMember { group, host } => pair_change(out, ADD_GROUP_MEMBER, group, host)?,
         Change::RemoveGroupMember { group, host } => {
@@ -416,12 +425,13 @@ fn read_target(r: &mut Reader<'_>) -> Result<RouteTarget, DecodeError> {
 
 /// Reads one database.
 pub fn read_database(r: &mut Reader<'_>) -> Result<Database, DecodeError> {
-    let hosts = read_list(r, 16, |r| {
+    let hosts = read_list(r, 17, |r| {
         Ok(Host {
             name: read_text(r, "host")?,
             addresses: read_texts(r, "addresses")?,
             node_key: read_text(r, "node_key")?,
             groups: read_texts(r, "groups")?,
+            may_ask_for_others: read_bool(r, "may_ask_for_others")?,
         })
     })?;
     let host_groups = read_list(r, 5, |r| {
@@ -501,6 +511,10 @@ pub fn read_change(r: &mut Reader<'_>) -> Result<Change, DecodeError> {
         SET_PASSWORD_HASH => Change::SetPasswordHash {
             user: text(r)?,
             hash: text(r)?,
+        },
+        SET_HOST_MAY_ASK_FOR_OTHERS => Change::SetHostMayAskForOthers {
+            name: text(r)?,
+            allowed: read_bool(r, "allowed")?,
         },
         SET_LOCKED => Change::SetLocked {
             user: text(r)?,

@@ -77,6 +77,42 @@ fn wire_vector_changes() {
 }
 
 #[test]
+fn wire_vector_changes_of_a_host_flag_and_unix_identities() {
+    vector(
+        ReplMessage::Changes {
+            head: 11,
+            changes: vec![
+                (
+                    9,
+                    Change::SetHostMayAskForOthers {
+                        name: "jump1".into(),
+                        allowed: true,
+                    },
+                ),
+                (
+                    10,
+                    Change::AddUnixGroup {
+                        name: "ops".into(),
+                        gid: 100_100,
+                    },
+                ),
+                (
+                    11,
+                    Change::AddUnixGroupMember {
+                        group: "ops".into(),
+                        user: "alice".into(),
+                    },
+                ),
+            ],
+        },
+        "04  00 00 00 00 00 00 00 0b  00 00 00 03
+         00 00 00 00 00 00 00 09  19  00 00 00 05 6a 75 6d 70 31  01
+         00 00 00 00 00 00 00 0a  15  00 00 00 03 6f 70 73  00 01 87 04
+         00 00 00 00 00 00 00 0b  17  00 00 00 03 6f 70 73  00 00 00 05 61 6c 69 63 65",
+    );
+}
+
+#[test]
 fn wire_vector_snapshot_of_a_small_database() {
     let db = Database {
         users: vec![User {
@@ -167,13 +203,15 @@ fn route() -> impl Strategy<Value = Route> {
 }
 
 fn database() -> impl Strategy<Value = Database> {
-    let host =
-        (text(), texts(), text(), texts()).prop_map(|(name, addresses, node_key, groups)| Host {
+    let host = (text(), texts(), text(), texts(), any::<bool>()).prop_map(
+        |(name, addresses, node_key, groups, may_ask_for_others)| Host {
             name,
             addresses,
             node_key,
             groups,
-        });
+            may_ask_for_others,
+        },
+    );
     let group = (text(), proptest::option::of(text()))
         .prop_map(|(name, description)| HostGroup { name, description });
     let user = (
@@ -239,6 +277,8 @@ fn change() -> impl Strategy<Value = Change> {
         }),
         text().prop_map(|name| Change::RemoveHost { name }),
         (text(), texts()).prop_map(|(name, groups)| Change::SetHostGroups { name, groups }),
+        (text(), any::<bool>())
+            .prop_map(|(name, allowed)| Change::SetHostMayAskForOthers { name, allowed }),
         (text(), text()).prop_map(|(group, host)| Change::AddGroupMember { group, host }),
         (text(), text()).prop_map(|(group, host)| Change::RemoveGroupMember { group, host }),
         (text(), proptest::option::of(text()))

@@ -12,6 +12,12 @@
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
 /// Size of the length prefix, bytes.
 pub const FRAME_HEADER_LEN: usize = 4;
+/// Cap on a frame's payload before the handshake has finished, bytes (default 512). The
+/// largest handshake message a peer sends is a ClientHello with 16 versions, a 255-byte host
+/// and 8 cipher codes: 332 bytes (test `the_largest_handshake_message_fits_its_frame_cap`).
+/// So a peer that has proven no key makes a server hold at most one such frame per connection
+/// (516 bytes with the prefix), not [`MAX_FRAME_LEN`].
+pub const MAX_HANDSHAKE_FRAME_LEN: usize = 512;
 
 /// A frame that cannot be accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,7 +19,10 @@ pub mod reader;
 pub(crate) mod strategies;
 pub mod writer;
 
-pub use frame::{decode_frame, encode_frame, FrameError, FRAME_HEADER_LEN, MAX_FRAME_LEN};
+pub use frame::{
+    decode_frame, encode_frame, FrameError, FRAME_HEADER_LEN, MAX_FRAME_LEN,
+    MAX_HANDSHAKE_FRAME_LEN,
+};
 pub use msg::{
     AuthenticateRequest, AuthorizeRequest, ClientFinish, ClientHello, Goodbye, Handshake, Request,
     RequestView, Response, ServerHello, Session, SessionView, WireError, MAX_CIPHERS, MAX_HOST_LEN,
@@ -27,7 +30,7 @@ pub use msg::{
     PROOF_LEN,
 };
 pub use probe::{
-    LoadReport, Probe, ProbeReply, PROBE_MAX_DATAGRAM, PROBE_MIN_DATAGRAM,
+    unix_ms, LoadReport, Probe, ProbeReply, PROBE_MAX_DATAGRAM, PROBE_MIN_DATAGRAM,
     PROBE_REPLY_DATAGRAM_LEN, PROBE_TAG_LEN,
 };
 pub use reader::{DecodeError, Reader};

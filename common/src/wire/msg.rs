@@ -20,7 +20,7 @@ mod tests_ciphers;
 
 use crate::crypto::suite::CipherSuite;
 use crate::identity::{GroupEntry, Lookup, PasswdEntry};
-use crate::types::{AuthFailure, DenyReason, ErrorCode, GoodbyeReason, Method};
+use crate::types::{DenyReason, ErrorCode, GoodbyeReason, Method};
 use crate::wire::reader::{DecodeError, Reader};
 use crate::wire::writer::EncodeError;
 use std::sync::Arc;
@@ -163,6 +163,14 @@ pub enum Request<S = String> {
 pub type RequestView<'a> = Request<&'a str>;
 
 impl Request {
+    /// Overwrites an authenticate request's password with zeros (and empties it): for the
+    /// last holder of a request, once the password has been checked or sent.
+    pub fn wipe_password(&mut self) {
+        if let Request::Authenticate(r) = self {
+            zeroize::Zeroize::zeroize(&mut r.password);
+        }
+    }
+
     /// The same request, borrowed.
     pub fn view(&self) -> RequestView<'_> {
         match self {
@@ -213,8 +221,10 @@ pub enum Response {
     Deny { reason: DenyReason },
     /// Password verified.
     AuthOk,
-    /// Password not verified.
-    AuthFail { reason: AuthFailure },
+    /// Password not verified: one answer whatever the reason (unknown user, wrong password,
+    /// locked account, a host that may not ask), so an agent — or a thief of its key — learns
+    /// nothing about accounts. The server logs the detailed reason.
+    AuthFail,
     /// The request was not processed (busy, shutting down, internal): see the code.
     Error(WireError),
     /// A user's Unix identity (shared with the compiled policy: answering costs no copy).

@@ -30,7 +30,7 @@ pub const PROBE_KIND_REPLY: u8 = 2;
 /// than the probe that caused it, leaving 32 bytes for future reply fields.
 pub const PROBE_MIN_DATAGRAM: usize = 128;
 /// Largest probe datagram (body + tag) accepted, bytes (default 512). The longest probe we
-/// send is 284 bytes (255-byte host); the cap bounds the receive buffer and keeps every
+/// send is 292 bytes (255-byte host); the cap bounds the receive buffer and keeps every
 /// datagram far below the 1280-byte IPv6 minimum MTU, so it is never fragmented.
 pub const PROBE_MAX_DATAGRAM: usize = 512;
 /// Bytes before the host in a probe body: magic, version, kind.
@@ -40,12 +40,15 @@ pub const PROBE_REPLY_BODY_LEN: usize = HEADER_LEN + 8 + 6 * 8 + 5 * 4;
 /// Length of a reply datagram (body + tag), bytes. Replies have no variable part.
 pub const PROBE_REPLY_DATAGRAM_LEN: usize = PROBE_REPLY_BODY_LEN + PROBE_TAG_LEN;
 
-/// Agent → server over UDP: "how long would I wait?" Authenticated with the host's probe key.
+/// Agent → server over UDP: "how long would I wait?" Authenticated with the host's node key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     pub host: String,
     /// Random id echoed in the reply (also makes each probe distinct).
     pub probe_id: u64,
+    /// When the agent sent it, ms since the Unix epoch (its wall clock): a server answers only
+    /// probes within its window of its own clock, so a captured probe cannot be replayed later.
+    pub sent_unix_ms: u64,
 }
 
 /// The numbers behind a server's estimate.
@@ -90,6 +93,7 @@ impl Probe {
         put_short_string(out, "host", MAX_HOST_LEN, &self.host)
             .inspect_err(|_| out.truncate(start))?;
         out.extend_from_slice(&self.probe_id.to_be_bytes());
+        out.extend_from_slice(&self.sent_unix_ms.to_be_bytes());
         let min_body = PROBE_MIN_DATAGRAM - PROBE_TAG_LEN;
         let body_len = out.len() - start;
         out.resize(start + body_len.max(min_body), 0);
@@ -123,13 +127,18 @@ impl Probe {
             });
         }
         let probe_id = r.u64()?;
+        let sent_unix_ms = r.u64()?;
         if r.rest().iter().any(|&b| b != 0) {
             return Err(DecodeError::Invalid {
                 field: "padding",
                 why: "not all zeros",
             });
         }
-        Ok(Self { host, probe_id })
+        Ok(Self {
+            host,
+            probe_id,
+            sent_unix_ms,
+        })
     }
 }
 
@@ -190,6 +199,13 @@ impl ProbeReply {
         r.finish()?;
         Ok(reply)
     }
+}
+
+/// A wall-clock time as a probe carries it: ms since the Unix epoch (0 for a clock set before
+/// it, `u64::MAX` beyond what fits).
+pub fn unix_ms(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
 fn put_header(out: &mut Vec<u8>, kind: u8) {

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use crate::crypto::suite::CipherSuite;
 use crate::identity::{GroupEntry, Lookup, PasswdEntry, MAX_GROUP_MEMBERS, MAX_USER_GROUPS};
-use crate::types::{AuthFailure, DenyReason, ErrorCode, GoodbyeReason, Method};
+use crate::types::{DenyReason, ErrorCode, GoodbyeReason, Method};
 use crate::wire::msg::*;
 use crate::wire::probe::{LoadReport, Probe, ProbeReply};
 
@@ -185,7 +185,7 @@ pub fn response() -> impl Strategy<Value = Response> {
         }),
         pick(&DenyReason::ALL).prop_map(|reason| Response::Deny { reason }),
         Just(Response::AuthOk),
-        pick(&AuthFailure::ALL).prop_map(|reason| Response::AuthFail { reason }),
+        Just(Response::AuthFail),
         wire_error().prop_map(Response::Error),
         passwd_entry().prop_map(|e| Response::User(e.into())),
         group_entry().prop_map(|e| Response::Group(e.into())),
@@ -205,7 +205,11 @@ pub fn session() -> impl Strategy<Value = Session> {
 }
 
 pub fn probe() -> impl Strategy<Value = Probe> {
-    (host(), any::<u64>()).prop_map(|(host, probe_id)| Probe { host, probe_id })
+    (host(), any::<u64>(), any::<u64>()).prop_map(|(host, probe_id, sent_unix_ms)| Probe {
+        host,
+        probe_id,
+        sent_unix_ms,
+    })
 }
 
 pub fn probe_reply() -> impl Strategy<Value = ProbeReply> {

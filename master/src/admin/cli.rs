@@ -25,9 +25,10 @@ pub const DEFAULT_COMPACT_KEEP: u64 = 10_000;
 /// Exit status: the master could not be reached (no socket, not running, connection lost).
 pub const EXIT_UNREACHABLE: u8 = 3;
 
-pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] COMMAND
+pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] [--master-uid UID] COMMAND
   host add NAME [--address A]... [--group G]... --key-file PATH
   host remove NAME | host list
+  host ask-for-others NAME yes|no   (a jump host or proxy may ask about other hosts)
   group add NAME [--description TEXT] | group remove NAME
   group member add|remove GROUP HOST
   user add NAME [--class C]... | user remove NAME
@@ -48,7 +49,8 @@ pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] COMMAND
   import FILE
   check METHOD FROM_HOST FROM_USER TO_USER TO_HOST [--at YYYY-MM-DDTHH:MM:SSZ]
 Exit status: 0 ok, 1 refused by the master, 2 usage error, 3 cannot reach the master.
-The socket defaults to /run/gatehouse/admin.sock.";
+The socket defaults to /run/gatehouse/admin.sock. Nothing is sent unless the socket and the
+process listening on it belong to root, to you, or to --master-uid UID.";
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,8 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     pub socket: PathBuf,
+    /// `--master-uid UID`: a uid the master may run as, besides root and the caller's own.
+    pub master_uid: Option<u32>,
     pub command: Command,
 }
 
@@ -94,6 +98,7 @@ fn usage(message: impl Into<String>) -> UsageError {
 /// Options that take a value.
 const VALUE_OPTIONS: &[&str] = &[
     "--socket",
+    "--master-uid",
     "--address",
     "--group",
     "--key-file",
@@ -212,6 +217,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
     {
         return Ok(Invocation {
             socket: PathBuf::from(DEFAULT_SOCKET),
+            master_uid: None,
             command: Command::Help,
         });
     }
@@ -219,10 +225,20 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
     let socket = words
         .one("--socket")?
         .unwrap_or_else(|| DEFAULT_SOCKET.into());
-    words.options.retain(|(k, _)| k != "--socket");
+    let master_uid = match words.one("--master-uid")? {
+        None => None,
+        Some(uid) => Some(
+            uid.parse::<u32>()
+                .map_err(|_| usage(format!("--master-uid takes a numeric uid, not {uid:?}")))?,
+        ),
+    };
+    words
+        .options
+        .retain(|(k, _)| k != "--socket" && k != "--master-uid");
     let command = command(&words)?;
     Ok(Invocation {
         socket: PathBuf::from(socket),
+        master_uid,
         command,
     })
 }
@@ -254,6 +270,21 @@ fn command(w: &Words) -> Result<Command, UsageError> {
         }
         (Some("host"), Some("remove")) => send(R::HostRemove { name: plain(2)? }),
         (Some("host"), Some("list")) => w.only(&[]).and(w.args(2, &[])).and(send(R::HostList)),
+        (Some("host"), Some("ask-for-others")) => {
+            w.only(&[])?;
+            let [name, answer] = <[String; 2]>::try_from(w.args(2, &["NAME", "yes|no"])?)
+                .map_err(|_| usage("expected NAME yes|no"))?;
+            let allowed = match answer.as_str() {
+                "yes" => true,
+                "no" => false,
+                other => {
+                    return Err(usage(format!(
+                        "host ask-for-others: {other:?}: use yes or no"
+                    )))
+                }
+            };
+            send(R::HostAskForOthers { name, allowed })
+        }
         (Some("group"), Some("add")) => {
             w.only(&["--description"])?;
             let description = w.one("--description")?;

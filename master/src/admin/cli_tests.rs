@@ -61,6 +61,20 @@ fn commands_become_requests() {
         }
     );
     assert_eq!(
+        request("host ask-for-others jump1 yes"),
+        AdminRequest::HostAskForOthers {
+            name: "jump1".into(),
+            allowed: true
+        }
+    );
+    assert_eq!(
+        request("host ask-for-others jump1 no"),
+        AdminRequest::HostAskForOthers {
+            name: "jump1".into(),
+            allowed: false
+        }
+    );
+    assert_eq!(
         request("route list"),
         AdminRequest::RouteList { target: None }
     );
@@ -94,6 +108,10 @@ fn bad_command_lines_say_what_is_wrong() {
     assert_eq!(
         error("user lock alice bob"),
         "expected NAME after `user lock`, got 2 argument(s)"
+    );
+    assert_eq!(
+        error("host ask-for-others jump1 maybe"),
+        "host ask-for-others: \"maybe\": use yes or no"
     );
     assert_eq!(error("user add al --colour red"), "unknown option --colour");
     assert_eq!(

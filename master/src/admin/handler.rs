@@ -17,6 +17,7 @@ use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::policy::{
     hash_password, Change, Database, Decision, HashCost, PolicyTime, RouteTarget,
 };
+use gatehouse_common::weak_keys::{check_added_key, check_host_keys};
 use gatehouse_common::wire::AuthorizeRequest;
 use rand::rngs::OsRng;
 use std::path::Path;
@@ -67,7 +68,14 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             addresses,
             groups,
         } => {
-            let node_key = NodeKey::generate(&mut OsRng).to_hex();
+            let key = NodeKey::generate(&mut OsRng);
+            // A fresh random key is never weak or shared in practice; the check makes sure
+            // of it, as for imports.
+            if let Err(refusal) = state.read(|s| check_added_key(&s.database().hosts, &name, &key))
+            {
+                return refused(refusal.to_string());
+            }
+            let node_key = key.to_hex();
             let change = Change::AddHost {
                 name,
                 node_key: node_key.clone(),
@@ -89,9 +97,13 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
                     addresses: h.addresses.clone(),
                     groups: h.groups.clone(),
                     replica: db.replicas.contains(&h.name),
+                    may_ask_for_others: h.may_ask_for_others,
                 })
                 .collect()
         })),
+        R::HostAskForOthers { name, allowed } => {
+            done(state, Change::SetHostMayAskForOthers { name, allowed })
+        }
         R::GroupAdd { name, description } => done(state, Change::AddGroup { name, description }),
         R::GroupRemove { name } => done(state, Change::RemoveGroup { name }),
         R::GroupMemberAdd { group, host } => done(state, Change::AddGroupMember { group, host }),
@@ -190,9 +202,14 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             }
         }
         R::ImportCommit { file } => {
-            let text = std::mem::take(&mut session.import);
+            // The text holds node keys and password hashes: wiped once parsed.
+            let text = zeroize::Zeroizing::new(std::mem::take(&mut session.import));
             match parse_ron::<Database>(Path::new(&file), &text) {
-                Ok(database) => done(state, Change::ReplaceAll { database }),
+                Ok(database) => match check_host_keys(&database.hosts) {
+                    // All-zero, published example and shared keys never enter the database.
+                    Err(refusal) => refused(format!("{file}: {refusal}")),
+                    Ok(()) => done(state, Change::ReplaceAll { database }),
+                },
                 Err(e) => refused(e.to_string()),
             }
         }

@@ -19,11 +19,16 @@ pub fn render(response: &AdminResponse) -> String {
             let mut out = String::new();
             for h in hosts {
                 out.push_str(&format!(
-                    "{}\taddresses={}\tgroups={}{}\n",
+                    "{}\taddresses={}\tgroups={}{}{}\n",
                     h.name,
                     h.addresses.join(","),
                     h.groups.join(","),
-                    if h.replica { "\treplica" } else { "" }
+                    if h.replica { "\treplica" } else { "" },
+                    if h.may_ask_for_others {
+                        "\tasks-for-others"
+                    } else {
+                        ""
+                    }
                 ));
             }
             out.trim_end().to_string()

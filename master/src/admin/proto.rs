@@ -12,6 +12,7 @@ use gatehouse_common::types::{DenyReason, Method};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
+use zeroize::Zeroizing;
 
 /// Largest request, bytes: 64 KiB. Every request but an import is a few hundred bytes; the
 /// cap stops a garbage length from making the master allocate gigabytes. Imports are sent in
@@ -41,6 +42,12 @@ pub enum AdminRequest {
         name: String,
     },
     HostList,
+    /// Allows (`allowed: true`) or stops allowing the host's agent to ask about other hosts
+    /// (a jump host or proxy).
+    HostAskForOthers {
+        name: String,
+        allowed: bool,
+    },
     GroupAdd {
         name: String,
         description: Option<String>,
@@ -63,10 +70,11 @@ pub enum AdminRequest {
     UserRemove {
         name: String,
     },
-    /// The master hashes `password` (argon2id, standard cost); it is never stored or logged.
+    /// The master hashes `password` (argon2id, standard cost); it is never stored or logged,
+    /// and wiped from memory with the request.
     UserPasswd {
         name: String,
-        password: String,
+        password: Zeroizing<String>,
     },
     UserLock {
         name: String,
@@ -229,6 +237,8 @@ pub enum AdminErrorKind {
     BadRequest,
     /// The master failed (disk, database); nothing was acknowledged.
     Internal,
+    /// The caller's uid may not use the admin socket (the master's `admin_uids`).
+    PermissionDenied,
 }
 
 /// A host as listed (never its key).
@@ -239,6 +249,9 @@ pub struct HostInfo {
     pub groups: Vec<String>,
     /// Allowed to replicate.
     pub replica: bool,
+    /// Allowed to ask about other hosts (a jump host or proxy).
+    #[serde(default)]
+    pub may_ask_for_others: bool,
 }
 
 /// One route and whose it is.
@@ -291,7 +304,9 @@ pub fn write_message<T: Serialize>(out: &mut impl Write, message: &T) -> Result<
         len: text.len(),
         max: u32::MAX as usize,
     })?;
-    let mut frame = Vec::with_capacity(4 + text.len());
+    // Requests may carry a password: neither copy of the text outlives the write.
+    let text = Zeroizing::new(text);
+    let mut frame = Zeroizing::new(Vec::with_capacity(4 + text.len()));
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(text.as_bytes());
     out.write_all(&frame)?;
@@ -320,7 +335,8 @@ pub fn read_message<T: DeserializeOwned>(
     if len > max {
         return Err(ProtoError::TooLarge { len, max });
     }
-    let mut body = vec![0u8; len];
+    // Wiped when dropped: a request may carry a password.
+    let mut body = Zeroizing::new(vec![0u8; len]);
     input.read_exact(&mut body)?;
     let text = std::str::from_utf8(&body).map_err(|e| ProtoError::Malformed(e.to_string()))?;
     ron::from_str(text)

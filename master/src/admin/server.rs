@@ -5,6 +5,12 @@
 //! local-only by design: changing the security database needs root on the master host, never
 //! a network path. A stale socket file left by a crashed master is removed; a live one (a
 //! master answers on it) makes start fail, so two masters never share one admin path.
+//!
+//! Who may connect (docs/SECURITY.md, "Local sockets"): the socket's directory must be owned
+//! by root or the master's uid and writable by nobody else (else the master refuses to start);
+//! each connection's peer uid, as the kernel reports it, must be root, the master's own uid or
+//! one of the config's `admin_uids`, else it gets one error and is closed before any request
+//! is read.
 
 use super::handler::{handle, Session};
 use super::proto::{
@@ -12,6 +18,8 @@ use super::proto::{
     MAX_REQUEST_BYTES,
 };
 use crate::state::MasterState;
+use gatehouse_common::os::peer::{peer_credentials, AllowedUids};
+use gatehouse_common::os::secure_file::{self, InsecurePath};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -38,16 +46,33 @@ pub enum BindError {
     NotASocket { path: String },
     #[error("admin socket {path}: {source}")]
     Io { path: String, source: io::Error },
+    #[error(transparent)]
+    Insecure(#[from] InsecurePath),
 }
 
 /// Binds the admin socket at `path` with mode 0600, creating its directory (mode 0700) if
-/// missing and removing a stale socket.
+/// missing, refusing a directory others could write to or that another user owns, and
+/// removing a stale socket.
 pub fn bind(path: &Path) -> Result<UnixListener, BindError> {
     let name = path.display().to_string();
     let io_err = |source| BindError::Io {
         path: name.clone(),
         source,
     };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err)?;
+    }
+    // Before anything at the path is trusted: in a directory others can write, the "stale
+    // socket" could be theirs and the new one could be swapped after the bind.
+    secure_file::check_trusted_dir(dir, "admin socket")?;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(BindError::NotASocket { path: name });
@@ -58,15 +83,6 @@ pub fn bind(path: &Path) -> Result<UnixListener, BindError> {
         log::info!("removing stale admin socket {name}");
         std::fs::remove_file(path).map_err(io_err)?;
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(io_err)?;
-        }
-    }
     // 0600 from the moment the socket exists (the umask), and whatever umask the service
     // manager set (the chmod). The master binds before it starts any thread.
     let listener =
@@ -75,20 +91,60 @@ pub fn bind(path: &Path) -> Result<UnixListener, BindError> {
     Ok(listener)
 }
 
-/// Starts the accept thread.
-pub fn spawn(listener: UnixListener, state: Arc<MasterState>) -> io::Result<()> {
+/// Starts the accept thread. Connections from uids `allowed` does not hold are refused.
+pub fn spawn(
+    listener: UnixListener,
+    state: Arc<MasterState>,
+    allowed: AllowedUids,
+) -> io::Result<()> {
     let active = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("admin-accept".into())
         .spawn(move || {
             for stream in listener.incoming() {
                 match stream {
-                    Ok(stream) => accept(stream, &state, &active),
+                    Ok(stream) => {
+                        if let Some(stream) = admit(stream, &allowed) {
+                            accept(stream, &state, &active);
+                        }
+                    }
                     Err(e) => log::warn!("admin socket accept: {e}"),
                 }
             }
         })
         .map(|_| ())
+}
+
+/// The connection if its peer's uid is allowed; otherwise one error answer, a log line, and
+/// `None` (the connection closes when dropped, before any request is read).
+fn admit(mut stream: UnixStream, allowed: &AllowedUids) -> Option<UnixStream> {
+    let refusal = match peer_credentials(&stream) {
+        Ok(peer) if allowed.allows(peer.uid) => return Some(stream),
+        Ok(peer) => {
+            log::warn!(
+                target: "gatehouse::admin",
+                "refused an admin connection from uid {} (allowed: {:?}; see admin_uids)",
+                peer.uid,
+                allowed.uids()
+            );
+            format!(
+                "permission denied: uid {} may not use the admin socket (allowed: {:?}; the master's admin_uids setting adds more)",
+                peer.uid,
+                allowed.uids()
+            )
+        }
+        Err(e) => {
+            log::warn!(target: "gatehouse::admin", "refused an admin connection: cannot read its credentials: {e}");
+            "permission denied: the caller's credentials are unknown".to_string()
+        }
+    };
+    let _ = stream.set_write_timeout(Some(ADMIN_WRITE_TIMEOUT));
+    let reply = AdminResponse::Error {
+        kind: AdminErrorKind::PermissionDenied,
+        message: refusal,
+    };
+    let _ = write_message(&mut stream, &reply);
+    None
 }
 
 fn accept(mut stream: UnixStream, state: &Arc<MasterState>, active: &Arc<AtomicUsize>) {

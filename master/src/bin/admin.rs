@@ -2,17 +2,22 @@
 //! admin socket. See `gatehouse-admin --help` and docs/ADMIN.md. Exit status: 0 ok, 1 refused
 //! by the master, 2 usage error (or an unusable local file), 3 cannot reach the master.
 
+use gatehouse_common::os::peer::AllowedUids;
+use gatehouse_common::os::secure_file::{create_private_file, Existing};
 use gatehouse_master::admin::cli::{
     self, Command, Invocation, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, USAGE,
 };
-use gatehouse_master::admin::client::AdminClient;
+use gatehouse_master::admin::client::{AdminClient, ConnectError};
 use gatehouse_master::admin::output::render;
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, IMPORT_CHUNK_BYTES};
-use std::fs::OpenOptions;
 use std::io::{BufRead, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
+use zeroize::Zeroizing;
+
+/// Bytes reserved for the password line (1 KiB): longer passwords still work, but may leave
+/// a copy in memory the allocator reuses.
+const PASSWORD_LINE_CAPACITY: usize = 1024;
 
 /// Why the command failed, which decides the exit status.
 enum Failure {
@@ -47,12 +52,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn connect(socket: &Path) -> Result<AdminClient, Failure> {
-    AdminClient::connect(socket).map_err(|e| {
-        Failure::Unreachable(format!(
+fn connect(socket: &Path, expected: &AllowedUids) -> Result<AdminClient, Failure> {
+    AdminClient::connect_expecting(socket, expected).map_err(|e| match e {
+        ConnectError::Io(e) => Failure::Unreachable(format!(
             "cannot reach the master at {}: {e}",
             socket.display()
-        ))
+        )),
+        ConnectError::Untrusted(e) => Failure::Unreachable(format!(
+            "{e}. If the master runs as another user, name its uid with --master-uid"
+        )),
     })
 }
 
@@ -65,22 +73,22 @@ fn ask(client: &mut AdminClient, request: &AdminRequest) -> Result<AdminResponse
     }
 }
 
-/// Creates a file only the owner can read (keys, exports with password hashes).
+/// Creates a file only the owner can read (keys, exports with password hashes), 0600 from
+/// the moment it exists.
 fn create_private(path: &Path, new: bool) -> Result<std::fs::File, Failure> {
-    let mut options = OpenOptions::new();
-    options.write(true).mode(0o600);
-    if new {
-        options.create_new(true);
+    let existing = if new {
+        Existing::Refuse
     } else {
-        options.create(true).truncate(true);
-    }
-    options
-        .open(path)
+        Existing::Replace
+    };
+    create_private_file(path, existing)
         .map_err(|e| Failure::Usage(format!("cannot create {}: {e}", path.display())))
 }
 
 fn run(invocation: Invocation) -> Result<(), Failure> {
     let socket = invocation.socket;
+    let expected = AllowedUids::for_this_process(invocation.master_uid.as_slice());
+    let connect = |socket: &Path| connect(socket, &expected);
     match invocation.command {
         Command::Help => println!("{USAGE}"),
         Command::Send(request) => {
@@ -117,12 +125,14 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
             );
         }
         Command::Passwd { name } => {
-            let mut line = String::new();
+            // Sized for any sane password up front, so reading does not leave copies behind
+            // in reallocated memory; wiped when dropped.
+            let mut line = Zeroizing::new(String::with_capacity(PASSWORD_LINE_CAPACITY));
             std::io::stdin()
                 .lock()
                 .read_line(&mut line)
                 .map_err(|e| Failure::Usage(format!("cannot read the password: {e}")))?;
-            let password = line.trim_end_matches(['\n', '\r']).to_string();
+            let password = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string());
             if password.is_empty() {
                 return Err(Failure::Usage("no password on standard input".into()));
             }

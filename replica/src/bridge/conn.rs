@@ -2,9 +2,10 @@
 //! session, the lifecycle deadlines and the bookkeeping for backpressure. I/O helpers here do
 //! one non-blocking read or write each; the reactor decides when to call them.
 
+use super::admission::Counted;
 use super::lifecycle::Lifecycle;
 use gatehouse_common::session::ServerSession;
-use gatehouse_common::wire::frame::{FRAME_HEADER_LEN, MAX_FRAME_LEN};
+use gatehouse_common::wire::frame::{FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_HANDSHAKE_FRAME_LEN};
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -17,6 +18,9 @@ pub const WRITE_HIGH_WATER: usize = 128 * 1024;
 /// Most bytes a read buffer holds: one whole frame at the cap plus one read's worth. The frame
 /// decoder rejects an oversized frame from its header, so this is never exceeded.
 pub const READ_BUF_MAX: usize = FRAME_HEADER_LEN + MAX_FRAME_LEN + READ_CHUNK;
+/// Most bytes a read buffer holds before the handshake has finished: one handshake frame at its
+/// cap. A peer that has proven no key cannot make the server hold more.
+pub const HANDSHAKE_READ_BUF_MAX: usize = FRAME_HEADER_LEN + MAX_HANDSHAKE_FRAME_LEN;
 /// Bytes asked of the socket per read (the reactor's scratch buffer).
 pub const READ_CHUNK: usize = 16 * 1024;
 /// Buffers bigger than this are released once empty, so an idle connection costs little.
@@ -80,6 +84,8 @@ pub struct Conn {
     /// The session keeps its cipher built between frames (counted against
     /// `MAX_PREPARED_SESSIONS`).
     pub cipher_prepared: bool,
+    /// What the admission caps counted this connection as (handshake, host, nothing).
+    pub counted: Counted,
 }
 
 impl Conn {
@@ -90,6 +96,7 @@ impl Conn {
         generation: u64,
         lifecycle: Lifecycle,
         aes_allowed: bool,
+        counted: Counted,
         now: Instant,
     ) -> Self {
         Conn {
@@ -113,6 +120,17 @@ impl Conn {
             opened_at: now,
             requests: 0,
             cipher_prepared: false,
+            counted,
+        }
+    }
+
+    /// The largest frame payload this connection may send now: [`MAX_HANDSHAKE_FRAME_LEN`]
+    /// until its handshake is done, [`MAX_FRAME_LEN`] after.
+    pub fn frame_cap(&self) -> usize {
+        if self.session.is_established() {
+            MAX_FRAME_LEN
+        } else {
+            MAX_HANDSHAKE_FRAME_LEN
         }
     }
 
@@ -136,9 +154,12 @@ impl Conn {
     /// "would block", one syscall per request. Not once the peer has closed: the end of stream
     /// brings no further event, so it must be read.
     pub fn read_once(&mut self, scratch: &mut [u8]) -> io::Result<ReadOutcome> {
-        let room = READ_BUF_MAX
-            .saturating_sub(self.read_buf.len())
-            .min(scratch.len());
+        let max = if self.session.is_established() {
+            READ_BUF_MAX
+        } else {
+            HANDSHAKE_READ_BUF_MAX
+        };
+        let room = max.saturating_sub(self.read_buf.len()).min(scratch.len());
         if room == 0 {
             // Cannot happen while frames are consumed as they complete; refuse to grow.
             return Err(io::Error::other("read buffer full"));

@@ -4,17 +4,25 @@
 //! queue wait; redirects when overloaded; a graceful drain on SIGTERM.
 //!
 //! - [`config`]: settings and defaults (pure).
+//! - [`admission`]: which connections are kept: handshake, per-source and per-host caps (pure).
 //! - [`estimator`]: the queue-time estimator (pure).
 //! - [`lifecycle`]: per-connection deadlines (pure).
+//! - [`fair_queue`]: the worker queue's per-host turns (pure).
+//! - [`host_limits`]: per-host work in flight and password-check limits (pure).
 //! - [`conn`]: one connection's socket and buffers.
 //! - [`reactor`]: the event loop (the only mio code).
+//! - [`probe_guard`]: the probe time window and replay cache (pure).
 //! - [`probes`]: UDP probe answers (reactor thread).
 //! - [`workers`]: the worker pool and the `RequestHandler` it runs.
 
+pub mod admission;
 pub mod config;
 pub mod conn;
 pub mod estimator;
+pub mod fair_queue;
+pub mod host_limits;
 pub mod lifecycle;
+pub mod probe_guard;
 pub mod probes;
 pub mod reactor;
 pub mod workers;
@@ -32,14 +40,21 @@ pub struct BridgeStats {
     pub connections: AtomicU64,
     pub accepted: AtomicU64,
     pub rejected_at_cap: AtomicU64,
+    /// Connections refused by the handshake, per-source or per-host caps (not the overall one).
+    pub refused_by_limits: AtomicU64,
     pub closed: AtomicU64,
     pub answered: AtomicU64,
     /// Of `answered`, those the reactor answered itself (cheap requests, no queue).
     pub answered_inline: AtomicU64,
     pub redirected: AtomicU64,
+    /// Of `redirected`, password checks over their host's limits (in flight or per second).
+    pub password_checks_limited: AtomicU64,
     pub probes_answered: AtomicU64,
     pub probes_rejected: AtomicU64,
     pub probes_silenced: AtomicU64,
+    /// Verified probes refused: sent outside the time window, or replayed.
+    pub probes_stale: AtomicU64,
+    pub probes_replayed: AtomicU64,
 }
 
 /// Which version of the security database this server holds, for probe replies and status.

@@ -2,15 +2,22 @@
 //! it. Runs on the reactor thread (it reads the reactor's estimator and counters); the pure
 //! parts are `estimator` and `gatehouse_common::crypto::probe_auth`.
 //!
-//! No reply is ever sent to an unauthenticated probe, a reply is never larger than its probe
-//! (no amplification), and above the configured queue length the replica stays silent so
-//! agents choose someone else.
+//! No reply is ever sent to an unauthenticated probe, nor to one sent outside the time window
+//! or already answered (`probe_guard`: a captured probe cannot be replayed), a reply is never
+//! larger than its probe (no amplification), and above the configured queue length the
+//! replica stays silent so agents choose someone else.
 
+use super::probe_guard::ProbeRefusal;
 use super::reactor::{Reactor, PROBES_PER_TURN};
 use gatehouse_common::crypto::probe_auth::{open_probe, seal_reply};
-use gatehouse_common::wire::{LoadReport, ProbeReply};
+use gatehouse_common::wire::{unix_ms, LoadReport, ProbeReply, PROBE_TAG_LEN};
 use std::io;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// At most one warning a minute about a probe outside the time window (a host whose clock is
+/// off); the others are counted (`probes_stale`) and logged at debug.
+pub const STALE_PROBE_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Receive buffer for one datagram; larger probes are truncated and then fail to verify.
 pub const DATAGRAM_BUF: usize = 2048;
@@ -39,6 +46,33 @@ impl Reactor {
             max_connections: clamp(self.config.max_connections),
             db_sequence: self.db.sequence(),
             db_age_ms: self.db.age_ms(),
+        }
+    }
+
+    /// Counts and logs a verified probe that gets no reply.
+    fn refused_probe(&mut self, host: &str, from: std::net::SocketAddr, refusal: ProbeRefusal) {
+        match refusal {
+            ProbeRefusal::Replayed => {
+                self.stats.probes_replayed.fetch_add(1, Ordering::Relaxed);
+                log::debug!("replayed probe from {from} host={host}: no reply");
+            }
+            ProbeRefusal::OutsideWindow { skew_ms } => {
+                self.stats.probes_stale.fetch_add(1, Ordering::Relaxed);
+                let now = Instant::now();
+                let warn = self
+                    .stale_probe_warned
+                    .is_none_or(|at| now.duration_since(at) >= STALE_PROBE_WARNING_INTERVAL);
+                let window = self.config.probe_window;
+                if warn {
+                    self.stale_probe_warned = Some(now);
+                    log::warn!(
+                        "probe from {from} host={host} sent {skew_ms} ms from this server's clock \
+                         (window ±{window:?}): no reply; replayed, or that host's clock is off"
+                    );
+                } else {
+                    log::debug!("probe from {from} host={host} outside the window: {skew_ms} ms");
+                }
+            }
         }
     }
 
@@ -72,6 +106,19 @@ impl Reactor {
                     continue;
                 }
             };
+            // The tag is verified: check the time and the replay cache (in that order, so only
+            // genuine probes of the window take cache places).
+            let tag: [u8; PROBE_TAG_LEN] = datagram
+                .get(len.saturating_sub(PROBE_TAG_LEN)..)
+                .and_then(|t| t.try_into().ok())
+                .unwrap_or_default();
+            if let Err(refusal) =
+                self.probe_guard
+                    .admit(probe.sent_unix_ms, tag, unix_ms(self.turn_wall))
+            {
+                self.refused_probe(&probe.host, from, refusal);
+                continue;
+            }
             let reply = seal_reply(
                 &key,
                 &ProbeReply {

@@ -1,5 +1,6 @@
 //! The worker pool (the seed's "servc" workers): a bounded queue in front of N threads that run
-//! the request handler. Threads and channels live here; what a request means is the handler's
+//! the request handler. The queue serves hosts in turn ([`FairQueue`]): one host's flood of
+//! password checks delays another host's request by at most one of its own per turn. Threads and channels live here; what a request means is the handler's
 //! business (`RequestHandler`), so the pool serves the replica, the master and the tests alike.
 //!
 //! Every job is stamped when queued and its queue time measured when a worker takes it; the
@@ -14,10 +15,10 @@
 //! [`STAGE_BATCH`] jobs). A worker that takes a job while more wait and another worker sleeps
 //! wakes that one, so a batch still spreads over every worker.
 
+use super::fair_queue::FairQueue;
 use crossbeam_channel::{Receiver, Sender};
 use gatehouse_common::wire::{Request, RequestView, Response};
 use parking_lot::{Condvar, Mutex};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -34,6 +35,14 @@ pub trait RequestHandler: Send + Sync + 'static {
     /// the reactor may answer on its own thread: handing it to a worker would cost more than
     /// the work. False (the default) sends it through the queue.
     fn is_cheap(&self, _request: RequestView<'_>) -> bool {
+        false
+    }
+
+    /// True for a password check: tens of milliseconds of argon2 each, and what a password
+    /// guesser sends. The reactor limits these per host (in flight and per second) and the
+    /// queue serves hosts in turn, so one host's flood cannot delay the others'. False (the
+    /// default): only the queue's fairness applies.
+    fn is_password_check(&self, _request: RequestView<'_>) -> bool {
         false
     }
 }
@@ -98,6 +107,8 @@ pub struct Job {
     pub request_id: u32,
     pub host: Arc<str>,
     pub request: Request,
+    /// A password check (`RequestHandler::is_password_check`), counted per host.
+    pub password_check: bool,
     pub enqueued_at: Instant,
 }
 
@@ -105,6 +116,9 @@ pub struct Job {
 pub struct Done {
     pub conn: ConnId,
     pub request_id: u32,
+    /// The job's host and kind, for the reactor's per-host counts.
+    pub host: Arc<str>,
+    pub password_check: bool,
     pub response: Response,
     pub queue_time: Duration,
     pub service_time: Duration,
@@ -137,7 +151,7 @@ struct Shared {
 }
 
 struct QueueState {
-    jobs: VecDeque<Job>,
+    jobs: FairQueue<Job>,
     /// Workers blocked in `ready.wait` (only those need a wake-up).
     sleeping: usize,
     /// No more jobs will come: workers finish the queue and exit.
@@ -170,7 +184,7 @@ impl WorkerPool {
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(QueueState {
-                jobs: VecDeque::with_capacity(capacity.min(4096)),
+                jobs: FairQueue::default(),
                 sleeping: 0,
                 closed: false,
             }),
@@ -237,7 +251,10 @@ impl WorkerPool {
         }
         let wake = {
             let mut state = self.shared.state.lock();
-            state.jobs.extend(self.staged.drain(..));
+            for job in self.staged.drain(..) {
+                let host = job.host.clone();
+                state.jobs.push(&host, job);
+            }
             state.sleeping > 0
         };
         if wake {
@@ -270,7 +287,7 @@ impl Drop for WorkerPool {
 fn next_job(queue: &Shared) -> Option<Job> {
     let mut state = queue.state.lock();
     loop {
-        if let Some(job) = state.jobs.pop_front() {
+        if let Some(job) = state.jobs.pop() {
             // More work and an idle colleague: pass the wake-up on (one per worker needed).
             if !state.jobs.is_empty() && state.sleeping > 0 {
                 queue.ready.notify_one();
@@ -294,17 +311,21 @@ fn work(
     waker: &mio::Waker,
     service_delay: Duration,
 ) {
-    while let Some(job) = next_job(queue) {
+    while let Some(mut job) = next_job(queue) {
         counters.taken.fetch_add(1, Ordering::AcqRel);
         let started = Instant::now();
         if !service_delay.is_zero() {
             std::thread::sleep(service_delay);
         }
         let response = handle_guarded(handler, &job.host, job.request.view(), SystemTime::now());
+        // The worker is the request's last holder: no password outlives its check.
+        job.request.wipe_password();
         let finished = Instant::now();
         let result = Done {
             conn: job.conn,
             request_id: job.request_id,
+            host: job.host,
+            password_check: job.password_check,
             response,
             queue_time: started.saturating_duration_since(job.enqueued_at),
             service_time: finished.saturating_duration_since(started),

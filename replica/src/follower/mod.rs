@@ -1,12 +1,14 @@
 //! A replica following its master: one thread that keeps a link to a master, resumes from
 //! the sequence persisted in its own store, applies each batch (or snapshot) atomically and
 //! durably, publishes the new policy and node keys to the bridge (arc-swap), and acknowledges.
-//! It reconnects forever with jittered exponential backoff; while the master is gone the
+//! It reconnects forever with jittered exponential backoff (capped near half a second for a
+//! while after a healthy link, `pacing.rs`); while the master is gone the
 //! replica keeps serving agents from its last copy and reports how stale it is. Nothing here
 //! ever stops the bridge (the SDM seed's shutdown cascade).
 
 pub mod config;
 mod link;
+mod pacing;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -89,17 +91,25 @@ struct Follower {
 impl Follower {
     fn run(&mut self) {
         let mut next = 0;
+        let mut pacing = pacing::Pacing::default();
         loop {
             let master = self.config.masters[next % self.config.masters.len()].clone();
             next += 1;
             let address = master.address;
             self.set_phase(LinkState::Started, Some(address));
+            let attempt = Instant::now();
             match self.follow(&master) {
                 Ok(()) => {}
                 Err(e) => log::warn!("replication link to {address}: {e}"),
             }
             self.set_phase(LinkState::Disconnected, Some(address));
-            let delay = self.backoff.next_delay(&mut self.rng);
+            // A link on which the master was heard was healthy: come back fast.
+            let now = Instant::now();
+            if self.status.lock().last_heard.is_some_and(|t| t >= attempt) {
+                pacing.healthy_link_lost(now);
+            }
+            let backoff = self.backoff.next_delay(&mut self.rng);
+            let delay = pacing.delay(backoff, now, &mut self.rng);
             self.set_phase(LinkState::Reconnecting, Some(address));
             log::info!("reconnecting to a master in {delay:?}");
             // The real reconnect delay (jittered backoff), not a synchronisation sleep.

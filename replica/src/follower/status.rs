@@ -66,9 +66,8 @@ impl FollowerStatus {
     }
 }
 
-/// Writes via a temporary file and a rename, so a reader never sees half a file.
+/// Writes via a private temporary file and a rename, so a reader never sees half a file; the
+/// file is 0600 like every file a replica writes (it names the master and the copy's state).
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(tmp, path)
+    gatehouse_common::os::secure_file::write_private_atomically(path, text.as_bytes())
 }

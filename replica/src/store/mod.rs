@@ -18,6 +18,7 @@ pub(crate) mod tests;
 
 pub use schema::{SCHEMA_V0, SCHEMA_VERSION};
 
+use gatehouse_common::os::{self, secure_file, secure_file::InsecurePath};
 use gatehouse_common::policy::{
     apply_compiled, change::replay, Change, ChangeError, Database, PolicyError, PolicySnapshot,
 };
@@ -40,6 +41,8 @@ pub enum StoreError {
     Locked { path: String },
     #[error("{path}: {message}")]
     Setup { path: String, message: String },
+    #[error(transparent)]
+    Insecure(#[from] InsecurePath),
     #[error("{path}: an SQLite database, but not a Gatehouse store (no meta table); refusing to touch it")]
     NotGatehouse { path: String },
     #[error("{path}: schema version {found} is newer than this gatehouse-master supports ({supported}); run the newer master, or restore a backup")]
@@ -92,6 +95,23 @@ impl StoreError {
     }
 }
 
+/// The store's files: the database and the companions SQLite creates beside it (the
+/// write-ahead log, its shared-memory index, and a rollback journal while the schema is
+/// created). SQLite gives them the database file's mode.
+fn store_files(path: &Path) -> [std::path::PathBuf; 4] {
+    let with = |suffix: &str| {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    [
+        path.to_path_buf(),
+        with("-wal"),
+        with("-shm"),
+        with("-journal"),
+    ]
+}
+
 /// What a replica at some sequence should receive next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangesAfter {
@@ -115,10 +135,34 @@ pub struct Store {
 impl Store {
     /// Opens (or creates and initialises) the store at `path`, migrating an older schema and
     /// refusing a newer or foreign one. Loads and compiles the database once.
+    ///
+    /// The store holds every node key and password hash, so it is private to the daemon's
+    /// user (`gatehouse_common::os::secure_file`): existing files (the database, its `-wal`
+    /// and `-shm`) open to group or others, owned by another user, or in a directory others
+    /// can write, are refused; new ones are created under a 077 umask and set to 0600.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
-        let mut conn = Connection::open(path).map_err(|e| StoreError::sqlite(&name, e))?;
-        schema::prepare(&mut conn, &name)?;
+        let files = store_files(path);
+        for file in &files {
+            secure_file::check_private_file_if_present(file, "store")?;
+        }
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        secure_file::check_trusted_dir(dir, "store")?;
+        // The mask is process-wide: daemons open their store before they start threads.
+        let conn = os::with_umask(secure_file::PRIVATE_UMASK, || {
+            let mut conn = Connection::open(path).map_err(|e| StoreError::sqlite(&name, e))?;
+            schema::prepare(&mut conn, &name)?;
+            Ok::<_, StoreError>(conn)
+        })?;
+        for file in &files {
+            secure_file::restrict_to_owner(file).map_err(|e| StoreError::Setup {
+                path: file.display().to_string(),
+                message: format!("cannot make it private (chmod 600): {e}"),
+            })?;
+        }
         let sql = |e| StoreError::sqlite(&name, e);
         let db = tables::read_all(&conn).map_err(sql)?;
         let sequence = read_sequence(&conn, &name)?;

@@ -11,9 +11,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 /// The schema this build writes. Version history:
 /// - 0: the first development layout, without the replication allow-list (`replicas` table).
 /// - 1: adds `replicas`.
-/// - 2: adds Unix identities: five nullable columns on `users` (a user without a uid has no
+/// - 2: adds `hosts.may_ask_for_others` (hosts allowed to ask about other hosts; 0 for all).
+/// - 3: adds Unix identities: five nullable columns on `users` (a user without a uid has no
 ///   identity), `unix_groups` and `unix_group_members`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Tables of version 0. Kept verbatim: it is what migration 0 → 1 starts from, and tests build
 /// a version-0 file from it.
@@ -40,6 +41,7 @@ CREATE TABLE changelog (seq INTEGER PRIMARY KEY, at_unix_ms INTEGER NOT NULL,
 /// Migration steps: `MIGRATIONS[v]` takes a version-`v` store to version `v + 1`.
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);",
+    "ALTER TABLE hosts ADD COLUMN may_ask_for_others INTEGER NOT NULL DEFAULT 0;",
     "ALTER TABLE users ADD COLUMN uid INTEGER;
      ALTER TABLE users ADD COLUMN gid INTEGER;
      ALTER TABLE users ADD COLUMN gecos TEXT;

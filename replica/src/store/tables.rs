@@ -26,7 +26,8 @@ pub(super) fn touched(change: &Change) -> Touched {
     match change {
         Change::AddHost { name, .. }
         | Change::RemoveHost { name }
-        | Change::SetHostGroups { name, .. } => Touched::Host(name.clone()),
+        | Change::SetHostGroups { name, .. }
+        | Change::SetHostMayAskForOthers { name, .. } => Touched::Host(name.clone()),
         Change::AddGroupMember { host, .. } | Change::RemoveGroupMember { host, .. } => {
             Touched::Host(host.clone())
         }
@@ -148,10 +149,11 @@ fn write_host(conn: &Connection, name: &str, host: Option<&Host>) -> rusqlite::R
         return write_list(conn, "host_group_members", name, &[]);
     };
     conn.execute(
-        "INSERT INTO hosts (name, node_key, position)
-         VALUES (?1, ?2, (SELECT COALESCE(MAX(position), -1) + 1 FROM hosts))
-         ON CONFLICT (name) DO UPDATE SET node_key = excluded.node_key",
-        [name, &host.node_key],
+        "INSERT INTO hosts (name, node_key, may_ask_for_others, position)
+         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), -1) + 1 FROM hosts))
+         ON CONFLICT (name) DO UPDATE
+         SET node_key = excluded.node_key, may_ask_for_others = excluded.may_ask_for_others",
+        params![name, host.node_key, host.may_ask_for_others],
     )?;
     write_list(conn, "host_addresses", name, &host.addresses)?;
     write_list(conn, "host_group_members", name, &host.groups)
@@ -305,14 +307,17 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<Database> {
         })?
         .collect::<rusqlite::Result<_>>()?;
     let hosts = conn
-        .prepare("SELECT name, node_key FROM hosts ORDER BY position")?
-        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?
+        .prepare("SELECT name, node_key, may_ask_for_others FROM hosts ORDER BY position")?
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
+        })?
         .map(|r| {
-            r.map(|(name, node_key)| Host {
+            r.map(|(name, node_key, may_ask_for_others)| Host {
                 addresses: addresses.remove(&name).unwrap_or_default(),
                 groups: memberships.remove(&name).unwrap_or_default(),
                 name,
                 node_key,
+                may_ask_for_others,
             })
         })
         .collect::<rusqlite::Result<_>>()?;

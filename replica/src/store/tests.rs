@@ -23,6 +23,15 @@ impl Scratch {
     pub(crate) fn file(&self) -> PathBuf {
         self.0.join("master.sqlite")
     }
+    /// A raw SQLite connection on [`Scratch::file`], created private (0600) as a store must
+    /// be, for setting up old or foreign files.
+    fn raw(&self) -> Connection {
+        use gatehouse_common::os::secure_file::{create_private_file, Existing};
+        if !self.file().exists() {
+            create_private_file(&self.file(), Existing::Refuse).unwrap();
+        }
+        Connection::open(self.file()).unwrap()
+    }
 }
 
 impl Drop for Scratch {
@@ -291,7 +300,7 @@ fn a_snapshot_install_replaces_the_copy_and_its_sequence() {
 fn a_version_0_store_is_migrated_keeping_its_data() {
     let dir = Scratch::new();
     {
-        let conn = Connection::open(dir.file()).unwrap();
+        let conn = dir.raw();
         conn.execute_batch(SCHEMA_V0).unwrap();
         conn.execute_batch(&format!(
             "INSERT INTO meta VALUES ('schema_version', '0'), ('sequence', '7');
@@ -312,7 +321,7 @@ fn a_version_0_store_is_migrated_keeping_its_data() {
     drop(store);
     let conn = Connection::open(dir.file()).unwrap();
     let version = schema::get_meta(&conn, "schema_version").unwrap();
-    assert_eq!(version.as_deref(), Some("2"));
+    assert_eq!(version.as_deref(), Some("3"));
 }
 
 fn unix_account(uid: u32) -> UnixAccount {
@@ -325,23 +334,63 @@ fn unix_account(uid: u32) -> UnixAccount {
     }
 }
 
+/// The version-1 layout (version 0 and `replicas`) with one host, one locked user and one
+/// replica, at sequence 3.
+fn version_1_store(dir: &Scratch) -> Connection {
+    let conn = dir.raw();
+    conn.execute_batch(SCHEMA_V0).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '1'), ('sequence', '3');
+         INSERT INTO hosts VALUES ('web1', '{KEY}', 0);
+         INSERT INTO users VALUES ('alice', '', 1, 0);
+         INSERT INTO replicas VALUES ('web1', 0);"
+    ))
+    .unwrap();
+    conn
+}
+
 #[test]
-fn a_version_1_store_is_migrated_to_identities_keeping_its_data() {
+fn a_version_1_store_is_migrated_through_2_to_identities_keeping_its_data() {
+    let dir = Scratch::new();
+    drop(version_1_store(&dir));
+    let store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.sequence(), 3);
+    let web1 = &store.database().hosts[0];
+    assert!(
+        !web1.may_ask_for_others,
+        "migration 1 -> 2 adds the flag, off"
+    );
+    identities_can_be_added_and_survive_a_reopen(&dir, store);
+}
+
+#[test]
+fn a_version_2_store_is_migrated_to_identities_keeping_its_hosts_flags() {
     let dir = Scratch::new();
     {
-        let conn = Connection::open(dir.file()).unwrap();
-        conn.execute_batch(SCHEMA_V0).unwrap();
+        let conn = version_1_store(&dir);
         conn.execute_batch(&format!(
-            "CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);
-             INSERT INTO meta VALUES ('schema_version', '1'), ('sequence', '3');
-             INSERT INTO hosts VALUES ('web1', '{KEY}', 0);
-             INSERT INTO users VALUES ('alice', '', 1, 0);
-             INSERT INTO replicas VALUES ('web1', 0);"
+            "ALTER TABLE hosts ADD COLUMN may_ask_for_others INTEGER NOT NULL DEFAULT 0;
+             INSERT INTO hosts VALUES ('jump1', '{}', 1, 1);
+             UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            "42".repeat(32)
         ))
         .unwrap();
     }
-    let mut store = Store::open(&dir.file()).unwrap();
-    assert_eq!(store.sequence(), 3);
+    let store = Store::open(&dir.file()).unwrap();
+    let flags: Vec<(&str, bool)> = store
+        .database()
+        .hosts
+        .iter()
+        .map(|h| (h.name.as_str(), h.may_ask_for_others))
+        .collect();
+    assert_eq!(flags, [("web1", false), ("jump1", true)]);
+    identities_can_be_added_and_survive_a_reopen(&dir, store);
+}
+
+/// After a migration: the one user has no identity yet; an identity, a Unix group and a
+/// member are stored, survive a reopen, and the file says version 3.
+fn identities_can_be_added_and_survive_a_reopen(dir: &Scratch, mut store: Store) {
     let alice = &store.database().users[0];
     assert!(alice.locked && alice.unix.is_none());
     assert_eq!(store.database().replicas, ["web1"]);
@@ -367,14 +416,41 @@ fn a_version_1_store_is_migrated_to_identities_keeping_its_data() {
     assert_eq!(store.database(), &expected);
     assert_eq!(store.database().unix_groups[0].members, ["alice"]);
     assert_eq!(store.sequence(), 6);
+    drop(store);
+    let conn = Connection::open(dir.file()).unwrap();
+    let version = schema::get_meta(&conn, "schema_version").unwrap();
+    assert_eq!(version.as_deref(), Some("3"));
+}
+
+#[test]
+fn a_host_allowed_to_ask_for_others_is_stored_and_survives_a_reopen() {
+    let dir = Scratch::new();
+    let mut store = Store::open(&dir.file()).unwrap();
+    store.apply(&add_host("jump1")).unwrap();
+    store.apply(&add_host("web1")).unwrap();
+    let allow = |allowed| Change::SetHostMayAskForOthers {
+        name: "jump1".into(),
+        allowed,
+    };
+    store.apply(&allow(true)).unwrap();
+    drop(store);
+    let mut store = Store::open(&dir.file()).unwrap();
+    let flags: Vec<bool> = store
+        .database()
+        .hosts
+        .iter()
+        .map(|h| h.may_ask_for_others)
+        .collect();
+    assert_eq!(flags, [true, false]);
+    store.apply(&allow(false)).unwrap();
+    drop(store);
+    let store = Store::open(&dir.file()).unwrap();
+    assert!(!store.database().hosts[0].may_ask_for_others);
 }
 
 fn open_err(setup: &str) -> String {
     let dir = Scratch::new();
-    Connection::open(dir.file())
-        .unwrap()
-        .execute_batch(setup)
-        .unwrap();
+    dir.raw().execute_batch(setup).unwrap();
     let err = Store::open(&dir.file()).err().expect("must refuse");
     err.to_string()
         .replace(&dir.file().display().to_string(), "FILE")
@@ -387,7 +463,7 @@ fn newer_unknown_and_foreign_files_are_refused_with_a_clear_message() {
         open_err(&format!(
             "{v1} INSERT INTO meta VALUES ('schema_version', '99');"
         )),
-        "FILE: schema version 99 is newer than this gatehouse-master supports (2); \
+        "FILE: schema version 99 is newer than this gatehouse-master supports (3); \
          run the newer master, or restore a backup"
     );
     assert_eq!(
@@ -403,6 +479,7 @@ fn newer_unknown_and_foreign_files_are_refused_with_a_clear_message() {
 
     let dir = Scratch::new();
     std::fs::write(dir.file(), vec![b'x'; 4096]).unwrap();
+    secure_file::restrict_to_owner(&dir.file()).unwrap();
     let err = Store::open(&dir.file()).err().expect("garbage refused");
     assert!(err.to_string().contains("not a database"), "{err}");
 }

@@ -9,7 +9,7 @@
 
 use super::admin::Admin;
 use super::status::{read_status, LinkState, ReplicaStatus};
-use super::{DEMO_CONNECTION_AGE_MS, DEMO_DRAIN_MS};
+use super::{DEMO_CONNECTION_AGE_MS, DEMO_DRAIN_MS, DEMO_HANDSHAKES_PER_SOURCE};
 use crate::loadgen::cli::CliError;
 use crate::loadgen::procs::{Children, Started};
 use crate::loadgen::provision::DB_FILE;
@@ -135,7 +135,8 @@ pub fn start_master(
     let text = format!(
         "(listen: \"127.0.0.1:0\", database: \"master.sqlite\", admin_socket: \"admin.sock\", \
          replication_listen: Some(\"127.0.0.1:0\"), bridge: (\
-         max_connection_age_ms: {DEMO_CONNECTION_AGE_MS}, drain_timeout_ms: {DEMO_DRAIN_MS}))"
+         max_connection_age_ms: {DEMO_CONNECTION_AGE_MS}, drain_timeout_ms: {DEMO_DRAIN_MS}, \
+         max_handshakes_per_source: {DEMO_HANDSHAKES_PER_SOURCE}))"
     );
     std::fs::write(&config, text).map_err(|e| runtime(format!("{}: {e}", config.display())))?;
     let log = dir.join("master.log");
@@ -239,7 +240,8 @@ pub fn start_replica(
          key: \"{key}\")], host: \"{name}\", \
          node_key_file: \"{name}.key\", store: \"{name}.sqlite\", \
          status_file: \"{name}-status.ron\"), bridge: (\
-         max_connection_age_ms: {DEMO_CONNECTION_AGE_MS}, drain_timeout_ms: {DEMO_DRAIN_MS}))"
+         max_connection_age_ms: {DEMO_CONNECTION_AGE_MS}, drain_timeout_ms: {DEMO_DRAIN_MS}, \
+         max_handshakes_per_source: {DEMO_HANDSHAKES_PER_SOURCE}))"
     );
     std::fs::write(&config, text).map_err(|e| runtime(format!("{}: {e}", config.display())))?;
     let log = dir.join(format!("{name}.log"));

@@ -47,6 +47,10 @@ pub const DEMO_CONNECTION_AGE_MS: u64 = 5000;
 /// The servers' drain on SIGTERM in the demo (1 s, default 5 s): the demo's agents have
 /// stopped by then, so there is nothing to wait for.
 pub const DEMO_DRAIN_MS: u64 = 1000;
+/// Handshakes in progress one source address may hold on the demo's servers: 512 (the whole
+/// default handshake cap; default a quarter of it). Every simulated agent connects from
+/// 127.0.0.1, where a real fleet spreads over thousands of addresses.
+pub const DEMO_HANDSHAKES_PER_SOURCE: usize = 512;
 /// How long the table's probes wait for replies (200 ms): a reply slower than that is itself
 /// a sign of overload and shows as "no reply".
 pub const MONITOR_PROBE_TIMEOUT: Duration = Duration::from_millis(200);

@@ -23,10 +23,9 @@ pub fn render(request: &LocalRequest, response: &LocalResponse) -> Rendered {
         (LocalRequest::Authenticate { .. }, LocalResponse::AuthOk { server }) => {
             (format!("auth ok from {server}"), EXIT_OK)
         }
-        (LocalRequest::Authenticate { .. }, LocalResponse::AuthFail { reason, server }) => (
-            format!("auth failed ({}) from {server}", reason.name()),
-            EXIT_NO,
-        ),
+        (LocalRequest::Authenticate { .. }, LocalResponse::AuthFail { server }) => {
+            (format!("auth failed from {server}"), EXIT_NO)
+        }
         (LocalRequest::Status, LocalResponse::Status(report)) => (render_status(report), EXIT_OK),
         (LocalRequest::Lookup(_), LocalResponse::User(u)) => (
             format!(

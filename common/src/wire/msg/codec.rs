@@ -19,6 +19,10 @@ const RESP_ALLOW: u8 = 1;
 const RESP_DENY: u8 = 2;
 const RESP_AUTH_OK: u8 = 3;
 const RESP_AUTH_FAIL: u8 = 4;
+/// The one reason byte an AuthFail carries ("failed"; docs/PROTOCOL.md, "Response body"). The
+/// byte stays so that a later answer that is no oracle (say, "password correct but must be
+/// changed") can get a code of its own; 1-3 were detailed reasons before 2026-12, now refused.
+const AUTH_FAILED: u8 = 4;
 const RESP_ERROR: u8 = 5;
 const RESP_USER: u8 = 6;
 const RESP_GROUP: u8 = 7;
@@ -238,7 +242,7 @@ fn put_response(out: &mut Vec<u8>, body: &Response) -> Result<(), EncodeError> {
         }
         Response::Deny { reason } => out.extend_from_slice(&[RESP_DENY, reason.code()]),
         Response::AuthOk => out.push(RESP_AUTH_OK),
-        Response::AuthFail { reason } => out.extend_from_slice(&[RESP_AUTH_FAIL, reason.code()]),
+        Response::AuthFail => out.extend_from_slice(&[RESP_AUTH_FAIL, AUTH_FAILED]),
         Response::Error(e) => {
             out.push(RESP_ERROR);
             put_wire_error(out, e);
@@ -271,11 +275,10 @@ fn read_response(r: &mut Reader<'_>) -> Result<Response, DecodeError> {
             Response::Deny { reason }
         }
         RESP_AUTH_OK => Response::AuthOk,
-        RESP_AUTH_FAIL => {
-            let code = r.u8()?;
-            let reason = AuthFailure::from_code(code).ok_or(unknown("auth failure", code))?;
-            Response::AuthFail { reason }
-        }
+        RESP_AUTH_FAIL => match r.u8()? {
+            AUTH_FAILED => Response::AuthFail,
+            code => return Err(unknown("auth failure", code)),
+        },
         RESP_ERROR => Response::Error(read_wire_error(r)?),
         RESP_USER => Response::User(read_passwd(r)?.into()),
         RESP_GROUP => Response::Group(read_group(r)?.into()),

@@ -42,6 +42,24 @@ fn wire_vector_client_hello_framed() {
 }
 
 #[test]
+fn the_largest_handshake_message_fits_its_frame_cap() {
+    let hello = ClientHello {
+        versions: (1..=16).collect(),
+        host: "h".repeat(255),
+        nonce: [0; 32],
+        ciphers: vec![Aes256Gcm, ChaCha20Poly1305],
+    };
+    let mut bytes = enc_h(&Handshake::ClientHello(hello));
+    // Six more cipher codes this build does not know: the list at its largest, 8 codes.
+    let count_at = bytes.len() - 3;
+    bytes[count_at] = 8;
+    bytes.extend(0xf0..0xf6u8);
+    assert!(Handshake::decode(&bytes).is_ok());
+    assert_eq!(bytes.len(), 332);
+    assert!(bytes.len() <= crate::wire::frame::MAX_HANDSHAKE_FRAME_LEN);
+}
+
+#[test]
 fn wire_vector_server_hello_and_finish() {
     let sh = Handshake::ServerHello(ServerHello {
         version: 1,
@@ -97,6 +115,11 @@ fn wire_vector_responses_goodbye_and_error() {
         },
     };
     assert_eq!(enc_s(&deny), hex("11 00000007 02 03"));
+    let auth_fail = Session::Response {
+        id: 7,
+        body: Response::AuthFail,
+    };
+    assert_eq!(enc_s(&auth_fail), hex("11 00000007 04 04"));
     let bye = Session::Goodbye(Goodbye {
         reason: GoodbyeReason::Reconnect,
     });
@@ -132,10 +155,13 @@ fn unknown_tags_and_codes_are_typed_errors() {
         Session::decode(&hex("11 00000001 02 07")),
         unknown("deny reason", 7)
     );
-    assert_eq!(
-        Session::decode(&hex("11 00000001 04 00")),
-        unknown("auth failure", 0)
-    );
+    // An AuthFail has one reason: the detailed codes of old servers are refused.
+    for code in [0, 1, 2, 3, 5] {
+        assert_eq!(
+            Session::decode(&hex(&format!("11 00000001 04 {code:02x}"))),
+            unknown("auth failure", code)
+        );
+    }
     assert_eq!(Session::decode(&hex("12 04")), unknown("goodbye reason", 4));
     assert_eq!(Session::decode(&hex("1f 0063")), unknown("error code", 99));
 }
@@ -369,4 +395,28 @@ fn a_debug_print_of_an_authenticate_request_never_shows_the_password() {
         "{text}"
     );
     assert!(!text.contains("correct horse"), "{text}");
+}
+
+#[test]
+fn wiping_empties_an_authenticate_password_and_leaves_an_authorize_alone() {
+    let mut authenticate = Request::Authenticate(AuthenticateRequest {
+        user: "alice".into(),
+        password: "hunter2".into(),
+        host: "web1".into(),
+    });
+    authenticate.wipe_password();
+    let Request::Authenticate(a) = &authenticate else {
+        panic!("kind changed")
+    };
+    assert_eq!((a.user.as_str(), a.password.as_str()), ("alice", ""));
+    let authorize = Request::Authorize(AuthorizeRequest {
+        method: Method::Ssh,
+        from_host: "10.0.0.1".into(),
+        from_user: "alice".into(),
+        to_user: "alice".into(),
+        to_host: "web1".into(),
+    });
+    let mut wiped = authorize.clone();
+    wiped.wipe_password();
+    assert_eq!(wiped, authorize);
 }

@@ -43,9 +43,11 @@ fn wire_vector_probe_body() {
     let p = Probe {
         host: "web-01".into(),
         probe_id: 0x0102_0304_0506_0708,
+        // 2026-12-01T00:00:00Z
+        sent_unix_ms: 1_796_083_200_000,
     };
-    let mut expected = hex("4748 01 01 06 7765622d3031 0102030405060708");
-    expected.resize(112, 0); // 93 zero bytes of padding: 112 + 16-byte tag = 128
+    let mut expected = hex("4748 01 01 06 7765622d3031 0102030405060708 000001a22ee6b000");
+    expected.resize(112, 0); // 85 zero bytes of padding: 112 + 16-byte tag = 128
     assert_eq!(enc_probe(&p), expected);
     assert_eq!(Probe::decode_body(&expected), Ok(p));
 }
@@ -87,6 +89,7 @@ fn no_amplification_largest_reply_not_above_smallest_probe() {
     let tiny = Probe {
         host: "a".into(),
         probe_id: 0,
+        sent_unix_ms: 0,
     };
     let smallest_probe = enc_probe(&tiny).len() + PROBE_TAG_LEN;
     assert_eq!(smallest_probe, PROBE_MIN_DATAGRAM);
@@ -101,9 +104,10 @@ fn probe_size_limits() {
     let longest = Probe {
         host: "h".repeat(MAX_HOST_LEN),
         probe_id: 9,
+        sent_unix_ms: u64::MAX,
     };
     let body = enc_probe(&longest);
-    assert_eq!(body.len() + PROBE_TAG_LEN, 284);
+    assert_eq!(body.len() + PROBE_TAG_LEN, 292);
     // Extra zero padding is accepted up to the maximum datagram, and not beyond.
     let mut padded = body.clone();
     padded.resize(PROBE_MAX_DATAGRAM - PROBE_TAG_LEN, 0);
@@ -123,6 +127,7 @@ fn probe_header_errors_are_typed() {
     let good = enc_probe(&Probe {
         host: "web-01".into(),
         probe_id: 1,
+        sent_unix_ms: 2,
     });
     let with = |i: usize, b: u8| {
         let mut v = good.clone();
@@ -161,7 +166,11 @@ fn probe_header_errors_are_typed() {
 #[test]
 fn probe_encode_refuses_bad_host_and_leaves_out_unchanged() {
     let mut out = vec![7];
-    let p = |host: String| Probe { host, probe_id: 0 };
+    let p = |host: String| Probe {
+        host,
+        probe_id: 0,
+        sent_unix_ms: 0,
+    };
     assert_eq!(
         p(String::new()).encode_body(&mut out),
         Err(EncodeError::Empty { field: "host" })

@@ -1,7 +1,9 @@
 //! Accepting agent connections: up to [`ACCEPTS_PER_TURN`] per loop turn, refused with a
-//! plaintext "too many connections" at the cap, each registered under a generation-checked
+//! plaintext "too many connections" at the cap or when the admission caps say so (handshakes in
+//! progress, per source: `bridge/admission.rs`), each registered under a generation-checked
 //! token with its own spread age limit. Part of the reactor; runs on its thread.
 
+use super::super::admission::{AdmissionLimits, Refused};
 use super::super::conn::Conn;
 use super::super::lifecycle::Lifecycle;
 use super::super::workers::ConnId;
@@ -29,15 +31,22 @@ impl Reactor {
                     return;
                 }
             };
-            if self.conns.len() >= self.config.max_connections {
-                self.stats.rejected_at_cap.fetch_add(1, Ordering::Relaxed);
-                refuse_at_cap(&mut socket, self.config.max_connections);
-                log::debug!(
-                    "refused {peer}: at the cap of {} connections",
-                    self.config.max_connections
-                );
-                continue;
-            }
+            let counted = match self
+                .admission
+                .on_accept(peer.ip(), self.conns.len(), &mut self.rng)
+            {
+                Ok(counted) => counted,
+                Err(refused) => {
+                    let counter = match refused {
+                        Refused::Full => &self.stats.rejected_at_cap,
+                        _ => &self.stats.refused_by_limits,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    refuse(&mut socket, refused, &self.config.admission);
+                    log::debug!("refused {peer}: {refused:?}");
+                    continue;
+                }
+            };
             let _ = socket.set_nodelay(true);
             let generation = self.next_generation;
             self.next_generation += 1;
@@ -48,6 +57,7 @@ impl Reactor {
             };
             if id.index > INDEX_MASK {
                 log::error!("connection slab index overflow; refusing {peer}");
+                self.admission.on_close(&counted);
                 continue;
             }
             if let Err(e) = self.poll.registry().register(
@@ -56,13 +66,16 @@ impl Reactor {
                 Interest::READABLE | Interest::WRITABLE,
             ) {
                 log::warn!("cannot register {peer}: {e}");
+                self.admission.on_close(&counted);
                 continue;
             }
             // The age limit is spread per connection (±10 %, from the generation) so agents
             // that connected together do not all get the reconnect goodbye together.
             let lifecycle = Lifecycle::with_spread_age(self.config.timeouts, now, generation);
             let aes = self.config.aes_allowed;
-            entry.insert(Conn::new(socket, peer, generation, lifecycle, aes, now));
+            entry.insert(Conn::new(
+                socket, peer, generation, lifecycle, aes, counted, now,
+            ));
             self.stats.accepted.fetch_add(1, Ordering::Relaxed);
             log::debug!(
                 "accept {peer} (conn {}, {} open)",
@@ -76,12 +89,23 @@ impl Reactor {
 
 /// Writes the plaintext "too many connections" error to a socket we will not keep. The socket
 /// is fresh, so the few bytes fit in its send buffer; if not, the close alone tells the agent.
-fn refuse_at_cap(socket: &mut mio::net::TcpStream, cap: usize) {
+fn refuse(socket: &mut mio::net::TcpStream, refused: Refused, limits: &AdmissionLimits) {
     use std::io::Write;
-    let error = WireError::new(
-        ErrorCode::TooManyConnections,
-        format!("too many connections (cap {cap}), go elsewhere"),
-    );
+    let message = match refused {
+        Refused::Full => format!(
+            "too many connections (cap {}), go elsewhere",
+            limits.max_connections
+        ),
+        Refused::Source => format!(
+            "too many connections from this address in the handshake (cap {}), go elsewhere",
+            limits.max_handshakes_per_source
+        ),
+        _ => format!(
+            "too many connections in the handshake (cap {}), go elsewhere",
+            limits.max_handshakes
+        ),
+    };
+    let error = WireError::new(ErrorCode::TooManyConnections, message);
     let mut frame = Vec::with_capacity(128);
     gatehouse_common::session::write_plain_error(&error, &mut frame);
     let _ = socket.write(&frame);

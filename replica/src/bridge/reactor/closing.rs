@@ -133,6 +133,7 @@ impl Reactor {
             return;
         }
         let mut conn = self.conns.remove(id.index);
+        self.admission.on_close(&conn.counted);
         if conn.cipher_prepared {
             self.prepared_sessions -= 1;
         }

@@ -4,8 +4,10 @@
 //!
 //! A request is read in place: its strings borrow from the connection's read buffer, so a
 //! cheap request answered here (`inline_cheap_requests`) costs no allocation; a request for
-//! the workers is copied out before the frame is consumed.
+//! the workers is copied out before the frame is consumed (and a password check's frame is
+//! wiped first).
 
+use super::super::admission::Counted;
 use super::super::workers::{answer_in_place, ConnId, InPlace};
 use super::{Reactor, MAX_PREPARED_SESSIONS};
 use gatehouse_common::nodekeys::NodeKeyMap;
@@ -16,6 +18,7 @@ use gatehouse_common::wire::{Request, Response};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
+use zeroize::Zeroize;
 
 /// What one frame from the agent amounted to, once the frame is consumed.
 enum Frame {
@@ -82,6 +85,16 @@ impl Reactor {
             ),
             Err(failure) => Frame::Failed(failure.error.code, failure.error.message),
         };
+        if let Frame::Request {
+            body: Request::Authenticate(_),
+            ..
+        } = &frame
+        {
+            // The frame was opened in place: its password, now copied into the request,
+            // must not stay behind in the read buffer. Password checks only; authorize
+            // frames hold no secret and keep the hot path untouched.
+            conn.read_buf[..consumed].zeroize();
+        }
         conn.consume(consumed);
         if matches!(frame, Frame::Answered { .. } | Frame::Request { .. }) {
             conn.lifecycle.on_request(now);
@@ -100,7 +113,22 @@ impl Reactor {
             Frame::Progress => self.mark_dirty(id),
             Frame::Established => {
                 conn.lifecycle.on_established(now);
-                conn.host = conn.session.host().map(Arc::from);
+                let host: Arc<str> = Arc::from(conn.session.host().unwrap_or_default());
+                conn.host = Some(host.clone());
+                let counted = std::mem::replace(&mut conn.counted, Counted::Nothing);
+                match self.admission.on_established(&counted, &host) {
+                    Ok(counted) => conn.counted = counted,
+                    Err(refused) => {
+                        self.stats.refused_by_limits.fetch_add(1, Ordering::Relaxed);
+                        let cap = self.config.admission.max_connections_per_host;
+                        let message = format!(
+                            "too many connections from host {host} (cap {cap}), go elsewhere"
+                        );
+                        log::debug!("refused {} host={host}: {refused:?}", conn.peer);
+                        self.fail(id, ErrorCode::TooManyConnections, &message, now);
+                        return;
+                    }
+                }
                 log::debug!(
                     "established {} host={} in {:?}",
                     conn.peer,

@@ -21,9 +21,12 @@ mod serve;
 
 use accept::raise_backlog;
 
+use super::admission::Admission;
 use super::config::BridgeConfig;
 use super::conn::{Conn, READ_CHUNK};
 use super::estimator::QueueEstimator;
+use super::host_limits::HostLimits;
+use super::probe_guard::ProbeGuard;
 use super::workers::{ConnId, RequestHandler, WorkerPool};
 use super::{BridgeStats, DbStatus};
 use gatehouse_common::nodekeys::NodeKeyStore;
@@ -89,6 +92,16 @@ pub struct Reactor {
     ready: VecDeque<ConnId>,
     dirty: Vec<ConnId>,
     pool: WorkerPool,
+    /// What answers requests; asked which ones are password checks.
+    pub(super) handler: Arc<dyn RequestHandler>,
+    /// Connections in the handshake (overall and per source) and per host.
+    pub(super) admission: Admission,
+    /// Which verified probes are answered: the time window and the replay cache.
+    pub(super) probe_guard: ProbeGuard,
+    /// When a probe outside the window was last logged as a warning (at most one a minute).
+    pub(super) stale_probe_warned: Option<Instant>,
+    /// Each host's queued work and password-check limits.
+    pub(super) host_limits: HostLimits,
     /// Set when cheap requests are answered on this thread (`inline_cheap_requests`).
     inline_handler: Option<Arc<dyn RequestHandler>>,
     pub(super) estimator: QueueEstimator,
@@ -152,6 +165,7 @@ impl Reactor {
             .config
             .inline_cheap_requests
             .then(|| parts.handler.clone());
+        let handler = parts.handler.clone();
         let pool = WorkerPool::start(
             parts.config.workers,
             parts.config.queue_capacity,
@@ -168,6 +182,19 @@ impl Reactor {
             ready: VecDeque::new(),
             dirty: Vec::new(),
             pool,
+            handler,
+            host_limits: HostLimits::new(parts.config.password_limits),
+            admission: Admission::new(parts.config.admission),
+            probe_guard: ProbeGuard::new(
+                parts
+                    .config
+                    .probe_window
+                    .as_millis()
+                    .try_into()
+                    .unwrap_or(u64::MAX),
+                parts.config.probe_replay_cache,
+            ),
+            stale_probe_warned: None,
             inline_handler,
             estimator: QueueEstimator::default(),
             turn_inline: 0,
@@ -232,6 +259,7 @@ impl Reactor {
             self.take_results(now);
             self.run_ready(now);
             self.fire_timers(now);
+            self.host_limits.sweep(now);
             // This turn's requests go to the workers as one batch (one wake-up at most).
             self.pool.flush();
             self.flush_dirty(now);

@@ -3,10 +3,11 @@
 //! writing answers back once per turn. Part of the reactor; runs on its thread.
 
 use super::super::conn::{CloseReason, ReadOutcome, WRITE_HIGH_WATER};
+use super::super::host_limits::Refusal;
 use super::super::workers::{ConnId, Done, Job};
 use super::{Reactor, FRAMES_PER_TURN};
 use gatehouse_common::types::ErrorCode;
-use gatehouse_common::wire::frame::{decode_frame, MAX_FRAME_LEN};
+use gatehouse_common::wire::frame::decode_frame;
 use gatehouse_common::wire::{Request, Response, WireError};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -39,7 +40,7 @@ impl Reactor {
             if conn.read_blocked(max_in_flight) {
                 break;
             }
-            match decode_frame(&conn.read_buf, MAX_FRAME_LEN) {
+            match decode_frame(&conn.read_buf, conn.frame_cap()) {
                 Err(e) => {
                     let message = e.to_string();
                     self.fail(id, ErrorCode::FrameTooLarge, &message, now);
@@ -77,7 +78,7 @@ impl Reactor {
         if let Some(conn) = self.conn_mut(id) {
             // Only a frame still arriving counts: complete frames left waiting because reading
             // is paused (backpressure, age) must not trip the trickle timer.
-            let partial = matches!(decode_frame(&conn.read_buf, MAX_FRAME_LEN), Ok(None))
+            let partial = matches!(decode_frame(&conn.read_buf, conn.frame_cap()), Ok(None))
                 && !conn.read_buf.is_empty();
             conn.lifecycle.on_partial_frame(partial, now);
             self.arm(id);
@@ -90,29 +91,48 @@ impl Reactor {
             self.respond(id, request_id, Response::Error(error));
             return;
         }
-        let estimate = self
-            .estimator
-            .estimate(self.queue_len(), self.in_service(), self.workers());
+        let Some(host) = self.conn_mut(id).and_then(|c| c.host.clone()) else {
+            return;
+        };
+        // The queue serves hosts in turn: this request waits behind the jobs of its own host
+        // and about one per other host's turn, not behind a flood from one host.
+        let (queue_len, in_service) = (self.queue_len(), self.in_service());
+        let ahead = self.host_limits.jobs_ahead(&host, queue_len);
+        let estimate = self.estimator.estimate(ahead, in_service, self.workers());
         // An idle replica always takes the request: otherwise an estimate learned from slow
         // requests (argon2 against a small busy_wait_ms) could redirect everything forever,
         // and with nothing completing the estimate would never change.
-        let idle = self.queue_len() == 0 && self.in_service() == 0;
+        let idle = queue_len == 0 && in_service == 0;
         if estimate.recommended > self.config.busy_wait && !idle {
             self.redirect(id, request_id, estimate.recommended);
             return;
         }
-        let Some(host) = self.conn_mut(id).and_then(|c| c.host.clone()) else {
-            return;
-        };
+        let password_check = self.handler.is_password_check(request.view());
+        if password_check {
+            if let Err(refusal) = self.host_limits.admit_password_check(&host, now) {
+                self.stats
+                    .password_checks_limited
+                    .fetch_add(1, Ordering::Relaxed);
+                log::debug!("password check from host={host} over its limit: {refusal:?}");
+                let wait = match refusal {
+                    Refusal::InFlight => estimate.recommended,
+                    Refusal::Rate { retry_after } => retry_after,
+                };
+                self.redirect(id, request_id, wait);
+                return;
+            }
+        }
         let job = Job {
             conn: id,
             request_id,
-            host,
+            host: host.clone(),
             request,
+            password_check,
             enqueued_at: now,
         };
         match self.pool.try_submit(job) {
             Ok(()) => {
+                self.host_limits.queued(&host, password_check, now);
                 if let Some(conn) = self.conn_mut(id) {
                     conn.in_flight += 1;
                 }
@@ -153,6 +173,7 @@ impl Reactor {
 
     pub(super) fn on_done(&mut self, done: Done, now: Instant) {
         self.completed += 1;
+        self.host_limits.done(&done.host, done.password_check);
         self.estimator.record(done.queue_time, done.service_time);
         self.stats.answered.fetch_add(1, Ordering::Relaxed);
         let id = done.conn;

@@ -1,4 +1,14 @@
-//! Process-level settings every daemon needs. Not pure: system calls.
+//! What every daemon asks of the operating system. Not pure: system calls.
+//!
+//! - this file: process limits and the file-creation mask;
+//! - [`secure_file`]: creating and checking files that hold secrets, and the directories
+//!   they and the local sockets are in;
+//! - [`key_file`]: a host's own node key file, read at start;
+//! - [`peer`]: the peer credentials of local sockets, checked both ways.
+
+pub mod key_file;
+pub mod peer;
+pub mod secure_file;
 
 /// Raises the soft limit on open files to the hard limit and returns the new soft limit. A
 /// replica holding 9950 agent connections needs more than the common default of 1024; the
