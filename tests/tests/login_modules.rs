@@ -134,6 +134,18 @@ fn pamtester_logs_in_through_the_real_module() {
     );
     let ignored = pamtester(dir.path(), "login", "carol", &["tty=/dev/tty1"], "x");
     assert!(ignored.status.success(), "{}", text(&ignored));
+    // A refused password is one answer; the module asks whether Gatehouse knows the user
+    // and steps aside only for one it does not: bob (locked) and alice (a wrong password)
+    // never reach pam_permit.
+    for (user, password) in [("bob", "anything"), ("alice", "wrong")] {
+        let kept = pamtester(dir.path(), "login", user, &["tty=/dev/tty1"], password);
+        assert!(!kept.status.success(), "{user}: {}", text(&kept));
+        assert!(
+            text(&kept).contains("Authentication failure"),
+            "{user}: {}",
+            text(&kept)
+        );
+    }
 }
 
 fn getent(agent: &Agentd, args: &[&str]) -> Output {
