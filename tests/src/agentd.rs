@@ -2,8 +2,8 @@
 //! socket, cache), started by `agent::try_start` and asked through the shared local-protocol
 //! client.
 
-use crate::agent::{try_start, AgentDaemon};
-use crate::process::{bin_path, write_private, TestDir};
+use crate::agent::{try_start, write_config, AgentDaemon};
+use crate::process::{bin_path, TestDir};
 use crate::TestHost;
 use gatehouse_local::client::Asker;
 use gatehouse_local::{LocalRequest, LocalResponse, StatusReport};
@@ -26,24 +26,7 @@ impl Agentd {
     /// `DIR/state`.
     pub fn start(host: &TestHost, servers: &[SocketAddr], extra: &str) -> Agentd {
         let dir = TestDir::new("agentd");
-        write_private(
-            &dir.path().join("node.key"),
-            &format!("{}\n", host.key.to_hex()),
-        );
-        let servers: Vec<String> = servers
-            .iter()
-            .map(|a| format!("{:?}", a.to_string()))
-            .collect();
-        let config = dir.path().join("agent.ron");
-        std::fs::write(
-            &config,
-            format!(
-                r#"(host: {:?}, node_key_file: "node.key", servers: [{}], socket_path: "run/agent.sock", state_dir: "state", {extra})"#,
-                host.name,
-                servers.join(", ")
-            ),
-        )
-        .expect("config");
+        let config = write_config(dir.path(), host, servers, extra);
         let daemon = try_start(&config, "agent.log").unwrap_or_else(|(status, log)| {
             panic!("the agent did not start ({status}); its log:\n{log}")
         });

@@ -5,37 +5,15 @@
 
 use gatehouse_agent::local::{LocalErrorKind, LocalRequest, LocalResponse};
 use gatehouse_local::codec::{decode_response, encode_request};
-use gatehouse_tests::agent::{try_start, AgentDaemon};
+use gatehouse_tests::agent::{try_start, write_config, AgentDaemon};
 use gatehouse_tests::*;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Writes an agent config (and the host's key file) into `dir`, the socket at
-/// `dir/run/agent.sock` (a directory the daemon must create, named relative to the config).
-fn write_config(dir: &Path, host: &TestHost, servers: &[SocketAddr], extra: &str) -> PathBuf {
-    write_private(&dir.join("node.key"), &format!("{}\n", host.key.to_hex()));
-    let servers: Vec<String> = servers
-        .iter()
-        .map(|a| format!("{:?}", a.to_string()))
-        .collect();
-    let config = dir.join("agent.ron");
-    std::fs::write(
-        &config,
-        format!(
-            r#"(host: {:?}, node_key_file: "node.key", servers: [{}], socket_path: "run/agent.sock", state_dir: "state", {extra})"#,
-            host.name,
-            servers.join(", ")
-        ),
-    )
-    .unwrap();
-    config
-}
 
 fn start_agent(dir: &TestDir, host: &TestHost, servers: &[SocketAddr], extra: &str) -> AgentDaemon {
     let config = write_config(dir.path(), host, servers, extra);

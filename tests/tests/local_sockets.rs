@@ -8,7 +8,7 @@
 //! given away with chown); those tests print SKIPPED and return when not root.
 
 use gatehouse_tests::admin::{run_admin_on, Admin};
-use gatehouse_tests::agent::{try_start, AgentDaemon};
+use gatehouse_tests::agent::{try_start, write_config, AgentDaemon};
 use gatehouse_tests::local_users::{root_or_skip, run_as, NOBODY};
 use gatehouse_tests::process::{refused_start, run_with_stdin};
 use gatehouse_tests::*;
@@ -206,20 +206,11 @@ fn admin_uids_lets_another_uid_in() {
     assert!(run.stdout.contains("sequence"), "{}", run.stdout);
 }
 
-/// An agent config in `dir` (key file private, socket at `dir/run/agent.sock`).
+/// An agent config in `dir` asking a dead port (key file private, socket at
+/// `dir/run/agent.sock`).
 fn agent_config(dir: &Path, extra: &str) -> String {
     let (_, hosts) = test_database(1);
-    write_private(&dir.join("node.key"), &hosts[0].key.to_hex());
-    let config = dir.join("agent.ron");
-    std::fs::write(
-        &config,
-        format!(
-            r#"(host: {:?}, node_key_file: "node.key", servers: ["{}"], socket_path: "run/agent.sock", state_dir: "state", {extra})"#,
-            hosts[0].name,
-            dead_port()
-        ),
-    )
-    .unwrap();
+    let config = write_config(dir, &hosts[0], &[dead_port()], extra);
     config.to_string_lossy().into_owned()
 }
 
