@@ -55,7 +55,8 @@ impl RequestHandler for PolicyHandler {
     /// `host` is the host the handshake proved. A request about another host is refused unless
     /// the database allows `host` to ask for others: an authorize is answered as if that host
     /// were unknown (so a stolen key cannot map the fleet either), an authenticate with the one
-    /// failure answer, before any password work.
+    /// failure answer, before any password work. An identity lookup names no host: any
+    /// registered host may look up any identity (what NSS shows on every managed host).
     fn handle(&self, host: &str, request: RequestView<'_>, now: SystemTime) -> Response {
         // One snapshot for the whole request, even if a new one is published meanwhile.
         let snapshot = self.policy.load();
