@@ -102,6 +102,10 @@ pub struct AgentConfig {
     /// to every uid: NSS runs in every process. Default: none.
     #[serde(default)]
     pub trusted_uids: Vec<u32>,
+    /// off, error, warn, info (the default), debug or trace; `RUST_LOG` overrides it. A
+    /// reload (SIGHUP) applies a change.
+    #[serde(default)]
+    pub log_level: Option<String>,
     /// How the agent leaves a server that went silent, refuses TCP or got slow
     /// (`crate::config_failover`).
     #[serde(default)]
@@ -153,6 +157,13 @@ fn default_state_dir() -> PathBuf {
 }
 
 impl AgentConfig {
+    /// The configured log level (checked when loaded); `None`: the default.
+    pub fn log_level(&self) -> Option<log::LevelFilter> {
+        self.log_level
+            .as_deref()
+            .and_then(|l| l.trim().parse().ok())
+    }
+
     /// Reads, parses and checks `path`.
     pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
         load_ron::<AgentConfig>(path)?.checked(path)
@@ -198,6 +209,9 @@ impl AgentConfig {
         }
         if self.servers.is_empty() {
             return bad("servers", "at least one server is required".into());
+        }
+        if let Some(level) = &self.log_level {
+            gatehouse_common::service::logging::parse_level(file, level)?;
         }
         if self.servers.len() > MAX_SERVERS {
             return bad("servers", format!("at most {MAX_SERVERS} servers"));

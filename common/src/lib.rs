@@ -1,6 +1,7 @@
 //! Gatehouse shared parts. Everything here is pure (no sockets, clocks or threads) except
 //! `config`, which reads files, and `os`, which makes system calls (process limits, secret
-//! files, peer credentials).
+//! files, peer credentials), and `service`, which talks to the service manager (notifications,
+//! watchdog, signals, log output).
 
 pub mod backoff;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod nodekeys;
 pub mod os;
 pub mod policy;
 pub mod repl;
+pub mod service;
 pub mod session;
 pub mod types;
 pub mod weak_keys;

@@ -1,16 +1,19 @@
 //! The master's config file (RON): where agents connect, the SQLite store, the admin socket,
-//! the address reserved for replication, and the bridge settings (the same section as a
-//! replica's). Reads one file; errors name the file and the field.
+//! the address reserved for replication, the bridge settings (the same section as a
+//! replica's), the metrics endpoint and the log level. Reads one file; errors name the file and the field.
 
 use gatehouse_common::config::{load_ron, ConfigError};
+use gatehouse_common::service::logging;
 use gatehouse_replica::bridge::{BridgeConfig, BridgeFile};
+use gatehouse_replica::serving::{restart_only, ServerConfig};
+use log::LevelFilter;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where the admin socket lives unless the config says otherwise.
-pub const DEFAULT_ADMIN_SOCKET: &str = "/run/gatehouse/admin.sock";
+pub const DEFAULT_ADMIN_SOCKET: &str = "/run/gatehouse-master/admin.sock";
 /// The master key's file name, beside the store, unless the config says otherwise.
 pub const DEFAULT_MASTER_KEY_FILE: &str = "master.key";
 /// How long an admin write waits, after a restart, for a replica to confirm this master's
@@ -45,6 +48,12 @@ struct MasterFile {
     admin_uids: Vec<u32>,
     #[serde(default)]
     bridge: BridgeFile,
+    /// Serve metrics (Prometheus text) on this address; absent: no endpoint.
+    #[serde(default)]
+    metrics_listen: Option<SocketAddr>,
+    /// off, error, warn, info (the default), debug or trace; `RUST_LOG` overrides it.
+    #[serde(default)]
+    log_level: Option<String>,
     /// Where `gatehouse-admin` may assign uids and gids.
     #[serde(default)]
     unix_ids: Option<UnixIdsFile>,
@@ -124,6 +133,8 @@ pub struct MasterConfig {
     pub admin_uids: Vec<u32>,
     pub bridge: BridgeConfig,
     pub unix_ids: UnixIdRanges,
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_level: Option<LevelFilter>,
 }
 
 impl MasterConfig {
@@ -157,6 +168,44 @@ impl MasterConfig {
                 Some(ids) => UnixIdRanges::from_file(ids, path)?,
                 None => UnixIdRanges::default(),
             },
+            metrics_listen: file.metrics_listen,
+            log_level: match &file.log_level {
+                Some(text) => Some(logging::parse_level(path, text)?),
+                None => None,
+            },
         })
+    }
+}
+
+impl ServerConfig for MasterConfig {
+    type Error = ConfigError;
+
+    fn load(path: &Path) -> Result<Self, ConfigError> {
+        MasterConfig::load(path)
+    }
+
+    fn bridge(&self) -> &BridgeConfig {
+        &self.bridge
+    }
+
+    fn log_level(&self) -> Option<LevelFilter> {
+        self.log_level
+    }
+
+    /// Everything outside `bridge` and `log_level`: addresses, files, the admin uids, the
+    /// Unix id ranges.
+    fn restart_only(&self, new: &Self, out: &mut Vec<String>) {
+        let (a, b) = (self, new);
+        restart_only(out, "listen", &a.listen, &b.listen);
+        restart_only(out, "database", &a.database, &b.database);
+        restart_only(out, "admin_socket", &a.admin_socket, &b.admin_socket);
+        let (ra, rb) = (&a.replication_listen, &b.replication_listen);
+        restart_only(out, "replication_listen", ra, rb);
+        restart_only(out, "master_key", &a.master_key, &b.master_key);
+        let (wa, wb) = (&a.write_confirm_wait, &b.write_confirm_wait);
+        restart_only(out, "write_confirm_wait_ms", wa, wb);
+        restart_only(out, "admin_uids", &a.admin_uids, &b.admin_uids);
+        restart_only(out, "metrics_listen", &a.metrics_listen, &b.metrics_listen);
+        restart_only(out, "unix_ids", &a.unix_ids, &b.unix_ids);
     }
 }

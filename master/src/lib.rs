@@ -6,11 +6,13 @@
 //! - [`config`]: the master's config file.
 //! - [`identity`]: the master's Ed25519 key file (its identity on replication links).
 //! - [`replication`]: links to replicas.
+//! - [`metrics`]: the replicas' links as metrics.
 
 pub mod admin;
 pub mod config;
 pub mod hooks;
 pub mod identity;
+pub mod metrics;
 pub mod replication;
 pub mod state;
 /// The durable store lives with the replica crate, which both the master and replicas use.

@@ -1,21 +1,27 @@
 //! gatehouse-master: opens (or creates) the SQLite store, publishes the database to its
 //! bridge, serves the admin socket, and serves agents exactly like a replica until SIGTERM or
-//! SIGINT has drained it. Exit codes: 0 after a clean drain, 2 for a bad command line or
+//! SIGINT has drained it; SIGHUP reloads the config (bridge limits, log level). Tells a service
+//! manager when it is ready, reloading or stopping, and feeds its watchdog from the bridge's
+//! and the replication loops. Exit codes: 0 after a clean drain, 2 for a bad command line or
 //! config, 1 for a runtime failure (store refused, socket in use).
 
 use anyhow::Context;
 use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::repl::LinkTimings;
+use gatehouse_common::service::{self, logging};
 use gatehouse_master::admin::server;
 use gatehouse_master::config::MasterConfig;
 use gatehouse_master::identity;
+use gatehouse_master::metrics::LinksCollector;
 use gatehouse_master::replication;
 use gatehouse_master::state::MasterState;
 use gatehouse_master::store::Store;
 use gatehouse_replica::bridge::{BridgeParts, Reactor};
 use gatehouse_replica::handler::PolicyHandler;
+use gatehouse_replica::metrics::collect::{BridgeCollector, DbCollector};
 use gatehouse_replica::net::bind_tcp_and_udp;
-use std::path::PathBuf;
+use gatehouse_replica::serving;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -31,10 +37,13 @@ const USAGE: &str = "usage: gatehouse-master --config FILE [--check] [--promote]
                   and exit: replicas pin it in their config
   --generate-key FILE  create a new master key in FILE (mode 0600) and print its public key:
                   for a replica that may be promoted one day, so others can pin it in advance
-Logging: RUST_LOG=debug shows every accept and close (default: info).";
+  --version       print the version and exit
+Signals: SIGHUP reloads the config, SIGTERM or SIGINT drains and exits.
+Logging: the config's log_level (default info); RUST_LOG=debug overrides it and shows every
+accept and close. Under systemd, lines carry journald priorities.";
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    logging::init();
     let mut config = None;
     let mut check = false;
     let mut promote = false;
@@ -49,6 +58,10 @@ fn main() -> ExitCode {
             "--accept-writes" => accept_writes = true,
             "--public-key" => public_key = true,
             "--generate-key" => return generate_key(args.next()),
+            "-V" | "--version" => {
+                println!("{}", service::version_line("gatehouse-master"));
+                return ExitCode::SUCCESS;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -63,7 +76,8 @@ fn main() -> ExitCode {
         eprintln!("gatehouse-master: --config FILE is required\n{USAGE}");
         return ExitCode::from(2);
     };
-    let config = match MasterConfig::load(&config) {
+    let path = config;
+    let config = match MasterConfig::load(&path) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("gatehouse-master: {e}");
@@ -99,7 +113,8 @@ fn main() -> ExitCode {
                 println!("config and store OK (sequence {})", store.sequence());
                 return Ok(());
             }
-            run(config, store, accept_writes)
+            logging::set_level(config.log_level);
+            run(&path, config, store, accept_writes)
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,7 +143,8 @@ fn generate_key(path: Option<String>) -> ExitCode {
     }
 }
 
-fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Result<()> {
+fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Result<()> {
+    let (service, control) = serving::start_service(path, &config)?;
     let sequence = store.sequence();
     let state = Arc::new(MasterState::new(store).with_unix_ids(config.unix_ids));
     let admin = server::bind(&config.admin_socket)?;
@@ -136,13 +152,13 @@ fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Resul
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let reactor = Reactor::new(BridgeParts {
-        config: config.bridge.clone(),
+        control,
         listener,
         udp,
         handler: Arc::new(PolicyHandler::new(state.policy())),
         keys: state.keys(),
         db: state.db_status(),
-        handle_signals: true,
+        heartbeat: service.heartbeat("bridge"),
     })?;
     server::spawn(
         admin,
@@ -156,6 +172,7 @@ fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Resul
             timings: LinkTimings::default(),
             key,
             write_confirm_wait: config.write_confirm_wait,
+            heartbeat: service.heartbeat("replication"),
         };
         let addr = replication::start(listen, state.clone(), link)
             .with_context(|| format!("cannot listen for replicas on {listen}"))?;
@@ -175,8 +192,17 @@ fn run(config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Resul
         "master at sequence {sequence}, serving agents on {addr} (tcp + udp probes), admin socket {}",
         config.admin_socket.display()
     );
+    serving::start_metrics(
+        config.metrics_listen,
+        vec![
+            Box::new(BridgeCollector(reactor.stats())),
+            Box::new(DbCollector(state.db_status())),
+            Box::new(LinksCollector(state.clone())),
+        ],
+    )?;
     // Tests and scripts read this line to learn the port when the config says port 0.
     println!("listening on {addr}");
+    service.ready(&format!("serving agents on {addr}, sequence {sequence}"));
     let result = reactor.run();
     let _ = std::fs::remove_file(&config.admin_socket);
     result?;

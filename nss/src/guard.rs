@@ -42,13 +42,26 @@ pub fn enter() -> Option<Entered> {
 /// The agent's socket: [`SOCKET_ENV`] unless the process runs with elevated privileges, else
 /// the default.
 pub fn socket_path() -> std::path::PathBuf {
-    // SAFETY: getauxval has no preconditions; AT_SECURE is 1 in setuid/setgid/capability
-    // programs.
-    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
     match std::env::var_os(SOCKET_ENV) {
-        Some(path) if !secure && !path.is_empty() => path.into(),
+        Some(path) if !elevated() && !path.is_empty() => path.into(),
         _ => gatehouse_local::DEFAULT_SOCKET_PATH.into(),
     }
+}
+
+/// Whether this process runs with privileges its invoker lacks (setuid, setgid, file
+/// capabilities): AT_SECURE, as glibc's own `secure_getenv` decides.
+#[cfg(target_os = "linux")]
+fn elevated() -> bool {
+    // SAFETY: getauxval has no preconditions; AT_SECURE is 1 in setuid/setgid/capability
+    // programs.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// Elsewhere the override is never trusted. (The entry points are glibc's NSS interface;
+/// the crate builds on other systems only so the workspace checks there.)
+#[cfg(not(target_os = "linux"))]
+fn elevated() -> bool {
+    true
 }
 
 #[cfg(test)]

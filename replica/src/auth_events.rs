@@ -7,6 +7,7 @@
 //! Not pure: [`LogEvents`] logs and reads the clock for its line budget. Called by the worker
 //! threads (password checks) and the reactor thread (refused authorize requests).
 
+use gatehouse_common::service::kv;
 use gatehouse_common::types::AuthFailure;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
@@ -85,19 +86,32 @@ impl AuthEvents for LogEvents {
                 user,
                 outcome,
             } => match outcome {
-                Ok(()) => {
-                    log::debug!(target: "gatehouse::auth", "password ok: user={user} host={host} agent={agent}")
-                }
+                Ok(()) => log::debug!(
+                    target: "gatehouse::auth",
+                    "password ok: user={} host={} agent={}",
+                    kv::value(user),
+                    kv::value(host),
+                    kv::value(agent)
+                ),
                 Err(reason) => log::info!(
                     target: "gatehouse::auth",
-                    "password refused: user={user} host={host} agent={agent}: {}",
+                    "password refused: user={} host={} agent={} reason={}",
+                    kv::value(user),
+                    kv::value(host),
+                    kv::value(agent),
                     reason.name()
                 ),
             },
             AuthEvent::ForeignHost { agent, host, asked } => log::warn!(
                 target: "gatehouse::auth",
-                "refused {asked:?} from agent={agent} about host={host}: it may ask only about itself \
-                 (gatehouse-admin host ask-for-others {agent} yes allows a jump host or proxy)"
+                "refused a request about another host: asked={} agent={} host={} (it may ask only about itself; \
+                 gatehouse-admin host ask-for-others {agent} yes allows a jump host or proxy)",
+                match asked {
+                    Asked::Authorize => "authorize",
+                    Asked::Authenticate => "authenticate",
+                },
+                kv::value(agent),
+                kv::value(host)
             ),
         }
     }

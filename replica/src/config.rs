@@ -1,10 +1,14 @@
 //! The replica's config file (RON): where to listen, where its copy of the security database
-//! comes from (a master to follow, or a fixed file), and the bridge settings. Reads one file;
+//! comes from (a master to follow, or a fixed file), the bridge settings, the metrics
+//! endpoint and the log level. Reads one file;
 //! errors name file and field.
 
 use crate::bridge::{BridgeConfig, BridgeFile};
 use crate::follower::{FollowConfig, FollowFile};
+use crate::serving::{restart_only, ServerConfig};
 use gatehouse_common::config::{load_ron, ConfigError};
+use gatehouse_common::service::logging;
+use log::LevelFilter;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,12 @@ struct ReplicaFile {
     replication: Option<FollowFile>,
     #[serde(default)]
     bridge: BridgeFile,
+    /// Serve metrics (Prometheus text) on this address; absent: no endpoint.
+    #[serde(default)]
+    metrics_listen: Option<SocketAddr>,
+    /// off, error, warn, info (the default), debug or trace; `RUST_LOG` overrides it.
+    #[serde(default)]
+    log_level: Option<String>,
 }
 
 /// Where the replica's database comes from.
@@ -40,6 +50,8 @@ pub struct ReplicaConfig {
     pub listen: SocketAddr,
     pub source: Source,
     pub bridge: BridgeConfig,
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_level: Option<LevelFilter>,
 }
 
 impl ReplicaConfig {
@@ -58,10 +70,64 @@ impl ReplicaConfig {
                 ))
             }
         };
+        let log_level = match &file.log_level {
+            Some(text) => Some(logging::parse_level(path, text)?),
+            None => None,
+        };
         Ok(ReplicaConfig {
             listen: file.listen,
             source,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,
+            metrics_listen: file.metrics_listen,
+            log_level,
         })
+    }
+}
+
+impl ServerConfig for ReplicaConfig {
+    type Error = ConfigError;
+
+    fn load(path: &Path) -> Result<Self, ConfigError> {
+        ReplicaConfig::load(path)
+    }
+
+    fn bridge(&self) -> &BridgeConfig {
+        &self.bridge
+    }
+
+    fn log_level(&self) -> Option<LevelFilter> {
+        self.log_level
+    }
+
+    /// The address, the metrics address and the whole database source.
+    fn restart_only(&self, new: &Self, out: &mut Vec<String>) {
+        restart_only(out, "listen", &self.listen, &new.listen);
+        restart_only(
+            out,
+            "metrics_listen",
+            &self.metrics_listen,
+            &new.metrics_listen,
+        );
+        match (&self.source, &new.source) {
+            (Source::File(a), Source::File(b)) => restart_only(out, "database", a, b),
+            (Source::Follow(a), Source::Follow(b)) => {
+                let masters = |f: &FollowConfig| -> Vec<String> {
+                    f.masters
+                        .iter()
+                        .map(|m| format!("{} (key {})", m.address, m.key))
+                        .collect()
+                };
+                restart_only(out, "replication.masters", &masters(a), &masters(b));
+                restart_only(out, "replication.host", &a.host, &b.host);
+                restart_only(out, "replication.store", &a.store, &b.store);
+                let (ka, kb) = (&a.node_key_file, &b.node_key_file);
+                restart_only(out, "replication.node_key_file", ka, kb);
+                let (sa, sb) = (&a.status_file, &b.status_file);
+                restart_only(out, "replication.status_file", sa, sb);
+                let timings = |f: &FollowConfig| (f.timings, f.connect_timeout);
+                restart_only(out, "replication timings", &timings(a), &timings(b));
+            }
+            _ => out.push("database / replication (the source of the database)".into()),
+        }
     }
 }

@@ -10,6 +10,7 @@ use crate::auth_events::{Asked, AuthEvent, AuthEvents, LogEvents};
 use crate::bridge::RequestHandler;
 use arc_swap::ArcSwap;
 use gatehouse_common::policy::{Decision, PolicySnapshot, PolicyTime};
+use gatehouse_common::service::kv;
 use gatehouse_common::types::DenyReason;
 use gatehouse_common::wire::{Request, RequestView, Response};
 use std::sync::Arc;
@@ -73,15 +74,26 @@ impl RequestHandler for PolicyHandler {
                     };
                 }
                 let decision = snapshot.authorize(&req, PolicyTime::from_unix(unix_seconds(now)));
-                log::debug!(
-                    target: "gatehouse::audit",
-                    "agent={host} authorize {} {}@{} -> {}@{}: {decision:?}",
-                    req.method.name(),
-                    req.from_user,
-                    req.from_host,
-                    req.to_user,
-                    req.to_host
-                );
+                if log::log_enabled!(target: "gatehouse::audit", log::Level::Debug) {
+                    let verdict = match &decision {
+                        Decision::Allow { route } => {
+                            format!("decision=allow route={}", kv::value(route))
+                        }
+                        Decision::Deny { reason } => {
+                            format!("decision=deny reason={}", reason.name())
+                        }
+                    };
+                    log::debug!(
+                        target: "gatehouse::audit",
+                        "authorize agent={} method={} from_user={} from_host={} to_user={} to_host={} {verdict}",
+                        kv::value(host),
+                        req.method.name(),
+                        kv::value(req.from_user),
+                        kv::value(req.from_host),
+                        kv::value(req.to_user),
+                        kv::value(req.to_host)
+                    );
+                }
                 match decision {
                     Decision::Allow { route } => Response::Allow { route },
                     Decision::Deny { reason } => Response::Deny { reason },

@@ -1,6 +1,8 @@
 //! gatehouse-replica: loads its config and database, binds TCP and UDP on one port, and runs
-//! the bridge until SIGTERM or SIGINT has drained it. Exit codes: 0 after a clean drain, 2 for
-//! a bad command line or config, 1 for a runtime failure.
+//! the bridge until SIGTERM or SIGINT has drained it; SIGHUP reloads the config (bridge limits,
+//! log level). Tells a service manager when it is ready, reloading or stopping, and feeds its
+//! watchdog from the bridge's loop. Exit codes: 0 after a clean drain, 2 for a bad command line
+//! or config, 1 for a runtime failure.
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -9,23 +11,29 @@ use gatehouse_common::nodekeys::NodeKeyStore;
 use gatehouse_common::os::key_file::read_node_key_file;
 use gatehouse_common::os::secure_file;
 use gatehouse_common::policy::{Database, PolicySnapshot};
+use gatehouse_common::service::{self, logging};
 use gatehouse_replica::bridge::{BridgeParts, DbStatus, Reactor};
 use gatehouse_replica::config::{ReplicaConfig, Source};
 use gatehouse_replica::follower::{self, FollowConfig, Published};
 use gatehouse_replica::handler::PolicyHandler;
+use gatehouse_replica::metrics::collect::{BridgeCollector, DbCollector, FollowerCollector};
 use gatehouse_replica::net::bind_tcp_and_udp;
+use gatehouse_replica::serving;
 use gatehouse_replica::store::Store;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 const USAGE: &str = "usage: gatehouse-replica --config FILE [--check]
   --config FILE   the replica config (RON), e.g. conf/replica.ron
   --check         load and check the config and database, then exit
-Logging: RUST_LOG=debug shows every accept and close (default: info).";
+  --version       print the version and exit
+Signals: SIGHUP reloads the config, SIGTERM or SIGINT drains and exits.
+Logging: the config's log_level (default info); RUST_LOG=debug overrides it and shows every
+accept and close. Under systemd, lines carry journald priorities.";
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    logging::init();
     let mut config = None;
     let mut check = false;
     let mut args = std::env::args().skip(1);
@@ -33,6 +41,10 @@ fn main() -> ExitCode {
         match arg.as_str() {
             "--config" => config = args.next().map(PathBuf::from),
             "--check" => check = true,
+            "-V" | "--version" => {
+                println!("{}", service::version_line("gatehouse-replica"));
+                return ExitCode::SUCCESS;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -47,7 +59,8 @@ fn main() -> ExitCode {
         eprintln!("gatehouse-replica: --config FILE is required\n{USAGE}");
         return ExitCode::from(2);
     };
-    let (config, loaded) = match load(&config) {
+    let path = config;
+    let (config, loaded) = match load(&path) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("gatehouse-replica: {e:#}");
@@ -58,7 +71,8 @@ fn main() -> ExitCode {
         println!("config and database OK");
         return ExitCode::SUCCESS;
     }
-    match run(config, loaded) {
+    logging::set_level(config.log_level);
+    match run(&path, config, loaded) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gatehouse-replica: {e:#}");
@@ -93,7 +107,8 @@ fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, Loaded)> {
     Ok((config, loaded))
 }
 
-fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
+fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
+    let (service, control) = serving::start_service(path, &config)?;
     match gatehouse_common::os::raise_fd_limit() {
         Ok(n) if (n as usize) < config.bridge.max_connections.saturating_add(64) => log::warn!(
             "open-file limit {n} is below max_connections ({}) + 64: raise LimitNOFILE",
@@ -115,6 +130,7 @@ fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
     };
     let keys = Arc::new(NodeKeyStore::new(policy.node_keys()));
     let policy = Arc::new(ArcSwap::from_pointee(policy));
+    let mut follower_status = None;
     if let Loaded::Follow(follow, key, store) = loaded {
         let masters: Vec<String> = follow
             .masters
@@ -127,7 +143,7 @@ fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
             follow.host,
             store.sequence()
         );
-        follower::spawn(
+        let status = follower::spawn(
             follow,
             key,
             *store,
@@ -137,16 +153,25 @@ fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
                 db: db.clone(),
             },
         )?;
+        follower_status = Some(status);
     }
     let reactor = Reactor::new(BridgeParts {
-        config: config.bridge.clone(),
+        control,
         listener,
         udp,
         handler: Arc::new(PolicyHandler::new(policy)),
         keys,
-        db,
-        handle_signals: true,
+        db: db.clone(),
+        heartbeat: service.heartbeat("bridge"),
     })?;
+    let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> = vec![
+        Box::new(BridgeCollector(reactor.stats())),
+        Box::new(DbCollector(db)),
+    ];
+    if let Some(status) = follower_status {
+        collectors.push(Box::new(FollowerCollector(status)));
+    }
+    serving::start_metrics(config.metrics_listen, collectors)?;
     log::info!(
         "replica serving agents on {addr} (tcp + udp probes), cap {} connections, {} workers",
         config.bridge.max_connections,
@@ -154,6 +179,7 @@ fn run(config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
     );
     // Tests and scripts read this line to learn the port when the config says port 0.
     println!("listening on {addr}");
+    service.ready(&format!("serving agents on {addr}"));
     reactor.run()?;
     Ok(())
 }

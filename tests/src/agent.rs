@@ -3,7 +3,9 @@
 
 use crate::process::{wait_child, write_private};
 use crate::{bin_path, TestHost, WAIT_LIMIT};
-use std::io::{BufRead, BufReader};
+use gatehouse_local::codec::decode_response;
+use gatehouse_local::LocalResponse;
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -49,6 +51,17 @@ impl Drop for AgentDaemon {
 /// `dir`, with extra RON fields `extra`: the socket at `dir/run/agent.sock` (a directory the
 /// daemon must create, named relative to the config), the cache in `dir/state`.
 pub fn write_config(dir: &Path, host: &TestHost, servers: &[SocketAddr], extra: &str) -> PathBuf {
+    write_config_at(dir, host, servers, "run/agent.sock", extra)
+}
+
+/// [`write_config`] with the socket at `socket` (relative to `dir`).
+pub fn write_config_at(
+    dir: &Path,
+    host: &TestHost,
+    servers: &[SocketAddr],
+    socket: &str,
+    extra: &str,
+) -> PathBuf {
     write_private(&dir.join("node.key"), &format!("{}\n", host.key.to_hex()));
     let servers: Vec<String> = servers
         .iter()
@@ -58,7 +71,7 @@ pub fn write_config(dir: &Path, host: &TestHost, servers: &[SocketAddr], extra: 
     std::fs::write(
         &config,
         format!(
-            r#"(host: {:?}, node_key_file: "node.key", servers: [{}], socket_path: "run/agent.sock", state_dir: "state", {extra})"#,
+            r#"(host: {:?}, node_key_file: "node.key", servers: [{}], socket_path: {socket:?}, state_dir: "state", {extra})"#,
             host.name,
             servers.join(", ")
         ),
@@ -70,11 +83,21 @@ pub fn write_config(dir: &Path, host: &TestHost, servers: &[SocketAddr], extra: 
 /// Starts the daemon on `config` and waits for `listening on PATH`; if it exits (or stays
 /// silent) instead, its exit status and log.
 pub fn try_start(config: &Path, log_name: &str) -> Result<AgentDaemon, (ExitStatus, String)> {
+    try_start_with_env(config, log_name, &[])
+}
+
+/// [`try_start`] with extra environment variables (a service manager's, for example).
+pub fn try_start_with_env(
+    config: &Path,
+    log_name: &str,
+    env: &[(&str, String)],
+) -> Result<AgentDaemon, (ExitStatus, String)> {
     let dir = config.parent().unwrap();
     let log = dir.join(log_name);
     let mut child = Command::new(bin_path("gatehouse-agent"))
         .args(["run", "--config"])
         .arg(config)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("RUST_LOG", "debug")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -103,4 +126,13 @@ pub fn try_start(config: &Path, log_name: &str) -> Result<AgentDaemon, (ExitStat
             Err((status, std::fs::read_to_string(&log).unwrap_or_default()))
         }
     }
+}
+
+/// Reads one answer frame from the daemon (a test's raw local connection).
+pub fn read_response(stream: &mut impl Read) -> std::io::Result<LocalResponse> {
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix)?;
+    let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
+    stream.read_exact(&mut body)?;
+    Ok(decode_response(&body).expect("a valid answer"))
 }

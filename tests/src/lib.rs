@@ -16,6 +16,7 @@ pub mod process;
 pub mod repl_peer;
 pub mod replication;
 pub mod requests;
+pub mod service_manager;
 pub mod sim;
 
 pub use client::{probe, Client, ClientFailure};

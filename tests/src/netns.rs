@@ -20,6 +20,9 @@ impl Netns {
     /// namespaces or nftables are not available.
     pub fn create(label: &str) -> Option<Netns> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        if cfg!(not(target_os = "linux")) {
+            return skip("network namespaces are Linux only");
+        }
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return skip("not root (network namespaces and nftables need root)");
@@ -78,10 +81,16 @@ impl Netns {
     pub fn enter_this_thread(&self) {
         let path = format!("/var/run/netns/{}", self.name);
         let file = std::fs::File::open(&path).expect("open the namespace");
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns on a descriptor we hold open, for this thread only.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns on a descriptor we hold open, for this thread only.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        }
+        // `create` returns None elsewhere, so no namespace exists to enter.
+        #[cfg(not(target_os = "linux"))]
+        unreachable!("no network namespaces here: {file:?}");
     }
 }
 

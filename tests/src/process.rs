@@ -149,6 +149,8 @@ pub struct ServerProcess {
     pub replication: Option<SocketAddr>,
     /// A master's public key (`master key HEX`, printed before the ready line), 64 hex digits.
     pub master_key: Option<String>,
+    /// The metrics endpoint (`metrics on ADDR`, printed before the ready line), if configured.
+    pub metrics: Option<SocketAddr>,
     log: PathBuf,
     _dir: Option<TestDir>,
 }
@@ -212,7 +214,12 @@ impl ServerProcess {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let wanted = ["listening on ", "replication on ", "master key "];
+                let wanted = [
+                    "listening on ",
+                    "replication on ",
+                    "master key ",
+                    "metrics on ",
+                ];
                 if wanted.iter().any(|w| line.starts_with(w)) {
                     let _ = tx.send(line);
                 }
@@ -220,6 +227,7 @@ impl ServerProcess {
         });
         let mut replication = None;
         let mut master_key = None;
+        let mut metrics = None;
         let addr = loop {
             match rx.recv_timeout(WAIT_LIMIT) {
                 Ok(line) => {
@@ -227,6 +235,8 @@ impl ServerProcess {
                         master_key = Some(key.trim().to_string());
                     } else if let Some(addr) = line.strip_prefix("replication on ") {
                         replication = Some(addr.trim().parse().expect("replication address"));
+                    } else if let Some(addr) = line.strip_prefix("metrics on ") {
+                        metrics = Some(addr.trim().parse().expect("metrics address"));
                     } else if let Some(addr) = line.strip_prefix("listening on ") {
                         break addr.trim().parse().expect("address in ready line");
                     }
@@ -243,6 +253,7 @@ impl ServerProcess {
             addr,
             replication,
             master_key,
+            metrics,
             log,
             _dir: None,
         }

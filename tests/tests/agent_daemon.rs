@@ -4,8 +4,8 @@
 //! and offline answers: tests/tests/agent_logins.rs.)
 
 use gatehouse_agent::local::{LocalErrorKind, LocalRequest, LocalResponse};
-use gatehouse_local::codec::{decode_response, encode_request};
-use gatehouse_tests::agent::{try_start, write_config, AgentDaemon};
+use gatehouse_local::codec::encode_request;
+use gatehouse_tests::agent::{read_response, try_start, write_config, AgentDaemon};
 use gatehouse_tests::*;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -66,15 +66,6 @@ fn ask(agent: &AgentDaemon, args: &[&str], stdin: &str) -> CliResult {
     let mut all = vec!["--socket", socket];
     all.extend_from_slice(args);
     cli(&all, stdin)
-}
-
-/// Reads one answer frame from the daemon.
-fn read_response(stream: &mut UnixStream) -> std::io::Result<LocalResponse> {
-    let mut prefix = [0u8; 4];
-    stream.read_exact(&mut prefix)?;
-    let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
-    stream.read_exact(&mut body)?;
-    Ok(decode_response(&body).expect("a valid answer"))
 }
 
 fn raw_frame(body: &[u8]) -> Vec<u8> {

@@ -92,6 +92,15 @@ impl Login {
         }
     }
 
+    /// Applies reloaded `cache` and `offline` settings (SIGHUP): the next request uses them.
+    pub fn reconfigure(&mut self, cache: &CacheConfig, offline: &OfflineConfig) {
+        self.cache_config = cache.clone();
+        self.offline = offline.clone();
+        self.report.identities = offline.identities;
+        self.report.authorize_max_age_s = offline.authorize_max_age_s;
+        self.report.passwords = offline.passwords;
+    }
+
     /// A fresh cached identity, or what to remember while the servers are asked.
     pub fn before(&self, request: &LocalRequest, now_ms: u64) -> Before {
         match request {

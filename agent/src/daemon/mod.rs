@@ -10,12 +10,14 @@ pub mod access;
 pub mod answer;
 mod clients;
 pub mod login;
+mod reload;
 pub mod serve;
 pub mod setup;
 
 use crate::config::AgentConfig;
 use crate::engine::{Engine, EngineConfig};
 use gatehouse_common::config::ConfigError;
+use gatehouse_common::service::{logging, Service};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -43,10 +45,11 @@ pub fn resolve_path(config: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// Loads the config and the node key, binds the socket, prints `listening on PATH`, and
-/// serves until SIGTERM or SIGINT.
+/// Loads the config and the node key, binds the socket, prints `listening on PATH` (and tells
+/// a service manager it is ready), and serves until SIGTERM or SIGINT; SIGHUP reloads.
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let config = AgentConfig::load(config_path)?;
+    logging::set_level(config.log_level());
     let key_path = resolve_path(config_path, &config.node_key_file);
     let key = setup::read_node_key(&key_path)?;
     match setup::raise_nofile_limit() {
@@ -60,6 +63,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let state_dir = resolve_path(config_path, &config.state_dir);
     let login = |wake| login::Login::new(&config, &state_dir, verifier_key, wake);
     let mut daemon = serve::Daemon::new(&config, engine, listener, socket_path.clone(), login)?;
+    let service = Service::from_env();
+    daemon.attach_service(service.clone(), config_path.to_path_buf());
     log::info!(
         "agent {} serving local callers on {} ({} servers, balancing {:?})",
         config.host,
@@ -69,6 +74,10 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     );
     // Tests and scripts wait for this line.
     println!("listening on {}", socket_path.display());
+    service.ready(&format!(
+        "serving local callers on {}",
+        socket_path.display()
+    ));
     let result = daemon.run();
     setup::remove_socket(&socket_path);
     result

@@ -1,8 +1,9 @@
 //! The daemon's event loop: the driver's one mio poll carries the engine's sockets, the local
 //! listener, the local callers, the signal pipe and the verifier thread's waker. Local
 //! requests go to the engine (or are answered from the cache, `login`); finished requests go
-//! back to the caller that asked. Not pure (sockets, clock, signals); built and run by
-//! `daemon::run`.
+//! back to the caller that asked. SIGHUP reloads the config (`reload.rs`); SIGTERM and SIGINT
+//! stop the loop. Each turn beats the service manager's watchdog. Not pure (sockets, clock,
+//! signals); built and run by `daemon::run`.
 //!
 //! Bounds: at most [`MAX_LOCAL_CLIENTS`] callers, one request each in the engine at a time
 //! (the next frame is read only after the answer), a request frame of at most
@@ -20,10 +21,13 @@ use crate::driver::{Completion, Driver, ExternalEvent, EXTERNAL_TOKEN_BASE};
 use crate::engine::Engine;
 use crate::local::{LocalErrorKind, LocalRequest, LocalResponse};
 use gatehouse_common::os::peer::{peer_credentials, AllowedUids};
+use gatehouse_common::service::signals::{request_for, Request as SignalRequest};
+use gatehouse_common::service::watchdog::Heartbeat;
+use gatehouse_common::service::Service;
 use gatehouse_local::codec::{decode_request, encode_response, CodecError};
 use mio::net::UnixListener;
 use mio::{Interest, Token, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use std::collections::HashMap;
@@ -61,24 +65,33 @@ fn unix_ms() -> u64 {
 
 /// The running daemon.
 pub struct Daemon {
-    driver: Driver,
-    engine: usize,
+    pub(super) driver: Driver,
+    /// The engine new requests go to.
+    pub(super) engine: usize,
+    /// Engines replaced by a reload: they finish their requests; an idle one's slot is
+    /// reused by the next reload.
+    pub(super) retired: Vec<usize>,
+    /// The config running now, and the file it came from (for SIGHUP).
+    pub(super) running: AgentConfig,
+    pub(super) config_path: Option<PathBuf>,
+    pub(super) service: Service,
+    heartbeat: Heartbeat,
     listener: UnixListener,
     signals: Signals,
     clients: Slab<LocalClient>,
-    /// Engine request → (client slot, generation) waiting for it, and what to do with it.
-    waiting: HashMap<crate::engine::RequestId, (usize, u64, Pending)>,
+    /// (Engine, request) → (client slot, generation) waiting for it, and what to do with it.
+    waiting: HashMap<(usize, crate::engine::RequestId), (usize, u64, Pending)>,
     /// Answers held back (an offline wrong password's failure delay): when, for whom.
     delayed: Vec<(Instant, (usize, u64), LocalResponse)>,
-    login: Login,
+    pub(super) login: Login,
     /// Clients whose next request may be readable now.
     ready: Vec<usize>,
     completions: Vec<Completion>,
-    servers: Vec<SocketAddr>,
+    pub(super) servers: Vec<SocketAddr>,
     host: String,
-    balancing: Balancing,
+    pub(super) balancing: Balancing,
     /// Uids that may ask for decisions and status (`access`).
-    trusted: AllowedUids,
+    pub(super) trusted: AllowedUids,
     socket_path: PathBuf,
     next_generation: u64,
     accept_paused: bool,
@@ -98,7 +111,7 @@ impl Daemon {
         let seed = rand::random();
         let mut driver = Driver::new(servers.clone(), seed)?;
         let engine = driver.add_engine(engine);
-        let mut signals = Signals::new([SIGTERM, SIGINT])?;
+        let mut signals = Signals::new([SIGHUP, SIGTERM, SIGINT])?;
         driver
             .registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -112,6 +125,11 @@ impl Daemon {
         Ok(Daemon {
             driver,
             engine,
+            retired: Vec::new(),
+            running: config.clone(),
+            config_path: None,
+            service: Service::disabled(),
+            heartbeat: Heartbeat::none(),
             listener,
             signals,
             clients: Slab::new(),
@@ -131,6 +149,14 @@ impl Daemon {
         })
     }
 
+    /// Tells `service` when the daemon is ready, reloading and stopping, feeds its watchdog
+    /// from this loop, and reloads `config_path` on SIGHUP.
+    pub fn attach_service(&mut self, service: Service, config_path: PathBuf) {
+        self.heartbeat = service.heartbeat("agent");
+        self.service = service;
+        self.config_path = Some(config_path);
+    }
+
     /// Serves until SIGTERM or SIGINT. Servers coming and going never end it; only a failing
     /// poll does.
     pub fn run(&mut self) -> Result<(), DaemonError> {
@@ -142,7 +168,9 @@ impl Daemon {
                 .iter()
                 .map(|(at, _, _)| at.saturating_duration_since(Instant::now()))
                 .fold(SWEEP_INTERVAL, Duration::min);
-            self.driver.turn(Some(wait), &mut external)?;
+            let wait = self.heartbeat.cap(Some(wait));
+            self.driver.turn(wait, &mut external)?;
+            self.heartbeat.beat(Instant::now());
             let mut stop = false;
             for event in &external {
                 match event.token {
@@ -158,18 +186,29 @@ impl Daemon {
             self.sweep(Instant::now());
             if stop {
                 log::info!("stopping; removing {}", self.socket_path.display());
+                self.service.stopping("stopping");
                 return Ok(());
             }
         }
     }
 
+    /// Handles the signals that arrived; true when one asks to stop.
     fn signalled(&mut self) -> bool {
-        let mut any = false;
-        for signal in self.signals.pending() {
-            log::info!("signal {signal}");
-            any = true;
+        let requests: Vec<SignalRequest> = self.signals.pending().filter_map(request_for).collect();
+        let mut stop = false;
+        for request in requests {
+            match request {
+                SignalRequest::Reload => {
+                    log::info!("signal SIGHUP: reloading the config");
+                    self.reload();
+                }
+                SignalRequest::Stop(name) => {
+                    log::info!("signal {name}: stopping");
+                    stop = true;
+                }
+            }
         }
-        any
+        stop
     }
 
     fn accept(&mut self) {
@@ -328,7 +367,8 @@ impl Daemon {
         if let Some(client) = self.clients.get_mut(slot) {
             client.pending = true;
             client.last_active = now;
-            self.waiting.insert(id, (slot, client.generation, pending));
+            self.waiting
+                .insert((self.engine, id), (slot, client.generation, pending));
         }
         // A request the engine finished at once (queue full, nothing usable) is answered
         // now, before another submit could reuse its id.
@@ -340,16 +380,18 @@ impl Daemon {
         self.driver.take_completions(&mut self.completions);
         let now = Instant::now();
         for mut done in std::mem::take(&mut self.completions) {
-            let Some((slot, generation, pending)) = self.waiting.remove(&done.request) else {
+            let waiting = self.waiting.remove(&(done.engine, done.request));
+            let Some((slot, generation, pending)) = waiting else {
                 if let Some(request) = done.outcome.request.as_mut() {
                     request.wipe_password();
                 }
                 continue;
             };
             let tag = (slot, generation);
+            let servers = self.driver.servers_of(done.engine);
             let after = self
                 .login
-                .after(pending, &done.outcome, &self.servers, tag, unix_ms());
+                .after(pending, &done.outcome, servers, tag, unix_ms());
             // The engine handed the request back: the daemon is its last holder (the verifier
             // thread got its own wiped copy, if any).
             if let Some(request) = done.outcome.request.as_mut() {

@@ -10,6 +10,10 @@
 //! probe's routing entry (so a forged datagram echoing an id cannot drop the genuine reply).
 //! The driver gives the engines the wall clock for their probes' sending time
 //! ([`WALL_CLOCK_REFRESH`]).
+//!
+//! Engines share the driver's server list unless added with their own
+//! ([`Driver::add_engine_for`]): the daemon's reload gives a new engine the new list while the
+//! old one finishes its requests, then reuses the old one's slot ([`Driver::replace_engine`]).
 
 mod net;
 
@@ -24,6 +28,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Tokens at or above this belong to the caller.
@@ -74,9 +79,11 @@ struct Conn {
 pub struct Driver {
     poll: Poll,
     udp: UdpSocket,
-    servers: Vec<SocketAddr>,
+    servers: Arc<[SocketAddr]>,
     server_index: HashMap<SocketAddr, usize>,
     engines: Vec<(Engine, Option<Instant>)>,
+    /// Each engine's server list (the driver's own unless added with one).
+    engine_servers: Vec<Arc<[SocketAddr]>>,
     conns: Slab<Conn>,
     by_conn: HashMap<(usize, ConnId), usize>,
     probes: HashMap<u64, usize>,
@@ -105,9 +112,10 @@ impl Driver {
         Ok(Driver {
             poll,
             udp,
-            servers,
+            servers: servers.into(),
             server_index,
             engines: Vec::new(),
+            engine_servers: Vec::new(),
             conns: Slab::new(),
             by_conn: HashMap::new(),
             probes: HashMap::new(),
@@ -130,7 +138,57 @@ impl Driver {
     pub fn add_engine(&mut self, mut engine: Engine) -> usize {
         engine.set_wall_clock(Instant::now(), unix_ms(SystemTime::now()));
         self.engines.push((engine, None));
+        self.engine_servers.push(self.servers.clone());
         self.engines.len() - 1
+    }
+
+    /// Adds an engine that talks to `servers` (its server indexes are positions in it);
+    /// returns its index. Servers must be of the address family of the driver's first.
+    pub fn add_engine_for(&mut self, engine: Engine, servers: Vec<SocketAddr>) -> usize {
+        let index = self.add_engine(engine);
+        if let Some(list) = self.engine_servers.get_mut(index) {
+            *list = servers.into();
+        }
+        index
+    }
+
+    /// Puts `engine` (talking to `servers`) in slot `index`, dropping the one there: only for
+    /// an engine with nothing in flight and no connection ([`Driver::engine_connections`]),
+    /// since nothing of it survives.
+    pub fn replace_engine(&mut self, index: usize, mut engine: Engine, servers: Vec<SocketAddr>) {
+        if let (Some(slot), Some(list)) = (
+            self.engines.get_mut(index),
+            self.engine_servers.get_mut(index),
+        ) {
+            engine.set_wall_clock(Instant::now(), unix_ms(SystemTime::now()));
+            *slot = (engine, None);
+            *list = servers.into();
+        }
+    }
+
+    /// Connections engine `index` holds (open or opening).
+    pub fn engine_connections(&self, index: usize) -> usize {
+        self.conns.iter().filter(|(_, c)| c.engine == index).count()
+    }
+
+    /// Engine `engine`'s server list (empty for no such engine).
+    pub fn servers_of(&self, engine: usize) -> &[SocketAddr] {
+        self.engine_servers.get(engine).map_or(&[], |list| list)
+    }
+
+    /// The address of server `server` of engine `engine`.
+    fn server_addr(&self, engine: usize, server: usize) -> Option<SocketAddr> {
+        self.engine_servers.get(engine)?.get(server).copied()
+    }
+
+    /// Which of engine `engine`'s servers sent from `from`.
+    fn server_of(&self, engine: usize, from: SocketAddr) -> Option<usize> {
+        let list = self.engine_servers.get(engine)?;
+        if Arc::ptr_eq(list, &self.servers) {
+            self.server_index.get(&from).copied()
+        } else {
+            list.iter().position(|a| *a == from)
+        }
     }
 
     /// Gives every engine the wall clock again, at most once per [`WALL_CLOCK_REFRESH`].
@@ -232,13 +290,13 @@ impl Driver {
                 Err(_) => return,
             };
             let datagram = &buf[..len];
-            let (Some(&server), Some(probe_id)) = (
-                self.server_index.get(&from),
-                ProbeReply::peek_probe_id(datagram),
-            ) else {
+            let Some(probe_id) = ProbeReply::peek_probe_id(datagram) else {
                 continue;
             };
             let Some(&index) = self.probes.get(&probe_id) else {
+                continue;
+            };
+            let Some(server) = self.server_of(index, from) else {
                 continue;
             };
             let genuine =
@@ -372,7 +430,9 @@ impl Driver {
                     }
                     self.probes.insert(probe_id, index);
                     // A lost datagram is what probes are built to survive: no retry here.
-                    let _ = self.udp.send_to(&datagram, self.servers[server]);
+                    if let Some(addr) = self.server_addr(index, server) {
+                        let _ = self.udp.send_to(&datagram, addr);
+                    }
                 }
                 Output::Connect {
                     conn,
@@ -419,7 +479,10 @@ impl Driver {
     }
 
     fn open(&mut self, engine: usize, id: ConnId, server: usize, timeout: Duration, now: Instant) {
-        let stream = net::connect(self.servers[server], timeout);
+        let stream = match self.server_addr(engine, server) {
+            Some(addr) => net::connect(addr, timeout),
+            None => Err(io::Error::other("no such server")),
+        };
         let generation = self.next_generation;
         self.next_generation += 1;
         let entry = self.conns.vacant_entry();

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 /// Starts a non-blocking connect to `addr`. TCP_USER_TIMEOUT is set to `timeout` first, so
 /// the kernel itself gives up on unacknowledged data (and, on Linux, on the SYN) instead of
-/// retransmitting for minutes (FACTS: a silently dropped SYN takes ~133 s by default).
+/// retransmitting for minutes (FACTS: a silently dropped SYN takes ~133 s by default). On
+/// illumos and Solaris the same bounds are TCP_CONN_ABORT_THRESHOLD (the connect) and
+/// TCP_ABORT_THRESHOLD (unacknowledged data), in milliseconds. Elsewhere only the engine's
+/// own timers bound the wait, which they do in any case.
 pub fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
@@ -18,8 +21,26 @@ pub fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     {
         socket.set_tcp_user_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         // One SYN retransmission at most; our own timer and the next candidate do the rest.
-        set_syn_count(&socket, 1);
+        set_int_option(&socket, libc::IPPROTO_TCP, libc::TCP_SYNCNT, 1);
     }
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+    {
+        let ms = libc::c_int::try_from(timeout.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        set_int_option(
+            &socket,
+            libc::IPPROTO_TCP,
+            libc::TCP_CONN_ABORT_THRESHOLD,
+            ms,
+        );
+        set_int_option(&socket, libc::IPPROTO_TCP, libc::TCP_ABORT_THRESHOLD, ms);
+    }
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "illumos",
+        target_os = "solaris"
+    )))]
+    let _ = timeout;
     match socket.connect(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -29,16 +50,22 @@ pub fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     Ok(TcpStream::from_std(socket.into()))
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn set_syn_count(socket: &Socket, count: libc::c_int) {
+/// Best effort: a kernel without the option still has the engine's timers.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
+fn set_int_option(socket: &Socket, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
     use std::os::fd::AsRawFd;
     // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int of the right size.
     unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_SYNCNT,
-            (&count as *const libc::c_int).cast(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }

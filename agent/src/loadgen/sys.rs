@@ -28,7 +28,8 @@ pub fn raise_nofile_limit() -> io::Result<libc::rlim_t> {
     Ok(limit.rlim_cur)
 }
 
-/// Runs the calling thread (and threads it spawns later) on CPU `cpu` only.
+/// Runs the calling thread (and threads it spawns later) on CPU `cpu` only (Linux).
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     if cpu >= libc::CPU_SETSIZE as usize {
         return Err(io::Error::new(
@@ -46,6 +47,17 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Pinning is a benchmark aid (`--cpu`): where the kernel has no `sched_setaffinity` (illumos
+/// has processor binding instead: run the load generator under `pbind -b CPU`), asking for
+/// it is an error that says so.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("pinning to CPU {cpu} needs Linux; bind the process with the system's own tool (pbind on illumos)"),
+    ))
 }
 
 /// Sockets a run needs: each agent holds one connection, occasionally two while a staggered

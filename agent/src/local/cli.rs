@@ -33,12 +33,16 @@ pub const USAGE: &str = "usage:
       METHOD is LOGIN, SSH, SU or SUDO
   gatehouse-agent [--socket PATH | --config FILE] authenticate USER HOST
       the password is read from stdin (one trailing newline is removed)
-  gatehouse-agent [--socket PATH | --config FILE] status
+  gatehouse-agent [--socket PATH | --config FILE] status [--json]
+      --json: the whole report as JSON, for monitoring
   gatehouse-agent [--socket PATH | --config FILE] lookup user|uid|group|gid|groups KEY
       an identity as NSS sees it (exit 1: not found)
+  gatehouse-agent --version
 The socket is --socket PATH, else the config's socket_path, else /run/gatehouse/agent.sock.
 Exit codes: 0 allow / auth ok / status, 1 deny / auth failed, 2 error.
-Logging (daemon): RUST_LOG=debug logs every request.";
+Daemon signals: SIGHUP reloads the config, SIGTERM or SIGINT stops it.
+Logging (daemon): the config's log_level (default info); RUST_LOG=debug overrides it and logs
+every request. Under systemd, lines carry journald priorities.";
 
 /// Where the CLI finds the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +71,8 @@ pub enum Ask {
         host: String,
     },
     Status,
+    /// `status --json`.
+    StatusJson,
     Lookup(Lookup),
 }
 
@@ -76,6 +82,7 @@ pub enum Command {
     Run { config: PathBuf },
     Ask { socket: SocketChoice, ask: Ask },
     Help,
+    Version,
 }
 
 /// Parses the arguments after the program name. Options may come before or after the
@@ -83,6 +90,7 @@ pub enum Command {
 pub fn parse_args(args: &[String]) -> Result<Command, String> {
     let mut socket = None;
     let mut config = None;
+    let mut json = false;
     let mut words = Vec::new();
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -90,6 +98,8 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
             "--socket" => socket = Some(iter.next().ok_or("--socket needs a PATH")?.into()),
             "--config" => config = Some(iter.next().ok_or("--config needs a FILE")?.into()),
             "-h" | "--help" | "help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--json" => json = true,
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag:?}")),
             word => words.push(word.to_string()),
         }
@@ -134,7 +144,11 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
         }
         "status" => {
             want(0)?;
-            Ask::Status
+            if json {
+                Ask::StatusJson
+            } else {
+                Ask::Status
+            }
         }
         "lookup" => {
             want(2)?;
@@ -158,6 +172,9 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
         }
         other => return Err(format!("unknown subcommand {other:?}")),
     };
+    if json && ask != Ask::StatusJson {
+        return Err("--json goes with status only".into());
+    }
     let socket = match (socket, config) {
         (Some(path), _) => SocketChoice::Path(path),
         (None, Some(config)) => SocketChoice::Config(config),
@@ -191,6 +208,13 @@ pub fn main(args: &[String]) -> ExitCode {
             println!("{USAGE}");
             ExitCode::from(EXIT_OK)
         }
+        Command::Version => {
+            println!(
+                "{}",
+                gatehouse_common::service::version_line("gatehouse-agent")
+            );
+            ExitCode::from(EXIT_OK)
+        }
         Command::Run { config } => match crate::daemon::run(&config) {
             Ok(()) => ExitCode::from(EXIT_OK),
             Err(e) => {
@@ -217,6 +241,7 @@ pub fn main(args: &[String]) -> ExitCode {
 
 fn ask_daemon(socket: &SocketChoice, ask: Ask) -> Result<Rendered, String> {
     let path = socket_path(socket)?;
+    let json = ask == Ask::StatusJson;
     let request = match ask {
         Ask::Authorize {
             method,
@@ -236,11 +261,17 @@ fn ask_daemon(socket: &SocketChoice, ask: Ask) -> Result<Rendered, String> {
             password: read_password()?,
             host,
         },
-        Ask::Status => LocalRequest::Status,
+        Ask::Status | Ask::StatusJson => LocalRequest::Status,
         Ask::Lookup(lookup) => LocalRequest::Lookup(lookup),
     };
     let response = client::ask(&path, &request).map_err(|e: ClientError| e.to_string())?;
-    Ok(render(&request, &response))
+    match &response {
+        super::LocalResponse::Status(report) if json => Ok(Rendered {
+            text: serde_json::to_string_pretty(report).map_err(|e| e.to_string())?,
+            code: EXIT_OK,
+        }),
+        _ => Ok(render(&request, &response)),
+    }
 }
 
 fn socket_path(choice: &SocketChoice) -> Result<PathBuf, String> {

@@ -227,3 +227,18 @@ offline: identities on, decisions up to 3600 s, passwords off; answered offline:
 last offline answer: authorize from offline cache (61 s old), 1.500 s ago";
     assert_eq!(render_status(&report), expected);
 }
+
+#[test]
+fn status_json_and_version_parse_and_json_is_for_status_only() {
+    assert_eq!(
+        parse_args(&args("status --json")),
+        Ok(Command::Ask {
+            socket: SocketChoice::Default,
+            ask: Ask::StatusJson
+        })
+    );
+    assert_eq!(parse_args(&args("--version")), Ok(Command::Version));
+    assert_eq!(parse_args(&args("-V")), Ok(Command::Version));
+    let err = parse_args(&args("--json authorize SSH h u u web1")).unwrap_err();
+    assert!(err.contains("--json goes with status only"), "{err}");
+}

@@ -11,7 +11,7 @@ use gatehouse_common::types::Method;
 use std::path::PathBuf;
 
 /// Where the master listens unless `--socket` says otherwise.
-pub const DEFAULT_SOCKET: &str = "/run/gatehouse/admin.sock";
+pub const DEFAULT_SOCKET: &str = "/run/gatehouse-master/admin.sock";
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -49,7 +49,7 @@ pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] [--master-uid UI
   import FILE
   check METHOD FROM_HOST FROM_USER TO_USER TO_HOST [--at YYYY-MM-DDTHH:MM:SSZ]
 Exit status: 0 ok, 1 refused by the master, 2 usage error, 3 cannot reach the master.
-The socket defaults to /run/gatehouse/admin.sock. Nothing is sent unless the socket and the
+The socket defaults to /run/gatehouse-master/admin.sock. Nothing is sent unless the socket and the
 process listening on it belong to root, to you, or to --master-uid UID.";
 
 /// What to do.

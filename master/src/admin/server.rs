@@ -20,6 +20,7 @@ use super::proto::{
 use crate::state::MasterState;
 use gatehouse_common::os::peer::{peer_credentials, AllowedUids};
 use gatehouse_common::os::secure_file::{self, InsecurePath};
+use gatehouse_common::service::kv;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -206,7 +207,7 @@ pub fn serve(mut stream: UnixStream, state: &MasterState) {
                 return;
             }
         };
-        log::info!(target: "gatehouse::admin", "{}", describe(&request));
+        log::info!(target: "gatehouse::admin", "admin request {}", describe(&request));
         let response = handle(state, &mut session, request);
         if let Err(e) = write_message(&mut stream, &response) {
             log::debug!("admin: cannot send response: {e}");
@@ -216,10 +217,13 @@ pub fn serve(mut stream: UnixStream, state: &MasterState) {
 }
 
 /// The audit line for a request: what was asked, never a password or import body.
+/// The admin log line's fields (`key=value`): never a password, never an import's text.
 fn describe(request: &AdminRequest) -> String {
     match request {
-        AdminRequest::UserPasswd { name, .. } => format!("UserPasswd {{ name: {name:?} }}"),
-        AdminRequest::ImportChunk { text } => format!("ImportChunk ({} bytes)", text.len()),
-        other => format!("{other:?}"),
+        AdminRequest::UserPasswd { name, .. } => {
+            format!("kind=UserPasswd name={}", kv::value(name))
+        }
+        AdminRequest::ImportChunk { text } => format!("kind=ImportChunk bytes={}", text.len()),
+        other => kv::fields(other),
     }
 }

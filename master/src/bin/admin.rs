@@ -28,6 +28,13 @@ enum Failure {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if gatehouse_common::service::wants_version(&args) {
+        println!(
+            "{}",
+            gatehouse_common::service::version_line("gatehouse-admin")
+        );
+        return ExitCode::SUCCESS;
+    }
     let invocation = match cli::parse(&args) {
         Ok(invocation) => invocation,
         Err(e) => {

@@ -13,6 +13,7 @@ mod reactor;
 use crate::hooks::{CommitListener, LinkState, ReplicaLinkStatus, ReplicaLinks};
 use crate::state::MasterState;
 use gatehouse_common::repl::{LinkTimings, MasterSecretKey};
+use gatehouse_common::service::watchdog::Heartbeat;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io;
@@ -42,6 +43,8 @@ pub struct LinkConfig {
     /// After a restart with replicas registered, how long a write waits for a replica to
     /// confirm this master's epoch.
     pub write_confirm_wait: Duration,
+    /// Beaten once per turn of the replication loop (the service manager's watchdog).
+    pub heartbeat: Heartbeat,
 }
 
 /// What the master knows about one replica link.
@@ -121,6 +124,7 @@ pub fn start(
     let addr = listener.local_addr()?;
     let wait = config.write_confirm_wait;
     let reactor = reactor::Reactor::new(listener, state.clone(), config.timings, config.key)?;
+    let heartbeat = config.heartbeat;
     let table = reactor.table();
     state.add_commit_listener(table.clone());
     state.set_replica_links(table);
@@ -132,6 +136,6 @@ pub fn start(
     }
     std::thread::Builder::new()
         .name("replication".into())
-        .spawn(move || reactor.run())?;
+        .spawn(move || reactor.run(heartbeat))?;
     Ok(addr)
 }

@@ -11,6 +11,7 @@ use crate::hooks::LinkState;
 use crate::state::MasterState;
 use gatehouse_common::nodekeys::NodeKeyMap;
 use gatehouse_common::repl::{LinkTimings, MasterSecretKey};
+use gatehouse_common::service::watchdog::Heartbeat;
 use gatehouse_common::session::write_plain_error;
 use gatehouse_common::types::ErrorCode;
 use gatehouse_common::wire::WireError;
@@ -82,16 +83,19 @@ impl Reactor {
         })
     }
 
-    pub fn run(mut self) {
+    /// Runs forever, beating `heartbeat` once per turn (and waking for it when idle).
+    pub fn run(mut self, heartbeat: Heartbeat) {
         let mut events = Events::with_capacity(256);
         loop {
             let now = Instant::now();
+            heartbeat.beat(now);
             let timeout = self
                 .links
                 .iter()
                 .map(|(_, l)| l.next_deadline())
                 .min()
                 .map(|at| at.saturating_duration_since(now) + Duration::from_millis(1));
+            let timeout = heartbeat.cap(timeout);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     log::error!("replication loop stopped: {e}");

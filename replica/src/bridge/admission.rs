@@ -78,6 +78,11 @@ impl Admission {
         }
     }
 
+    /// New caps (a reload): connections already counted stay; the caps apply to what comes.
+    pub fn set_limits(&mut self, limits: AdmissionLimits) {
+        self.limits = limits;
+    }
+
     /// A connection from `source` was accepted while `open` connections are held (itself not
     /// included): keep it (counted as a handshake) or refuse it.
     pub fn on_accept(

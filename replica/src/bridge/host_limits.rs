@@ -65,6 +65,11 @@ impl HostLimits {
         }
     }
 
+    /// New limits (a reload), for the checks from now on.
+    pub fn set_limits(&mut self, limits: PasswordLimits) {
+        self.limits = limits;
+    }
+
     /// Whether `host` may queue a password check now; on `Ok` a token is spent (report the
     /// job with [`HostLimits::queued`]).
     pub fn admit_password_check(&mut self, host: &Arc<str>, now: Instant) -> Result<(), Refusal> {

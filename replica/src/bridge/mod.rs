@@ -14,10 +14,13 @@
 //! - [`probe_guard`]: the probe time window and replay cache (pure).
 //! - [`probes`]: UDP probe answers (reactor thread).
 //! - [`workers`]: the worker pool and the `RequestHandler` it runs.
+//! - [`control`]: the running config (arc-swapped on reload) and the stop request.
+//! - [`stats`]: what the reactor counts, for metrics.
 
 pub mod admission;
 pub mod config;
 pub mod conn;
+pub mod control;
 pub mod estimator;
 pub mod fair_queue;
 pub mod host_limits;
@@ -25,37 +28,17 @@ pub mod lifecycle;
 pub mod probe_guard;
 pub mod probes;
 pub mod reactor;
+pub mod stats;
 pub mod workers;
 
 pub use config::{BridgeConfig, BridgeFile};
+pub use control::BridgeControl;
 pub use reactor::{BridgeParts, Reactor};
+pub use stats::BridgeStats;
 pub use workers::RequestHandler;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Counters the reactor keeps, readable from any thread.
-#[derive(Debug, Default)]
-pub struct BridgeStats {
-    pub connections: AtomicU64,
-    pub accepted: AtomicU64,
-    pub rejected_at_cap: AtomicU64,
-    /// Connections refused by the handshake, per-source or per-host caps (not the overall one).
-    pub refused_by_limits: AtomicU64,
-    pub closed: AtomicU64,
-    pub answered: AtomicU64,
-    /// Of `answered`, those the reactor answered itself (cheap requests, no queue).
-    pub answered_inline: AtomicU64,
-    pub redirected: AtomicU64,
-    /// Of `redirected`, password checks over their host's limits (in flight or per second).
-    pub password_checks_limited: AtomicU64,
-    pub probes_answered: AtomicU64,
-    pub probes_rejected: AtomicU64,
-    pub probes_silenced: AtomicU64,
-    /// Verified probes refused: sent outside the time window, or replayed.
-    pub probes_stale: AtomicU64,
-    pub probes_replayed: AtomicU64,
-}
 
 /// Which version of the security database this server holds, for probe replies and status.
 #[derive(Debug, Default)]

@@ -49,6 +49,11 @@ impl ProbeGuard {
         }
     }
 
+    /// A new window (a reload); the replay cache keeps what it holds.
+    pub fn set_window(&mut self, window_ms: u64) {
+        self.window_ms = window_ms;
+    }
+
     /// Whether the verified probe with this `tag`, sent at `sent_unix_ms`, may be answered at
     /// `now_unix_ms`; on `Ok` it is remembered.
     pub fn admit(

@@ -12,7 +12,6 @@ use super::reactor::{Reactor, PROBES_PER_TURN};
 use gatehouse_common::crypto::probe_auth::{open_probe, seal_reply};
 use gatehouse_common::wire::{unix_ms, LoadReport, ProbeReply, PROBE_TAG_LEN};
 use std::io;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// At most one warning a minute about a probe outside the time window (a host whose clock is
@@ -53,11 +52,11 @@ impl Reactor {
     fn refused_probe(&mut self, host: &str, from: std::net::SocketAddr, refusal: ProbeRefusal) {
         match refusal {
             ProbeRefusal::Replayed => {
-                self.stats.probes_replayed.fetch_add(1, Ordering::Relaxed);
+                self.stats.probes_replayed.inc();
                 log::debug!("replayed probe from {from} host={host}: no reply");
             }
             ProbeRefusal::OutsideWindow { skew_ms } => {
-                self.stats.probes_stale.fetch_add(1, Ordering::Relaxed);
+                self.stats.probes_stale.inc();
                 let now = Instant::now();
                 let warn = self
                     .stale_probe_warned
@@ -94,14 +93,14 @@ impl Reactor {
             };
             let datagram = &buf[..len];
             if self.queue_len() >= self.config.probe_silence_queue_len {
-                self.stats.probes_silenced.fetch_add(1, Ordering::Relaxed);
+                self.stats.probes_silenced.inc();
                 continue;
             }
             let keys = self.keys.snapshot();
             let (probe, key) = match open_probe(datagram, |host| keys.get(host).cloned()) {
                 Ok(pair) => pair,
                 Err(e) => {
-                    self.stats.probes_rejected.fetch_add(1, Ordering::Relaxed);
+                    self.stats.probes_rejected.inc();
                     log::debug!("dropped probe from {from}: {e}");
                     continue;
                 }
@@ -130,7 +129,7 @@ impl Reactor {
                 // Never amplify: the codec guarantees this cannot happen for a valid probe.
                 continue;
             }
-            self.stats.probes_answered.fetch_add(1, Ordering::Relaxed);
+            self.stats.probes_answered.inc();
             if let Some(udp) = &self.udp {
                 if let Err(e) = udp.send_to(&reply, from) {
                     log::debug!("probe reply to {from} failed: {e}");

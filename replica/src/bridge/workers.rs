@@ -16,6 +16,7 @@
 //! wakes that one, so a batch still spreads over every worker.
 
 use super::fair_queue::FairQueue;
+use super::stats::RequestKind;
 use crossbeam_channel::{Receiver, Sender};
 use gatehouse_common::wire::{Request, RequestView, Response};
 use parking_lot::{Condvar, Mutex};
@@ -109,6 +110,8 @@ pub struct Job {
     pub request: Request,
     /// A password check (`RequestHandler::is_password_check`), counted per host.
     pub password_check: bool,
+    /// For the metrics.
+    pub kind: RequestKind,
     pub enqueued_at: Instant,
 }
 
@@ -119,6 +122,7 @@ pub struct Done {
     /// The job's host and kind, for the reactor's per-host counts.
     pub host: Arc<str>,
     pub password_check: bool,
+    pub kind: RequestKind,
     pub response: Response,
     pub queue_time: Duration,
     pub service_time: Duration,
@@ -326,6 +330,7 @@ fn work(
             request_id: job.request_id,
             host: job.host,
             password_check: job.password_check,
+            kind: job.kind,
             response,
             queue_time: started.saturating_duration_since(job.enqueued_at),
             service_time: finished.saturating_duration_since(started),

@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     // the agent through libnss_gatehouse: it would wait on itself. Set before any thread
     // starts, as `set_var` requires.
     std::env::set_var("GATEHOUSE_NSS_BYPASS", "1");
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    gatehouse_common::service::logging::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     gatehouse_agent::local::cli::main(&args)
 }

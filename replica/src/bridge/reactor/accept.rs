@@ -12,7 +12,6 @@ use gatehouse_common::types::ErrorCode;
 use gatehouse_common::wire::WireError;
 use mio::Interest;
 use std::io;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 impl Reactor {
@@ -41,7 +40,7 @@ impl Reactor {
                         Refused::Full => &self.stats.rejected_at_cap,
                         _ => &self.stats.refused_by_limits,
                     };
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    counter.inc();
                     refuse(&mut socket, refused, &self.config.admission);
                     log::debug!("refused {peer}: {refused:?}");
                     continue;
@@ -76,7 +75,7 @@ impl Reactor {
             entry.insert(Conn::new(
                 socket, peer, generation, lifecycle, aes, counted, now,
             ));
-            self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+            self.stats.accepted.inc();
             log::debug!(
                 "accept {peer} (conn {}, {} open)",
                 id.index,

@@ -1,15 +1,14 @@
 //! Ending connections: per-connection timers, protocol errors, goodbyes, the linger before a
 //! close, the close itself (the open count is the slab length, exact by construction), and the
-//! SIGTERM drain. Part of the reactor; runs on its thread.
+//! drain (asked for through `BridgeControl::stop`). Part of the reactor; runs on its thread.
 
 use super::super::conn::CloseReason;
 use super::super::lifecycle::Expiry;
 use super::super::workers::ConnId;
-use super::Reactor;
+use super::{Reactor, METRICS_PUBLISH_INTERVAL};
 use gatehouse_common::types::{ErrorCode, GoodbyeReason};
 use gatehouse_common::wire::WireError;
 use std::cmp::Reverse;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 impl Reactor {
@@ -84,6 +83,7 @@ impl Reactor {
             conn.host_for_log(),
             code
         );
+        let failed_handshake = !conn.session.is_established();
         let reason = match code {
             ErrorCode::Timeout if conn.session.is_established() => CloseReason::FrameTimeout,
             ErrorCode::Timeout => CloseReason::HandshakeTimeout,
@@ -95,6 +95,9 @@ impl Reactor {
             error.versions = gatehouse_common::wire::SUPPORTED_VERSIONS.to_vec();
         }
         conn.session.write_error(&error, &mut conn.write_buf);
+        if failed_handshake {
+            self.stats.handshakes_failed.inc();
+        }
         self.start_closing(id, reason, now);
     }
 
@@ -138,7 +141,7 @@ impl Reactor {
             self.prepared_sessions -= 1;
         }
         let _ = self.poll.registry().deregister(&mut conn.socket);
-        self.stats.closed.fetch_add(1, Ordering::Relaxed);
+        self.stats.closed.inc();
         log::debug!(
             "close {} host={} after {:?}, {} requests: {reason:?}",
             conn.peer,
@@ -148,19 +151,6 @@ impl Reactor {
         );
     }
 
-    pub(super) fn on_signals(&mut self, now: Instant) {
-        let mut start = false;
-        if let Some(signals) = &mut self.signals {
-            for signal in signals.pending() {
-                log::info!("signal {signal}: draining");
-                start = true;
-            }
-        }
-        if start {
-            self.begin_shutdown(now);
-        }
-    }
-
     /// Stops accepting and probing, tells every agent to go elsewhere, and lets in-flight
     /// requests finish within the drain timeout.
     pub(super) fn begin_shutdown(&mut self, now: Instant) {
@@ -168,6 +158,11 @@ impl Reactor {
             return;
         }
         self.shutdown_deadline = Some(now + self.config.drain_timeout);
+        log::info!(
+            "draining: no new connections or probes; {} open connections finish within {:?}",
+            self.conns.len(),
+            self.config.drain_timeout
+        );
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
@@ -198,10 +193,10 @@ impl Reactor {
         let open = self.conns.len();
         log::info!(
             "bridge stopped: {} accepted, {} refused at the cap, {} answered, {} redirected, {} still open",
-            self.stats.accepted.load(Ordering::Relaxed),
-            self.stats.rejected_at_cap.load(Ordering::Relaxed),
-            self.stats.answered.load(Ordering::Relaxed),
-            self.stats.redirected.load(Ordering::Relaxed),
+            self.stats.accepted.get(),
+            self.stats.rejected_at_cap.get(),
+            self.stats.answered.get(),
+            self.stats.redirected.get(),
             open
         );
         if open == 0 {
@@ -209,9 +204,31 @@ impl Reactor {
         }
     }
 
-    pub(super) fn publish_stats(&self) {
-        self.stats
-            .connections
-            .store(self.conns.len() as u64, Ordering::Relaxed);
+    /// Publishes the gauges: the connection count every turn (a store), the queue and the
+    /// estimated wait every [`METRICS_PUBLISH_INTERVAL`].
+    pub(super) fn publish_stats(&mut self, now: Instant) {
+        self.stats.connections.set(self.conns.len() as u64);
+        if self
+            .published_at
+            .is_some_and(|at| now.saturating_duration_since(at) < METRICS_PUBLISH_INTERVAL)
+        {
+            return;
+        }
+        self.published_at = Some(now);
+        let (queue_len, in_service, workers) =
+            (self.queue_len(), self.in_service(), self.workers());
+        let estimate = self.estimator.estimate(queue_len, in_service, workers);
+        let s = &self.stats;
+        s.queue_len.set(queue_len as u64);
+        s.in_service.set(in_service as u64);
+        s.workers.set(workers as u64);
+        s.max_connections.set(self.config.max_connections as u64);
+        s.estimated_wait_us.set(
+            estimate
+                .recommended
+                .as_micros()
+                .try_into()
+                .unwrap_or(u64::MAX),
+        );
     }
 }

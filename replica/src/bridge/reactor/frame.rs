@@ -8,6 +8,7 @@
 //! wiped first).
 
 use super::super::admission::Counted;
+use super::super::stats::RequestKind;
 use super::super::workers::{answer_in_place, ConnId, InPlace};
 use super::{Reactor, MAX_PREPARED_SESSIONS};
 use gatehouse_common::nodekeys::NodeKeyMap;
@@ -15,7 +16,6 @@ use gatehouse_common::session::ServerInput;
 use gatehouse_common::types::ErrorCode;
 use gatehouse_common::wire::frame::FRAME_HEADER_LEN;
 use gatehouse_common::wire::{Request, Response};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 use zeroize::Zeroize;
@@ -27,6 +27,7 @@ enum Frame {
     /// A cheap request answered on this thread (`inline_cheap_requests`).
     Answered {
         request_id: u32,
+        kind: RequestKind,
         response: Response,
     },
     /// A request for the workers (or a redirect).
@@ -67,11 +68,14 @@ impl Reactor {
                 id: request_id,
                 body,
             }) => {
+                let kind = RequestKind::of(&body);
+                self.stats.request(kind);
                 let draining = self.shutdown_deadline.is_some();
                 let inline = self.inline_handler.as_deref().filter(|_| !draining);
                 match answer_in_place(inline, conn.host.as_deref(), body, self.turn_wall) {
                     InPlace::Answered(response) => Frame::Answered {
                         request_id,
+                        kind,
                         response,
                     },
                     InPlace::Queue(body) => Frame::Request { request_id, body },
@@ -112,6 +116,7 @@ impl Reactor {
         match frame {
             Frame::Progress => self.mark_dirty(id),
             Frame::Established => {
+                self.stats.handshakes_ok.inc();
                 conn.lifecycle.on_established(now);
                 let host: Arc<str> = Arc::from(conn.session.host().unwrap_or_default());
                 conn.host = Some(host.clone());
@@ -119,7 +124,7 @@ impl Reactor {
                 match self.admission.on_established(&counted, &host) {
                     Ok(counted) => conn.counted = counted,
                     Err(refused) => {
-                        self.stats.refused_by_limits.fetch_add(1, Ordering::Relaxed);
+                        self.stats.refused_by_limits.inc();
                         let cap = self.config.admission.max_connections_per_host;
                         let message = format!(
                             "too many connections from host {host} (cap {cap}), go elsewhere"
@@ -138,15 +143,19 @@ impl Reactor {
             }
             Frame::Answered {
                 request_id,
+                kind,
                 response,
             } => {
                 // Never queued, so neither redirected for the queue's predicted wait nor
                 // recorded in its queue times; the turn reports its inline answers to the
                 // estimator (`Reactor::run`).
-                self.stats.answered.fetch_add(1, Ordering::Relaxed);
-                self.stats.answered_inline.fetch_add(1, Ordering::Relaxed);
+                self.stats.answered.inc();
+                self.stats.answered_inline.inc();
                 self.turn_inline += 1;
-                self.respond(id, request_id, response);
+                if let Some(n) = self.turn_inline_kinds.get_mut(kind as usize) {
+                    *n += 1;
+                }
+                self.respond(id, request_id, kind, response);
             }
             Frame::Request { request_id, body } => self.dispatch(id, request_id, body, now),
             Frame::Failed(code, message) => self.fail(id, code, &message, now),

@@ -12,7 +12,11 @@
 //! - [`accept`]: accepting at the cap;
 //! - [`serve`]: reading frames, dispatching requests, writing answers;
 //! - [`frame`]: one frame through the session, and a cheap request answered in place;
-//! - [`closing`]: timers, errors, goodbyes, closes and the SIGTERM drain.
+//! - [`closing`]: timers, errors, goodbyes, closes and the drain.
+//!
+//! Between turns the loop takes what other threads asked through its [`BridgeControl`] (a
+//! reloaded config, a stop) and beats its watchdog heartbeat; with a watchdog it never sleeps
+//! longer than the heartbeat allows, so a loop that stops turning stops the pings.
 
 mod accept;
 mod closing;
@@ -24,12 +28,15 @@ use accept::raise_backlog;
 use super::admission::Admission;
 use super::config::BridgeConfig;
 use super::conn::{Conn, READ_CHUNK};
+use super::control::BridgeControl;
 use super::estimator::QueueEstimator;
 use super::host_limits::HostLimits;
 use super::probe_guard::ProbeGuard;
+use super::stats::RequestKind;
 use super::workers::{ConnId, RequestHandler, WorkerPool};
 use super::{BridgeStats, DbStatus};
 use gatehouse_common::nodekeys::NodeKeyStore;
+use gatehouse_common::service::watchdog::Heartbeat;
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use rand::rngs::StdRng;
@@ -64,7 +71,9 @@ pub const LISTEN_BACKLOG: i32 = 4096;
 const LISTENER: Token = Token(usize::MAX);
 const UDP: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
-const SIGNALS: Token = Token(usize::MAX - 3);
+/// How often the queue length and estimated wait are published for metrics (50 ms): a scrape
+/// every few seconds sees fresh numbers, and a busy loop does not compute an estimate per turn.
+pub const METRICS_PUBLISH_INTERVAL: Duration = Duration::from_millis(50);
 /// Connection tokens carry the slab index in the low bits and the generation above them, so
 /// an event for a closed connection cannot reach the one that reused its slot.
 const INDEX_BITS: u32 = 24;
@@ -72,6 +81,10 @@ const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 
 fn conn_token(id: ConnId) -> Token {
     Token(((id.generation as usize) << INDEX_BITS) | id.index)
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
 fn token_conn(token: Token) -> ConnId {
@@ -105,8 +118,9 @@ pub struct Reactor {
     /// Set when cheap requests are answered on this thread (`inline_cheap_requests`).
     inline_handler: Option<Arc<dyn RequestHandler>>,
     pub(super) estimator: QueueEstimator,
-    /// Requests answered inline in the current loop turn.
+    /// Requests answered inline in the current loop turn, in all and by kind.
     pub(super) turn_inline: usize,
+    pub(super) turn_inline_kinds: [u64; RequestKind::ALL.len()],
     /// The wall clock, read once per turn for the decisions answered inline (time windows
     /// and expiries have minute and second resolution; a read per request cost ~1 % of CPU).
     pub(super) turn_wall: SystemTime,
@@ -114,7 +128,11 @@ pub struct Reactor {
     pub(super) keys: Arc<NodeKeyStore>,
     pub(super) db: Arc<DbStatus>,
     pub(super) stats: Arc<BridgeStats>,
-    signals: Option<signal_hook_mio::v1_0::Signals>,
+    /// Reloads and the stop request, from the thread that handles signals.
+    control: Arc<BridgeControl>,
+    heartbeat: Heartbeat,
+    /// When the queue gauges were last published.
+    published_at: Option<Instant>,
     next_generation: u64,
     /// Connections whose session keeps its cipher built (at most `MAX_PREPARED_SESSIONS`).
     prepared_sessions: usize,
@@ -125,15 +143,16 @@ pub struct Reactor {
 
 /// What the bridge needs to run.
 pub struct BridgeParts {
-    pub config: BridgeConfig,
+    /// The config to start with, and the way to reload it or stop the bridge.
+    pub control: Arc<BridgeControl>,
     /// Bound and listening; the UDP probe socket is bound to the same port.
     pub listener: std::net::TcpListener,
     pub udp: std::net::UdpSocket,
     pub handler: Arc<dyn RequestHandler>,
     pub keys: Arc<NodeKeyStore>,
     pub db: Arc<DbStatus>,
-    /// Install SIGTERM/SIGINT handlers that start a graceful drain.
-    pub handle_signals: bool,
+    /// Beaten once per loop turn (the service manager's watchdog).
+    pub heartbeat: Heartbeat,
 }
 
 impl Reactor {
@@ -141,6 +160,8 @@ impl Reactor {
     pub fn new(parts: BridgeParts) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        parts.control.set_waker(waker.clone());
+        let config = (*parts.control.config()).clone();
         parts.listener.set_nonblocking(true)?;
         parts.udp.set_nonblocking(true)?;
         raise_backlog(&parts.listener);
@@ -150,66 +171,47 @@ impl Reactor {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         poll.registry()
             .register(&mut udp, UDP, Interest::READABLE)?;
-        let signals = if parts.handle_signals {
-            let mut s = signal_hook_mio::v1_0::Signals::new([
-                signal_hook::consts::SIGTERM,
-                signal_hook::consts::SIGINT,
-            ])?;
-            poll.registry()
-                .register(&mut s, SIGNALS, Interest::READABLE)?;
-            Some(s)
-        } else {
-            None
-        };
-        let inline_handler = parts
-            .config
-            .inline_cheap_requests
-            .then(|| parts.handler.clone());
+        let inline_handler = config.inline_cheap_requests.then(|| parts.handler.clone());
         let handler = parts.handler.clone();
         let pool = WorkerPool::start(
-            parts.config.workers,
-            parts.config.queue_capacity,
+            config.workers,
+            config.queue_capacity,
             parts.handler,
-            parts.config.benchmark_service_delay,
+            config.benchmark_service_delay,
             waker,
         )?;
         Ok(Reactor {
             poll,
             listener: Some(listener),
             udp: Some(udp),
-            conns: Slab::with_capacity(parts.config.max_connections.min(1024)),
+            conns: Slab::with_capacity(config.max_connections.min(1024)),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
             dirty: Vec::new(),
             pool,
             handler,
-            host_limits: HostLimits::new(parts.config.password_limits),
-            admission: Admission::new(parts.config.admission),
-            probe_guard: ProbeGuard::new(
-                parts
-                    .config
-                    .probe_window
-                    .as_millis()
-                    .try_into()
-                    .unwrap_or(u64::MAX),
-                parts.config.probe_replay_cache,
-            ),
+            host_limits: HostLimits::new(config.password_limits),
+            admission: Admission::new(config.admission),
+            probe_guard: ProbeGuard::new(millis(config.probe_window), config.probe_replay_cache),
             stale_probe_warned: None,
             inline_handler,
             estimator: QueueEstimator::default(),
             turn_inline: 0,
+            turn_inline_kinds: [0; RequestKind::ALL.len()],
             turn_wall: SystemTime::now(),
             completed: 0,
             keys: parts.keys,
             db: parts.db,
             stats: Arc::new(BridgeStats::default()),
-            signals,
+            control: parts.control,
+            heartbeat: parts.heartbeat,
+            published_at: None,
             next_generation: 1,
             prepared_sessions: 0,
             scratch: vec![0; READ_CHUNK.max(super::probes::DATAGRAM_BUF)],
             rng: StdRng::from_entropy(),
             shutdown_deadline: None,
-            config: parts.config,
+            config,
         })
     }
 
@@ -238,8 +240,11 @@ impl Reactor {
                 let busy = before_poll.saturating_duration_since(started);
                 self.estimator.record_turn(busy, self.turn_inline);
                 self.turn_inline = 0;
+                for (kind, n) in RequestKind::ALL.iter().zip(&mut self.turn_inline_kinds) {
+                    self.stats.latency(*kind, busy, std::mem::take(n));
+                }
             }
-            let timeout = self.poll_timeout(before_poll);
+            let timeout = self.heartbeat.cap(self.poll_timeout(before_poll));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);
@@ -247,12 +252,18 @@ impl Reactor {
             }
             let now = Instant::now();
             self.turn_wall = SystemTime::now();
+            self.heartbeat.beat(now);
+            if let Some(config) = self.control.take_reload() {
+                self.apply_config(&config);
+            }
+            if self.control.stop_requested() {
+                self.begin_shutdown(now);
+            }
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now),
                     UDP => self.answer_probes(),
                     WAKER => {}
-                    SIGNALS => self.on_signals(now),
                     token => self.on_conn_event(token_conn(token), event, now),
                 }
             }
@@ -263,7 +274,7 @@ impl Reactor {
             // This turn's requests go to the workers as one batch (one wake-up at most).
             self.pool.flush();
             self.flush_dirty(now);
-            self.publish_stats();
+            self.publish_stats(now);
             turn_started = Some(now);
             if let Some(deadline) = self.shutdown_deadline {
                 if self.conns.is_empty() || now >= deadline {
@@ -273,6 +284,21 @@ impl Reactor {
         }
         self.finish_shutdown();
         Ok(())
+    }
+
+    /// Applies a reloaded config (restart-only fields already kept as they were,
+    /// `control::plan`): caps, limits and waits from now on; timeouts for connections
+    /// accepted from now on. Nothing open is closed.
+    fn apply_config(&mut self, config: &BridgeConfig) {
+        self.admission.set_limits(config.admission);
+        self.host_limits.set_limits(config.password_limits);
+        self.probe_guard.set_window(millis(config.probe_window));
+        self.inline_handler = config.inline_cheap_requests.then(|| self.handler.clone());
+        self.config = config.clone();
+        self.stats
+            .max_connections
+            .set(config.max_connections as u64);
+        log::debug!("bridge config applied");
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {

@@ -4,6 +4,7 @@
 
 use super::super::conn::{CloseReason, ReadOutcome, WRITE_HIGH_WATER};
 use super::super::host_limits::Refusal;
+use super::super::stats::RequestKind;
 use super::super::workers::{ConnId, Done, Job};
 use super::{Reactor, FRAMES_PER_TURN};
 use gatehouse_common::types::ErrorCode;
@@ -86,9 +87,10 @@ impl Reactor {
     }
 
     pub(super) fn dispatch(&mut self, id: ConnId, request_id: u32, request: Request, now: Instant) {
+        let kind = RequestKind::of(&request);
         if self.shutdown_deadline.is_some() {
             let error = WireError::new(ErrorCode::ShuttingDown, "shutting down, go elsewhere");
-            self.respond(id, request_id, Response::Error(error));
+            self.respond(id, request_id, kind, Response::Error(error));
             return;
         }
         let Some(host) = self.conn_mut(id).and_then(|c| c.host.clone()) else {
@@ -104,21 +106,19 @@ impl Reactor {
         // and with nothing completing the estimate would never change.
         let idle = queue_len == 0 && in_service == 0;
         if estimate.recommended > self.config.busy_wait && !idle {
-            self.redirect(id, request_id, estimate.recommended);
+            self.redirect(id, request_id, kind, estimate.recommended);
             return;
         }
         let password_check = self.handler.is_password_check(request.view());
         if password_check {
             if let Err(refusal) = self.host_limits.admit_password_check(&host, now) {
-                self.stats
-                    .password_checks_limited
-                    .fetch_add(1, Ordering::Relaxed);
+                self.stats.password_checks_limited.inc();
                 log::debug!("password check from host={host} over its limit: {refusal:?}");
                 let wait = match refusal {
                     Refusal::InFlight => estimate.recommended,
                     Refusal::Rate { retry_after } => retry_after,
                 };
-                self.redirect(id, request_id, wait);
+                self.redirect(id, request_id, kind, wait);
                 return;
             }
         }
@@ -128,6 +128,7 @@ impl Reactor {
             host: host.clone(),
             request,
             password_check,
+            kind,
             enqueued_at: now,
         };
         match self.pool.try_submit(job) {
@@ -137,18 +138,32 @@ impl Reactor {
                     conn.in_flight += 1;
                 }
             }
-            Err(_) => self.redirect(id, request_id, estimate.recommended),
+            Err(_) => self.redirect(id, request_id, kind, estimate.recommended),
         }
     }
 
-    pub(super) fn redirect(&mut self, id: ConnId, request_id: u32, estimate: Duration) {
-        self.stats.redirected.fetch_add(1, Ordering::Relaxed);
+    pub(super) fn redirect(
+        &mut self,
+        id: ConnId,
+        request_id: u32,
+        kind: RequestKind,
+        estimate: Duration,
+    ) {
+        self.stats.redirected.inc();
         let mut error = WireError::new(ErrorCode::Busy, "busy, go elsewhere");
         error.estimate_us = estimate.as_micros().try_into().unwrap_or(u64::MAX);
-        self.respond(id, request_id, Response::Error(error));
+        self.respond(id, request_id, kind, Response::Error(error));
     }
 
-    pub(super) fn respond(&mut self, id: ConnId, request_id: u32, response: Response) {
+    /// Seals `response` into the connection's write buffer and counts it.
+    pub(super) fn respond(
+        &mut self,
+        id: ConnId,
+        request_id: u32,
+        kind: RequestKind,
+        response: Response,
+    ) {
+        self.stats.answer(kind, &response);
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
@@ -175,14 +190,16 @@ impl Reactor {
         self.completed += 1;
         self.host_limits.done(&done.host, done.password_check);
         self.estimator.record(done.queue_time, done.service_time);
-        self.stats.answered.fetch_add(1, Ordering::Relaxed);
+        self.stats.answered.inc();
+        let latency = done.queue_time.saturating_add(done.service_time);
+        self.stats.latency(done.kind, latency, 1);
         let id = done.conn;
         let Some(conn) = self.conn_mut(id) else {
             return; // the agent left; nothing to answer
         };
         conn.in_flight = conn.in_flight.saturating_sub(1);
         let finished = conn.in_flight == 0;
-        self.respond(id, done.request_id, done.response);
+        self.respond(id, done.request_id, done.kind, done.response);
         let Some(conn) = self.conn_mut(id) else {
             return;
         };

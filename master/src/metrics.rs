@@ -1,0 +1,71 @@
+//! The master's own metrics: each registered replica's link (connected, acknowledged
+//! sequence, lag in changes, time since last heard), read from the link table on each scrape.
+//! The bridge's and the database's families come from `gatehouse_replica::metrics`.
+
+use crate::hooks::LinkState;
+use crate::state::MasterState;
+use gatehouse_replica::metrics::collect::family;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+use std::fmt;
+use std::sync::Arc;
+
+/// Every replica link the master knows.
+pub struct LinksCollector(pub Arc<MasterState>);
+
+impl fmt::Debug for LinksCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LinksCollector")
+    }
+}
+
+impl Collector for LinksCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let links = self.0.replica_links();
+        let rows = |value: &dyn Fn(&crate::hooks::ReplicaLinkStatus) -> Option<f64>| {
+            links
+                .iter()
+                .filter_map(|l| Some(([("replica", l.host.as_str())], value(l)?)))
+                .collect::<Vec<_>>()
+        };
+        let connected = rows(&|l| {
+            Some(if l.state == LinkState::Established {
+                1.0
+            } else {
+                0.0
+            })
+        });
+        family(
+            &mut e,
+            "replica_connected",
+            "1 while the replica's link is established.",
+            MetricType::Gauge,
+            &connected,
+        )?;
+        let acked = rows(&|l| Some(l.acked_seq as f64));
+        family(
+            &mut e,
+            "replica_acked_sequence",
+            "The last change the replica acknowledged as applied and persisted.",
+            MetricType::Gauge,
+            &acked,
+        )?;
+        let lag = rows(&|l| Some(l.lag as f64));
+        family(
+            &mut e,
+            "replica_lag_changes",
+            "Changes the replica is behind the master.",
+            MetricType::Gauge,
+            &lag,
+        )?;
+        let heard = rows(&|l| l.last_heard_ms.map(|ms| ms as f64 / 1e3));
+        family(
+            &mut e,
+            "replica_last_heard_seconds",
+            "Seconds since anything (data or heartbeat) arrived from the replica.",
+            MetricType::Gauge,
+            &heard,
+        )
+    }
+}
