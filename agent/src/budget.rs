@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 /// The longest budget a request may be given (60 s). Why: the PAM caller (sshd's login grace
 /// time defaults to 120 s) must get an answer well before it gives up itself; anything longer
 /// is a misconfiguration. Longer budgets are clamped to this.
-pub const MAX_REQUEST_DEADLINE: Duration = Duration::from_secs(60);
+pub const MAX_REQUEST_DEADLINE: Duration = gatehouse_local::MAX_AGENT_DEADLINE;
+
+// Every local caller (PAM, NSS, CLI) waits longer than any request deadline, so the agent's
+// own failover always ends before its caller gives up.
+const _: () = assert!(gatehouse_local::CALLER_TIMEOUT.as_secs() > MAX_REQUEST_DEADLINE.as_secs());
 
 /// The instant a request must be finished by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -9,6 +9,7 @@ use crate::balance::Balancing;
 use crate::budget::MAX_REQUEST_DEADLINE;
 use crate::config_failover::FailoverConfig;
 use crate::connect_plan::{MAX_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY};
+use crate::offline::config::{self as offline_config, CacheConfig, OfflineConfig};
 use gatehouse_common::config::{load_ron, parse_ron, ConfigError};
 use serde::{Deserialize, Serialize};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -44,7 +45,12 @@ pub const DEFAULT_MAX_CONNECTION_AGE_MS: u64 = 60_000;
 /// request deadline, so one request never returns to a server that just refused it.
 pub const DEFAULT_AVOID_MS: u64 = 5000;
 /// Default path of the local socket PAM and NSS modules talk to.
-pub const DEFAULT_SOCKET_PATH: &str = "/run/gatehouse/agent.sock";
+pub const DEFAULT_SOCKET_PATH: &str = gatehouse_local::DEFAULT_SOCKET_PATH;
+/// Default directory of the agent's cache (identities, decisions, offline verifiers).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/gatehouse-agent";
+/// Most uids in `trusted_uids` (64): a few admins and service accounts (root and the agent's
+/// own uid are always trusted and need not be listed).
+pub const MAX_TRUSTED_UIDS: usize = 64;
 
 /// Most servers one agent may list (1024). Why: the avoid list and probe selection are sized
 /// by the server count; a fleet needs a handful of replicas, never thousands.
@@ -92,7 +98,8 @@ pub struct AgentConfig {
     pub socket_path: PathBuf,
     /// Uids that may ask for decisions and status on the local socket, besides root and the
     /// agent's own uid (docs/AGENT.md, "Who may ask"). Numbers, not names: a name would be
-    /// resolved through NSS, which on a managed host asks this agent. Default: none.
+    /// resolved through NSS, which on a managed host asks this agent. Identity lookups are open
+    /// to every uid: NSS runs in every process. Default: none.
     #[serde(default)]
     pub trusted_uids: Vec<u32>,
     /// off, error, warn, info (the default), debug or trace; `RUST_LOG` overrides it. A
@@ -103,6 +110,13 @@ pub struct AgentConfig {
     /// (`crate::config_failover`).
     #[serde(default)]
     pub failover: FailoverConfig,
+    /// Where the cache lives (created 0700; the database file 0600).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub offline: OfflineConfig,
     /// `servers` resolved, same order; filled by `load` / `parse`.
     #[serde(skip)]
     server_addrs: Vec<SocketAddr>,
@@ -137,6 +151,9 @@ fn default_avoid_ms() -> u64 {
 }
 fn default_socket_path() -> PathBuf {
     PathBuf::from(DEFAULT_SOCKET_PATH)
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_STATE_DIR)
 }
 
 impl AgentConfig {
@@ -242,6 +259,15 @@ impl AgentConfig {
         }
         if self.socket_path.as_os_str().is_empty() {
             return bad("socket_path", "must not be empty".into());
+        }
+        if self.state_dir.as_os_str().is_empty() {
+            return bad("state_dir", "must not be empty".into());
+        }
+        if self.trusted_uids.len() > MAX_TRUSTED_UIDS {
+            return bad("trusted_uids", format!("at most {MAX_TRUSTED_UIDS} uids"));
+        }
+        if let Err((field, why)) = offline_config::check(&self.cache, &self.offline) {
+            return bad(&field, why);
         }
         let mut addrs: Vec<SocketAddr> = Vec::with_capacity(self.servers.len());
         for (i, text) in self.servers.iter().enumerate() {

@@ -13,6 +13,8 @@
 //! - [`backoff`]: jittered exponential backoff when nothing is reachable.
 //! - [`engine`] (sans-IO) and [`driver`] (the mio shell around engines).
 //! - [`local`]: the local protocol to the daemon (frames, blocking client, CLI).
+//! - [`offline`]: the cache of identities, decisions and password verifiers, and the rules of
+//!   offline answers.
 //! - [`daemon`]: the agent daemon (not pure: socket, signals, event loop).
 //! - [`loadgen`]: the load generator (`gatehouse-loadgen`), an I/O shell over engines.
 //!
@@ -32,5 +34,6 @@ pub mod engine;
 pub mod latency;
 pub mod loadgen;
 pub mod local;
+pub mod offline;
 pub mod probe_round;
 pub mod switch;

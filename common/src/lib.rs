@@ -6,6 +6,7 @@
 pub mod backoff;
 pub mod config;
 pub mod crypto;
+pub mod identity;
 pub mod nodekeys;
 pub mod os;
 pub mod policy;

@@ -59,6 +59,69 @@ struct MasterFile {
     /// off, error, warn, info (the default), debug or trace; `RUST_LOG` overrides it.
     #[serde(default)]
     log_level: Option<String>,
+    /// Where `gatehouse-admin` may assign uids and gids.
+    #[serde(default)]
+    unix_ids: Option<UnixIdsFile>,
+}
+
+/// The `unix_ids` section as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnixIdsFile {
+    uid_min: u32,
+    uid_max: u32,
+    gid_min: u32,
+    gid_max: u32,
+}
+
+/// Lowest uid and gid the master assigns by default (100000). Why: above Debian's local user
+/// range (1000-59999) and systemd's dynamic users (61184-65519), so directory ids never meet
+/// local ones on a managed host.
+pub const DEFAULT_UNIX_ID_MIN: u32 = 100_000;
+/// Highest uid and gid assigned by default (199999): room for 100,000 users and groups, well
+/// below the ranges container runtimes hand out (524288 and up).
+pub const DEFAULT_UNIX_ID_MAX: u32 = 199_999;
+
+/// The inclusive ranges uids and gids set through the admin socket must fall in; also where
+/// the master picks the next free one when the admin gives none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnixIdRanges {
+    pub uids: (u32, u32),
+    pub gids: (u32, u32),
+}
+
+impl Default for UnixIdRanges {
+    fn default() -> Self {
+        UnixIdRanges {
+            uids: (DEFAULT_UNIX_ID_MIN, DEFAULT_UNIX_ID_MAX),
+            gids: (DEFAULT_UNIX_ID_MIN, DEFAULT_UNIX_ID_MAX),
+        }
+    }
+}
+
+impl UnixIdRanges {
+    fn from_file(file: &UnixIdsFile, path: &Path) -> Result<Self, ConfigError> {
+        let ranges = [
+            ("uid", file.uid_min, file.uid_max),
+            ("gid", file.gid_min, file.gid_max),
+        ];
+        for (kind, min, max) in ranges {
+            if min == 0 || min > max || max == u32::MAX {
+                return Err(ConfigError::invalid(
+                    path,
+                    "unix_ids",
+                    format!(
+                        "{kind}_min {min} .. {kind}_max {max} must be a non-empty range \
+                         above 0 and below 4294967295"
+                    ),
+                ));
+            }
+        }
+        Ok(UnixIdRanges {
+            uids: (file.uid_min, file.uid_max),
+            gids: (file.gid_min, file.gid_max),
+        })
+    }
 }
 
 /// Checked master settings.
@@ -75,6 +138,7 @@ pub struct MasterConfig {
     pub admin_uids: Vec<u32>,
     pub lockout: LockoutConfig,
     pub bridge: BridgeConfig,
+    pub unix_ids: UnixIdRanges,
     pub metrics_listen: Option<SocketAddr>,
     pub log_level: Option<LevelFilter>,
 }
@@ -107,6 +171,10 @@ impl MasterConfig {
             admin_uids: file.admin_uids,
             lockout: LockoutConfig::from_file(&file.lockout, path)?,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,
+            unix_ids: match &file.unix_ids {
+                Some(ids) => UnixIdRanges::from_file(ids, path)?,
+                None => UnixIdRanges::default(),
+            },
             metrics_listen: file.metrics_listen,
             log_level: match &file.log_level {
                 Some(text) => Some(logging::parse_level(path, text)?),
@@ -132,7 +200,7 @@ impl ServerConfig for MasterConfig {
     }
 
     /// Everything outside `bridge` and `log_level`: addresses, files, the admin uids, the
-    /// lockout policy.
+    /// Unix id ranges, the lockout policy.
     fn restart_only(&self, new: &Self, out: &mut Vec<String>) {
         let (a, b) = (self, new);
         restart_only(out, "listen", &a.listen, &b.listen);
@@ -145,6 +213,7 @@ impl ServerConfig for MasterConfig {
         restart_only(out, "write_confirm_wait_ms", wa, wb);
         restart_only(out, "admin_uids", &a.admin_uids, &b.admin_uids);
         restart_only(out, "metrics_listen", &a.metrics_listen, &b.metrics_listen);
+        restart_only(out, "unix_ids", &a.unix_ids, &b.unix_ids);
         restart_only(out, "lockout", &a.lockout, &b.lockout);
     }
 }

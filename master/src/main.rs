@@ -148,7 +148,9 @@ fn generate_key(path: Option<String>) -> ExitCode {
 fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> anyhow::Result<()> {
     let (service, control) = serving::start_service(path, &config)?;
     let sequence = store.sequence();
-    let state = Arc::new(MasterState::with_lockout(store, config.lockout.clone()));
+    let state = Arc::new(
+        MasterState::with_lockout(store, config.lockout.clone()).with_unix_ids(config.unix_ids),
+    );
     lockout::spawn_applier(state.clone())?;
     let admin = server::bind(&config.admin_socket)?;
     let (listener, udp) = bind_tcp_and_udp(config.listen)

@@ -7,6 +7,7 @@
 //! commits, then publishes the new snapshots, then notifies listeners — all under the store
 //! lock, so agents and replicas see changes in sequence order and never one not yet durable.
 
+use crate::config::UnixIdRanges;
 use crate::hooks::{CommitListener, NoReplication, ReplicaLinkStatus, ReplicaLinks};
 use crate::lockout::config::LockoutConfig;
 use crate::lockout::Lockout;
@@ -33,6 +34,8 @@ pub struct MasterState {
     gate_opened: Condvar,
     /// The central lockout: counts failed passwords, decides lockouts.
     lockout: Arc<Lockout>,
+    /// Where admin-assigned uids and gids must fall.
+    unix_ids: UnixIdRanges,
 }
 
 /// Whether writes wait for a replica to confirm this master's epoch, and for how long.
@@ -71,7 +74,19 @@ impl MasterState {
             gate: Mutex::new(WriteGate::default()),
             gate_opened: Condvar::new(),
             lockout,
+            unix_ids: UnixIdRanges::default(),
         }
+    }
+
+    /// The same state with these uid and gid ranges (the config's `unix_ids`).
+    pub fn with_unix_ids(mut self, ranges: UnixIdRanges) -> MasterState {
+        self.unix_ids = ranges;
+        self
+    }
+
+    /// Where admin-assigned uids and gids must fall.
+    pub fn unix_ids(&self) -> UnixIdRanges {
+        self.unix_ids
     }
 
     /// The central lockout (reports from replicas, `lockout list`, `user unlock`).

@@ -42,10 +42,11 @@ fn unix_seconds(now: SystemTime) -> i64 {
 }
 
 impl RequestHandler for PolicyHandler {
-    /// Authorize is a lookup in the compiled policy (well under a microsecond); authenticate runs
-    /// argon2 (tens of milliseconds by design) and must stay off the reactor thread.
+    /// Authorize and identity lookups are lookups in the compiled policy (well under a
+    /// microsecond); authenticate runs argon2 (tens of milliseconds by design) and must stay
+    /// off the reactor thread.
     fn is_cheap(&self, request: RequestView<'_>) -> bool {
-        matches!(request, Request::Authorize(_))
+        !matches!(request, Request::Authenticate(_))
     }
 
     fn is_password_check(&self, request: RequestView<'_>) -> bool {
@@ -55,7 +56,8 @@ impl RequestHandler for PolicyHandler {
     /// `host` is the host the handshake proved. A request about another host is refused unless
     /// the database allows `host` to ask for others: an authorize is answered as if that host
     /// were unknown (so a stolen key cannot map the fleet either), an authenticate with the one
-    /// failure answer, before any password work.
+    /// failure answer, before any password work. An identity lookup names no host: any
+    /// registered host may look up any identity (what NSS shows on every managed host).
     fn handle(&self, host: &str, request: RequestView<'_>, now: SystemTime) -> Response {
         // One snapshot for the whole request, even if a new one is published meanwhile.
         let snapshot = self.policy.load();
@@ -119,6 +121,16 @@ impl RequestHandler for PolicyHandler {
                     Err(_) => Response::AuthFail,
                 }
             }
+            Request::Lookup(lookup) => {
+                let answer = snapshot.lookup(&lookup);
+                log::debug!(
+                    target: "gatehouse::audit",
+                    "agent={host} lookup {}: {}",
+                    lookup.key(),
+                    if answer == Response::NotFound { "not found" } else { "found" }
+                );
+                answer
+            }
         }
     }
 }
@@ -126,7 +138,8 @@ impl RequestHandler for PolicyHandler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse_common::policy::{hash_password, Database, HashCost, Host, User};
+    use gatehouse_common::identity::Lookup;
+    use gatehouse_common::policy::{hash_password, Database, HashCost, Host, UnixAccount, User};
     use gatehouse_common::types::{AuthFailure, Method};
     use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest};
     use parking_lot::Mutex;
@@ -164,6 +177,13 @@ mod tests {
                 locked: false,
                 classes: Vec::new(),
                 routes: Vec::new(),
+                unix: Some(UnixAccount {
+                    uid: 100_001,
+                    gid: 100_001,
+                    gecos: String::new(),
+                    home: "/root".into(),
+                    shell: "/bin/sh".into(),
+                }),
             }],
             ..Database::default()
         };
@@ -221,6 +241,31 @@ mod tests {
                 "PasswordChecked { agent: \"jump1\", host: \"db1\", user: \"root\", outcome: Ok(()) }",
             ]
         );
+    }
+
+    #[test]
+    fn identity_lookups_are_cheap_name_no_host_and_are_no_password_check() {
+        let (handler, events) = handler();
+        let now = SystemTime::now();
+        let lookups = [
+            Lookup::UserByName("root".into()),
+            Lookup::UserByUid(100_001),
+            Lookup::GroupsOfUser("root".into()),
+        ];
+        for lookup in lookups {
+            let request = Request::Lookup(lookup);
+            assert!(handler.is_cheap(request.view()));
+            assert!(!handler.is_password_check(request.view()));
+            // Any registered host may look up any identity (NSS on every host shows the
+            // fleet's users); no host is named, so none is refused as foreign.
+            for agent in ["web1", "db1"] {
+                let answer = handler.handle(agent, request.view(), now);
+                assert_ne!(answer, Response::NotFound, "{request:?} from {agent}");
+            }
+        }
+        assert!(events.0.lock().is_empty(), "{:?}", events.0.lock());
+        assert!(handler.is_password_check(authenticate("web1").view()));
+        assert!(!handler.is_password_check(authorize("web1").view()));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The real `gatehouse-agent run` daemon as a child process: started on a config, ready once
 //! it prints `listening on PATH`, killed when dropped.
 
-use crate::process::wait_child;
-use crate::{bin_path, WAIT_LIMIT};
-use std::io::{BufRead, BufReader};
+use crate::process::{wait_child, write_private};
+use crate::{bin_path, TestHost, WAIT_LIMIT};
+use gatehouse_local::codec::decode_response;
+use gatehouse_local::LocalResponse;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -42,6 +45,39 @@ impl Drop for AgentDaemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes an agent config for `host` asking `servers` (and the host's key file, private) into
+/// `dir`, with extra RON fields `extra`: the socket at `dir/run/agent.sock` (a directory the
+/// daemon must create, named relative to the config), the cache in `dir/state`.
+pub fn write_config(dir: &Path, host: &TestHost, servers: &[SocketAddr], extra: &str) -> PathBuf {
+    write_config_at(dir, host, servers, "run/agent.sock", extra)
+}
+
+/// [`write_config`] with the socket at `socket` (relative to `dir`).
+pub fn write_config_at(
+    dir: &Path,
+    host: &TestHost,
+    servers: &[SocketAddr],
+    socket: &str,
+    extra: &str,
+) -> PathBuf {
+    write_private(&dir.join("node.key"), &format!("{}\n", host.key.to_hex()));
+    let servers: Vec<String> = servers
+        .iter()
+        .map(|a| format!("{:?}", a.to_string()))
+        .collect();
+    let config = dir.join("agent.ron");
+    std::fs::write(
+        &config,
+        format!(
+            r#"(host: {:?}, node_key_file: "node.key", servers: [{}], socket_path: {socket:?}, state_dir: "state", {extra})"#,
+            host.name,
+            servers.join(", ")
+        ),
+    )
+    .unwrap();
+    config
 }
 
 /// Starts the daemon on `config` and waits for `listening on PATH`; if it exits (or stays
@@ -90,4 +126,13 @@ pub fn try_start_with_env(
             Err((status, std::fs::read_to_string(&log).unwrap_or_default()))
         }
     }
+}
+
+/// Reads one answer frame from the daemon (a test's raw local connection).
+pub fn read_response(stream: &mut impl Read) -> std::io::Result<LocalResponse> {
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix)?;
+    let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
+    stream.read_exact(&mut body)?;
+    Ok(decode_response(&body).expect("a valid answer"))
 }

@@ -1,12 +1,18 @@
 //! Test databases: registered hosts with node keys from a seeded RNG, a few users and routes.
 
 use gatehouse_common::nodekeys::NodeKey;
-use gatehouse_common::policy::{hash_password, Database, HashCost, Host, Route, User};
+use gatehouse_common::policy::{
+    hash_password, Database, HashCost, Host, Route, UnixAccount, UnixGroup, User,
+};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 /// alice's password in [`test_database`].
 pub const ALICE_PASSWORD: &str = "alice-secret";
+/// alice's uid (and primary gid) in [`test_database`].
+pub const ALICE_UID: u32 = 100_001;
+/// The gid of the Unix group `ops` (members: alice) in [`test_database`].
+pub const OPS_GID: u32 = 100_100;
 
 /// A host an agent (or a test client) can authenticate as.
 #[derive(Clone)]
@@ -16,7 +22,8 @@ pub struct TestHost {
 }
 
 /// A database with `agents` hosts named agent0000.., plus web1; alice may SSH to web* and
-/// agent*, bob is locked. Keys and hashes come from a seeded RNG, so every run is the same.
+/// agent*, bob is locked; alice has a Unix identity and is in the Unix group `ops`, bob has
+/// none. Keys and hashes come from a seeded RNG, so every run is the same.
 pub fn test_database(agents: usize) -> (Database, Vec<TestHost>) {
     let mut rng = StdRng::seed_from_u64(0x6761_7465);
     let mut hosts: Vec<TestHost> = (0..agents)
@@ -56,6 +63,13 @@ pub fn test_database(agents: usize) -> (Database, Vec<TestHost>) {
                         expires: None,
                     })
                     .collect(),
+                unix: Some(UnixAccount {
+                    uid: ALICE_UID,
+                    gid: ALICE_UID,
+                    gecos: "Alice".into(),
+                    home: "/home/alice".into(),
+                    shell: "/bin/sh".into(),
+                }),
             },
             User {
                 name: "bob".into(),
@@ -67,8 +81,14 @@ pub fn test_database(agents: usize) -> (Database, Vec<TestHost>) {
                     window: None,
                     expires: None,
                 }],
+                unix: None,
             },
         ],
+        unix_groups: vec![UnixGroup {
+            name: "ops".into(),
+            gid: OPS_GID,
+            members: vec!["alice".into()],
+        }],
         ..Database::default()
     };
     (db, hosts)

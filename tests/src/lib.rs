@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod agentd;
 pub mod client;
 pub mod driving;
 pub mod fleet;
@@ -20,7 +21,7 @@ pub mod service_manager;
 pub mod sim;
 
 pub use client::{probe, Client, ClientFailure};
-pub use fleet::{test_database, TestHost, ALICE_PASSWORD};
+pub use fleet::{test_database, TestHost, ALICE_PASSWORD, ALICE_UID, OPS_GID};
 pub use process::{
     bin_path, start_master, start_replica, start_replica_wrapped, write_private, MasterFiles,
     ServerProcess, TestDir,

@@ -157,6 +157,7 @@ pub fn mallory() -> Change {
                     window: None,
                     expires: None,
                 }],
+                unix: None,
             }],
             ..Default::default()
         },

@@ -1,40 +1,19 @@
 //! The real `gatehouse-agent` daemon and CLI on loopback: decisions from a real replica with
 //! the CLI's exit codes, garbage on the local socket, every server down, a dead server listed
-//! first, the socket's mode, stale sockets and clean shutdown.
+//! first, the socket's mode, stale sockets and clean shutdown. (Identities, peer credentials
+//! and offline answers: tests/tests/agent_logins.rs.)
 
-use gatehouse_agent::local::client::read_response;
 use gatehouse_agent::local::{LocalErrorKind, LocalRequest, LocalResponse};
-use gatehouse_tests::agent::{try_start, AgentDaemon};
+use gatehouse_local::codec::encode_request;
+use gatehouse_tests::agent::{read_response, try_start, write_config, AgentDaemon};
 use gatehouse_tests::*;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Writes an agent config (and the host's key file) into `dir`, the socket at
-/// `dir/run/agent.sock` (a directory the daemon must create, named relative to the config).
-fn write_config(dir: &Path, host: &TestHost, servers: &[SocketAddr], extra: &str) -> PathBuf {
-    write_private(&dir.join("node.key"), &format!("{}\n", host.key.to_hex()));
-    let servers: Vec<String> = servers
-        .iter()
-        .map(|a| format!("{:?}", a.to_string()))
-        .collect();
-    let config = dir.join("agent.ron");
-    std::fs::write(
-        &config,
-        format!(
-            r#"(host: {:?}, node_key_file: "node.key", servers: [{}], socket_path: "run/agent.sock", {extra})"#,
-            host.name,
-            servers.join(", ")
-        ),
-    )
-    .unwrap();
-    config
-}
 
 fn start_agent(dir: &TestDir, host: &TestHost, servers: &[SocketAddr], extra: &str) -> AgentDaemon {
     let config = write_config(dir.path(), host, servers, extra);
@@ -178,20 +157,30 @@ fn a_caller_sending_garbage_gets_an_error_and_the_daemon_keeps_serving() {
     let (_, hosts) = test_database(1);
     let dir = TestDir::new("agentd-garbage");
     let agent = start_agent(&dir, &hosts[0], &[dead_port()], "");
-    let garbage: [Vec<u8>; 3] = [
-        vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3],
-        raw_frame(b"Launch(missiles: true)"),
-        raw_frame(&[0xc3, 0x28, 0x00]),
+    let garbage: [(Vec<u8>, LocalErrorKind); 4] = [
+        (
+            vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+            LocalErrorKind::BadRequest,
+        ),
+        (raw_frame(&[1, 0x63]), LocalErrorKind::BadRequest),
+        (
+            raw_frame(&[1, 2, 0x00, 0x09, b'a']),
+            LocalErrorKind::BadRequest,
+        ),
+        (
+            raw_frame(b"Launch(missiles: true)"),
+            LocalErrorKind::UnsupportedVersion,
+        ),
     ];
     // A caller holding half a frame does not block anyone.
     let mut half = UnixStream::connect(&agent.socket).unwrap();
-    half.write_all(&raw_frame(b"Status")[..5]).unwrap();
-    for bytes in garbage {
+    half.write_all(&raw_frame(&[1, 8])[..5]).unwrap();
+    for (bytes, expected) in garbage {
         let mut stream = UnixStream::connect(&agent.socket).unwrap();
         stream.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
         stream.write_all(&bytes).unwrap();
         match read_response(&mut stream).unwrap() {
-            LocalResponse::Error { kind, .. } => assert_eq!(kind, LocalErrorKind::BadRequest),
+            LocalResponse::Error { kind, .. } => assert_eq!(kind, expected),
             other => panic!("{other:?}"),
         }
         // ... and is disconnected.
@@ -202,7 +191,7 @@ fn a_caller_sending_garbage_gets_an_error_and_the_daemon_keeps_serving() {
     let mut stream = UnixStream::connect(&agent.socket).unwrap();
     stream.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
     for _ in 0..2 {
-        let frame = gatehouse_agent::local::frame::encode(&LocalRequest::Status, 1024).unwrap();
+        let frame = encode_request(&LocalRequest::Status).unwrap();
         stream.write_all(&frame).unwrap();
         assert!(matches!(
             read_response(&mut stream).unwrap(),
@@ -272,14 +261,14 @@ fn a_dead_server_listed_first_does_not_stop_the_request() {
 }
 
 #[test]
-fn the_socket_is_0660_one_daemon_owns_it_and_sigterm_exits_cleanly() {
+fn the_socket_is_0666_one_daemon_owns_it_and_sigterm_exits_cleanly() {
     let (_, hosts) = test_database(1);
     let dir = TestDir::new("agentd-socket");
     let mut first = start_agent(&dir, &hosts[0], &[dead_port()], "");
     assert_eq!(first.socket, dir.path().join("run/agent.sock"));
     let meta = std::fs::metadata(&first.socket).unwrap();
     assert!(meta.file_type().is_socket());
-    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o666);
 
     // A second daemon on the same socket refuses to start.
     let (status, log) = match try_start(&first.config, "second.log") {
@@ -364,7 +353,7 @@ fn callers_beyond_the_cap_get_an_error_and_the_rest_are_still_served() {
         other => panic!("{other:?}"),
     }
     // One of the held callers is served normally, and once one leaves a new caller gets in.
-    let status = gatehouse_agent::local::frame::encode(&LocalRequest::Status, 1024).unwrap();
+    let status = encode_request(&LocalRequest::Status).unwrap();
     let first = &mut held[0];
     first.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
     first.write_all(&status).unwrap();

@@ -1,14 +1,13 @@
 //! The agent daemon under a service manager: READY=1 once its socket listens, WATCHDOG=1 from
 //! its loop (none while the process is stopped), SIGHUP with a changed config (a new server
 //! list answers the next request on a local connection opened before the reload; the socket
-//! path is named as needing a restart) and with a broken one (logged, the old config stays),
+//! path is named as needing a restart, offline settings apply at once) and with a broken one (logged, the old config stays),
 //! STOPPING=1 and the socket removed on SIGTERM; `status --json`.
 
-use gatehouse_agent::local::client::read_response;
-use gatehouse_agent::local::frame::{encode, MAX_REQUEST_FRAME};
 use gatehouse_agent::local::{LocalErrorKind, LocalRequest, LocalResponse};
 use gatehouse_common::types::Method;
-use gatehouse_tests::agent::{try_start_with_env, AgentDaemon};
+use gatehouse_local::codec::encode_request;
+use gatehouse_tests::agent::{read_response, try_start_with_env, write_config_at, AgentDaemon};
 use gatehouse_tests::process::run_with_stdin;
 use gatehouse_tests::service_manager::FakeManager;
 use gatehouse_tests::*;
@@ -18,22 +17,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Writes the host's key and an agent config listing `servers`, its socket at `socket`
-/// (relative to `dir`), into `dir`.
+/// The host's key and an agent config listing `servers`, its socket at `socket` (relative to
+/// `dir`), in `dir`.
 fn write_config(dir: &Path, host: &TestHost, servers: &[SocketAddr], socket: &str) -> PathBuf {
-    write_private(&dir.join("node.key"), &format!("{}\n", host.key.to_hex()));
-    let servers: Vec<String> = servers
-        .iter()
-        .map(|a| format!("{:?}", a.to_string()))
-        .collect();
-    let config = dir.join("agent.ron");
-    let text = format!(
-        r#"(host: {:?}, node_key_file: "node.key", servers: [{}], socket_path: {socket:?})"#,
-        host.name,
-        servers.join(", ")
-    );
-    std::fs::write(&config, text).unwrap();
-    config
+    write_config_at(dir, host, servers, socket, "")
 }
 
 /// A short watchdog so a test sees several pings quickly.
@@ -75,7 +62,7 @@ fn ask(caller: &mut UnixStream) -> LocalResponse {
         to_host: "web1".into(),
     };
     caller
-        .write_all(&encode(&request, MAX_REQUEST_FRAME).unwrap())
+        .write_all(&encode_request(&request).unwrap())
         .unwrap();
     read_response(caller).unwrap()
 }
@@ -124,8 +111,10 @@ fn sighup_reloads_the_servers_without_dropping_local_callers_and_keeps_them_on_a
         other => panic!("expected no server reachable, got {other:?}"),
     }
 
-    // The live replica instead of the dead port; a new socket path (needs a restart).
-    write_config(dir.path(), web1, &[replica.addr], "run/other.sock");
+    // The live replica instead of the dead port; a new socket path (needs a restart); offline
+    // passwords on (applied at once, like trusted_uids).
+    let offline = "offline: (passwords: true)";
+    write_config_at(dir.path(), web1, &[replica.addr], "run/other.sock", offline);
     agent.signal(libc::SIGHUP);
     manager.until("RELOADING=1");
     manager.until("READY=1");
@@ -136,9 +125,17 @@ fn sighup_reloads_the_servers_without_dropping_local_callers_and_keeps_them_on_a
         agent.log()
     );
     let log = agent.log();
-    assert!(log.contains("applied servers"), "{log}");
+    assert!(log.contains("applied offline"), "{log}");
+    assert!(log.contains(", servers ["), "{log}");
     assert!(log.contains("reload: socket_path"), "{log}");
     assert!(agent.socket.exists(), "still serving on the first socket");
+    caller
+        .write_all(&encode_request(&LocalRequest::Status).unwrap())
+        .unwrap();
+    match read_response(&mut caller).unwrap() {
+        LocalResponse::Status(report) => assert!(report.offline.passwords, "{report:?}"),
+        other => panic!("status: {other:?}"),
+    }
 
     // A broken file: refused, logged with the parser's error, the running config stays.
     std::fs::write(&config, "(host: ").unwrap();

@@ -1,13 +1,14 @@
 //! The local sockets, checked both ways with the real binaries: gatehouse-admin and the agent
 //! CLI send nothing (no password) to a socket or a listener that belongs to another uid; the
-//! master and the agent answer only the uids they are configured for; both refuse to start in
-//! a socket directory that others can write to or that another user owns.
+//! master and the agent answer decisions only to the uids they are configured for (the
+//! agent's identity lookups to anyone); both refuse to start in a socket directory that others
+//! can write to or that another user owns.
 //!
 //! Playing the other user needs root (a listener or a client running as `nobody`, a socket
 //! given away with chown); those tests print SKIPPED and return when not root.
 
 use gatehouse_tests::admin::{run_admin_on, Admin};
-use gatehouse_tests::agent::{try_start, AgentDaemon};
+use gatehouse_tests::agent::{try_start, write_config, AgentDaemon};
 use gatehouse_tests::local_users::{root_or_skip, run_as, NOBODY};
 use gatehouse_tests::process::{refused_start, run_with_stdin};
 use gatehouse_tests::*;
@@ -205,20 +206,11 @@ fn admin_uids_lets_another_uid_in() {
     assert!(run.stdout.contains("sequence"), "{}", run.stdout);
 }
 
-/// An agent config in `dir` (key file private, socket at `dir/run/agent.sock`).
+/// An agent config in `dir` asking a dead port (key file private, socket at
+/// `dir/run/agent.sock`).
 fn agent_config(dir: &Path, extra: &str) -> String {
     let (_, hosts) = test_database(1);
-    write_private(&dir.join("node.key"), &hosts[0].key.to_hex());
-    let config = dir.join("agent.ron");
-    std::fs::write(
-        &config,
-        format!(
-            r#"(host: {:?}, node_key_file: "node.key", servers: ["{}"], socket_path: "run/agent.sock", {extra})"#,
-            hosts[0].name,
-            dead_port()
-        ),
-    )
-    .unwrap();
+    let config = write_config(dir, &hosts[0], &[dead_port()], extra);
     config.to_string_lossy().into_owned()
 }
 
@@ -231,10 +223,13 @@ fn the_agent_answers_decisions_only_to_trusted_uids() {
         let dir = TestDir::new("agent-uids");
         let config = agent_config(dir.path(), extra);
         let agent = start_agent(&config);
-        let socket = agent.socket.clone();
-        // The socket is 0660 root:root; open it up so the daemon's own check decides.
-        chmod(&socket, 0o666);
-        let socket = socket.to_str().unwrap();
+        // The socket is 0666 for NSS: the daemon's own check decides.
+        let mode = std::fs::metadata(&agent.socket)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o666);
+        let socket = agent.socket.to_str().unwrap();
         let status = run_as(
             NOBODY,
             "gatehouse-agent",
@@ -256,6 +251,17 @@ fn the_agent_answers_decisions_only_to_trusted_uids() {
             ],
             "",
         );
+        // Identity lookups are for everyone (NSS in every process): asked, not refused. The
+        // only server is dead, so the answer is "no server reachable".
+        let lookup = run_as(
+            NOBODY,
+            "gatehouse-agent",
+            &["--socket", socket, "lookup", "user", "alice"],
+            "",
+        );
+        assert_eq!(lookup.code, 2, "{lookup:?}");
+        assert!(lookup.stderr.contains("no_server_reachable"), "{lookup:?}");
+        assert!(!lookup.stderr.contains("permission_denied"), "{lookup:?}");
         if allowed {
             assert_eq!(status.code, 0, "{status:?}");
         } else {

@@ -157,7 +157,7 @@ fn the_agent_refuses_a_key_file_others_can_read_or_a_published_key() {
     std::fs::write(
         &config,
         format!(
-            r#"(host: {:?}, node_key_file: "node.key", servers: ["127.0.0.1:1"], socket_path: "run/agent.sock")"#,
+            r#"(host: {:?}, node_key_file: "node.key", servers: ["127.0.0.1:1"], socket_path: "run/agent.sock", state_dir: "state")"#,
             hosts[0].name
         ),
     )

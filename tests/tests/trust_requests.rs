@@ -28,6 +28,8 @@ fn master_with_root() -> (ServerProcess, MasterFiles, Vec<TestHost>) {
     root.password_hash = hash(ROOT_PASSWORD);
     root.routes[0].rule = "SSH:*->root@*".into();
     root.routes.truncate(1);
+    // root is a local account: no Unix identity from Gatehouse (alice's uid is hers alone).
+    root.unix = None;
     db.users.push(root);
     db.users[1].password_hash = hash("bob-secret");
     import(&files, &db);

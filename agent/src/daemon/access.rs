@@ -7,9 +7,10 @@
 //! uid and the config's `trusted_uids`, since those are the PAM stacks (sshd, su, sudo,
 //! login run as root) and the admins. A password check from any other local user would be a
 //! free guessing oracle, and an authorize would let them map the access routes. Identity
-//! lookups (NSS: getpwnam from any process on the host) will be open to every uid; they get
-//! their own [`Audience::Anyone`] kind when the login path adds them, and nothing else
-//! changes.
+//! lookups are open to every uid: NSS runs `getpwnam` in every process on the host (`ls -l`
+//! as any user), and what they answer is what `/etc/passwd` shows anyone. The socket is mode
+//! 0666 for them (`daemon::setup`); this rule, not the mode, is what keeps decisions to the
+//! trusted uids.
 
 use crate::local::LocalRequest;
 use gatehouse_common::os::peer::AllowedUids;
@@ -30,6 +31,7 @@ pub fn audience(request: &LocalRequest) -> Audience {
         LocalRequest::Authorize { .. } => Audience::Trusted,
         LocalRequest::Authenticate { .. } => Audience::Trusted,
         LocalRequest::Status => Audience::Trusted,
+        LocalRequest::Lookup(_) => Audience::Anyone,
     }
 }
 
@@ -49,9 +51,23 @@ pub fn check_caller(request: &LocalRequest, uid: u32, trusted: &AllowedUids) -> 
 mod tests {
     use super::*;
     use crate::local::samples::{authenticate, authorize};
+    use gatehouse_common::identity::Lookup;
 
     fn requests() -> Vec<LocalRequest> {
         vec![authorize(), authenticate(), LocalRequest::Status]
+    }
+
+    fn lookups() -> Vec<LocalRequest> {
+        vec![
+            Lookup::UserByName("alice".into()),
+            Lookup::UserByUid(100_001),
+            Lookup::GroupByName("ops".into()),
+            Lookup::GroupByGid(100_100),
+            Lookup::GroupsOfUser("alice".into()),
+        ]
+        .into_iter()
+        .map(LocalRequest::Lookup)
+        .collect()
     }
 
     #[test]
@@ -64,6 +80,17 @@ mod tests {
             let refused = check_caller(&request, 1001, &trusted).unwrap_err();
             assert!(refused.contains("uid 1001"), "{refused}");
             assert!(refused.contains("trusted_uids"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn identity_lookups_are_open_to_every_uid() {
+        let trusted = AllowedUids::new(990, &[]);
+        for request in lookups() {
+            assert_eq!(audience(&request), Audience::Anyone);
+            for uid in [0, 990, 1000, 65534] {
+                assert_eq!(check_caller(&request, uid, &trusted), Ok(()), "{uid}");
+            }
         }
     }
 }

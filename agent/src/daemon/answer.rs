@@ -5,12 +5,53 @@
 use crate::balance::Balancing;
 use crate::engine::{AgentError, EngineStatus, Outcome};
 use crate::local::{
-    ConnectionReport, LocalErrorKind, LocalResponse, ProbeSummary, ServerReport, StatusReport,
+    ConnectionReport, LocalErrorKind, LocalRequest, LocalResponse, OfflineReport, ProbeSummary,
+    ServerReport, StatusReport,
 };
-use gatehouse_common::wire::{Request, Response, Session};
+use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest, Request, Response, Session};
 use std::net::SocketAddr;
 use std::time::Duration;
 use zeroize::Zeroize;
+
+/// The request for the servers; `None` for a status, which the daemon answers itself. An empty
+/// `to_host` (authorize) or `host` (authenticate) means this host: `own_host`.
+pub fn to_wire(request: &LocalRequest, own_host: &str) -> Option<Request> {
+    let or_own = |host: &str| {
+        if host.is_empty() {
+            own_host.to_string()
+        } else {
+            host.to_string()
+        }
+    };
+    Some(match request {
+        LocalRequest::Authorize {
+            method,
+            from_host,
+            from_user,
+            to_user,
+            to_host,
+        } => Request::Authorize(AuthorizeRequest {
+            method: *method,
+            // A request from this host (su, sudo, a console login) names it.
+            from_host: or_own(from_host),
+            from_user: from_user.clone(),
+            to_user: to_user.clone(),
+            to_host: or_own(to_host),
+        }),
+        LocalRequest::Authenticate {
+            user,
+            password,
+            host,
+        } => Request::Authenticate(AuthenticateRequest {
+            user: user.clone(),
+            // The wire copy is wiped by `Request::wipe_password` once the daemon is done.
+            password: password.as_str().to_owned(),
+            host: or_own(host),
+        }),
+        LocalRequest::Lookup(lookup) => Request::Lookup(lookup.clone()),
+        LocalRequest::Status => return None,
+    })
+}
 
 /// Refuses a request the wire encoder would refuse (an over-long name or password), so it
 /// never reaches the engine, where it could not be sent to any server. `Err` says why.
@@ -50,6 +91,10 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
             kind: LocalErrorKind::ServerError,
             message: format!("{server} answered {:?}: {}", e.code, e.message),
         },
+        Ok(Response::User(entry)) => LocalResponse::User((**entry).clone()),
+        Ok(Response::Group(entry)) => LocalResponse::Group((**entry).clone()),
+        Ok(Response::Groups(gids)) => LocalResponse::Groups(gids.to_vec()),
+        Ok(Response::NotFound) => LocalResponse::NotFound,
         Err(error) => LocalResponse::Error {
             kind: match error {
                 AgentError::NoServerReachable => LocalErrorKind::NoServerReachable,
@@ -72,6 +117,7 @@ pub fn status_report(
     status: &EngineStatus,
     servers: &[SocketAddr],
     local_clients: usize,
+    offline: OfflineReport,
 ) -> StatusReport {
     let address = |i: usize| {
         servers
@@ -108,6 +154,7 @@ pub fn status_report(
         in_flight: status.in_flight,
         retry_in_ms: status.retry_in.map(millis),
         local_clients,
+        offline,
     }
 }
 

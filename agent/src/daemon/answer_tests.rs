@@ -59,6 +59,11 @@ fn agent_errors_become_typed_local_errors() {
             "no server reachable",
         ),
         (
+            AgentError::NoServerAcceptsConnections,
+            LocalErrorKind::NoServerAcceptsConnections,
+            "no server accepts connections",
+        ),
+        (
             AgentError::DeadlineExceeded,
             LocalErrorKind::DeadlineExceeded,
             "deadline exceeded before any server answered",
@@ -83,6 +88,52 @@ fn agent_errors_become_typed_local_errors() {
             }
         );
     }
+}
+
+#[test]
+fn an_empty_host_is_the_agents_own_and_a_named_one_is_passed_on() {
+    let authorize = |from_host: &str, to_host: &str| LocalRequest::Authorize {
+        method: Method::Su,
+        from_host: from_host.into(),
+        from_user: "bob".into(),
+        to_user: "alice".into(),
+        to_host: to_host.into(),
+    };
+    let wire = |from_host: &str, to_host: &str| {
+        Some(Request::Authorize(AuthorizeRequest {
+            method: Method::Su,
+            from_host: from_host.into(),
+            from_user: "bob".into(),
+            to_user: "alice".into(),
+            to_host: to_host.into(),
+        }))
+    };
+    // What the modules send: this host, both ways.
+    assert_eq!(to_wire(&authorize("", ""), "web1"), wire("web1", "web1"));
+    // The CLI may name a host; the servers refuse it unless this host may ask for others.
+    assert_eq!(
+        to_wire(&authorize("10.0.0.1", "db1"), "web1"),
+        wire("10.0.0.1", "db1")
+    );
+    let authenticate = LocalRequest::Authenticate {
+        user: "alice".into(),
+        password: "pw".to_string().into(),
+        host: String::new(),
+    };
+    assert_eq!(
+        to_wire(&authenticate, "web1"),
+        Some(Request::Authenticate(AuthenticateRequest {
+            user: "alice".into(),
+            password: "pw".into(),
+            host: "web1".into(),
+        }))
+    );
+    let lookup = gatehouse_common::identity::Lookup::UserByName("alice".into());
+    assert_eq!(
+        to_wire(&LocalRequest::Lookup(lookup.clone()), "web1"),
+        Some(Request::Lookup(lookup))
+    );
+    assert_eq!(to_wire(&LocalRequest::Status, "web1"), None);
 }
 
 #[test]
@@ -142,7 +193,14 @@ fn status_lists_every_server_with_its_last_estimate() {
         retry_in: Some(Duration::from_millis(900)),
         retrying: false,
     };
-    let report = status_report("web1", Balancing::SeedEstimate, &status, &servers(), 3);
+    let report = status_report(
+        "web1",
+        Balancing::SeedEstimate,
+        &status,
+        &servers(),
+        3,
+        OfflineReport::default(),
+    );
     assert_eq!(
         report,
         StatusReport {
@@ -177,6 +235,7 @@ fn status_lists_every_server_with_its_last_estimate() {
             in_flight: 1,
             retry_in_ms: Some(900),
             local_clients: 3,
+            offline: OfflineReport::default(),
         }
     );
 }

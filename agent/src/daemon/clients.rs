@@ -1,10 +1,9 @@
-//! One local caller's connection in the daemon: its input frames, its unsent output, and
-//! whether it waits for the engine. Non-blocking I/O on the caller's Unix stream; driven by
-//! `daemon::serve`.
+//! One local caller's connection in the daemon: who it is (its uid), its input frames, its
+//! unsent output, and whether it waits for an answer. Non-blocking I/O on the caller's Unix
+//! stream; driven by `daemon::serve`.
 
-use crate::engine::RequestId;
-use crate::local::frame::{self, FrameBuf, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
-use crate::local::{LocalErrorKind, LocalResponse};
+use gatehouse_local::codec::{encode_response, FrameBuf, MAX_REQUEST_FRAME};
+use gatehouse_local::LocalResponse;
 use mio::net::UnixStream;
 use std::io::{self, Read, Write};
 use std::time::Instant;
@@ -18,8 +17,9 @@ pub(super) struct LocalClient {
     pub uid: u32,
     pub frames: FrameBuf,
     pub outbuf: Vec<u8>,
-    /// The request the engine is working on for this caller (one at a time).
-    pub pending: Option<RequestId>,
+    /// An answer is being worked on for this caller (by the engine, the verifier thread or a
+    /// failure delay): its next request is read only after it.
+    pub pending: bool,
     /// Close once `outbuf` is written (after a garbage frame).
     pub closing: bool,
     /// Last request or answer, for the idle sweep.
@@ -41,7 +41,7 @@ impl LocalClient {
             uid,
             frames: FrameBuf::new(MAX_REQUEST_FRAME),
             outbuf: Vec::new(),
-            pending: None,
+            pending: false,
             closing: false,
             last_active: now,
         }
@@ -87,16 +87,4 @@ impl LocalClient {
         self.outbuf.drain(..written);
         result
     }
-}
-
-/// The frame for `response`; a response too large to send becomes an error the caller can
-/// read (it never is in practice: see `MAX_RESPONSE_FRAME`).
-pub(super) fn encode_response(response: &LocalResponse) -> Vec<u8> {
-    frame::encode(response, MAX_RESPONSE_FRAME).unwrap_or_else(|e| {
-        let fallback = LocalResponse::Error {
-            kind: LocalErrorKind::ServerError,
-            message: format!("answer could not be encoded: {e}"),
-        };
-        frame::encode(&fallback, MAX_RESPONSE_FRAME).unwrap_or_default()
-    })
 }

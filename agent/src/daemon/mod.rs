@@ -1,5 +1,6 @@
 //! The agent daemon (`gatehouse-agent run --config FILE`): one engine in one driver, serving
-//! local callers on a Unix socket (the only way in, mode 0660).
+//! local callers on a Unix socket (the only way in, mode 0666: identity lookups are open to
+//! every uid; authorize, authenticate and status only to `trusted_uids`).
 //!
 //! Not pure: it reads files, binds the socket, handles signals and runs the event loop. Called
 //! by `local::cli::main`. Start-up is in [`setup`], the event loop in [`serve`], the pure
@@ -8,6 +9,7 @@
 pub mod access;
 pub mod answer;
 mod clients;
+pub mod login;
 mod reload;
 pub mod serve;
 pub mod setup;
@@ -56,8 +58,11 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     }
     let socket_path = resolve_path(config_path, &config.socket_path);
     let listener = setup::bind_socket(&socket_path)?;
+    let verifier_key = crate::offline::verifier::VerifierKey::from_node_key(&key);
     let engine = Engine::new(EngineConfig::from_agent_config(&config, key));
-    let mut daemon = serve::Daemon::new(&config, engine, listener, socket_path.clone())?;
+    let state_dir = resolve_path(config_path, &config.state_dir);
+    let login = |wake| login::Login::new(&config, &state_dir, verifier_key, wake);
+    let mut daemon = serve::Daemon::new(&config, engine, listener, socket_path.clone(), login)?;
     let service = Service::from_env();
     daemon.attach_service(service.clone(), config_path.to_path_buf());
     log::info!(

@@ -1,9 +1,10 @@
 //! SIGHUP in the agent daemon: the config is read again and what may change while running is
-//! applied — the log level and `trusted_uids` at once, the servers, balancing and timings by a
+//! applied — the log level, `trusted_uids`, `cache` and `offline` at once, the servers,
+//! balancing and timings by a
 //! new engine that takes every new request while the old one finishes its own (no local caller
 //! is dropped, no request is lost; the old engine's slot is reused by a later reload once it is
-//! idle and closed). `host`, `node_key_file` and `socket_path` need a restart and are named in
-//! the log. A file that fails to load is logged with its error and nothing changes. Runs on the
+//! idle and closed). `host`, `node_key_file`, `socket_path` and `state_dir` need a restart and
+//! are named in the log. A file that fails to load is logged with its error and nothing changes. Runs on the
 //! daemon's loop thread.
 
 use super::serve::Daemon;
@@ -18,8 +19,9 @@ use std::time::Instant;
 /// request deadline, 5 s by default). Beyond it a reload keeps the running engine and says so.
 pub const MAX_RETIRED_ENGINES: usize = 8;
 
-/// Fields whose change needs a restart: the host's identity and the socket it serves on.
-const RESTART_ONLY: [&str; 3] = ["host", "node_key_file", "socket_path"];
+/// Fields whose change needs a restart: the host's identity, the socket it serves on and the
+/// directory of its open cache.
+const RESTART_ONLY: [&str; 4] = ["host", "node_key_file", "socket_path", "state_dir"];
 
 /// `NAME old -> new` for each top-level field that differs (pure).
 pub fn changed_fields(old: &AgentConfig, new: &AgentConfig) -> Vec<(String, String)> {
@@ -73,16 +75,26 @@ impl Daemon {
         effective.host = old.host.clone();
         effective.node_key_file = old.node_key_file.clone();
         effective.socket_path = old.socket_path.clone();
+        effective.state_dir = old.state_dir.clone();
         self.trusted = AllowedUids::for_this_process(&effective.trusted_uids);
-        // Only these two never reach the engine.
+        self.login.reconfigure(&effective.cache, &effective.offline);
+        // These never reach the engine.
         let mut engine_view = effective.clone();
         engine_view.trusted_uids = old.trusted_uids.clone();
         engine_view.log_level = old.log_level.clone();
+        engine_view.cache = old.cache.clone();
+        engine_view.offline = old.offline.clone();
         if engine_view != old && !self.swap_engine(&effective) {
-            applied.retain(|c| c.starts_with("log_level") || c.starts_with("trusted_uids"));
+            applied.retain(|c| {
+                ["log_level", "trusted_uids", "cache", "offline"]
+                    .iter()
+                    .any(|name| c.starts_with(name))
+            });
             let mut kept = old;
             kept.trusted_uids = effective.trusted_uids;
             kept.log_level = effective.log_level;
+            kept.cache = effective.cache;
+            kept.offline = effective.offline;
             effective = kept;
         }
         self.running = effective;

@@ -1,8 +1,9 @@
 //! The daemon's event loop: the driver's one mio poll carries the engine's sockets, the local
-//! listener, the local callers and the signal pipe. Local requests go to the engine; finished
-//! requests go back to the caller that asked. SIGHUP reloads the config (`reload.rs`);
-//! SIGTERM and SIGINT stop the loop. Each turn beats the service manager's watchdog. Not pure
-//! (sockets, clock, signals); built and run by `daemon::run`.
+//! listener, the local callers, the signal pipe and the verifier thread's waker. Local
+//! requests go to the engine (or are answered from the cache, `login`); finished requests go
+//! back to the caller that asked. SIGHUP reloads the config (`reload.rs`); SIGTERM and SIGINT
+//! stop the loop. Each turn beats the service manager's watchdog. Not pure (sockets, clock,
+//! signals); built and run by `daemon::run`.
 //!
 //! Bounds: at most [`MAX_LOCAL_CLIENTS`] callers, one request each in the engine at a time
 //! (the next frame is read only after the answer), a request frame of at most
@@ -10,8 +11,9 @@
 //! on the engine waits at most the request deadline, since the engine finishes every request.
 
 use super::access::check_caller;
-use super::answer::{check_request, outcome_response, status_report};
-use super::clients::{encode_response, LocalClient, ReadResult};
+use super::answer::{check_request, status_report, to_wire};
+use super::clients::{LocalClient, ReadResult};
+use super::login::{After, Before, Login, Pending};
 use super::DaemonError;
 use crate::balance::Balancing;
 use crate::config::AgentConfig;
@@ -22,8 +24,9 @@ use gatehouse_common::os::peer::{peer_credentials, AllowedUids};
 use gatehouse_common::service::signals::{request_for, Request as SignalRequest};
 use gatehouse_common::service::watchdog::Heartbeat;
 use gatehouse_common::service::Service;
+use gatehouse_local::codec::{decode_request, encode_response, CodecError};
 use mio::net::UnixListener;
-use mio::{Interest, Token};
+use mio::{Interest, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -31,7 +34,8 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Most local callers connected at once (256). Why: PAM opens one connection per login step,
 /// so a host rarely has more than a handful; the cap bounds descriptors and memory if a local
@@ -49,7 +53,15 @@ const READ_CHUNK: usize = 4096;
 
 const LISTENER: Token = Token(EXTERNAL_TOKEN_BASE);
 const SIGNALS: Token = Token(EXTERNAL_TOKEN_BASE + 1);
-const FIRST_CLIENT: usize = EXTERNAL_TOKEN_BASE + 2;
+const VERIFIER: Token = Token(EXTERNAL_TOKEN_BASE + 2);
+const FIRST_CLIENT: usize = EXTERNAL_TOKEN_BASE + 3;
+
+/// Wall-clock milliseconds since the Unix epoch (the cache's clock: it outlives the process).
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
+}
 
 /// The running daemon.
 pub struct Daemon {
@@ -67,8 +79,11 @@ pub struct Daemon {
     listener: UnixListener,
     signals: Signals,
     clients: Slab<LocalClient>,
-    /// (Engine, request) → (client slot, generation) waiting for it.
-    waiting: HashMap<(usize, crate::engine::RequestId), (usize, u64)>,
+    /// (Engine, request) → (client slot, generation) waiting for it, and what to do with it.
+    waiting: HashMap<(usize, crate::engine::RequestId), (usize, u64, Pending)>,
+    /// Answers held back (an offline wrong password's failure delay): when, for whom.
+    delayed: Vec<(Instant, (usize, u64), LocalResponse)>,
+    pub(super) login: Login,
     /// Clients whose next request may be readable now.
     ready: Vec<usize>,
     completions: Vec<Completion>,
@@ -90,6 +105,7 @@ impl Daemon {
         engine: Engine,
         mut listener: UnixListener,
         socket_path: PathBuf,
+        login: impl FnOnce(Arc<dyn Fn() + Send + Sync>) -> Login,
     ) -> Result<Self, DaemonError> {
         let servers = config.server_addrs().to_vec();
         let seed = rand::random();
@@ -102,6 +118,10 @@ impl Daemon {
         driver
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(driver.registry(), VERIFIER)?);
+        let login = login(Arc::new(move || {
+            let _ = waker.wake();
+        }));
         Ok(Daemon {
             driver,
             engine,
@@ -114,6 +134,8 @@ impl Daemon {
             signals,
             clients: Slab::new(),
             waiting: HashMap::new(),
+            delayed: Vec::new(),
+            login,
             ready: Vec::new(),
             completions: Vec::new(),
             servers,
@@ -141,7 +163,12 @@ impl Daemon {
         let mut external: Vec<ExternalEvent> = Vec::new();
         loop {
             external.clear();
-            let wait = self.heartbeat.cap(Some(SWEEP_INTERVAL));
+            let wait = self
+                .delayed
+                .iter()
+                .map(|(at, _, _)| at.saturating_duration_since(Instant::now()))
+                .fold(SWEEP_INTERVAL, Duration::min);
+            let wait = self.heartbeat.cap(Some(wait));
             self.driver.turn(wait, &mut external)?;
             self.heartbeat.beat(Instant::now());
             let mut stop = false;
@@ -149,9 +176,11 @@ impl Daemon {
                 match event.token {
                     LISTENER => self.accept(),
                     SIGNALS => stop |= self.signalled(),
+                    VERIFIER => self.verified(),
                     Token(t) => self.on_client_event(t.wrapping_sub(FIRST_CLIENT), event),
                 }
             }
+            self.release_delayed(Instant::now());
             self.deliver();
             self.serve_ready();
             self.sweep(Instant::now());
@@ -266,10 +295,14 @@ impl Daemon {
                 }
                 return;
             }
-            if client.pending.is_some() {
+            if client.pending {
                 return;
             }
-            match client.frames.next_message::<LocalRequest>() {
+            let next = client
+                .frames
+                .next_body()
+                .and_then(|body| body.map(|b| decode_request(&b)).transpose());
+            match next {
                 Ok(Some(request)) => self.handle(slot, request),
                 Ok(None) => match client.read_some(&mut self.scratch) {
                     ReadResult::Data => {}
@@ -279,10 +312,11 @@ impl Daemon {
                 Err(e) => {
                     log::warn!("local caller sent a bad frame ({e}); disconnecting it");
                     client.closing = true;
-                    let error = LocalResponse::Error {
-                        kind: LocalErrorKind::BadRequest,
-                        message: e.to_string(),
+                    let kind = match e {
+                        CodecError::Version(_) => LocalErrorKind::UnsupportedVersion,
+                        _ => LocalErrorKind::BadRequest,
                     };
+                    let error = LocalResponse::error(kind, e.to_string());
                     if client.send(&error).is_err() {
                         return self.close(slot);
                     }
@@ -293,6 +327,7 @@ impl Daemon {
 
     fn handle(&mut self, slot: usize, request: LocalRequest) {
         let now = Instant::now();
+        let now_ms = unix_ms();
         let uid = self.clients.get(slot).map_or(u32::MAX, |c| c.uid);
         log::debug!("local request from uid {uid}: {request:?}");
         if let Err(message) = check_caller(&request, uid, &self.trusted) {
@@ -303,7 +338,7 @@ impl Daemon {
             };
             return self.answer(slot, &refusal, now);
         }
-        let Some(mut wire) = request.to_wire() else {
+        let Some(mut wire) = to_wire(&request, &self.host) else {
             let status = self.driver.engine(self.engine).status(now);
             let report = status_report(
                 &self.host,
@@ -311,8 +346,9 @@ impl Daemon {
                 &status,
                 &self.servers,
                 self.clients.len(),
+                self.login.report(now_ms),
             );
-            return self.answer(slot, &LocalResponse::Status(report), now);
+            return self.answer(slot, &LocalResponse::Status(Box::new(report)), now);
         };
         if let Err(why) = check_request(&wire) {
             wire.wipe_password();
@@ -323,12 +359,16 @@ impl Daemon {
             };
             return self.answer(slot, &refusal, now);
         }
+        let pending = match self.login.before(&request, now_ms) {
+            Before::Answer(answer) => return self.answer(slot, &answer, now),
+            Before::Submit(pending) => pending,
+        };
         let id = self.driver.submit(self.engine, wire);
         if let Some(client) = self.clients.get_mut(slot) {
-            client.pending = Some(id);
+            client.pending = true;
             client.last_active = now;
             self.waiting
-                .insert((self.engine, id), (slot, client.generation));
+                .insert((self.engine, id), (slot, client.generation, pending));
         }
         // A request the engine finished at once (queue full, nothing usable) is answered
         // now, before another submit could reuse its id.
@@ -340,14 +380,28 @@ impl Daemon {
         self.driver.take_completions(&mut self.completions);
         let now = Instant::now();
         for mut done in std::mem::take(&mut self.completions) {
-            // The engine hands the request back: the daemon is its last holder.
+            let waiting = self.waiting.remove(&(done.engine, done.request));
+            let Some((slot, generation, pending)) = waiting else {
+                if let Some(request) = done.outcome.request.as_mut() {
+                    request.wipe_password();
+                }
+                continue;
+            };
+            let tag = (slot, generation);
+            let servers = self.driver.servers_of(done.engine);
+            let after = self
+                .login
+                .after(pending, &done.outcome, servers, tag, unix_ms());
+            // The engine handed the request back: the daemon is its last holder (the verifier
+            // thread got its own wiped copy, if any).
             if let Some(request) = done.outcome.request.as_mut() {
                 request.wipe_password();
             }
-            let Some((slot, generation)) = self.waiting.remove(&(done.engine, done.request)) else {
-                continue;
+            let response = match after {
+                After::Answer(response) => response,
+                // The verifier thread answers later; the caller stays pending.
+                After::Wait => continue,
             };
-            let response = outcome_response(&done.outcome, self.driver.servers_of(done.engine));
             match &response {
                 LocalResponse::Error { message, .. } => log::warn!(
                     "request failed after {:?} ({} redirects): {message}",
@@ -356,15 +410,50 @@ impl Daemon {
                 ),
                 other => log::debug!("answer after {:?}: {other:?}", done.outcome.latency),
             }
-            match self.clients.get_mut(slot) {
-                Some(client) if client.generation == generation => {
-                    client.pending = None;
-                    self.answer(slot, &response, now);
-                    self.ready.push(slot);
-                }
-                // The caller hung up while it waited.
-                _ => {}
+            self.answer_waiting(tag, &response, now);
+        }
+    }
+
+    /// Answers the caller `tag` if it is still connected (it may have hung up meanwhile).
+    fn answer_waiting(
+        &mut self,
+        (slot, generation): (usize, u64),
+        response: &LocalResponse,
+        now: Instant,
+    ) {
+        match self.clients.get_mut(slot) {
+            Some(client) if client.generation == generation => {
+                client.pending = false;
+                self.answer(slot, response, now);
+                self.ready.push(slot);
             }
+            _ => {}
+        }
+    }
+
+    /// Takes the verifier thread's results.
+    fn verified(&mut self) {
+        let now = Instant::now();
+        while let Some(done) = self.login.next_done() {
+            if let Some((tag, response, delay)) = self.login.verified(done, unix_ms()) {
+                if delay.is_zero() {
+                    self.answer_waiting(tag, &response, now);
+                } else {
+                    self.delayed.push((now + delay, tag, response));
+                }
+            }
+        }
+        self.serve_ready();
+    }
+
+    /// Sends the held-back answers whose time has come.
+    fn release_delayed(&mut self, now: Instant) {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        self.delayed = later;
+        for (_, tag, response) in due {
+            self.answer_waiting(tag, &response, now);
         }
     }
 
@@ -391,8 +480,7 @@ impl Daemon {
             .clients
             .iter()
             .filter(|(_, c)| {
-                c.pending.is_none()
-                    && now.saturating_duration_since(c.last_active) > LOCAL_IDLE_TIMEOUT
+                !c.pending && now.saturating_duration_since(c.last_active) > LOCAL_IDLE_TIMEOUT
             })
             .map(|(slot, _)| slot)
             .collect();

@@ -1,6 +1,6 @@
 //! Daemon start-up steps that touch the system: the node key file (private, not an example
 //! key), the open-file limit, and the local socket (a trusted directory, stale file, bind
-//! with mode 0660). Called once by `daemon::run`.
+//! with mode 0666). Called once by `daemon::run`.
 
 use super::DaemonError;
 use gatehouse_common::nodekeys::NodeKey;
@@ -12,9 +12,12 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-/// Mode of the local socket (0660): owner and group may connect, nobody else. The group
-/// should be the one sshd and the PAM stack run as, since the socket is the only way in.
-pub const SOCKET_MODE: u32 = 0o660;
+/// Mode of the local socket (0666): every process may connect, because NSS lookups run in
+/// every process (`ls -l` as any user). What a caller may ask is decided per request from its
+/// uid as the kernel reported it (`daemon::access`): identity lookups for all; authorize,
+/// authenticate and status for root, the agent's own uid and `trusted_uids` only
+/// (docs/SECURITY.md, "Local sockets").
+pub const SOCKET_MODE: u32 = 0o666;
 /// Mode of a socket directory the daemon creates (0755): callers must be able to reach the
 /// socket; the socket's own mode is what restricts them.
 pub const SOCKET_DIR_MODE: u32 = 0o755;
@@ -54,7 +57,7 @@ pub fn raise_nofile_limit() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
 
 /// Creates the socket's directory if missing (mode 0755), refuses one that another user owns
 /// or that others can write to, removes a stale socket file (refusing when another daemon
-/// answers on it, or when the path is not a socket), binds, and sets mode 0660.
+/// answers on it, or when the path is not a socket), binds, and sets mode 0666.
 pub fn bind_socket(path: &Path) -> Result<UnixListener, DaemonError> {
     let bad = |reason: String| DaemonError::Socket {
         path: path.to_path_buf(),
@@ -86,12 +89,12 @@ pub fn bind_socket(path: &Path) -> Result<UnixListener, DaemonError> {
             log::info!("removed stale socket {}", path.display());
         }
     }
-    // The umask makes the socket 0660 from the moment it exists (no window where others
-    // could connect); the chmod below makes it so whatever umask the service manager set.
-    let bound = gatehouse_common::os::with_umask(0o117, || UnixListener::bind(path));
+    // The chmod makes the socket 0666 whatever umask the service manager set; the per-request
+    // uid check, not the mode, is what protects authorize and authenticate.
+    let bound = gatehouse_common::os::with_umask(0o111, || UnixListener::bind(path));
     let listener = bound.map_err(|e| bad(format!("cannot bind: {e}")))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))
-        .map_err(|e| bad(format!("cannot set mode 0660: {e}")))?;
+        .map_err(|e| bad(format!("cannot set mode 0666: {e}")))?;
     Ok(listener)
 }
 

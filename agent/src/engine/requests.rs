@@ -46,11 +46,13 @@ impl Pending {
     }
 }
 
-/// The latency class of a request: password checks apart from everything else.
+/// The latency class of a request: password checks apart from everything else (authorize
+/// and identity lookups, both answered from the compiled policy on the servers' event loop,
+/// and both safe to hedge).
 pub(super) fn class_of(request: &Request) -> AnswerClass {
     match request {
         Request::Authenticate(_) => AnswerClass::Password,
-        Request::Authorize(_) => AnswerClass::Cheap,
+        Request::Authorize(_) | Request::Lookup(_) => AnswerClass::Cheap,
     }
 }
 

@@ -211,11 +211,13 @@ impl Kind {
     }
 }
 
-/// Makes `request` ask about `host` (an authorize's to-host, an authenticate's host).
+/// Makes `request` ask about `host` (an authorize's to-host, an authenticate's host; an
+/// identity lookup names no host).
 fn set_asked_host(request: &mut Request, host: &str) {
     let field = match request {
         Request::Authorize(a) => &mut a.to_host,
         Request::Authenticate(a) => &mut a.host,
+        Request::Lookup(_) => return,
     };
     if field != host {
         field.clear();

@@ -10,6 +10,7 @@ pub use render::{render, render_status, Rendered};
 use super::client::{self, ClientError};
 use super::LocalRequest;
 use crate::config::{AgentConfig, DEFAULT_SOCKET_PATH};
+use gatehouse_common::identity::Lookup;
 use gatehouse_common::types::Method;
 use gatehouse_common::wire::MAX_PASSWORD_LEN;
 use std::io::Read;
@@ -34,6 +35,8 @@ pub const USAGE: &str = "usage:
       the password is read from stdin (one trailing newline is removed)
   gatehouse-agent [--socket PATH | --config FILE] status [--json]
       --json: the whole report as JSON, for monitoring
+  gatehouse-agent [--socket PATH | --config FILE] lookup user|uid|group|gid|groups KEY
+      an identity as NSS sees it (exit 1: not found)
   gatehouse-agent --version
 The socket is --socket PATH, else the config's socket_path, else /run/gatehouse/agent.sock.
 Exit codes: 0 allow / auth ok / status, 1 deny / auth failed, 2 error.
@@ -70,6 +73,7 @@ pub enum Ask {
     Status,
     /// `status --json`.
     StatusJson,
+    Lookup(Lookup),
 }
 
 /// A parsed command line.
@@ -145,6 +149,26 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
             } else {
                 Ask::Status
             }
+        }
+        "lookup" => {
+            want(2)?;
+            let key = rest[1].clone();
+            let id = || {
+                key.parse::<u32>()
+                    .map_err(|_| format!("lookup {}: {key:?} is not a number", rest[0]))
+            };
+            Ask::Lookup(match rest[0].as_str() {
+                "user" => Lookup::UserByName(key.clone()),
+                "uid" => Lookup::UserByUid(id()?),
+                "group" => Lookup::GroupByName(key.clone()),
+                "gid" => Lookup::GroupByGid(id()?),
+                "groups" => Lookup::GroupsOfUser(key.clone()),
+                other => {
+                    return Err(format!(
+                        "lookup {other:?}: use user, uid, group, gid or groups"
+                    ))
+                }
+            })
         }
         other => return Err(format!("unknown subcommand {other:?}")),
     };
@@ -238,6 +262,7 @@ fn ask_daemon(socket: &SocketChoice, ask: Ask) -> Result<Rendered, String> {
             host,
         },
         Ask::Status | Ask::StatusJson => LocalRequest::Status,
+        Ask::Lookup(lookup) => LocalRequest::Lookup(lookup),
     };
     let response = client::ask(&path, &request).map_err(|e: ClientError| e.to_string())?;
     match &response {

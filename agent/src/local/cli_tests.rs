@@ -1,7 +1,7 @@
 use super::*;
 use crate::local::samples::{authenticate, authorize};
-use crate::local::StatusReport;
 use crate::local::{ConnectionReport, LocalErrorKind, LocalResponse, ProbeSummary, ServerReport};
+use crate::local::{OfflineReport, StatusReport};
 use gatehouse_common::types::DenyReason;
 
 fn args(line: &str) -> Vec<String> {
@@ -208,12 +208,23 @@ fn status_shows_estimates_suspects_and_the_connection() {
         in_flight: 0,
         retry_in_ms: None,
         local_clients: 1,
+        offline: OfflineReport {
+            identities: true,
+            authorize_max_age_s: 3600,
+            authorize_answers: 2,
+            last: Some(("authorize from offline cache (61 s old)".into(), 1500)),
+            cached_decisions: 4,
+            ..OfflineReport::default()
+        },
     };
     let expected = "host web1, balancing probing, 2 server(s)
   127.0.0.1:7701           estimate 150 µs (seed 0 µs, queue 0, 3 connections) 1.250 s ago
   127.0.0.1:7702           no probe reply yet [suspect] [avoided]
 connection: 127.0.0.1:7701 (established, 2.000 s old)
-requests: 0 queued, 0 in flight; background retry: none; local callers: 1";
+requests: 0 queued, 0 in flight; background retry: none; local callers: 1
+offline: identities on, decisions up to 3600 s, passwords off; answered offline: 0 identities, \
+2 authorize, 0 authenticate; cached: 0 identities, 4 decisions, 0 verifiers
+last offline answer: authorize from offline cache (61 s old), 1.500 s ago";
     assert_eq!(render_status(&report), expected);
 }
 

@@ -11,7 +11,9 @@
 //! replaces the database. A refused change leaves the database exactly as it was.
 
 use super::compile::{PolicyError, PolicySnapshot};
-use super::model::{Database, Host, HostGroup, Lockout, Route, User, UserClass};
+use super::model::{
+    Database, Host, HostGroup, Lockout, Route, UnixAccount, UnixGroup, User, UserClass,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -116,6 +118,27 @@ pub enum Change {
     ReplaceAll {
         database: Database,
     },
+    /// Sets a user's Unix identity, or removes it (`None`).
+    SetUnixAccount {
+        user: String,
+        account: Option<UnixAccount>,
+    },
+    AddUnixGroup {
+        name: String,
+        gid: u32,
+    },
+    /// Removes a Unix group (its memberships go with it).
+    RemoveUnixGroup {
+        name: String,
+    },
+    AddUnixGroupMember {
+        group: String,
+        user: String,
+    },
+    RemoveUnixGroupMember {
+        group: String,
+        user: String,
+    },
     /// Locks the user out of password checks until `until` (`YYYY-MM-DDTHH:MM:SSZ`),
     /// replacing any earlier lockout: the master's central lockout decided it.
     SetLockout {
@@ -139,6 +162,10 @@ pub enum ChangeError {
     AlreadyMember { host: String, group: String },
     #[error("host `{host}` is not in group `{group}`")]
     NotMember { host: String, group: String },
+    #[error("user `{user}` is already a member of unix group `{group}`")]
+    AlreadyUnixMember { user: String, group: String },
+    #[error("user `{user}` is not a member of unix group `{group}`")]
+    NotUnixMember { user: String, group: String },
     #[error("{kind} `{name}` is still used by {user}; remove it there first")]
     InUse {
         kind: &'static str,
@@ -333,9 +360,17 @@ fn edit(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
                 locked: false,
                 classes: classes.clone(),
                 routes: Vec::new(),
+                unix: None,
             });
         }
         Change::RemoveUser { name } => {
+            if let Some(group) = db.unix_groups.iter().find(|g| g.members.contains(name)) {
+                return Err(ChangeError::InUse {
+                    kind: "user",
+                    name: name.clone(),
+                    user: format!("unix group `{}`", group.name),
+                });
+            }
             remove_named(&mut db.users, name, "user", |u| &u.name)?;
             db.lockouts.retain(|l| &l.user != name);
         }
@@ -393,6 +428,41 @@ fn edit(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
         }
         Change::RemoveReplica { host } => remove_named(&mut db.replicas, host, "replica", |r| r)?,
         Change::ReplaceAll { database } => *db = database.clone(),
+        Change::SetUnixAccount { user, account } => user_mut(db, user)?.unix = account.clone(),
+        Change::AddUnixGroup { name, gid } => {
+            if db.unix_groups.iter().any(|g| &g.name == name) {
+                return Err(duplicate("unix group", name));
+            }
+            db.unix_groups.push(UnixGroup {
+                name: name.clone(),
+                gid: *gid,
+                members: Vec::new(),
+            });
+        }
+        Change::RemoveUnixGroup { name } => {
+            remove_named(&mut db.unix_groups, name, "unix group", |g| &g.name)?
+        }
+        Change::AddUnixGroupMember { group, user } => {
+            let entry = unix_group_mut(db, group)?;
+            if entry.members.contains(user) {
+                return Err(ChangeError::AlreadyUnixMember {
+                    user: user.clone(),
+                    group: group.clone(),
+                });
+            }
+            // Compiling checks the user exists and has a Unix identity.
+            entry.members.push(user.clone());
+        }
+        Change::RemoveUnixGroupMember { group, user } => {
+            let entry = unix_group_mut(db, group)?;
+            if !entry.members.contains(user) {
+                return Err(ChangeError::NotUnixMember {
+                    user: user.clone(),
+                    group: group.clone(),
+                });
+            }
+            entry.members.retain(|m| m != user);
+        }
         Change::SetLockout { user, until } => {
             user_mut(db, user)?;
             let lockout = Lockout {
@@ -414,6 +484,13 @@ fn edit(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
         }
     }
     Ok(())
+}
+
+fn unix_group_mut<'a>(db: &'a mut Database, name: &str) -> Result<&'a mut UnixGroup, ChangeError> {
+    db.unix_groups
+        .iter_mut()
+        .find(|g| g.name == name)
+        .ok_or_else(|| not_found("unix group", name))
 }
 
 #[cfg(test)]

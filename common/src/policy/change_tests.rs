@@ -307,6 +307,110 @@ fn changes_survive_a_ron_round_trip() {
     }
 }
 
+fn unix_account(uid: u32) -> Option<UnixAccount> {
+    Some(UnixAccount {
+        uid,
+        gid: uid,
+        gecos: String::new(),
+        home: "/home/alice".into(),
+        shell: "/bin/sh".into(),
+    })
+}
+
+#[test]
+fn unix_identity_changes_edit_accounts_groups_and_members() {
+    let mut db = base();
+    for change in [
+        Change::SetUnixAccount {
+            user: "alice".into(),
+            account: unix_account(100_001),
+        },
+        Change::AddUnixGroup {
+            name: "ops".into(),
+            gid: 100_100,
+        },
+        Change::AddUnixGroupMember {
+            group: "ops".into(),
+            user: "alice".into(),
+        },
+    ] {
+        apply(&mut db, &change).unwrap_or_else(|e| panic!("{change:?}: {e}"));
+    }
+    assert_eq!(db.users[0].unix, unix_account(100_001));
+    assert_eq!(db.unix_groups[0].members, ["alice"]);
+    // Host groups and Unix groups are separate name spaces: `web` can be both.
+    let web = Change::AddUnixGroup {
+        name: "web".into(),
+        gid: 100_200,
+    };
+    apply(&mut db, &web).unwrap();
+
+    let refusals = [
+        (
+            Change::AddUnixGroupMember {
+                group: "ops".into(),
+                user: "alice".into(),
+            },
+            "user `alice` is already a member of unix group `ops`",
+        ),
+        (
+            Change::RemoveUser {
+                name: "alice".into(),
+            },
+            "user `alice` is still used by unix group `ops`; remove it there first",
+        ),
+        (
+            Change::SetUnixAccount {
+                user: "alice".into(),
+                account: None,
+            },
+            "unix group `ops`: member `alice` has no Unix identity",
+        ),
+        (
+            Change::AddUnixGroup {
+                name: "ops2".into(),
+                gid: 100_100,
+            },
+            "gid 100100 is used by both `ops` and `ops2`",
+        ),
+        (
+            Change::RemoveUnixGroupMember {
+                group: "web".into(),
+                user: "alice".into(),
+            },
+            "user `alice` is not a member of unix group `web`",
+        ),
+        (
+            Change::RemoveUnixGroup { name: "db".into() },
+            "unknown unix group `db`",
+        ),
+    ];
+    for (change, message) in refusals {
+        let before = db.clone();
+        let err = apply(&mut db, &change).unwrap_err();
+        assert_eq!(err.to_string(), message, "{change:?}");
+        assert_eq!(
+            db, before,
+            "a refused change must leave the database unchanged"
+        );
+    }
+    for change in [
+        Change::RemoveUnixGroupMember {
+            group: "ops".into(),
+            user: "alice".into(),
+        },
+        Change::RemoveUnixGroup { name: "ops".into() },
+        Change::SetUnixAccount {
+            user: "alice".into(),
+            account: None,
+        },
+    ] {
+        apply(&mut db, &change).unwrap_or_else(|e| panic!("{change:?}: {e}"));
+    }
+    assert_eq!(db.unix_groups.len(), 1);
+    assert_eq!(db.users[0].unix, None);
+}
+
 #[test]
 fn a_lockout_is_set_replaced_cleared_and_goes_with_its_user() {
     let mut db = base();

@@ -6,12 +6,14 @@
 //! Pure. Called by the master and replicas whenever a database version arrives; the snapshot is
 //! then shared read-only by the worker threads (it is `Send + Sync`).
 
+use super::identities::IdentityIndex;
 use super::model::{Database, Route};
 use super::name_hash::NameMap;
 use super::password::DummyVerifier;
 use super::route::{RouteParseError, Rule};
 use super::time::{PolicyTime, TimeParseError};
 use super::window::{Window, WindowParseError};
+use crate::identity::IdentityError;
 use crate::nodekeys::{NodeKey, NodeKeyParseError};
 use std::collections::HashMap;
 use std::fmt;
@@ -75,6 +77,28 @@ pub enum PolicyError {
         text: String,
         error: TimeParseError,
     },
+    #[error("{owner}: {error}")]
+    BadIdentity { owner: String, error: IdentityError },
+    #[error("{kind} {id} is used by both `{first}` and `{second}`")]
+    DuplicateId {
+        kind: &'static str,
+        id: u32,
+        first: String,
+        second: String,
+    },
+    #[error("unix group `{group}`: member `{user}` {why}")]
+    BadMember {
+        group: String,
+        user: String,
+        why: &'static str,
+    },
+    #[error("{owner} has {count} {what}, over the limit of {max}")]
+    TooMany {
+        owner: String,
+        what: &'static str,
+        count: usize,
+        max: usize,
+    },
     #[error("lockout of unknown user `{user}`")]
     UnknownLockoutUser { user: String },
     #[error("lockout of user `{user}`: until `{text}`: {error}")]
@@ -128,6 +152,8 @@ pub struct PolicySnapshot {
     /// Each class's name, indexed as `classes` (the lockout's per-class settings).
     pub(crate) class_names: Vec<String>,
     pub(crate) dummy: DummyVerifier,
+    /// Unix identities, for lookups.
+    pub(crate) identities: IdentityIndex,
 }
 
 /// What the central lockout needs to know about one user (see
@@ -254,6 +280,7 @@ impl PolicySnapshot {
             users.insert(user.name.clone(), compiled);
         }
 
+        let identities = IdentityIndex::compile(db)?;
         let dummy = DummyVerifier::matching(db.users.iter().map(|u| u.password_hash.as_str()));
         Ok(PolicySnapshot {
             hosts,
@@ -262,6 +289,7 @@ impl PolicySnapshot {
             classes,
             class_names: db.user_classes.iter().map(|c| c.name.clone()).collect(),
             dummy,
+            identities,
         })
     }
 }

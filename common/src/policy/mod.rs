@@ -10,12 +10,14 @@
 //! - [`change`]: one admin mutation ([`Change`]) and [`apply`], all-or-nothing.
 //! - `compile`: database → snapshot, [`PolicyError`].
 //! - `decide`: authorize / authenticate, [`Decision`].
+//! - `identities`: Unix identities checked and indexed; [`PolicySnapshot::lookup`].
 //! - `route`, `pattern`, `window`, [`time`]: rule syntax, globs, weekday/time windows, civil time.
 //! - [`password`]: argon2id hashing and verification.
 
 pub mod change;
 mod compile;
 mod decide;
+mod identities;
 pub mod model;
 mod name_hash;
 pub mod password;
@@ -30,7 +32,9 @@ mod tests;
 pub use change::{apply, apply_compiled, Change, ChangeError, RouteTarget};
 pub use compile::{PolicyError, PolicySnapshot, RouteOwner, UserStanding};
 pub use decide::Decision;
-pub use model::{Database, Host, HostGroup, Lockout, Route, User, UserClass};
+pub use model::{
+    Database, Host, HostGroup, Lockout, Route, UnixAccount, UnixGroup, User, UserClass,
+};
 pub use password::{hash_password, HashCost, PasswordHashError};
 pub use route::RouteParseError;
 pub use time::{PolicyTime, TimeParseError};

@@ -27,6 +27,10 @@ pub struct Database {
     /// registered host; deciding requests ignores the list.
     #[serde(default)]
     pub replicas: Vec<String>,
+    /// Unix groups (what `getent group` shows on managed hosts): distinct from host groups,
+    /// which only routes use.
+    #[serde(default)]
+    pub unix_groups: Vec<UnixGroup>,
     /// Users locked out of password checks after too many failed passwords, each until a
     /// time: decided by the master's central lockout (docs/SECURITY.md, "Password checks"),
     /// cleared by `gatehouse-admin user unlock` or simply by that time passing (every server
@@ -98,6 +102,34 @@ pub struct User {
     pub classes: Vec<String>,
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// The user's Unix identity on managed hosts (NSS). `None`: the user exists only for
+    /// Gatehouse's decisions, for example `root`, a local account on every host.
+    #[serde(default)]
+    pub unix: Option<UnixAccount>,
+}
+
+/// A user's Unix identity. Compiling checks every field (see `crate::identity`) and that no
+/// two users share a uid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnixAccount {
+    pub uid: u32,
+    /// The primary group's gid (it need not name a Unix group in this database).
+    pub gid: u32,
+    #[serde(default)]
+    pub gecos: String,
+    pub home: String,
+    pub shell: String,
+}
+
+/// A Unix group: a gid and the users (with Unix identities) who are its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnixGroup {
+    pub name: String,
+    pub gid: u32,
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// A user's password checks refused until `until` (the central lockout). Authorize requests
@@ -155,6 +187,7 @@ mod tests {
         assert_eq!(db.users[0].routes[0].window, None);
         assert!(db.user_classes.is_empty() && db.host_groups.is_empty());
         assert!(db.replicas.is_empty());
+        assert!(db.unix_groups.is_empty() && db.users[0].unix.is_none());
         assert!(db.lockouts.is_empty());
     }
 

@@ -7,10 +7,15 @@
 //! text      = len:u32 [len] UTF-8          bool = 0x00 | 0x01
 //! opt<T>    = 0x00 | 0x01 T                list<T> = count:u32 T × count
 //! database  = list<host> list<group> list<user> list<class> replicas:list<text>
+//!             list<unix_group>
 //!             lockouts:list<lockout>
 //! host      = name:text addresses:list<text> node_key:text groups:list<text>
+//!             may_ask_for_others:bool
 //! group     = name:text description:opt<text>
 //! user      = name:text password_hash:text locked:bool classes:list<text> routes:list<route>
+//!             unix:opt<account>
+//! account   = uid:u32 gid:u32 gecos:text home:text shell:text
+//! unix_group = name:text gid:u32 members:list<text>
 //! class     = name:text routes:list<route>
 //! route     = rule:text window:opt<text> expires:opt<text>
 //! lockout   = user:text until:text
@@ -23,7 +28,9 @@
 //! canonical: one value, one byte string. Every struct is destructured exhaustively, so a field
 //! added to the model does not compile until it has an encoding here (and in PROTOCOL.md).
 
-use crate::policy::model::{Database, Host, HostGroup, Lockout, Route, User, UserClass};
+use crate::policy::model::{
+    Database, Host, HostGroup, Lockout, Route, UnixAccount, UnixGroup, User, UserClass,
+};
 use crate::policy::{Change, RouteTarget};
 use crate::wire::reader::{DecodeError, Reader};
 use crate::wire::writer::EncodeError;
@@ -49,7 +56,11 @@ pub mod kind {
     pub const ADD_REPLICA: u8 = 17;
     pub const REMOVE_REPLICA: u8 = 18;
     pub const REPLACE_ALL: u8 = 19;
-    // 20-24 are the Unix identity changes.
+    pub const SET_UNIX_ACCOUNT: u8 = 20;
+    pub const ADD_UNIX_GROUP: u8 = 21;
+    pub const REMOVE_UNIX_GROUP: u8 = 22;
+    pub const ADD_UNIX_GROUP_MEMBER: u8 = 23;
+    pub const REMOVE_UNIX_GROUP_MEMBER: u8 = 24;
     pub const SET_HOST_MAY_ASK_FOR_OTHERS: u8 = 25;
     pub const SET_LOCKOUT: u8 = 26;
     pub const CLEAR_LOCKOUT: u8 = 27;
@@ -129,6 +140,26 @@ fn put_route(out: &mut Vec<u8>, route: &Route) -> Result<(), EncodeError> {
     put_opt(out, "expires", expires)
 }
 
+fn put_account(out: &mut Vec<u8>, account: &Option<UnixAccount>) -> Result<(), EncodeError> {
+    let Some(UnixAccount {
+        uid,
+        gid,
+        gecos,
+        home,
+        shell,
+    }) = account
+    else {
+        out.push(0);
+        return Ok(());
+    };
+    out.push(1);
+    out.extend_from_slice(&uid.to_be_bytes());
+    out.extend_from_slice(&gid.to_be_bytes());
+    put_text(out, "gecos", gecos)?;
+    put_text(out, "home", home)?;
+    put_text(out, "shell", shell)
+}
+
 fn put_routes(out: &mut Vec<u8>, routes: &[Route]) -> Result<(), EncodeError> {
     put_list(out, "routes", routes, put_route)
 }
@@ -150,6 +181,7 @@ pub fn put_database(out: &mut Vec<u8>, db: &Database) -> Result<(), EncodeError>
         users,
         user_classes,
         replicas,
+        unix_groups,
         lockouts,
     } = db;
     put_list(out, "hosts", hosts, |o, h| {
@@ -179,12 +211,14 @@ pub fn put_database(out: &mut Vec<u8>, db: &Database) -> Result<(), EncodeError>
             locked,
             classes,
             routes,
+            unix,
         } = u;
         put_text(o, "user", name)?;
         put_text(o, "password_hash", password_hash)?;
         put_bool(o, *locked);
         put_texts(o, "classes", classes)?;
-        put_routes(o, routes)
+        put_routes(o, routes)?;
+        put_account(o, unix)
     })?;
     put_list(out, "user_classes", user_classes, |o, c| {
         let UserClass { name, routes } = c;
@@ -192,6 +226,12 @@ pub fn put_database(out: &mut Vec<u8>, db: &Database) -> Result<(), EncodeError>
         put_routes(o, routes)
     })?;
     put_texts(out, "replicas", replicas)?;
+    put_list(out, "unix_groups", unix_groups, |o, g| {
+        let UnixGroup { name, gid, members } = g;
+        put_text(o, "unix_group", name)?;
+        o.extend_from_slice(&gid.to_be_bytes());
+        put_texts(o, "members", members)
+    })?;
     put_list(out, "lockouts", lockouts, |o, l| {
         let Lockout { user, until } = l;
         put_text(o, "user", user)?;
@@ -264,6 +304,21 @@ pub fn put_change(out: &mut Vec<u8>, change: &Change) -> Result<(), EncodeError>
         Change::ReplaceAll { database } => {
             out.push(REPLACE_ALL);
             put_database(out, database)?;
+        }
+        Change::SetUnixAccount { user, account } => {
+            name_change(out, SET_UNIX_ACCOUNT, user)?;
+            put_account(out, account)?;
+        }
+        Change::AddUnixGroup { name, gid } => {
+            name_change(out, ADD_UNIX_GROUP, name)?;
+            out.extend_from_slice(&gid.to_be_bytes());
+        }
+        Change::RemoveUnixGroup { name } => name_change(out, REMOVE_UNIX_GROUP, name)?,
+        Change::AddUnixGroupMember { group, user } => {
+            pair_change(out, ADD_UNIX_GROUP_MEMBER, group, user)?
+        }
+        Change::RemoveUnixGroupMember { group, user } => {
+            pair_change(out, REMOVE_UNIX_GROUP_MEMBER, group, user)?
         }
         Change::SetLockout { user, until } => pair_change(out, SET_LOCKOUT, user, until)?,
         Change::ClearLockout { user } => name_change(out, CLEAR_LOCKOUT, user)?,
@@ -352,6 +407,19 @@ fn read_route(r: &mut Reader<'_>) -> Result<Route, DecodeError> {
     })
 }
 
+fn read_account(r: &mut Reader<'_>) -> Result<Option<UnixAccount>, DecodeError> {
+    if !read_bool(r, "unix")? {
+        return Ok(None);
+    }
+    Ok(Some(UnixAccount {
+        uid: r.u32()?,
+        gid: r.u32()?,
+        gecos: read_text(r, "gecos")?,
+        home: read_text(r, "home")?,
+        shell: read_text(r, "shell")?,
+    }))
+}
+
 fn read_routes(r: &mut Reader<'_>) -> Result<Vec<Route>, DecodeError> {
     read_list(r, 6, read_route)
 }
@@ -384,13 +452,14 @@ pub fn read_database(r: &mut Reader<'_>) -> Result<Database, DecodeError> {
             description: read_opt(r, "description")?,
         })
     })?;
-    let users = read_list(r, 17, |r| {
+    let users = read_list(r, 18, |r| {
         Ok(User {
             name: read_text(r, "user")?,
             password_hash: read_text(r, "password_hash")?,
             locked: read_bool(r, "locked")?,
             classes: read_texts(r, "classes")?,
             routes: read_routes(r)?,
+            unix: read_account(r)?,
         })
     })?;
     let user_classes = read_list(r, 8, |r| {
@@ -400,6 +469,13 @@ pub fn read_database(r: &mut Reader<'_>) -> Result<Database, DecodeError> {
         })
     })?;
     let replicas = read_texts(r, "replicas")?;
+    let unix_groups = read_list(r, 12, |r| {
+        Ok(UnixGroup {
+            name: read_text(r, "unix_group")?,
+            gid: r.u32()?,
+            members: read_texts(r, "members")?,
+        })
+    })?;
     let lockouts = read_list(r, 8, |r| {
         Ok(Lockout {
             user: read_text(r, "user")?,
@@ -412,6 +488,7 @@ pub fn read_database(r: &mut Reader<'_>) -> Result<Database, DecodeError> {
         users,
         user_classes,
         replicas,
+        unix_groups,
         lockouts,
     })
 }
@@ -480,6 +557,23 @@ pub fn read_change(r: &mut Reader<'_>) -> Result<Change, DecodeError> {
         REMOVE_REPLICA => Change::RemoveReplica { host: text(r)? },
         REPLACE_ALL => Change::ReplaceAll {
             database: read_database(r)?,
+        },
+        SET_UNIX_ACCOUNT => Change::SetUnixAccount {
+            user: text(r)?,
+            account: read_account(r)?,
+        },
+        ADD_UNIX_GROUP => Change::AddUnixGroup {
+            name: text(r)?,
+            gid: r.u32()?,
+        },
+        REMOVE_UNIX_GROUP => Change::RemoveUnixGroup { name: text(r)? },
+        ADD_UNIX_GROUP_MEMBER => Change::AddUnixGroupMember {
+            group: text(r)?,
+            user: text(r)?,
+        },
+        REMOVE_UNIX_GROUP_MEMBER => Change::RemoveUnixGroupMember {
+            group: text(r)?,
+            user: text(r)?,
         },
         SET_LOCKOUT => Change::SetLockout {
             user: text(r)?,

@@ -4,7 +4,9 @@
 //! random bytes) refused without a panic.
 
 use super::*;
-use crate::policy::model::{Database, Host, HostGroup, Lockout, Route, User, UserClass};
+use crate::policy::model::{
+    Database, Host, HostGroup, Lockout, Route, UnixAccount, UnixGroup, User, UserClass,
+};
 use crate::policy::RouteTarget;
 use crate::repl::codec::{database_bytes, decode_database};
 use crate::wire::strategies::hex;
@@ -71,6 +73,42 @@ fn wire_vector_changes() {
         "04  00 00 00 00 00 00 00 08  00 00 00 02
          00 00 00 00 00 00 00 07  08  00 00 00 05 61 6c 69 63 65  00 00 00 01 00 00 00 03 6f 70 73
          00 00 00 00 00 00 00 08  0b  00 00 00 05 61 6c 69 63 65  01",
+    );
+}
+
+#[test]
+fn wire_vector_changes_of_a_host_flag_and_unix_identities() {
+    vector(
+        ReplMessage::Changes {
+            head: 11,
+            changes: vec![
+                (
+                    9,
+                    Change::SetHostMayAskForOthers {
+                        name: "jump1".into(),
+                        allowed: true,
+                    },
+                ),
+                (
+                    10,
+                    Change::AddUnixGroup {
+                        name: "ops".into(),
+                        gid: 100_100,
+                    },
+                ),
+                (
+                    11,
+                    Change::AddUnixGroupMember {
+                        group: "ops".into(),
+                        user: "alice".into(),
+                    },
+                ),
+            ],
+        },
+        "04  00 00 00 00 00 00 00 0b  00 00 00 03
+         00 00 00 00 00 00 00 09  19  00 00 00 05 6a 75 6d 70 31  01
+         00 00 00 00 00 00 00 0a  15  00 00 00 03 6f 70 73  00 01 87 04
+         00 00 00 00 00 00 00 0b  17  00 00 00 03 6f 70 73  00 00 00 05 61 6c 69 63 65",
     );
 }
 
@@ -142,6 +180,7 @@ fn wire_vector_snapshot_of_a_small_database() {
                 window: None,
                 expires: Some("2027-01-01".into()),
             }],
+            unix: None,
         }],
         replicas: vec!["r1".into()],
         ..Database::default()
@@ -149,8 +188,8 @@ fn wire_vector_snapshot_of_a_small_database() {
     let data = hex("00 00 00 00  00 00 00 00
          00 00 00 01  00 00 00 03 62 6f 62  00 00 00 00  01  00 00 00 00
            00 00 00 01  00 00 00 0c 53 53 48 3a 2a 2d 3e 62 6f 62 40 2a  00
-           01 00 00 00 0a 32 30 32 37 2d 30 31 2d 30 31
-         00 00 00 00  00 00 00 01 00 00 00 02 72 31  00 00 00 00");
+           01 00 00 00 0a 32 30 32 37 2d 30 31 2d 30 31  00
+         00 00 00 00  00 00 00 01 00 00 00 02 72 31  00 00 00 00  00 00 00 00");
     assert_eq!(database_bytes(&db).unwrap(), data);
     assert_eq!(decode_database(&data).unwrap(), db);
     let mut chunk = hex("05 00 00 00 00 00 00 00 09  00 00 00 00  01");
@@ -230,15 +269,29 @@ fn database() -> impl Strategy<Value = Database> {
     );
     let group = (text(), proptest::option::of(text()))
         .prop_map(|(name, description)| HostGroup { name, description });
-    let user = (text(), text(), any::<bool>(), texts(), vec(route(), 0..3)).prop_map(
-        |(name, password_hash, locked, classes, routes)| User {
-            name,
-            password_hash,
-            locked,
-            classes,
-            routes,
-        },
-    );
+    let user = (
+        text(),
+        text(),
+        any::<bool>(),
+        texts(),
+        vec(route(), 0..3),
+        proptest::option::of(account()),
+    )
+        .prop_map(
+            |(name, password_hash, locked, classes, routes, unix)| User {
+                name,
+                password_hash,
+                locked,
+                classes,
+                routes,
+                unix,
+            },
+        );
+    let unix_group = (text(), any::<u32>(), texts()).prop_map(|(name, gid, members)| UnixGroup {
+        name,
+        gid,
+        members,
+    });
     let class = (text(), vec(route(), 0..3)).prop_map(|(name, routes)| UserClass { name, routes });
     (
         vec(host, 0..3),
@@ -246,18 +299,20 @@ fn database() -> impl Strategy<Value = Database> {
         vec(user, 0..3),
         vec(class, 0..3),
         texts(),
+        vec(unix_group, 0..3),
         vec(
             (text(), text()).prop_map(|(user, until)| Lockout { user, until }),
             0..3,
         ),
     )
         .prop_map(
-            |(hosts, host_groups, users, user_classes, replicas, lockouts)| Database {
+            |(hosts, host_groups, users, user_classes, replicas, unix_groups, lockouts)| Database {
                 hosts,
                 host_groups,
                 users,
                 user_classes,
                 replicas,
+                unix_groups,
                 lockouts,
             },
         )
@@ -301,9 +356,27 @@ fn change() -> impl Strategy<Value = Change> {
         text().prop_map(|host| Change::AddReplica { host }),
         text().prop_map(|host| Change::RemoveReplica { host }),
         database().prop_map(|database| Change::ReplaceAll { database }),
+        (text(), proptest::option::of(account()))
+            .prop_map(|(user, account)| Change::SetUnixAccount { user, account }),
+        (text(), any::<u32>()).prop_map(|(name, gid)| Change::AddUnixGroup { name, gid }),
+        text().prop_map(|name| Change::RemoveUnixGroup { name }),
+        (text(), text()).prop_map(|(group, user)| Change::AddUnixGroupMember { group, user }),
+        (text(), text()).prop_map(|(group, user)| Change::RemoveUnixGroupMember { group, user }),
         (text(), text()).prop_map(|(user, until)| Change::SetLockout { user, until }),
         text().prop_map(|user| Change::ClearLockout { user }),
     ]
+}
+
+fn account() -> impl Strategy<Value = UnixAccount> {
+    (any::<u32>(), any::<u32>(), text(), text(), text()).prop_map(
+        |(uid, gid, gecos, home, shell)| UnixAccount {
+            uid,
+            gid,
+            gecos,
+            home,
+            shell,
+        },
+    )
 }
 
 fn message() -> impl Strategy<Value = ReplMessage> {

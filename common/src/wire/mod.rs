@@ -2,6 +2,7 @@
 //! in, typed values or typed errors out; never panics on any input.
 //!
 //! - [`frame`]: the 4-byte big-endian length prefix and the frame cap.
+//! - [`identity`]: identity lookups and answers (shared with the agent's local protocol).
 //! - [`msg`]: handshake messages (plaintext) and session messages (sealed by `crypto::seal`).
 //! - [`probe`]: the UDP probe and its reply.
 //! - [`reader`]: the bounds-checked reader every decoder uses.
@@ -10,6 +11,7 @@
 //! docs/PROTOCOL.md is the normative description; keep the two in step.
 
 pub mod frame;
+pub mod identity;
 pub mod msg;
 pub mod probe;
 pub mod reader;

@@ -19,6 +19,7 @@ mod tests;
 mod tests_ciphers;
 
 use crate::crypto::suite::CipherSuite;
+use crate::identity::{GroupEntry, Lookup, PasswdEntry};
 use crate::types::{DenyReason, ErrorCode, GoodbyeReason, Method};
 use crate::wire::reader::{DecodeError, Reader};
 use crate::wire::writer::EncodeError;
@@ -153,6 +154,8 @@ impl<S: std::fmt::Debug> std::fmt::Debug for AuthenticateRequest<S> {
 pub enum Request<S = String> {
     Authorize(AuthorizeRequest<S>),
     Authenticate(AuthenticateRequest<S>),
+    /// A Unix identity lookup (NSS on the agent's host).
+    Lookup(Lookup<S>),
 }
 
 /// A request whose strings borrow from the frame it was read from: a server answers it
@@ -183,6 +186,7 @@ impl Request {
                 password: &r.password,
                 host: &r.host,
             }),
+            Request::Lookup(l) => Request::Lookup(l.view()),
         }
     }
 }
@@ -203,6 +207,7 @@ impl RequestView<'_> {
                 password: r.password.to_owned(),
                 host: r.host.to_owned(),
             }),
+            Request::Lookup(l) => Request::Lookup(l.into_owned()),
         }
     }
 }
@@ -222,6 +227,14 @@ pub enum Response {
     AuthFail,
     /// The request was not processed (busy, shutting down, internal): see the code.
     Error(WireError),
+    /// A user's Unix identity (shared with the compiled policy: answering costs no copy).
+    User(Arc<PasswdEntry>),
+    /// A Unix group.
+    Group(Arc<GroupEntry>),
+    /// The gids of the Unix groups a user is a member of.
+    Groups(Arc<[u32]>),
+    /// No such identity (or the user has no Unix identity).
+    NotFound,
 }
 
 /// The server is closing a healthy connection.

@@ -5,6 +5,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use crate::crypto::suite::CipherSuite;
+use crate::identity::{GroupEntry, Lookup, PasswdEntry, MAX_GROUP_MEMBERS, MAX_USER_GROUPS};
 use crate::types::{DenyReason, ErrorCode, GoodbyeReason, Method};
 use crate::wire::msg::*;
 use crate::wire::probe::{LoadReport, Probe, ProbeReply};
@@ -124,7 +125,57 @@ pub fn request() -> impl Strategy<Value = Request> {
                     host
                 }
             )),
+        lookup().prop_map(Request::Lookup),
     ]
+}
+
+/// Any identity lookup (names of any text: a caller may ask for anything).
+pub fn lookup() -> impl Strategy<Value = Lookup> {
+    prop_oneof![
+        text(0, MAX_USER_LEN).prop_map(Lookup::UserByName),
+        any::<u32>().prop_map(Lookup::UserByUid),
+        text(0, MAX_USER_LEN).prop_map(Lookup::GroupByName),
+        any::<u32>().prop_map(Lookup::GroupByGid),
+        text(0, MAX_USER_LEN).prop_map(Lookup::GroupsOfUser),
+    ]
+}
+
+/// A valid Unix name (1..=32 bytes, not all digits).
+pub fn unix_name() -> impl Strategy<Value = String> {
+    "[a-z_][a-z0-9_.-]{0,31}"
+}
+
+/// A valid (non-reserved) id.
+pub fn unix_id() -> impl Strategy<Value = u32> {
+    (1u32..u32::MAX).prop_filter("not reserved", |id| *id != 65_535)
+}
+
+pub fn passwd_entry() -> impl Strategy<Value = PasswdEntry> {
+    (
+        unix_name(),
+        unix_id(),
+        unix_id(),
+        "[ -9;-~]{0,255}",
+        "/[ -9;-~]{0,254}",
+        "/[ -9;-~]{0,254}",
+    )
+        .prop_map(|(name, uid, gid, gecos, home, shell)| PasswdEntry {
+            name,
+            uid,
+            gid,
+            gecos,
+            home,
+            shell,
+        })
+}
+
+pub fn group_entry() -> impl Strategy<Value = GroupEntry> {
+    (
+        unix_name(),
+        unix_id(),
+        vec(unix_name(), 0..=MAX_GROUP_MEMBERS.min(64)),
+    )
+        .prop_map(|(name, gid, members)| GroupEntry { name, gid, members })
 }
 
 pub fn response() -> impl Strategy<Value = Response> {
@@ -136,6 +187,10 @@ pub fn response() -> impl Strategy<Value = Response> {
         Just(Response::AuthOk),
         Just(Response::AuthFail),
         wire_error().prop_map(Response::Error),
+        passwd_entry().prop_map(|e| Response::User(e.into())),
+        group_entry().prop_map(|e| Response::Group(e.into())),
+        vec(unix_id(), 0..=MAX_USER_GROUPS.min(64)).prop_map(|g| Response::Groups(g.into())),
+        Just(Response::NotFound),
     ]
 }
 

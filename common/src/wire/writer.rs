@@ -25,7 +25,7 @@ pub enum EncodeError {
 }
 
 /// Appends a u16 byte length then the UTF-8 bytes of `s`.
-pub(crate) fn put_string(
+pub fn put_string(
     out: &mut Vec<u8>,
     field: &'static str,
     max: usize,

@@ -35,6 +35,10 @@ pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] [--master-uid UI
   user passwd NAME          (the password is read from standard input)
   user lock NAME | user unlock NAME   (unlock also clears a lockout after wrong passwords)
   lockout list              (users locked out, and wrong passwords counted now, by host)
+  user unix NAME [--uid N] [--gid N] [--gecos TEXT] [--home DIR] [--shell PATH]
+  user unix-remove NAME | user show NAME
+  unixgroup add NAME [--gid N] | unixgroup remove NAME | unixgroup list
+  unixgroup member add|remove GROUP USER
   class add NAME | class remove NAME
   route add (--user U | --class C) RULE [--window W] [--expires E]
   route remove (--user U | --class C) RULE
@@ -107,6 +111,11 @@ const VALUE_OPTIONS: &[&str] = &[
     "--out",
     "--keep",
     "--description",
+    "--uid",
+    "--gid",
+    "--gecos",
+    "--home",
+    "--shell",
 ];
 
 /// Words split into positionals and `--option value` pairs.
@@ -179,6 +188,16 @@ impl Words {
             )));
         }
         Ok(rest.to_vec())
+    }
+
+    /// A numeric id option (`--uid`, `--gid`).
+    fn id(&self, name: &str) -> Result<Option<u32>, UsageError> {
+        self.one(name)?
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| usage(format!("{name} expects a number, got {v:?}")))
+            })
+            .transpose()
     }
 
     fn target(&self) -> Result<Option<RouteTarget>, UsageError> {
@@ -298,6 +317,43 @@ fn command(w: &Words) -> Result<Command, UsageError> {
         (Some("user"), Some("passwd")) => Ok(Command::Passwd { name: plain(2)? }),
         (Some("user"), Some("lock")) => send(R::UserLock { name: plain(2)? }),
         (Some("user"), Some("unlock")) => send(R::UserUnlock { name: plain(2)? }),
+        (Some("user"), Some("unix")) => {
+            w.only(&["--uid", "--gid", "--gecos", "--home", "--shell"])?;
+            send(R::UserUnix {
+                name: name(2)?,
+                uid: w.id("--uid")?,
+                gid: w.id("--gid")?,
+                gecos: w.one("--gecos")?,
+                home: w.one("--home")?,
+                shell: w.one("--shell")?,
+            })
+        }
+        (Some("user"), Some("unix-remove")) => send(R::UserUnixRemove { name: plain(2)? }),
+        (Some("user"), Some("show")) => send(R::UserShow { name: plain(2)? }),
+        (Some("unixgroup"), Some("add")) => {
+            w.only(&["--gid"])?;
+            send(R::UnixGroupAdd {
+                name: name(2)?,
+                gid: w.id("--gid")?,
+            })
+        }
+        (Some("unixgroup"), Some("remove")) => send(R::UnixGroupRemove { name: plain(2)? }),
+        (Some("unixgroup"), Some("list")) => {
+            w.only(&[]).and(w.args(2, &[])).and(send(R::UnixGroupList))
+        }
+        (Some("unixgroup"), Some("member")) => {
+            w.only(&[])?;
+            let action = word(2).unwrap_or_default().to_string();
+            let [group, user] = <[String; 2]>::try_from(w.args(3, &["GROUP", "USER"])?)
+                .map_err(|_| usage("expected GROUP USER"))?;
+            match action.as_str() {
+                "add" => send(R::UnixGroupMemberAdd { group, user }),
+                "remove" => send(R::UnixGroupMemberRemove { group, user }),
+                other => Err(usage(format!(
+                    "unixgroup member {other:?}: use add or remove"
+                ))),
+            }
+        }
         (Some("lockout"), Some("list")) => {
             w.only(&[]).and(w.args(2, &[])).and(send(R::LockoutList))
         }

@@ -9,6 +9,7 @@ use super::proto::{
     AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, LockoutEntry, RouteEntry,
     StatusReport, MAX_IMPORT_BYTES,
 };
+use super::unix::{self, UnixFields};
 use crate::lockout::{active_lockouts, tracker::sources, unix_ms};
 use crate::state::MasterState;
 use crate::store::StoreError;
@@ -30,14 +31,14 @@ pub struct Session {
     import: String,
 }
 
-fn error(kind: AdminErrorKind, message: impl Into<String>) -> AdminResponse {
+pub(super) fn error(kind: AdminErrorKind, message: impl Into<String>) -> AdminResponse {
     AdminResponse::Error {
         kind,
         message: message.into(),
     }
 }
 
-fn refused(message: impl Into<String>) -> AdminResponse {
+pub(super) fn refused(message: impl Into<String>) -> AdminResponse {
     error(AdminErrorKind::Refused, message)
 }
 
@@ -52,7 +53,7 @@ fn commit(state: &MasterState, change: &Change) -> Result<u64, (AdminErrorKind, 
     })
 }
 
-fn done(state: &MasterState, change: Change) -> AdminResponse {
+pub(super) fn done(state: &MasterState, change: Change) -> AdminResponse {
     match commit(state, &change) {
         Ok(seq) => AdminResponse::Done { seq },
         Err((kind, message)) => error(kind, message),
@@ -127,6 +128,42 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
         R::RouteAdd { target, route } => done(state, Change::AddRoute { target, route }),
         R::RouteRemove { target, rule } => done(state, Change::RemoveRoute { target, rule }),
         R::RouteList { target } => state.read(|s| route_list(s.database(), target.as_ref())),
+        R::UserUnix {
+            name,
+            uid,
+            gid,
+            gecos,
+            home,
+            shell,
+        } => {
+            let fields = UnixFields {
+                uid,
+                gid,
+                gecos,
+                home,
+                shell,
+            };
+            unix::set_account(state, name, fields)
+        }
+        R::UserUnixRemove { name } => done(
+            state,
+            Change::SetUnixAccount {
+                user: name,
+                account: None,
+            },
+        ),
+        R::UserShow { name } => state.read(|s| unix::show_user(s.database(), &name)),
+        R::UnixGroupAdd { name, gid } => unix::add_group(state, name, gid),
+        R::UnixGroupRemove { name } => done(state, Change::RemoveUnixGroup { name }),
+        R::UnixGroupMemberAdd { group, user } => {
+            done(state, Change::AddUnixGroupMember { group, user })
+        }
+        R::UnixGroupMemberRemove { group, user } => {
+            done(state, Change::RemoveUnixGroupMember { group, user })
+        }
+        R::UnixGroupList => {
+            AdminResponse::UnixGroups(state.read(|s| s.database().unix_groups.clone()))
+        }
         R::ReplicaAdd { host } => done(state, Change::AddReplica { host }),
         R::ReplicaRemove { host } => done(state, Change::RemoveReplica { host }),
         R::Status => status(state),

@@ -2,7 +2,7 @@
 //!
 //! - [`proto`]: the request/response types and framing, shared by both binaries.
 //! - [`server`]: the socket and its threads (master side).
-//! - [`handler`]: what each request does (master side).
+//! - [`handler`]: what each request does (master side); [`unix`]: the Unix identity requests.
 //! - [`client`]: connecting and asking (CLI side).
 //! - [`cli`]: command-line parsing and output for `gatehouse-admin` (pure).
 
@@ -12,3 +12,4 @@ pub mod handler;
 pub mod output;
 pub mod proto;
 pub mod server;
+pub mod unix;

@@ -1,7 +1,7 @@
 //! How `gatehouse-admin` prints the master's answers: short, line-oriented text that is easy
 //! to read and to grep. Pure (returns strings).
 
-use super::proto::{AdminResponse, CheckDecision, StatusReport};
+use super::proto::{AdminResponse, CheckDecision, StatusReport, UserInfo};
 use gatehouse_common::policy::RouteTarget;
 
 /// The text for a successful response (errors are printed by the caller).
@@ -77,7 +77,35 @@ pub fn render(response: &AdminResponse) -> String {
             CheckDecision::Deny { reason } => format!("Deny\treason: {}", reason.name()),
         },
         AdminResponse::Error { message, .. } => format!("error: {message}"),
+        AdminResponse::IdSet { seq, what, id } => format!("ok (sequence {seq}, {what} {id})"),
+        AdminResponse::User(user) => user_info(user),
+        AdminResponse::UnixGroups(groups) => {
+            let lines: Vec<String> = groups
+                .iter()
+                .map(|g| format!("{}\tgid={}\tmembers={}", g.name, g.gid, g.members.join(",")))
+                .collect();
+            lines.join("\n")
+        }
     }
+}
+
+fn user_info(u: &UserInfo) -> String {
+    let unix = match &u.unix {
+        Some(a) => format!(
+            "uid={} gid={} gecos={:?} home={} shell={}",
+            a.uid, a.gid, a.gecos, a.home, a.shell
+        ),
+        None => "(none)".to_string(),
+    };
+    format!(
+        "user: {}\nlocked: {}\npassword: {}\nclasses: {}\nroutes: {}\nunix: {unix}\nunix groups: {}",
+        u.name,
+        if u.locked { "yes" } else { "no" },
+        if u.has_password { "set" } else { "none" },
+        u.classes.join(", "),
+        u.routes,
+        u.unix_groups.join(", "),
+    )
 }
 
 fn status(r: &StatusReport) -> String {

@@ -7,7 +7,7 @@
 //! not valid RON gets an error response and the connection stays usable.
 
 use crate::hooks::ReplicaLinkStatus;
-use gatehouse_common::policy::{Database, Route, RouteTarget};
+use gatehouse_common::policy::{Database, Route, RouteTarget, UnixAccount, UnixGroup};
 use gatehouse_common::types::{DenyReason, Method};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -126,6 +126,42 @@ pub enum AdminRequest {
     ImportCommit {
         file: String,
     },
+    /// Sets a user's Unix identity. A field left `None` keeps its current value, or for a user
+    /// without an identity takes its default: the lowest free uid in the configured range, gid
+    /// = uid, empty GECOS, home `/home/NAME`, shell `/bin/sh`.
+    UserUnix {
+        name: String,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        gecos: Option<String>,
+        home: Option<String>,
+        shell: Option<String>,
+    },
+    /// Removes a user's Unix identity (refused while a Unix group lists the user).
+    UserUnixRemove {
+        name: String,
+    },
+    /// Everything about one user but its password hash.
+    UserShow {
+        name: String,
+    },
+    /// Adds a Unix group; without `gid`, the lowest free gid in the configured range.
+    UnixGroupAdd {
+        name: String,
+        gid: Option<u32>,
+    },
+    UnixGroupRemove {
+        name: String,
+    },
+    UnixGroupMemberAdd {
+        group: String,
+        user: String,
+    },
+    UnixGroupMemberRemove {
+        group: String,
+        user: String,
+    },
+    UnixGroupList,
     /// Evaluates an authorize request at `at_unix` (seconds; `None` = now).
     Check {
         method: Method,
@@ -174,6 +210,27 @@ pub enum AdminResponse {
         kind: AdminErrorKind,
         message: String,
     },
+    /// The change is durable; it gave `what` (`uid` or `gid`) the value `id`.
+    IdSet {
+        seq: u64,
+        what: String,
+        id: u32,
+    },
+    User(UserInfo),
+    UnixGroups(Vec<UnixGroup>),
+}
+
+/// A user as shown (never its password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub locked: bool,
+    pub has_password: bool,
+    pub classes: Vec<String>,
+    pub routes: usize,
+    pub unix: Option<UnixAccount>,
+    /// The Unix groups listing this user, by name.
+    pub unix_groups: Vec<String>,
 }
 
 /// Why a request failed.

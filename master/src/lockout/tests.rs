@@ -107,6 +107,7 @@ fn measure_report_counting() {
                 locked: false,
                 classes: Vec::new(),
                 routes: Vec::new(),
+                unix: None,
             })
             .collect(),
         ..Database::default()

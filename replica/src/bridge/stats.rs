@@ -12,17 +12,24 @@ use gatehouse_common::wire::{Request, Response};
 pub enum RequestKind {
     Authorize,
     Authenticate,
+    /// An identity lookup (NSS on the agent's host), any of its five kinds.
+    Lookup,
 }
 
 impl RequestKind {
     /// Every kind, in label order.
-    pub const ALL: [RequestKind; 2] = [RequestKind::Authorize, RequestKind::Authenticate];
+    pub const ALL: [RequestKind; 3] = [
+        RequestKind::Authorize,
+        RequestKind::Authenticate,
+        RequestKind::Lookup,
+    ];
 
     /// The kind of `request`.
     pub fn of<S>(request: &Request<S>) -> RequestKind {
         match request {
             Request::Authorize(_) => RequestKind::Authorize,
             Request::Authenticate(_) => RequestKind::Authenticate,
+            Request::Lookup(_) => RequestKind::Lookup,
         }
     }
 
@@ -31,6 +38,7 @@ impl RequestKind {
         match self {
             RequestKind::Authorize => "authorize",
             RequestKind::Authenticate => "authenticate",
+            RequestKind::Lookup => "lookup",
         }
     }
 
@@ -46,6 +54,10 @@ pub enum Outcome {
     Deny,
     AuthOk,
     AuthFail,
+    /// An identity lookup answered with an entry (user, group, or a user's groups).
+    Found,
+    /// An identity lookup with no such identity.
+    NotFound,
     /// "Busy, go elsewhere": a redirect.
     Busy,
     /// Shutting down, internal error and the like.
@@ -54,11 +66,13 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in label order.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Allow,
         Outcome::Deny,
         Outcome::AuthOk,
         Outcome::AuthFail,
+        Outcome::Found,
+        Outcome::NotFound,
         Outcome::Busy,
         Outcome::Error,
     ];
@@ -70,6 +84,8 @@ impl Outcome {
             Response::Deny { .. } => Outcome::Deny,
             Response::AuthOk => Outcome::AuthOk,
             Response::AuthFail => Outcome::AuthFail,
+            Response::User(_) | Response::Group(_) | Response::Groups(_) => Outcome::Found,
+            Response::NotFound => Outcome::NotFound,
             Response::Error(e) if e.code == ErrorCode::Busy => Outcome::Busy,
             Response::Error(_) => Outcome::Error,
         }
@@ -82,6 +98,8 @@ impl Outcome {
             Outcome::Deny => "deny",
             Outcome::AuthOk => "auth_ok",
             Outcome::AuthFail => "auth_fail",
+            Outcome::Found => "found",
+            Outcome::NotFound => "not_found",
             Outcome::Busy => "busy",
             Outcome::Error => "error",
         }

@@ -12,9 +12,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 /// - 0: the first development layout, without the replication allow-list (`replicas` table).
 /// - 1: adds `replicas`.
 /// - 2: adds `hosts.may_ask_for_others` (hosts allowed to ask about other hosts; 0 for all).
-/// - 3: adds `lockouts` (the central lockout: users whose password checks are refused until a
+/// - 3: adds Unix identities: five nullable columns on `users` (a user without a uid has no
+///   identity), `unix_groups` and `unix_group_members`.
+/// - 4: adds `lockouts` (the central lockout: users whose password checks are refused until a
 ///   time; none at first).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Tables of version 0. Kept verbatim: it is what migration 0 → 1 starts from, and tests build
 /// a version-0 file from it.
@@ -42,6 +44,15 @@ CREATE TABLE changelog (seq INTEGER PRIMARY KEY, at_unix_ms INTEGER NOT NULL,
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);",
     "ALTER TABLE hosts ADD COLUMN may_ask_for_others INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE users ADD COLUMN uid INTEGER;
+     ALTER TABLE users ADD COLUMN gid INTEGER;
+     ALTER TABLE users ADD COLUMN gecos TEXT;
+     ALTER TABLE users ADD COLUMN home TEXT;
+     ALTER TABLE users ADD COLUMN shell TEXT;
+     CREATE TABLE unix_groups (name TEXT PRIMARY KEY, gid INTEGER NOT NULL,
+         position INTEGER NOT NULL);
+     CREATE TABLE unix_group_members (grp TEXT NOT NULL, position INTEGER NOT NULL,
+         user TEXT NOT NULL, PRIMARY KEY (grp, position));",
     "CREATE TABLE lockouts (user TEXT PRIMARY KEY, until TEXT NOT NULL,
         position INTEGER NOT NULL);",
 ];

@@ -6,7 +6,7 @@
 //! `position`; new entities get the next position, so the stored order is the model's order.
 
 use gatehouse_common::policy::{Change, Database, Host, HostGroup, Route, RouteTarget, User};
-use gatehouse_common::policy::{Lockout, UserClass};
+use gatehouse_common::policy::{Lockout, UnixAccount, UnixGroup, UserClass};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
@@ -17,6 +17,7 @@ pub(super) enum Touched {
     Group(String),
     User(String),
     Class(String),
+    UnixGroup(String),
     /// The lockout of this user.
     Lockout(String),
     Replicas,
@@ -38,7 +39,14 @@ pub(super) fn touched(change: &Change) -> Touched {
         Change::AddUser { name, .. } | Change::RemoveUser { name } => Touched::User(name.clone()),
         Change::SetPasswordHash { user, .. }
         | Change::SetLocked { user, .. }
-        | Change::SetUserClasses { user, .. } => Touched::User(user.clone()),
+        | Change::SetUserClasses { user, .. }
+        | Change::SetUnixAccount { user, .. } => Touched::User(user.clone()),
+        Change::AddUnixGroup { name, .. } | Change::RemoveUnixGroup { name } => {
+            Touched::UnixGroup(name.clone())
+        }
+        Change::AddUnixGroupMember { group, .. } | Change::RemoveUnixGroupMember { group, .. } => {
+            Touched::UnixGroup(group.clone())
+        }
         Change::AddClass { name } | Change::RemoveClass { name } => Touched::Class(name.clone()),
         Change::AddRoute { target, .. } | Change::RemoveRoute { target, .. } => match target {
             RouteTarget::User(name) => Touched::User(name.clone()),
@@ -63,6 +71,9 @@ pub(super) fn write(conn: &Connection, db: &Database, what: &Touched) -> rusqlit
         Touched::Class(name) => {
             write_class(conn, name, db.user_classes.iter().find(|c| &c.name == name))
         }
+        Touched::UnixGroup(name) => {
+            write_unix_group(conn, name, db.unix_groups.iter().find(|g| &g.name == name))
+        }
         Touched::Lockout(user) => {
             write_lockout(conn, user, db.lockouts.iter().find(|l| &l.user == user))
         }
@@ -75,7 +86,8 @@ fn write_all(conn: &Connection, db: &Database) -> rusqlite::Result<()> {
     conn.execute_batch(
         "DELETE FROM host_groups; DELETE FROM hosts; DELETE FROM host_addresses;
          DELETE FROM host_group_members; DELETE FROM users; DELETE FROM user_classes;
-         DELETE FROM user_class_members; DELETE FROM routes; DELETE FROM lockouts;",
+         DELETE FROM user_class_members; DELETE FROM routes;
+         DELETE FROM unix_groups; DELETE FROM unix_group_members; DELETE FROM lockouts;",
     )?;
     for group in &db.host_groups {
         write_group(conn, &group.name, Some(group))?;
@@ -88,6 +100,9 @@ fn write_all(conn: &Connection, db: &Database) -> rusqlite::Result<()> {
     }
     for user in &db.users {
         write_user(conn, &user.name, Some(user))?;
+    }
+    for group in &db.unix_groups {
+        write_unix_group(conn, &group.name, Some(group))?;
     }
     for lockout in &db.lockouts {
         write_lockout(conn, &lockout.user, Some(lockout))?;
@@ -105,6 +120,7 @@ fn write_list(
     let (key_col, value_col) = match table {
         "host_addresses" => ("host", "address"),
         "host_group_members" => ("host", "grp"),
+        "unix_group_members" => ("grp", "user"),
         _ => ("user", "class"),
     };
     conn.execute(&format!("DELETE FROM {table} WHERE {key_col} = ?1"), [key])?;
@@ -177,12 +193,25 @@ fn write_user(conn: &Connection, name: &str, user: Option<&User>) -> rusqlite::R
         write_list(conn, "user_class_members", name, &[])?;
         return write_routes(conn, "user", name, &[]);
     };
+    let unix = user.unix.as_ref();
     conn.execute(
-        "INSERT INTO users (name, password_hash, locked, position)
-         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), -1) + 1 FROM users))
+        "INSERT INTO users (name, password_hash, locked, position, uid, gid, gecos, home, shell)
+         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), -1) + 1 FROM users),
+                 ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (name) DO UPDATE
-         SET password_hash = excluded.password_hash, locked = excluded.locked",
-        params![name, user.password_hash, user.locked],
+         SET password_hash = excluded.password_hash, locked = excluded.locked,
+             uid = excluded.uid, gid = excluded.gid, gecos = excluded.gecos,
+             home = excluded.home, shell = excluded.shell",
+        params![
+            name,
+            user.password_hash,
+            user.locked,
+            unix.map(|u| u.uid),
+            unix.map(|u| u.gid),
+            unix.map(|u| &u.gecos),
+            unix.map(|u| &u.home),
+            unix.map(|u| &u.shell)
+        ],
     )?;
     write_list(conn, "user_class_members", name, &user.classes)?;
     write_routes(conn, "user", name, &user.routes)
@@ -205,6 +234,24 @@ fn write_class(conn: &Connection, name: &str, class: Option<&UserClass>) -> rusq
         }
     };
     write_routes(conn, "class", name, routes)
+}
+
+fn write_unix_group(
+    conn: &Connection,
+    name: &str,
+    group: Option<&UnixGroup>,
+) -> rusqlite::Result<()> {
+    let Some(group) = group else {
+        conn.execute("DELETE FROM unix_groups WHERE name = ?1", [name])?;
+        return write_list(conn, "unix_group_members", name, &[]);
+    };
+    conn.execute(
+        "INSERT INTO unix_groups (name, gid, position)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(position), -1) + 1 FROM unix_groups))
+         ON CONFLICT (name) DO UPDATE SET gid = excluded.gid",
+        params![name, group.gid],
+    )?;
+    write_list(conn, "unix_group_members", name, &group.members)
 }
 
 fn write_lockout(conn: &Connection, user: &str, lockout: Option<&Lockout>) -> rusqlite::Result<()> {
@@ -313,20 +360,51 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<Database> {
             name,
         })
         .collect();
-    let users: Vec<(String, String, bool)> = conn
-        .prepare("SELECT name, password_hash, locked FROM users ORDER BY position")?
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+    let users: Vec<(String, String, bool, Option<UnixAccount>)> = conn
+        .prepare(
+            "SELECT name, password_hash, locked, uid, gid, gecos, home, shell FROM users
+             ORDER BY position",
+        )?
+        .query_map([], |row| {
+            let unix = match row.get::<_, Option<u32>>(3)? {
+                None => None,
+                Some(uid) => Some(UnixAccount {
+                    uid,
+                    gid: row.get(4)?,
+                    gecos: row.get(5)?,
+                    home: row.get(6)?,
+                    shell: row.get(7)?,
+                }),
+            };
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, unix))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let users = users
         .into_iter()
-        .map(|(name, password_hash, locked)| User {
+        .map(|(name, password_hash, locked, unix)| User {
             classes: class_members.remove(&name).unwrap_or_default(),
             routes: take_routes("user", &name).unwrap_or_default(),
             name,
             password_hash,
             locked,
+            unix,
         })
         .collect();
+    let mut unix_members = read_lists(
+        conn,
+        "SELECT grp, user FROM unix_group_members ORDER BY grp, position",
+    )?;
+    let unix_groups = conn
+        .prepare("SELECT name, gid FROM unix_groups ORDER BY position")?
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?
+        .map(|r| {
+            r.map(|(name, gid)| UnixGroup {
+                members: unix_members.remove(&name).unwrap_or_default(),
+                name,
+                gid,
+            })
+        })
+        .collect::<rusqlite::Result<_>>()?;
     let replicas = conn
         .prepare("SELECT host FROM replicas ORDER BY position")?
         .query_map([], |row| row.get(0))?
@@ -346,6 +424,7 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<Database> {
         users,
         user_classes,
         replicas,
+        unix_groups,
         lockouts,
     })
 }

@@ -1,5 +1,5 @@
 use super::*;
-use gatehouse_common::policy::{Route, RouteTarget};
+use gatehouse_common::policy::{Route, RouteTarget, UnixAccount};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -172,6 +172,38 @@ fn the_tables_hold_exactly_what_memory_holds() {
             name: "alice".into(),
         },
         add_user("alice"),
+        Change::SetUnixAccount {
+            user: "alice".into(),
+            account: Some(unix_account(100_001)),
+        },
+        Change::SetUnixAccount {
+            user: "bob".into(),
+            account: Some(unix_account(100_002)),
+        },
+        Change::AddUnixGroup {
+            name: "ops".into(),
+            gid: 100_100,
+        },
+        Change::AddUnixGroup {
+            name: "dev".into(),
+            gid: 100_200,
+        },
+        Change::AddUnixGroupMember {
+            group: "ops".into(),
+            user: "bob".into(),
+        },
+        Change::AddUnixGroupMember {
+            group: "ops".into(),
+            user: "alice".into(),
+        },
+        Change::RemoveUnixGroup { name: "dev".into() },
+        Change::SetUnixAccount {
+            user: "bob".into(),
+            account: Some(UnixAccount {
+                gecos: "Bob, room 2".into(),
+                ..unix_account(100_003)
+            }),
+        },
     ];
     for (i, change) in changes.iter().enumerate() {
         store
@@ -286,6 +318,110 @@ fn a_version_0_store_is_migrated_keeping_its_data() {
             host: "web1".into(),
         })
         .unwrap();
+    drop(store);
+    let conn = Connection::open(dir.file()).unwrap();
+    let version = schema::get_meta(&conn, "schema_version").unwrap();
+    assert_eq!(version, Some(SCHEMA_VERSION.to_string()));
+}
+
+fn unix_account(uid: u32) -> UnixAccount {
+    UnixAccount {
+        uid,
+        gid: uid,
+        gecos: String::new(),
+        home: format!("/home/u{uid}"),
+        shell: "/bin/sh".into(),
+    }
+}
+
+/// The version-1 layout (version 0 and `replicas`) with one host, one locked user and one
+/// replica, at sequence 3.
+fn version_1_store(dir: &Scratch) -> Connection {
+    let conn = dir.raw();
+    conn.execute_batch(SCHEMA_V0).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TABLE replicas (host TEXT PRIMARY KEY, position INTEGER NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '1'), ('sequence', '3');
+         INSERT INTO hosts VALUES ('web1', '{KEY}', 0);
+         INSERT INTO users VALUES ('alice', '', 1, 0);
+         INSERT INTO replicas VALUES ('web1', 0);"
+    ))
+    .unwrap();
+    conn
+}
+
+#[test]
+fn a_version_1_store_is_migrated_through_2_to_identities_keeping_its_data() {
+    let dir = Scratch::new();
+    drop(version_1_store(&dir));
+    let store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.sequence(), 3);
+    let web1 = &store.database().hosts[0];
+    assert!(
+        !web1.may_ask_for_others,
+        "migration 1 -> 2 adds the flag, off"
+    );
+    identities_can_be_added_and_survive_a_reopen(&dir, store);
+}
+
+#[test]
+fn a_version_2_store_is_migrated_to_identities_keeping_its_hosts_flags() {
+    let dir = Scratch::new();
+    {
+        let conn = version_1_store(&dir);
+        conn.execute_batch(&format!(
+            "ALTER TABLE hosts ADD COLUMN may_ask_for_others INTEGER NOT NULL DEFAULT 0;
+             INSERT INTO hosts VALUES ('jump1', '{}', 1, 1);
+             UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            "42".repeat(32)
+        ))
+        .unwrap();
+    }
+    let store = Store::open(&dir.file()).unwrap();
+    let flags: Vec<(&str, bool)> = store
+        .database()
+        .hosts
+        .iter()
+        .map(|h| (h.name.as_str(), h.may_ask_for_others))
+        .collect();
+    assert_eq!(flags, [("web1", false), ("jump1", true)]);
+    identities_can_be_added_and_survive_a_reopen(&dir, store);
+}
+
+/// After a migration: the one user has no identity yet; an identity, a Unix group, a member
+/// and a lockout are stored, survive a reopen, and the file says the current version.
+fn identities_can_be_added_and_survive_a_reopen(dir: &Scratch, mut store: Store) {
+    let alice = &store.database().users[0];
+    assert!(alice.locked && alice.unix.is_none());
+    assert_eq!(store.database().replicas, ["web1"]);
+    for change in [
+        Change::SetUnixAccount {
+            user: "alice".into(),
+            account: Some(unix_account(100_001)),
+        },
+        Change::AddUnixGroup {
+            name: "ops".into(),
+            gid: 100_100,
+        },
+        Change::AddUnixGroupMember {
+            group: "ops".into(),
+            user: "alice".into(),
+        },
+        // The last migration's table.
+        Change::SetLockout {
+            user: "alice".into(),
+            until: "2027-01-01T00:00:00Z".into(),
+        },
+    ] {
+        store.apply(&change).unwrap();
+    }
+    let expected = store.database().clone();
+    drop(store);
+    let store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.database(), &expected);
+    assert_eq!(store.database().unix_groups[0].members, ["alice"]);
+    assert_eq!(store.database().lockouts.len(), 1);
+    assert_eq!(store.sequence(), 7);
     drop(store);
     let conn = Connection::open(dir.file()).unwrap();
     let version = schema::get_meta(&conn, "schema_version").unwrap();

@@ -27,6 +27,22 @@ pub fn render(request: &LocalRequest, response: &LocalResponse) -> Rendered {
             (format!("auth failed from {server}"), EXIT_NO)
         }
         (LocalRequest::Status, LocalResponse::Status(report)) => (render_status(report), EXIT_OK),
+        (LocalRequest::Lookup(_), LocalResponse::User(u)) => (
+            format!(
+                "{}:x:{}:{}:{}:{}:{}",
+                u.name, u.uid, u.gid, u.gecos, u.home, u.shell
+            ),
+            EXIT_OK,
+        ),
+        (LocalRequest::Lookup(_), LocalResponse::Group(g)) => (
+            format!("{}:x:{}:{}", g.name, g.gid, g.members.join(",")),
+            EXIT_OK,
+        ),
+        (LocalRequest::Lookup(_), LocalResponse::Groups(gids)) => {
+            let gids: Vec<String> = gids.iter().map(u32::to_string).collect();
+            (gids.join(" "), EXIT_OK)
+        }
+        (LocalRequest::Lookup(_), LocalResponse::NotFound) => ("not found".into(), EXIT_NO),
         (_, LocalResponse::Error { kind, message }) => {
             (format!("error: {message} ({})", kind.name()), EXIT_ERROR)
         }
@@ -97,6 +113,30 @@ pub fn render_status(report: &StatusReport) -> String {
         "requests: {} queued, {} in flight; background retry: {retry}; local callers: {}",
         report.queued, report.in_flight, report.local_clients
     );
+    let o = &report.offline;
+    let on = |b: bool| if b { "on" } else { "off" };
+    let _ = write!(
+        out,
+        "\noffline: identities {}, decisions up to {} s, passwords {}; answered offline: \
+         {} identities, {} authorize, {} authenticate; cached: {} identities, {} decisions, \
+         {} verifiers",
+        on(o.identities),
+        o.authorize_max_age_s,
+        on(o.passwords),
+        o.identity_answers,
+        o.authorize_answers,
+        o.authenticate_answers,
+        o.cached_identities,
+        o.cached_decisions,
+        o.cached_verifiers,
+    );
+    if let Some((last, ago_ms)) = &o.last {
+        let _ = write!(
+            out,
+            "\nlast offline answer: {last}, {} ago",
+            seconds(*ago_ms)
+        );
+    }
     out
 }
 

@@ -5,6 +5,9 @@
 mod lists;
 
 use super::*;
+use crate::wire::identity::{
+    put_gids, put_group, put_lookup, put_passwd, read_gids, read_group, read_lookup, read_passwd,
+};
 use crate::wire::writer::{put_string, truncate_utf8};
 use lists::{put_ciphers, put_versions, read_ciphers, read_versions};
 
@@ -21,6 +24,10 @@ const RESP_AUTH_FAIL: u8 = 4;
 /// changed") can get a code of its own; 1-3 were detailed reasons before 2026-12, now refused.
 const AUTH_FAILED: u8 = 4;
 const RESP_ERROR: u8 = 5;
+const RESP_USER: u8 = 6;
+const RESP_GROUP: u8 = 7;
+const RESP_GROUPS: u8 = 8;
+const RESP_NOT_FOUND: u8 = 9;
 
 pub(super) fn encode_handshake(msg: &Handshake, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     match msg {
@@ -184,6 +191,7 @@ fn put_request(out: &mut Vec<u8>, body: &Request) -> Result<(), EncodeError> {
             put_string(out, "password", MAX_PASSWORD_LEN, &a.password)?;
             put_string(out, "host", MAX_HOST_LEN, &a.host)?;
         }
+        Request::Lookup(lookup) => put_lookup(out, lookup)?,
     }
     Ok(())
 }
@@ -219,7 +227,10 @@ fn read_request<'a>(r: &mut Reader<'a>) -> Result<RequestView<'a>, DecodeError> 
             password: r.str("password", MAX_PASSWORD_LEN)?,
             host: r.str("host", MAX_HOST_LEN)?,
         }),
-        other => return Err(unknown("request kind", other)),
+        other => match read_lookup(other, r)? {
+            Some(lookup) => Request::Lookup(lookup),
+            None => return Err(unknown("request kind", other)),
+        },
     })
 }
 
@@ -236,6 +247,19 @@ fn put_response(out: &mut Vec<u8>, body: &Response) -> Result<(), EncodeError> {
             out.push(RESP_ERROR);
             put_wire_error(out, e);
         }
+        Response::User(entry) => {
+            out.push(RESP_USER);
+            put_passwd(out, entry)?;
+        }
+        Response::Group(entry) => {
+            out.push(RESP_GROUP);
+            put_group(out, entry)?;
+        }
+        Response::Groups(gids) => {
+            out.push(RESP_GROUPS);
+            put_gids(out, gids)?;
+        }
+        Response::NotFound => out.push(RESP_NOT_FOUND),
     }
     Ok(())
 }
@@ -256,6 +280,10 @@ fn read_response(r: &mut Reader<'_>) -> Result<Response, DecodeError> {
             code => return Err(unknown("auth failure", code)),
         },
         RESP_ERROR => Response::Error(read_wire_error(r)?),
+        RESP_USER => Response::User(read_passwd(r)?.into()),
+        RESP_GROUP => Response::Group(read_group(r)?.into()),
+        RESP_GROUPS => Response::Groups(read_gids(r)?.into()),
+        RESP_NOT_FOUND => Response::NotFound,
         other => return Err(unknown("response kind", other)),
     })
 }

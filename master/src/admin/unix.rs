@@ -1,0 +1,203 @@
+//! Admin requests about Unix identities: setting a user's uid, gid, GECOS, home and shell,
+//! Unix groups and their members, and showing them. The master checks here what only it
+//! should check — that an id it is asked to assign lies in the configured range, and picks the
+//! lowest free one when none is given; syntax and uniqueness are checked when the change
+//! compiles, on the master and every replica alike.
+//!
+//! Not pure: commits through `MasterState`. Called by `handler::handle`.
+
+use super::handler::{done, error, refused};
+use super::proto::{AdminErrorKind, AdminResponse, UserInfo};
+use crate::state::MasterState;
+use gatehouse_common::policy::{Change, Database, UnixAccount};
+
+/// The shell a new identity gets unless the admin names one (`/bin/sh`): the one shell every
+/// Unix host has, so a login never fails on a missing interpreter.
+pub const DEFAULT_SHELL: &str = "/bin/sh";
+/// Where a new identity's home is unless the admin names one: this, then the user name.
+pub const DEFAULT_HOME_PARENT: &str = "/home/";
+
+/// The fields of `user unix`; `None` keeps or defaults (see `AdminRequest::UserUnix`).
+pub struct UnixFields {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub gecos: Option<String>,
+    pub home: Option<String>,
+    pub shell: Option<String>,
+}
+
+/// The lowest id in `min..=max` that `used` does not contain, if any.
+fn lowest_free(min: u32, max: u32, used: impl Iterator<Item = u32>) -> Option<u32> {
+    let mut taken: Vec<u32> = used.filter(|id| (min..=max).contains(id)).collect();
+    taken.sort_unstable();
+    taken.dedup();
+    let mut candidate = min;
+    for id in taken {
+        if id != candidate {
+            break;
+        }
+        candidate = candidate.checked_add(1)?;
+    }
+    (candidate <= max).then_some(candidate)
+}
+
+fn out_of_range(what: &str, id: u32, (min, max): (u32, u32)) -> Option<AdminResponse> {
+    (!(min..=max).contains(&id)).then(|| {
+        refused(format!(
+            "{what} {id} is outside the master's range {min}..={max} (config: unix_ids)"
+        ))
+    })
+}
+
+/// `user unix NAME ...`.
+pub fn set_account(state: &MasterState, name: String, fields: UnixFields) -> AdminResponse {
+    let ranges = state.unix_ids();
+    let (current, next_uid) = state.read(|s| {
+        let db = s.database();
+        let current = db
+            .users
+            .iter()
+            .find(|u| u.name == name)
+            .map(|u| u.unix.clone());
+        let used = db
+            .users
+            .iter()
+            .filter_map(|u| u.unix.as_ref().map(|a| a.uid));
+        (current, lowest_free(ranges.uids.0, ranges.uids.1, used))
+    });
+    let Some(current) = current else {
+        return refused(format!("unknown user `{name}`"));
+    };
+    let assigned_uid = current.is_none() && fields.uid.is_none();
+    let uid = match (fields.uid, &current, next_uid) {
+        (Some(uid), _, _) => uid,
+        (None, Some(account), _) => account.uid,
+        (None, None, Some(uid)) => uid,
+        (None, None, None) => {
+            let (min, max) = ranges.uids;
+            return refused(format!(
+                "no free uid left in {min}..={max} (config: unix_ids)"
+            ));
+        }
+    };
+    if let Some(refusal) = fields
+        .uid
+        .and_then(|uid| out_of_range("uid", uid, ranges.uids))
+    {
+        return refusal;
+    }
+    if let Some(refusal) = fields
+        .gid
+        .and_then(|gid| out_of_range("gid", gid, ranges.gids))
+    {
+        return refusal;
+    }
+    let account = UnixAccount {
+        uid,
+        gid: fields
+            .gid
+            .or(current.as_ref().map(|a| a.gid))
+            .unwrap_or(uid),
+        gecos: fields
+            .gecos
+            .or(current.as_ref().map(|a| a.gecos.clone()))
+            .unwrap_or_default(),
+        home: fields
+            .home
+            .or(current.as_ref().map(|a| a.home.clone()))
+            .unwrap_or_else(|| format!("{DEFAULT_HOME_PARENT}{name}")),
+        shell: fields
+            .shell
+            .or(current.as_ref().map(|a| a.shell.clone()))
+            .unwrap_or_else(|| DEFAULT_SHELL.to_string()),
+    };
+    let change = Change::SetUnixAccount {
+        user: name,
+        account: Some(account),
+    };
+    with_id(state, change, assigned_uid.then_some(("uid", uid)))
+}
+
+/// `unixgroup add NAME [--gid N]`.
+pub fn add_group(state: &MasterState, name: String, gid: Option<u32>) -> AdminResponse {
+    let ranges = state.unix_ids();
+    let gid = match gid {
+        Some(gid) => {
+            if let Some(refusal) = out_of_range("gid", gid, ranges.gids) {
+                return refusal;
+            }
+            gid
+        }
+        None => {
+            let next = state.read(|s| {
+                let used = s.database().unix_groups.iter().map(|g| g.gid);
+                lowest_free(ranges.gids.0, ranges.gids.1, used)
+            });
+            let Some(gid) = next else {
+                let (min, max) = ranges.gids;
+                return refused(format!(
+                    "no free gid left in {min}..={max} (config: unix_ids)"
+                ));
+            };
+            return with_id(
+                state,
+                Change::AddUnixGroup { name, gid },
+                Some(("gid", gid)),
+            );
+        }
+    };
+    done(state, Change::AddUnixGroup { name, gid })
+}
+
+/// Commits `change`; when the master chose an id, says which.
+fn with_id(state: &MasterState, change: Change, chosen: Option<(&str, u32)>) -> AdminResponse {
+    match (done(state, change), chosen) {
+        (AdminResponse::Done { seq }, Some((what, id))) => AdminResponse::IdSet {
+            seq,
+            what: what.to_string(),
+            id,
+        },
+        (response, _) => response,
+    }
+}
+
+/// `user show NAME`.
+pub fn show_user(db: &Database, name: &str) -> AdminResponse {
+    let Some(user) = db.users.iter().find(|u| u.name == name) else {
+        return error(AdminErrorKind::Refused, format!("unknown user `{name}`"));
+    };
+    AdminResponse::User(UserInfo {
+        name: user.name.clone(),
+        locked: user.locked,
+        has_password: !user.password_hash.is_empty(),
+        classes: user.classes.clone(),
+        routes: user.routes.len(),
+        unix: user.unix.clone(),
+        unix_groups: db
+            .unix_groups
+            .iter()
+            .filter(|g| g.members.contains(&user.name))
+            .map(|g| g.name.clone())
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lowest_free;
+
+    #[test]
+    fn the_lowest_free_id_skips_used_ones_and_respects_the_range() {
+        assert_eq!(lowest_free(10, 20, [].into_iter()), Some(10));
+        assert_eq!(
+            lowest_free(10, 20, [10, 11, 13, 5, 99].into_iter()),
+            Some(12)
+        );
+        assert_eq!(lowest_free(10, 12, [12, 11, 10].into_iter()), None);
+        assert_eq!(lowest_free(10, 10, [10, 10].into_iter()), None);
+        assert_eq!(
+            lowest_free(u32::MAX - 1, u32::MAX - 1, [].into_iter()),
+            Some(u32::MAX - 1)
+        );
+    }
+}
