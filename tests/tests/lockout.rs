@@ -124,6 +124,8 @@ fn a_user_is_locked_out_everywhere_after_failures_at_several_servers_until_the_a
     assert!(cluster
         .admin_ok(&["status"])
         .contains("users: 1 (0 locked, 1 locked out)"));
+    let shown = cluster.admin_ok(&["user", "show", "alice"]);
+    assert!(shown.contains("locked out: until "), "{shown}");
 
     cluster.admin_ok(&["user", "unlock", "alice"]);
     assert!(!cluster.admin_ok(&["lockout", "list"]).contains("alice"));
@@ -217,6 +219,11 @@ fn reports_sent_again_after_a_reconnect_are_counted_once() {
     assert_eq!(send(1, vec![failure(1), failure(2)]), 2);
     let line = wait_for_lockout_line(&cluster, "two failures", |l| l.contains("wrong"));
     assert_eq!(line, "alice\t2 wrong passwords: web1 x2 via r1");
+    let shown = cluster.admin_ok(&["user", "show", "alice"]);
+    assert!(
+        shown.contains("locked out: no\nwrong passwords: 2 (web1 x2 via r1)\n"),
+        "{shown}"
+    );
     // The third is new: alice is locked out.
     assert_eq!(send(3, vec![failure(3)]), 3);
     wait_for_lockout_line(&cluster, "alice locked out", |l| {

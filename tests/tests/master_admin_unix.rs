@@ -83,7 +83,8 @@ fn identities_are_assigned_checked_shown_and_exported() {
     );
     assert_eq!(
         a.ok(&["user", "show", "bob"]),
-        "user: bob\nlocked: no\npassword: none\nclasses: \nroutes: 0\n\
+        "user: bob\nlocked: no\nlocked out: no\nwrong passwords: 0\npassword: none\n\
+         classes: \nroutes: 0\n\
          unix: uid=100001 gid=100001 gecos=\"Bob B\" home=/srv/bob shell=/bin/bash\n\
          unix groups: ops\n"
     );

@@ -7,7 +7,7 @@
 
 use super::proto::{
     AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, LockoutEntry, RouteEntry,
-    StatusReport, MAX_IMPORT_BYTES,
+    StatusReport, UserInfo, MAX_IMPORT_BYTES,
 };
 use super::unix::{self, UnixFields};
 use crate::lockout::{active_lockouts, tracker::sources, unix_ms};
@@ -152,7 +152,10 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
                 account: None,
             },
         ),
-        R::UserShow { name } => state.read(|s| unix::show_user(s.database(), &name)),
+        R::UserShow { name } => match state.read(|s| unix::show_user(s.database(), &name)) {
+            AdminResponse::User(info) => AdminResponse::User(with_lockout(state, info)),
+            other => other,
+        },
         R::UnixGroupAdd { name, gid } => unix::add_group(state, name, gid),
         R::UnixGroupRemove { name } => done(state, Change::RemoveUnixGroup { name }),
         R::UnixGroupMemberAdd { group, user } => {
@@ -284,6 +287,23 @@ fn unlock(state: &MasterState, name: String) -> AdminResponse {
             locked: false,
         },
     )
+}
+
+/// `user show` with the lockout's view of the user: locked out until when, wrong passwords
+/// counted now and where from.
+fn with_lockout(state: &MasterState, mut info: UserInfo) -> UserInfo {
+    let now = PolicyTime::from_unix(now_unix());
+    info.locked_out_until = state.read(|s| {
+        active_lockouts(s.database(), now)
+            .find(|l| l.user == info.name)
+            .map(|l| l.until.clone())
+    });
+    let recent = state.lockout().recent(unix_ms(SystemTime::now()));
+    if let Some((_, seen)) = recent.into_iter().find(|(user, _)| *user == info.name) {
+        info.wrong_passwords = seen.len() as u32;
+        info.wrong_password_sources = sources(&seen);
+    }
+    info
 }
 
 /// Users locked out now, then users with failures counted, by name.

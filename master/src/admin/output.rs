@@ -97,8 +97,17 @@ fn user_info(u: &UserInfo) -> String {
         ),
         None => "(none)".to_string(),
     };
+    let locked_out = match &u.locked_out_until {
+        Some(until) => format!("until {until}"),
+        None => "no".to_string(),
+    };
+    let wrong = match u.wrong_passwords {
+        0 => "0".to_string(),
+        n => format!("{n} ({})", u.wrong_password_sources),
+    };
     format!(
-        "user: {}\nlocked: {}\npassword: {}\nclasses: {}\nroutes: {}\nunix: {unix}\nunix groups: {}",
+        "user: {}\nlocked: {}\nlocked out: {locked_out}\nwrong passwords: {wrong}\npassword: {}\n\
+         classes: {}\nroutes: {}\nunix: {unix}\nunix groups: {}",
         u.name,
         if u.locked { "yes" } else { "no" },
         if u.has_password { "set" } else { "none" },

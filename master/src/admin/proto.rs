@@ -231,6 +231,16 @@ pub struct UserInfo {
     pub unix: Option<UnixAccount>,
     /// The Unix groups listing this user, by name.
     pub unix_groups: Vec<String>,
+    /// When its lockout after wrong passwords ends (`YYYY-MM-DDTHH:MM:SSZ`), if it is locked
+    /// out now.
+    #[serde(default)]
+    pub locked_out_until: Option<String>,
+    /// Wrong passwords counted in the lockout's window now, and where they came from
+    /// (`web1 x2 via r1`).
+    #[serde(default)]
+    pub wrong_passwords: u32,
+    #[serde(default)]
+    pub wrong_password_sources: String,
 }
 
 /// Why a request failed.

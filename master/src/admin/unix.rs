@@ -179,6 +179,10 @@ pub fn show_user(db: &Database, name: &str) -> AdminResponse {
             .filter(|g| g.members.contains(&user.name))
             .map(|g| g.name.clone())
             .collect(),
+        // The master's handler adds the lockout's view.
+        locked_out_until: None,
+        wrong_passwords: 0,
+        wrong_password_sources: String::new(),
     })
 }
 
