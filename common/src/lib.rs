@@ -3,6 +3,7 @@
 //! files, peer credentials), and `service`, which talks to the service manager (notifications,
 //! watchdog, signals, log output).
 
+pub mod audit;
 pub mod backoff;
 pub mod config;
 pub mod crypto;

@@ -128,6 +128,8 @@ impl Lockout {
                     };
                     self.count_in(&mut inner, &failure, now_unix_ms);
                 }
+                // The link hands audit streams to the audit store, never here.
+                Report::Audit(_) => {}
             }
         }
         accepted.through
