@@ -16,6 +16,6 @@ pub mod render;
 pub mod syslog;
 
 pub use record::{
-    decode_one, decode_record, encode_record, AdminOutcome, Asked, AuditEvent, AuditRecord, Verdict,
-    MAX_AUDIT_TEXT_LEN, MAX_RECORD_LEN,
+    decode_one, decode_record, encode_record, AdminOutcome, Asked, AuditEvent, AuditRecord,
+    Verdict, MAX_AUDIT_TEXT_LEN, MAX_RECORD_LEN,
 };

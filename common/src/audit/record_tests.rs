@@ -113,13 +113,11 @@ fn wire_vector_an_authorize_record() {
     // docs/PROTOCOL.md, "Audit records": alice's SSH login to web1, allowed, decided at
     // 2026-11-23T12:00:00.123Z for web1's agent connected from 10.0.0.7:40112.
     let record = every_kind().remove(0);
-    let want = hex(
-        "10  00 00 01 a2 08 46 fe 7b  00 00 00 04 77 65 62 31
+    let want = hex("10  00 00 01 a2 08 46 fe 7b  00 00 00 04 77 65 62 31
          04 0a 00 00 07 9c b0
          02  00 00 00 05 61 6c 69 63 65  00 00 00 08 31 30 2e 30 2e 30 2e 39
              00 00 00 05 61 6c 69 63 65  00 00 00 04 77 65 62 31
-         01  00 00 00 11 53 53 48 3a 2a 2d 3e 61 6c 69 63 65 40 77 65 62 2a",
-    );
+         01  00 00 00 11 53 53 48 3a 2a 2d 3e 61 6c 69 63 65 40 77 65 62 2a");
     assert_eq!(encoded(&record), want);
     assert_eq!(decode_one(&want).unwrap(), record);
 }

@@ -186,6 +186,9 @@ mod tests {
         };
         let line = text_line(&record, None);
         assert!(line.starts_with("at=1970-01-01T00:00:00.005Z kind=authorize outcome=allow"));
-        assert!(line.ends_with("route=\"SSH:*->alice@web* [class ops]\""), "{line}");
+        assert!(
+            line.ends_with("route=\"SSH:*->alice@web* [class ops]\""),
+            "{line}"
+        );
     }
 }

@@ -164,7 +164,10 @@ fn an_authorize_parses_back_with_every_field() {
         (parsed.hostname.as_str(), parsed.app_name.as_str()),
         ("r1", "gatehouse")
     );
-    assert_eq!((parsed.procid.as_str(), parsed.msgid.as_str()), ("-", "authorize"));
+    assert_eq!(
+        (parsed.procid.as_str(), parsed.msgid.as_str()),
+        ("-", "authorize")
+    );
     assert_eq!(parsed.sd_id, "audit@32473");
     let want: Vec<(String, String)> = fields(&record, Some(origin()))
         .into_iter()

@@ -1,0 +1,119 @@
+//! The `audit` section of a server's config (replica and master alike): where the journal
+//! lives, when an answer may leave (after its record is synced to disk, or written), how big
+//! the journal may grow while the master is away and what happens then. Read once at start
+//! (a reload names it as needing a restart).
+
+use super::segment::SEGMENT_BYTES;
+use gatehouse_common::config::ConfigError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The journal's directory when the config names none: `audit` beside the config file.
+pub const DEFAULT_DIR: &str = "audit";
+/// Most bytes of journal on disk (2 GiB): about ten million records, a week of a busy
+/// fleet's logins (about 17 decisions a second) with the master away. Must be at least two
+/// segments.
+pub const DEFAULT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// With `answer_after: Written`, how often the writer syncs (10 ms): what a power loss can
+/// take from the journal's tail in that mode.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(10);
+
+/// When an answer may leave for the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AnswerAfter {
+    /// Once its record is on disk (fdatasync): no decision an agent saw is lost, even to a
+    /// power failure. Each answer waits for the next group commit (one sync for every record
+    /// that arrived meanwhile).
+    Synced,
+    /// Once its record is written to the journal file (the kernel has it): no decision an
+    /// agent saw is lost to a crash of the server process (SIGKILL, a panic, the OOM killer);
+    /// a power failure or kernel crash can lose the last `sync_interval_ms`.
+    Written,
+}
+
+/// What happens when the journal holds `max_bytes` (the master has been away long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum WhenFull {
+    /// Delete the oldest unrelayed records to make room: decisions go on, the trail has a
+    /// gap (counted, logged, shown in metrics and to the master).
+    DropOldest,
+    /// Refuse requests the journal cannot record: agents are told "busy, go elsewhere" (a
+    /// replica with room answers), so no decision goes unrecorded.
+    RefuseNew,
+}
+
+/// The section as written (every field optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFile {
+    /// The journal's directory, relative to the config file (created, mode 0700).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    #[serde(default)]
+    pub answer_after: Option<AnswerAfter>,
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    #[serde(default)]
+    pub when_full: Option<WhenFull>,
+    #[serde(default)]
+    pub sync_interval_ms: Option<u64>,
+}
+
+/// Checked settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    pub dir: PathBuf,
+    pub answer_after: AnswerAfter,
+    pub max_bytes: u64,
+    pub when_full: WhenFull,
+    pub sync_interval: Duration,
+    /// Bytes after which a segment is closed (not in the file: [`SEGMENT_BYTES`]; tests use
+    /// small ones).
+    pub segment_bytes: u64,
+}
+
+impl AuditConfig {
+    /// Settings for a journal in `dir` with every default.
+    pub fn in_dir(dir: PathBuf) -> Self {
+        AuditConfig {
+            dir,
+            answer_after: AnswerAfter::Synced,
+            max_bytes: DEFAULT_MAX_BYTES,
+            when_full: WhenFull::DropOldest,
+            sync_interval: DEFAULT_SYNC_INTERVAL,
+            segment_bytes: SEGMENT_BYTES,
+        }
+    }
+
+    /// Checks the section of the config file `path` (whose directory is `base`).
+    pub fn from_file(file: &AuditFile, path: &Path, base: &Path) -> Result<Self, ConfigError> {
+        let min = 2 * SEGMENT_BYTES;
+        let max_bytes = file.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+        if max_bytes < min {
+            return Err(ConfigError::invalid(
+                path,
+                "audit.max_bytes",
+                format!("{max_bytes} is below two journal segments ({min} bytes)"),
+            ));
+        }
+        let sync_ms = file
+            .sync_interval_ms
+            .unwrap_or(DEFAULT_SYNC_INTERVAL.as_millis() as u64);
+        if !(1..=10_000).contains(&sync_ms) {
+            return Err(ConfigError::invalid(
+                path,
+                "audit.sync_interval_ms",
+                format!("{sync_ms} is outside 1..=10000"),
+            ));
+        }
+        Ok(AuditConfig {
+            dir: base.join(file.dir.clone().unwrap_or_else(|| DEFAULT_DIR.into())),
+            answer_after: file.answer_after.unwrap_or(AnswerAfter::Synced),
+            max_bytes,
+            when_full: file.when_full.unwrap_or(WhenFull::DropOldest),
+            sync_interval: Duration::from_millis(sync_ms),
+            segment_bytes: SEGMENT_BYTES,
+        })
+    }
+}
