@@ -3,6 +3,7 @@
 //! settings (the same section as a replica's), the metrics endpoint and the log level. Reads
 //! one file; errors name the file and the field.
 
+use crate::audit::{MasterAuditConfig, MasterAuditFile};
 use crate::lockout::config::{LockoutConfig, LockoutFile};
 use gatehouse_common::config::{load_ron, ConfigError};
 use gatehouse_common::service::logging;
@@ -62,6 +63,9 @@ struct MasterFile {
     /// Where `gatehouse-admin` may assign uids and gids.
     #[serde(default)]
     unix_ids: Option<UnixIdsFile>,
+    /// The audit trail (`crate::audit::config`); every field optional.
+    #[serde(default)]
+    audit: MasterAuditFile,
 }
 
 /// The `unix_ids` section as written.
@@ -141,6 +145,7 @@ pub struct MasterConfig {
     pub unix_ids: UnixIdRanges,
     pub metrics_listen: Option<SocketAddr>,
     pub log_level: Option<LevelFilter>,
+    pub audit: MasterAuditConfig,
 }
 
 impl MasterConfig {
@@ -159,7 +164,9 @@ impl MasterConfig {
                 .unwrap_or(Path::new("."))
                 .join(DEFAULT_MASTER_KEY_FILE),
         };
+        let audit = MasterAuditConfig::from_file(&file.audit, path, base, &database)?;
         Ok(MasterConfig {
+            audit,
             listen: file.listen,
             database,
             master_key,
@@ -215,5 +222,6 @@ impl ServerConfig for MasterConfig {
         restart_only(out, "metrics_listen", &a.metrics_listen, &b.metrics_listen);
         restart_only(out, "unix_ids", &a.unix_ids, &b.unix_ids);
         restart_only(out, "lockout", &a.lockout, &b.lockout);
+        restart_only(out, "audit", &a.audit, &b.audit);
     }
 }

@@ -3,6 +3,7 @@
 //! - [`store`]: the durable SQLite store with its change log.
 //! - [`state`]: the running master's shared state: store, published snapshots, hooks.
 //! - [`admin`]: the admin socket protocol, server, client and CLI.
+//! - [`audit`]: every server's audit records stored once; admin actions recorded.
 //! - [`config`]: the master's config file.
 //! - [`identity`]: the master's Ed25519 key file (its identity on replication links).
 //! - [`replication`]: links to replicas.
@@ -10,6 +11,7 @@
 //! - [`metrics`]: the replicas' links as metrics.
 
 pub mod admin;
+pub mod audit;
 pub mod config;
 pub mod hooks;
 pub mod identity;

@@ -10,17 +10,20 @@ use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::repl::LinkTimings;
 use gatehouse_common::service::{self, logging};
 use gatehouse_master::admin::server;
+use gatehouse_master::audit::Audit;
 use gatehouse_master::config::MasterConfig;
 use gatehouse_master::identity;
 use gatehouse_master::lockout::{self, MasterEvents};
-use gatehouse_master::metrics::{LinksCollector, LockoutCollector};
+use gatehouse_master::metrics::{AuditCollector, LinksCollector, LockoutCollector};
 use gatehouse_master::replication;
 use gatehouse_master::state::MasterState;
 use gatehouse_master::store::Store;
+use gatehouse_replica::audit::{Journal, Recorder};
 use gatehouse_replica::auth_events::LogThen;
 use gatehouse_replica::bridge::{BridgeParts, Reactor};
 use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::metrics::collect::{BridgeCollector, DbCollector};
+use gatehouse_replica::metrics::journal::JournalCollector;
 use gatehouse_replica::net::bind_tcp_and_udp;
 use gatehouse_replica::serving;
 use std::path::{Path, PathBuf};
@@ -152,26 +155,44 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
         MasterState::with_lockout(store, config.lockout.clone()).with_unix_ids(config.unix_ids),
     );
     lockout::spawn_applier(state.clone())?;
+    // The audit trail: every server's records stored once; this master's own decisions in
+    // its own journal first, like a replica's.
+    let audit = Audit::open(config.audit.clone())?;
+    let journal =
+        match &config.audit.journal {
+            Some(journal) => Some(Journal::open(journal.clone()).with_context(|| {
+                format!("cannot open the audit journal {}", journal.dir.display())
+            })?),
+            None => None,
+        };
+    audit.spawn(journal.clone())?;
+    let recorder = journal.clone().map(|j| Arc::new(Recorder::new(j)));
     let admin = server::bind(&config.admin_socket)?;
     let (listener, udp) = bind_tcp_and_udp(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let mut handler = PolicyHandler::with_events(
+        state.policy(),
+        Arc::new(LogThen::new(MasterEvents::new(state.lockout().clone()))),
+    );
+    if let Some(recorder) = &recorder {
+        handler = handler.with_audit(recorder.clone());
+    }
     let reactor = Reactor::new(BridgeParts {
         control,
         listener,
         udp,
-        handler: Arc::new(PolicyHandler::with_events(
-            state.policy(),
-            Arc::new(LogThen::new(MasterEvents::new(state.lockout().clone()))),
-        )),
+        handler: Arc::new(handler),
         keys: state.keys(),
         db: state.db_status(),
         heartbeat: service.heartbeat("bridge"),
+        audit: recorder.clone(),
     })?;
     server::spawn(
         admin,
         state.clone(),
         AllowedUids::for_this_process(&config.admin_uids),
+        Some(audit.clone()),
     )?;
     if let Some(listen) = config.replication_listen {
         let key = identity::load_or_create(&config.master_key)?;
@@ -181,6 +202,7 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
             key,
             write_confirm_wait: config.write_confirm_wait,
             heartbeat: service.heartbeat("replication"),
+            audit: Some(audit.clone()),
         };
         let addr = replication::start(listen, state.clone(), link)
             .with_context(|| format!("cannot listen for replicas on {listen}"))?;
@@ -200,20 +222,25 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
         "master at sequence {sequence}, serving agents on {addr} (tcp + udp probes), admin socket {}",
         config.admin_socket.display()
     );
-    serving::start_metrics(
-        config.metrics_listen,
-        vec![
-            Box::new(BridgeCollector(reactor.stats())),
-            Box::new(DbCollector(state.db_status())),
-            Box::new(LinksCollector(state.clone())),
-            Box::new(LockoutCollector(state.clone())),
-        ],
-    )?;
+    let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> = vec![
+        Box::new(BridgeCollector(reactor.stats())),
+        Box::new(DbCollector(state.db_status())),
+        Box::new(LinksCollector(state.clone())),
+        Box::new(LockoutCollector(state.clone())),
+        Box::new(AuditCollector(audit.clone())),
+    ];
+    if let Some(journal) = &journal {
+        collectors.push(Box::new(JournalCollector(journal.clone())));
+    }
+    serving::start_metrics(config.metrics_listen, collectors)?;
     // Tests and scripts read this line to learn the port when the config says port 0.
     println!("listening on {addr}");
     service.ready(&format!("serving agents on {addr}, sequence {sequence}"));
     let result = reactor.run();
     let _ = std::fs::remove_file(&config.admin_socket);
+    if let Some(journal) = &journal {
+        journal.shutdown();
+    }
     result?;
     Ok(())
 }

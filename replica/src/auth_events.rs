@@ -14,12 +14,8 @@ use gatehouse_common::types::AuthFailure;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
-/// Which kind of request was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Asked {
-    Authorize,
-    Authenticate,
-}
+/// Which kind of request was refused (shared with the audit records).
+pub use gatehouse_common::audit::Asked;
 
 /// One event the agent is not told about in detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,10 +104,7 @@ impl AuthEvents for LogEvents {
                 target: "gatehouse::auth",
                 "refused a request about another host: asked={} agent={} host={} (it may ask only about itself; \
                  gatehouse-admin host ask-for-others {agent} yes allows a jump host or proxy)",
-                match asked {
-                    Asked::Authorize => "authorize",
-                    Asked::Authenticate => "authenticate",
-                },
+                asked.name(),
                 kv::value(agent),
                 kv::value(host)
             ),

@@ -12,12 +12,14 @@ use gatehouse_common::os::key_file::read_node_key_file;
 use gatehouse_common::os::secure_file;
 use gatehouse_common::policy::{Database, PolicySnapshot};
 use gatehouse_common::service::{self, logging};
+use gatehouse_replica::audit::{Journal, Recorder};
 use gatehouse_replica::auth_events::LogThen;
 use gatehouse_replica::bridge::{BridgeParts, DbStatus, Reactor};
 use gatehouse_replica::config::{ReplicaConfig, Source};
 use gatehouse_replica::follower::{self, FollowConfig, Published};
 use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::metrics::collect::{BridgeCollector, DbCollector, FollowerCollector};
+use gatehouse_replica::metrics::journal::JournalCollector;
 use gatehouse_replica::net::bind_tcp_and_udp;
 use gatehouse_replica::reports::{ReportingEvents, Reports, ReportsCollector};
 use gatehouse_replica::serving;
@@ -132,6 +134,15 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
     };
     let keys = Arc::new(NodeKeyStore::new(policy.node_keys()));
     let policy = Arc::new(ArcSwap::from_pointee(policy));
+    let audit = match &config.audit {
+        Some(audit) => {
+            let journal = Journal::open(audit.clone()).with_context(|| {
+                format!("cannot open the audit journal {}", audit.dir.display())
+            })?;
+            Some(Arc::new(Recorder::new(journal)))
+        }
+        None => None,
+    };
     let mut handler = PolicyHandler::new(policy.clone());
     let mut follower_status = None;
     if let Loaded::Follow(follow, key, store) = loaded {
@@ -161,9 +172,13 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
                 keys: keys.clone(),
                 db: db.clone(),
                 reports: reports.clone(),
+                audit: audit.as_ref().map(|a| a.journal().clone()),
             },
         )?;
         follower_status = Some((status, reports));
+    }
+    if let Some(audit) = &audit {
+        handler = handler.with_audit(audit.clone());
     }
     let reactor = Reactor::new(BridgeParts {
         control,
@@ -173,6 +188,7 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
         keys,
         db: db.clone(),
         heartbeat: service.heartbeat("bridge"),
+        audit: audit.clone(),
     })?;
     let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> = vec![
         Box::new(BridgeCollector(reactor.stats())),
@@ -181,6 +197,9 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
     if let Some((status, reports)) = follower_status {
         collectors.push(Box::new(FollowerCollector(status)));
         collectors.push(Box::new(ReportsCollector(reports)));
+    }
+    if let Some(audit) = &audit {
+        collectors.push(Box::new(JournalCollector(audit.journal().clone())));
     }
     serving::start_metrics(config.metrics_listen, collectors)?;
     log::info!(
@@ -191,6 +210,11 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
     // Tests and scripts read this line to learn the port when the config says port 0.
     println!("listening on {addr}");
     service.ready(&format!("serving agents on {addr}"));
-    reactor.run()?;
+    let result = reactor.run();
+    // Every record of an answer sent is already durable; this syncs the rest.
+    if let Some(audit) = &audit {
+        audit.journal().shutdown();
+    }
+    result?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! `--name VALUE` options.
 
 use super::proto::AdminRequest;
+use crate::audit::AuditQuery;
 use gatehouse_common::policy::{PolicyTime, Route, RouteTarget};
 use gatehouse_common::types::Method;
 use std::path::PathBuf;
@@ -49,6 +50,10 @@ pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] [--master-uid UI
   export [--out FILE]
   import FILE
   check METHOD FROM_HOST FROM_USER TO_USER TO_HOST [--at YYYY-MM-DDTHH:MM:SSZ]
+  audit [--since T] [--until T] [--user U] [--host H] [--outcome O] [--kind K]
+        [--server S] [--limit N] [--after ID] [--follow] [--json]
+                            (T: YYYY-MM-DD[THH:MM:SSZ] UTC, or 30s/15m/2h/7d ago;
+                             O: allow deny ok fail refused locked_out done denied failed)
 Exit status: 0 ok, 1 refused by the master, 2 usage error, 3 cannot reach the master.
 The socket defaults to /run/gatehouse-master/admin.sock. Nothing is sent unless the socket and the
 process listening on it belong to root, to you, or to --master-uid UID.";
@@ -74,6 +79,13 @@ pub enum Command {
     /// Send the file's text for import.
     Import {
         file: PathBuf,
+    },
+    /// Print the audit records `query` selects (as JSON lines with `json`); with `follow`,
+    /// keep printing new ones as they are stored.
+    Audit {
+        query: AuditQuery,
+        follow: bool,
+        json: bool,
     },
     Help,
 }
@@ -116,7 +128,18 @@ const VALUE_OPTIONS: &[&str] = &[
     "--gecos",
     "--home",
     "--shell",
+    "--since",
+    "--until",
+    "--host",
+    "--outcome",
+    "--kind",
+    "--server",
+    "--limit",
+    "--after",
 ];
+
+/// Options that take no value (recorded as `true`).
+const FLAG_OPTIONS: &[&str] = &["--follow", "--json"];
 
 /// Words split into positionals and `--option value` pairs.
 struct Words {
@@ -132,7 +155,9 @@ impl Words {
         };
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
-            if arg.starts_with("--") && arg.len() > 2 {
+            if FLAG_OPTIONS.contains(&arg.as_str()) {
+                words.options.push((arg.clone(), "true".into()));
+            } else if arg.starts_with("--") && arg.len() > 2 {
                 if !VALUE_OPTIONS.contains(&arg.as_str()) {
                     return Err(usage(format!("unknown option {arg}")));
                 }
@@ -414,6 +439,7 @@ fn command(w: &Words) -> Result<Command, UsageError> {
             Ok(Command::Import { file: file.into() })
         }
         (Some("check"), _) => check(w),
+        (Some("audit"), _) => audit::command(w),
         (None, _) => Err(usage("no command given")),
         (Some(first), second) => Err(usage(format!(
             "unknown command `{first}{}`",
@@ -452,6 +478,9 @@ fn check(w: &Words) -> Result<Command, UsageError> {
         at_unix,
     })
 }
+
+#[path = "cli_audit.rs"]
+mod audit;
 
 #[cfg(test)]
 #[path = "cli_tests.rs"]

@@ -6,10 +6,12 @@
 //! request at a time per connection; [`Session`] holds a connection's pending import.
 
 use super::proto::{
-    AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, LockoutEntry, RouteEntry,
-    StatusReport, UserInfo, MAX_IMPORT_BYTES,
+    AdminErrorKind, AdminRequest, AdminResponse, AuditEntry, AuditStatus, CheckDecision, HostInfo,
+    LockoutEntry, RouteEntry, StatusReport, UserInfo, MAX_IMPORT_BYTES,
 };
 use super::unix::{self, UnixFields};
+use crate::audit::admin::to_hex;
+use crate::audit::{Audit, AuditQuery};
 use crate::lockout::{active_lockouts, tracker::sources, unix_ms};
 use crate::state::MasterState;
 use crate::store::StoreError;
@@ -22,13 +24,26 @@ use gatehouse_common::weak_keys::{check_added_key, check_host_keys};
 use gatehouse_common::wire::AuthorizeRequest;
 use rand::rngs::OsRng;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Per-connection state.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Session {
     /// Import text received by `ImportChunk` and not yet committed.
     import: String,
+    /// The audit trail (queries, status), when the master keeps one.
+    audit: Option<Arc<Audit>>,
+}
+
+impl Session {
+    /// A connection's session on a master with an audit trail.
+    pub fn with_audit(audit: Option<Arc<Audit>>) -> Session {
+        Session {
+            import: String::new(),
+            audit,
+        }
+    }
 }
 
 pub(super) fn error(kind: AdminErrorKind, message: impl Into<String>) -> AdminResponse {
@@ -169,7 +184,19 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
         }
         R::ReplicaAdd { host } => done(state, Change::AddReplica { host }),
         R::ReplicaRemove { host } => done(state, Change::RemoveReplica { host }),
-        R::Status => status(state),
+        R::Status => match status(state) {
+            AdminResponse::Status(mut report) => {
+                if let Some(audit) = &session.audit {
+                    report.audit = audit_status(audit);
+                }
+                AdminResponse::Status(report)
+            }
+            other => other,
+        },
+        R::Audit { query } => match &session.audit {
+            Some(audit) => audit_records(audit, &query),
+            None => refused("this master keeps no audit trail"),
+        },
         R::Compact { keep } => {
             let keep_after = state.read(|s| s.sequence()).saturating_sub(keep);
             let compacted = state
@@ -389,6 +416,7 @@ fn status(state: &MasterState) -> AdminResponse {
             routes,
             replicas_allowed: db.replicas.clone(),
             replica_links: Vec::new(),
+            audit: AuditStatus::default(),
         })
     });
     match report {
@@ -399,6 +427,50 @@ fn status(state: &MasterState) -> AdminResponse {
         }
         Err(e) => error(AdminErrorKind::Internal, e.to_string()),
     }
+}
+
+/// The records `query` selects, each in its binary encoding.
+fn audit_records(audit: &Audit, query: &AuditQuery) -> AdminResponse {
+    match audit.query(query) {
+        Ok(stored) => AdminResponse::AuditRecords(
+            stored
+                .into_iter()
+                .map(|s| {
+                    let mut bytes = Vec::new();
+                    gatehouse_common::audit::encode_record(&mut bytes, &s.record);
+                    AuditEntry {
+                        id: s.id,
+                        server: s.server,
+                        seq: s.seq,
+                        record: to_hex(&bytes),
+                    }
+                })
+                .collect(),
+        ),
+        Err(e) => error(AdminErrorKind::Internal, e.to_string()),
+    }
+}
+
+/// The audit part of `status` (empty where the store cannot be read: logged).
+fn audit_status(audit: &Audit) -> AuditStatus {
+    let mut status = AuditStatus::default();
+    match (audit.count(), audit.streams()) {
+        (Ok(records), Ok(streams)) => {
+            status.records = records;
+            status.streams = streams;
+        }
+        (Err(e), _) | (_, Err(e)) => log::error!("audit status: {e}"),
+    }
+    if let Some(journal) = audit.journal() {
+        let j = journal.status();
+        status.journal_unstored = j.assigned.saturating_sub(j.acked);
+        status.journal_bytes = j.disk_bytes;
+        status.journal_max_bytes = j.max_bytes;
+        status.journal_dropped = j.dropped;
+        status.journal_refused = j.refused;
+        status.journal_full = j.full;
+    }
+    status
 }
 
 fn now_unix() -> i64 {

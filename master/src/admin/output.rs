@@ -1,13 +1,17 @@
 //! How `gatehouse-admin` prints the master's answers: short, line-oriented text that is easy
 //! to read and to grep. Pure (returns strings).
 
-use super::proto::{AdminResponse, CheckDecision, StatusReport, UserInfo};
+use super::proto::{AdminResponse, AuditEntry, AuditStatus, CheckDecision, StatusReport, UserInfo};
+use crate::audit::admin::from_hex;
+use gatehouse_common::audit::record::decode_one;
+use gatehouse_common::audit::render::{json_line, text_line, Origin};
 use gatehouse_common::policy::RouteTarget;
 
 /// The text for a successful response (errors are printed by the caller).
 pub fn render(response: &AdminResponse) -> String {
     match response {
         AdminResponse::Done { seq } => format!("ok (sequence {seq})"),
+        AdminResponse::AuditRecords(entries) => audit_lines(entries, false).join("\n"),
         AdminResponse::Compacted {
             removed,
             oldest_log_seq,
@@ -151,5 +155,62 @@ fn status(r: &StatusReport) -> String {
             link.lag
         ));
     }
+    out.push_str(&audit_status(&r.audit));
     out
+}
+
+/// The audit part of `status`: what the store holds, each server's stream, and the master's
+/// own journal with its alarm.
+fn audit_status(a: &AuditStatus) -> String {
+    let mut out = format!(
+        "
+audit: {} records stored",
+        a.records
+    );
+    for s in &a.streams {
+        out.push_str(&format!(
+            "
+  {}	stream {:016x}	through {}	missing {}",
+            s.server, s.stream, s.through, s.missing
+        ));
+    }
+    if a.journal_max_bytes > 0 {
+        out.push_str(&format!(
+            "
+  journal: {} records not yet stored, {} of {} bytes, {} dropped, {} refused{}",
+            a.journal_unstored,
+            a.journal_bytes,
+            a.journal_max_bytes,
+            a.journal_dropped,
+            a.journal_refused,
+            if a.journal_full {
+                "  ALARM: journal full"
+            } else {
+                ""
+            }
+        ));
+    }
+    out
+}
+
+/// Audit records as text lines (`key=value`), oldest first; `json`: one JSON object a line.
+pub fn audit_lines(entries: &[AuditEntry], json: bool) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| {
+            let origin = Origin {
+                id: e.id,
+                server: &e.server,
+                seq: e.seq,
+            };
+            match from_hex(&e.record).and_then(|bytes| decode_one(&bytes).ok()) {
+                Some(record) if json => json_line(&record, Some(origin)),
+                Some(record) => text_line(&record, Some(origin)),
+                None => format!(
+                    "id={} server={} seq={} undecodable record",
+                    e.id, e.server, e.seq
+                ),
+            }
+        })
+        .collect()
 }

@@ -6,6 +6,8 @@
 //! A request that is too long closes the connection (after an error response); one that is
 //! not valid RON gets an error response and the connection stays usable.
 
+use crate::audit::store::StreamProgress;
+use crate::audit::AuditQuery;
 use crate::hooks::ReplicaLinkStatus;
 use gatehouse_common::policy::{Database, Route, RouteTarget, UnixAccount, UnixGroup};
 use gatehouse_common::types::{DenyReason, Method};
@@ -162,6 +164,10 @@ pub enum AdminRequest {
         user: String,
     },
     UnixGroupList,
+    /// Audit records the query selects (`gatehouse-admin audit`).
+    Audit {
+        query: AuditQuery,
+    },
     /// Evaluates an authorize request at `at_unix` (seconds; `None` = now).
     Check {
         method: Method,
@@ -218,6 +224,34 @@ pub enum AdminResponse {
     },
     User(UserInfo),
     UnixGroups(Vec<UnixGroup>),
+    /// Audit records, oldest first.
+    AuditRecords(Vec<AuditEntry>),
+}
+
+/// One stored audit record as the admin socket carries it: the record in its binary
+/// encoding (docs/PROTOCOL.md, "Audit records"), as hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: u64,
+    pub server: String,
+    pub seq: u64,
+    pub record: String,
+}
+
+/// The audit trail in `status`: what the store holds, each server's progress, and the
+/// master's own journal (with its alarm).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditStatus {
+    pub records: u64,
+    pub streams: Vec<StreamProgress>,
+    /// The master's own journal: records not yet stored, bytes on disk of its limit,
+    /// records dropped or refused since start, and whether it is (nearly) full.
+    pub journal_unstored: u64,
+    pub journal_bytes: u64,
+    pub journal_max_bytes: u64,
+    pub journal_dropped: u64,
+    pub journal_refused: u64,
+    pub journal_full: bool,
 }
 
 /// A user as shown (never its password hash).
@@ -307,6 +341,9 @@ pub struct StatusReport {
     pub replicas_allowed: Vec<String>,
     /// Link states from replication (empty until it exists).
     pub replica_links: Vec<ReplicaLinkStatus>,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditStatus,
 }
 
 /// The outcome of `check`.

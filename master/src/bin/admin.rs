@@ -8,7 +8,7 @@ use gatehouse_master::admin::cli::{
     self, Command, Invocation, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, USAGE,
 };
 use gatehouse_master::admin::client::{AdminClient, ConnectError};
-use gatehouse_master::admin::output::render;
+use gatehouse_master::admin::output::{audit_lines, render};
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, IMPORT_CHUNK_BYTES};
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -18,6 +18,9 @@ use zeroize::Zeroizing;
 /// Bytes reserved for the password line (1 KiB): longer passwords still work, but may leave
 /// a copy in memory the allocator reuses.
 const PASSWORD_LINE_CAPACITY: usize = 1024;
+
+/// How often `audit --follow` asks for new records (500 ms).
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Why the command failed, which decides the exit status.
 enum Failure {
@@ -165,6 +168,43 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
                     println!("exported sequence {seq} to {}", path.display());
                 }
                 None => print!("{text}"),
+            }
+        }
+        Command::Audit {
+            mut query,
+            follow,
+            json,
+        } => {
+            let mut client = connect(&socket)?;
+            loop {
+                let response = ask(
+                    &mut client,
+                    &AdminRequest::Audit {
+                        query: query.clone(),
+                    },
+                )?;
+                let AdminResponse::AuditRecords(entries) = response else {
+                    return Err(Failure::Refused(format!("unexpected answer {response:?}")));
+                };
+                let mut out = std::io::stdout().lock();
+                for line in audit_lines(&entries, json) {
+                    // A closed pipe (`| head`) ends the command quietly.
+                    if writeln!(out, "{line}").is_err() {
+                        return Ok(());
+                    }
+                }
+                let _ = out.flush();
+                if !follow {
+                    break;
+                }
+                if let Some(last) = entries.last() {
+                    query.after_id = Some(last.id);
+                } else if query.after_id.is_none() {
+                    // Nothing yet: follow from whatever is stored next.
+                    query.after_id = Some(0);
+                }
+                // Follow mode polls: new records show within this long.
+                std::thread::sleep(FOLLOW_POLL);
             }
         }
         Command::Import { file } => {

@@ -10,6 +10,8 @@
 use super::{
     LinkTable, CHANGES_PER_READ, HANDSHAKE_TIMEOUT, MAX_HANDSHAKE_FRAME_LEN, MAX_UNACKED_CHANGES,
 };
+use crate::audit::store::Batch;
+use crate::audit::Audit;
 use crate::hooks::LinkState;
 use crate::state::MasterState;
 use crate::store::ChangesAfter;
@@ -17,7 +19,8 @@ use gatehouse_common::crypto::aes_hardware;
 use gatehouse_common::nodekeys::NodeKeyMap;
 use gatehouse_common::repl::link_auth::respond;
 use gatehouse_common::repl::{
-    pack_changes, snapshot_chunks, LinkTimings, Liveness, MasterSecretKey, ReplMessage, Verdict,
+    pack_changes, snapshot_chunks, LinkTimings, Liveness, MasterSecretKey, ReplMessage, Report,
+    Verdict,
 };
 use gatehouse_common::session::{ServerInput, ServerSession};
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
@@ -93,6 +96,8 @@ pub(super) struct Link {
 /// What a link needs from its surroundings.
 pub(super) struct Ctx<'a> {
     pub state: &'a MasterState,
+    /// Where audit records go (stored, then acknowledged by the reactor).
+    pub audit: Option<&'a Audit>,
     pub table: &'a LinkTable,
     pub keys: &'a NodeKeyMap,
     pub master_key: &'a MasterSecretKey,
@@ -321,6 +326,41 @@ impl Link {
                 }
                 self.catch_up(ctx)
             }
+            // An audit stream: stored once (the audit store), acknowledged by the reactor once
+            // the store's commit is on disk. A full ingest queue means no ack: the replica
+            // sends it again on its next link.
+            (
+                ReplMessage::Report {
+                    stream,
+                    first,
+                    records,
+                },
+                Phase::Streaming { .. },
+            ) if records.first().is_some_and(Report::is_audit) => {
+                let Some(audit) = ctx.audit else {
+                    return Err(Close::Protocol(
+                        "audit records, but this master keeps no audit trail".into(),
+                    ));
+                };
+                let mut audited = Vec::with_capacity(records.len());
+                for record in records {
+                    match record {
+                        Report::Audit(r) => audited.push(r),
+                        Report::PasswordFailure(_) => {
+                            return Err(Close::Protocol(
+                                "a report mixes audit and lockout records".into(),
+                            ))
+                        }
+                    }
+                }
+                audit.submit(Batch {
+                    server: host,
+                    stream,
+                    first,
+                    records: audited,
+                });
+                Ok(())
+            }
             // The report channel: failed password checks for the central lockout, each counted
             // once however often the replica sends it (the ledger), then acknowledged.
             (
@@ -416,6 +456,16 @@ impl Link {
             }
             Err(e) => log::error!("cannot encode a replication message: {e}"),
         }
+    }
+
+    /// Acknowledges an audit batch the store has on disk (from the reactor), if this link is
+    /// streaming.
+    pub fn ack_report(&mut self, stream: u64, through: u64, now: Instant) -> Result<(), Close> {
+        if !matches!(self.phase, Phase::Streaming { .. }) {
+            return Ok(());
+        }
+        self.send(&ReplMessage::ReportAck { stream, through }, now);
+        self.flush()
     }
 
     /// Heartbeats and the liveness verdict.

@@ -10,6 +10,7 @@ pub mod admission;
 mod link;
 mod reactor;
 
+use crate::audit::Audit;
 use crate::hooks::{CommitListener, LinkState, ReplicaLinkStatus, ReplicaLinks};
 use crate::state::MasterState;
 use gatehouse_common::repl::{LinkTimings, MasterSecretKey};
@@ -45,6 +46,8 @@ pub struct LinkConfig {
     pub write_confirm_wait: Duration,
     /// Beaten once per turn of the replication loop (the service manager's watchdog).
     pub heartbeat: Heartbeat,
+    /// Where replicas' audit records are stored.
+    pub audit: Option<Arc<Audit>>,
 }
 
 /// What the master knows about one replica link.
@@ -123,9 +126,18 @@ pub fn start(
     let listener = std::net::TcpListener::bind(listen)?;
     let addr = listener.local_addr()?;
     let wait = config.write_confirm_wait;
-    let reactor = reactor::Reactor::new(listener, state.clone(), config.timings, config.key)?;
+    let audit = config.audit.clone();
+    let reactor =
+        reactor::Reactor::new(listener, state.clone(), config.timings, config.key, audit)?;
     let heartbeat = config.heartbeat;
     let table = reactor.table();
+    if let Some(audit) = &config.audit {
+        // Stored batches wake the loop to send their acks.
+        let waker = table.clone();
+        audit.set_link_waker(Box::new(move || {
+            let _ = waker.waker.wake();
+        }));
+    }
     state.add_commit_listener(table.clone());
     state.set_replica_links(table);
     // A master that starts with replicas registered may be a former master coming back after

@@ -7,6 +7,7 @@
 use super::admission::{admit, Admission, Counts};
 use super::link::{Close, Ctx, Link};
 use super::LinkTable;
+use crate::audit::Audit;
 use crate::hooks::LinkState;
 use crate::state::MasterState;
 use gatehouse_common::nodekeys::NodeKeyMap;
@@ -35,6 +36,7 @@ pub(super) struct Reactor {
     timings: LinkTimings,
     key: MasterSecretKey,
     rng: StdRng,
+    audit: Option<Arc<Audit>>,
 }
 
 impl Reactor {
@@ -43,6 +45,7 @@ impl Reactor {
         state: Arc<MasterState>,
         timings: LinkTimings,
         key: MasterSecretKey,
+        audit: Option<Arc<Audit>>,
     ) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         listener.set_nonblocking(true)?;
@@ -64,6 +67,7 @@ impl Reactor {
             timings,
             key,
             rng: StdRng::from_entropy(),
+            audit,
         })
     }
 
@@ -106,7 +110,10 @@ impl Reactor {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
-                    WAKER => self.catch_up_all(&keys),
+                    WAKER => {
+                        self.catch_up_all(&keys);
+                        self.send_audit_acks();
+                    }
                     Token(index) => self.on_link_event(index, event, &keys),
                 }
             }
@@ -116,6 +123,7 @@ impl Reactor {
 
     fn ctx<'a>(
         state: &'a MasterState,
+        audit: &'a Option<Arc<Audit>>,
         table: &'a LinkTable,
         keys: &'a NodeKeyMap,
         master_key: &'a MasterSecretKey,
@@ -123,6 +131,7 @@ impl Reactor {
     ) -> Ctx<'a> {
         Ctx {
             state,
+            audit: audit.as_deref(),
             table,
             keys,
             master_key,
@@ -200,7 +209,14 @@ impl Reactor {
         let Some(link) = self.links.get_mut(index) else {
             return;
         };
-        let mut ctx = Self::ctx(&self.state, &self.table, keys, &self.key, &mut self.rng);
+        let mut ctx = Self::ctx(
+            &self.state,
+            &self.audit,
+            &self.table,
+            keys,
+            &self.key,
+            &mut self.rng,
+        );
         let mut result = Ok(());
         if event.is_writable() {
             result = link.flush().and_then(|_| link.catch_up(&mut ctx));
@@ -222,9 +238,37 @@ impl Reactor {
     fn catch_up_all(&mut self, keys: &NodeKeyMap) {
         let indexes: Vec<usize> = self.links.iter().map(|(i, _)| i).collect();
         for index in indexes {
-            let mut ctx = Self::ctx(&self.state, &self.table, keys, &self.key, &mut self.rng);
+            let mut ctx = Self::ctx(
+                &self.state,
+                &self.audit,
+                &self.table,
+                keys,
+                &self.key,
+                &mut self.rng,
+            );
             if let Err(close) = self.links[index].catch_up(&mut ctx) {
                 self.close(index, close);
+            }
+        }
+    }
+
+    /// Sends each stored audit batch's ack on its replica's current link (a replaced link's
+    /// replica gets it on the new one, which is as good: it only moves its ack forward).
+    fn send_audit_acks(&mut self) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let now = Instant::now();
+        for (host, stream, through) in audit.take_acks() {
+            let index = self
+                .links
+                .iter()
+                .find(|(_, l)| l.host.as_deref() == Some(host.as_str()) && !l.in_handshake())
+                .map(|(i, _)| i);
+            if let Some(index) = index {
+                if let Err(close) = self.links[index].ack_report(stream, through, now) {
+                    self.close(index, close);
+                }
             }
         }
     }
@@ -238,7 +282,14 @@ impl Reactor {
             .map(|(i, _)| i)
             .collect();
         for index in due {
-            let mut ctx = Self::ctx(&self.state, &self.table, keys, &self.key, &mut self.rng);
+            let mut ctx = Self::ctx(
+                &self.state,
+                &self.audit,
+                &self.table,
+                keys,
+                &self.key,
+                &mut self.rng,
+            );
             if let Err(close) = self.links[index].on_timer(&mut ctx) {
                 self.close(index, close);
             }

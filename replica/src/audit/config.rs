@@ -12,9 +12,13 @@ use std::time::Duration;
 /// The journal's directory when the config names none: `audit` beside the config file.
 pub const DEFAULT_DIR: &str = "audit";
 /// Most bytes of journal on disk (2 GiB): about ten million records, a week of a busy
-/// fleet's logins (about 17 decisions a second) with the master away. Must be at least two
-/// segments.
+/// fleet's logins (about 17 decisions a second) with the master away.
 pub const DEFAULT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// The smallest `max_bytes` accepted (128 KiB): eight segments of the smallest size.
+pub const MIN_MAX_BYTES: u64 = 128 * 1024;
+/// The smallest segment (16 KiB). A journal's segments are an eighth of `max_bytes`, between
+/// this and [`SEGMENT_BYTES`], so a full journal drops (or frees) about an eighth at a time.
+pub const MIN_SEGMENT_BYTES: u64 = 16 * 1024;
 /// With `answer_after: Written`, how often the writer syncs (10 ms): what a power loss can
 /// take from the journal's tail in that mode.
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(10);
@@ -47,6 +51,10 @@ pub enum WhenFull {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditFile {
+    /// Whether to keep the journal. Default: yes on a server that reports to a master (a
+    /// following replica, the master itself), no on a standalone replica (nobody reads it).
+    #[serde(default)]
+    pub enabled: Option<bool>,
     /// The journal's directory, relative to the config file (created, mode 0700).
     #[serde(default)]
     pub dir: Option<PathBuf>,
@@ -68,8 +76,8 @@ pub struct AuditConfig {
     pub max_bytes: u64,
     pub when_full: WhenFull,
     pub sync_interval: Duration,
-    /// Bytes after which a segment is closed (not in the file: [`SEGMENT_BYTES`]; tests use
-    /// small ones).
+    /// Bytes after which a segment is closed: an eighth of `max_bytes`, within
+    /// [`MIN_SEGMENT_BYTES`]..=[`SEGMENT_BYTES`].
     pub segment_bytes: u64,
 }
 
@@ -88,13 +96,12 @@ impl AuditConfig {
 
     /// Checks the section of the config file `path` (whose directory is `base`).
     pub fn from_file(file: &AuditFile, path: &Path, base: &Path) -> Result<Self, ConfigError> {
-        let min = 2 * SEGMENT_BYTES;
         let max_bytes = file.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
-        if max_bytes < min {
+        if max_bytes < MIN_MAX_BYTES {
             return Err(ConfigError::invalid(
                 path,
                 "audit.max_bytes",
-                format!("{max_bytes} is below two journal segments ({min} bytes)"),
+                format!("{max_bytes} is below the minimum of {MIN_MAX_BYTES} bytes"),
             ));
         }
         let sync_ms = file
@@ -113,7 +120,7 @@ impl AuditConfig {
             max_bytes,
             when_full: file.when_full.unwrap_or(WhenFull::DropOldest),
             sync_interval: Duration::from_millis(sync_ms),
-            segment_bytes: SEGMENT_BYTES,
+            segment_bytes: (max_bytes / 8).clamp(MIN_SEGMENT_BYTES, SEGMENT_BYTES),
         })
     }
 }
