@@ -123,6 +123,17 @@ impl Cluster {
     /// Starts a follower of the given masters (replication address, public key), in
     /// preference order.
     pub fn start_replica_following(&self, host: &str, masters: &[(&str, &str)]) -> ServerProcess {
+        self.start_replica_with(host, masters, "")
+    }
+
+    /// [`Cluster::start_replica_following`] with more top-level settings (RON fields, each
+    /// followed by a comma, for example `audit: (max_bytes: 131072),`).
+    pub fn start_replica_with(
+        &self,
+        host: &str,
+        masters: &[(&str, &str)],
+        settings: &str,
+    ) -> ServerProcess {
         let dir = self.replica_dir(host);
         std::fs::create_dir_all(&dir).expect("replica dir");
         let repl = masters
@@ -137,7 +148,7 @@ impl Cluster {
                 r#"(listen: "127.0.0.1:0", replication: (masters: [{repl}], host: "{host}",
                     node_key_file: "{key}", store: "replica.sqlite", status_file: "status.ron",
                     heartbeat_interval_ms: {TEST_HEARTBEAT_MS}, heartbeat_timeout_ms: {TEST_HEARTBEAT_TIMEOUT_MS}),
-                    bridge: ())"#,
+                    {settings} bridge: ())"#,
                 key = self.key_path(host).display()
             ),
         )
