@@ -154,7 +154,6 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
     let state = Arc::new(
         MasterState::with_lockout(store, config.lockout.clone()).with_unix_ids(config.unix_ids),
     );
-    lockout::spawn_applier(state.clone())?;
     // The audit trail: every server's records stored once; this master's own decisions in
     // its own journal first, like a replica's.
     let audit = Audit::open(config.audit.clone())?;
@@ -166,6 +165,7 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
             None => None,
         };
     audit.spawn(journal.clone())?;
+    lockout::spawn_applier(state.clone(), Some(audit.clone()))?;
     let recorder = journal.clone().map(|j| Arc::new(Recorder::new(j)));
     let admin = server::bind(&config.admin_socket)?;
     let (listener, udp) = bind_tcp_and_udp(config.listen)

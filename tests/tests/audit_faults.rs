@@ -97,9 +97,7 @@ impl Load {
 /// The from-host of an authorize record (the request's number).
 fn tag(record: &AuditRecord) -> Option<&str> {
     match &record.event {
-        AuditEvent::Authorize { from_host, .. } if from_host.starts_with("run") => {
-            Some(from_host)
-        }
+        AuditEvent::Authorize { from_host, .. } if from_host.starts_with("run") => Some(from_host),
         _ => None,
     }
 }
@@ -113,7 +111,8 @@ fn assert_exactly_once(cluster: &Cluster, answered: &[String]) {
         ..Default::default()
     };
     let records = wait_for_records(&cluster.files, &query, "every answered request", |r| {
-        let stored: std::collections::HashSet<&str> = r.iter().filter_map(|(_, r)| tag(r)).collect();
+        let stored: std::collections::HashSet<&str> =
+            r.iter().filter_map(|(_, r)| tag(r)).collect();
         answered.iter().all(|t| stored.contains(t.as_str()))
     });
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -179,7 +178,10 @@ fn a_link_cut_again_and_again_mid_batch_resumes_without_duplicates() {
         proxy.cut();
     }
     let answered = load.finish();
-    assert!(proxy.accepted.load(Ordering::Acquire) >= 2, "the replica reconnected");
+    assert!(
+        proxy.accepted.load(Ordering::Acquire) >= 2,
+        "the replica reconnected"
+    );
     assert_exactly_once(&cluster, &answered);
 }
 
@@ -220,7 +222,10 @@ fn a_full_journal_set_to_refuse_answers_busy_until_the_master_is_back() {
     assert!(busy > 0 && allowed > 500, "allowed {allowed}, busy {busy}");
     let metrics = scrape(r1.metrics.expect("metrics"));
     assert_eq!(value(&metrics, "gatehouse_audit_journal_full"), 1.0);
-    assert_eq!(value(&metrics, "gatehouse_audit_records_dropped_total"), 0.0);
+    assert_eq!(
+        value(&metrics, "gatehouse_audit_records_dropped_total"),
+        0.0
+    );
     assert!(value(&metrics, "gatehouse_audit_records_refused_total") >= busy as f64);
     // The master comes back: the journal drains and requests are answered again.
     cluster.master = start_master(&cluster.files);
@@ -241,9 +246,12 @@ fn a_full_journal_set_to_refuse_answers_busy_until_the_master_is_back() {
         kind: Some("authorize".into()),
         ..Default::default()
     };
-    wait_for_records(&cluster.files, &query, "the refused journal's records", |r| {
-        r.len() as u32 > allowed
-    });
+    wait_for_records(
+        &cluster.files,
+        &query,
+        "the refused journal's records",
+        |r| r.len() as u32 > allowed,
+    );
 }
 
 #[test]
@@ -274,6 +282,12 @@ fn a_full_journal_set_to_drop_keeps_answering_and_the_master_sees_the_gap() {
         .lines()
         .find(|l| l.trim_start().starts_with("r1\tstream"))
         .unwrap_or_else(|| panic!("{status}"));
-    let missing: u64 = line.rsplit("missing ").next().unwrap().trim().parse().unwrap();
+    let missing: u64 = line
+        .rsplit("missing ")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(missing > 0, "{line}");
 }
