@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS records (
     server TEXT NOT NULL, stream INTEGER NOT NULL, seq INTEGER NOT NULL,
     at_ms INTEGER NOT NULL, kind TEXT NOT NULL, outcome TEXT NOT NULL,
     user TEXT NOT NULL, host TEXT NOT NULL, agent TEXT NOT NULL,
-    record BLOB NOT NULL,
+    record BLOB NOT NULL, stored_ms INTEGER NOT NULL,
     UNIQUE (server, stream, seq));
 CREATE INDEX IF NOT EXISTS records_at ON records (at_ms);
 CREATE INDEX IF NOT EXISTS records_user ON records (user, at_ms);
@@ -183,6 +183,10 @@ impl AuditStore {
         let tx = self.conn.transaction().map_err(sql)?;
         let mut throughs = Vec::with_capacity(batches.len());
         let mut stored = Vec::new();
+        // When the master stored them (the delay from a decision to its record, measured).
+        let stored_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         {
             let mut known = tx
                 .prepare_cached(
@@ -191,8 +195,8 @@ impl AuditStore {
                 .map_err(sql)?;
             let mut put = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO records (server, stream, seq, at_ms, kind, outcome, user, host, agent, record)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT OR IGNORE INTO records (server, stream, seq, at_ms, kind, outcome, user, host, agent, record, stored_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(sql)?;
             let mut progress = tx
@@ -239,6 +243,7 @@ impl AuditStore {
                         record.host(),
                         record.agent,
                         bytes,
+                        i(stored_ms),
                     ])
                     .map_err(sql)?;
                     stored.push(Stored {
