@@ -5,6 +5,7 @@
 
 use crate::audit::{MasterAuditConfig, MasterAuditFile};
 use crate::lockout::config::{LockoutConfig, LockoutFile};
+use crate::passwords::{PasswordPolicy, PasswordPolicyFile};
 use gatehouse_common::config::{load_ron, ConfigError};
 use gatehouse_common::service::logging;
 use gatehouse_replica::bridge::{BridgeConfig, BridgeFile};
@@ -66,6 +67,9 @@ struct MasterFile {
     /// The audit trail (`crate::audit::config`); every field optional.
     #[serde(default)]
     audit: MasterAuditFile,
+    /// What a new password must be (`crate::passwords`); every field optional.
+    #[serde(default)]
+    password_policy: PasswordPolicyFile,
 }
 
 /// The `unix_ids` section as written.
@@ -146,6 +150,7 @@ pub struct MasterConfig {
     pub metrics_listen: Option<SocketAddr>,
     pub log_level: Option<LevelFilter>,
     pub audit: MasterAuditConfig,
+    pub password_policy: PasswordPolicy,
 }
 
 impl MasterConfig {
@@ -165,8 +170,10 @@ impl MasterConfig {
                 .join(DEFAULT_MASTER_KEY_FILE),
         };
         let audit = MasterAuditConfig::from_file(&file.audit, path, base, &database)?;
+        let password_policy = PasswordPolicy::from_file(&file.password_policy, path, base)?;
         Ok(MasterConfig {
             audit,
+            password_policy,
             listen: file.listen,
             database,
             master_key,
@@ -223,5 +230,7 @@ impl ServerConfig for MasterConfig {
         restart_only(out, "unix_ids", &a.unix_ids, &b.unix_ids);
         restart_only(out, "lockout", &a.lockout, &b.lockout);
         restart_only(out, "audit", &a.audit, &b.audit);
+        let rules = |c: &Self| (c.password_policy.default, c.password_policy.classes.clone());
+        restart_only(out, "password_policy", &rules(a), &rules(b));
     }
 }

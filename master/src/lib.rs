@@ -9,6 +9,7 @@
 //! - [`replication`]: links to replicas.
 //! - [`lockout`]: the central lockout against password guessing.
 //! - [`metrics`]: the replicas' links as metrics.
+//! - [`passwords`]: the rules a new password must meet.
 
 pub mod admin;
 pub mod audit;
@@ -17,6 +18,7 @@ pub mod hooks;
 pub mod identity;
 pub mod lockout;
 pub mod metrics;
+pub mod passwords;
 pub mod replication;
 pub mod state;
 /// The durable store lives with the replica crate, which both the master and replicas use.

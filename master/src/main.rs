@@ -9,6 +9,7 @@ use anyhow::Context;
 use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::repl::LinkTimings;
 use gatehouse_common::service::{self, logging};
+use gatehouse_master::admin::handler::AdminServices;
 use gatehouse_master::admin::server;
 use gatehouse_master::audit::Audit;
 use gatehouse_master::config::MasterConfig;
@@ -192,7 +193,10 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
         admin,
         state.clone(),
         AllowedUids::for_this_process(&config.admin_uids),
-        Some(audit.clone()),
+        AdminServices {
+            audit: Some(audit.clone()),
+            passwords: Arc::new(config.password_policy.clone()),
+        },
     )?;
     if let Some(listen) = config.replication_listen {
         let key = identity::load_or_create(&config.master_key)?;

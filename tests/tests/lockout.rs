@@ -15,7 +15,7 @@ use gatehouse_tests::requests::authenticate;
 use gatehouse_tests::*;
 use std::time::{Duration, Instant, SystemTime};
 
-const PASSWORD: &str = "alice-right-password";
+const PASSWORD: &str = "right-password-42";
 
 /// A master (with `lockout` settings) and followers `replicas`; alice has a password.
 fn cluster(replicas: &[&str], lockout: &str) -> Cluster {

@@ -12,7 +12,8 @@
 //! - `decide`: authorize / authenticate, [`Decision`].
 //! - `identities`: Unix identities checked and indexed; [`PolicySnapshot::lookup`].
 //! - `route`, `pattern`, `window`, [`time`]: rule syntax, globs, weekday/time windows, civil time.
-//! - [`password`]: argon2id hashing and verification.
+//! - [`password`]: argon2id hashing and verification; [`password_rules`]: what a new password
+//!   must be.
 
 pub mod change;
 mod compile;
@@ -21,6 +22,7 @@ mod identities;
 pub mod model;
 mod name_hash;
 pub mod password;
+pub mod password_rules;
 mod pattern;
 mod route;
 pub mod time;

@@ -33,7 +33,7 @@ pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] [--master-uid UI
   group add NAME [--description TEXT] | group remove NAME
   group member add|remove GROUP HOST
   user add NAME [--class C]... | user remove NAME
-  user passwd NAME          (the password is read from standard input)
+  user passwd NAME          (asked twice on a terminal; else one line of standard input)
   user lock NAME | user unlock NAME   (unlock also clears a lockout after wrong passwords)
   lockout list              (users locked out, and wrong passwords counted now, by host)
   user unix NAME [--uid N] [--gid N] [--gecos TEXT] [--home DIR] [--shell PATH]

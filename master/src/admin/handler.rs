@@ -13,6 +13,7 @@ use super::unix::{self, UnixFields};
 use crate::audit::admin::to_hex;
 use crate::audit::{Audit, AuditQuery};
 use crate::lockout::{active_lockouts, tracker::sources, unix_ms};
+use crate::passwords::PasswordPolicy;
 use crate::state::MasterState;
 use crate::store::StoreError;
 use gatehouse_common::config::parse_ron;
@@ -27,21 +28,28 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// What every admin connection shares: the audit trail and the password rules.
+#[derive(Clone, Default)]
+pub struct AdminServices {
+    /// The audit trail (records, queries, status), when the master keeps one.
+    pub audit: Option<Arc<Audit>>,
+    pub passwords: Arc<PasswordPolicy>,
+}
+
 /// Per-connection state.
 #[derive(Default)]
 pub struct Session {
     /// Import text received by `ImportChunk` and not yet committed.
     import: String,
-    /// The audit trail (queries, status), when the master keeps one.
-    audit: Option<Arc<Audit>>,
+    services: AdminServices,
 }
 
 impl Session {
-    /// A connection's session on a master with an audit trail.
-    pub fn with_audit(audit: Option<Arc<Audit>>) -> Session {
+    /// A connection's session.
+    pub fn new(services: AdminServices) -> Session {
         Session {
             import: String::new(),
-            audit,
+            services,
         }
     }
 }
@@ -128,7 +136,9 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
         }
         R::UserAdd { name, classes } => done(state, Change::AddUser { name, classes }),
         R::UserRemove { name } => done(state, Change::RemoveUser { name }),
-        R::UserPasswd { name, password } => passwd(state, name, &password),
+        R::UserPasswd { name, password } => {
+            passwd(state, &session.services.passwords, name, &password)
+        }
         R::UserLock { name } => done(
             state,
             Change::SetLocked {
@@ -186,14 +196,14 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
         R::ReplicaRemove { host } => done(state, Change::RemoveReplica { host }),
         R::Status => match status(state) {
             AdminResponse::Status(mut report) => {
-                if let Some(audit) = &session.audit {
+                if let Some(audit) = &session.services.audit {
                     report.audit = audit_status(audit);
                 }
                 AdminResponse::Status(report)
             }
             other => other,
         },
-        R::Audit { query } => match &session.audit {
+        R::Audit { query } => match &session.services.audit {
             Some(audit) => audit_records(audit, &query),
             None => refused("this master keeps no audit trail"),
         },
@@ -270,13 +280,23 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
     }
 }
 
-fn passwd(state: &MasterState, name: String, password: &str) -> AdminResponse {
+/// Sets a password that meets the user's rules (`crate::passwords`); a refusal names the
+/// rule it broke.
+fn passwd(
+    state: &MasterState,
+    rules: &PasswordPolicy,
+    name: String,
+    password: &str,
+) -> AdminResponse {
     if password.is_empty() {
         return refused("empty password; to remove password login, lock the user instead");
     }
     // Refuse early so a typo does not cost an argon2 run; the commit checks again.
     if !state.read(|s| s.database().users.iter().any(|u| u.name == name)) {
         return refused(format!("unknown user `{name}`"));
+    }
+    if let Err(broken) = state.read(|s| rules.check(s.database(), &name, password)) {
+        return refused(format!("password not set: {broken}"));
     }
     match hash_password(password, &mut OsRng, HashCost::Standard) {
         Ok(hash) => done(state, Change::SetPasswordHash { user: name, hash }),

@@ -12,7 +12,7 @@
 //! one of the config's `admin_uids`, else it gets one error and is closed before any request
 //! is read.
 
-use super::handler::{handle, Session};
+use super::handler::{handle, AdminServices, Session};
 use super::proto::{
     read_message, write_message, AdminErrorKind, AdminRequest, AdminResponse, ProtoError,
     MAX_REQUEST_BYTES,
@@ -95,12 +95,13 @@ pub fn bind(path: &Path) -> Result<UnixListener, BindError> {
 }
 
 /// Starts the accept thread. Connections from uids `allowed` does not hold are refused.
-/// With `audit`, every change and refused connection is recorded (`audit::admin`).
+/// With an audit trail in `services`, every change and refused connection is recorded
+/// (`audit::admin`).
 pub fn spawn(
     listener: UnixListener,
     state: Arc<MasterState>,
     allowed: AllowedUids,
-    audit: Option<Arc<Audit>>,
+    services: AdminServices,
 ) -> io::Result<()> {
     let active = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
@@ -109,8 +110,9 @@ pub fn spawn(
             for stream in listener.incoming() {
                 match stream {
                     Ok(stream) => {
-                        if let Some((stream, uid)) = admit(stream, &allowed, audit.as_deref()) {
-                            accept(stream, uid, &state, &audit, &active);
+                        let audit = services.audit.as_deref();
+                        if let Some((stream, uid)) = admit(stream, &allowed, audit) {
+                            accept(stream, uid, &state, &services, &active);
                         }
                     }
                     Err(e) => log::warn!("admin socket accept: {e}"),
@@ -167,7 +169,7 @@ fn accept(
     mut stream: UnixStream,
     uid: u32,
     state: &Arc<MasterState>,
-    audit: &Option<Arc<Audit>>,
+    services: &AdminServices,
     active: &Arc<AtomicUsize>,
 ) {
     let _ = stream.set_read_timeout(Some(ADMIN_READ_TIMEOUT));
@@ -182,13 +184,13 @@ fn accept(
         return;
     }
     let state = state.clone();
-    let audit = audit.clone();
+    let services = services.clone();
     let active_conn = active.clone();
     let spawned = std::thread::Builder::new()
         .name("admin-conn".into())
         .spawn(move || {
             let caller = AdminCaller::from_uid(uid);
-            serve(stream, &state, &caller, audit);
+            serve(stream, &state, &caller, services);
             active_conn.fetch_sub(1, Ordering::AcqRel);
         });
     if let Err(e) = spawned {
@@ -204,9 +206,10 @@ pub fn serve(
     mut stream: UnixStream,
     state: &MasterState,
     caller: &AdminCaller,
-    audit: Option<Arc<Audit>>,
+    services: AdminServices,
 ) {
-    let mut session = Session::with_audit(audit.clone());
+    let audit = services.audit.clone();
+    let mut session = Session::new(services);
     loop {
         let request = match read_message::<AdminRequest>(&mut stream, MAX_REQUEST_BYTES) {
             Ok(Some(request)) => request,

@@ -10,14 +10,10 @@ use gatehouse_master::admin::cli::{
 use gatehouse_master::admin::client::{AdminClient, ConnectError};
 use gatehouse_master::admin::output::{audit_lines, render};
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, IMPORT_CHUNK_BYTES};
-use std::io::{BufRead, Write};
+use gatehouse_master::admin::tty::new_password;
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use zeroize::Zeroizing;
-
-/// Bytes reserved for the password line (1 KiB): longer passwords still work, but may leave
-/// a copy in memory the allocator reuses.
-const PASSWORD_LINE_CAPACITY: usize = 1024;
 
 /// How often `audit --follow` asks for new records (500 ms).
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -135,17 +131,8 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
             );
         }
         Command::Passwd { name } => {
-            // Sized for any sane password up front, so reading does not leave copies behind
-            // in reallocated memory; wiped when dropped.
-            let mut line = Zeroizing::new(String::with_capacity(PASSWORD_LINE_CAPACITY));
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| Failure::Usage(format!("cannot read the password: {e}")))?;
-            let password = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string());
-            if password.is_empty() {
-                return Err(Failure::Usage("no password on standard input".into()));
-            }
+            // On a terminal: asked twice, without echo; otherwise one line of stdin.
+            let password = new_password(&name).map_err(|e| Failure::Usage(e.to_string()))?;
             let request = AdminRequest::UserPasswd { name, password };
             let response = ask(&mut connect(&socket)?, &request)?;
             println!("{}", render(&response));
