@@ -86,7 +86,12 @@ impl ReplicaConfig {
             log_level,
             audit: match (file.audit.enabled, &source) {
                 (Some(true), _) | (None, Source::Follow(_)) => {
-                    Some(AuditConfig::from_file(&file.audit, path, base)?)
+                    // Beside the replica's store (a directory the service may write).
+                    let beside = match &source {
+                        Source::Follow(f) => f.store.parent().unwrap_or(base).to_path_buf(),
+                        Source::File(_) => base.to_path_buf(),
+                    };
+                    Some(AuditConfig::from_file(&file.audit, path, base, &beside)?)
                 }
                 (Some(false), _) | (None, Source::File(_)) => None,
             },

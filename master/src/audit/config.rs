@@ -88,9 +88,10 @@ impl MasterAuditConfig {
         base: &Path,
         database: &Path,
     ) -> Result<Self, ConfigError> {
+        let beside = database.parent().unwrap_or(Path::new("."));
         let journal = match file.journal.enabled {
             Some(false) => None,
-            _ => Some(AuditConfig::from_file(&file.journal, path, base)?),
+            _ => Some(AuditConfig::from_file(&file.journal, path, base, beside)?),
         };
         let store = match &file.store {
             Some(store) => base.join(store),

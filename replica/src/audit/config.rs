@@ -9,7 +9,9 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The journal's directory when the config names none: `audit` beside the config file.
+/// The journal's directory when the config names none: `audit` beside the server's store (a
+/// following replica's copy, the master's database), where the service may write; a
+/// standalone replica's beside its config file.
 pub const DEFAULT_DIR: &str = "audit";
 /// Most bytes of journal on disk (2 GiB): about ten million records, a week of a busy
 /// fleet's logins (about 17 decisions a second) with the master away.
@@ -55,7 +57,8 @@ pub struct AuditFile {
     /// following replica, the master itself), no on a standalone replica (nobody reads it).
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// The journal's directory, relative to the config file (created, mode 0700).
+    /// The journal's directory, relative to the config file (created, mode 0700); default
+    /// [`DEFAULT_DIR`] beside the store.
     #[serde(default)]
     pub dir: Option<PathBuf>,
     #[serde(default)]
@@ -94,8 +97,14 @@ impl AuditConfig {
         }
     }
 
-    /// Checks the section of the config file `path` (whose directory is `base`).
-    pub fn from_file(file: &AuditFile, path: &Path, base: &Path) -> Result<Self, ConfigError> {
+    /// Checks the section of the config file `path` (whose directory is `base`); `beside` is
+    /// the directory the journal defaults to ([`DEFAULT_DIR`] in it).
+    pub fn from_file(
+        file: &AuditFile,
+        path: &Path,
+        base: &Path,
+        beside: &Path,
+    ) -> Result<Self, ConfigError> {
         let max_bytes = file.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
         if max_bytes < MIN_MAX_BYTES {
             return Err(ConfigError::invalid(
@@ -115,7 +124,10 @@ impl AuditConfig {
             ));
         }
         Ok(AuditConfig {
-            dir: base.join(file.dir.clone().unwrap_or_else(|| DEFAULT_DIR.into())),
+            dir: match &file.dir {
+                Some(dir) => base.join(dir),
+                None => beside.join(DEFAULT_DIR),
+            },
             answer_after: file.answer_after.unwrap_or(AnswerAfter::Synced),
             max_bytes,
             when_full: file.when_full.unwrap_or(WhenFull::DropOldest),
