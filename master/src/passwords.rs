@@ -150,10 +150,12 @@ mod tests {
 
     #[test]
     fn a_class_overrides_the_default_and_the_first_class_wins() {
-        let file: PasswordPolicyFile = ron::from_str(
+        let parse = |text: &str| -> PasswordPolicyFile {
+            gatehouse_common::config::parse_ron(Path::new("m.ron"), text).unwrap()
+        };
+        let file = parse(
             r#"(min_length: 10, classes: {"admins": (min_length: 16, min_classes: 3), "ops": (min_length: 14)})"#,
-        )
-        .unwrap();
+        );
         let policy = PasswordPolicy::from_file(&file, Path::new("m.ron"), Path::new(".")).unwrap();
         let user = |name: &str, classes: &[&str]| User {
             name: name.into(),
@@ -172,8 +174,7 @@ mod tests {
         assert_eq!((carol.min_length, carol.min_classes), (14, 1));
         assert!(policy.check(&db, "bob", "tenletters").is_ok());
         assert!(policy.check(&db, "carol", "tenletters").is_err());
-        let nested: PasswordPolicyFile =
-            ron::from_str(r#"(classes: {"a": (classes: {"b": ()})})"#).unwrap();
+        let nested = parse(r#"(classes: {"a": (classes: {"b": ()})})"#);
         assert!(PasswordPolicy::from_file(&nested, Path::new("m.ron"), Path::new(".")).is_err());
     }
 }
