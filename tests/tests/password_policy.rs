@@ -108,7 +108,7 @@ fn passwd_on_terminal(files: &MasterFiles, typed: &[&str]) -> (i32, String) {
         }
     });
     let stderr_terminal = terminal.try_clone().unwrap();
-    let mut child = Command::new(bin_path("gatehouse-admin"))
+    let child = Command::new(bin_path("gatehouse-admin"))
         .arg("--socket")
         .arg(&files.socket)
         .args(["user", "passwd", "alice"])
