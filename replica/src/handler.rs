@@ -70,6 +70,28 @@ impl PolicyHandler {
         };
         audit.record(&record).map(drop).map_err(Recorder::busy)
     }
+
+    /// A request about `host`, which `caller` may not ask about: the event goes to the log
+    /// (and lockout sinks), the record to the journal, and the agent gets `refusal` (or
+    /// "busy" if the journal cannot take the record).
+    fn refuse_foreign(
+        &self,
+        caller: Caller<'_>,
+        host: &str,
+        asked: Asked,
+        now: SystemTime,
+        refusal: Response,
+    ) -> Response {
+        self.events.record(&AuthEvent::ForeignHost {
+            agent: caller.host,
+            host,
+            asked,
+        });
+        match self.audit(caller, now, AuditEvent::ForeignHost { host, asked }) {
+            Ok(()) => refusal,
+            Err(busy) => busy,
+        }
+    }
 }
 
 /// Seconds since the epoch (0 for a clock set before it, which no route's window matches).
@@ -102,21 +124,16 @@ impl RequestHandler for PolicyHandler {
         match request {
             Request::Authorize(req) => {
                 if !snapshot.may_ask_for(host, req.to_host) {
-                    self.events.record(&AuthEvent::ForeignHost {
-                        agent: host,
-                        host: req.to_host,
-                        asked: Asked::Authorize,
-                    });
-                    let foreign = AuditEvent::ForeignHost {
-                        host: req.to_host,
-                        asked: Asked::Authorize,
-                    };
-                    if let Err(busy) = self.audit(caller, now, foreign) {
-                        return busy;
-                    }
-                    return Response::Deny {
+                    let unknown = Response::Deny {
                         reason: DenyReason::UnknownHost,
                     };
+                    return self.refuse_foreign(
+                        caller,
+                        req.to_host,
+                        Asked::Authorize,
+                        now,
+                        unknown,
+                    );
                 }
                 let decision = snapshot.authorize(&req, PolicyTime::from_unix(unix_seconds(now)));
                 if log::log_enabled!(target: "gatehouse::audit", log::Level::Debug) {
@@ -158,19 +175,8 @@ impl RequestHandler for PolicyHandler {
             }
             Request::Authenticate(req) => {
                 if !snapshot.may_ask_for(host, req.host) {
-                    self.events.record(&AuthEvent::ForeignHost {
-                        agent: host,
-                        host: req.host,
-                        asked: Asked::Authenticate,
-                    });
-                    let foreign = AuditEvent::ForeignHost {
-                        host: req.host,
-                        asked: Asked::Authenticate,
-                    };
-                    if let Err(busy) = self.audit(caller, now, foreign) {
-                        return busy;
-                    }
-                    return Response::AuthFail;
+                    let fail = Response::AuthFail;
+                    return self.refuse_foreign(caller, req.host, Asked::Authenticate, now, fail);
                 }
                 let outcome = snapshot.authenticate(&req, PolicyTime::from_unix(unix_seconds(now)));
                 self.events.record(&AuthEvent::PasswordChecked {

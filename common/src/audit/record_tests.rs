@@ -170,7 +170,6 @@ fn a_borrowed_record_encodes_as_its_owned_copy_does() {
         encode_record(&mut out, &borrowed);
         out
     });
-    assert_eq!(borrowed.to_owned_record(), owned);
 }
 
 #[test]

@@ -63,6 +63,8 @@ pub struct LinkTable {
     records: Mutex<HashMap<String, LinkRecord>>,
     waker: mio::Waker,
     state: Arc<MasterState>,
+    /// Where replicas' audit records are stored.
+    audit: Option<Arc<Audit>>,
 }
 
 impl LinkTable {

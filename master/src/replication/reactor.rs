@@ -36,7 +36,6 @@ pub(super) struct Reactor {
     timings: LinkTimings,
     key: MasterSecretKey,
     rng: StdRng,
-    audit: Option<Arc<Audit>>,
 }
 
 impl Reactor {
@@ -57,6 +56,7 @@ impl Reactor {
             records: Default::default(),
             waker,
             state: state.clone(),
+            audit,
         });
         Ok(Reactor {
             poll,
@@ -67,7 +67,6 @@ impl Reactor {
             timings,
             key,
             rng: StdRng::from_entropy(),
-            audit,
         })
     }
 
@@ -123,7 +122,6 @@ impl Reactor {
 
     fn ctx<'a>(
         state: &'a MasterState,
-        audit: &'a Option<Arc<Audit>>,
         table: &'a LinkTable,
         keys: &'a NodeKeyMap,
         master_key: &'a MasterSecretKey,
@@ -131,7 +129,7 @@ impl Reactor {
     ) -> Ctx<'a> {
         Ctx {
             state,
-            audit: audit.as_deref(),
+            audit: table.audit.as_deref(),
             table,
             keys,
             master_key,
@@ -209,14 +207,7 @@ impl Reactor {
         let Some(link) = self.links.get_mut(index) else {
             return;
         };
-        let mut ctx = Self::ctx(
-            &self.state,
-            &self.audit,
-            &self.table,
-            keys,
-            &self.key,
-            &mut self.rng,
-        );
+        let mut ctx = Self::ctx(&self.state, &self.table, keys, &self.key, &mut self.rng);
         let mut result = Ok(());
         if event.is_writable() {
             result = link.flush().and_then(|_| link.catch_up(&mut ctx));
@@ -238,14 +229,7 @@ impl Reactor {
     fn catch_up_all(&mut self, keys: &NodeKeyMap) {
         let indexes: Vec<usize> = self.links.iter().map(|(i, _)| i).collect();
         for index in indexes {
-            let mut ctx = Self::ctx(
-                &self.state,
-                &self.audit,
-                &self.table,
-                keys,
-                &self.key,
-                &mut self.rng,
-            );
+            let mut ctx = Self::ctx(&self.state, &self.table, keys, &self.key, &mut self.rng);
             if let Err(close) = self.links[index].catch_up(&mut ctx) {
                 self.close(index, close);
             }
@@ -255,7 +239,7 @@ impl Reactor {
     /// Sends each stored audit batch's ack on its replica's current link (a replaced link's
     /// replica gets it on the new one, which is as good: it only moves its ack forward).
     fn send_audit_acks(&mut self) {
-        let Some(audit) = &self.audit else {
+        let Some(audit) = self.table.audit.clone() else {
             return;
         };
         let now = Instant::now();
@@ -282,14 +266,7 @@ impl Reactor {
             .map(|(i, _)| i)
             .collect();
         for index in due {
-            let mut ctx = Self::ctx(
-                &self.state,
-                &self.audit,
-                &self.table,
-                keys,
-                &self.key,
-                &mut self.rng,
-            );
+            let mut ctx = Self::ctx(&self.state, &self.table, keys, &self.key, &mut self.rng);
             if let Err(close) = self.links[index].on_timer(&mut ctx) {
                 self.close(index, close);
             }
