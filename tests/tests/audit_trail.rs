@@ -2,13 +2,13 @@
 //! the master's store with their agent, address, reason and route; `gatehouse-admin audit`
 //! filters by time, user, host, outcome, kind and server, prints text or JSON lines, and
 //! follows new records; an admin change records the caller's uid and its true outcome
-//! (refused changes as refused, never a password).
+//! (refused changes as refused, never a password); stored records go to syslog as RFC 5424.
 
 use gatehouse_common::types::Method;
 use gatehouse_common::wire::Response;
 use gatehouse_tests::admin::run_admin_on;
 use gatehouse_tests::audit::audit_json;
-use gatehouse_tests::process::bin_path;
+use gatehouse_tests::process::{bin_path, start_master, MasterFiles};
 use gatehouse_tests::replication::Cluster;
 use gatehouse_tests::requests::{authenticate, authorize, ssh_on};
 use gatehouse_tests::*;
@@ -204,5 +204,38 @@ fn an_admin_change_records_the_callers_uid_and_its_true_outcome() {
             "admin request kind=UserLock name=ghost uid={uid} caller="
         )) && log.contains("outcome=refused"),
         "{log}"
+    );
+}
+
+#[test]
+fn stored_records_are_forwarded_to_syslog_as_rfc_5424() {
+    let collector = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    collector.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
+    let settings = format!(
+        r#"audit: (syslog: (address: "{}", facility: 16)),"#,
+        collector.local_addr().unwrap()
+    );
+    let files = MasterFiles::with_settings("()", "127.0.0.1:0", &settings);
+    let _master = start_master(&files);
+    let run = run_admin_on(&files.socket, &["user", "lock", "ghost"], "");
+    assert_eq!(run.code, 1);
+    let mut buf = [0u8; 8192];
+    let message = loop {
+        let n = collector.recv(&mut buf).expect("a syslog datagram");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.contains("UserLock") {
+            break text;
+        }
+    };
+    // local0.warning: a refused admin request.
+    assert!(message.starts_with("<132>1 "), "{message}");
+    assert!(
+        message.contains(" master gatehouse - admin [audit@32473 "),
+        "{message}"
+    );
+    assert!(
+        message.contains(r#"command="kind=UserLock name=ghost""#)
+            && message.contains(r#"outcome="refused""#),
+        "{message}"
     );
 }
