@@ -41,9 +41,7 @@ fn read_line() -> Result<Zeroizing<String>, PasswordInputError> {
 
 /// Reads one line with the terminal's echo off (restored afterwards, also on error).
 fn read_hidden(prompt: &str) -> Result<Zeroizing<String>, PasswordInputError> {
-    let mut stderr = io::stderr();
-    write!(stderr, "{prompt}")?;
-    stderr.flush()?;
+    // Echo goes off before the prompt shows, so nothing typed after the prompt is echoed.
     // SAFETY: termios is plain data; tcgetattr fills it for descriptor 0.
     let mut saved: libc::termios = unsafe { std::mem::zeroed() };
     // SAFETY: a valid descriptor and a pointer to a live termios.
@@ -57,7 +55,11 @@ fn read_hidden(prompt: &str) -> Result<Zeroizing<String>, PasswordInputError> {
     if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &quiet) } != 0 {
         return Err(io::Error::last_os_error().into());
     }
-    let line = read_line();
+    let mut stderr = io::stderr();
+    let line = write!(stderr, "{prompt}")
+        .and_then(|()| stderr.flush())
+        .map_err(PasswordInputError::from)
+        .and_then(|()| read_line());
     // SAFETY: restores the settings read above.
     unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &saved) };
     line
