@@ -135,9 +135,11 @@ impl<E: AuthEvents> AuthEvents for LogThen<E> {
     }
 }
 
-/// A budget of log lines per period (pure: the caller passes `now`).
+/// A budget of lines (or records) per period: [`LOG_LINES_PER_PERIOD`] per
+/// [`LOG_BUDGET_PERIOD`] (pure: the caller passes `now`). Also the audit recorder's budget for
+/// refused handshakes.
 #[derive(Debug, Default)]
-struct LineBudget {
+pub(crate) struct LineBudget {
     period_start: Option<Instant>,
     used: u32,
     suppressed: u64,
@@ -146,7 +148,7 @@ struct LineBudget {
 impl LineBudget {
     /// Whether a line may be written now, and how many were suppressed in the period that
     /// just ended (reported once, when the next period starts).
-    fn take(&mut self, now: Instant) -> (bool, u64) {
+    pub(crate) fn take(&mut self, now: Instant) -> (bool, u64) {
         let mut reported = 0;
         let expired = self
             .period_start

@@ -3,8 +3,8 @@
 //! handshakes. A decision's record is appended before its answer is made, and if the journal
 //! cannot take it the agent is told "busy, go elsewhere" instead ([`Recorder::busy`]): no
 //! decision goes unrecorded. A refused handshake comes from a peer that has proven nothing,
-//! so those are recorded under a budget ([`REFUSALS_PER_PERIOD`] a second, then one
-//! `suppressed` record with the count): a flood of forged hellos cannot fill the journal.
+//! so those are recorded under a budget (100 a second, then one `suppressed` record with the
+//! count): a flood of forged hellos cannot fill the journal.
 //!
 //! Identity lookups (NSS: `ls -l`, `id`) are not recorded: they decide no access, they are
 //! the most frequent request by far, and the metrics count them.
@@ -13,20 +13,18 @@
 //! and the reactor thread.
 
 use super::journal::{Journal, Refusal};
+use crate::auth_events::LineBudget;
 use gatehouse_common::audit::{AuditEvent, AuditRecord};
 use gatehouse_common::types::ErrorCode;
 use gatehouse_common::wire::{Response, WireError};
 use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// Refused handshakes recorded one by one per [`REFUSAL_PERIOD`]: 100. The first ones, with
-/// the claimed host and the address, are what an admin needs; the rest are counted.
-pub const REFUSALS_PER_PERIOD: u32 = 100;
-/// The refusal budget's period: 1 s.
-pub const REFUSAL_PERIOD: Duration = Duration::from_secs(1);
-
+/// Refused handshakes are recorded one by one up to the log's budget
+/// (`auth_events::LOG_LINES_PER_PERIOD`, 100 a second): the first ones, with the claimed host
+/// and the address, are what an admin needs; the rest are counted in one record.
 /// Milliseconds since the epoch (0 for a clock before it).
 pub fn unix_ms(now: SystemTime) -> u64 {
     now.duration_since(UNIX_EPOCH)
@@ -36,45 +34,15 @@ pub fn unix_ms(now: SystemTime) -> u64 {
 /// See the module docs.
 pub struct Recorder {
     journal: Arc<Journal>,
-    budget: Mutex<Budget>,
-}
-
-/// Refusals recorded and suppressed in the current period (pure: `now` is passed in).
-#[derive(Debug, Default)]
-struct Budget {
-    period_start: Option<Instant>,
-    used: u32,
-    suppressed: u64,
-}
-
-impl Budget {
-    /// Whether one more may be recorded now, and the count suppressed in the period that
-    /// just ended (once, when a new period starts).
-    fn take(&mut self, now: Instant) -> (bool, u64) {
-        let mut ended = 0;
-        if self
-            .period_start
-            .is_none_or(|start| now.saturating_duration_since(start) >= REFUSAL_PERIOD)
-        {
-            ended = std::mem::take(&mut self.suppressed);
-            self.period_start = Some(now);
-            self.used = 0;
-        }
-        if self.used < REFUSALS_PER_PERIOD {
-            self.used += 1;
-            (true, ended)
-        } else {
-            self.suppressed += 1;
-            (false, ended)
-        }
-    }
+    /// Refused handshakes recorded and suppressed in the current second.
+    budget: Mutex<LineBudget>,
 }
 
 impl Recorder {
     pub fn new(journal: Arc<Journal>) -> Self {
         Recorder {
             journal,
-            budget: Mutex::new(Budget::default()),
+            budget: Mutex::new(LineBudget::default()),
         }
     }
 
@@ -124,21 +92,5 @@ impl Recorder {
                 event: AuditEvent::HostRefused { code },
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_budget_records_a_hundred_a_second_and_counts_the_rest_once() {
-        let mut budget = Budget::default();
-        let t0 = Instant::now();
-        let recorded = (0..250).filter(|_| budget.take(t0).0).count();
-        assert_eq!(recorded, 100);
-        let next = t0 + REFUSAL_PERIOD;
-        assert_eq!(budget.take(next), (true, 150));
-        assert_eq!(budget.take(next), (true, 0));
     }
 }
