@@ -1,5 +1,5 @@
 //! gatehouse-loadgen: simulated agents, provisioning, the loopback demo and a redis load
-//! client. All logic is in `gatehouse_agent::loadgen`; see docs/LOADGEN.md.
+//! client. All logic is in the library (`gatehouse_loadgen`); see docs/LOADGEN.md.
 
 fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -11,5 +11,5 @@ fn main() -> std::process::ExitCode {
         );
         return std::process::ExitCode::SUCCESS;
     }
-    gatehouse_agent::loadgen::cli::main(&args)
+    gatehouse_loadgen::cli::main(&args)
 }

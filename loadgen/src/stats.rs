@@ -6,7 +6,7 @@
 
 use super::demo::status::ReplicationSummary;
 use super::histogram::Histogram;
-use crate::engine::AgentError;
+use gatehouse_agent::engine::AgentError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! Pure: takes the argument list, touches nothing. Called by the binary.
 
 use super::mix::{Mix, MixError, DEFAULT_MIX};
-use crate::balance::Balancing;
+use gatehouse_agent::balance::Balancing;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -228,11 +228,14 @@ fn parse_run(args: &[String]) -> Result<RunArgs, ArgError> {
         .filter(|s| !s.trim().is_empty())
         .map(|s| o.addr("--servers", s))
         .collect::<Result<Vec<_>, _>>()?;
-    if servers.is_empty() || servers.len() > crate::config::MAX_SERVERS {
+    if servers.is_empty() || servers.len() > gatehouse_agent::config::MAX_SERVERS {
         return Err(invalid(
             "--servers",
             servers_text,
-            format!("give 1..={} addresses", crate::config::MAX_SERVERS),
+            format!(
+                "give 1..={} addresses",
+                gatehouse_agent::config::MAX_SERVERS
+            ),
         ));
     }
     let mode = match o.get("--mode").unwrap_or("closed") {
@@ -242,7 +245,11 @@ fn parse_run(args: &[String]) -> Result<RunArgs, ArgError> {
             }
             Mode::Closed {
                 concurrency: o
-                    .number("--concurrency", 1, crate::engine::MAX_QUEUED_REQUESTS)?
+                    .number(
+                        "--concurrency",
+                        1,
+                        gatehouse_agent::engine::MAX_QUEUED_REQUESTS,
+                    )?
                     .unwrap_or(1),
                 think: Duration::from_millis(o.number("--think", 0, MAX_THINK_MS)?.unwrap_or(0)),
             }
