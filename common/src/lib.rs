@@ -4,6 +4,8 @@
 //! watchdog, signals, log output).
 
 pub mod backoff;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod identity;

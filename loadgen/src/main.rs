@@ -4,12 +4,5 @@
 fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if gatehouse_common::service::wants_version(&args) {
-        println!(
-            "{}",
-            gatehouse_common::service::version_line("gatehouse-loadgen")
-        );
-        return std::process::ExitCode::SUCCESS;
-    }
     gatehouse_loadgen::cli::main(&args)
 }

@@ -6,12 +6,14 @@
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use clap::{CommandFactory, Parser};
+use gatehouse_common::cli::{exit_for, print_generated, Generate, ManSection};
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::nodekeys::NodeKeyStore;
 use gatehouse_common::os::key_file::read_node_key_file;
 use gatehouse_common::os::secure_file;
 use gatehouse_common::policy::{Database, PolicySnapshot};
-use gatehouse_common::service::{self, logging};
+use gatehouse_common::service::logging;
 use gatehouse_replica::auth_events::LogThen;
 use gatehouse_replica::bridge::{BridgeParts, DbStatus, Reactor};
 use gatehouse_replica::config::{ReplicaConfig, Source};
@@ -26,39 +28,44 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-const USAGE: &str = "usage: gatehouse-replica --config FILE [--check]
-  --config FILE   the replica config (RON), e.g. conf/replica.ron
-  --check         load and check the config and database, then exit
-  --version       print the version and exit
+const AFTER_HELP: &str = "\
 Signals: SIGHUP reloads the config, SIGTERM or SIGINT drains and exits.
 Logging: the config's log_level (default info); RUST_LOG=debug overrides it and shows every
-accept and close. Under systemd, lines carry journald priorities.";
+accept and close. Under systemd, lines carry journald priorities.
+Exit codes: 0 after a clean drain, 1 a runtime failure, 2 a bad command line or config.";
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse-replica",
+    version,
+    about = "A Gatehouse replica: serves agents from a read-only copy of the security database",
+    after_help = AFTER_HELP
+)]
+struct ReplicaCli {
+    /// The replica config (RON), e.g. /etc/gatehouse/replica.ron.
+    #[arg(long, value_name = "FILE", required_unless_present = "generate")]
+    config: Option<PathBuf>,
+    /// Load and check the config and the database, then exit.
+    #[arg(long)]
+    check: bool,
+    /// Print the man page or a shell's completions and exit.
+    #[arg(long, value_name = "KIND", exclusive = true)]
+    generate: Option<Generate>,
+}
 
 fn main() -> ExitCode {
     logging::init();
-    let mut config = None;
-    let mut check = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" => config = args.next().map(PathBuf::from),
-            "--check" => check = true,
-            "-V" | "--version" => {
-                println!("{}", service::version_line("gatehouse-replica"));
-                return ExitCode::SUCCESS;
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("gatehouse-replica: unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
+    let cli = match ReplicaCli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit_for(&e, 2),
+    };
+    if let Some(what) = cli.generate {
+        return print_generated(ReplicaCli::command(), ManSection::Admin, what);
     }
-    let Some(config) = config else {
-        eprintln!("gatehouse-replica: --config FILE is required\n{USAGE}");
+    let check = cli.check;
+    let Some(config) = cli.config else {
+        eprintln!("gatehouse-replica: --config FILE is required");
         return ExitCode::from(2);
     };
     let path = config;

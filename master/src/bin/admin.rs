@@ -2,13 +2,14 @@
 //! admin socket. See `gatehouse-admin --help` and docs/ADMIN.md. Exit status: 0 ok, 1 refused
 //! by the master, 2 usage error (or an unusable local file), 3 cannot reach the master.
 
+use gatehouse_common::cli::{exit_for, print_generated, ManSection};
 use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::os::secure_file::{create_private_file, Existing};
 use gatehouse_master::admin::cli::{
-    self, Command, Invocation, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, USAGE,
+    self, Command, Invocation, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE,
 };
 use gatehouse_master::admin::client::{AdminClient, ConnectError};
-use gatehouse_master::admin::output::render;
+use gatehouse_master::admin::output::{render, render_json};
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, IMPORT_CHUNK_BYTES};
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -28,19 +29,9 @@ enum Failure {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if gatehouse_common::service::wants_version(&args) {
-        println!(
-            "{}",
-            gatehouse_common::service::version_line("gatehouse-admin")
-        );
-        return ExitCode::SUCCESS;
-    }
     let invocation = match cli::parse(&args) {
         Ok(invocation) => invocation,
-        Err(e) => {
-            eprintln!("gatehouse-admin: {e}\n{USAGE}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return exit_for(&e, EXIT_USAGE),
     };
     match run(invocation) {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,11 +87,16 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
     let socket = invocation.socket;
     let expected = AllowedUids::for_this_process(invocation.master_uid.as_slice());
     let connect = |socket: &Path| connect(socket, &expected);
+    let json = invocation.json;
     match invocation.command {
-        Command::Help => println!("{USAGE}"),
+        Command::Generate(what) => {
+            if print_generated(cli::command(), ManSection::Admin, what) != ExitCode::SUCCESS {
+                return Err(Failure::Usage("cannot write to standard output".into()));
+            }
+        }
         Command::Send(request) => {
             let response = ask(&mut connect(&socket)?, &request)?;
-            println!("{}", render(&response));
+            print_answer(&response, json);
         }
         Command::HostAdd { request, key_file } => {
             // Create the key file first: if it cannot be written, nothing is registered.
@@ -147,7 +143,15 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
             let response = ask(&mut connect(&socket)?, &request)?;
             println!("{}", render(&response));
         }
-        Command::Export { out } => {
+        Command::Export { out, force } => {
+            // Refused before asking: an export holds every key and hash, and a typo must
+            // not replace a backup (or any other file) without --force.
+            if let Some(path) = out.as_ref().filter(|p| !force && p.exists()) {
+                return Err(Failure::Usage(format!(
+                    "{} exists: give --force to overwrite it",
+                    path.display()
+                )));
+            }
             let response = ask(&mut connect(&socket)?, &AdminRequest::Export)?;
             let AdminResponse::Exported { seq, database } = response else {
                 return Err(Failure::Refused(format!("unexpected answer {response:?}")));
@@ -159,7 +163,7 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
                 format!("// Gatehouse security database, exported at sequence {seq}.\n{text}\n");
             match out {
                 Some(path) => {
-                    let mut file = create_private(&path, false)?;
+                    let mut file = create_private(&path, !force)?;
                     file.write_all(text.as_bytes())
                         .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
                     println!("exported sequence {seq} to {}", path.display());
@@ -167,7 +171,7 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
                 None => print!("{text}"),
             }
         }
-        Command::Import { file } => {
+        Command::Import { file, dry_run } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
             let mut client = connect(&socket)?;
@@ -177,14 +181,31 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
                     &AdminRequest::ImportChunk { text: chunk.into() },
                 )?;
             }
-            let commit = AdminRequest::ImportCommit {
-                file: file.display().to_string(),
+            let file = file.display().to_string();
+            let last = if dry_run {
+                AdminRequest::ImportDiff { file }
+            } else {
+                AdminRequest::ImportCommit { file }
             };
-            let response = ask(&mut client, &commit)?;
-            println!("{}", render(&response));
+            let response = ask(&mut client, &last)?;
+            print_answer(&response, json);
         }
     }
     Ok(())
+}
+
+/// Prints an answer: its JSON with `--json` (when it has data), else its text; warnings
+/// go to standard error, so a script reading the output sees only the answer.
+fn print_answer(response: &AdminResponse, json: bool) {
+    if let AdminResponse::Warned { warnings, .. } = response {
+        for warning in warnings {
+            eprintln!("gatehouse-admin: warning: {warning}");
+        }
+    }
+    match render_json(response).filter(|_| json) {
+        Some(text) => println!("{text}"),
+        None => println!("{}", render(response)),
+    }
 }
 
 /// Splits `text` into pieces of at most `max` bytes, on character boundaries.
