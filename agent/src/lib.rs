@@ -29,6 +29,7 @@ pub mod balance;
 pub mod budget;
 pub mod config;
 pub mod config_failover;
+pub mod config_servers;
 pub mod connect_plan;
 pub mod daemon;
 pub mod driver;

@@ -73,7 +73,7 @@ impl ErrorKind {
             AgentError::NoServerReachable => ErrorKind::NoServerReachable,
             AgentError::NoServerAcceptsConnections => ErrorKind::NoServerAcceptsConnections,
             AgentError::DeadlineExceeded => ErrorKind::DeadlineExceeded,
-            AgentError::Refused(_) => ErrorKind::Refused,
+            AgentError::Refused(_) | AgentError::NodeKeyRefused => ErrorKind::Refused,
             AgentError::QueueFull => ErrorKind::QueueFull,
         }
     }

@@ -108,12 +108,40 @@ fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, Loaded)> {
             Loaded::File(policy)
         }
         Source::Follow(follow) => {
+            if let Some(status_file) = &follow.status_file {
+                check_status_dir(path, status_file)?;
+            }
             let key = read_node_key_file(&follow.node_key_file)?;
             let store = Store::open(&follow.store)?;
             Loaded::Follow(follow.clone(), key, Box::new(store))
         }
     };
     Ok((config, loaded))
+}
+
+/// The status file's directory must exist and be writable: found at start (and by
+/// `--check`) rather than as a failed write every second later.
+fn check_status_dir(config: &Path, status_file: &Path) -> anyhow::Result<()> {
+    let dir = match status_file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let problem = if !dir.is_dir() {
+        Some("does not exist (create it, or change the path)")
+    } else if !gatehouse_common::os::secure_file::writable_dir(dir) {
+        Some("is not writable by this user")
+    } else {
+        None
+    };
+    match problem {
+        Some(why) => anyhow::bail!(
+            "{}: field replication.status_file: {}: directory {} {why}",
+            config.display(),
+            status_file.display(),
+            dir.display()
+        ),
+        None => Ok(()),
+    }
 }
 
 fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {

@@ -123,8 +123,18 @@ impl Cluster {
     /// Starts a follower of the given masters (replication address, public key), in
     /// preference order.
     pub fn start_replica_following(&self, host: &str, masters: &[(&str, &str)]) -> ServerProcess {
-        let dir = self.replica_dir(host);
-        std::fs::create_dir_all(&dir).expect("replica dir");
+        self.start_replica_in(host, masters, &self.replica_dir(host))
+    }
+
+    /// [`Cluster::start_replica_following`] in the directory `dir` (a second process with
+    /// the same replica name, say).
+    pub fn start_replica_in(
+        &self,
+        host: &str,
+        masters: &[(&str, &str)],
+        dir: &Path,
+    ) -> ServerProcess {
+        std::fs::create_dir_all(dir).expect("replica dir");
         let repl = masters
             .iter()
             .map(|(addr, key)| format!("(address: {addr:?}, key: {key:?})"))
@@ -143,7 +153,7 @@ impl Cluster {
         )
         .expect("replica config");
         let config = config.to_string_lossy().to_string();
-        ServerProcess::start_in("gatehouse-replica", &["--config", &config], &dir, &[])
+        ServerProcess::start_in("gatehouse-replica", &["--config", &config], dir, &[])
     }
 
     pub fn replica_dir(&self, host: &str) -> PathBuf {

@@ -11,6 +11,7 @@ pub mod answer;
 mod clients;
 pub mod login;
 mod reload;
+mod resolver;
 pub mod serve;
 pub mod setup;
 
@@ -72,6 +73,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         config.server_addrs().len(),
         config.balancing
     );
+    resolver::log_unresolved(&config);
     // Tests and scripts wait for this line.
     println!("listening on {}", socket_path.display());
     service.ready(&format!(
