@@ -61,7 +61,11 @@ struct AgentCli {
 #[derive(Debug, Subcommand)]
 enum Sub {
     /// Run the agent daemon (prints `listening on SOCKET` when ready); needs --config.
-    Run,
+    Run {
+        /// Load and check the config and the node key file, then exit.
+        #[arg(long)]
+        check: bool,
+    },
     /// May FROM_USER on FROM_HOST log in as TO_USER on TO_HOST this way?
     Authorize {
         /// LOGIN, SSH, SU or SUDO.
@@ -135,6 +139,10 @@ pub enum Command {
     Run {
         config: PathBuf,
     },
+    /// `run --check`: load the config and the key, then exit.
+    Check {
+        config: PathBuf,
+    },
     Ask {
         socket: SocketChoice,
         ask: Ask,
@@ -160,7 +168,7 @@ pub fn parse_args(args: &[String]) -> Result<Command, clap::Error> {
         ));
     };
     let ask = match sub {
-        Sub::Run => {
+        Sub::Run { check } => {
             if cli.socket.is_some() {
                 return Err(usage(
                     "run takes the socket path from the config, not --socket".into(),
@@ -172,7 +180,10 @@ pub fn parse_args(args: &[String]) -> Result<Command, clap::Error> {
                     "run needs --config FILE",
                 )
             })?;
-            return Ok(Command::Run { config });
+            return Ok(match check {
+                true => Command::Check { config },
+                false => Command::Run { config },
+            });
         }
         Sub::Authorize {
             method,
@@ -235,6 +246,16 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     match parsed {
         Command::Generate(what) => print_generated(command(), ManSection::Admin, what),
+        Command::Check { config } => match crate::daemon::check(&config) {
+            Ok(()) => {
+                println!("config and node key OK");
+                ExitCode::from(EXIT_OK)
+            }
+            Err(e) => {
+                eprintln!("gatehouse-agent: {e}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        },
         Command::Run { config } => match crate::daemon::run(&config) {
             Ok(()) => ExitCode::from(EXIT_OK),
             Err(e) => {

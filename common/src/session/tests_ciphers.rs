@@ -158,7 +158,11 @@ fn a_cipher_changed_in_transit_fails_the_proofs() {
     // The client's proof is still written, so a genuine server with another key for this
     // host can log the host that failed it; over this transcript it proves nothing to the
     // server (whose transcript says AES), and the client never becomes established.
-    assert_eq!(frames(&finish).len(), 1, "one ClientFinish, for the server's log");
+    assert_eq!(
+        frames(&finish).len(),
+        1,
+        "one ClientFinish, for the server's log"
+    );
     assert!(!client.is_established());
 
     // The offer is stripped of AES-256-GCM on its way to the server.
