@@ -14,6 +14,13 @@
 use clap::{Command, ValueEnum};
 use std::io::Write;
 
+/// The end of the master's and the replica's `--help`: signals, logging, exit codes.
+pub const DAEMON_AFTER_HELP: &str = "\
+Signals: SIGHUP reloads the config, SIGTERM or SIGINT drains and exits.
+Logging: the config's log_level (default info); RUST_LOG=debug overrides it and shows every
+accept and close. Under systemd, lines carry journald priorities.
+Exit codes: 0 after a clean drain, 1 a runtime failure, 2 a bad command line or config.";
+
 /// What `--generate` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Generate {

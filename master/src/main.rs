@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use gatehouse_common::cli::{exit_for, print_generated, Generate, ManSection};
+use gatehouse_common::cli::{exit_for, print_generated, Generate, ManSection, DAEMON_AFTER_HELP};
 use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::repl::LinkTimings;
 use gatehouse_common::service::logging;
@@ -29,19 +29,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-const AFTER_HELP: &str = "\
-Signals: SIGHUP reloads the config, SIGTERM or SIGINT drains and exits.
-Logging: the config's log_level (default info); RUST_LOG=debug overrides it and shows every
-accept and close. Under systemd, lines carry journald priorities.
-Exit codes: 0 after a clean drain, 1 a runtime failure, 2 a bad command line or config.";
-
 /// The command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "gatehouse-master",
     version,
     about = "The Gatehouse master: the security database, its admin socket, replication, and agents served like a replica",
-    after_help = AFTER_HELP
+    after_help = DAEMON_AFTER_HELP
 )]
 struct MasterCli {
     /// The master config (RON), e.g. /etc/gatehouse/master.ron.

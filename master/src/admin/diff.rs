@@ -5,7 +5,7 @@
 //!
 //! Pure. Linear in the two databases' sizes (names are matched through a hash map).
 
-use gatehouse_common::policy::{Database, Route, RouteTarget};
+use gatehouse_common::policy::{Database, Route};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -145,21 +145,9 @@ pub fn diff(old: &Database, new: &Database) -> Vec<DiffEntry> {
 
 /// Every route, named by its owner and rule (`user alice: SSH:*->alice@web1`).
 fn routes(db: &Database) -> Vec<(String, Route)> {
-    let users = db
-        .users
-        .iter()
-        .map(|u| (RouteTarget::User(u.name.clone()), &u.routes));
-    let classes = db
-        .user_classes
-        .iter()
-        .map(|c| (RouteTarget::Class(c.name.clone()), &c.routes));
-    users
-        .chain(classes)
-        .flat_map(|(owner, routes)| {
-            routes
-                .iter()
-                .map(move |r| (format!("{owner}: {}", r.rule), r.clone()))
-        })
+    super::lists::all_routes(db)
+        .into_iter()
+        .map(|e| (format!("{}: {}", e.target, e.route.rule), e.route))
         .collect()
 }
 
