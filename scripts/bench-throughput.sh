@@ -61,7 +61,7 @@ wait_for_line() {
 }
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    cargo build --release --locked -p gatehouse-replica -p gatehouse-agent \
+    cargo build --release --locked -p gatehouse-replica -p gatehouse-loadgen \
         --bin gatehouse-replica --bin gatehouse-loadgen >&2
 fi
 bin_dir=${BIN_DIR:-$root/target/release}

@@ -5,6 +5,8 @@
 
 pub mod audit;
 pub mod backoff;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod identity;

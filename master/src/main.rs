@@ -6,9 +6,11 @@
 //! config, 1 for a runtime failure (store refused, socket in use).
 
 use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use gatehouse_common::cli::{exit_for, print_generated, Generate, ManSection, DAEMON_AFTER_HELP};
 use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::repl::LinkTimings;
-use gatehouse_common::service::{self, logging};
+use gatehouse_common::service::logging;
 use gatehouse_master::admin::handler::AdminServices;
 use gatehouse_master::admin::server;
 use gatehouse_master::audit::Audit;
@@ -31,55 +33,64 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-const USAGE: &str = "usage: gatehouse-master --config FILE [--check] [--promote] [--public-key]
-       gatehouse-master --generate-key FILE
-  --config FILE   the master config (RON), e.g. conf/master.ron
-  --check         load and check the config and the store, then exit
-  --promote       make this store the master's at the next epoch: for promoting a replica's
-                  copy when the old master is lost for good (README, \"Promoting a replica\")
-  --accept-writes do not wait for a replica to confirm this master's epoch after a restart
-                  (only when you know no replica has been promoted)
-  --public-key    print the public half of the configured master key (created if missing)
-                  and exit: replicas pin it in their config
-  --generate-key FILE  create a new master key in FILE (mode 0600) and print its public key:
-                  for a replica that may be promoted one day, so others can pin it in advance
-  --version       print the version and exit
-Signals: SIGHUP reloads the config, SIGTERM or SIGINT drains and exits.
-Logging: the config's log_level (default info); RUST_LOG=debug overrides it and shows every
-accept and close. Under systemd, lines carry journald priorities.";
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse-master",
+    version,
+    about = "The Gatehouse master: the security database, its admin socket, replication, and agents served like a replica",
+    after_help = DAEMON_AFTER_HELP
+)]
+struct MasterCli {
+    /// The master config (RON), e.g. /etc/gatehouse/master.ron.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["generate_key", "generate"])]
+    config: Option<PathBuf>,
+    /// Load and check the config and the store, then exit.
+    #[arg(long)]
+    check: bool,
+    /// Make this store the master's at the next epoch: for promoting a replica's copy when the
+    /// old master is lost for good (README, "Promoting a replica").
+    #[arg(long)]
+    promote: bool,
+    /// Do not wait for a replica to confirm this master's epoch after a restart (only when
+    /// you know no replica has been promoted).
+    #[arg(long)]
+    accept_writes: bool,
+    /// Print the public half of the configured master key (created if missing) and exit:
+    /// replicas pin it in their config.
+    #[arg(long)]
+    public_key: bool,
+    /// Create a new master key in FILE (mode 0600) and print its public key: for a replica
+    /// that may be promoted one day, so others can pin it in advance.
+    #[arg(long, value_name = "FILE", exclusive = true)]
+    generate_key: Option<PathBuf>,
+    /// Print the man page or a shell's completions and exit.
+    #[arg(long, value_name = "KIND", exclusive = true)]
+    generate: Option<Generate>,
+}
 
 fn main() -> ExitCode {
     logging::init();
-    let mut config = None;
-    let mut check = false;
-    let mut promote = false;
-    let mut accept_writes = false;
-    let mut public_key = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" => config = args.next().map(PathBuf::from),
-            "--check" => check = true,
-            "--promote" => promote = true,
-            "--accept-writes" => accept_writes = true,
-            "--public-key" => public_key = true,
-            "--generate-key" => return generate_key(args.next()),
-            "-V" | "--version" => {
-                println!("{}", service::version_line("gatehouse-master"));
-                return ExitCode::SUCCESS;
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("gatehouse-master: unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
+    let cli = match MasterCli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit_for(&e, 2),
+    };
+    if let Some(what) = cli.generate {
+        return print_generated(MasterCli::command(), ManSection::Admin, what);
     }
+    if let Some(path) = cli.generate_key {
+        return generate_key(&path);
+    }
+    let MasterCli {
+        config,
+        check,
+        promote,
+        accept_writes,
+        public_key,
+        ..
+    } = cli;
     let Some(config) = config else {
-        eprintln!("gatehouse-master: --config FILE is required\n{USAGE}");
+        eprintln!("gatehouse-master: --config FILE is required");
         return ExitCode::from(2);
     };
     let path = config;
@@ -132,14 +143,14 @@ fn main() -> ExitCode {
 }
 
 /// `--generate-key FILE`: a new key, never over an existing file.
-fn generate_key(path: Option<String>) -> ExitCode {
-    let Some(path) = path else {
-        eprintln!("gatehouse-master: --generate-key needs a FILE\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    match identity::create(std::path::Path::new(&path)) {
+fn generate_key(path: &Path) -> ExitCode {
+    match identity::create(path) {
         Ok(key) => {
-            println!("master key {path} created; public key {}", key.public());
+            println!(
+                "master key {} created; public key {}",
+                path.display(),
+                key.public()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

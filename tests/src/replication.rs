@@ -134,8 +134,30 @@ impl Cluster {
         masters: &[(&str, &str)],
         settings: &str,
     ) -> ServerProcess {
-        let dir = self.replica_dir(host);
-        std::fs::create_dir_all(&dir).expect("replica dir");
+        self.start_replica_configured(host, masters, &self.replica_dir(host), settings)
+    }
+
+    /// [`Cluster::start_replica_following`] in the directory `dir` (a second process with
+    /// the same replica name, say).
+    pub fn start_replica_in(
+        &self,
+        host: &str,
+        masters: &[(&str, &str)],
+        dir: &Path,
+    ) -> ServerProcess {
+        self.start_replica_configured(host, masters, dir, "")
+    }
+
+    /// A follower named `host` in `dir` with extra top-level `settings` (see
+    /// [`Cluster::start_replica_with`]).
+    fn start_replica_configured(
+        &self,
+        host: &str,
+        masters: &[(&str, &str)],
+        dir: &Path,
+        settings: &str,
+    ) -> ServerProcess {
+        std::fs::create_dir_all(dir).expect("replica dir");
         let repl = masters
             .iter()
             .map(|(addr, key)| format!("(address: {addr:?}, key: {key:?})"))
@@ -154,7 +176,7 @@ impl Cluster {
         )
         .expect("replica config");
         let config = config.to_string_lossy().to_string();
-        ServerProcess::start_in("gatehouse-replica", &["--config", &config], &dir, &[])
+        ServerProcess::start_in("gatehouse-replica", &["--config", &config], dir, &[])
     }
 
     pub fn replica_dir(&self, host: &str) -> PathBuf {

@@ -164,6 +164,30 @@ impl AdminOutcome {
     }
 }
 
+/// Every name [`AuditRecord::kind_name`] gives, for filters (`gatehouse-admin audit --kind`).
+pub const KIND_NAMES: [&str; 7] = [
+    "authorize",
+    "authenticate",
+    "foreign_host",
+    "host_refused",
+    "suppressed",
+    "lockout",
+    "admin",
+];
+
+/// Every name [`AuditRecord::outcome`] gives, for filters (`gatehouse-admin audit --outcome`).
+pub const OUTCOME_NAMES: [&str; 9] = [
+    "allow",
+    "deny",
+    "ok",
+    "fail",
+    "refused",
+    "locked_out",
+    "done",
+    "denied",
+    "failed",
+];
+
 impl<S: AsRef<str>> AuditRecord<S> {
     /// The kind's name: `authorize`, `authenticate`, `foreign_host`, `host_refused`,
     /// `suppressed`, `lockout`, `admin`.

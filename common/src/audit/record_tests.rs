@@ -128,9 +128,18 @@ fn every_kind_round_trips_and_its_fields_are_named() {
         .iter()
         .map(|r| {
             assert_eq!(decode_one(&encoded(r)).unwrap(), *r);
+            assert!(KIND_NAMES.contains(&r.kind_name()), "{}", r.kind_name());
+            assert!(OUTCOME_NAMES.contains(&r.outcome()), "{}", r.outcome());
             (r.kind_name(), r.outcome(), r.user().to_string())
         })
         .collect();
+    for outcome in AdminOutcome::ALL {
+        assert!(
+            OUTCOME_NAMES.contains(&outcome.name()),
+            "{}",
+            outcome.name()
+        );
+    }
     assert_eq!(
         names,
         [

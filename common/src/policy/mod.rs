@@ -11,6 +11,7 @@
 //! - `compile`: database → snapshot, [`PolicyError`].
 //! - `decide`: authorize / authenticate, [`Decision`].
 //! - `identities`: Unix identities checked and indexed; [`PolicySnapshot::lookup`].
+//! - [`route_check`]: which hosts a route's patterns name (admin warnings and shows).
 //! - `route`, `pattern`, `window`, [`time`]: rule syntax, globs, weekday/time windows, civil time.
 //! - [`password`]: argon2id hashing and verification; [`password_rules`]: what a new password
 //!   must be.
@@ -25,6 +26,7 @@ pub mod password;
 pub mod password_rules;
 mod pattern;
 mod route;
+pub mod route_check;
 pub mod time;
 mod window;
 

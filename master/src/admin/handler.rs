@@ -5,9 +5,11 @@
 //! draws node keys and password salts from `OsRng`. Called by the admin socket threads, one
 //! request at a time per connection; [`Session`] holds a connection's pending import.
 
+use super::diff::diff;
+use super::lists;
 use super::proto::{
-    AdminErrorKind, AdminRequest, AdminResponse, AuditEntry, AuditStatus, CheckDecision, HostInfo,
-    LockoutEntry, RouteEntry, StatusReport, UserInfo, MAX_IMPORT_BYTES,
+    AdminErrorKind, AdminRequest, AdminResponse, AuditEntry, AuditStatus, CheckDecision,
+    LockoutEntry, StatusReport, UserInfo, MAX_IMPORT_BYTES,
 };
 use super::unix::{self, UnixFields};
 use crate::audit::admin::to_hex;
@@ -17,9 +19,11 @@ use crate::passwords::PasswordPolicy;
 use crate::state::MasterState;
 use crate::store::StoreError;
 use gatehouse_common::config::parse_ron;
+use gatehouse_common::identity::check_unix_name;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::policy::{
-    hash_password, Change, Database, Decision, HashCost, PolicyTime, RouteTarget,
+    hash_password, route_check::RouteHosts, Change, Database, Decision, HashCost, PolicySnapshot,
+    PolicyTime, Route, RouteTarget,
 };
 use gatehouse_common::weak_keys::{check_added_key, check_host_keys};
 use gatehouse_common::wire::AuthorizeRequest;
@@ -92,6 +96,9 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             addresses,
             groups,
         } => {
+            if let Some(hint) = state.read(|s| missing_group_hint(s.database(), &groups)) {
+                return refused(hint);
+            }
             let key = NodeKey::generate(&mut OsRng);
             // A fresh random key is never weak or shared in practice; the check makes sure
             // of it, as for imports.
@@ -112,19 +119,7 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             }
         }
         R::HostRemove { name } => done(state, Change::RemoveHost { name }),
-        R::HostList => AdminResponse::Hosts(state.read(|s| {
-            let db = s.database();
-            db.hosts
-                .iter()
-                .map(|h| HostInfo {
-                    name: h.name.clone(),
-                    addresses: h.addresses.clone(),
-                    groups: h.groups.clone(),
-                    replica: db.replicas.contains(&h.name),
-                    may_ask_for_others: h.may_ask_for_others,
-                })
-                .collect()
-        })),
+        R::HostList => state.read(|s| lists::host_list(s.database())),
         R::HostAskForOthers { name, allowed } => {
             done(state, Change::SetHostMayAskForOthers { name, allowed })
         }
@@ -134,7 +129,11 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
         R::GroupMemberRemove { group, host } => {
             done(state, Change::RemoveGroupMember { group, host })
         }
-        R::UserAdd { name, classes } => done(state, Change::AddUser { name, classes }),
+        R::UserAdd { name, classes } => match check_unix_name(&name) {
+            // Users are login names on managed hosts: the same rules as their Unix names.
+            Err(e) => refused(format!("user name: {e}")),
+            Ok(()) => done(state, Change::AddUser { name, classes }),
+        },
         R::UserRemove { name } => done(state, Change::RemoveUser { name }),
         R::UserPasswd { name, password } => {
             passwd(state, &session.services.passwords, name, &password)
@@ -150,9 +149,47 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
         R::LockoutList => lockout_list(state),
         R::ClassAdd { name } => done(state, Change::AddClass { name }),
         R::ClassRemove { name } => done(state, Change::RemoveClass { name }),
-        R::RouteAdd { target, route } => done(state, Change::AddRoute { target, route }),
+        R::RouteAdd { target, route } => route_add(state, target, route),
         R::RouteRemove { target, rule } => done(state, Change::RemoveRoute { target, rule }),
         R::RouteList { target } => state.read(|s| route_list(s.database(), target.as_ref())),
+        R::HostShow { name } => state.read(|s| lists::host_show(s.database(), &name)),
+        R::GroupList => state.read(|s| lists::group_list(s.database())),
+        R::GroupShow { name } => state.read(|s| lists::group_show(s.database(), &name)),
+        R::ClassList => state.read(|s| lists::class_list(s.database())),
+        R::ClassShow { name } => state.read(|s| lists::class_show(s.database(), &name)),
+        R::UserList => state.read(|s| lists::user_list(s.database())),
+        R::UserSetClasses { name, classes } => done(
+            state,
+            Change::SetUserClasses {
+                user: name,
+                classes,
+            },
+        ),
+        R::RouteShow { target, rule } => {
+            state.read(|s| lists::route_show(s.database(), target, &rule))
+        }
+        R::ReplicaList | R::ReplicaShow { .. } => {
+            // Outside the store lock: replication's hook may need the store itself.
+            let links = state.replica_links();
+            state.read(|s| match &request {
+                R::ReplicaShow { host } => lists::replica_show(s.database(), &links, host),
+                _ => lists::replica_list(s.database(), &links),
+            })
+        }
+        R::ImportDiff { file } => {
+            let text = zeroize::Zeroizing::new(std::mem::take(&mut session.import));
+            match parse_import(&file, &text) {
+                Err(refusal) => *refusal,
+                // The same checks the commit makes (it compiles the whole file), on a scratch
+                // copy: a dry run that passes is an import that commits.
+                Ok(database) => match PolicySnapshot::compile(&database) {
+                    Err(e) => refused(e.to_string()),
+                    Ok(_) => {
+                        AdminResponse::ImportDiff(state.read(|s| diff(s.database(), &database)))
+                    }
+                },
+            }
+        }
         R::UserUnix {
             name,
             uid,
@@ -240,13 +277,9 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
         R::ImportCommit { file } => {
             // The text holds node keys and password hashes: wiped once parsed.
             let text = zeroize::Zeroizing::new(std::mem::take(&mut session.import));
-            match parse_ron::<Database>(Path::new(&file), &text) {
-                Ok(database) => match check_host_keys(&database.hosts) {
-                    // All-zero, published example and shared keys never enter the database.
-                    Err(refusal) => refused(format!("{file}: {refusal}")),
-                    Ok(()) => done(state, Change::ReplaceAll { database }),
-                },
-                Err(e) => refused(e.to_string()),
+            match parse_import(&file, &text) {
+                Ok(database) => done(state, Change::ReplaceAll { database }),
+                Err(refusal) => *refusal,
             }
         }
         R::Check {
@@ -387,32 +420,57 @@ fn lockout_list(state: &MasterState) -> AdminResponse {
 }
 
 fn route_list(db: &Database, target: Option<&RouteTarget>) -> AdminResponse {
-    let users = db
-        .users
-        .iter()
-        .map(|u| (RouteTarget::User(u.name.clone()), &u.routes));
-    let classes = db
-        .user_classes
-        .iter()
-        .map(|c| (RouteTarget::Class(c.name.clone()), &c.routes));
-    let owners: Vec<_> = users.chain(classes).collect();
     if let Some(wanted) = target {
-        if !owners.iter().any(|(owner, _)| owner == wanted) {
+        let known = match wanted {
+            RouteTarget::User(name) => db.users.iter().any(|u| &u.name == name),
+            RouteTarget::Class(name) => db.user_classes.iter().any(|c| &c.name == name),
+        };
+        if !known {
             return refused(format!("unknown {wanted}"));
         }
     }
-    AdminResponse::Routes(
-        owners
-            .into_iter()
-            .filter(|(owner, _)| target.is_none_or(|t| t == owner))
-            .flat_map(|(owner, routes)| {
-                routes.iter().map(move |route| RouteEntry {
-                    target: owner.clone(),
-                    route: route.clone(),
-                })
-            })
-            .collect(),
-    )
+    let mut routes = lists::all_routes(db);
+    routes.retain(|e| target.is_none_or(|t| *t == e.target));
+    AdminResponse::Routes(routes)
+}
+
+/// Parses an import's text and refuses weak or shared node keys (all-zero, published example
+/// and shared keys never enter the database); the error is the answer to send.
+fn parse_import(file: &str, text: &str) -> Result<Database, Box<AdminResponse>> {
+    let refuse = |message: String| Box::new(refused(message));
+    let database =
+        parse_ron::<Database>(Path::new(file), text).map_err(|e| refuse(e.to_string()))?;
+    check_host_keys(&database.hosts).map_err(|refusal| refuse(format!("{file}: {refusal}")))?;
+    Ok(database)
+}
+
+/// Adds a route, and says so when its target matches no registered host (accepted: a
+/// wildcard, or a host added later, may match it).
+fn route_add(state: &MasterState, target: RouteTarget, route: Route) -> AdminResponse {
+    let rule = route.rule.clone();
+    match done(state, Change::AddRoute { target, route }) {
+        AdminResponse::Done { seq } => {
+            let warnings = state.read(|s| RouteHosts::new(s.database()).warnings(&rule));
+            if warnings.is_empty() {
+                AdminResponse::Done { seq }
+            } else {
+                AdminResponse::Warned { seq, warnings }
+            }
+        }
+        other => other,
+    }
+}
+
+/// The refusal for a `host add --group G` naming a group that does not exist yet, saying how
+/// to create it (groups are never made implicitly: a misspelt one would silently leave the
+/// host out of the routes that name the real one).
+fn missing_group_hint(db: &Database, groups: &[String]) -> Option<String> {
+    let missing = groups
+        .iter()
+        .find(|g| !db.host_groups.iter().any(|known| &known.name == *g))?;
+    Some(format!(
+        "unknown host group `{missing}`: create it first with `gatehouse-admin group add {missing}`"
+    ))
 }
 
 fn status(state: &MasterState) -> AdminResponse {

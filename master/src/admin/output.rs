@@ -1,11 +1,14 @@
 //! How `gatehouse-admin` prints the master's answers: short, line-oriented text that is easy
-//! to read and to grep. Pure (returns strings).
+//! to read and to grep, or with `--json` the answer's data as JSON. Pure (returns strings).
+
+#[path = "output_lists.rs"]
+mod lists;
+pub use lists::render_json;
 
 use super::proto::{AdminResponse, AuditEntry, AuditStatus, CheckDecision, StatusReport, UserInfo};
 use crate::audit::admin::from_hex;
 use gatehouse_common::audit::record::decode_one;
 use gatehouse_common::audit::render::{json_line, text_line, Origin};
-use gatehouse_common::policy::RouteTarget;
 
 /// The text for a successful response (errors are printed by the caller).
 pub fn render(response: &AdminResponse) -> String {
@@ -20,43 +23,10 @@ pub fn render(response: &AdminResponse) -> String {
         }
         AdminResponse::HostAdded { seq, .. } => format!("ok (sequence {seq})"),
         AdminResponse::Hosts(hosts) => {
-            let mut out = String::new();
-            for h in hosts {
-                out.push_str(&format!(
-                    "{}\taddresses={}\tgroups={}{}{}\n",
-                    h.name,
-                    h.addresses.join(","),
-                    h.groups.join(","),
-                    if h.replica { "\treplica" } else { "" },
-                    if h.may_ask_for_others {
-                        "\tasks-for-others"
-                    } else {
-                        ""
-                    }
-                ));
-            }
-            out.trim_end().to_string()
-        }
-        AdminResponse::Routes(routes) => {
-            let lines: Vec<String> = routes
-                .iter()
-                .map(|entry| {
-                    let owner = match &entry.target {
-                        RouteTarget::User(name) => format!("user {name}"),
-                        RouteTarget::Class(name) => format!("class {name}"),
-                    };
-                    let mut line = format!("{owner}\t{}", entry.route.rule);
-                    if let Some(window) = &entry.route.window {
-                        line.push_str(&format!("\twindow={window}"));
-                    }
-                    if let Some(expires) = &entry.route.expires {
-                        line.push_str(&format!("\texpires={expires}"));
-                    }
-                    line
-                })
-                .collect();
+            let lines: Vec<String> = hosts.iter().map(lists::host_line).collect();
             lines.join("\n")
         }
+        AdminResponse::Routes(routes) => lists::routes(routes),
         AdminResponse::Lockouts(entries) => {
             let lines: Vec<String> = entries
                 .iter()
@@ -90,6 +60,8 @@ pub fn render(response: &AdminResponse) -> String {
                 .collect();
             lines.join("\n")
         }
+        AdminResponse::Warned { seq, .. } => format!("ok (sequence {seq})"),
+        other => lists::render(other),
     }
 }
 

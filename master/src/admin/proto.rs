@@ -6,6 +6,7 @@
 //! A request that is too long closes the connection (after an error response); one that is
 //! not valid RON gets an error response and the connection stays usable.
 
+use super::diff::DiffEntry;
 use crate::audit::store::StreamProgress;
 use crate::audit::AuditQuery;
 use crate::hooks::ReplicaLinkStatus;
@@ -177,6 +178,42 @@ pub enum AdminRequest {
         to_host: String,
         at_unix: Option<i64>,
     },
+
+    // Lists and shows (issue 14): never a node key or a password hash.
+    /// One host, with the routes that name it.
+    HostShow {
+        name: String,
+    },
+    GroupList,
+    /// One host group, with its hosts and the routes that name it.
+    GroupShow {
+        name: String,
+    },
+    ClassList,
+    /// One class, with its users and routes.
+    ClassShow {
+        name: String,
+    },
+    UserList,
+    /// Replaces the user's classes.
+    UserSetClasses {
+        name: String,
+        classes: Vec<String>,
+    },
+    /// One route, with the warnings `route add` would give.
+    RouteShow {
+        target: RouteTarget,
+        rule: String,
+    },
+    ReplicaList,
+    ReplicaShow {
+        host: String,
+    },
+    /// Parses and checks the pending import like `ImportCommit`, and answers what it would
+    /// change, without changing anything.
+    ImportDiff {
+        file: String,
+    },
 }
 
 /// What the master answers.
@@ -224,6 +261,39 @@ pub enum AdminResponse {
     },
     User(UserInfo),
     UnixGroups(Vec<UnixGroup>),
+    // Lists and shows (issue 14).
+    /// `host show`.
+    Host {
+        host: HostInfo,
+        routes: Vec<RouteEntry>,
+    },
+    Groups(Vec<GroupInfo>),
+    /// `group show`.
+    Group {
+        group: GroupInfo,
+        routes: Vec<RouteEntry>,
+    },
+    Classes(Vec<ClassInfo>),
+    /// `class show`.
+    Class {
+        class: ClassInfo,
+        routes: Vec<RouteEntry>,
+    },
+    Users(Vec<UserSummary>),
+    /// `route show`.
+    Route {
+        entry: RouteEntry,
+        warnings: Vec<String>,
+    },
+    Replicas(Vec<ReplicaInfo>),
+    /// The change is durable, and worth a second look: `warnings` say why (a route whose
+    /// target matches no registered host).
+    Warned {
+        seq: u64,
+        warnings: Vec<String>,
+    },
+    /// What an import would change (nothing was changed).
+    ImportDiff(Vec<DiffEntry>),
     /// Audit records, oldest first.
     AuditRecords(Vec<AuditEntry>),
 }
@@ -313,6 +383,42 @@ pub struct LockoutEntry {
     pub failures: u32,
     /// Where those came from: `web1 x2 via r1,master; web2 x1 via r2`.
     pub sources: String,
+}
+
+/// A host group as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub hosts: Vec<String>,
+}
+
+/// A user class as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassInfo {
+    pub name: String,
+    /// Users that have the class.
+    pub users: Vec<String>,
+    pub routes: usize,
+}
+
+/// A user as `user list` shows it (never its password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub name: String,
+    pub locked: bool,
+    pub has_password: bool,
+    pub classes: Vec<String>,
+    pub routes: usize,
+    /// Its Unix uid, if it has a Unix identity.
+    pub uid: Option<u32>,
+}
+
+/// A host on the replica allow-list and its link, if it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaInfo {
+    pub host: String,
+    pub link: Option<ReplicaLinkStatus>,
 }
 
 /// One route and whose it is.

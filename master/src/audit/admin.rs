@@ -43,21 +43,62 @@ pub fn describe(request: &AdminRequest) -> String {
     }
 }
 
-/// Whether `request` is recorded (see the module docs).
+/// Whether `request` is recorded (see the module docs). Every request is named, so a new one
+/// cannot join either side unnoticed.
 pub fn is_recorded(request: &AdminRequest) -> bool {
     use AdminRequest as R;
-    !matches!(
-        request,
+    match request {
+        // Queries that reveal no secret (an import's diff never shows a key or hash), and
+        // the chunks of an import (its commit is recorded).
         R::Status
-            | R::HostList
-            | R::RouteList { .. }
-            | R::UnixGroupList
-            | R::LockoutList
-            | R::UserShow { .. }
-            | R::Check { .. }
-            | R::ImportChunk { .. }
-            | R::Audit { .. }
-    )
+        | R::HostList
+        | R::HostShow { .. }
+        | R::GroupList
+        | R::GroupShow { .. }
+        | R::ClassList
+        | R::ClassShow { .. }
+        | R::UserList
+        | R::UserShow { .. }
+        | R::RouteList { .. }
+        | R::RouteShow { .. }
+        | R::ReplicaList
+        | R::ReplicaShow { .. }
+        | R::UnixGroupList
+        | R::LockoutList
+        | R::Check { .. }
+        | R::Audit { .. }
+        | R::ImportChunk { .. }
+        | R::ImportDiff { .. } => false,
+        // Changes, and the export (it carries every key and hash).
+        R::HostAdd { .. }
+        | R::HostRemove { .. }
+        | R::HostAskForOthers { .. }
+        | R::GroupAdd { .. }
+        | R::GroupRemove { .. }
+        | R::GroupMemberAdd { .. }
+        | R::GroupMemberRemove { .. }
+        | R::UserAdd { .. }
+        | R::UserRemove { .. }
+        | R::UserSetClasses { .. }
+        | R::UserPasswd { .. }
+        | R::UserLock { .. }
+        | R::UserUnlock { .. }
+        | R::UserUnix { .. }
+        | R::UserUnixRemove { .. }
+        | R::ClassAdd { .. }
+        | R::ClassRemove { .. }
+        | R::RouteAdd { .. }
+        | R::RouteRemove { .. }
+        | R::ReplicaAdd { .. }
+        | R::ReplicaRemove { .. }
+        | R::UnixGroupAdd { .. }
+        | R::UnixGroupRemove { .. }
+        | R::UnixGroupMemberAdd { .. }
+        | R::UnixGroupMemberRemove { .. }
+        | R::Compact { .. }
+        | R::Export
+        | R::ImportCommit { .. } => true,
+    }
 }
 
 /// The outcome and its detail as the audit record shows them: the committed sequence, or
@@ -75,6 +116,10 @@ pub fn outcome(response: &AdminResponse) -> (AdminOutcome, String) {
         AdminResponse::Done { seq } | AdminResponse::HostAdded { seq, .. } => {
             (AdminOutcome::Done, format!("seq={seq}"))
         }
+        AdminResponse::Warned { seq, warnings } => (
+            AdminOutcome::Done,
+            format!("seq={seq} warning: {}", warnings.join("; ")),
+        ),
         AdminResponse::IdSet { seq, what, id } => {
             (AdminOutcome::Done, format!("seq={seq} {what}={id}"))
         }
@@ -156,6 +201,25 @@ mod tests {
         assert_eq!(describe(&passwd), "kind=UserPasswd name=bob");
         assert!(is_recorded(&passwd));
         assert!(!is_recorded(&AdminRequest::Status));
+        assert!(!is_recorded(&AdminRequest::UserList));
+        assert!(!is_recorded(&AdminRequest::ImportDiff {
+            file: "db.ron".into()
+        }));
+        assert!(is_recorded(&AdminRequest::UserSetClasses {
+            name: "bob".into(),
+            classes: vec![]
+        }));
+        let warned = AdminResponse::Warned {
+            seq: 8,
+            warnings: vec!["no registered host matches `web*`".into()],
+        };
+        assert_eq!(
+            outcome(&warned),
+            (
+                AdminOutcome::Done,
+                "seq=8 warning: no registered host matches `web*`".into()
+            )
+        );
         let added = AdminResponse::HostAdded {
             seq: 7,
             node_key: "ab".repeat(32),

@@ -23,7 +23,9 @@ use gatehouse_common::repl::{
     Verdict,
 };
 use gatehouse_common::session::{ServerInput, ServerSession};
+use gatehouse_common::types::ErrorCode;
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
+use gatehouse_common::wire::WireError;
 use mio::net::TcpStream;
 use rand::rngs::StdRng;
 use std::io::{self, Read, Write};
@@ -74,6 +76,9 @@ pub(super) enum Close {
     HandshakeTimeout,
     #[error("replaced by a newer link from the same replica")]
     Replaced,
+    /// A second link for a replica whose link is live: refused, the live one kept.
+    #[error("{0}")]
+    Duplicate(String),
 }
 
 /// One connection from a replica.
@@ -92,6 +97,12 @@ pub(super) struct Link {
     /// link of the same replica (taken by [`Link::take_authenticated`]).
     authenticated_now: bool,
 }
+
+/// How many heartbeat intervals a replica's link may be quiet and still count as live when
+/// a second link for the same replica arrives (2: a healthy link is heard every interval;
+/// one quiet for longer is more likely dead than live, and is replaced, as after a crash
+/// whose connection the master has not yet seen close).
+pub const DUPLICATE_LIVE_INTERVALS: u32 = 2;
 
 /// What a link needs from its surroundings.
 pub(super) struct Ctx<'a> {
@@ -200,7 +211,16 @@ impl Link {
                         "agent request on the replication port".into(),
                     ))
                 }
-                Err(failure) => {
+                Err(mut failure) => {
+                    let host = self.session.host().unwrap_or("-").to_string();
+                    if failure.error.code == ErrorCode::UnknownHost && is_registered(ctx, &host) {
+                        // The handshake only knows the allow-list's keys; a registered host
+                        // is told the true reason. (Whether a name is registered is no secret
+                        // from the network: the agents' port answers its hello either way.)
+                        failure.error.message = format!(
+                            "host `{host}` is not on the replica allow-list (gatehouse-admin replica add {host})"
+                        );
+                    }
                     log::warn!(
                         "replication link from {} (host {}) refused: {:?}: {}",
                         self.peer,
@@ -222,6 +242,25 @@ impl Link {
             ctx.table.update(&host, |r| r.last_heard = Some(ctx.now));
         }
         match (msg, &mut self.phase) {
+            (ReplMessage::LinkHello(_), Phase::AwaitLinkHello)
+                if ctx.table.has_live_link(
+                    &host,
+                    ctx.now,
+                    self.liveness.timings().heartbeat_interval * DUPLICATE_LIVE_INTERVALS,
+                ) =>
+            {
+                // Another link of this replica is up and heard from: a second process with
+                // the same host and key. The live one keeps its link (taking it over would
+                // make the real replica show as disconnected, and the two would then take
+                // turns); this one is told why, and retries with its backoff.
+                let message = format!(
+                    "replica `{host}` already has a live link to this master: is a second process running with this replica's host and node key?"
+                );
+                let error = WireError::new(ErrorCode::UnexpectedMessage, message.clone());
+                self.session.write_error(&error, &mut self.outbuf);
+                let _ = self.flush();
+                Err(Close::Duplicate(message))
+            }
             (ReplMessage::LinkHello(hello), Phase::AwaitLinkHello) => {
                 let node_key = ctx
                     .keys
@@ -507,4 +546,10 @@ impl Link {
         self.outbuf.drain(..written);
         result
     }
+}
+
+/// Whether `host` is a registered host (on the allow-list or not).
+fn is_registered(ctx: &Ctx<'_>, host: &str) -> bool {
+    ctx.state
+        .read(|s| s.database().hosts.iter().any(|h| h.name == host))
 }

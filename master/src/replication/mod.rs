@@ -68,6 +68,16 @@ pub struct LinkTable {
 }
 
 impl LinkTable {
+    /// Whether `host` has a link that is up and was heard from within `window`: a second
+    /// process with the same replica name is then refused (docs/ADMIN.md, "Replicas").
+    fn has_live_link(&self, host: &str, now: Instant, window: Duration) -> bool {
+        self.records.lock().get(host).is_some_and(|r| {
+            r.state != LinkState::Disconnected
+                && r.last_heard
+                    .is_some_and(|t| now.saturating_duration_since(t) < window)
+        })
+    }
+
     fn update(&self, host: &str, f: impl FnOnce(&mut LinkRecord)) {
         let mut records = self.records.lock();
         let record = records.entry(host.to_string()).or_insert(LinkRecord {

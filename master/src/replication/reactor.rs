@@ -199,6 +199,11 @@ impl Reactor {
             .map(|(i, _)| i)
             .collect();
         for i in older {
+            log::warn!(
+                "replica {host}: a new link from {} replaces its quiet one from {}",
+                self.links[index].peer,
+                self.links[i].peer
+            );
             self.close(i, Close::Replaced);
         }
     }
@@ -286,7 +291,8 @@ impl Reactor {
         }
         // A replaced link's replica is still connected, on its newer link; a link that never
         // finished its handshake never showed in the table.
-        let shown = !matches!(reason, Close::Replaced) && !link.in_handshake();
+        let shown =
+            !matches!(reason, Close::Replaced | Close::Duplicate(_)) && !link.in_handshake();
         if let (Some(host), true) = (&link.host, shown) {
             self.table
                 .update(host, |r| r.state = LinkState::Disconnected);

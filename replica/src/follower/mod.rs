@@ -77,6 +77,7 @@ pub fn spawn(
                 backoff: Backoff::new(),
                 status_written: Instant::now(),
                 status_dirty: false,
+                status_failing: false,
                 link_epoch: 0,
             };
             follower.run()
@@ -97,6 +98,9 @@ struct Follower {
     status_written: Instant,
     /// Something changed since the status file was last written.
     status_dirty: bool,
+    /// The last write of the status file failed: the failure was logged once, and is not
+    /// again until a write succeeds (it would otherwise log every write interval).
+    status_failing: bool,
     /// The epoch of the master on the current link (signed in its proof of identity).
     link_epoch: u64,
 }
@@ -344,8 +348,20 @@ impl Follower {
         self.status_dirty = false;
         if let Some(path) = &self.config.status_file {
             let text = self.status.lock().render(self.published.db.age_ms());
-            if let Err(e) = status::write_atomically(path, &text) {
-                log::warn!("cannot write the status file {}: {e}", path.display());
+            match status::write_atomically(path, &text) {
+                Err(e) if !self.status_failing => {
+                    self.status_failing = true;
+                    log::warn!(
+                        "cannot write the status file {}: {e} (logged once until it works again)",
+                        path.display()
+                    );
+                }
+                Err(_) => {}
+                Ok(()) if self.status_failing => {
+                    self.status_failing = false;
+                    log::info!("the status file {} is written again", path.display());
+                }
+                Ok(()) => {}
             }
         }
     }

@@ -44,6 +44,7 @@ fn follower(scratch: &Scratch, known: u64) -> Follower {
         backoff: Backoff::new(),
         status_written: Instant::now(),
         status_dirty: false,
+        status_failing: false,
         link_epoch: 0,
     }
 }

@@ -271,8 +271,9 @@ impl Reactor {
             let now = Instant::now();
             self.turn_wall = SystemTime::now();
             self.heartbeat.beat(now);
-            if let Some(config) = self.control.take_reload() {
+            if let Some((config, ticket)) = self.control.take_reload() {
                 self.apply_config(&config);
+                self.control.applied(ticket);
             }
             if self.control.stop_requested() {
                 self.begin_shutdown(now);

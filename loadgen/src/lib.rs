@@ -1,6 +1,6 @@
 //! The load generator (`gatehouse-loadgen`): thousands of simulated agents, each a distinct
-//! registered host running the real agent [`crate::engine::Engine`], many per thread on the
-//! real [`crate::driver::Driver`]; plus provisioning, the loopback demo, and a lean closed-loop
+//! registered host running the real agent [`gatehouse_agent::engine::Engine`], many per thread on the
+//! real [`gatehouse_agent::driver::Driver`]; plus provisioning, the loopback demo, and a lean closed-loop
 //! client ([`closed_loop`]) that measures a server's throughput with redis GET ([`redis`]) or
 //! Gatehouse's sealed authorize requests ([`direct`]). docs/LOADGEN.md is the user's guide.
 //!

@@ -4,9 +4,7 @@
 //!
 //! Not pure: this is the program. The binary's `main` only calls [`main`].
 
-use super::args::{
-    parse, ArgError, Command, DirectArgs, Mode, ProvisionArgs, RedisArgs, RunArgs, USAGE,
-};
+use super::args::{self, parse, Command, DirectArgs, Mode, ProvisionArgs, RedisArgs, RunArgs};
 use super::demo::run_demo;
 use super::direct::run_direct;
 use super::phases::Phases;
@@ -18,6 +16,7 @@ use super::report::{final_report, progress_line};
 use super::run::{Run, RunEvent, RunPlan};
 use super::stats::{RunLabel, Stats, Summary};
 use super::sys::{check_descriptors, pin_to_cpu, raise_nofile_limit};
+use gatehouse_common::cli::{exit_for, print_generated, ManSection};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -27,8 +26,6 @@ use std::time::{Duration, Instant};
 /// Why a subcommand failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("{0}")]
-    Args(#[from] ArgError),
     #[error("{0}")]
     Runtime(String),
 }
@@ -64,15 +61,11 @@ impl Shared {
 pub fn main(args: &[String]) -> ExitCode {
     let command = match parse(args) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("gatehouse-loadgen: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return exit_for(&e, 2),
     };
     let result = match command {
-        Command::Help => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+        Command::Generate(what) => {
+            return print_generated(args::command(), ManSection::User, what);
         }
         Command::Provision(p) => run_provision(&p),
         Command::Run(r) => run_load(&r, &Shared::new()),
@@ -84,10 +77,6 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Args(e)) => {
-            eprintln!("gatehouse-loadgen: {e}\n{USAGE}");
-            ExitCode::from(2)
-        }
         Err(CliError::Runtime(e)) => {
             eprintln!("gatehouse-loadgen: {e}");
             ExitCode::from(1)

@@ -5,9 +5,8 @@
 //! Not pure: child processes and a log file; [`acknowledged_sequence`] is pure. Called by
 //! [`super`] (set-up, and the admin change every few seconds while the agents run).
 //!
-//! The binary rather than `gatehouse_master::admin::client`: the agent crate does not depend
-//! on the master crate (which would pull SQLite into every agent), and the demo shows the
-//! commands an admin really types.
+//! The binary rather than `gatehouse_master::admin::client`: the demo shows the commands an
+//! admin really types, and the load generator stays clear of the master crate (SQLite).
 
 use super::super::procs::die_with_parent;
 use std::io::{Read, Write};

@@ -10,7 +10,7 @@ use super::mix::Mix;
 use super::provision::Identity;
 use super::stats::Stats;
 use super::worker::{run_worker, WorkerMsg, WorkerPlan, DRAIN_LIMIT};
-use crate::balance::Balancing;
+use gatehouse_agent::balance::Balancing;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,8 +7,8 @@
 
 use super::status::{ReplicaStatus, ReplicationSummary};
 use super::PROPAGATION_LIMIT;
-use crate::loadgen::report::fmt_us;
-use crate::loadgen::stats::Stats;
+use crate::report::fmt_us;
+use crate::stats::Stats;
 use gatehouse_common::wire::LoadReport;
 use std::fmt::Write;
 use std::net::SocketAddr;

@@ -4,17 +4,7 @@
 use super::options::Options;
 use super::{ArgError, DirectArgs, RedisArgs, DEFAULT_DURATION_S, MAX_CONNECTIONS};
 
-pub(super) fn parse_redis(args: &[String]) -> Result<RedisArgs, ArgError> {
-    let o = Options::collect(
-        args,
-        &[
-            "--addr",
-            "--connections",
-            "--duration",
-            "--json",
-            "--pin-cpu",
-        ],
-    )?;
+pub(super) fn parse_redis(o: &Options) -> Result<RedisArgs, ArgError> {
     let addr = o.get("--addr").ok_or(ArgError::Required("--addr"))?;
     Ok(RedisArgs {
         addr: o.addr("--addr", addr)?,
@@ -27,19 +17,7 @@ pub(super) fn parse_redis(args: &[String]) -> Result<RedisArgs, ArgError> {
     })
 }
 
-pub(super) fn parse_direct(args: &[String]) -> Result<DirectArgs, ArgError> {
-    let o = Options::collect(
-        args,
-        &[
-            "--server",
-            "--identities",
-            "--agents",
-            "--duration",
-            "--json",
-            "--pin-cpu",
-            "--seed",
-        ],
-    )?;
+pub(super) fn parse_direct(o: &Options) -> Result<DirectArgs, ArgError> {
     let server = o.get("--server").ok_or(ArgError::Required("--server"))?;
     Ok(DirectArgs {
         server: o.addr("--server", server)?,

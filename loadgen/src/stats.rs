@@ -6,7 +6,7 @@
 
 use super::demo::status::ReplicationSummary;
 use super::histogram::Histogram;
-use crate::engine::AgentError;
+use gatehouse_agent::engine::AgentError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -73,7 +73,7 @@ impl ErrorKind {
             AgentError::NoServerReachable => ErrorKind::NoServerReachable,
             AgentError::NoServerAcceptsConnections => ErrorKind::NoServerAcceptsConnections,
             AgentError::DeadlineExceeded => ErrorKind::DeadlineExceeded,
-            AgentError::Refused(_) => ErrorKind::Refused,
+            AgentError::Refused(_) | AgentError::NodeKeyRefused => ErrorKind::Refused,
             AgentError::QueueFull => ErrorKind::QueueFull,
         }
     }

@@ -47,15 +47,21 @@ fn open_loop_takes_a_rate_with_or_without_per_second() {
 #[test]
 fn mistakes_get_messages_that_name_the_option() {
     let cases = [
-        ("", "missing subcommand"),
-        ("launch", "unknown subcommand \"launch\""),
-        ("provision --out d", "--agents is required"),
+        ("launch", "unrecognized subcommand 'launch'"),
+        ("demp", "a similar subcommand exists: 'demo'"),
+        (
+            "provision --out d",
+            "the following required arguments were not provided:\n  --agents <N>",
+        ),
         (
             "provision --agents 0 --out d",
             "--agents: \"0\" is not valid: must be 1..=100000",
         ),
-        ("provision --agents", "--agents needs a value"),
-        ("run --identities i", "--servers is required"),
+        (
+            "provision --agents",
+            "a value is required for '--agents <N>'",
+        ),
+        ("run --identities i", "--servers <A,B,C>"),
         ("run --servers nowhere --identities i", "expected IP:PORT"),
         (
             "run --servers 127.0.0.1:1 --identities i --mode open",
@@ -79,20 +85,30 @@ fn mistakes_get_messages_that_name_the_option() {
         ),
         (
             "run --servers 127.0.0.1:1 --identities i --frobnicate 1",
-            "unknown option",
+            "unexpected argument '--frobnicate'",
         ),
-        ("redis --addr 127.0.0.1:6379", "--connections is required"),
+        (
+            "run --servers 127.0.0.1:1 --identities i --theads 2",
+            "tip: a similar argument exists: '--threads'",
+        ),
+        ("redis --addr 127.0.0.1:6379", "--connections <N>"),
         (
             "direct --server 127.0.0.1:7701 --agents 5",
-            "--identities is required",
+            "--identities <FILE>",
         ),
-        ("direct --identities i --agents 5", "--server is required"),
+        ("direct --identities i --agents 5", "--server <HOST:PORT>"),
         ("demo --agents 2000 --duration 0", "--duration"),
     ];
     for (line, want) in cases {
         let err = parse(&args(line)).unwrap_err().to_string();
         assert!(err.contains(want), "{line:?}: {err:?} lacks {want:?}");
     }
+    let help = parse(&args("")).unwrap_err();
+    assert_eq!(
+        help.kind(),
+        clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    command().debug_assert();
 }
 
 #[test]

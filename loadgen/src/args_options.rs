@@ -1,4 +1,5 @@
-//! Option/value pairs of one subcommand and typed lookups with range checks. Pure.
+//! Option/value pairs of one subcommand (as clap matched them) and typed lookups with range
+//! checks. Pure.
 
 use super::{ArgError, MAX_DURATION_S};
 use std::net::SocketAddr;
@@ -17,28 +18,20 @@ pub(super) fn invalid(option: &str, value: &str, why: impl Into<String>) -> ArgE
 pub(super) struct Options(Vec<(String, String)>);
 
 impl Options {
-    /// Splits `--name value` and `--name=value`; `allowed` lists the names this subcommand takes.
-    pub(super) fn collect(args: &[String], allowed: &[&str]) -> Result<Options, ArgError> {
-        let mut pairs = Vec::new();
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let (name, inline) = match arg.split_once('=') {
-                Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-                _ => (arg.clone(), None),
-            };
-            if !allowed.contains(&name.as_str()) {
-                return Err(ArgError::UnknownOption(name));
-            }
-            let value = match inline {
-                Some(v) => v,
-                None => it
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| ArgError::MissingValue(name.clone()))?,
-            };
-            pairs.push((name, value));
-        }
-        Ok(Options(pairs))
+    /// The options clap matched for one subcommand, as `(--name, value)`.
+    pub(super) fn from_matches(matches: &clap::ArgMatches) -> Options {
+        let pairs = matches
+            .ids()
+            .filter_map(|id| {
+                // The ids include the argument group clap derives per struct: not a String.
+                let value = matches.try_get_one::<String>(id.as_str()).ok()??;
+                Some((
+                    format!("--{}", id.as_str().replace('_', "-")),
+                    value.clone(),
+                ))
+            })
+            .collect();
+        Options(pairs)
     }
 
     /// The last value given for `name`.

@@ -120,7 +120,7 @@ mod tests {
     /// without bound.
     #[test]
     fn an_answer_that_never_ends_is_cut_off_at_the_input_bound() {
-        use crate::loadgen::closed_loop::MAX_INBUF;
+        use crate::closed_loop::MAX_INBUF;
         let stats = against(|socket| {
             // A bulk string announced far longer than what follows, which is still more than
             // the client may hold.

@@ -10,9 +10,9 @@
 use super::admin::Admin;
 use super::status::{read_status, LinkState, ReplicaStatus};
 use super::{DEMO_CONNECTION_AGE_MS, DEMO_DRAIN_MS, DEMO_HANDSHAKES_PER_SOURCE};
-use crate::loadgen::cli::CliError;
-use crate::loadgen::procs::{Children, Started};
-use crate::loadgen::provision::DB_FILE;
+use crate::cli::CliError;
+use crate::procs::{Children, Started};
+use crate::provision::DB_FILE;
 use gatehouse_common::repl::MasterPublicKey;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ fn runtime(e: impl std::fmt::Display) -> CliError {
     CliError::Runtime(e.to_string())
 }
 
-/// The server binaries next to this executable. Under `cargo run -p gatehouse-agent` (cargo
+/// The server binaries next to this executable. Under `cargo run -p gatehouse-loadgen` (cargo
 /// sets `CARGO` and `CARGO_PKG_NAME` for the program it runs) they are built first, so the
 /// README's one command works on a fresh clone and never runs stale servers.
 pub fn binaries() -> Result<Binaries, CliError> {

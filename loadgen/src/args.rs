@@ -1,10 +1,11 @@
-//! The `gatehouse-loadgen` command line: subcommands and their options, parsed into typed
-//! settings with a clear message for every mistake (the binary prints it and exits 2).
+//! The `gatehouse-loadgen` command line: subcommands and their options (clap, in
+//! `args_clap.rs`), parsed into typed settings with a clear message for every mistake (the
+//! binary prints it and exits 2).
 //!
 //! Pure: takes the argument list, touches nothing. Called by the binary.
 
 use super::mix::{Mix, MixError, DEFAULT_MIX};
-use crate::balance::Balancing;
+use gatehouse_agent::balance::Balancing;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,20 +16,10 @@ use options::{invalid, Options};
 #[path = "args_lean.rs"]
 mod lean;
 use lean::{parse_direct, parse_redis};
-
-pub const USAGE: &str = "usage:
-  gatehouse-loadgen provision --agents N --out DIR [--seed S]
-  gatehouse-loadgen run --servers A,B,C --identities FILE [--agents N] [--threads T]
-        [--mode closed|open] [--rate R/s] [--arrivals poisson|even] [--concurrency C]
-        [--think MS] [--duration SECS] [--mix authorize=90,authenticate=10,deny=20]
-        [--balancing probing|seed_estimate|round_robin|random|ordered] [--json PATH]
-        [--phases SECS,SECS] [--pin-cpu N] [--seed S]
-  gatehouse-loadgen demo [--duration SECS] [--agents N] [--think MS] [--json PATH]
-  gatehouse-loadgen redis --addr HOST:PORT --connections N --duration SECS [--json PATH]
-        [--pin-cpu N]
-  gatehouse-loadgen direct --server HOST:PORT --identities FILE --agents N --duration SECS
-        [--json PATH] [--pin-cpu N] [--seed S]
-docs/LOADGEN.md describes every option.";
+#[path = "args_clap.rs"]
+mod definition;
+pub use definition::{command, LoadgenCli};
+use gatehouse_common::cli::Generate;
 
 /// Longest run accepted, seconds (default 1 day): a typo such as 36000 still stops by itself.
 pub const MAX_DURATION_S: f64 = 86_400.0;
@@ -121,20 +112,14 @@ pub enum Command {
     Demo(DemoArgs),
     Redis(RedisArgs),
     Direct(DirectArgs),
-    Help,
+    /// `--generate KIND`: a man page or completions.
+    Generate(Generate),
 }
 
-/// A command-line mistake.
+/// A command-line mistake the typed parsers find (clap finds the rest: unknown subcommands
+/// and options, missing values and required options).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArgError {
-    #[error("missing subcommand (provision, run, demo, redis or direct)")]
-    NoCommand,
-    #[error("unknown subcommand {0:?} (provision, run, demo, redis or direct)")]
-    UnknownCommand(String),
-    #[error("unknown option {0:?} for this subcommand")]
-    UnknownOption(String),
-    #[error("{0} needs a value")]
-    MissingValue(String),
     #[error("{0} is required")]
     Required(&'static str),
     #[error("{option}: {value:?} is not valid: {why}")]
@@ -147,24 +132,35 @@ pub enum ArgError {
     Mix(#[from] MixError),
 }
 
-/// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<Command, ArgError> {
-    let Some((command, rest)) = args.split_first() else {
-        return Err(ArgError::NoCommand);
-    };
-    match command.as_str() {
-        "provision" => parse_provision(rest).map(Command::Provision),
-        "run" => parse_run(rest).map(Command::Run),
-        "demo" => parse_demo(rest).map(Command::Demo),
-        "redis" => parse_redis(rest).map(Command::Redis),
-        "direct" => parse_direct(rest).map(Command::Direct),
-        "-h" | "--help" | "help" => Ok(Command::Help),
-        other => Err(ArgError::UnknownCommand(other.to_string())),
+/// Parses the arguments after the program name. `Err` is clap's error, printed as it prints
+/// its own (with the usage; help and version are "errors" printed to stdout, exit 0).
+pub fn parse(args: &[String]) -> Result<Command, clap::Error> {
+    use clap::FromArgMatches;
+    let program = std::iter::once("gatehouse-loadgen".to_string());
+    let matches = command().try_get_matches_from(program.chain(args.iter().cloned()))?;
+    let cli = LoadgenCli::from_arg_matches(&matches)?;
+    if let Some(what) = cli.generate {
+        return Ok(Command::Generate(what));
     }
+    let invalid = |e: ArgError| command().error(clap::error::ErrorKind::ValueValidation, e);
+    let Some((name, sub)) = matches.subcommand() else {
+        return Err(command().error(
+            clap::error::ErrorKind::MissingSubcommand,
+            "missing subcommand (provision, run, demo, redis or direct)",
+        ));
+    };
+    let o = Options::from_matches(sub);
+    match name {
+        "provision" => parse_provision(&o).map(Command::Provision),
+        "run" => parse_run(&o).map(Command::Run),
+        "demo" => parse_demo(&o).map(Command::Demo),
+        "redis" => parse_redis(&o).map(Command::Redis),
+        _ => parse_direct(&o).map(Command::Direct),
+    }
+    .map_err(invalid)
 }
 
-fn parse_provision(args: &[String]) -> Result<ProvisionArgs, ArgError> {
-    let o = Options::collect(args, &["--agents", "--out", "--seed"])?;
+fn parse_provision(o: &Options) -> Result<ProvisionArgs, ArgError> {
     Ok(ProvisionArgs {
         agents: o
             .number("--agents", 1, super::provision::MAX_AGENTS)?
@@ -200,39 +196,21 @@ pub fn balancing_name(b: Balancing) -> &'static str {
     }
 }
 
-fn parse_run(args: &[String]) -> Result<RunArgs, ArgError> {
-    let o = Options::collect(
-        args,
-        &[
-            "--servers",
-            "--identities",
-            "--agents",
-            "--threads",
-            "--mode",
-            "--rate",
-            "--arrivals",
-            "--concurrency",
-            "--think",
-            "--duration",
-            "--mix",
-            "--balancing",
-            "--json",
-            "--phases",
-            "--pin-cpu",
-            "--seed",
-        ],
-    )?;
+fn parse_run(o: &Options) -> Result<RunArgs, ArgError> {
     let servers_text = o.get("--servers").ok_or(ArgError::Required("--servers"))?;
     let servers = servers_text
         .split(',')
         .filter(|s| !s.trim().is_empty())
         .map(|s| o.addr("--servers", s))
         .collect::<Result<Vec<_>, _>>()?;
-    if servers.is_empty() || servers.len() > crate::config::MAX_SERVERS {
+    if servers.is_empty() || servers.len() > gatehouse_agent::config::MAX_SERVERS {
         return Err(invalid(
             "--servers",
             servers_text,
-            format!("give 1..={} addresses", crate::config::MAX_SERVERS),
+            format!(
+                "give 1..={} addresses",
+                gatehouse_agent::config::MAX_SERVERS
+            ),
         ));
     }
     let mode = match o.get("--mode").unwrap_or("closed") {
@@ -242,7 +220,11 @@ fn parse_run(args: &[String]) -> Result<RunArgs, ArgError> {
             }
             Mode::Closed {
                 concurrency: o
-                    .number("--concurrency", 1, crate::engine::MAX_QUEUED_REQUESTS)?
+                    .number(
+                        "--concurrency",
+                        1,
+                        gatehouse_agent::engine::MAX_QUEUED_REQUESTS,
+                    )?
                     .unwrap_or(1),
                 think: Duration::from_millis(o.number("--think", 0, MAX_THINK_MS)?.unwrap_or(0)),
             }
@@ -287,8 +269,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, ArgError> {
     })
 }
 
-fn parse_demo(args: &[String]) -> Result<DemoArgs, ArgError> {
-    let o = Options::collect(args, &["--duration", "--agents", "--think", "--json"])?;
+fn parse_demo(o: &Options) -> Result<DemoArgs, ArgError> {
     Ok(DemoArgs {
         duration: o.seconds("--duration", DEFAULT_DEMO_DURATION_S)?,
         agents: o
