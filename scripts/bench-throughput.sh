@@ -21,7 +21,7 @@
 # gatehouse-replica; it is started too, pinned like the others, and measured in every round with
 # the lean client, so a change's cost is a per-round ratio to the build before it),
 # AUDIT=1 (also start two replicas with the audit journal on, `answer_after: Synced` and
-# `Written`, measured in every round with the lean client: their req/s and p50/p99, and per
+# `Written` (the default), measured in every round with the lean client: their req/s and p50/p99, and per
 # round their ratio to the journal-off replica and to redis; docs/BENCHMARKS.md, "Audit").
 set -euo pipefail
 

@@ -58,9 +58,10 @@ control() {
     fi
 }
 
-# scripts ROOT USER DIRS...: postinst creates the service user and the state directories;
-# postrm (purge) removes this package's own state files (never another package's). Both honour
-# DPKG_ROOT, so `dpkg --root DIR --force-script-chrootless` installs into DIR alone.
+# scripts ROOT USER PURGE DIRS...: postinst creates the service user and the state
+# directories; postrm (purge) removes this package's own state files and directories, PURGE
+# (never another package's). Both honour DPKG_ROOT, so `dpkg --root DIR
+# --force-script-chrootless` installs into DIR alone.
 scripts() {
     local root=$1 user=$2 purge=$3 pkg
     pkg=$(basename "$root")
@@ -96,7 +97,7 @@ set -e
 root="\${DPKG_ROOT:-}"
 if [ "\$1" = purge ]; then
     for file in $purge; do
-        rm -f "\$root\$file"
+        rm -rf "\$root\$file"
     done
     for dir in $*; do
         rmdir --ignore-fail-on-non-empty "\$root\$dir" 2>/dev/null || true
@@ -149,7 +150,7 @@ sysusers "$r"
 install -D -m 0644 conf/master.ron "$r/etc/gatehouse/master.ron"
 doc "$r" gatehouse-master docs/ADMIN.md docs/SERVICE.md docs/POLICY.md conf/example-db.ron
 control "$r" gatehouse-master "Gatehouse master: the security database, its admin CLI and replication"
-scripts "$r" gatehouse "/var/lib/gatehouse/master.sqlite /var/lib/gatehouse/master.sqlite-wal /var/lib/gatehouse/master.sqlite-shm /var/lib/gatehouse/master.key" /var/lib/gatehouse
+scripts "$r" gatehouse "/var/lib/gatehouse/master.sqlite /var/lib/gatehouse/master.sqlite-wal /var/lib/gatehouse/master.sqlite-shm /var/lib/gatehouse/master.key /var/lib/gatehouse/audit.sqlite /var/lib/gatehouse/audit.sqlite-wal /var/lib/gatehouse/audit.sqlite-shm /var/lib/gatehouse/master-audit" /var/lib/gatehouse
 build "$r"
 
 # A replica.
@@ -160,7 +161,7 @@ sysusers "$r"
 install -D -m 0644 conf/replica-follower.ron "$r/etc/gatehouse/replica.ron"
 doc "$r" gatehouse-replica docs/SERVICE.md
 control "$r" gatehouse-replica "Gatehouse replica: serves agents from a copy of the security database"
-scripts "$r" gatehouse "/var/lib/gatehouse/replica.sqlite /var/lib/gatehouse/replica.sqlite-wal /var/lib/gatehouse/replica.sqlite-shm" /var/lib/gatehouse
+scripts "$r" gatehouse "/var/lib/gatehouse/replica.sqlite /var/lib/gatehouse/replica.sqlite-wal /var/lib/gatehouse/replica.sqlite-shm /var/lib/gatehouse/replica-audit" /var/lib/gatehouse
 build "$r"
 
 # The agent with the PAM and NSS modules: one package, like a host needs them together; the

@@ -1,6 +1,7 @@
 //! Nothing lost, nothing twice, against the real binaries: agents send numbered authorize
-//! requests (each names its own from-host) to a replica while the replica is SIGKILLed, the
-//! master is SIGKILLed, or the replication link is cut again and again; after restarts every
+//! requests (each names its own from-host) to a replica while the replica is SIGKILLed (with
+//! the default `answer_after: Written` and with `Synced`), the master is SIGKILLed, or the
+//! replication link is cut again and again; after restarts every
 //! request an agent got an answer for is in the master's audit store exactly once, and no
 //! request is there twice. A full journal either refuses requests ("busy, go elsewhere") or
 //! drops its oldest records, raising its alarm in the metrics, and recovers once the master
@@ -128,10 +129,13 @@ fn assert_exactly_once(cluster: &Cluster, answered: &[String]) {
     assert!(records.len() >= answered.len());
 }
 
-#[test]
-fn a_replica_killed_while_it_journals_loses_no_answered_decision_and_repeats_none() {
+/// Kills a replica (journal `settings`, see [`Cluster::start_replica_with`]) under load,
+/// restarts it, and finds every answered decision stored once.
+fn kill_a_replica_while_it_journals(settings: &str) {
     let cluster = Cluster::start(&["r1"]);
-    let r1 = cluster.start_replica("r1");
+    let (addr, key) = cluster.pinned();
+    let start = || cluster.start_replica_with("r1", &[(&addr, &key)], settings);
+    let r1 = start();
     cluster.wait_caught_up("r1");
     let load = Load::start(r1.addr, &cluster.test_host("web1"), "run1-");
     load.wait_answered(1500);
@@ -140,11 +144,24 @@ fn a_replica_killed_while_it_journals_loses_no_answered_decision_and_repeats_non
     drop(r1);
     // The restarted replica finds its journal, sends what the master lacks, and goes on
     // numbering the same stream.
-    let r1 = cluster.start_replica("r1");
+    let r1 = start();
     let after = Load::start(r1.addr, &cluster.test_host("web1"), "run2-");
     after.wait_answered(200);
     answered.extend(after.finish());
     assert_exactly_once(&cluster, &answered);
+}
+
+/// The default, `answer_after: Written`: an answer leaves once its record is in the journal
+/// file, which a killed process cannot take back.
+#[test]
+fn a_replica_killed_while_it_journals_loses_no_answered_decision_and_repeats_none() {
+    kill_a_replica_while_it_journals("");
+}
+
+/// `answer_after: Synced`, for sites that also need power-loss durability.
+#[test]
+fn a_synced_replica_killed_while_it_journals_loses_no_answered_decision_either() {
+    kill_a_replica_while_it_journals("audit: (answer_after: Synced),");
 }
 
 #[test]

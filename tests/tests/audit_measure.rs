@@ -4,10 +4,11 @@
 //! cargo test --release -p gatehouse-tests --test audit_measure -- --ignored --nocapture
 //! ```
 //!
-//! A master and one following replica on this machine. Agents pipeline authorize requests to
-//! the replica: how many decisions a second it journals (each answer waits for its record's
-//! group commit), how many a second reach the master's store, and the delay from each
-//! decision to its record on the master (p50/p99, from the store's own timestamps), both
+//! A master and one following replica on this machine, once with the default journal
+//! (`answer_after: Written`) and once with `Synced`. Agents pipeline authorize requests to
+//! the replica: how many decisions a second it journals (each answer waits for its record to
+//! be written, or synced), how many a second reach the master's store, and the delay from
+//! each decision to its record on the master (p50/p99, from the store's own timestamps), both
 //! flat out and at a steady rate well under capacity.
 
 use gatehouse_common::types::Method;
@@ -112,8 +113,15 @@ fn wait_stored(cluster: &Cluster, after_id: i64, n: u64, since: Instant) -> f64 
 #[test]
 #[ignore = "a measurement for docs/BENCHMARKS.md: run in release with --ignored --nocapture"]
 fn audit_journal_and_relay_rates_and_the_delay_to_the_master() {
+    measure("answer_after: Written (default)", "");
+    measure("answer_after: Synced", "audit: (answer_after: Synced),");
+}
+
+/// One cluster whose replica's journal has `settings` (the master's keeps its default).
+fn measure(label: &str, settings: &str) {
     let cluster = Cluster::start(&["r1"]);
-    let r1 = cluster.start_replica("r1");
+    let (addr, key) = cluster.pinned();
+    let r1 = cluster.start_replica_with("r1", &[(&addr, &key)], settings);
     cluster.wait_caught_up("r1");
     let web1 = cluster.test_host("web1");
     let seconds = 10;
@@ -123,7 +131,7 @@ fn audit_journal_and_relay_rates_and_the_delay_to_the_master() {
     let stored_s = wait_stored(&cluster, 0, answered, start);
     let (flat, last) = delays(&cluster, 0);
     println!(
-        "flat out: {answered} decisions in {load_s:.1} s = {:.0}/s journaled (each answer after its sync); \
+        "{label}: flat out: {answered} decisions in {load_s:.1} s = {:.0}/s journaled; \
          all stored on the master after {stored_s:.1} s = {:.0}/s relayed and stored; \
          decision to store p50 {} ms, p99 {} ms",
         answered as f64 / load_s,
@@ -137,7 +145,7 @@ fn audit_journal_and_relay_rates_and_the_delay_to_the_master() {
     wait_stored(&cluster, last, answered, start);
     let (steady, _) = delays(&cluster, last);
     println!(
-        "steady {rate}/s: {answered} decisions; decision to store p50 {} ms, p99 {} ms",
+        "{label}: steady {rate}/s: {answered} decisions; decision to store p50 {} ms, p99 {} ms",
         percentile(&steady, 0.5),
         percentile(&steady, 0.99)
     );

@@ -24,17 +24,25 @@ pub const MIN_SEGMENT_BYTES: u64 = 16 * 1024;
 /// With `answer_after: Written`, how often the writer syncs (10 ms): what a power loss can
 /// take from the journal's tail in that mode.
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(10);
+/// When an answer leaves unless the config says otherwise: `Written`. It keeps the promise the
+/// trail is for (a crash of the server process, the SIGKILL tests' case, loses no decision an
+/// agent saw) at the throughput of no journal (docs/BENCHMARKS.md, "Audit": 1.0x of
+/// journal-off at 50 agents on this machine's disk, where `Synced` reaches 0.27x, bound by
+/// the ~2 ms a sync takes). `Synced` is the choice for sites that must keep every answered
+/// decision through a power failure too (docs/SECURITY.md, "The audit trail").
+pub const DEFAULT_ANSWER_AFTER: AnswerAfter = AnswerAfter::Written;
 
 /// When an answer may leave for the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum AnswerAfter {
     /// Once its record is on disk (fdatasync): no decision an agent saw is lost, even to a
     /// power failure. Each answer waits for the next group commit (one sync for every record
-    /// that arrived meanwhile).
+    /// that arrived meanwhile), so with few agents throughput follows the disk's sync time.
     Synced,
-    /// Once its record is written to the journal file (the kernel has it): no decision an
-    /// agent saw is lost to a crash of the server process (SIGKILL, a panic, the OOM killer);
-    /// a power failure or kernel crash can lose the last `sync_interval_ms`.
+    /// Once its record is written to the journal file (the kernel has it; the default): no
+    /// decision an agent saw is lost to a crash of the server process (SIGKILL, a panic, the
+    /// OOM killer); a power failure or kernel crash can lose the last `sync_interval_ms`
+    /// (the writer syncs that often while records arrive).
     Written,
 }
 
@@ -89,7 +97,7 @@ impl AuditConfig {
     pub fn in_dir(dir: PathBuf) -> Self {
         AuditConfig {
             dir,
-            answer_after: AnswerAfter::Synced,
+            answer_after: DEFAULT_ANSWER_AFTER,
             max_bytes: DEFAULT_MAX_BYTES,
             when_full: WhenFull::DropOldest,
             sync_interval: DEFAULT_SYNC_INTERVAL,
@@ -128,7 +136,7 @@ impl AuditConfig {
                 Some(dir) => base.join(dir),
                 None => beside.join(DEFAULT_DIR),
             },
-            answer_after: file.answer_after.unwrap_or(AnswerAfter::Synced),
+            answer_after: file.answer_after.unwrap_or(DEFAULT_ANSWER_AFTER),
             max_bytes,
             when_full: file.when_full.unwrap_or(WhenFull::DropOldest),
             sync_interval: Duration::from_millis(sync_ms),

@@ -109,6 +109,8 @@ pub struct Journal {
     /// Waiters for progress ([`Journal::wait_until`]).
     progress: (Mutex<()>, Condvar),
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The directory's lock ([`segment::lock_dir`]), released when the journal is dropped.
+    _lock: File,
 }
 
 impl Journal {
@@ -121,6 +123,7 @@ impl Journal {
                 .mode(0o700)
                 .create(&config.dir)?;
         }
+        let lock = segment::lock_dir(&config.dir)?;
         let mut segments = Vec::new();
         let mut stream = None;
         let mut last_seq = 0;
@@ -183,6 +186,7 @@ impl Journal {
             listeners: RwLock::new(Vec::new()),
             progress: (Mutex::new(()), Condvar::new()),
             writer: Mutex::new(None),
+            _lock: lock,
             config,
         });
         log::info!(

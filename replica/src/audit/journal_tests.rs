@@ -1,7 +1,8 @@
-//! The journal against real files in a temporary directory: records are released only once
-//! synced, numbering and the stream survive a restart, a torn tail is cut, the relay reads
-//! everything back once per link and acknowledgements delete what the master has, and both
-//! policies for a full journal.
+//! The journal against real files in a temporary directory: records are released once
+//! synced (`Synced`) or once written and synced soon after (`Written`, the default), a second
+//! journal on the same directory is refused, numbering and the stream survive a restart, a
+//! torn tail is cut, the relay reads everything back once per link and acknowledgements
+//! delete what the master has, and both policies for a full journal.
 
 use super::*;
 use crate::audit::relay::Relay;
@@ -52,6 +53,8 @@ fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(10)
 }
 
+/// Appends the records, waits until they are released and synced (the relay reads synced
+/// records only), and returns the last sequence.
 fn append_and_release(journal: &Journal, range: std::ops::RangeInclusive<u64>) -> u64 {
     let mut last = 0;
     for n in range {
@@ -59,6 +62,7 @@ fn append_and_release(journal: &Journal, range: std::ops::RangeInclusive<u64>) -
         journal.kick();
     }
     assert!(journal.wait_until(deadline(), |j| j.released_through() >= last));
+    assert!(journal.wait_until(deadline(), |j| j.synced_through() >= last));
     last
 }
 
@@ -93,18 +97,71 @@ fn relay_all(relay: &mut Relay, ack: bool) -> Vec<(u64, u64)> {
 }
 
 #[test]
-fn records_are_released_once_synced_and_numbering_survives_a_restart() {
+fn synced_records_are_released_once_synced_and_numbering_survives_a_restart() {
     let dir = Dir::new("restart");
-    let journal = Journal::open(config(&dir.0)).unwrap();
+    let synced = AuditConfig {
+        answer_after: AnswerAfter::Synced,
+        ..config(&dir.0)
+    };
+    let journal = Journal::open(synced.clone()).unwrap();
     let stream = journal.stream();
     assert_eq!(journal.released_through(), 0);
-    assert_eq!(append_and_release(&journal, 1..=100), 100);
+    for n in 1..=100 {
+        journal.append(&record(n)).expect("taken");
+        journal.kick();
+        // Never released ahead of the sync.
+        assert!(journal.released_through() <= journal.synced_through());
+    }
+    assert!(journal.wait_until(deadline(), |j| j.released_through() == 100));
     assert_eq!(journal.synced_through(), 100);
     journal.shutdown();
     drop(journal);
-    let journal = Journal::open(config(&dir.0)).unwrap();
+    let journal = Journal::open(synced).unwrap();
     assert_eq!(journal.stream(), stream, "the stream is kept");
     assert_eq!(journal.append(&record(101)), Ok(101));
+    journal.shutdown();
+}
+
+#[test]
+fn by_default_records_are_released_once_written_and_synced_within_the_interval() {
+    let dir = Dir::new("written");
+    // A long interval, so the release is seen before the sync.
+    let config = AuditConfig {
+        sync_interval: Duration::from_secs(10),
+        ..config(&dir.0)
+    };
+    assert_eq!(config.answer_after, AnswerAfter::Written);
+    let opened = Instant::now();
+    let journal = Journal::open(config).unwrap();
+    for n in 1..=100 {
+        journal.append(&record(n)).expect("taken");
+        journal.kick();
+    }
+    assert!(journal.wait_until(deadline(), |j| j.released_through() == 100));
+    // Written to the file: a new process reading the directory finds all 100.
+    let (_, path) = segment::list(&dir.0).unwrap().pop().unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        segment::valid_prefix(&bytes).map(|(_, _, last)| last),
+        Some(100)
+    );
+    if opened.elapsed() < Duration::from_secs(9) {
+        assert!(journal.synced_through() < 100, "released before the sync");
+    }
+    // Shutting down syncs the rest.
+    journal.shutdown();
+    assert_eq!(journal.synced_through(), 100);
+}
+
+#[test]
+fn a_second_journal_on_the_same_directory_is_refused_while_the_first_is_open() {
+    let dir = Dir::new("lock");
+    let journal = Journal::open(config(&dir.0)).unwrap();
+    let e = Journal::open(config(&dir.0)).map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("held by another process"), "{e}");
+    journal.shutdown();
+    drop(journal);
+    let journal = Journal::open(config(&dir.0)).expect("free once the first is closed");
     journal.shutdown();
 }
 
@@ -206,6 +263,8 @@ fn a_full_journal_set_to_refuse_takes_nothing_until_the_master_has_caught_up() {
         assert!(journal.wait_until(deadline(), |j| j.released_through() == n));
     }
     assert!(taken > 100 && taken < 5000, "{taken}");
+    // The relay reads synced records.
+    assert!(journal.wait_until(deadline(), |j| j.synced_through() == taken));
     assert_eq!(journal.status().refused, 1);
     assert_eq!(journal.status().dropped, 0, "nothing is ever dropped");
     // The master takes everything: room again.

@@ -71,6 +71,45 @@ pub fn parse_file_name(name: &str) -> Option<u64> {
     (digits.len() == 20).then(|| digits.parse().ok()).flatten()
 }
 
+/// The lock file in a journal's directory: held (`flock`, exclusive) by the process that has
+/// the journal open, so a second server configured with the same directory (a master and a
+/// replica on one host, both defaulting to `audit/` in /var/lib/gatehouse) is refused at
+/// start instead of interleaving its records with the first one's.
+pub const LOCK_FILE: &str = "journal.lock";
+
+/// Takes `dir`'s lock, held until the returned file is closed. Refused when another process
+/// holds it; where the system has no file locks, a warning and no lock.
+pub fn lock_dir(dir: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "{} is held by another process: each server needs its own audit journal \
+                 directory (audit.dir)",
+                path.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
+            log::warn!(
+                "{}: file locks are not supported here; make sure no other server uses this \
+                 journal directory",
+                path.display()
+            );
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// The segments in `dir`, by first sequence.
 pub fn list(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     let mut out = Vec::new();
