@@ -86,12 +86,13 @@ impl ReplicaConfig {
             log_level,
             audit: match (file.audit.enabled, &source) {
                 (Some(true), _) | (None, Source::Follow(_)) => {
-                    // Beside the replica's store (a directory the service may write).
-                    let beside = match &source {
-                        Source::Follow(f) => f.store.parent().unwrap_or(base).to_path_buf(),
-                        Source::File(_) => base.to_path_buf(),
+                    // Named after the replica's store, beside it (a directory the service may
+                    // write); a standalone replica's beside its config.
+                    let store = match &source {
+                        Source::Follow(f) => f.store.clone(),
+                        Source::File(_) => base.join("replica"),
                     };
-                    Some(AuditConfig::from_file(&file.audit, path, base, &beside)?)
+                    Some(AuditConfig::from_file(&file.audit, path, base, &store)?)
                 }
                 (Some(false), _) | (None, Source::File(_)) => None,
             },

@@ -197,7 +197,7 @@ fn export_import_usage_errors_and_an_unreachable_master() {
     a.ok(&["import", &bad]);
 
     a.usage(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
-    a.usage(&["stauts"], "tip: a similar subcommand exists: 'status'");
+    a.usage(&["stauts"], "similar subcommands exist: 'audit', 'status'");
     a.usage(
         &["status", "--colour", "red"],
         "unexpected argument '--colour'",

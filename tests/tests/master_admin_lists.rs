@@ -271,8 +271,11 @@ fn the_readme_fleet_steps_work_in_the_readme_order() {
     a.ok(&["group", "add", "web"]);
     a.ok(&["host", "add", "web1", "--group", "web", "--key-file", &key]);
     a.ok(&["user", "add", "alice"]);
-    let run =
-        gatehouse_tests::admin::run_admin_on(&a.files.socket, &["user", "passwd", "alice"], "pw\n");
+    let run = gatehouse_tests::admin::run_admin_on(
+        &a.files.socket,
+        &["user", "passwd", "alice"],
+        "correct horse battery\n",
+    );
     assert_eq!(run.code, 0, "{run:?}");
     a.ok(&["route", "add", "--user", "alice", "SSH:10.0.*->alice@+web"]);
     assert!(a

@@ -88,10 +88,9 @@ impl MasterAuditConfig {
         base: &Path,
         database: &Path,
     ) -> Result<Self, ConfigError> {
-        let beside = database.parent().unwrap_or(Path::new("."));
         let journal = match file.journal.enabled {
             Some(false) => None,
-            _ => Some(AuditConfig::from_file(&file.journal, path, base, beside)?),
+            _ => Some(AuditConfig::from_file(&file.journal, path, base, database)?),
         };
         let store = match &file.store {
             Some(store) => base.join(store),

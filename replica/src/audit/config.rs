@@ -9,10 +9,12 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The journal's directory when the config names none: `audit` beside the server's store (a
-/// following replica's copy, the master's database), where the service may write; a
-/// standalone replica's beside its config file.
-pub const DEFAULT_DIR: &str = "audit";
+/// The journal's directory when the config names none is named after the server's store with
+/// this suffix, beside it (`master.sqlite` -> `master-audit/`, where the service may write): a
+/// master and replicas whose stores share a directory (one host, a demo, /var/lib/gatehouse)
+/// get a journal each by default. A standalone replica (no store) uses `replica-audit/` beside
+/// its config file.
+pub const DEFAULT_DIR_SUFFIX: &str = "-audit";
 /// Most bytes of journal on disk (2 GiB): about ten million records, a week of a busy
 /// fleet's logins (about 17 decisions a second) with the master away.
 pub const DEFAULT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -31,6 +33,16 @@ pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(10);
 /// the ~2 ms a sync takes). `Synced` is the choice for sites that must keep every answered
 /// decision through a power failure too (docs/SECURITY.md, "The audit trail").
 pub const DEFAULT_ANSWER_AFTER: AnswerAfter = AnswerAfter::Written;
+
+/// The journal's directory for a server whose store is `store` when the config names none:
+/// `<store's stem>-audit` beside it.
+pub fn default_dir(store: &Path) -> PathBuf {
+    let stem = store
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "gatehouse".into());
+    store.with_file_name(format!("{stem}{DEFAULT_DIR_SUFFIX}"))
+}
 
 /// When an answer may leave for the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -66,7 +78,7 @@ pub struct AuditFile {
     #[serde(default)]
     pub enabled: Option<bool>,
     /// The journal's directory, relative to the config file (created, mode 0700); default
-    /// [`DEFAULT_DIR`] beside the store.
+    /// the store's name with [`DEFAULT_DIR_SUFFIX`], beside the store.
     #[serde(default)]
     pub dir: Option<PathBuf>,
     #[serde(default)]
@@ -105,13 +117,13 @@ impl AuditConfig {
         }
     }
 
-    /// Checks the section of the config file `path` (whose directory is `base`); `beside` is
-    /// the directory the journal defaults to ([`DEFAULT_DIR`] in it).
+    /// Checks the section of the config file `path` (whose directory is `base`); `store` is
+    /// the server's store, which names the default directory ([`default_dir`]).
     pub fn from_file(
         file: &AuditFile,
         path: &Path,
         base: &Path,
-        beside: &Path,
+        store: &Path,
     ) -> Result<Self, ConfigError> {
         let max_bytes = file.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
         if max_bytes < MIN_MAX_BYTES {
@@ -134,7 +146,7 @@ impl AuditConfig {
         Ok(AuditConfig {
             dir: match &file.dir {
                 Some(dir) => base.join(dir),
-                None => beside.join(DEFAULT_DIR),
+                None => default_dir(store),
             },
             answer_after: file.answer_after.unwrap_or(DEFAULT_ANSWER_AFTER),
             max_bytes,
