@@ -217,6 +217,7 @@ fn set_asked_host(request: &mut Request, host: &str) {
     let field = match request {
         Request::Authorize(a) => &mut a.to_host,
         Request::Authenticate(a) => &mut a.host,
+        Request::ChangePassword(c) => &mut c.host,
         Request::Lookup(_) => return,
     };
     if field != host {

@@ -72,7 +72,10 @@ impl ErrorKind {
         match error {
             AgentError::NoServerReachable => ErrorKind::NoServerReachable,
             AgentError::NoServerAcceptsConnections => ErrorKind::NoServerAcceptsConnections,
-            AgentError::DeadlineExceeded => ErrorKind::DeadlineExceeded,
+            // The load mix sends no password changes, the only requests that end this way.
+            AgentError::DeadlineExceeded | AgentError::LostAfterSending => {
+                ErrorKind::DeadlineExceeded
+            }
             AgentError::Refused(_) | AgentError::NodeKeyRefused => ErrorKind::Refused,
             AgentError::QueueFull => ErrorKind::QueueFull,
         }

@@ -12,6 +12,7 @@ use gatehouse_common::types::{DenyReason, Method};
 use gatehouse_common::wire::identity::{
     put_gids, put_group, put_lookup, put_passwd, read_gids, read_group, read_lookup, read_passwd,
 };
+use gatehouse_common::wire::password_change::{put_outcome, read_outcome};
 use gatehouse_common::wire::writer::put_string;
 use gatehouse_common::wire::{
     DecodeError, EncodeError, Reader, MAX_HOST_LEN, MAX_PASSWORD_LEN, MAX_ROUTE_LEN, MAX_USER_LEN,
@@ -20,8 +21,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 /// Length prefix, bytes.
 pub const LEN_PREFIX: usize = 4;
-/// Largest request body the agent reads (4 KiB). Why: the largest valid request, an
-/// authenticate with a 1024-byte password and 255-byte names, is 1,542 bytes; the cap bounds
+/// Largest request body the agent reads (4 KiB). Why: the largest valid request, a password
+/// change with two 1024-byte passwords and a 255-byte name, is 2,311 bytes; the cap bounds
 /// what any local program can make the agent hold.
 pub const MAX_REQUEST_FRAME: usize = 4096;
 /// Largest answer body a module reads (64 KiB). Why: the largest valid answer but a status is
@@ -34,10 +35,11 @@ pub const MAX_STATUS_FRAME: usize = 1024 * 1024;
 /// The encoder cuts longer text on a character boundary rather than fail on a reply path.
 pub const MAX_TEXT_LEN: usize = 256;
 
-/// Request kinds (1, 2, lookups 3-7 as on the server wire, 8).
+/// Request kinds (1, 2, lookups 3-7 as on the server wire, 8, 9 as on the server wire).
 const REQ_AUTHORIZE: u8 = 1;
 const REQ_AUTHENTICATE: u8 = 2;
 const REQ_STATUS: u8 = 8;
+const REQ_CHANGE_PASSWORD: u8 = 9;
 /// Answer kinds.
 const ANS_ALLOW: u8 = 1;
 const ANS_DENY: u8 = 2;
@@ -49,6 +51,7 @@ const ANS_GROUP: u8 = 7;
 const ANS_GROUPS: u8 = 8;
 const ANS_NOT_FOUND: u8 = 9;
 const ANS_STATUS: u8 = 10;
+const ANS_PASSWORD_CHANGE: u8 = 11;
 
 /// Why bytes are not a valid local message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +100,16 @@ pub fn encode_request(request: &LocalRequest) -> Result<Zeroizing<Vec<u8>>, Code
             put_string(body, "password", MAX_PASSWORD_LEN, password)?;
             put_string(body, "host", MAX_HOST_LEN, host)?;
         }
+        LocalRequest::ChangePassword {
+            user,
+            old_password,
+            new_password,
+        } => {
+            body.push(REQ_CHANGE_PASSWORD);
+            put_string(body, "user", MAX_USER_LEN, user)?;
+            put_string(body, "old_password", MAX_PASSWORD_LEN, old_password)?;
+            put_string(body, "new_password", MAX_PASSWORD_LEN, new_password)?;
+        }
         LocalRequest::Lookup(lookup) => put_lookup(body, lookup)?,
         LocalRequest::Status => body.push(REQ_STATUS),
     }
@@ -128,6 +141,11 @@ pub fn decode_request(body: &[u8]) -> Result<LocalRequest, CodecError> {
             // One exact allocation, wiped when the request is dropped.
             password: Zeroizing::new(r.string("password", MAX_PASSWORD_LEN)?),
             host: r.string("host", MAX_HOST_LEN)?,
+        },
+        REQ_CHANGE_PASSWORD => LocalRequest::ChangePassword {
+            user: r.string("user", MAX_USER_LEN)?,
+            old_password: Zeroizing::new(r.string("old_password", MAX_PASSWORD_LEN)?),
+            new_password: Zeroizing::new(r.string("new_password", MAX_PASSWORD_LEN)?),
         },
         REQ_STATUS => LocalRequest::Status,
         kind => match read_lookup(kind, &mut r)? {
@@ -194,6 +212,10 @@ fn put_response(body: &mut Vec<u8>, response: &LocalResponse) -> Result<(), Code
             put_gids(body, gids)?;
         }
         LocalResponse::NotFound => body.push(ANS_NOT_FOUND),
+        LocalResponse::PasswordChange(outcome) => {
+            body.push(ANS_PASSWORD_CHANGE);
+            put_outcome(body, outcome);
+        }
         LocalResponse::Status(report) => {
             let text = ron::to_string(report).map_err(|_| CodecError::BadStatus)?;
             if text.len() > MAX_STATUS_FRAME - 6 {
@@ -243,6 +265,7 @@ pub fn decode_response(body: &[u8]) -> Result<LocalResponse, CodecError> {
         ANS_GROUP => LocalResponse::Group(read_group(&mut r)?),
         ANS_GROUPS => LocalResponse::Groups(read_gids(&mut r)?),
         ANS_NOT_FOUND => LocalResponse::NotFound,
+        ANS_PASSWORD_CHANGE => LocalResponse::PasswordChange(read_outcome(&mut r)?),
         ANS_STATUS => {
             let len = r.u32()? as usize;
             let text = std::str::from_utf8(r.bytes(len)?).map_err(|_| CodecError::BadStatus)?;

@@ -2,7 +2,7 @@
 //! decode or fail with a typed error, never a panic; every message round-trips.
 
 use super::*;
-use crate::{GroupEntry, Lookup, PasswdEntry};
+use crate::{ChangeOutcome, GroupEntry, Lookup, PasswdEntry};
 use proptest::prelude::*;
 
 fn hex(s: &str) -> Vec<u8> {
@@ -47,6 +47,14 @@ fn worked_examples_of_requests() {
             "00000006 01 04 000186a1",
         ),
         (LocalRequest::Status, "00000002 01 08"),
+        (
+            LocalRequest::ChangePassword {
+                user: "bob".into(),
+                old_password: "ol".to_string().into(),
+                new_password: "new".to_string().into(),
+            },
+            "00000010 01 09 0003 626f62 0002 6f6c 0003 6e6577",
+        ),
     ];
     for (request, bytes) in cases {
         let frame = encode_request(&request).unwrap();
@@ -103,6 +111,22 @@ fn worked_examples_of_answers() {
             "00000008 01 08 0001 00018704",
         ),
         (LocalResponse::NotFound, "00000002 01 09"),
+        (
+            LocalResponse::PasswordChange(ChangeOutcome::Changed),
+            "00000003 01 0b 01",
+        ),
+        (
+            LocalResponse::PasswordChange(ChangeOutcome::Refused { rule: "r".into() }),
+            "00000006 01 0b 02 0001 72",
+        ),
+        (
+            LocalResponse::PasswordChange(ChangeOutcome::Failed),
+            "00000003 01 0b 03",
+        ),
+        (
+            LocalResponse::PasswordChange(ChangeOutcome::unavailable("x")),
+            "00000006 01 0b 04 0001 78",
+        ),
     ];
     for (response, bytes) in cases {
         let frame = encode_response(&response);
@@ -152,6 +176,35 @@ fn versions_limits_and_garbage_are_typed_errors() {
         host: String::new(),
     };
     assert!(matches!(encode_request(&long), Err(CodecError::Encode(_))));
+}
+
+#[test]
+fn hostile_password_changes_are_typed_errors() {
+    // Truncated inside the new password, an over-long old one, trailing bytes, a bad outcome
+    // code and an outcome text cut short: each refused, none a panic.
+    for (bytes, what) in [
+        ("01 09 0003 626f62 0002 6f6c 0003 6e65", "truncated"),
+        ("01 09 0001 61 0401", "old password over 1024 bytes"),
+        ("01 09 0001 61 0000 0000 00", "trailing byte"),
+        ("01 09 0001 61 0001 ff 0000", "old password not UTF-8"),
+    ] {
+        assert!(decode_request(&hex(bytes)).is_err(), "{what}");
+    }
+    for (bytes, what) in [
+        ("01 0b 05", "unknown outcome"),
+        ("01 0b 02 0005 72", "rule text cut short"),
+        ("01 0b 01 00", "trailing byte"),
+        ("01 0b 04 0101", "reason over 256 bytes"),
+    ] {
+        assert!(decode_response(&hex(bytes)).is_err(), "{what}");
+    }
+    let request = LocalRequest::ChangePassword {
+        user: "bob".into(),
+        old_password: "hunter2".to_string().into(),
+        new_password: "hunter3".to_string().into(),
+    };
+    let shown = format!("{request:?}");
+    assert!(!shown.contains("hunter"), "{shown}");
 }
 
 #[test]
@@ -231,11 +284,16 @@ fn the_largest_request_fits_the_agent_s_cap() {
         password: "p".repeat(1024).into(),
         host: "h".repeat(255),
     };
-    let sizes: Vec<usize> = [biggest, authenticate]
+    let change = LocalRequest::ChangePassword {
+        user: "u".repeat(255),
+        old_password: "p".repeat(1024).into(),
+        new_password: "p".repeat(1024).into(),
+    };
+    let sizes: Vec<usize> = [biggest, authenticate, change]
         .iter()
         .map(|r| encode_request(r).unwrap().len() - LEN_PREFIX)
         .collect();
-    assert_eq!(sizes, [1031, 1542]);
+    assert_eq!(sizes, [1031, 1542, 2311]);
     assert!(sizes.iter().all(|&s| s <= MAX_REQUEST_FRAME));
 }
 
@@ -264,6 +322,13 @@ fn request() -> impl Strategy<Value = LocalRequest> {
         text(255).prop_map(|n| LocalRequest::Lookup(Lookup::GroupsOfUser(n))),
         any::<u32>().prop_map(|g| LocalRequest::Lookup(Lookup::GroupByGid(g))),
         Just(LocalRequest::Status),
+        (text(255), text(1024), text(1024)).prop_map(|(user, old, new)| {
+            LocalRequest::ChangePassword {
+                user,
+                old_password: old.into(),
+                new_password: new.into(),
+            }
+        }),
     ]
 }
 

@@ -20,6 +20,8 @@ mod status;
 pub use gatehouse_common::identity::{GroupEntry, Lookup, PasswdEntry};
 pub use status::{ConnectionReport, OfflineReport, ProbeSummary, ServerReport, StatusReport};
 
+pub use gatehouse_common::wire::ChangeOutcome;
+
 use gatehouse_common::types::{DenyReason, Method};
 use std::fmt;
 use std::time::Duration;
@@ -60,6 +62,13 @@ pub enum LocalRequest {
         password: Zeroizing<String>,
         host: String,
     },
+    /// `user`'s own password change from `old_password` to `new_password`, on this host (PAM
+    /// chauthtok). Both passwords are wiped from memory when the request is dropped.
+    ChangePassword {
+        user: String,
+        old_password: Zeroizing<String>,
+        new_password: Zeroizing<String>,
+    },
     /// A Unix identity (NSS).
     Lookup(Lookup),
     /// What the daemon knows about its servers and its offline answers.
@@ -83,6 +92,9 @@ impl fmt::Debug for LocalRequest {
             ),
             LocalRequest::Authenticate { user, host, .. } => {
                 write!(f, "authenticate {user}@{host} (password hidden)")
+            }
+            LocalRequest::ChangePassword { user, .. } => {
+                write!(f, "change password of {user} (passwords hidden)")
             }
             LocalRequest::Lookup(lookup) => write!(f, "lookup {}", lookup.key()),
             LocalRequest::Status => write!(f, "status"),
@@ -125,6 +137,10 @@ pub enum LocalResponse {
     Groups(Vec<u32>),
     /// No such identity.
     NotFound,
+    /// How a [`LocalRequest::ChangePassword`] ended. Every failure of the agent to get an
+    /// answer (no server, a lost connection after sending) is `Unavailable` with the reason:
+    /// a change is never sent twice.
+    PasswordChange(ChangeOutcome),
     /// The answer to [`LocalRequest::Status`] (boxed: it is large and rare).
     Status(Box<StatusReport>),
 }
@@ -159,8 +175,8 @@ pub enum LocalErrorKind {
     BadRequest,
     /// The daemon is serving its maximum number of local callers.
     TooManyClients,
-    /// The caller's uid may not ask this: authorize, authenticate and status are for root, the
-    /// agent's own uid and its `trusted_uids` (docs/AGENT.md, "Who may ask").
+    /// The caller's uid may not ask this: authorize, authenticate, password changes and status
+    /// are for root, the agent's own uid and its `trusted_uids` (docs/AGENT.md, "Who may ask").
     PermissionDenied,
     /// The caller spoke a protocol version this agent does not (the message names its own).
     UnsupportedVersion,

@@ -13,12 +13,15 @@ use crate::audit::Recorder;
 use crate::auth_events::{Asked, AuthEvent, AuthEvents, LogEvents};
 use crate::bridge::workers::Caller;
 use crate::bridge::RequestHandler;
+use crate::password_change::PasswordChanger;
 use arc_swap::ArcSwap;
 use gatehouse_common::audit::{AuditEvent, AuditRecord, Verdict};
 use gatehouse_common::policy::{Decision, PolicySnapshot, PolicyTime};
 use gatehouse_common::service::kv;
 use gatehouse_common::types::DenyReason;
-use gatehouse_common::wire::{Request, RequestView, Response};
+use gatehouse_common::wire::{
+    AuthenticateRequest, ChangeOutcome, ChangePasswordRequest, Request, RequestView, Response,
+};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,6 +30,8 @@ pub struct PolicyHandler {
     policy: Arc<ArcSwap<PolicySnapshot>>,
     events: Arc<dyn AuthEvents>,
     audit: Option<Arc<Recorder>>,
+    /// Where verified password changes go (the master, directly or over the link).
+    changer: Option<Arc<dyn PasswordChanger>>,
 }
 
 impl PolicyHandler {
@@ -42,7 +47,15 @@ impl PolicyHandler {
             policy,
             events,
             audit: None,
+            changer: None,
         }
+    }
+
+    /// The same handler taking users' own password changes, verified here and applied by
+    /// `changer`. Without one, a change is answered "unavailable".
+    pub fn with_password_changes(mut self, changer: Arc<dyn PasswordChanger>) -> Self {
+        self.changer = Some(changer);
+        self
     }
 
     /// The same handler recording every decision in `audit`'s journal.
@@ -94,6 +107,61 @@ impl PolicyHandler {
     }
 }
 
+impl PolicyHandler {
+    /// A user's own password change: the old password is checked here exactly as an
+    /// authenticate checks it (the same events, so a wrong one counts against the central
+    /// lockout, and the same audit record), and only a right one goes on to the changer. A
+    /// wrong old password, an unknown or locked user and a foreign host are the one `Failed`.
+    fn change_password(
+        &self,
+        caller: Caller<'_>,
+        snapshot: &PolicySnapshot,
+        req: ChangePasswordRequest<&str>,
+        now: SystemTime,
+    ) -> Response {
+        let failed = Response::PasswordChange(ChangeOutcome::Failed);
+        if !snapshot.may_ask_for(caller.host, req.host) {
+            return self.refuse_foreign(caller, req.host, Asked::Authenticate, now, failed);
+        }
+        let check = AuthenticateRequest {
+            user: req.user,
+            password: req.old_password,
+            host: req.host,
+        };
+        let outcome = snapshot.authenticate(&check, PolicyTime::from_unix(unix_seconds(now)));
+        self.events.record(&AuthEvent::PasswordChecked {
+            agent: caller.host,
+            host: req.host,
+            user: req.user,
+            outcome,
+        });
+        let record = AuditEvent::Authenticate {
+            user: req.user,
+            host: req.host,
+            outcome,
+        };
+        if let Err(busy) = self.audit(caller, now, record) {
+            return busy;
+        }
+        if outcome.is_err() {
+            return failed;
+        }
+        let outcome = match &self.changer {
+            Some(changer) => changer.change(caller.host, req),
+            None => ChangeOutcome::unavailable("this server takes no password changes"),
+        };
+        log::info!(
+            target: "gatehouse::audit",
+            "password change agent={} user={} host={}: {}",
+            kv::value(caller.host),
+            kv::value(req.user),
+            kv::value(req.host),
+            outcome.name()
+        );
+        Response::PasswordChange(outcome)
+    }
+}
+
 /// Seconds since the epoch (0 for a clock set before it, which no route's window matches).
 fn unix_seconds(now: SystemTime) -> i64 {
     now.duration_since(UNIX_EPOCH)
@@ -105,11 +173,16 @@ impl RequestHandler for PolicyHandler {
     /// microsecond); authenticate runs argon2 (tens of milliseconds by design) and must stay
     /// off the reactor thread.
     fn is_cheap(&self, request: RequestView<'_>) -> bool {
-        !matches!(request, Request::Authenticate(_))
+        !self.is_password_check(request)
     }
 
+    /// A password change checks the old password first: it counts as a password check (and
+    /// its per-host limits) as an authenticate does.
     fn is_password_check(&self, request: RequestView<'_>) -> bool {
-        matches!(request, Request::Authenticate(_))
+        matches!(
+            request,
+            Request::Authenticate(_) | Request::ChangePassword(_)
+        )
     }
 
     /// `host` is the host the handshake proved. A request about another host is refused unless
@@ -199,6 +272,7 @@ impl RequestHandler for PolicyHandler {
                     Err(_) => Response::AuthFail,
                 }
             }
+            Request::ChangePassword(req) => self.change_password(caller, &snapshot, req, now),
             Request::Lookup(lookup) => {
                 let answer = snapshot.lookup(&lookup);
                 log::debug!(
@@ -377,6 +451,77 @@ mod tests {
         assert!(
             events[1].contains(&reason(AuthFailure::UnknownUser)),
             "{events:?}"
+        );
+    }
+
+    /// Keeps the changes it is given and answers `Changed`.
+    #[derive(Default)]
+    struct Changes(Mutex<Vec<String>>);
+
+    impl PasswordChanger for Changes {
+        fn change(&self, agent: &str, r: ChangePasswordRequest<&str>) -> ChangeOutcome {
+            self.0.lock().push(format!(
+                "{agent}: {}@{} -> {}",
+                r.user, r.host, r.new_password
+            ));
+            ChangeOutcome::Changed
+        }
+    }
+
+    #[test]
+    fn a_change_needs_the_right_old_password_and_a_wrong_one_is_a_counted_failure() {
+        let (handler, events) = handler();
+        let changes = Arc::new(Changes::default());
+        let handler = handler.with_password_changes(changes.clone());
+        let now = SystemTime::now();
+        let change = |agent: &str, user: &str, old: &str, host: &str| {
+            let request = Request::ChangePassword(ChangePasswordRequest {
+                user: user.into(),
+                old_password: old.into(),
+                new_password: "new one".into(),
+                host: host.into(),
+            });
+            assert!(handler.is_password_check(request.view()));
+            assert!(!handler.is_cheap(request.view()));
+            handler.handle(caller(agent), request.view(), now)
+        };
+        let failed = Response::PasswordChange(ChangeOutcome::Failed);
+        // A wrong old password, an unknown user, another host: one answer, nothing changed.
+        assert_eq!(change("web1", "root", "wrong", "web1"), failed);
+        assert_eq!(change("web1", "ghost", "pw", "web1"), failed);
+        assert_eq!(change("web1", "root", "pw", "db1"), failed);
+        assert!(changes.0.lock().is_empty());
+        assert_eq!(
+            change("web1", "root", "pw", "web1"),
+            Response::PasswordChange(ChangeOutcome::Changed)
+        );
+        assert_eq!(*changes.0.lock(), ["web1: root@web1 -> new one"]);
+        // The wrong old password is a password check like any other (the central lockout
+        // counts it).
+        let events = events.0.lock();
+        assert!(
+            events[0].contains("user: \"root\"") && events[0].contains("BadPassword"),
+            "{events:?}"
+        );
+        assert!(events[2].contains("ForeignHost"), "{events:?}");
+    }
+
+    #[test]
+    fn without_a_changer_a_verified_change_is_unavailable() {
+        let (handler, _) = handler();
+        let request = Request::ChangePassword(ChangePasswordRequest {
+            user: "root".into(),
+            old_password: "pw".into(),
+            new_password: "new one".into(),
+            host: "web1".into(),
+        });
+        let answer = handler.handle(caller("web1"), request.view(), SystemTime::now());
+        assert!(
+            matches!(
+                answer,
+                Response::PasswordChange(ChangeOutcome::Unavailable { .. })
+            ),
+            "{answer:?}"
         );
     }
 }

@@ -12,6 +12,7 @@ pub mod follower;
 pub mod handler;
 pub mod metrics;
 pub mod net;
+pub mod password_change;
 pub mod reports;
 pub mod serving;
 pub mod store;

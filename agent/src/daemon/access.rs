@@ -3,7 +3,7 @@
 //! `gatehouse_common::os::peer`). Pure; called by `daemon::serve` for every request.
 //!
 //! The rule (docs/AGENT.md, "Who may ask"): a decision about a login (authorize,
-//! authenticate) and the daemon's status are for trusted callers only: root, the agent's own
+//! authenticate), a password change and the daemon's status are for trusted callers only: root, the agent's own
 //! uid and the config's `trusted_uids`, since those are the PAM stacks (sshd, su, sudo,
 //! login run as root) and the admins. A password check from any other local user would be a
 //! free guessing oracle, and an authorize would let them map the access routes. Identity
@@ -30,6 +30,9 @@ pub fn audience(request: &LocalRequest) -> Audience {
     match request {
         LocalRequest::Authorize { .. } => Audience::Trusted,
         LocalRequest::Authenticate { .. } => Audience::Trusted,
+        // passwd is setuid root: it asks as root. A user's own process may not (it would be
+        // a guessing oracle for the old password, like authenticate).
+        LocalRequest::ChangePassword { .. } => Audience::Trusted,
         LocalRequest::Status => Audience::Trusted,
         LocalRequest::Lookup(_) => Audience::Anyone,
     }
@@ -50,11 +53,16 @@ pub fn check_caller(request: &LocalRequest, uid: u32, trusted: &AllowedUids) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local::samples::{authenticate, authorize};
+    use crate::local::samples::{authenticate, authorize, change_password};
     use gatehouse_common::identity::Lookup;
 
     fn requests() -> Vec<LocalRequest> {
-        vec![authorize(), authenticate(), LocalRequest::Status]
+        vec![
+            authorize(),
+            authenticate(),
+            change_password(),
+            LocalRequest::Status,
+        ]
     }
 
     fn lookups() -> Vec<LocalRequest> {
@@ -71,7 +79,7 @@ mod tests {
     }
 
     #[test]
-    fn decisions_and_status_are_for_trusted_uids_only() {
+    fn decisions_password_changes_and_status_are_for_trusted_uids_only() {
         let trusted = AllowedUids::new(990, &[1000]);
         for request in requests() {
             for uid in [0, 990, 1000] {

@@ -8,7 +8,10 @@ use crate::local::{
     ConnectionReport, LocalErrorKind, LocalRequest, LocalResponse, OfflineReport, ProbeSummary,
     ServerReport, StatusReport,
 };
-use gatehouse_common::wire::{AuthenticateRequest, AuthorizeRequest, Request, Response, Session};
+use gatehouse_common::wire::{
+    AuthenticateRequest, AuthorizeRequest, ChangeOutcome, ChangePasswordRequest, Request, Response,
+    Session,
+};
 use std::net::SocketAddr;
 use std::time::Duration;
 use zeroize::Zeroize;
@@ -48,6 +51,18 @@ pub fn to_wire(request: &LocalRequest, own_host: &str) -> Option<Request> {
             password: password.as_str().to_owned(),
             host: or_own(host),
         }),
+        LocalRequest::ChangePassword {
+            user,
+            old_password,
+            new_password,
+        } => Request::ChangePassword(ChangePasswordRequest {
+            user: user.clone(),
+            // Wiped by `Request::wipe_password` once the daemon is done, as for authenticate.
+            old_password: old_password.as_str().to_owned(),
+            new_password: new_password.as_str().to_owned(),
+            // A user changes the password on the host they are on.
+            host: own_host.to_string(),
+        }),
         LocalRequest::Lookup(lookup) => Request::Lookup(lookup.clone()),
         LocalRequest::Status => return None,
     })
@@ -76,6 +91,9 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
         .server
         .and_then(|i| servers.get(i))
         .map_or_else(|| "unknown".to_string(), SocketAddr::to_string);
+    if matches!(outcome.request, Some(Request::ChangePassword(_))) {
+        return change_response(outcome, &server);
+    }
     match &outcome.result {
         Ok(Response::Allow { route }) => LocalResponse::Allow {
             route: route.to_string(),
@@ -95,19 +113,39 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
         Ok(Response::Group(entry)) => LocalResponse::Group((**entry).clone()),
         Ok(Response::Groups(gids)) => LocalResponse::Groups(gids.to_vec()),
         Ok(Response::NotFound) => LocalResponse::NotFound,
+        Ok(Response::PasswordChange(outcome)) => LocalResponse::PasswordChange(outcome.clone()),
         Err(error) => LocalResponse::Error {
             kind: match error {
                 AgentError::NoServerReachable => LocalErrorKind::NoServerReachable,
                 AgentError::NoServerAcceptsConnections => {
                     LocalErrorKind::NoServerAcceptsConnections
                 }
-                AgentError::DeadlineExceeded => LocalErrorKind::DeadlineExceeded,
+                // Only a password change is lost rather than retried, and its answer is
+                // `change_response`'s; were another, it is a deadline that ran out unanswered.
+                AgentError::DeadlineExceeded | AgentError::LostAfterSending => {
+                    LocalErrorKind::DeadlineExceeded
+                }
                 AgentError::Refused(_) | AgentError::NodeKeyRefused => LocalErrorKind::Refused,
                 AgentError::QueueFull => LocalErrorKind::QueueFull,
             },
             message: error.to_string(),
         },
     }
+}
+
+/// The answer to a password change: its outcome, and every way of getting none (no server,
+/// a connection lost after sending, a server error) as `Unavailable` with the reason, so the
+/// PAM module shows the user one sentence and passwd can be run again.
+fn change_response(outcome: &Outcome, server: &str) -> LocalResponse {
+    let why = match &outcome.result {
+        Ok(Response::PasswordChange(outcome)) => {
+            return LocalResponse::PasswordChange(outcome.clone())
+        }
+        Ok(Response::Error(e)) => format!("{server} answered {:?}: {}", e.code, e.message),
+        Ok(other) => format!("{server} answered {other:?} to a password change"),
+        Err(error) => format!("no answer from the Gatehouse servers: {error}"),
+    };
+    LocalResponse::PasswordChange(ChangeOutcome::Unavailable { why })
 }
 
 /// The status report for `status`.

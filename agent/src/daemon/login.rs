@@ -33,6 +33,8 @@ pub enum Pending {
     /// An authorize, with its cache key.
     Authorize(Vec<u8>),
     Authenticate,
+    /// A user's own password change, with the user.
+    ChangePassword(String),
 }
 
 /// What to do with a request.
@@ -120,6 +122,10 @@ impl Login {
             LocalRequest::Authorize { .. } => {
                 Before::Submit(Pending::Authorize(cache_key(request)))
             }
+            // Never answered offline: only the master changes a password.
+            LocalRequest::ChangePassword { user, .. } => {
+                Before::Submit(Pending::ChangePassword(user.clone()))
+            }
             _ => Before::Submit(Pending::Authenticate),
         }
     }
@@ -173,6 +179,17 @@ impl Login {
                 After::Answer(answer)
             }
             Pending::Authenticate => self.after_authenticate(answer, outcome, tag, now_ms),
+            Pending::ChangePassword(user) => {
+                // The offline verifier holds the old password: a changed one must not let
+                // the old in while the servers are away. The next login online makes a new.
+                if matches!(
+                    answer,
+                    LocalResponse::PasswordChange(gatehouse_local::ChangeOutcome::Changed)
+                ) {
+                    self.forget_verifier(&user, now_ms);
+                }
+                After::Answer(answer)
+            }
         }
     }
 

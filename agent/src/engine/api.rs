@@ -314,7 +314,7 @@ impl Engine {
         };
         let expired = self.requests.take_expired(now);
         if !expired.is_empty() && self.requests.on_draining() == 0 {
-            self.close_draining();
+            self.close_draining(now);
         }
         for p in expired {
             self.finish(p, Err(error.clone()), None, now);

@@ -282,8 +282,17 @@ impl Engine {
             self.avoid.avoid_for(live.server, now, self.config.avoid);
         }
         self.requests.requeue_sent(redirected);
+        self.fail_lost(now);
         if avoid {
             self.fail_over(now);
+        }
+    }
+
+    /// Ends the requests a lost connection took with it that are never sent twice.
+    pub(super) fn fail_lost(&mut self, now: Instant) {
+        for p in self.requests.take_lost() {
+            let server = None;
+            self.finish(p, Err(AgentError::LostAfterSending), server, now);
         }
     }
 

@@ -183,6 +183,10 @@ pub enum AgentError {
     /// Too many requests already waiting.
     #[error("too many requests waiting")]
     QueueFull,
+    /// The connection went away after the request was sent, and it is one never sent twice
+    /// (a password change): the server may or may not have applied it.
+    #[error("the connection to the server was lost after the request was sent (it may have been applied; it is not sent again)")]
+    LostAfterSending,
 }
 
 /// How a request ended.

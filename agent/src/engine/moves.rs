@@ -90,7 +90,7 @@ impl Engine {
             if self.draining_deadline().is_some_and(|at| now >= at) {
                 let server = d.server;
                 self.avoid.avoid_for(server, now, self.config.avoid);
-                self.close_draining();
+                self.close_draining(now);
             }
         }
         let Some(s) = &self.successor else {
@@ -151,7 +151,7 @@ impl Engine {
     /// is neither.
     pub(super) fn side_connection_closed(&mut self, conn: ConnId, now: Instant) -> bool {
         if self.draining.as_ref().is_some_and(|d| d.conn == conn) {
-            self.close_draining();
+            self.close_draining(now);
             return true;
         }
         match self.successor.as_ref().filter(|s| s.conn == conn) {
@@ -230,7 +230,7 @@ impl Engine {
         };
         self.phase = Phase::Connected(live);
         self.note_established(server, handshake, now, rng);
-        self.close_draining();
+        self.close_draining(now);
         self.draining_silent_since = if hedge {
             self.requests.oldest_hedgeable()
         } else {
@@ -255,7 +255,7 @@ impl Engine {
             let event: Event = match d.next_event(&mut Vec::new()) {
                 Ok(Some(event)) => event,
                 Ok(None) => break,
-                Err(()) => return self.close_draining(),
+                Err(()) => return self.close_draining(now),
             };
             // It spoke: slow, not silent.
             self.draining_silent_since = None;
@@ -268,20 +268,22 @@ impl Engine {
                 }
                 // An error answer (busy...), a goodbye or a broken session: its requests are
                 // sent again on the current connection.
-                _ => return self.close_draining(),
+                _ => return self.close_draining(now),
             }
         }
         if self.requests.on_draining() == 0 {
-            self.close_draining();
+            self.close_draining(now);
         }
     }
 
-    /// Closes the draining connection, if any; what it still owed is sent elsewhere.
-    pub(super) fn close_draining(&mut self) {
+    /// Closes the draining connection, if any; what it still owed is sent elsewhere (but a
+    /// request never sent twice ends with `LostAfterSending`).
+    pub(super) fn close_draining(&mut self, now: Instant) {
         self.draining_silent_since = None;
         if let Some(d) = self.draining.take() {
             self.outputs.push_back(Output::Close { conn: d.conn });
             self.requests.release_draining();
+            self.fail_lost(now);
         }
     }
 

@@ -27,6 +27,16 @@ pub(super) struct Pending {
     /// Awaited on the draining connection *and* to be sent on the current one (a hedged
     /// authorize): the first answer wins, the other is ignored.
     pub hedged: bool,
+    /// Sent once on a connection that went away before its answer, and never to be sent
+    /// again ([`sent_at_most_once`]): waits to be taken by [`Requests::take_lost`].
+    pub lost: bool,
+}
+
+/// Whether a request, once sent, is never sent again: a password change, which the server
+/// may have applied before the connection went away (docs/PROTOCOL.md, "Password change").
+/// Everything else is a question, safe to ask twice.
+pub(super) fn sent_at_most_once(request: &Request) -> bool {
+    matches!(request, Request::ChangePassword(_))
 }
 
 impl Pending {
@@ -37,21 +47,28 @@ impl Pending {
 
     /// Waiting to be written on the current connection.
     fn wants_sending(&self) -> bool {
-        self.sent.is_none() && (self.draining.is_none() || self.hedged)
+        !self.lost && self.sent.is_none() && (self.draining.is_none() || self.hedged)
     }
 
     /// On no connection at all.
     fn unplaced(&self) -> bool {
         self.sent.is_none() && self.draining.is_none()
     }
+
+    /// Marks it lost if it was on a connection that went away and may not be sent again.
+    fn note_connection_gone(&mut self, was_on_it: bool) {
+        if was_on_it && sent_at_most_once(&self.request) {
+            self.lost = true;
+        }
+    }
 }
 
-/// The latency class of a request: password checks apart from everything else (authorize
-/// and identity lookups, both answered from the compiled policy on the servers' event loop,
-/// and both safe to hedge).
+/// The latency class of a request: password checks (and changes, which check the old one)
+/// apart from everything else (authorize and identity lookups, both answered from the
+/// compiled policy on the servers' event loop, and both safe to hedge).
 pub(super) fn class_of(request: &Request) -> AnswerClass {
     match request {
-        Request::Authenticate(_) => AnswerClass::Password,
+        Request::Authenticate(_) | Request::ChangePassword(_) => AnswerClass::Password,
         Request::Authorize(_) | Request::Lookup(_) => AnswerClass::Cheap,
     }
 }
@@ -105,6 +122,7 @@ impl Requests {
             sent: None,
             draining: None,
             hedged: false,
+            lost: false,
         });
         Some(id)
     }
@@ -209,6 +227,7 @@ impl Requests {
     /// or the next connection like any other.
     pub fn release_draining(&mut self) {
         for p in self.items.iter_mut() {
+            p.note_connection_gone(p.draining.is_some());
             p.draining = None;
             p.hedged = false;
         }
@@ -225,6 +244,7 @@ impl Requests {
     /// at its connection cap, redirects requests it never saw).
     pub fn requeue_sent(&mut self, redirected: bool) {
         for p in self.items.iter_mut() {
+            p.note_connection_gone(p.sent.is_some());
             p.sent = None;
             if redirected && p.draining.is_none() {
                 p.redirects += 1;
@@ -240,6 +260,11 @@ impl Requests {
             p.tries += 1;
         }
         self.take_where(|p| p.unplaced() && p.tries > max_tries)
+    }
+
+    /// Removes the requests sent on a connection that went away and never to be sent again.
+    pub fn take_lost(&mut self) -> Vec<Pending> {
+        self.take_where(|p| p.lost)
     }
 
     /// Removes the requests whose deadline has passed.

@@ -345,3 +345,46 @@ fn a_password_check_on_a_server_gone_silent_moves_when_its_hedged_authorize_prov
     let outcome = done(&sim.drain()).remove(0);
     assert_eq!((outcome.server, outcome.latency), (Some(1), 100 * MS));
 }
+
+#[test]
+fn a_password_change_is_never_sent_twice_when_its_connection_goes() {
+    use gatehouse_common::wire::ChangePasswordRequest;
+    let change = || {
+        Request::ChangePassword(ChangePasswordRequest {
+            user: "alice".into(),
+            old_password: "old".into(),
+            new_password: "a new one".into(),
+            host: "web1".into(),
+        })
+    };
+    // Silent after sending: the connection is dropped at the timeout, and the change ends
+    // there (it may have been applied) while an authorize sent with it moves on.
+    let (mut sim, conn) = warmed(2, MS, false, 37);
+    sim.engine.submit(sim.now, change(), &mut sim.rng);
+    sim.engine.submit(sim.now, ssh(), &mut sim.rng);
+    assert_eq!(sent(&mut sim).len(), 2);
+    let deadline = sim.engine.poll_timeout().unwrap();
+    sim.advance_to(deadline);
+    let out = sim.drain();
+    assert!(out.contains(&Output::Close { conn }));
+    let lost = done(&out);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0].result, Err(AgentError::LostAfterSending));
+    assert!(matches!(lost[0].request, Some(Request::ChangePassword(_))));
+    let (conn1, server) = connects(&out)[0];
+    let id = establish(&mut sim, conn1, server);
+    sim.respond(conn1, id, allow());
+    assert_eq!(
+        done(&sim.drain()).len(),
+        1,
+        "only the authorize was sent again"
+    );
+    // Closed by the server after sending: the same.
+    let (mut sim, conn) = warmed(2, MS, false, 38);
+    sim.engine.submit(sim.now, change(), &mut sim.rng);
+    assert_eq!(sent(&mut sim).len(), 1);
+    sim.engine.handle_closed(sim.now, conn, &mut sim.rng);
+    let lost = done(&sim.drain());
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0].result, Err(AgentError::LostAfterSending));
+}

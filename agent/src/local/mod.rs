@@ -39,4 +39,13 @@ pub(crate) mod samples {
             host: "web1".into(),
         }
     }
+
+    /// alice changes her password from "pw" to "a longer one".
+    pub(crate) fn change_password() -> LocalRequest {
+        LocalRequest::ChangePassword {
+            user: "alice".into(),
+            old_password: "pw".to_string().into(),
+            new_password: "a longer one".to_string().into(),
+        }
+    }
 }

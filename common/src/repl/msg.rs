@@ -13,12 +13,21 @@
 //! After its `Subscribe` the replica also sends what it has to report ([`ReplMessage::Report`]:
 //! failed password checks for the central lockout), numbered in a stream of its own; the master
 //! counts each record once and acknowledges it ([`ReplMessage::ReportAck`]).
+//!
+//! A replica forwards a user's own password change, once it has verified the old password,
+//! as [`ReplMessage::PasswordChange`]; the master applies it and answers
+//! [`ReplMessage::PasswordChangeResult`] with the same id. Never re-sent on a new link: a
+//! change whose link broke is answered "unavailable" to the user, who may run passwd again.
 
 use super::codec::{put_bytes, put_change, read_bytes, read_change, read_len};
 use super::link_auth::{LinkAuth, LinkHello};
 use super::report::{put_report, read_report, Report, MAX_REPORT_RECORDS, MIN_RECORD_LEN};
 use crate::policy::change::Change;
 use crate::wire::frame::MAX_FRAME_LEN;
+use crate::wire::password_change::{
+    put_change_request, put_outcome, read_change_request, read_outcome, ChangeOutcome,
+    ChangePasswordRequest,
+};
 use crate::wire::reader::{DecodeError, Reader};
 use crate::wire::writer::{put_string, truncate_utf8, EncodeError};
 
@@ -41,6 +50,9 @@ pub mod tag {
     /// 0x10-0x1F: the report channel (replica → master reports and their acks).
     pub const REPORT: u8 = 0x10;
     pub const REPORT_ACK: u8 = 0x11;
+    /// 0x20-0x2F: forwarded requests (a user's own password change) and their answers.
+    pub const PASSWORD_CHANGE: u8 = 0x20;
+    pub const PASSWORD_CHANGE_RESULT: u8 = 0x21;
 }
 
 /// One message on a replication link.
@@ -93,7 +105,21 @@ pub enum ReplMessage {
     /// Master → replica: every record of `stream` up to `through` has been received and
     /// counted; the replica may forget them.
     ReportAck { stream: u64, through: u64 },
+    /// Replica → master, after its `Subscribe`: apply a user's own password change whose old
+    /// password the replica has verified (`request.old_password` is sent empty). `id` is the
+    /// replica's, unique on the link; at most [`MAX_CHANGES_IN_FLIGHT`] unanswered.
+    PasswordChange {
+        id: u64,
+        request: ChangePasswordRequest,
+    },
+    /// Master → replica: how change `id` ended (`Changed` once committed).
+    PasswordChangeResult { id: u64, outcome: ChangeOutcome },
 }
+
+/// Password changes a replica may have sent on a link and not had answered (4): changes are
+/// rare (a person running passwd); each holds one of the replica's workers until answered,
+/// so the cap keeps logins served while a master is slow.
+pub const MAX_CHANGES_IN_FLIGHT: usize = 4;
 
 /// A message that could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -205,6 +231,16 @@ impl ReplMessage {
                 out.extend_from_slice(&stream.to_be_bytes());
                 out.extend_from_slice(&through.to_be_bytes());
             }
+            ReplMessage::PasswordChange { id, request } => {
+                out.push(tag::PASSWORD_CHANGE);
+                out.extend_from_slice(&id.to_be_bytes());
+                put_change_request(out, request)?;
+            }
+            ReplMessage::PasswordChangeResult { id, outcome } => {
+                out.push(tag::PASSWORD_CHANGE_RESULT);
+                out.extend_from_slice(&id.to_be_bytes());
+                put_outcome(out, outcome);
+            }
         }
         Ok(())
     }
@@ -222,6 +258,8 @@ impl ReplMessage {
             ReplMessage::Refused { .. } => "Refused",
             ReplMessage::Report { .. } => "Report",
             ReplMessage::ReportAck { .. } => "ReportAck",
+            ReplMessage::PasswordChange { .. } => "PasswordChange",
+            ReplMessage::PasswordChangeResult { .. } => "PasswordChangeResult",
         }
     }
 
@@ -308,6 +346,14 @@ fn decode_from(r: &mut Reader<'_>) -> Result<ReplMessage, DecodeError> {
         tag::REPORT_ACK => ReplMessage::ReportAck {
             stream: r.u64()?,
             through: r.u64()?,
+        },
+        tag::PASSWORD_CHANGE => ReplMessage::PasswordChange {
+            id: r.u64()?,
+            request: read_change_request(r)?.to_owned(),
+        },
+        tag::PASSWORD_CHANGE_RESULT => ReplMessage::PasswordChangeResult {
+            id: r.u64()?,
+            outcome: read_outcome(r)?,
         },
         other => return Err(DecodeError::UnknownTag(other)),
     })

@@ -433,7 +433,49 @@ fn message() -> impl Strategy<Value = ReplMessage> {
         ),
         (any::<u64>(), any::<u64>())
             .prop_map(|(stream, through)| ReplMessage::ReportAck { stream, through }),
+        (any::<u64>(), crate::wire::strategies::request()).prop_filter_map(
+            "a password change",
+            |(id, request)| match request {
+                crate::wire::Request::ChangePassword(request) => {
+                    Some(ReplMessage::PasswordChange { id, request })
+                }
+                _ => None,
+            }
+        ),
+        (any::<u64>(), crate::wire::strategies::change_outcome())
+            .prop_map(|(id, outcome)| ReplMessage::PasswordChangeResult { id, outcome }),
     ]
+}
+
+#[test]
+fn worked_example_of_a_forwarded_password_change() {
+    use crate::wire::{ChangeOutcome, ChangePasswordRequest};
+    vector(
+        ReplMessage::PasswordChange {
+            id: 7,
+            request: ChangePasswordRequest {
+                user: "bob".into(),
+                old_password: String::new(),
+                new_password: "pw".into(),
+                host: "web1".into(),
+            },
+        },
+        "20 00 00 00 00 00 00 00 07  00 03 62 6f 62  00 00  00 02 70 77  00 04 77 65 62 31",
+    );
+    vector(
+        ReplMessage::PasswordChangeResult {
+            id: 7,
+            outcome: ChangeOutcome::Refused { rule: "r".into() },
+        },
+        "21 00 00 00 00 00 00 00 07  02 00 01 72",
+    );
+    vector(
+        ReplMessage::PasswordChangeResult {
+            id: 8,
+            outcome: ChangeOutcome::Changed,
+        },
+        "21 00 00 00 00 00 00 00 08  01",
+    );
 }
 
 fn report() -> impl Strategy<Value = crate::repl::report::Report> {

@@ -4,6 +4,8 @@
 //! - [`frame`]: the 4-byte big-endian length prefix and the frame cap.
 //! - [`identity`]: identity lookups and answers (shared with the agent's local protocol).
 //! - [`msg`]: handshake messages (plaintext) and session messages (sealed by `crypto::seal`).
+//! - [`password_change`]: a user's own password change, shared with the replication link
+//!   and the local protocol.
 //! - [`probe`]: the UDP probe and its reply.
 //! - [`reader`]: the bounds-checked reader every decoder uses.
 //! - [`writer`]: string encoding helpers and [`EncodeError`].
@@ -13,6 +15,7 @@
 pub mod frame;
 pub mod identity;
 pub mod msg;
+pub mod password_change;
 pub mod probe;
 pub mod reader;
 #[cfg(test)]
@@ -29,6 +32,7 @@ pub use msg::{
     MAX_MESSAGE_LEN, MAX_PASSWORD_LEN, MAX_ROUTE_LEN, MAX_USER_LEN, MAX_VERSIONS, NONCE_LEN,
     PROOF_LEN,
 };
+pub use password_change::{ChangeOutcome, ChangePasswordRequest};
 pub use probe::{
     unix_ms, LoadReport, Probe, ProbeReply, PROBE_MAX_DATAGRAM, PROBE_MIN_DATAGRAM,
     PROBE_REPLY_DATAGRAM_LEN, PROBE_TAG_LEN,

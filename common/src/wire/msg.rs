@@ -21,6 +21,7 @@ mod tests_ciphers;
 use crate::crypto::suite::CipherSuite;
 use crate::identity::{GroupEntry, Lookup, PasswdEntry};
 use crate::types::{DenyReason, ErrorCode, GoodbyeReason, Method};
+use crate::wire::password_change::{ChangeOutcome, ChangePasswordRequest};
 use crate::wire::reader::{DecodeError, Reader};
 use crate::wire::writer::EncodeError;
 use std::sync::Arc;
@@ -156,6 +157,8 @@ pub enum Request<S = String> {
     Authenticate(AuthenticateRequest<S>),
     /// A Unix identity lookup (NSS on the agent's host).
     Lookup(Lookup<S>),
+    /// A user's own password change (`wire::password_change`).
+    ChangePassword(ChangePasswordRequest<S>),
 }
 
 /// A request whose strings borrow from the frame it was read from: a server answers it
@@ -166,8 +169,10 @@ impl Request {
     /// Overwrites an authenticate request's password with zeros (and empties it): for the
     /// last holder of a request, once the password has been checked or sent.
     pub fn wipe_password(&mut self) {
-        if let Request::Authenticate(r) = self {
-            zeroize::Zeroize::zeroize(&mut r.password);
+        match self {
+            Request::Authenticate(r) => zeroize::Zeroize::zeroize(&mut r.password),
+            Request::ChangePassword(r) => r.wipe(),
+            Request::Authorize(_) | Request::Lookup(_) => {}
         }
     }
 
@@ -187,6 +192,7 @@ impl Request {
                 host: &r.host,
             }),
             Request::Lookup(l) => Request::Lookup(l.view()),
+            Request::ChangePassword(r) => Request::ChangePassword(r.view()),
         }
     }
 }
@@ -208,6 +214,7 @@ impl RequestView<'_> {
                 host: r.host.to_owned(),
             }),
             Request::Lookup(l) => Request::Lookup(l.into_owned()),
+            Request::ChangePassword(r) => Request::ChangePassword(r.to_owned()),
         }
     }
 }
@@ -235,6 +242,8 @@ pub enum Response {
     Groups(Arc<[u32]>),
     /// No such identity (or the user has no Unix identity).
     NotFound,
+    /// How a [`Request::ChangePassword`] ended.
+    PasswordChange(ChangeOutcome),
 }
 
 /// The server is closing a healthy connection.

@@ -126,6 +126,20 @@ pub fn request() -> impl Strategy<Value = Request> {
                 }
             )),
         lookup().prop_map(Request::Lookup),
+        (
+            text(0, MAX_USER_LEN),
+            text(0, MAX_PASSWORD_LEN),
+            text(0, MAX_PASSWORD_LEN),
+            text(0, MAX_HOST_LEN)
+        )
+            .prop_map(|(user, old_password, new_password, host)| {
+                Request::ChangePassword(crate::wire::ChangePasswordRequest {
+                    user,
+                    old_password,
+                    new_password,
+                    host,
+                })
+            }),
     ]
 }
 
@@ -191,6 +205,19 @@ pub fn response() -> impl Strategy<Value = Response> {
         group_entry().prop_map(|e| Response::Group(e.into())),
         vec(unix_id(), 0..=MAX_USER_GROUPS.min(64)).prop_map(|g| Response::Groups(g.into())),
         Just(Response::NotFound),
+        change_outcome().prop_map(Response::PasswordChange),
+    ]
+}
+
+/// Any password-change outcome (texts within their cap).
+pub fn change_outcome() -> impl Strategy<Value = crate::wire::ChangeOutcome> {
+    use crate::wire::password_change::MAX_OUTCOME_TEXT_LEN;
+    use crate::wire::ChangeOutcome;
+    prop_oneof![
+        Just(ChangeOutcome::Changed),
+        text(0, MAX_OUTCOME_TEXT_LEN).prop_map(|rule| ChangeOutcome::Refused { rule }),
+        Just(ChangeOutcome::Failed),
+        text(0, MAX_OUTCOME_TEXT_LEN).prop_map(|why| ChangeOutcome::Unavailable { why }),
     ]
 }
 

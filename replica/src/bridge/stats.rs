@@ -14,14 +14,17 @@ pub enum RequestKind {
     Authenticate,
     /// An identity lookup (NSS on the agent's host), any of its five kinds.
     Lookup,
+    /// A user's own password change.
+    ChangePassword,
 }
 
 impl RequestKind {
     /// Every kind, in label order.
-    pub const ALL: [RequestKind; 3] = [
+    pub const ALL: [RequestKind; 4] = [
         RequestKind::Authorize,
         RequestKind::Authenticate,
         RequestKind::Lookup,
+        RequestKind::ChangePassword,
     ];
 
     /// The kind of `request`.
@@ -30,6 +33,7 @@ impl RequestKind {
             Request::Authorize(_) => RequestKind::Authorize,
             Request::Authenticate(_) => RequestKind::Authenticate,
             Request::Lookup(_) => RequestKind::Lookup,
+            Request::ChangePassword(_) => RequestKind::ChangePassword,
         }
     }
 
@@ -39,6 +43,7 @@ impl RequestKind {
             RequestKind::Authorize => "authorize",
             RequestKind::Authenticate => "authenticate",
             RequestKind::Lookup => "lookup",
+            RequestKind::ChangePassword => "change_password",
         }
     }
 
@@ -62,11 +67,13 @@ pub enum Outcome {
     Busy,
     /// Shutting down, internal error and the like.
     Error,
+    /// A password change answered (changed, refused, failed or unavailable).
+    PasswordChange,
 }
 
 impl Outcome {
     /// Every outcome, in label order.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Allow,
         Outcome::Deny,
         Outcome::AuthOk,
@@ -75,6 +82,7 @@ impl Outcome {
         Outcome::NotFound,
         Outcome::Busy,
         Outcome::Error,
+        Outcome::PasswordChange,
     ];
 
     /// The outcome of `response`.
@@ -88,6 +96,7 @@ impl Outcome {
             Response::NotFound => Outcome::NotFound,
             Response::Error(e) if e.code == ErrorCode::Busy => Outcome::Busy,
             Response::Error(_) => Outcome::Error,
+            Response::PasswordChange(_) => Outcome::PasswordChange,
         }
     }
 
@@ -102,6 +111,7 @@ impl Outcome {
             Outcome::NotFound => "not_found",
             Outcome::Busy => "busy",
             Outcome::Error => "error",
+            Outcome::PasswordChange => "password_change",
         }
     }
 }

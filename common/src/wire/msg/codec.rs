@@ -8,12 +8,17 @@ use super::*;
 use crate::wire::identity::{
     put_gids, put_group, put_lookup, put_passwd, read_gids, read_group, read_lookup, read_passwd,
 };
+use crate::wire::password_change::{
+    put_change_request, put_outcome, read_change_request, read_outcome,
+};
 use crate::wire::writer::{put_string, truncate_utf8};
 use lists::{put_ciphers, put_versions, read_ciphers, read_versions};
 
 /// Sub-tags of a request body.
 const REQ_AUTHORIZE: u8 = 1;
 const REQ_AUTHENTICATE: u8 = 2;
+/// 3-7 are the identity lookups (`wire::identity`); 8 is the local protocol's status.
+const REQ_CHANGE_PASSWORD: u8 = 9;
 /// Sub-tags of a response body.
 const RESP_ALLOW: u8 = 1;
 const RESP_DENY: u8 = 2;
@@ -28,6 +33,7 @@ const RESP_USER: u8 = 6;
 const RESP_GROUP: u8 = 7;
 const RESP_GROUPS: u8 = 8;
 const RESP_NOT_FOUND: u8 = 9;
+const RESP_PASSWORD_CHANGE: u8 = 10;
 
 pub(super) fn encode_handshake(msg: &Handshake, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     match msg {
@@ -192,6 +198,10 @@ fn put_request(out: &mut Vec<u8>, body: &Request) -> Result<(), EncodeError> {
             put_string(out, "host", MAX_HOST_LEN, &a.host)?;
         }
         Request::Lookup(lookup) => put_lookup(out, lookup)?,
+        Request::ChangePassword(c) => {
+            out.push(REQ_CHANGE_PASSWORD);
+            put_change_request(out, c)?;
+        }
     }
     Ok(())
 }
@@ -227,6 +237,7 @@ fn read_request<'a>(r: &mut Reader<'a>) -> Result<RequestView<'a>, DecodeError> 
             password: r.str("password", MAX_PASSWORD_LEN)?,
             host: r.str("host", MAX_HOST_LEN)?,
         }),
+        REQ_CHANGE_PASSWORD => Request::ChangePassword(read_change_request(r)?),
         other => match read_lookup(other, r)? {
             Some(lookup) => Request::Lookup(lookup),
             None => return Err(unknown("request kind", other)),
@@ -260,6 +271,10 @@ fn put_response(out: &mut Vec<u8>, body: &Response) -> Result<(), EncodeError> {
             put_gids(out, gids)?;
         }
         Response::NotFound => out.push(RESP_NOT_FOUND),
+        Response::PasswordChange(outcome) => {
+            out.push(RESP_PASSWORD_CHANGE);
+            put_outcome(out, outcome);
+        }
     }
     Ok(())
 }
@@ -284,6 +299,7 @@ fn read_response(r: &mut Reader<'_>) -> Result<Response, DecodeError> {
         RESP_GROUP => Response::Group(read_group(r)?.into()),
         RESP_GROUPS => Response::Groups(read_gids(r)?.into()),
         RESP_NOT_FOUND => Response::NotFound,
+        RESP_PASSWORD_CHANGE => Response::PasswordChange(read_outcome(r)?),
         other => return Err(unknown("response kind", other)),
     })
 }

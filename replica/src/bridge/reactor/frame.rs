@@ -94,7 +94,7 @@ impl Reactor {
             Err(failure) => Frame::Failed(failure.error.code, failure.error.message),
         };
         if let Frame::Request {
-            body: Request::Authenticate(_),
+            body: Request::Authenticate(_) | Request::ChangePassword(_),
             ..
         } = &frame
         {
