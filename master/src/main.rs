@@ -19,6 +19,7 @@ use gatehouse_master::identity;
 use gatehouse_master::lockout::{self, MasterEvents};
 use gatehouse_master::metrics::{AuditCollector, LinksCollector, LockoutCollector};
 use gatehouse_master::replication;
+use gatehouse_master::self_service::{DirectChanger, PasswordDesk};
 use gatehouse_master::state::MasterState;
 use gatehouse_master::store::Store;
 use gatehouse_replica::audit::{Journal, Recorder};
@@ -183,10 +184,21 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
     let (listener, udp) = bind_tcp_and_udp(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let services = AdminServices {
+        audit: Some(audit.clone()),
+        passwords: Arc::new(config.password_policy.clone()),
+    };
+    // Users' own password changes: applied directly when agents ask this master, on the
+    // desk's thread when a replica forwards them.
+    let changer = DirectChanger {
+        state: state.clone(),
+        services: services.clone(),
+    };
     let mut handler = PolicyHandler::with_events(
         state.policy(),
         Arc::new(LogThen::new(MasterEvents::new(state.lockout().clone()))),
-    );
+    )
+    .with_password_changes(Arc::new(changer));
     if let Some(recorder) = &recorder {
         handler = handler.with_audit(recorder.clone());
     }
@@ -204,10 +216,7 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
         admin,
         state.clone(),
         AllowedUids::for_this_process(&config.admin_uids),
-        AdminServices {
-            audit: Some(audit.clone()),
-            passwords: Arc::new(config.password_policy.clone()),
-        },
+        services.clone(),
     )?;
     if let Some(listen) = config.replication_listen {
         let key = identity::load_or_create(&config.master_key)?;
@@ -218,6 +227,7 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
             write_confirm_wait: config.write_confirm_wait,
             heartbeat: service.heartbeat("replication"),
             audit: Some(audit.clone()),
+            passwords: Some(Arc::new(PasswordDesk::spawn(state.clone(), services)?)),
         };
         let addr = replication::start(listen, state.clone(), link)
             .with_context(|| format!("cannot listen for replicas on {listen}"))?;

@@ -23,6 +23,7 @@ use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::metrics::collect::{BridgeCollector, DbCollector, FollowerCollector};
 use gatehouse_replica::metrics::journal::JournalCollector;
 use gatehouse_replica::net::bind_tcp_and_udp;
+use gatehouse_replica::password_change::Forwarder;
 use gatehouse_replica::reports::{ReportingEvents, Reports, ReportsCollector};
 use gatehouse_replica::serving;
 use gatehouse_replica::store::Store;
@@ -177,10 +178,13 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
     if let Loaded::Follow(follow, key, store) = loaded {
         // Failed password checks go to the master's central lockout.
         let reports = Arc::new(Reports::new());
+        // Users' own password changes, verified here, go to the master over the link.
+        let passwords = Arc::new(Forwarder::new());
         handler = PolicyHandler::with_events(
             policy.clone(),
             Arc::new(LogThen::new(ReportingEvents::new(reports.clone()))),
-        );
+        )
+        .with_password_changes(passwords.clone());
         let masters: Vec<String> = follow
             .masters
             .iter()
@@ -202,6 +206,7 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
                 db: db.clone(),
                 reports: reports.clone(),
                 audit: audit.as_ref().map(|a| a.journal().clone()),
+                passwords: Some(passwords),
             },
         )?;
         follower_status = Some((status, reports));

@@ -13,6 +13,7 @@ use super::{
 use crate::audit::store::Batch;
 use crate::audit::Audit;
 use crate::hooks::LinkState;
+use crate::self_service::PasswordDesk;
 use crate::state::MasterState;
 use crate::store::ChangesAfter;
 use gatehouse_common::crypto::aes_hardware;
@@ -25,7 +26,7 @@ use gatehouse_common::repl::{
 use gatehouse_common::session::{ServerInput, ServerSession};
 use gatehouse_common::types::ErrorCode;
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
-use gatehouse_common::wire::WireError;
+use gatehouse_common::wire::{ChangeOutcome, WireError};
 use mio::net::TcpStream;
 use rand::rngs::StdRng;
 use std::io::{self, Read, Write};
@@ -109,6 +110,8 @@ pub(super) struct Ctx<'a> {
     pub state: &'a MasterState,
     /// Where audit records go (stored, then acknowledged by the reactor).
     pub audit: Option<&'a Audit>,
+    /// Where forwarded password changes go (applied, then answered by the reactor).
+    pub passwords: Option<&'a PasswordDesk>,
     pub table: &'a LinkTable,
     pub keys: &'a NodeKeyMap,
     pub master_key: &'a MasterSecretKey,
@@ -418,6 +421,25 @@ impl Link {
                 self.send(&ReplMessage::ReportAck { stream, through }, ctx.now);
                 self.flush()
             }
+            // A user's own password change, its old password verified by the replica: applied
+            // on the desk's thread, answered by the reactor. Never applied twice: the replica
+            // sends each once.
+            (ReplMessage::PasswordChange { id, request }, Phase::Streaming { .. }) => {
+                let queued = match ctx.passwords {
+                    Some(desk) => desk.submit(&host, id, request),
+                    None => {
+                        let mut request = request;
+                        request.wipe();
+                        Err(ChangeOutcome::unavailable(
+                            "this master takes no password changes",
+                        ))
+                    }
+                };
+                match queued {
+                    Ok(()) => Ok(()),
+                    Err(outcome) => self.answer_change(id, outcome, ctx.now),
+                }
+            }
             (ReplMessage::Heartbeat { .. }, phase) if !phase.in_handshake() => Ok(()),
             (ReplMessage::Refused { reason }, _) => {
                 log::warn!("replica {host} refused this master: {reason:?}");
@@ -504,6 +526,17 @@ impl Link {
             return Ok(());
         }
         self.send(&ReplMessage::ReportAck { stream, through }, now);
+        self.flush()
+    }
+
+    /// Answers a replica's password change (from the reactor, or at once when refused).
+    pub fn answer_change(
+        &mut self,
+        id: u64,
+        outcome: ChangeOutcome,
+        now: Instant,
+    ) -> Result<(), Close> {
+        self.send(&ReplMessage::PasswordChangeResult { id, outcome }, now);
         self.flush()
     }
 

@@ -1,6 +1,8 @@
 //! The master's side of replication: a listener for replica links on `replication_listen`,
 //! driven by one mio loop on its own thread ([`reactor`]), one [`link::Link`] per connection,
 //! new connections admitted by [`admission`] (handshake caps, per source and in all).
+//! Users' own password changes forwarded by replicas go to the [`PasswordDesk`]'s thread;
+//! its answers wake the loop, which sends them on the replica's link.
 //! Every commit wakes the loop (a [`CommitListener`]) so changes reach replicas within
 //! milliseconds; the link table answers `gatehouse-admin status` ([`ReplicaLinks`]).
 //!
@@ -12,6 +14,7 @@ mod reactor;
 
 use crate::audit::Audit;
 use crate::hooks::{CommitListener, LinkState, ReplicaLinkStatus, ReplicaLinks};
+use crate::self_service::PasswordDesk;
 use crate::state::MasterState;
 use gatehouse_common::repl::{LinkTimings, MasterSecretKey};
 use gatehouse_common::service::watchdog::Heartbeat;
@@ -48,6 +51,9 @@ pub struct LinkConfig {
     pub heartbeat: Heartbeat,
     /// Where replicas' audit records are stored.
     pub audit: Option<Arc<Audit>>,
+    /// Where users' own password changes forwarded by replicas are applied (none: they are
+    /// answered "unavailable").
+    pub passwords: Option<Arc<PasswordDesk>>,
 }
 
 /// What the master knows about one replica link.
@@ -65,6 +71,8 @@ pub struct LinkTable {
     state: Arc<MasterState>,
     /// Where replicas' audit records are stored.
     audit: Option<Arc<Audit>>,
+    /// Where forwarded password changes are applied.
+    passwords: Option<Arc<PasswordDesk>>,
 }
 
 impl LinkTable {
@@ -139,14 +147,27 @@ pub fn start(
     let addr = listener.local_addr()?;
     let wait = config.write_confirm_wait;
     let audit = config.audit.clone();
-    let reactor =
-        reactor::Reactor::new(listener, state.clone(), config.timings, config.key, audit)?;
+    let reactor = reactor::Reactor::new(
+        listener,
+        state.clone(),
+        config.timings,
+        config.key,
+        audit,
+        config.passwords.clone(),
+    )?;
     let heartbeat = config.heartbeat;
     let table = reactor.table();
     if let Some(audit) = &config.audit {
         // Stored batches wake the loop to send their acks.
         let waker = table.clone();
         audit.set_link_waker(Box::new(move || {
+            let _ = waker.waker.wake();
+        }));
+    }
+    if let Some(desk) = &config.passwords {
+        // An applied change wakes the loop to send its answer.
+        let waker = table.clone();
+        desk.set_waker(Box::new(move || {
             let _ = waker.waker.wake();
         }));
     }

@@ -9,6 +9,7 @@ use super::link::{Close, Ctx, Link};
 use super::LinkTable;
 use crate::audit::Audit;
 use crate::hooks::LinkState;
+use crate::self_service::PasswordDesk;
 use crate::state::MasterState;
 use gatehouse_common::nodekeys::NodeKeyMap;
 use gatehouse_common::repl::{LinkTimings, MasterSecretKey};
@@ -45,6 +46,7 @@ impl Reactor {
         timings: LinkTimings,
         key: MasterSecretKey,
         audit: Option<Arc<Audit>>,
+        passwords: Option<Arc<PasswordDesk>>,
     ) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         listener.set_nonblocking(true)?;
@@ -57,6 +59,7 @@ impl Reactor {
             waker,
             state: state.clone(),
             audit,
+            passwords,
         });
         Ok(Reactor {
             poll,
@@ -112,6 +115,7 @@ impl Reactor {
                     WAKER => {
                         self.catch_up_all(&keys);
                         self.send_audit_acks();
+                        self.send_password_results();
                     }
                     Token(index) => self.on_link_event(index, event, &keys),
                 }
@@ -130,6 +134,7 @@ impl Reactor {
         Ctx {
             state,
             audit: table.audit.as_deref(),
+            passwords: table.passwords.as_deref(),
             table,
             keys,
             master_key,
@@ -258,6 +263,34 @@ impl Reactor {
                 if let Err(close) = self.links[index].ack_report(stream, through, now) {
                     self.close(index, close);
                 }
+            }
+        }
+    }
+
+    /// Sends each applied password change's answer on its replica's link. A replica whose
+    /// link was replaced meanwhile has answered its user "unavailable" already (its changes
+    /// die with the link): the answer is dropped, and logged.
+    fn send_password_results(&mut self) {
+        let Some(desk) = self.table.passwords.clone() else {
+            return;
+        };
+        let now = Instant::now();
+        for (host, id, outcome) in desk.take_results() {
+            let index = self
+                .links
+                .iter()
+                .find(|(_, l)| l.host.as_deref() == Some(host.as_str()) && !l.in_handshake())
+                .map(|(i, _)| i);
+            match index {
+                Some(index) => {
+                    if let Err(close) = self.links[index].answer_change(id, outcome, now) {
+                        self.close(index, close);
+                    }
+                }
+                None => log::warn!(
+                    "password change {id} of replica {host}: {} but its link is gone; the replica told its user the outcome is unknown",
+                    outcome.name()
+                ),
             }
         }
     }

@@ -6,7 +6,7 @@
 //! replica keeps serving agents from its last copy and reports how stale it is. Nothing here
 //! ever stops the bridge (the SDM seed's shutdown cascade). On each link it also sends the
 //! replica's reports to the master (failed password checks, and the audit journal's records:
-//! `reporting.rs`).
+//! `reporting.rs`) and users' own password changes (`crate::password_change::Forwarder`).
 
 pub mod config;
 mod link;
@@ -21,6 +21,7 @@ pub use status::{FollowerStatus, LinkState};
 
 use crate::audit::{Journal, Relay};
 use crate::bridge::DbStatus;
+use crate::password_change::Forwarder;
 use crate::reports::Reports;
 use crate::store::Store;
 use arc_swap::ArcSwap;
@@ -48,6 +49,8 @@ pub struct Published {
     pub reports: Arc<Reports>,
     /// The audit journal whose records go to the master, if the replica keeps one.
     pub audit: Option<Arc<Journal>>,
+    /// Users' own password changes for the master (filled by the request handler).
+    pub passwords: Option<Arc<Forwarder>>,
 }
 
 /// Starts the follower thread; returns its status for the probe replies and status file.
@@ -119,6 +122,10 @@ impl Follower {
                 Ok(()) => {}
                 Err(e) => log::warn!("replication link to {address}: {e}"),
             }
+            // Changes waiting for this link are answered now; none is sent on the next.
+            if let Some(passwords) = &self.published.passwords {
+                passwords.on_link_down();
+            }
             self.set_phase(LinkState::Disconnected, Some(address));
             // A link on which the master was heard was healthy: come back fast.
             let now = Instant::now();
@@ -168,6 +175,9 @@ impl Follower {
         if let Some(relay) = self.relay.as_mut() {
             relay.on_link_up();
         }
+        if let Some(passwords) = &self.published.passwords {
+            passwords.on_link_up();
+        }
         let poll = match self.relay {
             Some(_) => reporting::AUDIT_POLL_INTERVAL,
             None => reporting::REPORT_POLL_INTERVAL,
@@ -204,6 +214,13 @@ impl Follower {
                     liveness.on_heard(now);
                     self.status.lock().last_heard = Some(now);
                     self.on_report_ack(stream, through, &mut liveness, now);
+                }
+                Incoming::Message(ReplMessage::PasswordChangeResult { id, outcome }) => {
+                    liveness.on_heard(now);
+                    self.status.lock().last_heard = Some(now);
+                    if let Some(passwords) = &self.published.passwords {
+                        passwords.on_result(id, outcome);
+                    }
                 }
                 Incoming::Message(msg) => {
                     liveness.on_heard(now);

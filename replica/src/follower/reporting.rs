@@ -1,5 +1,5 @@
 //! The follower's side of the report channel: after each turn of the link loop it sends what
-//! the outbox holds (within its in-flight cap) and, on a replica with an audit journal, the
+//! the outbox holds (within its in-flight cap), the users' password changes waiting, and, on a replica with an audit journal, the
 //! journal's synced records (`audit::Relay`), and it applies the master's acks to whichever
 //! stream they name. A report the master does not acknowledge within the link's request
 //! timeout closes the link, and the next link sends it again.
@@ -8,6 +8,7 @@
 
 use super::link::{Link, LinkError};
 use super::Follower;
+use crate::password_change::wipe_message;
 use gatehouse_common::repl::Liveness;
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,14 @@ impl Follower {
             let now = Instant::now();
             liveness.on_sent(now);
             liveness.expect_answer(now);
+        }
+        if let Some(passwords) = self.published.passwords.clone() {
+            while let Some(mut change) = passwords.next_message() {
+                let sent = link.send(&change);
+                wipe_message(&mut change);
+                sent?;
+                liveness.on_sent(Instant::now());
+            }
         }
         while let Some(relay) = self.relay.as_mut() {
             let message = relay

@@ -38,6 +38,7 @@ fn follower(scratch: &Scratch, known: u64) -> Follower {
             db: Arc::new(DbStatus::default()),
             reports: Arc::new(crate::reports::Reports::default()),
             audit: None,
+            passwords: None,
         },
         status: Arc::new(Mutex::new(status)),
         rng: StdRng::seed_from_u64(1),

@@ -1,0 +1,207 @@
+//! A user's own password change, applied on the master: the old password has been verified
+//! by the server the agent asked (this master's bridge, or a replica, which forwards the
+//! change over its replication link). Here the master checks again that the user exists and
+//! is neither locked nor locked out, sets the password through the same function as
+//! `gatehouse-admin user passwd` (`admin::handler::passwd`: the rules of the user's class, and
+//! whatever else that function enforces), and records an admin-like audit record ("password
+//! changed by the user through host X", never the password).
+//!
+//! - [`change_own_password`]: the change itself (blocking: an argon2 hash and a commit);
+//! - [`DirectChanger`]: the master's own bridge calls it on its worker threads;
+//! - [`PasswordDesk`]: changes forwarded by replicas, applied on a thread of their own (the
+//!   replication loop must not wait for argon2 or a commit), answers handed back to the loop.
+//!
+//! Not pure: commits through `MasterState`.
+
+use crate::admin::handler::{passwd, AdminServices};
+use crate::admin::proto::{AdminErrorKind, AdminResponse};
+use crate::audit::admin::{record, AdminCaller};
+use crate::lockout::active_lockouts;
+use crate::state::MasterState;
+use gatehouse_common::policy::PolicyTime;
+use gatehouse_common::service::kv;
+use gatehouse_common::wire::{ChangeOutcome, ChangePasswordRequest};
+use gatehouse_replica::password_change::PasswordChanger;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Forwarded changes waiting for the desk's thread (16): four per replica for four replicas
+/// changing at their cap at once; more are answered "unavailable" at once. Each is a few
+/// hundred bytes; the thread takes tens of milliseconds per change (argon2 and a commit).
+pub const MAX_QUEUED_CHANGES: usize = 16;
+
+/// The uid an audit record names for a user's own change when the user has no Unix identity:
+/// u32::MAX, the "no uid" of `chown -1` (uid 0 would read as root).
+pub const NO_UID: u32 = u32::MAX;
+
+/// Changes `req.user`'s password to `req.new_password`, asked by agent `agent`. See the
+/// module docs. `req.old_password` is not looked at (the asking server verified it).
+pub fn change_own_password(
+    state: &MasterState,
+    services: &AdminServices,
+    agent: &str,
+    req: ChangePasswordRequest<&str>,
+) -> ChangeOutcome {
+    let now = PolicyTime::from_unix(now_unix());
+    let user = req.user;
+    // The same answer for each: the user must not learn which (nor that the old password
+    // was right, for a locked account).
+    let (uid, refusal) = state.read(|s| {
+        let db = s.database();
+        match db.users.iter().find(|u| u.name == user) {
+            None => (NO_UID, Some("unknown user")),
+            Some(u) => {
+                let uid = u.unix.as_ref().map_or(NO_UID, |x| x.uid);
+                if u.locked {
+                    (uid, Some("the user is locked"))
+                } else if active_lockouts(db, now).any(|l| l.user == user) {
+                    (uid, Some("the user is locked out"))
+                } else {
+                    (uid, None)
+                }
+            }
+        }
+    });
+    let caller = AdminCaller {
+        uid,
+        name: format!("{user} (own password, through host {agent})"),
+    };
+    let command = format!(
+        "kind=UserPasswd name={} by=self host={} agent={}",
+        kv::value(user),
+        kv::value(req.host),
+        kv::value(agent)
+    );
+    let (response, outcome) = match refusal {
+        Some(why) => (
+            AdminResponse::Error {
+                kind: AdminErrorKind::Refused,
+                message: why.to_string(),
+            },
+            ChangeOutcome::Failed,
+        ),
+        None => {
+            let response = passwd(
+                state,
+                &services.passwords,
+                user.to_string(),
+                req.new_password,
+            );
+            let outcome = outcome_of(&response);
+            (response, outcome)
+        }
+    };
+    log::info!(
+        target: "gatehouse::admin",
+        "{command} caller={}: {}",
+        kv::value(&caller.name),
+        outcome.name()
+    );
+    if let Some(audit) = &services.audit {
+        record(audit, &caller, command, &response);
+    }
+    outcome
+}
+
+/// What the user is told of `passwd`'s answer: a refusal is the broken rule's text (the
+/// user must choose another password); a failure of the master's is "unavailable".
+fn outcome_of(response: &AdminResponse) -> ChangeOutcome {
+    match response {
+        AdminResponse::Error {
+            kind: AdminErrorKind::Refused | AdminErrorKind::BadRequest,
+            message,
+        } => ChangeOutcome::Refused {
+            rule: message.clone(),
+        },
+        AdminResponse::Error { message, .. } => {
+            ChangeOutcome::unavailable(format!("the master could not store it: {message}"))
+        }
+        _ => ChangeOutcome::Changed,
+    }
+}
+
+/// The master's own bridge: changes are applied on the worker thread that verified them.
+pub struct DirectChanger {
+    pub state: Arc<MasterState>,
+    pub services: AdminServices,
+}
+
+impl PasswordChanger for DirectChanger {
+    fn change(&self, agent: &str, request: ChangePasswordRequest<&str>) -> ChangeOutcome {
+        change_own_password(&self.state, &self.services, agent, request)
+    }
+}
+
+/// One forwarded change: the replica's host, its id, the request.
+type Job = (String, u64, ChangePasswordRequest);
+
+/// Changes forwarded by replicas: queued (bounded) for the desk's thread, answered through
+/// [`PasswordDesk::take_results`] once the loop is woken.
+pub struct PasswordDesk {
+    jobs: crossbeam_channel::Sender<Job>,
+    results: Arc<Mutex<Vec<(String, u64, ChangeOutcome)>>>,
+    wake: Arc<Mutex<Option<Box<dyn Fn() + Send>>>>,
+}
+
+impl PasswordDesk {
+    /// Starts the desk's thread.
+    pub fn spawn(state: Arc<MasterState>, services: AdminServices) -> std::io::Result<Self> {
+        let (jobs, queue) = crossbeam_channel::bounded::<Job>(MAX_QUEUED_CHANGES);
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let wake: Arc<Mutex<Option<Box<dyn Fn() + Send>>>> = Arc::new(Mutex::new(None));
+        let (out, waker) = (results.clone(), wake.clone());
+        std::thread::Builder::new()
+            .name("password-changes".into())
+            .spawn(move || {
+                for (host, id, mut request) in queue {
+                    let outcome = change_own_password(&state, &services, &host, request.view());
+                    request.wipe();
+                    out.lock().push((host, id, outcome));
+                    if let Some(wake) = waker.lock().as_ref() {
+                        wake();
+                    }
+                }
+            })?;
+        Ok(PasswordDesk {
+            jobs,
+            results,
+            wake,
+        })
+    }
+
+    /// Sets what wakes the replication loop when an answer is ready.
+    pub fn set_waker(&self, wake: Box<dyn Fn() + Send>) {
+        *self.wake.lock() = Some(wake);
+    }
+
+    /// Queues a change from replica `host`; `Err` is the answer to send at once (the queue
+    /// is full, or the thread is gone).
+    pub fn submit(
+        &self,
+        host: &str,
+        id: u64,
+        request: ChangePasswordRequest,
+    ) -> Result<(), ChangeOutcome> {
+        self.jobs
+            .try_send((host.to_string(), id, request))
+            .map_err(|e| {
+                let (_, _, mut request) = e.into_inner();
+                request.wipe();
+                ChangeOutcome::unavailable(
+                    "the master is busy with other password changes; try again in a moment",
+                )
+            })
+    }
+
+    /// The answers ready to send: (replica host, id, outcome).
+    pub fn take_results(&self) -> Vec<(String, u64, ChangeOutcome)> {
+        std::mem::take(&mut *self.results.lock())
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().try_into().unwrap_or(i64::MAX))
+}
