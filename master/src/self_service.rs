@@ -135,13 +135,15 @@ impl PasswordChanger for DirectChanger {
 
 /// One forwarded change: the replica's host, its id, the request.
 type Job = (String, u64, ChangePasswordRequest);
+/// What wakes the replication loop (set once the loop exists).
+type Wake = Arc<Mutex<Option<Box<dyn Fn() + Send>>>>;
 
 /// Changes forwarded by replicas: queued (bounded) for the desk's thread, answered through
 /// [`PasswordDesk::take_results`] once the loop is woken.
 pub struct PasswordDesk {
     jobs: crossbeam_channel::Sender<Job>,
     results: Arc<Mutex<Vec<(String, u64, ChangeOutcome)>>>,
-    wake: Arc<Mutex<Option<Box<dyn Fn() + Send>>>>,
+    wake: Wake,
 }
 
 impl PasswordDesk {
@@ -149,7 +151,7 @@ impl PasswordDesk {
     pub fn spawn(state: Arc<MasterState>, services: AdminServices) -> std::io::Result<Self> {
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(MAX_QUEUED_CHANGES);
         let results = Arc::new(Mutex::new(Vec::new()));
-        let wake: Arc<Mutex<Option<Box<dyn Fn() + Send>>>> = Arc::new(Mutex::new(None));
+        let wake: Wake = Arc::new(Mutex::new(None));
         let (out, waker) = (results.clone(), wake.clone());
         std::thread::Builder::new()
             .name("password-changes".into())

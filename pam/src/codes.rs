@@ -12,6 +12,7 @@ pub const PAM_USER_UNKNOWN: i32 = 10;
 pub const PAM_ACCT_EXPIRED: i32 = 13;
 pub const PAM_CONV_ERR: i32 = 19;
 pub const PAM_AUTHTOK_ERR: i32 = 20;
+pub const PAM_AUTHTOK_RECOVERY_ERR: i32 = 21;
 pub const PAM_IGNORE: i32 = 25;
 
 /// Items (`pam_get_item`).
@@ -20,6 +21,7 @@ pub const PAM_TTY: i32 = 3;
 pub const PAM_RHOST: i32 = 4;
 pub const PAM_CONV: i32 = 5;
 pub const PAM_AUTHTOK: i32 = 6;
+pub const PAM_OLDAUTHTOK: i32 = 7;
 pub const PAM_RUSER: i32 = 8;
 
 /// Conversation message styles.

@@ -7,6 +7,7 @@
 //! of libpam (`pam_get_user`, ...) are resolved from the process that loads the module, as for
 //! every PAM module.
 
+use super::chauthtok;
 use super::codes::*;
 use super::logic::{self, Agent, Item, PamHandle};
 use super::options::Options;
@@ -136,6 +137,22 @@ impl RawHandle {
     }
 }
 
+impl RawHandle {
+    /// Sets PAM_AUTHTOK or PAM_OLDAUTHTOK; our copy of the string is wiped.
+    fn set_token(&mut self, item_type: c_int, password: &str) -> Result<(), i32> {
+        // CString::new from a &str allocates once, with room for the NUL.
+        let token = CString::new(password).map_err(|_| PAM_AUTH_ERR)?;
+        // SAFETY: live handle; PAM copies the string.
+        let rc = unsafe { pam_set_item(self.pamh, item_type, token.as_ptr().cast()) };
+        drop(Zeroizing::new(token.into_bytes()));
+        if rc == PAM_SUCCESS {
+            Ok(())
+        } else {
+            Err(rc)
+        }
+    }
+}
+
 impl PamHandle for RawHandle {
     fn user(&mut self) -> Result<String, i32> {
         let mut user: *const c_char = std::ptr::null();
@@ -166,16 +183,16 @@ impl PamHandle for RawHandle {
     }
 
     fn set_authtok(&mut self, password: &str) -> Result<(), i32> {
-        // CString::new from a &str allocates once, with room for the NUL.
-        let token = CString::new(password).map_err(|_| PAM_AUTH_ERR)?;
-        // SAFETY: live handle; PAM copies the string.
-        let rc = unsafe { pam_set_item(self.pamh, PAM_AUTHTOK, token.as_ptr().cast()) };
-        drop(Zeroizing::new(token.into_bytes()));
-        if rc == PAM_SUCCESS {
-            Ok(())
-        } else {
-            Err(rc)
-        }
+        self.set_token(PAM_AUTHTOK, password)
+    }
+
+    fn old_authtok(&self) -> Option<Zeroizing<String>> {
+        // SAFETY: as for PAM_AUTHTOK.
+        unsafe { owned(self.raw_item(PAM_OLDAUTHTOK).cast()) }.map(Zeroizing::new)
+    }
+
+    fn set_old_authtok(&mut self, password: &str) -> Result<(), i32> {
+        self.set_token(PAM_OLDAUTHTOK, password)
     }
 
     fn prompt_password(&mut self, prompt: &str) -> Result<Zeroizing<String>, i32> {
@@ -225,7 +242,8 @@ unsafe fn arguments(argc: c_int, argv: *const *const c_char) -> Vec<String> {
         .collect()
 }
 
-type Decide = fn(&mut RawHandle, &SocketAgent, &Options) -> i32;
+/// A stage's decision, given libpam's `flags` too (the password stage reads its pass there).
+type Decide = fn(&mut RawHandle, &SocketAgent, &Options, c_int) -> i32;
 
 /// Parses the arguments, builds the handle and agent, runs `decide`, and turns a panic into
 /// PAM_SYSTEM_ERR.
@@ -259,7 +277,7 @@ unsafe fn run(
         let mut asker = Asker::new(&options.socket);
         asker.timeout = options.timeout;
         let agent = SocketAgent(asker);
-        decide(&mut handle, &agent, &options)
+        decide(&mut handle, &agent, &options, flags)
     }));
     outcome.unwrap_or(PAM_SYSTEM_ERR)
 }
@@ -275,7 +293,7 @@ pub unsafe extern "C" fn pam_sm_authenticate(
 ) -> c_int {
     // SAFETY: forwarded from libpam.
     unsafe {
-        run(pamh, flags, argc, argv, |h, a, o| {
+        run(pamh, flags, argc, argv, |h, a, o, _| {
             logic::authenticate(h, a, o)
         })
     }
@@ -291,7 +309,11 @@ pub unsafe extern "C" fn pam_sm_acct_mgmt(
     argv: *const *const c_char,
 ) -> c_int {
     // SAFETY: forwarded from libpam.
-    unsafe { run(pamh, flags, argc, argv, logic::acct_mgmt) }
+    unsafe {
+        run(pamh, flags, argc, argv, |h, a, o, _| {
+            logic::acct_mgmt(h, a, o)
+        })
+    }
 }
 
 /// # Safety
@@ -304,7 +326,7 @@ pub unsafe extern "C" fn pam_sm_chauthtok(
     argv: *const *const c_char,
 ) -> c_int {
     // SAFETY: forwarded from libpam.
-    unsafe { run(pamh, flags, argc, argv, logic::chauthtok) }
+    unsafe { run(pamh, flags, argc, argv, chauthtok::chauthtok) }
 }
 
 /// Credentials are the session's business, not Gatehouse's: nothing to set.
@@ -350,10 +372,10 @@ mod tests {
         // never dereferenced.
         let pamh = std::ptr::NonNull::<pam_handle_t>::dangling().as_ptr();
         // SAFETY: `run` only passes the handle to `decide`, which never uses it.
-        let code = unsafe { run(pamh, 0, 0, std::ptr::null(), |_, _, _| panic!("bug")) };
+        let code = unsafe { run(pamh, 0, 0, std::ptr::null(), |_, _, _, _| panic!("bug")) };
         assert_eq!(code, PAM_SYSTEM_ERR);
         // SAFETY: as above; a NULL handle is refused before anything else.
-        let code = unsafe { run(std::ptr::null_mut(), 0, 0, std::ptr::null(), |_, _, _| 0) };
+        let code = unsafe { run(std::ptr::null_mut(), 0, 0, std::ptr::null(), |_, _, _, _| 0) };
         assert_eq!(code, PAM_SYSTEM_ERR);
     }
 }

@@ -4,13 +4,17 @@
 //! (README, "Logins on a managed host").
 //!
 //! - `logic`: the decisions, behind the `PamHandle` and `Agent` traits (unit-tested with
-//!   fakes for every PAM code the module returns);
+//!   fakes for every PAM code the module returns, `fakes`);
+//! - `chauthtok`: the password stage (a user's own password change), behind the same traits;
 //! - `options`: the module arguments;
 //! - `codes`: the PAM constants;
 //! - `ffi`: the only unsafe code — the `pam_sm_*` entry points, the handle and the
 //!   conversation — and the guard that no panic crosses into the C caller.
 
+mod chauthtok;
 mod codes;
+#[cfg(test)]
+mod fakes;
 mod ffi;
 mod logic;
 mod options;

@@ -12,8 +12,7 @@
 //!   keeps every password check the same work on the servers for known and unknown users.
 //! - `acct_mgmt`: authorize with the method of PAM_SERVICE, from PAM_RHOST (else the tty;
 //!   su and sudo ask from this host, with the invoking user as the acting one).
-//! - `chauthtok`: refused with a message saying where passwords are changed (unknown users
-//!   ignored with `ignore_unknown_user`, so `passwd` works for local accounts).
+//! - `chauthtok`: a user's own password change, in `chauthtok.rs`.
 //! - No answer from the agent (unreachable, no server reachable and no offline answer, an
 //!   untrusted socket): PAM_AUTHINFO_UNAVAIL, so a `required` line fails closed.
 
@@ -44,6 +43,10 @@ pub trait PamHandle {
     fn authtok(&self) -> Option<Zeroizing<String>>;
     /// Stores the password for later modules (PAM_AUTHTOK).
     fn set_authtok(&mut self, password: &str) -> Result<(), i32>;
+    /// The current password in a password change (PAM_OLDAUTHTOK), wiped when dropped.
+    fn old_authtok(&self) -> Option<Zeroizing<String>>;
+    /// Stores the current password for the second pass and later modules (PAM_OLDAUTHTOK).
+    fn set_old_authtok(&mut self, password: &str) -> Result<(), i32>;
     /// Asks the user for a password without echo (the conversation function). `Err` is the
     /// PAM code to return.
     fn prompt_password(&mut self, prompt: &str) -> Result<Zeroizing<String>, i32>;
@@ -57,10 +60,6 @@ pub trait PamHandle {
 pub trait Agent {
     fn ask(&self, request: &LocalRequest) -> Result<LocalResponse, String>;
 }
-
-/// What `pam_sm_chauthtok` tells the user.
-pub const PASSWORD_CHANGE_REFUSED: &str =
-    "Gatehouse passwords are changed by an administrator (gatehouse-admin user passwd), not here.";
 
 /// `pam_sm_authenticate`.
 pub fn authenticate(pam: &mut impl PamHandle, agent: &impl Agent, options: &Options) -> i32 {
@@ -133,28 +132,13 @@ pub fn acct_mgmt(pam: &mut impl PamHandle, agent: &impl Agent, options: &Options
     code
 }
 
-/// `pam_sm_chauthtok`: a user Gatehouse does not know is ignored (with
-/// `ignore_unknown_user`), so `passwd` still works for local accounts; anyone else is told
-/// where passwords are changed.
-pub fn chauthtok(pam: &mut impl PamHandle, agent: &impl Agent, options: &Options) -> i32 {
-    let user = match pam.user() {
-        Ok(user) => user,
-        Err(code) => return code,
-    };
-    if options.ignore_unknown_user && knows_user(agent, &user) == Some(false) {
-        return PAM_IGNORE;
-    }
-    pam.message(true, PASSWORD_CHANGE_REFUSED);
-    PAM_AUTHTOK_ERR
-}
-
 /// Whether Gatehouse has an account named `user` (with or without a Unix identity): an
 /// authorize of a LOGIN to `user` on this host, whose `unknown_user` denial comes before any
 /// route is looked at. `None` when there is no decision (no answer, an error, an unknown
 /// host): callers then treat the user as known and fail closed. An identity lookup would not
 /// do: a Gatehouse user without a Unix identity (root, a local account Gatehouse also
 /// decides for) is `NotFound` there, and must not fall through to the local files.
-fn knows_user(agent: &impl Agent, user: &str) -> Option<bool> {
+pub(crate) fn knows_user(agent: &impl Agent, user: &str) -> Option<bool> {
     let request = LocalRequest::Authorize {
         method: Method::Login,
         from_host: String::new(),
@@ -240,7 +224,7 @@ fn unknown_user(options: &Options) -> i32 {
 
 /// No decision came back: the agent is unreachable, answered an error, or answered something
 /// that does not fit the question. Fails closed.
-fn no_decision(pam: &impl PamHandle, answer: &Result<LocalResponse, String>) -> i32 {
+pub(crate) fn no_decision(pam: &impl PamHandle, answer: &Result<LocalResponse, String>) -> i32 {
     match answer {
         Err(why) => {
             pam.log(&format!("no answer from the Gatehouse agent: {why}"));

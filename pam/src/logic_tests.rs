@@ -2,154 +2,7 @@
 //! return, the request it sends for each method, and the password handling options.
 
 use super::*;
-use std::cell::RefCell;
-use std::collections::HashMap;
-
-struct FakePam {
-    user: Result<String, i32>,
-    items: HashMap<&'static str, String>,
-    /// PAM_AUTHTOK.
-    authtok: Option<String>,
-    /// What the conversation answers (`Err`: the conversation fails).
-    typed: Option<Result<String, i32>>,
-    prompts: Vec<String>,
-    messages: Vec<(bool, String)>,
-    logs: RefCell<Vec<String>>,
-}
-
-impl Default for FakePam {
-    fn default() -> Self {
-        FakePam {
-            user: Ok("alice".into()),
-            items: HashMap::new(),
-            authtok: None,
-            typed: None,
-            prompts: Vec::new(),
-            messages: Vec::new(),
-            logs: RefCell::new(Vec::new()),
-        }
-    }
-}
-
-fn key(item: Item) -> &'static str {
-    match item {
-        Item::Service => "service",
-        Item::Rhost => "rhost",
-        Item::Ruser => "ruser",
-        Item::Tty => "tty",
-    }
-}
-
-impl FakePam {
-    fn service(service: &str) -> FakePam {
-        let mut pam = FakePam::default();
-        pam.items.insert("service", service.into());
-        pam
-    }
-    fn with(mut self, item: Item, value: &str) -> FakePam {
-        self.items.insert(key(item), value.into());
-        self
-    }
-    fn stored(mut self, password: &str) -> FakePam {
-        self.authtok = Some(password.into());
-        self
-    }
-    fn typing(mut self, password: &str) -> FakePam {
-        self.typed = Some(Ok(password.into()));
-        self
-    }
-}
-
-impl PamHandle for FakePam {
-    fn user(&mut self) -> Result<String, i32> {
-        self.user.clone()
-    }
-    fn item(&self, item: Item) -> Option<String> {
-        self.items.get(key(item)).cloned()
-    }
-    fn authtok(&self) -> Option<Zeroizing<String>> {
-        self.authtok.clone().map(Zeroizing::new)
-    }
-    fn set_authtok(&mut self, password: &str) -> Result<(), i32> {
-        self.authtok = Some(password.into());
-        Ok(())
-    }
-    fn prompt_password(&mut self, prompt: &str) -> Result<Zeroizing<String>, i32> {
-        self.prompts.push(prompt.into());
-        self.typed
-            .clone()
-            .unwrap_or(Err(PAM_CONV_ERR))
-            .map(Zeroizing::new)
-    }
-    fn message(&mut self, error: bool, text: &str) {
-        self.messages.push((error, text.into()));
-    }
-    fn log(&self, text: &str) {
-        self.logs.borrow_mut().push(text.into());
-    }
-}
-
-/// Answers every request with one canned answer (an authorize with `authorize` if set) and
-/// records what it was asked.
-struct FakeAgent {
-    answer: Result<LocalResponse, String>,
-    authorize: Option<Result<LocalResponse, String>>,
-    asked: RefCell<Vec<LocalRequest>>,
-}
-
-fn agent(answer: Result<LocalResponse, String>) -> FakeAgent {
-    FakeAgent {
-        answer,
-        authorize: None,
-        asked: RefCell::new(Vec::new()),
-    }
-}
-
-impl Agent for FakeAgent {
-    fn ask(&self, request: &LocalRequest) -> Result<LocalResponse, String> {
-        self.asked.borrow_mut().push(request.clone());
-        match (request, &self.authorize) {
-            (LocalRequest::Authorize { .. }, Some(answer)) => answer.clone(),
-            _ => self.answer.clone(),
-        }
-    }
-}
-
-fn options(args: &[&str]) -> Options {
-    Options::parse(args.iter().copied()).unwrap()
-}
-
-fn server() -> String {
-    "127.0.0.1:7700".into()
-}
-
-fn auth_fail() -> Result<LocalResponse, String> {
-    Ok(LocalResponse::AuthFail { server: server() })
-}
-
-fn deny(reason: DenyReason) -> Result<LocalResponse, String> {
-    Ok(LocalResponse::Deny {
-        reason,
-        server: server(),
-    })
-}
-
-fn error(kind: LocalErrorKind) -> Result<LocalResponse, String> {
-    Ok(LocalResponse::error(kind, "x"))
-}
-
-fn alice_authenticates(password: &str) -> LocalRequest {
-    LocalRequest::Authenticate {
-        user: "alice".into(),
-        password: password.to_string().into(),
-        host: String::new(),
-    }
-}
-
-/// The question after a failed password: does Gatehouse know alice at all?
-fn knows_alice() -> LocalRequest {
-    authorize(Method::Login, "", "", "alice")
-}
+use crate::fakes::*;
 
 #[test]
 fn authenticate_maps_every_answer_to_its_pam_code() {
@@ -373,16 +226,6 @@ fn account_maps_every_answer_to_its_pam_code() {
     }
 }
 
-fn authorize(method: Method, from_host: &str, from_user: &str, to_user: &str) -> LocalRequest {
-    LocalRequest::Authorize {
-        method,
-        from_host: from_host.into(),
-        from_user: from_user.into(),
-        to_user: to_user.into(),
-        to_host: String::new(),
-    }
-}
-
 #[test]
 fn account_asks_with_the_method_of_the_service_from_the_right_place() {
     let cases = [
@@ -444,33 +287,6 @@ fn account_asks_with_the_method_of_the_service_from_the_right_place() {
         "{:?}",
         pam.logs
     );
-}
-
-#[test]
-fn password_changes_are_refused_clearly_and_unknown_users_ignored() {
-    let unknown = || agent(deny(DenyReason::UnknownUser));
-    let mut pam = FakePam::service("passwd");
-    assert_eq!(
-        chauthtok(&mut pam, &unknown(), &options(&[])),
-        PAM_AUTHTOK_ERR
-    );
-    assert_eq!(pam.messages, [(true, PASSWORD_CHANGE_REFUSED.to_string())]);
-    let mut pam = FakePam::service("passwd");
-    let opts = options(&["ignore_unknown_user"]);
-    let asked = unknown();
-    assert_eq!(chauthtok(&mut pam, &asked, &opts), PAM_IGNORE);
-    assert_eq!(asked.asked.borrow().as_slice(), [knows_alice()]);
-    assert!(pam.messages.is_empty());
-    // A Gatehouse user, even one without a Unix identity, or no answer: refused.
-    for answer in [
-        deny(DenyReason::NoMatchingRoute),
-        error(LocalErrorKind::NoServerReachable),
-    ] {
-        assert_eq!(chauthtok(&mut pam, &agent(answer), &opts), PAM_AUTHTOK_ERR);
-    }
-    let mut pam = FakePam::service("passwd");
-    pam.user = Err(PAM_SYSTEM_ERR);
-    assert_eq!(chauthtok(&mut pam, &unknown(), &opts), PAM_SYSTEM_ERR);
 }
 
 #[test]

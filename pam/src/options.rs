@@ -34,6 +34,9 @@ pub struct Options {
     pub use_first_pass: bool,
     /// Use a stored password if there is one, else prompt.
     pub try_first_pass: bool,
+    /// In a password change, the new password is the one an earlier module (pam_pwquality)
+    /// stored as PAM_AUTHTOK; never prompt for it.
+    pub use_authtok: bool,
     /// A user Gatehouse does not know gets PAM_IGNORE, so local accounts (root, service
     /// users) go on to the next module.
     pub ignore_unknown_user: bool,
@@ -59,6 +62,7 @@ impl Default for Options {
         Options {
             use_first_pass: false,
             try_first_pass: false,
+            use_authtok: false,
             ignore_unknown_user: false,
             socket: PathBuf::from(DEFAULT_SOCKET_PATH),
             timeout: CALLER_TIMEOUT,
@@ -86,6 +90,7 @@ impl Options {
             match (word, value) {
                 ("use_first_pass", None) => options.use_first_pass = true,
                 ("try_first_pass", None) => options.try_first_pass = true,
+                ("use_authtok", None) => options.use_authtok = true,
                 ("ignore_unknown_user", None) => options.ignore_unknown_user = true,
                 ("debug", None) => options.debug = true,
                 ("socket", Some(path)) if path.starts_with('/') => {
