@@ -1,0 +1,176 @@
+//! A user's own password change through the agent, with the real binaries: a master with
+//! password rules, a replica following it, and an agent on web1 asking only the replica
+//! (the change goes agent → replica, which checks the old password, → master over the
+//! replication link, and back). A wrong old password changes nothing; a weak new one is
+//! refused naming the rule; a good one works on the replica once replicated, and the old one
+//! no longer does; the master's audit trail has the change without the password; a caller
+//! that is not root is refused by the agent; with the master gone the answer is
+//! "unavailable", at once.
+
+use gatehouse_local::client::Asker;
+use gatehouse_local::{ChangeOutcome, LocalErrorKind, LocalRequest, LocalResponse};
+use gatehouse_tests::admin::run_admin;
+use gatehouse_tests::agentd::Agentd;
+use gatehouse_tests::local_users::{root_or_skip, NOBODY};
+use gatehouse_tests::replication::Cluster;
+use gatehouse_tests::WAIT_LIMIT;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Instant;
+
+const OLD: &str = "Old-Passw0rd-2026";
+const NEW: &str = "New-Passw0rd-2027";
+
+/// Set when this binary is re-run as `nobody`: the agent socket to send a change to.
+const AS_NOBODY_ENV: &str = "GATEHOUSE_TEST_CHANGE_AS_NOBODY";
+
+fn change(old: &str, new: &str) -> LocalRequest {
+    LocalRequest::ChangePassword {
+        user: "alice".into(),
+        old_password: old.to_string().into(),
+        new_password: new.to_string().into(),
+    }
+}
+
+fn authenticate(password: &str) -> LocalRequest {
+    LocalRequest::Authenticate {
+        user: "alice".into(),
+        password: password.to_string().into(),
+        host: String::new(),
+    }
+}
+
+/// Master (rules: 12 characters, 3 classes) + replica r1 + an agent for web1 asking r1 only.
+fn setup() -> (Cluster, gatehouse_tests::ServerProcess, Agentd) {
+    let cluster = Cluster::start_with(
+        &["r1"],
+        "127.0.0.1:0",
+        "password_policy: (min_length: 12, min_classes: 3),",
+    );
+    let run = gatehouse_tests::admin::run_admin_on(
+        &cluster.files.socket,
+        &["user", "passwd", "alice"],
+        &format!("{OLD}\n"),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let replica = cluster.start_replica("r1");
+    cluster.wait_caught_up("r1");
+    let agent = Agentd::start(&cluster.test_host("web1"), &[replica.addr], "");
+    (cluster, replica, agent)
+}
+
+fn is_auth_ok(answer: &LocalResponse) -> bool {
+    matches!(answer, LocalResponse::AuthOk { .. })
+}
+
+#[test]
+fn a_user_changes_their_own_password_through_a_replica() {
+    let (cluster, _replica, agent) = setup();
+    assert!(is_auth_ok(&agent.ask(&authenticate(OLD))));
+    let seq = cluster.sequence();
+
+    // A wrong old password: the one failure answer, and nothing changed on the master.
+    assert_eq!(
+        agent.ask(&change("Not-The-Passw0rd", NEW)),
+        LocalResponse::PasswordChange(ChangeOutcome::Failed)
+    );
+    assert_eq!(cluster.sequence(), seq, "nothing committed");
+
+    // A new password that breaks a rule: refused, naming it.
+    let LocalResponse::PasswordChange(ChangeOutcome::Refused { rule }) =
+        agent.ask(&change(OLD, "short"))
+    else {
+        panic!("not refused: {}", agent.log())
+    };
+    assert!(rule.contains("rule min_length: at least 12 characters"), "{rule}");
+    assert_eq!(cluster.sequence(), seq, "nothing committed");
+
+    // A good one: changed once the master committed it; it replicates as any change.
+    assert_eq!(
+        agent.ask(&change(OLD, NEW)),
+        LocalResponse::PasswordChange(ChangeOutcome::Changed)
+    );
+    assert_eq!(cluster.sequence(), seq + 1);
+    cluster.wait_caught_up("r1");
+    assert!(is_auth_ok(&agent.ask(&authenticate(NEW))));
+    assert!(matches!(
+        agent.ask(&authenticate(OLD)),
+        LocalResponse::AuthFail { .. }
+    ));
+
+    // The master's audit trail: who, through which host, the outcome, and no password.
+    let audit = run_admin(&cluster.files, &["audit", "--kind", "admin"]);
+    assert_eq!(audit.code, 0, "{audit:?}");
+    assert!(
+        audit.stdout.contains("alice (own password, through host r1)"),
+        "{}",
+        audit.stdout
+    );
+    assert!(audit.stdout.contains("by=self"), "{}", audit.stdout);
+    for secret in [OLD, NEW, "short"] {
+        assert!(!audit.stdout.contains(secret), "{}", audit.stdout);
+    }
+}
+
+#[test]
+fn with_the_master_gone_a_change_is_unavailable_at_once() {
+    let (mut cluster, _replica, agent) = setup();
+    cluster.master.signal(libc::SIGKILL);
+    cluster.master.wait_exit(WAIT_LIMIT).expect("master exits");
+    // The replica notices the link is gone within its heartbeat timeout; until then a change
+    // handed to the dead link is answered when it breaks. Either way: unavailable, and the
+    // replica still answers logins.
+    let asked = Instant::now();
+    let LocalResponse::PasswordChange(ChangeOutcome::Unavailable { why }) =
+        agent.ask(&change(OLD, NEW))
+    else {
+        panic!("not unavailable: {}", agent.log())
+    };
+    assert!(
+        asked.elapsed() < gatehouse_replica::password_change::MASTER_ANSWER_TIMEOUT * 2,
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(why.contains("master"), "{why}");
+    assert!(is_auth_ok(&agent.ask(&authenticate(OLD))));
+}
+
+/// Not a test of its own: when this binary is re-run as `nobody` with [`AS_NOBODY_ENV`] set,
+/// it sends one password change to that socket and prints the answer.
+#[test]
+fn helper_change_as_nobody_runs_only_when_asked() {
+    let Some(socket) = std::env::var_os(AS_NOBODY_ENV) else {
+        return;
+    };
+    let answer = Asker::new(std::path::Path::new(&socket)).ask(&change(OLD, NEW));
+    println!("as-nobody answer: {answer:?}");
+}
+
+#[test]
+fn a_caller_that_is_not_root_may_not_change_a_password() {
+    if !root_or_skip("a_caller_that_is_not_root_may_not_change_a_password") {
+        return;
+    }
+    let (cluster, _replica, agent) = setup();
+    let seq = cluster.sequence();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_change_as_nobody_runs_only_when_asked",
+            "--nocapture",
+        ])
+        .env(AS_NOBODY_ENV, &agent.socket)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .expect("the helper runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let denied = format!("{:?}", LocalErrorKind::PermissionDenied);
+    assert!(
+        stdout.contains("as-nobody answer") && stdout.contains(&denied),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(cluster.sequence(), seq, "nothing changed");
+    assert!(is_auth_ok(&agent.ask(&authenticate(OLD))));
+}
