@@ -82,7 +82,10 @@ fn a_user_changes_their_own_password_through_a_replica() {
     else {
         panic!("not refused: {}", agent.log())
     };
-    assert!(rule.contains("rule min_length: at least 12 characters"), "{rule}");
+    assert!(
+        rule.contains("rule min_length: at least 12 characters"),
+        "{rule}"
+    );
     assert_eq!(cluster.sequence(), seq, "nothing committed");
 
     // A good one: changed once the master committed it; it replicates as any change.
@@ -102,7 +105,9 @@ fn a_user_changes_their_own_password_through_a_replica() {
     let audit = run_admin(&cluster.files, &["audit", "--kind", "admin"]);
     assert_eq!(audit.code, 0, "{audit:?}");
     assert!(
-        audit.stdout.contains("alice (own password, through host r1)"),
+        audit
+            .stdout
+            .contains("alice (own password, through host r1)"),
         "{}",
         audit.stdout
     );
@@ -173,4 +178,87 @@ fn a_caller_that_is_not_root_may_not_change_a_password() {
     );
     assert_eq!(cluster.sequence(), seq, "nothing changed");
     assert!(is_auth_ok(&agent.ask(&authenticate(OLD))));
+}
+
+const PAM_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so";
+const PAMTESTER: &str = "/usr/bin/pamtester";
+
+/// `pamtester passwd USER chauthtok` under pam_wrapper with a `password` line for the real
+/// module, typing `typed` (one answer a line): (exit code, stdout + stderr).
+fn pamtester_chauthtok(agent: &Agentd, user: &str, typed: &[&str]) -> (i32, String) {
+    use std::io::Write;
+    let dir = gatehouse_tests::TestDir::new("pam-passwd");
+    let module = gatehouse_tests::agentd::module_path("libpam_gatehouse.so");
+    std::fs::write(
+        dir.path().join("passwd"),
+        format!(
+            "password required {} socket={}\n",
+            module.display(),
+            agent.socket.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(PAMTESTER)
+        .args(["passwd", user, "chauthtok"])
+        .env("LD_PRELOAD", PAM_WRAPPER)
+        .env("PAM_WRAPPER", "1")
+        .env("PAM_WRAPPER_SERVICE_DIR", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pamtester");
+    let input: String = typed.iter().map(|t| format!("{t}\n")).collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn passwd_through_the_real_pam_module_shows_the_broken_rule_then_changes() {
+    if !gatehouse_tests::agentd::have_tools(
+        "pamtester chauthtok test",
+        &[PAMTESTER, PAM_WRAPPER],
+        "pamtester libpam-wrapper",
+    ) {
+        return;
+    }
+    let (cluster, _replica, agent) = setup();
+    // A wrong current password: stopped in the first pass, before new ones are asked.
+    let (code, out) = pamtester_chauthtok(&agent, "alice", &["Not-The-Passw0rd"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("current Gatehouse password is not accepted"),
+        "{out}"
+    );
+    // A weak new password: the master's rule, shown to the user.
+    let (code, out) = pamtester_chauthtok(&agent, "alice", &[OLD, "short", "short"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("rule min_length: at least 12 characters"),
+        "{out}"
+    );
+    // Two that differ.
+    let (code, out) = pamtester_chauthtok(&agent, "alice", &[OLD, NEW, "New-Passw0rd-2028"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("do not match"), "{out}");
+    // A good one.
+    let (code, out) = pamtester_chauthtok(&agent, "alice", &[OLD, NEW, NEW]);
+    assert_eq!(code, 0, "{out}");
+    cluster.wait_caught_up("r1");
+    assert!(is_auth_ok(&agent.ask(&authenticate(NEW))));
+    // A user Gatehouse does not know is left to the other modules (PAM_IGNORE: with no
+    // other module in this stack, libpam fails the stack; nothing was asked of the user).
+    let (_, out) = pamtester_chauthtok(&agent, "carol", &["x", "y", "y"]);
+    assert!(!out.contains("Gatehouse password"), "{out}");
 }
