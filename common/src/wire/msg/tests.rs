@@ -100,6 +100,50 @@ fn wire_vector_authorize_request() {
 }
 
 #[test]
+fn wire_vector_password_change_and_its_outcomes() {
+    use crate::wire::{ChangeOutcome, ChangePasswordRequest};
+    let req = Session::Request {
+        id: 8,
+        body: Request::ChangePassword(ChangePasswordRequest {
+            user: "bob".into(),
+            old_password: "ol".into(),
+            new_password: "new".into(),
+            host: "web1".into(),
+        }),
+    };
+    let expected = hex("10 00000008 09 0003 626f62 0002 6f6c 0003 6e6577 0004 77656231");
+    assert_eq!(enc_s(&req), expected);
+    assert_eq!(Session::decode(&expected), Ok(req));
+    for (outcome, bytes) in [
+        (ChangeOutcome::Changed, "11 00000008 0a 01"),
+        (
+            ChangeOutcome::Refused { rule: "r".into() },
+            "11 00000008 0a 02 0001 72",
+        ),
+        (ChangeOutcome::Failed, "11 00000008 0a 03"),
+    ] {
+        let answer = Session::Response {
+            id: 8,
+            body: Response::PasswordChange(outcome),
+        };
+        assert_eq!(enc_s(&answer), hex(bytes));
+        assert_eq!(Session::decode(&hex(bytes)), Ok(answer));
+    }
+    // Its passwords are wiped with the request's.
+    let mut body = Request::ChangePassword(ChangePasswordRequest {
+        user: "bob".into(),
+        old_password: "ol".into(),
+        new_password: "new".into(),
+        host: "web1".into(),
+    });
+    body.wipe_password();
+    let Request::ChangePassword(c) = &body else {
+        unreachable!()
+    };
+    assert!(c.old_password.is_empty() && c.new_password.is_empty());
+}
+
+#[test]
 fn wire_vector_responses_goodbye_and_error() {
     let allow = Session::Response {
         id: 7,
