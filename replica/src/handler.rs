@@ -108,27 +108,22 @@ impl PolicyHandler {
 }
 
 impl PolicyHandler {
-    /// A user's own password change: the old password is checked here exactly as an
-    /// authenticate checks it (the same events, so a wrong one counts against the central
-    /// lockout, and the same audit record), and only a right one goes on to the changer. A
-    /// wrong old password, an unknown or locked user and a foreign host are the one `Failed`.
-    fn change_password(
+    /// Checks a password as an authenticate does: the host first (a foreign one is refused
+    /// before any password work), then argon2, the event (the log and the central lockout)
+    /// and the audit record. `Err` is the answer to give: `failed` for any failure, or "busy"
+    /// if the journal cannot take the record.
+    fn check_password(
         &self,
         caller: Caller<'_>,
         snapshot: &PolicySnapshot,
-        req: ChangePasswordRequest<&str>,
+        req: &AuthenticateRequest<&str>,
         now: SystemTime,
-    ) -> Response {
-        let failed = Response::PasswordChange(ChangeOutcome::Failed);
+        failed: Response,
+    ) -> Result<(), Response> {
         if !snapshot.may_ask_for(caller.host, req.host) {
-            return self.refuse_foreign(caller, req.host, Asked::Authenticate, now, failed);
+            return Err(self.refuse_foreign(caller, req.host, Asked::Authenticate, now, failed));
         }
-        let check = AuthenticateRequest {
-            user: req.user,
-            password: req.old_password,
-            host: req.host,
-        };
-        let outcome = snapshot.authenticate(&check, PolicyTime::from_unix(unix_seconds(now)));
+        let outcome = snapshot.authenticate(req, PolicyTime::from_unix(unix_seconds(now)));
         self.events.record(&AuthEvent::PasswordChecked {
             agent: caller.host,
             host: req.host,
@@ -140,11 +135,29 @@ impl PolicyHandler {
             host: req.host,
             outcome,
         };
-        if let Err(busy) = self.audit(caller, now, record) {
-            return busy;
-        }
-        if outcome.is_err() {
-            return failed;
+        self.audit(caller, now, record)?;
+        outcome.map_err(|_| failed)
+    }
+
+    /// A user's own password change: the old password is checked here exactly as an
+    /// authenticate checks it (the same events, so a wrong one counts against the central
+    /// lockout, and the same audit record), and only a right one goes on to the changer. A
+    /// wrong old password, an unknown or locked user and a foreign host are the one `Failed`.
+    fn change_password(
+        &self,
+        caller: Caller<'_>,
+        snapshot: &PolicySnapshot,
+        req: ChangePasswordRequest<&str>,
+        now: SystemTime,
+    ) -> Response {
+        let check = AuthenticateRequest {
+            user: req.user,
+            password: req.old_password,
+            host: req.host,
+        };
+        let failed = Response::PasswordChange(ChangeOutcome::Failed);
+        if let Err(refusal) = self.check_password(caller, snapshot, &check, now, failed) {
+            return refusal;
         }
         let outcome = match &self.changer {
             Some(changer) => changer.change(caller.host, req),
@@ -247,29 +260,10 @@ impl RequestHandler for PolicyHandler {
                 decision.into()
             }
             Request::Authenticate(req) => {
-                if !snapshot.may_ask_for(host, req.host) {
-                    let fail = Response::AuthFail;
-                    return self.refuse_foreign(caller, req.host, Asked::Authenticate, now, fail);
-                }
-                let outcome = snapshot.authenticate(&req, PolicyTime::from_unix(unix_seconds(now)));
-                self.events.record(&AuthEvent::PasswordChecked {
-                    agent: host,
-                    host: req.host,
-                    user: req.user,
-                    outcome,
-                });
-                let record = AuditEvent::Authenticate {
-                    user: req.user,
-                    host: req.host,
-                    outcome,
-                };
-                if let Err(busy) = self.audit(caller, now, record) {
-                    return busy;
-                }
-                match outcome {
+                match self.check_password(caller, &snapshot, &req, now, Response::AuthFail) {
                     Ok(()) => Response::AuthOk,
                     // The detail went to the events (the log): the agent gets one answer.
-                    Err(_) => Response::AuthFail,
+                    Err(refusal) => refusal,
                 }
             }
             Request::ChangePassword(req) => self.change_password(caller, &snapshot, req, now),

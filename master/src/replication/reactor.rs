@@ -246,6 +246,14 @@ impl Reactor {
         }
     }
 
+    /// The index of replica `host`'s current link, past its handshake.
+    fn link_of(&self, host: &str) -> Option<usize> {
+        self.links
+            .iter()
+            .find(|(_, l)| l.host.as_deref() == Some(host) && !l.in_handshake())
+            .map(|(i, _)| i)
+    }
+
     /// Sends each stored audit batch's ack on its replica's current link (a replaced link's
     /// replica gets it on the new one, which is as good: it only moves its ack forward).
     fn send_audit_acks(&mut self) {
@@ -254,12 +262,7 @@ impl Reactor {
         };
         let now = Instant::now();
         for (host, stream, through) in audit.take_acks() {
-            let index = self
-                .links
-                .iter()
-                .find(|(_, l)| l.host.as_deref() == Some(host.as_str()) && !l.in_handshake())
-                .map(|(i, _)| i);
-            if let Some(index) = index {
+            if let Some(index) = self.link_of(&host) {
                 if let Err(close) = self.links[index].ack_report(stream, through, now) {
                     self.close(index, close);
                 }
@@ -276,12 +279,7 @@ impl Reactor {
         };
         let now = Instant::now();
         for (host, id, outcome) in desk.take_results() {
-            let index = self
-                .links
-                .iter()
-                .find(|(_, l)| l.host.as_deref() == Some(host.as_str()) && !l.in_handshake())
-                .map(|(i, _)| i);
-            match index {
+            match self.link_of(&host) {
                 Some(index) => {
                     if let Err(close) = self.links[index].answer_change(id, outcome, now) {
                         self.close(index, close);
