@@ -187,9 +187,14 @@ fn unknown_tags_and_codes_are_typed_errors() {
         Err(DecodeError::UnknownTag(0x10))
     );
     let unknown = |field, code| Err(DecodeError::UnknownCode { field, code });
+    // 8 is the agent's local status, never on this wire; 9 is a password change.
     assert_eq!(
-        Session::decode(&hex("10 00000001 09")),
-        unknown("request kind", 9)
+        Session::decode(&hex("10 00000001 08")),
+        unknown("request kind", 8)
+    );
+    assert_eq!(
+        Session::decode(&hex("10 00000001 0a")),
+        unknown("request kind", 10)
     );
     assert_eq!(
         Session::decode(&hex("10 00000001 01 05")),
