@@ -3,8 +3,8 @@
 //! change over its replication link). Here the master checks again that the user exists and
 //! is neither locked nor locked out, sets the password through the same function as
 //! `gatehouse-admin user passwd` (`admin::handler::passwd`: the rules of the user's class, and
-//! whatever else that function enforces), and records an admin-like audit record ("password
-//! changed by the user through host X", never the password).
+//! whatever else that function enforces), and records an admin-like audit record ("USER (own
+//! password, through host HOST)", with the replica it came via; never the password).
 //!
 //! - [`change_own_password`]: the change itself (blocking: an argon2 hash and a commit);
 //! - [`DirectChanger`]: the master's own bridge calls it on its worker threads;
@@ -35,12 +35,13 @@ pub const MAX_QUEUED_CHANGES: usize = 16;
 /// u32::MAX, the "no uid" of `chown -1` (uid 0 would read as root).
 pub const NO_UID: u32 = u32::MAX;
 
-/// Changes `req.user`'s password to `req.new_password`, asked by agent `agent`. See the
-/// module docs. `req.old_password` is not looked at (the asking server verified it).
+/// Changes `req.user`'s password to `req.new_password` on host `req.host`'s behalf, verified
+/// by `via` (the replica that forwarded it; `None`: this master's own bridge). See the module
+/// docs. `req.old_password` is not looked at (the verifying server checked it).
 pub fn change_own_password(
     state: &MasterState,
     services: &AdminServices,
-    agent: &str,
+    via: Option<&str>,
     req: ChangePasswordRequest<&str>,
 ) -> ChangeOutcome {
     let now = PolicyTime::from_unix(now_unix());
@@ -65,13 +66,13 @@ pub fn change_own_password(
     });
     let caller = AdminCaller {
         uid,
-        name: format!("{user} (own password, through host {agent})"),
+        name: format!("{user} (own password, through host {})", req.host),
     };
     let command = format!(
-        "kind=UserPasswd name={} by=self host={} agent={}",
+        "kind=UserPasswd name={} by=self host={} via={}",
         kv::value(user),
         kv::value(req.host),
-        kv::value(agent)
+        kv::value(via.unwrap_or("master"))
     );
     let (response, outcome) = match refusal {
         Some(why) => (
@@ -128,8 +129,8 @@ pub struct DirectChanger {
 }
 
 impl PasswordChanger for DirectChanger {
-    fn change(&self, agent: &str, request: ChangePasswordRequest<&str>) -> ChangeOutcome {
-        change_own_password(&self.state, &self.services, agent, request)
+    fn change(&self, _agent: &str, request: ChangePasswordRequest<&str>) -> ChangeOutcome {
+        change_own_password(&self.state, &self.services, None, request)
     }
 }
 
@@ -157,7 +158,8 @@ impl PasswordDesk {
             .name("password-changes".into())
             .spawn(move || {
                 for (host, id, mut request) in queue {
-                    let outcome = change_own_password(&state, &services, &host, request.view());
+                    let via = Some(host.as_str());
+                    let outcome = change_own_password(&state, &services, via, request.view());
                     request.wipe();
                     out.lock().push((host, id, outcome));
                     if let Some(wake) = waker.lock().as_ref() {

@@ -3,7 +3,9 @@
 //! (the change goes agent → replica, which checks the old password, → master over the
 //! replication link, and back). A wrong old password changes nothing; a weak new one is
 //! refused naming the rule; a good one works on the replica once replicated, and the old one
-//! no longer does; the master's audit trail has the change without the password; a caller
+//! no longer does; the master's audit trail has the change without the password; the master
+//! applies a change itself when an agent asks it; passwd through the real PAM module
+//! (pamtester) shows the rule and the mismatch; a caller
 //! that is not root is refused by the agent; with the master gone the answer is
 //! "unavailable", at once.
 
@@ -107,11 +109,12 @@ fn a_user_changes_their_own_password_through_a_replica() {
     assert!(
         audit
             .stdout
-            .contains("alice (own password, through host r1)"),
+            .contains("alice (own password, through host web1)"),
         "{}",
         audit.stdout
     );
     assert!(audit.stdout.contains("by=self"), "{}", audit.stdout);
+    assert!(audit.stdout.contains("via=r1"), "{}", audit.stdout);
     for secret in [OLD, NEW, "short"] {
         assert!(!audit.stdout.contains(secret), "{}", audit.stdout);
     }
@@ -261,4 +264,30 @@ fn passwd_through_the_real_pam_module_shows_the_broken_rule_then_changes() {
     // other module in this stack, libpam fails the stack; nothing was asked of the user).
     let (_, out) = pamtester_chauthtok(&agent, "carol", &["x", "y", "y"]);
     assert!(!out.contains("Gatehouse password"), "{out}");
+}
+
+#[test]
+fn the_master_applies_a_change_itself_when_an_agent_asks_it() {
+    let (cluster, _replica, _agent) = setup();
+    let agent = Agentd::start(&cluster.test_host("web1"), &[cluster.master.addr], "");
+    let seq = cluster.sequence();
+    assert_eq!(
+        agent.ask(&change("Not-The-Passw0rd", NEW)),
+        LocalResponse::PasswordChange(ChangeOutcome::Failed)
+    );
+    assert_eq!(
+        agent.ask(&change(OLD, NEW)),
+        LocalResponse::PasswordChange(ChangeOutcome::Changed)
+    );
+    assert_eq!(cluster.sequence(), seq + 1);
+    assert!(is_auth_ok(&agent.ask(&authenticate(NEW))));
+    let audit = run_admin(&cluster.files, &["audit", "--kind", "admin"]);
+    assert!(
+        audit
+            .stdout
+            .contains("alice (own password, through host web1)"),
+        "{}",
+        audit.stdout
+    );
+    assert!(audit.stdout.contains("via=master"), "{}", audit.stdout);
 }
