@@ -1,13 +1,13 @@
 //! A user's own password change through the agent, with the real binaries: a master with
 //! password rules, a replica following it, and an agent on web1 asking only the replica
 //! (the change goes agent → replica, which checks the old password, → master over the
-//! replication link, and back). A wrong old password changes nothing; a weak new one is
-//! refused naming the rule; a good one works on the replica once replicated, and the old one
-//! no longer does; the master's audit trail has the change without the password; the master
-//! applies a change itself when an agent asks it; passwd through the real PAM module
-//! (pamtester) shows the rule and the mismatch; a caller
-//! that is not root is refused by the agent; with the master gone the answer is
-//! "unavailable", at once.
+//! replication link, and back). A wrong old password changes nothing and is counted by the
+//! central lockout; a weak new one is refused naming the rule; a good one works on the replica
+//! once replicated, and the old one no longer does; the master's audit trail has the change
+//! without the password; the master applies a change itself when an agent asks it; passwd
+//! through the real PAM module (pamtester) shows the rule and the mismatch; a caller that is
+//! not root is refused by the agent; with the master gone the answer is "unavailable", at
+//! once.
 
 use gatehouse_local::client::Asker;
 use gatehouse_local::{ChangeOutcome, LocalErrorKind, LocalRequest, LocalResponse};
@@ -61,6 +61,21 @@ fn setup() -> (Cluster, gatehouse_tests::ServerProcess, Agentd) {
     (cluster, replica, agent)
 }
 
+/// Polls `gatehouse-admin lockout list` (bounded) until alice has a wrong password counted;
+/// returns her line.
+fn wait_for_wrong_password(cluster: &Cluster) -> String {
+    let start = Instant::now();
+    loop {
+        let out = cluster.admin_ok(&["lockout", "list"]);
+        if let Some(line) = out.lines().find(|l| l.starts_with("alice\t")) {
+            return line.to_string();
+        }
+        assert!(start.elapsed() < WAIT_LIMIT, "never counted: {out:?}");
+        // A bounded poll of the master's view (the report travels replica -> master).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 fn is_auth_ok(answer: &LocalResponse) -> bool {
     matches!(answer, LocalResponse::AuthOk { .. })
 }
@@ -77,6 +92,9 @@ fn a_user_changes_their_own_password_through_a_replica() {
         LocalResponse::PasswordChange(ChangeOutcome::Failed)
     );
     assert_eq!(cluster.sequence(), seq, "nothing committed");
+    // ...counted by the central lockout as a failed login is (the replica reports it).
+    let line = wait_for_wrong_password(&cluster);
+    assert!(line.contains("web1") && line.contains("r1"), "{line}");
 
     // A new password that breaks a rule: refused, naming it.
     let LocalResponse::PasswordChange(ChangeOutcome::Refused { rule }) =
