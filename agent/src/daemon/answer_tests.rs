@@ -239,3 +239,43 @@ fn status_lists_every_server_with_its_last_estimate() {
         }
     );
 }
+
+#[test]
+fn a_password_change_gets_its_outcome_or_unavailable_never_an_error() {
+    use crate::local::samples::change_password;
+    let wire = to_wire(&change_password(), "web1").unwrap();
+    let Request::ChangePassword(sent) = &wire else {
+        panic!("{wire:?}")
+    };
+    // The user changes it on this host.
+    assert_eq!(sent.host, "web1");
+    let with = |result| Outcome {
+        request: Some(wire.clone()),
+        ..outcome(result, Some(0))
+    };
+    let refused = ChangeOutcome::Refused {
+        rule: "rule min_length".into(),
+    };
+    assert_eq!(
+        outcome_response(
+            &with(Ok(Response::PasswordChange(refused.clone()))),
+            &servers()
+        ),
+        LocalResponse::PasswordChange(refused)
+    );
+    for result in [
+        Err(AgentError::LostAfterSending),
+        Err(AgentError::NoServerReachable),
+        Ok(Response::Error(WireError::busy(5))),
+        Ok(Response::AuthOk),
+    ] {
+        let answer = outcome_response(&with(result.clone()), &servers());
+        assert!(
+            matches!(
+                answer,
+                LocalResponse::PasswordChange(ChangeOutcome::Unavailable { .. })
+            ),
+            "{result:?}: {answer:?}"
+        );
+    }
+}
