@@ -238,6 +238,21 @@ impl ClientSession {
         self.write_sealed(&Session::Replication(bytes), out)
     }
 
+    /// [`ClientSession::write_replication`] for a message holding a secret (a forwarded
+    /// password change): the plaintext is wiped once sealed.
+    pub fn write_replication_secret(
+        &mut self,
+        bytes: Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let msg = Session::Replication(bytes);
+        let sealed = self.write_sealed(&msg, out);
+        if let Session::Replication(mut bytes) = msg {
+            zeroize::Zeroize::zeroize(&mut bytes);
+        }
+        sealed
+    }
+
     fn write_sealed(&mut self, msg: &Session, out: &mut Vec<u8>) -> Result<(), ClientError> {
         let State::Established { sealer, .. } = &mut self.state else {
             return Err(ClientError::NotEstablished);

@@ -19,6 +19,7 @@ use crate::store::ChangesAfter;
 use gatehouse_common::crypto::aes_hardware;
 use gatehouse_common::nodekeys::NodeKeyMap;
 use gatehouse_common::repl::link_auth::respond;
+use gatehouse_common::repl::msg::tag as repl_tag;
 use gatehouse_common::repl::{
     pack_changes, snapshot_chunks, LinkTimings, Liveness, MasterSecretKey, ReplMessage, Report,
     Verdict,
@@ -194,6 +195,13 @@ impl Link {
             // Nothing may borrow the frame once it is drained (a request, refused below, is
             // the only input that would).
             let input = input.map(ServerInput::unless_request);
+            // A forwarded password change was opened in place: no copy of its password stays
+            // behind in the read buffer, nor in the message's bytes once decoded.
+            let secret = matches!(&input, Ok(Some(ServerInput::Replication(b)))
+                if b.first() == Some(&repl_tag::PASSWORD_CHANGE));
+            if secret {
+                zeroize::Zeroize::zeroize(&mut self.inbuf[..consumed]);
+            }
             self.inbuf.drain(..consumed);
             self.liveness.on_heard(ctx.now);
             match input {
@@ -204,10 +212,12 @@ impl Link {
                     self.host = Some(host);
                     self.phase = Phase::AwaitLinkHello;
                 }
-                Ok(Some(ServerInput::Replication(bytes))) => {
-                    let msg =
-                        ReplMessage::decode(&bytes).map_err(|e| Close::Protocol(e.to_string()))?;
-                    self.on_message(msg, ctx)?;
+                Ok(Some(ServerInput::Replication(mut bytes))) => {
+                    let msg = ReplMessage::decode(&bytes);
+                    if secret {
+                        zeroize::Zeroize::zeroize(&mut bytes);
+                    }
+                    self.on_message(msg.map_err(|e| Close::Protocol(e.to_string()))?, ctx)?;
                 }
                 Ok(None | Some(ServerInput::Request { .. })) => {
                     return Err(Close::Protocol(

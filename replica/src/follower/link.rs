@@ -136,15 +136,19 @@ impl Link {
         Ok((link, epoch))
     }
 
-    /// Sends one message.
+    /// Sends one message. The plaintext of a password change is wiped once sealed.
     pub fn send(&mut self, msg: &ReplMessage) -> Result<(), LinkError> {
         let bytes = msg
             .encode()
             .map_err(|e| LinkError::Protocol(e.to_string()))?;
         let mut out = Vec::new();
-        self.session
-            .write_replication(bytes, &mut out)
-            .map_err(|e| LinkError::Protocol(e.to_string()))?;
+        let sealed = match msg {
+            ReplMessage::PasswordChange { .. } => {
+                self.session.write_replication_secret(bytes, &mut out)
+            }
+            _ => self.session.write_replication(bytes, &mut out),
+        };
+        sealed.map_err(|e| LinkError::Protocol(e.to_string()))?;
         self.stream.write_all(&out)?;
         Ok(())
     }
