@@ -1,9 +1,9 @@
 //! A user's own password change, applied on the master: the old password has been verified
 //! by the server the agent asked (this master's bridge, or a replica, which forwards the
 //! change over its replication link). Here the master checks again that the user exists and
-//! is neither locked nor locked out, sets the password through the same function as
-//! `gatehouse-admin user passwd` (`admin::handler::passwd`: the rules of the user's class, and
-//! whatever else that function enforces), and records an admin-like audit record ("USER (own
+//! is neither locked nor locked out, sets the password with the very request
+//! `gatehouse-admin user passwd` sends, through the admin handler (`admin::handler::handle`:
+//! the rules of the user's class, and whatever else setting a password enforces), and records an admin-like audit record ("USER (own
 //! password, through host HOST)", with the replica it came via; never the password).
 //!
 //! - [`change_own_password`]: the change itself (blocking: an argon2 hash and a commit);
@@ -13,8 +13,8 @@
 //!
 //! Not pure: commits through `MasterState`.
 
-use crate::admin::handler::{passwd, AdminServices};
-use crate::admin::proto::{AdminErrorKind, AdminResponse};
+use crate::admin::handler::{handle, AdminServices, Session};
+use crate::admin::proto::{AdminErrorKind, AdminRequest, AdminResponse};
 use crate::audit::admin::{record, AdminCaller};
 use crate::lockout::active_lockouts;
 use crate::state::MasterState;
@@ -25,6 +25,7 @@ use gatehouse_replica::password_change::PasswordChanger;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+use zeroize::Zeroizing;
 
 /// Forwarded changes waiting for the desk's thread (16): four per replica for four replicas
 /// changing at their cap at once; more are answered "unavailable" at once. Each is a few
@@ -83,12 +84,12 @@ pub fn change_own_password(
             ChangeOutcome::Failed,
         ),
         None => {
-            let response = passwd(
-                state,
-                &services.passwords,
-                user.to_string(),
-                req.new_password,
-            );
+            // Exactly what `gatehouse-admin user passwd` asks, through the same handler.
+            let request = AdminRequest::UserPasswd {
+                name: user.to_string(),
+                password: Zeroizing::new(req.new_password.to_string()),
+            };
+            let response = handle(state, &mut Session::new(services.clone()), request);
             let outcome = outcome_of(&response);
             (response, outcome)
         }

@@ -315,7 +315,7 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
 
 /// Sets a password that meets the user's rules (`crate::passwords`); a refusal names the
 /// rule it broke.
-pub(crate) fn passwd(
+fn passwd(
     state: &MasterState,
     rules: &PasswordPolicy,
     name: String,
