@@ -201,6 +201,4 @@ fn unanswered(pam: &mut impl PamHandle, answer: Result<LocalResponse, String>) -
     no_decision(pam, &answer)
 }
 
-#[cfg(test)]
-#[path = "chauthtok_tests.rs"]
-mod tests;
+// Tests: `chauthtok_tests.rs`, a child of `logic`'s tests (their fake PAM handle and agent).

@@ -3,9 +3,8 @@
 //! unknown users ignored, and no answer.
 
 use super::*;
-use crate::fakes::*;
-use gatehouse_common::types::DenyReason;
-use gatehouse_local::LocalErrorKind;
+use crate::chauthtok::*;
+use gatehouse_local::ChangeOutcome;
 
 fn known() -> Result<LocalResponse, String> {
     // alice is a Gatehouse user (an authorize reaches the routes).

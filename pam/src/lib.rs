@@ -4,7 +4,7 @@
 //! (README, "Logins on a managed host").
 //!
 //! - `logic`: the decisions, behind the `PamHandle` and `Agent` traits (unit-tested with
-//!   fakes for every PAM code the module returns, `fakes`);
+//!   fakes for every PAM code the module returns);
 //! - `chauthtok`: the password stage (a user's own password change), behind the same traits;
 //! - `options`: the module arguments;
 //! - `codes`: the PAM constants;
@@ -13,8 +13,6 @@
 
 mod chauthtok;
 mod codes;
-#[cfg(test)]
-mod fakes;
 mod ffi;
 mod logic;
 mod options;

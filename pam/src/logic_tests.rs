@@ -2,7 +2,181 @@
 //! return, the request it sends for each method, and the password handling options.
 
 use super::*;
-use crate::fakes::*;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+
+struct FakePam {
+    user: Result<String, i32>,
+    items: HashMap<&'static str, String>,
+    /// PAM_AUTHTOK.
+    authtok: Option<String>,
+    /// PAM_OLDAUTHTOK.
+    oldauthtok: Option<String>,
+    /// What the user types at the next prompts, in order (before `typed`).
+    queue: VecDeque<String>,
+    /// What the conversation answers (`Err`: the conversation fails).
+    typed: Option<Result<String, i32>>,
+    prompts: Vec<String>,
+    messages: Vec<(bool, String)>,
+    logs: RefCell<Vec<String>>,
+}
+
+impl Default for FakePam {
+    fn default() -> Self {
+        FakePam {
+            user: Ok("alice".into()),
+            items: HashMap::new(),
+            authtok: None,
+            oldauthtok: None,
+            queue: VecDeque::new(),
+            typed: None,
+            prompts: Vec::new(),
+            messages: Vec::new(),
+            logs: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+fn key(item: Item) -> &'static str {
+    match item {
+        Item::Service => "service",
+        Item::Rhost => "rhost",
+        Item::Ruser => "ruser",
+        Item::Tty => "tty",
+    }
+}
+
+impl FakePam {
+    fn service(service: &str) -> FakePam {
+        let mut pam = FakePam::default();
+        pam.items.insert("service", service.into());
+        pam
+    }
+    fn with(mut self, item: Item, value: &str) -> FakePam {
+        self.items.insert(key(item), value.into());
+        self
+    }
+    fn stored(mut self, password: &str) -> FakePam {
+        self.authtok = Some(password.into());
+        self
+    }
+    /// The user types these, one per prompt, in order.
+    fn types(mut self, answers: &[&str]) -> FakePam {
+        self.queue = answers.iter().map(|a| a.to_string()).collect();
+        self
+    }
+    fn typing(mut self, password: &str) -> FakePam {
+        self.typed = Some(Ok(password.into()));
+        self
+    }
+}
+
+impl PamHandle for FakePam {
+    fn user(&mut self) -> Result<String, i32> {
+        self.user.clone()
+    }
+    fn item(&self, item: Item) -> Option<String> {
+        self.items.get(key(item)).cloned()
+    }
+    fn authtok(&self) -> Option<Zeroizing<String>> {
+        self.authtok.clone().map(Zeroizing::new)
+    }
+    fn set_authtok(&mut self, password: &str) -> Result<(), i32> {
+        self.authtok = Some(password.into());
+        Ok(())
+    }
+    fn old_authtok(&self) -> Option<Zeroizing<String>> {
+        self.oldauthtok.clone().map(Zeroizing::new)
+    }
+    fn set_old_authtok(&mut self, password: &str) -> Result<(), i32> {
+        self.oldauthtok = Some(password.into());
+        Ok(())
+    }
+    fn prompt_password(&mut self, prompt: &str) -> Result<Zeroizing<String>, i32> {
+        self.prompts.push(prompt.into());
+        if let Some(next) = self.queue.pop_front() {
+            return Ok(Zeroizing::new(next));
+        }
+        self.typed
+            .clone()
+            .unwrap_or(Err(PAM_CONV_ERR))
+            .map(Zeroizing::new)
+    }
+    fn message(&mut self, error: bool, text: &str) {
+        self.messages.push((error, text.into()));
+    }
+    fn log(&self, text: &str) {
+        self.logs.borrow_mut().push(text.into());
+    }
+}
+
+/// Answers every request with one canned answer (an authorize with `authorize` if set) and
+/// records what it was asked.
+struct FakeAgent {
+    answer: Result<LocalResponse, String>,
+    authorize: Option<Result<LocalResponse, String>>,
+    /// The answer to a password change, if set (else `answer`).
+    change: Option<Result<LocalResponse, String>>,
+    asked: RefCell<Vec<LocalRequest>>,
+}
+
+fn agent(answer: Result<LocalResponse, String>) -> FakeAgent {
+    FakeAgent {
+        answer,
+        authorize: None,
+        change: None,
+        asked: RefCell::new(Vec::new()),
+    }
+}
+
+impl Agent for FakeAgent {
+    fn ask(&self, request: &LocalRequest) -> Result<LocalResponse, String> {
+        self.asked.borrow_mut().push(request.clone());
+        match (request, &self.authorize) {
+            (LocalRequest::Authorize { .. }, Some(answer)) => answer.clone(),
+            (LocalRequest::ChangePassword { .. }, _) if self.change.is_some() => {
+                self.change.clone().unwrap_or_else(|| self.answer.clone())
+            }
+            _ => self.answer.clone(),
+        }
+    }
+}
+
+fn options(args: &[&str]) -> Options {
+    Options::parse(args.iter().copied()).unwrap()
+}
+
+fn server() -> String {
+    "127.0.0.1:7700".into()
+}
+
+fn auth_fail() -> Result<LocalResponse, String> {
+    Ok(LocalResponse::AuthFail { server: server() })
+}
+
+fn deny(reason: DenyReason) -> Result<LocalResponse, String> {
+    Ok(LocalResponse::Deny {
+        reason,
+        server: server(),
+    })
+}
+
+fn error(kind: LocalErrorKind) -> Result<LocalResponse, String> {
+    Ok(LocalResponse::error(kind, "x"))
+}
+
+fn alice_authenticates(password: &str) -> LocalRequest {
+    LocalRequest::Authenticate {
+        user: "alice".into(),
+        password: password.to_string().into(),
+        host: String::new(),
+    }
+}
+
+/// The question after a failed password: does Gatehouse know alice at all?
+fn knows_alice() -> LocalRequest {
+    authorize(Method::Login, "", "", "alice")
+}
 
 #[test]
 fn authenticate_maps_every_answer_to_its_pam_code() {
@@ -226,6 +400,16 @@ fn account_maps_every_answer_to_its_pam_code() {
     }
 }
 
+fn authorize(method: Method, from_host: &str, from_user: &str, to_user: &str) -> LocalRequest {
+    LocalRequest::Authorize {
+        method,
+        from_host: from_host.into(),
+        from_user: from_user.into(),
+        to_user: to_user.into(),
+        to_host: String::new(),
+    }
+}
+
 #[test]
 fn account_asks_with_the_method_of_the_service_from_the_right_place() {
     let cases = [
@@ -299,3 +483,7 @@ fn debug_logs_decisions_but_never_the_password() {
     assert!(logs.contains("authenticate for `alice`: refused"), "{logs}");
     assert!(!logs.contains("hunter2"), "{logs}");
 }
+
+/// The password stage's tests, a child of this module so they share its fakes.
+#[path = "chauthtok_tests.rs"]
+mod chauthtok;
