@@ -76,6 +76,17 @@ pub fn change_own_password(
         kv::value(via.unwrap_or("master"))
     );
     let (response, outcome) = match refusal {
+        // Writes wait for a replica to confirm this master's epoch (after a restart): a user
+        // at passwd is told to come back rather than wait up to `write_confirm_wait`.
+        None if !state.writes_open() => (
+            AdminResponse::Error {
+                kind: AdminErrorKind::Internal,
+                message: "writes wait for a replica to confirm this master's epoch".into(),
+            },
+            ChangeOutcome::unavailable(
+                "the master is not taking changes yet (it has just started); try again in a minute",
+            ),
+        ),
         Some(why) => (
             AdminResponse::Error {
                 kind: AdminErrorKind::Refused,
@@ -209,4 +220,122 @@ fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().try_into().unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passwords::PasswordPolicy;
+    use crate::store::Store;
+    use gatehouse_common::policy::password_rules::PasswordRules;
+    use gatehouse_common::policy::Change;
+    use std::path::PathBuf;
+
+    /// A master state over a store in its own directory (removed when dropped).
+    struct Master {
+        state: MasterState,
+        dir: PathBuf,
+    }
+
+    impl Drop for Master {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn master(label: &str) -> Master {
+        let dir = std::env::temp_dir().join(format!(
+            "gatehouse-self-service-{label}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = MasterState::new(Store::open(&dir.join("master.sqlite")).unwrap());
+        for change in [
+            Change::AddUser {
+                name: "alice".into(),
+                classes: Vec::new(),
+            },
+            Change::AddUser {
+                name: "bob".into(),
+                classes: Vec::new(),
+            },
+            Change::SetLocked {
+                user: "bob".into(),
+                locked: true,
+            },
+        ] {
+            state.apply(&change).unwrap();
+        }
+        Master { state, dir }
+    }
+
+    fn services() -> AdminServices {
+        AdminServices {
+            audit: None,
+            passwords: Arc::new(PasswordPolicy {
+                default: PasswordRules {
+                    min_length: 12,
+                    ..PasswordRules::default()
+                },
+                ..PasswordPolicy::default()
+            }),
+        }
+    }
+
+    fn change(user: &str, new: &str) -> ChangePasswordRequest<String> {
+        ChangePasswordRequest {
+            user: user.into(),
+            old_password: String::new(),
+            new_password: new.into(),
+            host: "web1".into(),
+        }
+    }
+
+    #[test]
+    fn the_master_rechecks_the_user_applies_the_rules_and_commits() {
+        let m = master("rules");
+        let services = services();
+        let apply = |user: &str, new: &str| {
+            change_own_password(&m.state, &services, Some("r1"), change(user, new).view())
+        };
+        let seq = m.state.read(|s| s.sequence());
+        // Unknown and locked users: the one failure, nothing committed.
+        assert_eq!(apply("ghost", "a long enough one"), ChangeOutcome::Failed);
+        assert_eq!(apply("bob", "a long enough one"), ChangeOutcome::Failed);
+        // A rule: refused, naming it.
+        let ChangeOutcome::Refused { rule } = apply("alice", "short") else {
+            panic!("not refused")
+        };
+        assert!(rule.contains("rule min_length"), "{rule}");
+        assert_eq!(m.state.read(|s| s.sequence()), seq);
+        // A good one: committed, and it checks as alice's password.
+        assert_eq!(apply("alice", "a long enough one"), ChangeOutcome::Changed);
+        assert_eq!(m.state.read(|s| s.sequence()), seq + 1);
+        let hash = m.state.read(|s| {
+            s.database()
+                .users
+                .iter()
+                .find(|u| u.name == "alice")
+                .map(|u| u.password_hash.clone())
+        });
+        assert!(hash.is_some_and(|h| h.starts_with("$argon2id$")));
+    }
+
+    #[test]
+    fn a_master_waiting_for_its_epoch_answers_unavailable_at_once() {
+        let m = master("gate");
+        m.state
+            .gate_writes_until_confirmed(std::time::Duration::from_secs(3600));
+        let outcome = change_own_password(
+            &m.state,
+            &services(),
+            None,
+            change("alice", "a long enough one").view(),
+        );
+        assert!(
+            matches!(outcome, ChangeOutcome::Unavailable { .. }),
+            "{outcome:?}"
+        );
+    }
 }

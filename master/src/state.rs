@@ -126,6 +126,12 @@ impl MasterState {
         self.confirm_epoch("(none: --accept-writes)");
     }
 
+    /// Whether a write would go ahead now, without waiting for the gate (a user's own
+    /// password change is answered "unavailable" rather than hold a worker that long).
+    pub fn writes_open(&self) -> bool {
+        self.gate.lock().closed.is_none()
+    }
+
     /// Waits (bounded) until writes are open; the error says why they are not.
     fn wait_for_gate(&self) -> Result<(), StoreError> {
         let mut gate = self.gate.lock();
