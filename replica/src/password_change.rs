@@ -62,8 +62,18 @@ impl PasswordChanger for Forwarder {
 }
 
 impl Forwarder {
+    /// A forwarder whose change ids start at a random number: a replica that restarts while
+    /// the master still works on one of its changes must not take that change's late answer
+    /// for a new change with the same id (the master answers by replica host and id).
     pub fn new() -> Self {
-        Self::default()
+        Self::with_first_id(rand::random::<u64>() >> 1)
+    }
+
+    /// A forwarder whose first change gets id `first + 1`.
+    pub fn with_first_id(first: u64) -> Self {
+        let forwarder = Self::default();
+        forwarder.inner.lock().next_id = first;
+        forwarder
     }
 
     /// [`PasswordChanger::change`] with the deadline given.
@@ -82,7 +92,7 @@ impl Forwarder {
                 "too many password changes are under way on this server; try again in a moment",
             );
         }
-        inner.next_id += 1;
+        inner.next_id = inner.next_id.wrapping_add(1);
         let id = inner.next_id;
         let mut owned = request.to_owned();
         // The master does not need it: this server has checked it.
