@@ -31,7 +31,19 @@ pub enum AnswerClass {
     Cheap,
     /// Password checks (authenticate): argon2id on a worker, after the server's queue.
     Password,
+    /// A user's own password change: a password check, then the master's commit (a replica
+    /// asks its master over the link). Not measured (rare, and not a server's speed at
+    /// checks): its timeout is [`CHANGE_ANSWER_TIMEOUT`].
+    Change,
 }
+
+/// How long a sent password change may go unanswered before its connection counts as
+/// stalled (10 s). Why: a replica waits up to 3 s for its master's answer
+/// (`gatehouse_replica::password_change::MASTER_ANSWER_TIMEOUT`), after a password check in its
+/// queue and before two argon2 runs and a commit: a derived timeout of password checks
+/// (a few hundred ms) would drop a change that is merely waiting for the master, and a change
+/// is never sent again once sent, so giving up early only turns a success into "unknown".
+pub const CHANGE_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The last [`LATENCY_SAMPLES`] answer times of one class, µs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,18 +113,20 @@ pub struct ServerLatency {
 
 impl ServerLatency {
     /// The window of `class`.
+    /// A change has none of its own (see [`AnswerClass::Change`]): the password checks'.
     pub fn window(&self, class: AnswerClass) -> &LatencyWindow {
         match class {
             AnswerClass::Cheap => &self.cheap,
-            AnswerClass::Password => &self.password,
+            AnswerClass::Password | AnswerClass::Change => &self.password,
         }
     }
 
-    /// Adds one answer time of `class`.
+    /// Adds one answer time of `class` (a change's is not kept).
     pub fn record(&mut self, class: AnswerClass, latency: Duration) {
         match class {
             AnswerClass::Cheap => self.cheap.record(latency),
             AnswerClass::Password => self.password.record(latency),
+            AnswerClass::Change => {}
         }
     }
 }
@@ -120,7 +134,8 @@ impl ServerLatency {
 /// How long a server may leave a sent request (or a handshake) unanswered before the agent
 /// gives up on the connection and re-sends its requests elsewhere:
 /// `clamp(factor × p99, min, max)` of that server's recent answers of the request's class,
-/// and `max` before any answer of that class was measured.
+/// and `max` before any answer of that class was measured; a password change
+/// [`CHANGE_ANSWER_TIMEOUT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseTimeouts {
     pub p99_factor: u32,
@@ -131,6 +146,9 @@ pub struct ResponseTimeouts {
 impl ResponseTimeouts {
     /// The timeout for a request of `class` on a server with these measurements.
     pub fn timeout(&self, latency: &ServerLatency, class: AnswerClass) -> Duration {
+        if class == AnswerClass::Change {
+            return CHANGE_ANSWER_TIMEOUT;
+        }
         match latency.window(class).p99() {
             Some(p99) => scaled(p99, self.p99_factor).clamp(self.min, self.max.max(self.min)),
             None => self.max.max(self.min),

@@ -20,10 +20,11 @@ use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// How long a replica waits for the master's answer to a change (5 s): a commit takes
-/// milliseconds and an argon2 hash tens of them; a master that takes longer is not answering,
-/// and the user's passwd must not hang (its PAM caller waits at most 65 s for the agent).
-pub const MASTER_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a replica waits for the master's answer to a change (3 s): a commit takes
+/// milliseconds and an argon2 hash tens of them; a master that takes longer is not answering.
+/// Well under what the agent gives a sent change (10 s, `CHANGE_ANSWER_TIMEOUT` in the
+/// agent), so the replica's "unavailable" reaches the user rather than a lost connection.
+pub const MASTER_ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Applies or forwards a password change whose old password the caller has verified.
 pub trait PasswordChanger: Send + Sync + 'static {

@@ -102,8 +102,13 @@ impl Engine {
 
     /// Submits a request with the configured deadline. A full queue answers at once (through
     /// `poll_output`) with [`AgentError::QueueFull`].
+    /// A password change gets at least [`super::CHANGE_DEADLINE`]: it waits for the master.
     pub fn submit(&mut self, now: Instant, request: Request, rng: &mut impl Rng) -> RequestId {
-        self.submit_with_deadline(now, request, self.config.request_deadline, rng)
+        let budget = match super::requests::sent_at_most_once(&request) {
+            true => self.config.request_deadline.max(super::CHANGE_DEADLINE),
+            false => self.config.request_deadline,
+        };
+        self.submit_with_deadline(now, request, budget, rng)
     }
 
     /// Submits a request that must be answered within `budget`.

@@ -58,6 +58,12 @@ pub const RETRY_PAUSE_MIN: Duration = Duration::from_millis(DEFAULT_RETRY_PAUSE_
 pub const RETRY_PAUSE_MAX: Duration = Duration::from_millis(DEFAULT_RETRY_PAUSE_MAX_MS);
 /// Requests waiting for a connection; more are refused at once (backpressure to the caller).
 pub const MAX_QUEUED_REQUESTS: usize = 256;
+/// The shortest deadline of a password change (15 s; the config's `request_deadline_ms` if
+/// longer). Why: its answer waits for the master (a replica gives it 3 s), after a password
+/// check and before another argon2 run and a commit, and a change is never sent twice: a
+/// deadline that ends while it is on its way only turns its outcome into "unknown". Well
+/// inside what the modules wait for the agent (65 s).
+pub const CHANGE_DEADLINE: Duration = Duration::from_secs(15);
 /// Requests sent on one connection before their answers (the server allows 16).
 pub const MAX_IN_FLIGHT: usize = 8;
 /// Bytes reserved for a batch of request frames (an authorize frame is about 100 B), so

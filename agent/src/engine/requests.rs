@@ -63,12 +63,13 @@ impl Pending {
     }
 }
 
-/// The latency class of a request: password checks (and changes, which check the old one)
-/// apart from everything else (authorize and identity lookups, both answered from the
-/// compiled policy on the servers' event loop, and both safe to hedge).
+/// The latency class of a request: password checks and password changes apart from
+/// everything else (authorize and identity lookups, both answered from the compiled policy on
+/// the servers' event loop, and both safe to hedge).
 pub(super) fn class_of(request: &Request) -> AnswerClass {
     match request {
-        Request::Authenticate(_) | Request::ChangePassword(_) => AnswerClass::Password,
+        Request::Authenticate(_) => AnswerClass::Password,
+        Request::ChangePassword(_) => AnswerClass::Change,
         Request::Authorize(_) | Request::Lookup(_) => AnswerClass::Cheap,
     }
 }

@@ -388,3 +388,37 @@ fn a_password_change_is_never_sent_twice_when_its_connection_goes() {
     assert_eq!(lost.len(), 1, "{lost:?}");
     assert_eq!(lost[0].result, Err(AgentError::LostAfterSending));
 }
+
+#[test]
+fn a_password_change_waits_for_the_master_longer_than_a_password_check_would() {
+    use crate::latency::CHANGE_ANSWER_TIMEOUT;
+    use gatehouse_common::wire::{ChangeOutcome, ChangePasswordRequest};
+    // Password checks answered in 1 ms: their timeout is the 100 ms floor.
+    let (mut sim, conn) = warmed(2, MS, false, 39);
+    check_password(&mut sim, conn, MS);
+    let start = sim.now;
+    sim.engine.submit(
+        sim.now,
+        Request::ChangePassword(ChangePasswordRequest {
+            user: "alice".into(),
+            old_password: "old".into(),
+            new_password: "a new one".into(),
+            host: "web1".into(),
+        }),
+        &mut sim.rng,
+    );
+    let id = sent(&mut sim)[0].1;
+    // The change's own timeout, not the checks': the master may take seconds.
+    assert_eq!(
+        sim.engine.poll_timeout(),
+        Some(start + CHANGE_ANSWER_TIMEOUT)
+    );
+    sim.advance_to(start + 3000 * MS);
+    assert!(sim.drain().is_empty(), "still waiting after 3 s");
+    sim.respond(conn, id, Response::PasswordChange(ChangeOutcome::Changed));
+    let outcome = done(&sim.drain()).remove(0);
+    assert_eq!(
+        outcome.result,
+        Ok(Response::PasswordChange(ChangeOutcome::Changed))
+    );
+}
