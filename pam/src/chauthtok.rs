@@ -159,7 +159,8 @@ fn update(pam: &mut impl PamHandle, agent: &impl Agent, options: &Options, user:
                 PAM_AUTHTOK_ERR
             }
             ChangeOutcome::Unavailable { why } => {
-                pam.message(true, &format!("Password not changed: {why}"));
+                // Not "not changed": a lost answer leaves it unknown, and `why` says which.
+                pam.message(true, &format!("Gatehouse password change: {why}"));
                 pam.log(&format!("password change for `{user}` unavailable: {why}"));
                 PAM_AUTHINFO_UNAVAIL
             }

@@ -121,7 +121,7 @@ fn the_rule_the_master_refused_with_is_shown_to_the_user() {
         (
             ChangeOutcome::unavailable("the master is unreachable"),
             PAM_AUTHINFO_UNAVAIL,
-            "Password not changed: the master is unreachable".to_string(),
+            "Gatehouse password change: the master is unreachable".to_string(),
         ),
     ] {
         let agent = gatehouse(auth_ok(), changed(outcome));

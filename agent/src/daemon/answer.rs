@@ -143,7 +143,12 @@ fn change_response(outcome: &Outcome, server: &str) -> LocalResponse {
         }
         Ok(Response::Error(e)) => format!("{server} answered {:?}: {}", e.code, e.message),
         Ok(other) => format!("{server} answered {other:?} to a password change"),
-        Err(error) => format!("no answer from the Gatehouse servers: {error}"),
+        // Sent, and no answer came back: its fate is unknown.
+        Err(AgentError::LostAfterSending | AgentError::DeadlineExceeded) => {
+            "no answer in time; the password may have been changed: try it, or run passwd again"
+                .to_string()
+        }
+        Err(error) => format!("{error}; the password was not changed, try again later"),
     };
     LocalResponse::PasswordChange(ChangeOutcome::Unavailable { why })
 }
