@@ -48,6 +48,8 @@ pub const USAGE: &str = "usage: gatehouse-admin [--socket PATH] [--master-uid UI
   compact [--keep N]        (delete change-log entries but the newest N, default 10000)
   export [--out FILE]
   import FILE
+  batch FILE                (one command per line, as on this command line; - reads standard
+                             input; all or none in one transaction, one acknowledgement)
   check METHOD FROM_HOST FROM_USER TO_USER TO_HOST [--at YYYY-MM-DDTHH:MM:SSZ]
 Exit status: 0 ok, 1 refused by the master, 2 usage error, 3 cannot reach the master.
 The socket defaults to /run/gatehouse-master/admin.sock. Nothing is sent unless the socket and the
@@ -73,6 +75,10 @@ pub enum Command {
     },
     /// Send the file's text for import.
     Import {
+        file: PathBuf,
+    },
+    /// Send the file's commands (one per line) as one batch.
+    Batch {
         file: PathBuf,
     },
     Help,
@@ -413,6 +419,11 @@ fn command(w: &Words) -> Result<Command, UsageError> {
             let file = w.args(1, &["FILE"])?.remove(0);
             Ok(Command::Import { file: file.into() })
         }
+        (Some("batch"), _) => {
+            w.only(&[])?;
+            let file = w.args(1, &["FILE"])?.remove(0);
+            Ok(Command::Batch { file: file.into() })
+        }
         (Some("check"), _) => check(w),
         (None, _) => Err(usage("no command given")),
         (Some(first), second) => Err(usage(format!(
@@ -420,6 +431,67 @@ fn command(w: &Words) -> Result<Command, UsageError> {
             second.map(|s| format!(" {s}")).unwrap_or_default()
         ))),
     }
+}
+
+/// One line of a batch file as its request: the words of a command line (split as a shell
+/// would, with `'…'`, `"…"` and `\` quoting), which must be a plain change. `Ok(None)` for a
+/// blank line or a `#` comment.
+pub fn batch_line(line: &str) -> Result<Option<AdminRequest>, UsageError> {
+    let words = split_words(line)?;
+    if words.first().is_none_or(|w| w.starts_with('#')) {
+        return Ok(None);
+    }
+    match parse(&words)?.command {
+        Command::Send(request) => Ok(Some(request)),
+        _ => Err(usage(
+            "only commands that change the database and print nothing else can be batched",
+        )),
+    }
+}
+
+/// Splits a line into words: blanks separate; `'…'` keeps everything, `"…"` everything but
+/// `\"` and `\\`, and `\` outside quotes takes the next character as it is.
+fn split_words(line: &str) -> Result<Vec<String>, UsageError> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err(usage("unterminated ' quote")),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => w.push(c),
+                            Some(c) => w.extend(['\\', c]),
+                            None => return Err(usage("unterminated \" quote")),
+                        },
+                        Some(c) => w.push(c),
+                        None => return Err(usage("unterminated \" quote")),
+                    }
+                }
+            }
+            '\\' => {
+                let next = chars.next().ok_or_else(|| usage("a line ends in \\"))?;
+                word.get_or_insert_with(String::new).push(next);
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
 }
 
 fn check(w: &Words) -> Result<Command, UsageError> {

@@ -3,22 +3,25 @@
 //!
 //! Not pure: commits through `MasterState`, reads the wall clock (`check` without `--at`) and
 //! draws node keys and password salts from `OsRng`. Called by the admin socket threads, one
-//! request at a time per connection; [`Session`] holds a connection's pending import.
+//! request at a time per connection; [`Session`] holds a connection's pending import and
+//! batch. Reads answer from the published snapshot, never waiting for a write.
 
 use super::proto::{
     AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, LockoutEntry, RouteEntry,
     StatusReport, UserInfo, MAX_IMPORT_BYTES,
 };
 use super::unix::{self, UnixFields};
-use crate::lockout::{active_lockouts, tracker::sources, unix_ms};
+use crate::lockout::{tracker::sources, unix_ms};
 use crate::state::MasterState;
-use crate::store::StoreError;
+use crate::store::{Progress, StoreError};
 use gatehouse_common::config::parse_ron;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::policy::{
-    hash_password, Change, Database, Decision, HashCost, PolicyTime, RouteTarget,
+    hash_password, Change, Database, Decision, HashCost, PolicySnapshot, PolicyTime, Route,
+    RouteTarget,
 };
-use gatehouse_common::weak_keys::{check_added_key, check_host_keys};
+use gatehouse_common::service::kv;
+use gatehouse_common::weak_keys::{check_host_keys, KeyRefusal};
 use gatehouse_common::wire::AuthorizeRequest;
 use rand::rngs::OsRng;
 use std::path::Path;
@@ -29,6 +32,47 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct Session {
     /// Import text received by `ImportChunk` and not yet committed.
     import: String,
+    /// Changes received by `BatchAdd` and not yet committed.
+    batch: Vec<Change>,
+}
+
+/// Changes one connection may gather for one batch (1,000,000): a batch is applied in memory
+/// before it is written, and a million changes of a few hundred bytes is a few hundred MiB.
+pub const MAX_BATCH_CHANGES: usize = 1_000_000;
+
+/// The change a request asks for, when it is exactly one change with nothing to decide on
+/// the master first (no key or hash to make, no id to pick): what `batch` accepts, and what
+/// `handle` commits for these requests one at a time.
+pub fn as_change(request: &AdminRequest) -> Option<Change> {
+    use AdminRequest as R;
+    Some(match request.clone() {
+        R::HostRemove { name } => Change::RemoveHost { name },
+        R::HostAskForOthers { name, allowed } => Change::SetHostMayAskForOthers { name, allowed },
+        R::GroupAdd { name, description } => Change::AddGroup { name, description },
+        R::GroupRemove { name } => Change::RemoveGroup { name },
+        R::GroupMemberAdd { group, host } => Change::AddGroupMember { group, host },
+        R::GroupMemberRemove { group, host } => Change::RemoveGroupMember { group, host },
+        R::UserAdd { name, classes } => Change::AddUser { name, classes },
+        R::UserRemove { name } => Change::RemoveUser { name },
+        R::UserLock { name } => Change::SetLocked {
+            user: name,
+            locked: true,
+        },
+        R::ClassAdd { name } => Change::AddClass { name },
+        R::ClassRemove { name } => Change::RemoveClass { name },
+        R::RouteAdd { target, route } => Change::AddRoute { target, route },
+        R::RouteRemove { target, rule } => Change::RemoveRoute { target, rule },
+        R::UserUnixRemove { name } => Change::SetUnixAccount {
+            user: name,
+            account: None,
+        },
+        R::UnixGroupRemove { name } => Change::RemoveUnixGroup { name },
+        R::UnixGroupMemberAdd { group, user } => Change::AddUnixGroupMember { group, user },
+        R::UnixGroupMemberRemove { group, user } => Change::RemoveUnixGroupMember { group, user },
+        R::ReplicaAdd { host } => Change::AddReplica { host },
+        R::ReplicaRemove { host } => Change::RemoveReplica { host },
+        _ => return None,
+    })
 }
 
 pub(super) fn error(kind: AdminErrorKind, message: impl Into<String>) -> AdminResponse {
@@ -44,8 +88,18 @@ pub(super) fn refused(message: impl Into<String>) -> AdminResponse {
 
 /// Commits a change; the error is the kind and message of the error response.
 fn commit(state: &MasterState, change: &Change) -> Result<u64, (AdminErrorKind, String)> {
-    state.apply(change).map_err(|e| match e {
+    commit_all(state, std::slice::from_ref(change), &mut |_| {})
+}
+
+/// Commits changes in one transaction, with progress; the error as for [`commit`].
+fn commit_all(
+    state: &MasterState,
+    changes: &[Change],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<u64, (AdminErrorKind, String)> {
+    state.apply_many(changes, progress).map_err(|e| match e {
         StoreError::Refused(reason) => (AdminErrorKind::Refused, reason.to_string()),
+        e @ StoreError::RefusedInBatch { .. } => (AdminErrorKind::Refused, e.to_string()),
         other => {
             log::error!("admin change not committed: {other}");
             (AdminErrorKind::Internal, format!("not committed: {other}"))
@@ -60,9 +114,15 @@ pub(super) fn done(state: &MasterState, change: Change) -> AdminResponse {
     }
 }
 
-/// Answers one request.
-pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest) -> AdminResponse {
+/// Answers one request; a long one (an import, a batch) reports `progress` on the way.
+pub fn handle(
+    state: &MasterState,
+    session: &mut Session,
+    request: AdminRequest,
+    progress: &mut dyn FnMut(Progress),
+) -> AdminResponse {
     use AdminRequest as R;
+    let db = state.policy().load_full();
     match request {
         R::HostAdd {
             name,
@@ -70,11 +130,15 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             groups,
         } => {
             let key = NodeKey::generate(&mut OsRng);
-            // A fresh random key is never weak or shared in practice; the check makes sure
-            // of it, as for imports.
-            if let Err(refusal) = state.read(|s| check_added_key(&s.database().hosts, &name, &key))
-            {
-                return refused(refusal.to_string());
+            // A fresh random key is never weak or shared in practice; the checks make sure
+            // of it, as for imports (a broken random generator would repeat itself).
+            if let Some(weak) = key.weakness() {
+                return refused(KeyRefusal::Weak { host: name, weak }.to_string());
+            }
+            if state.key_in_use(&key) {
+                return refused(format!(
+                    "the new key for `{name}` is already another host's: the random generator is broken; nothing was registered"
+                ));
             }
             let node_key = key.to_hex();
             let change = Change::AddHost {
@@ -88,46 +152,21 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
                 Err((kind, message)) => error(kind, message),
             }
         }
-        R::HostRemove { name } => done(state, Change::RemoveHost { name }),
-        R::HostList => AdminResponse::Hosts(state.read(|s| {
-            let db = s.database();
-            db.hosts
-                .iter()
-                .map(|h| HostInfo {
-                    name: h.name.clone(),
-                    addresses: h.addresses.clone(),
-                    groups: h.groups.clone(),
-                    replica: db.replicas.contains(&h.name),
-                    may_ask_for_others: h.may_ask_for_others,
-                })
-                .collect()
-        })),
-        R::HostAskForOthers { name, allowed } => {
-            done(state, Change::SetHostMayAskForOthers { name, allowed })
+        R::HostList => {
+            let replicas: Vec<&str> = db.replicas().collect();
+            let hosts = db.hosts_in_order().into_iter().map(|(_, h)| HostInfo {
+                replica: replicas.contains(&h.name.as_str()),
+                name: h.name,
+                addresses: h.addresses,
+                groups: h.groups,
+                may_ask_for_others: h.may_ask_for_others,
+            });
+            AdminResponse::Hosts(hosts.collect())
         }
-        R::GroupAdd { name, description } => done(state, Change::AddGroup { name, description }),
-        R::GroupRemove { name } => done(state, Change::RemoveGroup { name }),
-        R::GroupMemberAdd { group, host } => done(state, Change::AddGroupMember { group, host }),
-        R::GroupMemberRemove { group, host } => {
-            done(state, Change::RemoveGroupMember { group, host })
-        }
-        R::UserAdd { name, classes } => done(state, Change::AddUser { name, classes }),
-        R::UserRemove { name } => done(state, Change::RemoveUser { name }),
         R::UserPasswd { name, password } => passwd(state, name, &password),
-        R::UserLock { name } => done(
-            state,
-            Change::SetLocked {
-                user: name,
-                locked: true,
-            },
-        ),
         R::UserUnlock { name } => unlock(state, name),
         R::LockoutList => lockout_list(state),
-        R::ClassAdd { name } => done(state, Change::AddClass { name }),
-        R::ClassRemove { name } => done(state, Change::RemoveClass { name }),
-        R::RouteAdd { target, route } => done(state, Change::AddRoute { target, route }),
-        R::RouteRemove { target, rule } => done(state, Change::RemoveRoute { target, rule }),
-        R::RouteList { target } => state.read(|s| route_list(s.database(), target.as_ref())),
+        R::RouteList { target } => route_list(&db, target.as_ref()),
         R::UserUnix {
             name,
             uid,
@@ -145,47 +184,40 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             };
             unix::set_account(state, name, fields)
         }
-        R::UserUnixRemove { name } => done(
-            state,
-            Change::SetUnixAccount {
-                user: name,
-                account: None,
-            },
-        ),
-        R::UserShow { name } => match state.read(|s| unix::show_user(s.database(), &name)) {
-            AdminResponse::User(info) => AdminResponse::User(with_lockout(state, info)),
+        R::UserShow { name } => match unix::show_user(&db, &name) {
+            AdminResponse::User(info) => AdminResponse::User(with_lockout(state, &db, info)),
             other => other,
         },
         R::UnixGroupAdd { name, gid } => unix::add_group(state, name, gid),
-        R::UnixGroupRemove { name } => done(state, Change::RemoveUnixGroup { name }),
-        R::UnixGroupMemberAdd { group, user } => {
-            done(state, Change::AddUnixGroupMember { group, user })
-        }
-        R::UnixGroupMemberRemove { group, user } => {
-            done(state, Change::RemoveUnixGroupMember { group, user })
-        }
         R::UnixGroupList => {
-            AdminResponse::UnixGroups(state.read(|s| s.database().unix_groups.clone()))
+            let groups = db.unix_groups_in_order().into_iter().map(|(_, g)| g);
+            AdminResponse::UnixGroups(groups.collect())
         }
-        R::ReplicaAdd { host } => done(state, Change::AddReplica { host }),
-        R::ReplicaRemove { host } => done(state, Change::RemoveReplica { host }),
-        R::Status => status(state),
+        R::Status => status(state, &db),
         R::Compact { keep } => {
             let keep_after = state.read(|s| s.sequence()).saturating_sub(keep);
-            let compacted = state
-                .compact(keep_after)
-                .and_then(|removed| Ok((removed, state.read(|s| s.oldest_available())?)));
-            match compacted {
-                Ok((removed, oldest_log_seq)) => AdminResponse::Compacted {
+            match state.compact(keep_after) {
+                Ok(removed) => AdminResponse::Compacted {
                     removed: removed as u64,
-                    oldest_log_seq,
+                    oldest_log_seq: state.oldest_log_seq(),
                 },
                 Err(e) => error(AdminErrorKind::Internal, e.to_string()),
             }
         }
         R::Export => {
-            let (database, seq) = state.read(|s| s.snapshot());
-            AdminResponse::Exported { seq, database }
+            let (policy, seq) = state.snapshot();
+            AdminResponse::Exported {
+                seq,
+                database: policy.to_database(),
+            }
+        }
+        R::BatchAdd { requests } => batch_add(session, requests),
+        R::BatchCommit => {
+            let changes = std::mem::take(&mut session.batch);
+            match commit_all(state, &changes, progress) {
+                Ok(seq) => AdminResponse::Done { seq },
+                Err((kind, message)) => error(kind, message),
+            }
         }
         R::ImportChunk { text } => {
             if session.import.len() + text.len() > MAX_IMPORT_BYTES {
@@ -203,13 +235,31 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
         R::ImportCommit { file } => {
             // The text holds node keys and password hashes: wiped once parsed.
             let text = zeroize::Zeroizing::new(std::mem::take(&mut session.import));
-            match parse_ron::<Database>(Path::new(&file), &text) {
-                Ok(database) => match check_host_keys(&database.hosts) {
-                    // All-zero, published example and shared keys never enter the database.
-                    Err(refusal) => refused(format!("{file}: {refusal}")),
-                    Ok(()) => done(state, Change::ReplaceAll { database }),
-                },
-                Err(e) => refused(e.to_string()),
+            let total = text.len() as u64;
+            progress(Progress {
+                stage: "parsing",
+                done: 0,
+                total,
+            });
+            let database = match parse_ron::<Database>(Path::new(&file), &text) {
+                Ok(database) => database,
+                Err(e) => return refused(e.to_string()),
+            };
+            drop(text);
+            if let Err(refusal) = check_host_keys(&database.hosts) {
+                // All-zero, published example and shared keys never enter the database.
+                return refused(format!("{file}: {refusal}"));
+            }
+            let entities = (database.hosts.len() + database.users.len()) as u64;
+            progress(Progress {
+                stage: "checking",
+                done: 0,
+                total: entities,
+            });
+            let replace = [Change::ReplaceAll { database }];
+            match commit_all(state, &replace, progress) {
+                Ok(seq) => AdminResponse::Done { seq },
+                Err((kind, message)) => error(kind, message),
             }
         }
         R::Check {
@@ -228,11 +278,7 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
                 to_user,
                 to_host,
             };
-            let decision = match state
-                .policy()
-                .load()
-                .authorize(&request, PolicyTime::from_unix(at_unix))
-            {
+            let decision = match db.authorize(&request, PolicyTime::from_unix(at_unix)) {
                 Decision::Allow { route } => CheckDecision::Allow {
                     route: route.to_string(),
                 },
@@ -240,6 +286,10 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             };
             AdminResponse::Checked { at_unix, decision }
         }
+        plain => match as_change(&plain) {
+            Some(change) => done(state, change),
+            None => error(AdminErrorKind::BadRequest, "not a request"),
+        },
     }
 }
 
@@ -248,7 +298,7 @@ fn passwd(state: &MasterState, name: String, password: &str) -> AdminResponse {
         return refused("empty password; to remove password login, lock the user instead");
     }
     // Refuse early so a typo does not cost an argon2 run; the commit checks again.
-    if !state.read(|s| s.database().users.iter().any(|u| u.name == name)) {
+    if !state.policy().load().has_user(&name) {
         return refused(format!("unknown user `{name}`"));
     }
     match hash_password(password, &mut OsRng, HashCost::Standard) {
@@ -261,7 +311,7 @@ fn passwd(state: &MasterState, name: String, password: &str) -> AdminResponse {
 /// the wrong passwords counted so far. A user with neither still gets the `SetLocked` change,
 /// as `user unlock` always did.
 fn unlock(state: &MasterState, name: String) -> AdminResponse {
-    let has_lockout = state.read(|s| s.database().lockouts.iter().any(|l| l.user == name));
+    let has_lockout = state.policy().load().lockout(&name).is_some();
     state.lockout().forget(&name);
     if has_lockout {
         let clear = Change::ClearLockout { user: name.clone() };
@@ -269,15 +319,10 @@ fn unlock(state: &MasterState, name: String) -> AdminResponse {
             return error(kind, message);
         }
     }
-    let locked = state.read(|s| {
-        s.database()
-            .users
-            .iter()
-            .any(|u| u.name == name && u.locked)
-    });
+    let locked = state.policy().load().is_locked(&name);
     if has_lockout && !locked {
         return AdminResponse::Done {
-            seq: state.read(|s| s.sequence()),
+            seq: state.db_status().sequence(),
         };
     }
     done(
@@ -291,13 +336,13 @@ fn unlock(state: &MasterState, name: String) -> AdminResponse {
 
 /// `user show` with the lockout's view of the user: locked out until when, wrong passwords
 /// counted now and where from.
-fn with_lockout(state: &MasterState, mut info: UserInfo) -> UserInfo {
+fn with_lockout(state: &MasterState, db: &PolicySnapshot, mut info: UserInfo) -> UserInfo {
     let now = PolicyTime::from_unix(now_unix());
-    info.locked_out_until = state.read(|s| {
-        active_lockouts(s.database(), now)
-            .find(|l| l.user == info.name)
-            .map(|l| l.until.clone())
-    });
+    let standing = db.user_standing(&info.name);
+    info.locked_out_until = standing
+        .filter(|s| s.locked_out_at(now))
+        .and_then(|_| db.lockout(&info.name))
+        .map(|(_, l)| l.until);
     let recent = state.lockout().recent(unix_ms(SystemTime::now()));
     if let Some((_, seen)) = recent.into_iter().find(|(user, _)| *user == info.name) {
         info.wrong_passwords = seen.len() as u32;
@@ -310,16 +355,16 @@ fn with_lockout(state: &MasterState, mut info: UserInfo) -> UserInfo {
 fn lockout_list(state: &MasterState) -> AdminResponse {
     let now_ms = unix_ms(SystemTime::now());
     let now = PolicyTime::from_unix(now_unix());
-    let mut entries: Vec<LockoutEntry> = state.read(|s| {
-        active_lockouts(s.database(), now)
-            .map(|l| LockoutEntry {
-                user: l.user.clone(),
-                locked_out_until: Some(l.until.clone()),
-                failures: 0,
-                sources: String::new(),
-            })
-            .collect()
-    });
+    let active = state.policy().load().active_lockouts(now);
+    let mut entries: Vec<LockoutEntry> = active
+        .into_iter()
+        .map(|l| LockoutEntry {
+            user: l.user,
+            locked_out_until: Some(l.until),
+            failures: 0,
+            sources: String::new(),
+        })
+        .collect();
     for (user, seen) in state.lockout().recent(now_ms) {
         let entry = LockoutEntry {
             user,
@@ -339,65 +384,77 @@ fn lockout_list(state: &MasterState) -> AdminResponse {
     AdminResponse::Lockouts(entries)
 }
 
-fn route_list(db: &Database, target: Option<&RouteTarget>) -> AdminResponse {
-    let users = db
-        .users
-        .iter()
-        .map(|u| (RouteTarget::User(u.name.clone()), &u.routes));
-    let classes = db
-        .user_classes
-        .iter()
-        .map(|c| (RouteTarget::Class(c.name.clone()), &c.routes));
-    let owners: Vec<_> = users.chain(classes).collect();
-    if let Some(wanted) = target {
-        if !owners.iter().any(|(owner, _)| owner == wanted) {
-            return refused(format!("unknown {wanted}"));
+/// Every route (users in order, then classes), or one user's or class's.
+fn route_list(db: &PolicySnapshot, target: Option<&RouteTarget>) -> AdminResponse {
+    let owners: Vec<(RouteTarget, Vec<Route>)> = match target {
+        Some(RouteTarget::User(name)) => match db.user(name) {
+            Some((_, u)) => vec![(RouteTarget::User(u.name), u.routes)],
+            None => return refused(format!("unknown {}", RouteTarget::User(name.clone()))),
+        },
+        Some(RouteTarget::Class(name)) => match db.class(name) {
+            Some((_, c)) => vec![(RouteTarget::Class(c.name), c.routes)],
+            None => return refused(format!("unknown {}", RouteTarget::Class(name.clone()))),
+        },
+        None => {
+            let users = db.users_in_order().into_iter();
+            let users = users.map(|(_, u)| (RouteTarget::User(u.name), u.routes));
+            let classes = db.classes_in_order().into_iter();
+            let classes = classes.map(|(_, c)| (RouteTarget::Class(c.name), c.routes));
+            users.chain(classes).collect()
         }
-    }
-    AdminResponse::Routes(
-        owners
-            .into_iter()
-            .filter(|(owner, _)| target.is_none_or(|t| t == owner))
-            .flat_map(|(owner, routes)| {
-                routes.iter().map(move |route| RouteEntry {
-                    target: owner.clone(),
-                    route: route.clone(),
-                })
-            })
-            .collect(),
-    )
-}
-
-fn status(state: &MasterState) -> AdminResponse {
-    let report = state.read(|s| {
-        let db = s.database();
-        let routes = db.users.iter().map(|u| u.routes.len()).sum::<usize>()
-            + db.user_classes
-                .iter()
-                .map(|c| c.routes.len())
-                .sum::<usize>();
-        let oldest_log_seq = s.oldest_available();
-        oldest_log_seq.map(|oldest_log_seq| StatusReport {
-            sequence: s.sequence(),
-            oldest_log_seq,
-            hosts: db.hosts.len(),
-            host_groups: db.host_groups.len(),
-            users: db.users.len(),
-            locked_users: db.users.iter().filter(|u| u.locked).count(),
-            locked_out_users: active_lockouts(db, PolicyTime::from_unix(now_unix())).count(),
-            classes: db.user_classes.len(),
-            routes,
-            replicas_allowed: db.replicas.clone(),
-            replica_links: Vec::new(),
+    };
+    let entries = owners.into_iter().flat_map(|(owner, routes)| {
+        routes.into_iter().map(move |route| RouteEntry {
+            target: owner.clone(),
+            route,
         })
     });
-    match report {
-        Ok(mut report) => {
-            // Outside the store lock: replication's hook may need the store itself.
-            report.replica_links = state.replica_links();
-            AdminResponse::Status(report)
-        }
-        Err(e) => error(AdminErrorKind::Internal, e.to_string()),
+    AdminResponse::Routes(entries.collect())
+}
+
+/// `status`: from the published snapshot and counters, never the store lock, so it answers
+/// at once while an import or a batch is being written.
+fn status(state: &MasterState, db: &PolicySnapshot) -> AdminResponse {
+    let now = PolicyTime::from_unix(now_unix());
+    AdminResponse::Status(StatusReport {
+        sequence: state.db_status().sequence(),
+        oldest_log_seq: state.oldest_log_seq(),
+        hosts: db.host_count(),
+        host_groups: db.host_group_count(),
+        users: db.user_count(),
+        locked_users: db.locked_user_count(),
+        locked_out_users: db.active_lockouts(now).len(),
+        classes: db.class_count(),
+        routes: db.route_count(),
+        replicas_allowed: db.replicas().map(String::from).collect(),
+        replica_links: state.replica_links(),
+    })
+}
+
+/// Adds requests to the connection's pending batch: each must be one plain change
+/// ([`as_change`]); the first that is not is refused, naming it, and nothing is added.
+fn batch_add(session: &mut Session, requests: Vec<AdminRequest>) -> AdminResponse {
+    let mut changes = Vec::with_capacity(requests.len());
+    for (i, request) in requests.iter().enumerate() {
+        let Some(change) = as_change(request) else {
+            let what = kv::fields(request);
+            return refused(format!(
+                "batch entry {} ({what}) cannot be batched: only plain changes can (not host add, user passwd, user unlock, user unix, unixgroup add, queries)",
+                session.batch.len() + i + 1
+            ));
+        };
+        changes.push(change);
+    }
+    if session.batch.len() + changes.len() > MAX_BATCH_CHANGES {
+        session.batch.clear();
+        return error(
+            AdminErrorKind::BadRequest,
+            format!("a batch holds at most {MAX_BATCH_CHANGES} changes"),
+        );
+    }
+    session.batch.extend(changes);
+    AdminResponse::BatchPending {
+        changes: session.batch.len(),
     }
 }
 

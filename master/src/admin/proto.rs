@@ -14,13 +14,16 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 use zeroize::Zeroizing;
 
+/// How often a long request reports progress (`AdminResponse::Progress`), at most: 500 ms.
+/// A client's read timeout only needs to outlast this gap, not the whole request.
+pub const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 /// Largest request, bytes: 64 KiB. Every request but an import is a few hundred bytes; the
 /// cap stops a garbage length from making the master allocate gigabytes. Imports are sent in
 /// [`IMPORT_CHUNK_BYTES`] pieces to stay under it.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
-/// Largest response the CLI accepts, bytes: 64 MiB, room for exporting a database with
-/// hundreds of thousands of entries.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest response the CLI accepts, bytes: 1 GiB, room for exporting a database of a million
+/// users and hosts (about 400 MiB of RON; docs/BENCHMARKS.md, "Database scale").
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024 * 1024;
 /// Import text per `ImportChunk` request, bytes: 8 KiB. RON escapes a string byte into at
 /// most 6 bytes (a control character becomes `\u{7f}`), so even a hostile file stays under
 /// [`MAX_REQUEST_BYTES`].
@@ -162,6 +165,14 @@ pub enum AdminRequest {
         user: String,
     },
     UnixGroupList,
+    /// Adds plain changes (see `handler::as_change`) to this connection's pending batch.
+    /// Sent in pieces that fit [`MAX_REQUEST_BYTES`].
+    BatchAdd {
+        requests: Vec<AdminRequest>,
+    },
+    /// Commits the pending batch: all its changes or none, in one transaction with one
+    /// acknowledgement (`Done` with the last sequence). `Progress` messages may come first.
+    BatchCommit,
     /// Evaluates an authorize request at `at_unix` (seconds; `None` = now).
     Check {
         method: Method,
@@ -201,6 +212,19 @@ pub enum AdminResponse {
     /// Import text received so far, bytes.
     ImportPending {
         bytes: usize,
+    },
+    /// Changes in the pending batch so far.
+    BatchPending {
+        changes: usize,
+    },
+    /// Not an answer but news of a long request (an import, a batch): sent before its answer,
+    /// at most every [`PROGRESS_INTERVAL`] and at each new stage, so a client waits as long
+    /// as the master is working, however long that is. `stage`: `parsing` (bytes),
+    /// `checking` (hosts and users), `writing` (table rows), `committing`.
+    Progress {
+        stage: String,
+        done: u64,
+        total: u64,
     },
     Checked {
         at_unix: i64,

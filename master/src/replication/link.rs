@@ -9,6 +9,7 @@
 
 use super::{
     LinkTable, CHANGES_PER_READ, HANDSHAKE_TIMEOUT, MAX_HANDSHAKE_FRAME_LEN, MAX_UNACKED_CHANGES,
+    SNAPSHOT_INSTALL_GRACE_PER_MIB,
 };
 use crate::hooks::LinkState;
 use crate::state::MasterState;
@@ -18,6 +19,7 @@ use gatehouse_common::nodekeys::NodeKeyMap;
 use gatehouse_common::repl::link_auth::respond;
 use gatehouse_common::repl::{
     pack_changes, snapshot_chunks, LinkTimings, Liveness, MasterSecretKey, ReplMessage, Verdict,
+    SNAPSHOT_CHUNK_BYTES,
 };
 use gatehouse_common::session::{ServerInput, ServerSession};
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
@@ -287,7 +289,6 @@ impl Link {
                         "replica {host} at sequence {applied} of epoch {epoch} (ours: {head} of epoch {mine}) gets a snapshot: its copy may have diverged"
                     );
                     let seq = self.send_snapshot(ctx)?;
-                    self.liveness.expect_answer(ctx.now);
                     self.phase = Phase::Streaming {
                         sent: seq,
                         acked: 0,
@@ -379,7 +380,9 @@ impl Link {
                     }
                 }
                 Ok(ChangesAfter::Changes(_)) => return self.flush(),
-                Ok(ChangesAfter::Compacted { .. }) => self.send_snapshot(ctx)?,
+                Ok(ChangesAfter::Compacted { .. } | ChangesAfter::Replaced { .. }) => {
+                    self.send_snapshot(ctx)?
+                }
                 Err(e) => return Err(Close::Protocol(format!("cannot read the change log: {e}"))),
             };
             self.liveness.expect_answer(ctx.now);
@@ -389,17 +392,25 @@ impl Link {
         }
     }
 
+    /// Sends the whole database as snapshot chunks; the replica's ack may take the
+    /// snapshot's install grace ([`SNAPSHOT_INSTALL_GRACE_PER_MIB`]).
     fn send_snapshot(&mut self, ctx: &mut Ctx<'_>) -> Result<u64, Close> {
-        let (db, seq) = ctx.state.read(|s| s.snapshot());
-        let chunks = snapshot_chunks(&db, seq).map_err(|e| Close::Protocol(e.to_string()))?;
+        // The store lock is held for a reference count; the model is built outside it.
+        let (policy, seq) = ctx.state.snapshot();
+        let chunks = snapshot_chunks(&policy.to_database(), seq)
+            .map_err(|e| Close::Protocol(e.to_string()))?;
         log::info!(
-            "replica {} gets a snapshot at sequence {seq} ({} chunks): its sequence is no longer in the change log",
+            "replica {} gets a snapshot at sequence {seq} ({} chunks): its sequence is no longer in the change log, or an import replaced the database",
             self.host.as_deref().unwrap_or("-"),
             chunks.len()
         );
         for c in &chunks {
             self.send(c, ctx.now);
         }
+        let mib = u32::try_from(chunks.len() * SNAPSHOT_CHUNK_BYTES / (1024 * 1024) + 1)
+            .unwrap_or(u32::MAX);
+        let grace = SNAPSHOT_INSTALL_GRACE_PER_MIB.saturating_mul(mib);
+        self.liveness.expect_answer_within(ctx.now, grace);
         Ok(seq)
     }
 

@@ -29,6 +29,12 @@ pub const CHANGES_PER_READ: usize = 1024;
 /// A link must finish its handshake (node key, then the master's proof) within 5 s of its
 /// accept: a replica needs two round trips; a connection that idles is closed.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Extra time a replica's ack of a snapshot may take, per MiB of snapshot, beyond the request
+/// timeout (1 s per MiB): the replica decodes, compiles and writes the whole database before
+/// it acknowledges (measured at several MiB per second; docs/BENCHMARKS.md, "Database
+/// scale"), while its heartbeats show it alive. So a 300 MiB snapshot of a million users may
+/// take five minutes to acknowledge, a 3 MiB one eight seconds.
+pub const SNAPSHOT_INSTALL_GRACE_PER_MIB: Duration = Duration::from_secs(1);
 /// Largest frame accepted before the handshake is done, bytes (512): the largest handshake
 /// frame is a ClientHello with 16 versions, 8 cipher codes and a 255-byte host (332 bytes);
 /// a sealed `LinkHello` is 54. So a peer that has proven nothing cannot make the master
