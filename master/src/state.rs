@@ -299,3 +299,7 @@ impl MasterState {
         links.links()
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

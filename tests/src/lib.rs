@@ -7,6 +7,7 @@ pub mod admin;
 pub mod agent;
 pub mod agentd;
 pub mod client;
+pub mod dbgen;
 pub mod driving;
 pub mod fleet;
 pub mod loadgen_cli;

@@ -15,6 +15,8 @@
 //! - `schema`: tables, version, migrations.
 //! - `tables`: rows ↔ model.
 
+#[cfg(test)]
+mod bulk_tests;
 mod schema;
 mod tables;
 #[cfg(test)]
