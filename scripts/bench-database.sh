@@ -70,7 +70,7 @@ wait_applied() {
     local file=$1 head=$2 limit=$3 start
     start=$(date +%s)
     while (($(date +%s) - start < limit)); do
-        applied=$(sed -n 's/.*applied: *\([0-9]*\).*/\1/p' "$file" 2>/dev/null | head -n1)
+        applied=$(sed -n 's/.*applied: *\([0-9]*\).*/\1/p' "$file" 2>/dev/null | head -n1 || true)
         if [[ -n "$applied" && "$applied" -ge "$head" ]]; then return 0; fi
         sleep 0.01
     done

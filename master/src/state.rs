@@ -41,6 +41,8 @@ pub struct MasterState {
     lockout: Arc<Lockout>,
     /// Where admin-assigned uids and gids must fall.
     unix_ids: UnixIdRanges,
+    /// This master's epoch (set once, before the state exists: a promotion is a restart).
+    epoch: u64,
     /// The lowest sequence still in the change log, for `status` without the store lock.
     oldest_log_seq: AtomicU64,
     /// Fingerprints (first 8 bytes) of every node key in the database or issued since the
@@ -83,6 +85,7 @@ impl MasterState {
         db_status.set_authoritative(true);
         db_status.confirm(store.sequence());
         let oldest_log_seq = AtomicU64::new(store.oldest_available().unwrap_or(0));
+        let epoch = store.epoch();
         let fingerprints = policy_now
             .node_keys()
             .iter()
@@ -99,6 +102,7 @@ impl MasterState {
             gate_opened: Condvar::new(),
             lockout,
             unix_ids: UnixIdRanges::default(),
+            epoch,
             oldest_log_seq,
             key_fingerprints: Mutex::new(fingerprints),
         }
@@ -181,7 +185,7 @@ impl MasterState {
 
     /// This master's epoch.
     pub fn epoch(&self) -> u64 {
-        self.store.lock().epoch()
+        self.epoch
     }
 
     /// The published policy, for the bridge's request handler.
@@ -272,6 +276,22 @@ impl MasterState {
     /// The log after `after`, for replication.
     pub fn changes_after(&self, after: u64, limit: usize) -> Result<ChangesAfter, StoreError> {
         self.store.lock().changes_after(after, limit)
+    }
+
+    /// [`MasterState::changes_after`], or `None` at once while a write holds the store (an
+    /// import): the replication loop must never wait for one, or its heartbeats would stop.
+    pub fn try_changes_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Option<Result<ChangesAfter, StoreError>> {
+        let store = self.store.try_lock()?;
+        Some(store.changes_after(after, limit))
+    }
+
+    /// [`MasterState::snapshot`], or `None` at once while a write holds the store.
+    pub fn try_snapshot(&self) -> Option<(Arc<PolicySnapshot>, u64)> {
+        Some(self.store.try_lock()?.snapshot())
     }
 
     /// Deletes log rows up to `keep_after_seq`.

@@ -27,6 +27,7 @@ use mio::net::TcpStream;
 use rand::rngs::StdRng;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Unsent bytes above which the link stops reading more changes from the store until the
@@ -90,12 +91,16 @@ pub(super) struct Link {
     /// Set when the link has just become authenticated, for the reactor to close any older
     /// link of the same replica (taken by [`Link::take_authenticated`]).
     authenticated_now: bool,
+    /// The replica needs a snapshot, not yet started (the store was busy).
+    wants_snapshot: bool,
+    /// A snapshot being encoded on its own thread: its chunks and sequence.
+    snapshot_job: Option<std::sync::mpsc::Receiver<Result<(Vec<ReplMessage>, u64), String>>>,
 }
 
 /// What a link needs from its surroundings.
 pub(super) struct Ctx<'a> {
     pub state: &'a MasterState,
-    pub table: &'a LinkTable,
+    pub table: &'a Arc<LinkTable>,
     pub keys: &'a NodeKeyMap,
     pub master_key: &'a MasterSecretKey,
     pub rng: &'a mut StdRng,
@@ -116,6 +121,8 @@ impl Link {
             phase: Phase::Handshake,
             handshake_deadline: now + HANDSHAKE_TIMEOUT,
             authenticated_now: false,
+            wants_snapshot: false,
+            snapshot_job: None,
         }
     }
 
@@ -277,7 +284,7 @@ impl Link {
                     r.state = LinkState::Established;
                     r.acked = applied;
                 });
-                let head = ctx.state.read(|s| s.sequence());
+                let head = ctx.state.db_status().sequence();
                 // First the head, so the replica knows it before anything else.
                 self.send(&ReplMessage::Heartbeat { seq: head }, ctx.now);
                 // A copy from an older epoch may hold changes this master never had (it was
@@ -288,11 +295,8 @@ impl Link {
                     log::warn!(
                         "replica {host} at sequence {applied} of epoch {epoch} (ours: {head} of epoch {mine}) gets a snapshot: its copy may have diverged"
                     );
-                    let seq = self.send_snapshot(ctx)?;
-                    self.phase = Phase::Streaming {
-                        sent: seq,
-                        acked: 0,
-                    };
+                    self.wants_snapshot = true;
+                    self.phase = Phase::Streaming { sent: 0, acked: 0 };
                 } else {
                     self.phase = Phase::Streaming {
                         sent: applied,
@@ -350,20 +354,36 @@ impl Link {
         }
     }
 
-    /// Sends what the replica is missing, within the unacknowledged window.
+    /// Sends what the replica is missing, within the unacknowledged window. Never waits for
+    /// the store: while a write holds it, this is tried again at the write's commit (or the
+    /// next heartbeat), so the link's heartbeats go on through a long import.
     pub fn catch_up(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Close> {
         loop {
             let Phase::Streaming { sent, acked } = self.phase else {
                 return Ok(());
             };
-            let head = ctx.state.read(|s| s.sequence());
+            if self.snapshot_job.is_some() || self.wants_snapshot {
+                match self.poll_snapshot(ctx)? {
+                    Some(seq) => {
+                        if let Phase::Streaming { sent, .. } = &mut self.phase {
+                            *sent = seq;
+                        }
+                        continue;
+                    }
+                    None => return self.flush(),
+                }
+            }
+            let head = ctx.state.db_status().sequence();
             if sent >= head
                 || sent - acked >= MAX_UNACKED_CHANGES
                 || self.outbuf.len() >= OUTBUF_HIGH_WATER
             {
                 return self.flush();
             }
-            let next = match ctx.state.changes_after(sent, CHANGES_PER_READ) {
+            let Some(read) = ctx.state.try_changes_after(sent, CHANGES_PER_READ) else {
+                return self.flush();
+            };
+            let next = match read {
                 Ok(ChangesAfter::Changes(changes)) if !changes.is_empty() => {
                     let (messages, oversized) = pack_changes(&changes, head);
                     let mut last = sent;
@@ -374,14 +394,14 @@ impl Link {
                         self.send(m, ctx.now);
                     }
                     if oversized.is_some() {
-                        self.send_snapshot(ctx)?
-                    } else {
-                        last
+                        self.wants_snapshot = true;
                     }
+                    last
                 }
                 Ok(ChangesAfter::Changes(_)) => return self.flush(),
                 Ok(ChangesAfter::Compacted { .. } | ChangesAfter::Replaced { .. }) => {
-                    self.send_snapshot(ctx)?
+                    self.wants_snapshot = true;
+                    continue;
                 }
                 Err(e) => return Err(Close::Protocol(format!("cannot read the change log: {e}"))),
             };
@@ -392,26 +412,58 @@ impl Link {
         }
     }
 
-    /// Sends the whole database as snapshot chunks; the replica's ack may take the
-    /// snapshot's install grace ([`SNAPSHOT_INSTALL_GRACE_PER_MIB`]).
-    fn send_snapshot(&mut self, ctx: &mut Ctx<'_>) -> Result<u64, Close> {
-        // The store lock is held for a reference count; the model is built outside it.
-        let (policy, seq) = ctx.state.snapshot();
-        let chunks = snapshot_chunks(&policy.to_database(), seq)
-            .map_err(|e| Close::Protocol(e.to_string()))?;
+    /// Moves a wanted snapshot along: starts encoding it on its own thread (the database at
+    /// its sequence, taken from the store without waiting), and once it is encoded sends its
+    /// chunks and returns its sequence. The replication loop keeps beating meanwhile: encoding
+    /// a million users takes seconds.
+    fn poll_snapshot(&mut self, ctx: &mut Ctx<'_>) -> Result<Option<u64>, Close> {
+        if self.wants_snapshot {
+            let Some((policy, seq)) = ctx.state.try_snapshot() else {
+                return Ok(None);
+            };
+            let (tx, rx) = std::sync::mpsc::channel();
+            let table = ctx.table.clone();
+            std::thread::Builder::new()
+                .name("snapshot".into())
+                .spawn(move || {
+                    let chunks = snapshot_chunks(&policy.to_database(), seq);
+                    let _ = tx.send(chunks.map(|c| (c, seq)).map_err(|e| e.to_string()));
+                    table.wake();
+                })
+                .map_err(Close::Io)?;
+            self.wants_snapshot = false;
+            self.snapshot_job = Some(rx);
+        }
+        let Some(job) = &self.snapshot_job else {
+            return Ok(None);
+        };
+        let (chunks, seq) = match job.try_recv() {
+            Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(None),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                return Err(Close::Protocol("the snapshot encoder stopped".into()))
+            }
+            Ok(encoded) => encoded.map_err(Close::Protocol)?,
+        };
+        self.snapshot_job = None;
+        self.send_snapshot(chunks, seq, ctx.now);
+        Ok(Some(seq))
+    }
+
+    /// Sends an encoded snapshot; the replica's ack may take the snapshot's install grace
+    /// ([`SNAPSHOT_INSTALL_GRACE_PER_MIB`]).
+    fn send_snapshot(&mut self, chunks: Vec<ReplMessage>, seq: u64, now: Instant) {
         log::info!(
             "replica {} gets a snapshot at sequence {seq} ({} chunks): its sequence is no longer in the change log, or an import replaced the database",
             self.host.as_deref().unwrap_or("-"),
             chunks.len()
         );
         for c in &chunks {
-            self.send(c, ctx.now);
+            self.send(c, now);
         }
         let mib = u32::try_from(chunks.len() * SNAPSHOT_CHUNK_BYTES / (1024 * 1024) + 1)
             .unwrap_or(u32::MAX);
         let grace = SNAPSHOT_INSTALL_GRACE_PER_MIB.saturating_mul(mib);
-        self.liveness.expect_answer_within(ctx.now, grace);
-        Ok(seq)
+        self.liveness.expect_answer_within(now, grace);
     }
 
     fn send(&mut self, msg: &ReplMessage, now: Instant) {
@@ -438,12 +490,13 @@ impl Link {
             Verdict::Quiet => Ok(()),
             Verdict::SendHeartbeat => {
                 if !self.phase.in_handshake() {
-                    let head = ctx.state.read(|s| s.sequence());
+                    let head = ctx.state.db_status().sequence();
                     self.send(&ReplMessage::Heartbeat { seq: head }, ctx.now);
                 } else {
                     self.liveness.on_sent(ctx.now);
                 }
-                self.flush()
+                // Also the retry of what a busy store postponed.
+                self.catch_up(ctx)
             }
             Verdict::PeerSilent => Err(Close::Silent),
             Verdict::AnswerOverdue => Err(Close::AnswerOverdue),

@@ -69,6 +69,12 @@ pub struct LinkTable {
 }
 
 impl LinkTable {
+    /// Wakes the replication loop (a commit, an encoded snapshot); a failed wake only delays
+    /// the work to the next heartbeat tick.
+    fn wake(&self) {
+        let _ = self.waker.wake();
+    }
+
     fn update(&self, host: &str, f: impl FnOnce(&mut LinkRecord)) {
         let mut records = self.records.lock();
         let record = records.entry(host.to_string()).or_insert(LinkRecord {
@@ -90,9 +96,16 @@ impl CommitListener for LinkTable {
 
 impl ReplicaLinks for LinkTable {
     fn links(&self) -> Vec<ReplicaLinkStatus> {
-        let (head, allowed) = self
+        // Lock-free (the published snapshot and sequence): `status` answers while a long
+        // write holds the store.
+        let head = self.state.db_status().sequence();
+        let allowed: Vec<String> = self
             .state
-            .read(|s| (s.sequence(), s.database().replicas.clone()));
+            .policy()
+            .load()
+            .replicas()
+            .map(String::from)
+            .collect();
         let records = self.records.lock();
         let now = Instant::now();
         let mut hosts: Vec<String> = allowed;
@@ -137,7 +150,7 @@ pub fn start(
     // A master that starts with replicas registered may be a former master coming back after
     // one of them was promoted: it takes writes only once a replica holding its epoch is on a
     // link. Replicas registered later, while it runs, need no such check.
-    if state.read(|s| !s.database().replicas.is_empty()) {
+    if state.policy().load().replicas().next().is_some() {
         state.gate_writes_until_confirmed(wait);
     }
     std::thread::Builder::new()
