@@ -25,6 +25,7 @@ use gatehouse_common::session::{ServerInput, ServerSession};
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
 use mio::net::TcpStream;
 use rand::rngs::StdRng;
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,6 +84,8 @@ pub(super) struct Link {
     session: ServerSession,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
+    /// How much of `outbuf` the socket has taken.
+    out_pos: usize,
     pub host: Option<String>,
     liveness: Liveness,
     phase: Phase,
@@ -95,6 +98,8 @@ pub(super) struct Link {
     wants_snapshot: bool,
     /// A snapshot being encoded on its own thread: its chunks and sequence.
     snapshot_job: Option<std::sync::mpsc::Receiver<Result<(Vec<ReplMessage>, u64), String>>>,
+    /// Snapshot chunks not yet sealed into `outbuf` (sent as the socket drains).
+    snapshot_chunks: VecDeque<ReplMessage>,
 }
 
 /// What a link needs from its surroundings.
@@ -116,6 +121,7 @@ impl Link {
             session: ServerSession::new(aes_hardware()),
             inbuf: Vec::new(),
             outbuf: Vec::new(),
+            out_pos: 0,
             host: None,
             liveness: Liveness::new(timings, now),
             phase: Phase::Handshake,
@@ -123,6 +129,7 @@ impl Link {
             authenticated_now: false,
             wants_snapshot: false,
             snapshot_job: None,
+            snapshot_chunks: VecDeque::new(),
         }
     }
 
@@ -362,6 +369,21 @@ impl Link {
             let Phase::Streaming { sent, acked } = self.phase else {
                 return Ok(());
             };
+            // A snapshot goes out as the socket takes it, never more than the high-water mark
+            // ahead, so heartbeats go between its chunks and a loop turn stays short.
+            while !self.snapshot_chunks.is_empty() {
+                while self.unsent() < OUTBUF_HIGH_WATER {
+                    let Some(chunk) = self.snapshot_chunks.pop_front() else {
+                        break;
+                    };
+                    self.send(&chunk, ctx.now);
+                }
+                self.flush()?;
+                if self.unsent() > 0 {
+                    // The socket is full: its next writable event brings us back here.
+                    return Ok(());
+                }
+            }
             if self.snapshot_job.is_some() || self.wants_snapshot {
                 match self.poll_snapshot(ctx)? {
                     Some(seq) => {
@@ -376,7 +398,7 @@ impl Link {
             let head = ctx.state.db_status().sequence();
             if sent >= head
                 || sent - acked >= MAX_UNACKED_CHANGES
-                || self.outbuf.len() >= OUTBUF_HIGH_WATER
+                || self.unsent() >= OUTBUF_HIGH_WATER
             {
                 return self.flush();
             }
@@ -449,19 +471,17 @@ impl Link {
         Ok(Some(seq))
     }
 
-    /// Sends an encoded snapshot; the replica's ack may take the snapshot's install grace
-    /// ([`SNAPSHOT_INSTALL_GRACE_PER_MIB`]).
+    /// Queues an encoded snapshot for sending; the replica's ack may take the snapshot's
+    /// install grace ([`SNAPSHOT_INSTALL_GRACE_PER_MIB`]).
     fn send_snapshot(&mut self, chunks: Vec<ReplMessage>, seq: u64, now: Instant) {
         log::info!(
             "replica {} gets a snapshot at sequence {seq} ({} chunks): its sequence is no longer in the change log, or an import replaced the database",
             self.host.as_deref().unwrap_or("-"),
             chunks.len()
         );
-        for c in &chunks {
-            self.send(c, now);
-        }
         let mib = u32::try_from(chunks.len() * SNAPSHOT_CHUNK_BYTES / (1024 * 1024) + 1)
             .unwrap_or(u32::MAX);
+        self.snapshot_chunks = chunks.into();
         let grace = SNAPSHOT_INSTALL_GRACE_PER_MIB.saturating_mul(mib);
         self.liveness.expect_answer_within(now, grace);
     }
@@ -503,22 +523,33 @@ impl Link {
         }
     }
 
-    /// Writes what the socket takes.
+    /// Writes what the socket takes. The written part is dropped from the front of the buffer
+    /// only once it is at least half of it, so a large buffer is not moved on every write.
     pub fn flush(&mut self) -> Result<(), Close> {
-        let mut written = 0;
         let result = loop {
-            if written == self.outbuf.len() {
+            if self.out_pos == self.outbuf.len() {
                 break Ok(());
             }
-            match self.stream.write(&self.outbuf[written..]) {
+            match self.stream.write(&self.outbuf[self.out_pos..]) {
                 Ok(0) => break Err(Close::Io(io::ErrorKind::WriteZero.into())),
-                Ok(n) => written += n,
+                Ok(n) => self.out_pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => break Err(Close::Io(e)),
             }
         };
-        self.outbuf.drain(..written);
+        if self.out_pos == self.outbuf.len() {
+            self.outbuf.clear();
+            self.out_pos = 0;
+        } else if self.out_pos * 2 >= self.outbuf.len() {
+            self.outbuf.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
         result
+    }
+
+    /// Bytes sealed and not yet taken by the socket.
+    fn unsent(&self) -> usize {
+        self.outbuf.len() - self.out_pos
     }
 }

@@ -226,6 +226,14 @@ impl Follower {
                     }
                 }
             }
+            // A long stream (a snapshot's chunks) never gives a quiet moment: heartbeats are
+            // due by the clock, not only when a read times out.
+            if liveness.poll(Instant::now()) == Verdict::SendHeartbeat {
+                link.send(&ReplMessage::Heartbeat {
+                    seq: self.store.sequence(),
+                })?;
+                liveness.on_sent(Instant::now());
+            }
             self.send_reports(&mut link, &mut liveness)?;
         }
     }
