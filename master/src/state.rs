@@ -4,9 +4,9 @@
 //!
 //! Not pure (the store does I/O). Shared as `Arc<MasterState>` by the admin socket threads,
 //! the daemon, and replication. Every write goes through [`MasterState::apply`] (or
-//! `apply_many`), which commits, then publishes the new snapshots, then notifies listeners —
-//! all under the store lock, so agents and replicas see changes in sequence order and never
-//! one not yet durable. Reads of the database take no lock: the published snapshot
+//! `apply_many`), which commits, then publishes the new snapshots (under the store lock, so
+//! agents see changes in sequence order and never one not yet durable), then wakes the
+//! listeners (replication reads the log, in order, once the lock is free). Reads of the database take no lock: the published snapshot
 //! ([`MasterState::policy`]) is the database, so `status` and listings answer while a long
 //! import holds the store.
 
@@ -238,6 +238,8 @@ impl MasterState {
         self.oldest_log_seq
             .store(store.oldest_available().unwrap_or(0), Ordering::Relaxed);
         self.db_status.confirm(seq);
+        // The listeners (replication's wake-up) look at the store: wake them once it is free.
+        drop(store);
         for listener in self.listeners.read().iter() {
             listener.committed(seq);
         }

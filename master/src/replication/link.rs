@@ -31,6 +31,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How soon the link tries the store again when a write held it (2 ms): short next to a
+/// change's fsync, and a busy store costs one failed `try_lock` per link per retry.
+const STORE_BUSY_RETRY: Duration = Duration::from_millis(2);
+
 /// Unsent bytes above which the link stops reading more changes from the store until the
 /// socket drains (4 MiB).
 const OUTBUF_HIGH_WATER: usize = 4 * 1024 * 1024;
@@ -100,6 +104,8 @@ pub(super) struct Link {
     snapshot_job: Option<std::sync::mpsc::Receiver<Result<(Vec<ReplMessage>, u64), String>>>,
     /// Snapshot chunks not yet sealed into `outbuf` (sent as the socket drains).
     snapshot_chunks: VecDeque<ReplMessage>,
+    /// When to try the store again after it was busy.
+    store_retry: Option<Instant>,
 }
 
 /// What a link needs from its surroundings.
@@ -130,11 +136,13 @@ impl Link {
             wants_snapshot: false,
             snapshot_job: None,
             snapshot_chunks: VecDeque::new(),
+            store_retry: None,
         }
     }
 
     pub fn next_deadline(&self) -> Instant {
         let live = self.liveness.next_deadline();
+        let live = self.store_retry.map_or(live, |at| live.min(at));
         match self.phase.in_handshake() {
             true => live.min(self.handshake_deadline),
             false => live,
@@ -403,6 +411,7 @@ impl Link {
                 return self.flush();
             }
             let Some(read) = ctx.state.try_changes_after(sent, CHANGES_PER_READ) else {
+                self.store_retry = Some(ctx.now + STORE_BUSY_RETRY);
                 return self.flush();
             };
             let next = match read {
@@ -441,6 +450,7 @@ impl Link {
     fn poll_snapshot(&mut self, ctx: &mut Ctx<'_>) -> Result<Option<u64>, Close> {
         if self.wants_snapshot {
             let Some((policy, seq)) = ctx.state.try_snapshot() else {
+                self.store_retry = Some(ctx.now + STORE_BUSY_RETRY);
                 return Ok(None);
             };
             let (tx, rx) = std::sync::mpsc::channel();
@@ -505,6 +515,10 @@ impl Link {
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Close> {
         if self.phase.in_handshake() && ctx.now >= self.handshake_deadline {
             return Err(Close::HandshakeTimeout);
+        }
+        if self.store_retry.is_some_and(|at| at <= ctx.now) {
+            self.store_retry = None;
+            self.catch_up(ctx)?;
         }
         match self.liveness.poll(ctx.now) {
             Verdict::Quiet => Ok(()),
