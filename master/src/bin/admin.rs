@@ -214,7 +214,7 @@ fn ask_long(
 }
 
 /// Requests per `BatchAdd` message: well under the request size cap for any line a person
-/// writes (a route with its window is about 200 bytes of RON; the cap is 64 KiB).
+/// writes (a route with its window is about 200 bytes of RON; the cap is 1 MiB).
 const BATCH_REQUESTS_PER_MESSAGE: usize = 100;
 
 /// `batch FILE`: every line a command, all sent as one batch, committed at once.

@@ -192,7 +192,9 @@ impl Store {
             })?;
         }
         let sql = |e| StoreError::sqlite(&name, e);
+        let started = std::time::Instant::now();
         let db = tables::read_all(&conn).map_err(sql)?;
+        let read = started.elapsed();
         let sequence = read_sequence(&conn, &name)?;
         let meta_u64 = |key: &str| -> Result<Option<u64>, StoreError> {
             match schema::get_meta(&conn, key).map_err(sql)? {
@@ -208,7 +210,17 @@ impl Store {
             path: name.clone(),
             error,
         })?;
-        drop(db);
+        // Millions of small strings: freed on another thread, not on the start-up path.
+        let _ = std::thread::Builder::new()
+            .name("free".into())
+            .spawn(move || drop(db));
+        log::info!(
+            "{name}: {} users, {} hosts, {} routes read in {read:?}, compiled in {:?}",
+            policy.user_count(),
+            policy.host_count(),
+            policy.route_count(),
+            started.elapsed() - read
+        );
         // The rows keep the positions they were written with (gaps where entities were
         // removed); new ones must come after all of them.
         policy.reserve_positions(schema::max_position(&conn).map_err(sql)? + 1);

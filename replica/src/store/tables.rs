@@ -8,12 +8,14 @@
 //! friends), so a row is written without reading any other row, and a write costs the rows it
 //! writes. Every statement is prepared once per connection (`prepare_cached`).
 
+use gatehouse_common::policy::NameHasher;
 use gatehouse_common::policy::{
     Change, Database, Host, HostGroup, Lockout, PolicySnapshot, Route, RouteTarget, UnixAccount,
     UnixGroup, User, UserClass,
 };
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 /// Statements a connection keeps prepared: every one this module and the store use (about
 /// 40), with room to spare; SQLite's own default of 16 would re-prepare in a loop.
@@ -381,9 +383,13 @@ fn write_replicas<'a>(
     Ok(())
 }
 
+/// Parent name → its list, hashed like the policy's name maps (FNV: the names are the
+/// database's own, read at start-up, where SipHash was a visible part of the time).
+type Lists = HashMap<String, Vec<String>, BuildHasherDefault<NameHasher>>;
+
 /// Reads `SELECT key, value FROM ... ORDER BY key, position` into key → values in order.
-fn read_lists(conn: &Connection, sql: &str) -> rusqlite::Result<HashMap<String, Vec<String>>> {
-    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+fn read_lists(conn: &Connection, sql: &str) -> rusqlite::Result<Lists> {
+    let mut map = Lists::default();
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
@@ -406,7 +412,8 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<Database> {
         conn,
         "SELECT user, class FROM user_class_members ORDER BY user, position",
     )?;
-    let mut routes: HashMap<(String, String), Vec<Route>> = HashMap::new();
+    let mut routes: HashMap<(String, String), Vec<Route>, BuildHasherDefault<NameHasher>> =
+        HashMap::default();
     {
         let mut stmt = conn.prepare(
             "SELECT owner_kind, owner, rule, time_window, expires FROM routes
