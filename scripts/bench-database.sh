@@ -88,7 +88,9 @@ admin() { "$BIN/gatehouse-admin" --socket "$D/admin.sock" "$@"; }
 head_seq() { admin status | sed -n 's/^sequence: *\([0-9]*\).*/\1/p' | head -n1; }
 
 start_master() {
-    "$BIN/gatehouse-master" --config "$D/master.ron" >"$D/master.out" 2>"$D/master.log" &
+    # --accept-writes: the bench restarts its own master (no replica was ever promoted), and
+    # its first changes must not wait for the fresh followers to confirm the epoch.
+    "$BIN/gatehouse-master" --config "$D/master.ron" --accept-writes >"$D/master.out" 2>"$D/master.log" &
     MASTER=$!
     PIDS+=("$MASTER")
 }

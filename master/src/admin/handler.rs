@@ -257,7 +257,11 @@ pub fn handle(
                 total: entities,
             });
             let replace = [Change::ReplaceAll { database }];
-            match commit_all(state, &replace, progress) {
+            let committed = commit_all(state, &replace, progress);
+            drop(replace);
+            // The import's text and model are gone: give their memory back.
+            crate::store::return_free_memory();
+            match committed {
                 Ok(seq) => AdminResponse::Done { seq },
                 Err((kind, message)) => error(kind, message),
             }

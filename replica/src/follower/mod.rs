@@ -379,6 +379,8 @@ impl Follower {
                 .map_err(|_| LinkError::Store("the snapshot install panicked".into()))
         })?;
         let users = installed.map_err(|e| LinkError::Store(e.to_string()))?;
+        // The snapshot's model and bytes are gone: give their memory back.
+        crate::store::return_free_memory();
         log::info!(
             "installed the snapshot at sequence {seq} ({users} users) in {:?}",
             started.elapsed()
