@@ -66,7 +66,7 @@ loadgen() { ip netns exec "$NS" "$BIN/gatehouse-loadgen" "$@"; }
 ms() { jq -r "$1 / 1000 | . * 10 | round / 10" "$2"; }
 
 log "building (release)"
-(cd "$ROOT" && cargo build --release --locked -p gatehouse-replica -p gatehouse-agent --bins) >&2
+(cd "$ROOT" && cargo build --release --locked -p gatehouse-replica -p gatehouse-loadgen --bins) >&2
 
 ip netns add "$NS"
 NS_MADE=1

@@ -71,7 +71,7 @@ command -v jq >/dev/null || { log "jq is needed"; exit 1; }
 if [ "$BUILD" = 1 ]; then
     log "building (release)"
     (cd "$ROOT" && cargo build --release --locked -p gatehouse-replica -p gatehouse-master \
-        -p gatehouse-agent --bins) >&2
+        -p gatehouse-agent -p gatehouse-loadgen --bins) >&2
 fi
 
 # The lab: bridge namespace, five hosts wired to it.

@@ -52,7 +52,7 @@ slab_snapshot() {
 tcp_mem_pages() { in_ns awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
 
 log "building (release)"
-(cd "$ROOT" && cargo build --release --locked -p gatehouse-replica -p gatehouse-agent --bins) >&2
+(cd "$ROOT" && cargo build --release --locked -p gatehouse-replica -p gatehouse-loadgen --bins) >&2
 
 ip netns add "$NS"
 NS_MADE=1

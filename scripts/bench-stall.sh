@@ -69,7 +69,7 @@ naive_connect() {
 }
 
 log "building (release)"
-(cd "$ROOT" && cargo build --release --locked -p gatehouse-replica -p gatehouse-agent --bins) >&2
+(cd "$ROOT" && cargo build --release --locked -p gatehouse-replica -p gatehouse-loadgen --bins) >&2
 
 ip netns add "$NS"
 NS_MADE=1

@@ -19,7 +19,10 @@
 # SKIP_BUILD=1 (use the binaries already built), BIN_DIR (where they are; default
 # target/release), BASE_BIN_DIR (optional: a directory with an earlier build's
 # gatehouse-replica; it is started too, pinned like the others, and measured in every round with
-# the lean client, so a change's cost is a per-round ratio to the build before it).
+# the lean client, so a change's cost is a per-round ratio to the build before it),
+# AUDIT=1 (also start two replicas with the audit journal on, `answer_after: Synced` and
+# `Written` (the default), measured in every round with the lean client: their req/s and p50/p99, and per
+# round their ratio to the journal-off replica and to redis; docs/BENCHMARKS.md, "Audit").
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -58,7 +61,7 @@ wait_for_line() {
 }
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    cargo build --release --locked -p gatehouse-replica -p gatehouse-agent \
+    cargo build --release --locked -p gatehouse-replica -p gatehouse-loadgen \
         --bin gatehouse-replica --bin gatehouse-loadgen >&2
 fi
 bin_dir=${BIN_DIR:-$root/target/release}
@@ -85,6 +88,13 @@ EOF
 cat >"$WORK/replica-base.ron" <<EOF
 (listen: "127.0.0.1:0", database: "db.ron")
 EOF
+for mode in Synced Written; do
+    cat >"$WORK/replica-audit-$mode.ron" <<EOF
+(listen: "127.0.0.1:0", database: "db.ron",
+ audit: (enabled: true, dir: "audit-$mode", answer_after: $mode),
+ bridge: (max_handshakes: 8192, max_handshakes_per_source: 8192))
+EOF
+done
 # Starts replica binary $1 with config $2, pinned, logging to $WORK/$3.{out,log}; sets
 # started_pid and started_addr once it is listening.
 start_replica() {
@@ -101,6 +111,15 @@ base_pid="" base_addr=""
 if [[ -n "${BASE_BIN_DIR:-}" ]]; then
     start_replica "$BASE_BIN_DIR/gatehouse-replica" "$WORK/replica-base.ron" base
     base_pid=$started_pid base_addr=$started_addr
+fi
+
+declare -A audit_addr=() audit_pid=()
+if [[ "${AUDIT:-0}" == 1 ]]; then
+    for mode in Synced Written; do
+        start_replica "$replica_bin" "$WORK/replica-audit-$mode.ron" "audit-$mode"
+        audit_addr[$mode]=$started_addr
+        audit_pid[$mode]=$started_pid
+    done
 fi
 
 redis_port=$(free_port)
@@ -155,9 +174,14 @@ echo "replica pid $replica_pid on $replica_addr, redis pid $redis_pid on $redis_
 # client, so the server is what is measured), and the redis client.
 clients=(engine direct redis)
 declare -A label=([engine]="gatehouse, agent engine" [direct]="gatehouse, lean client" [redis]="redis GET" [base]="base build, lean client")
+label[Synced]="audit journal on (Synced), lean client"
+label[Written]="audit journal on (Written), lean client"
 if [[ -n "$base_pid" ]]; then
     clients=(engine direct base redis)
     echo "base replica pid $base_pid on $base_addr (from $BASE_BIN_DIR)" >&2
+fi
+if [[ "${AUDIT:-0}" == 1 ]]; then
+    clients+=(Synced Written)
 fi
 
 # Runs one client against its server for one round; prints "req_per_s".
@@ -180,6 +204,11 @@ run_client() {
             "$loadgen_bin" direct --server "$base_addr" --identities "$WORK/identities.ron" \
             --agents "$n" --duration "$DURATION" --pin-cpu "$CLIENT_CPU" --json "$json"
         ;;
+    Synced | Written)
+        measured_run "$json" "${audit_pid[$client]}" \
+            "$loadgen_bin" direct --server "${audit_addr[$client]}" --identities "$WORK/identities.ron" \
+            --agents "$n" --duration "$DURATION" --pin-cpu "$CLIENT_CPU" --json "$json"
+        ;;
     redis)
         measured_run "$json" "$redis_pid" \
             "$loadgen_bin" redis --addr "$redis_addr" --connections "$n" --duration "$DURATION" \
@@ -188,7 +217,7 @@ run_client() {
     esac
 }
 
-rows=() cpu_rows=() us_rows=()
+rows=() cpu_rows=() us_rows=() audit_rows=()
 for n in $COUNTS; do
     declare -A best=() cells=() cpu=() ratios=() server_us=()
     for ((round = 1; round <= REPEAT; round++)); do
@@ -216,6 +245,12 @@ for n in $COUNTS; do
         if [[ -n "$base_pid" ]]; then
             ratios[base]+=" ${got[direct]}/${got[base]}"
         fi
+        if [[ "${AUDIT:-0}" == 1 ]]; then
+            for mode in Synced Written; do
+                ratios[$mode]+=" ${got[$mode]}/${got[direct]}"
+                ratios[$mode-redis]+=" ${got[$mode]}/${got[redis]}"
+            done
+        fi
     done
     row="| $n | ${cells[engine]} | ${cells[direct]} | ${cells[redis]}"
     for c in engine direct; do
@@ -232,12 +267,24 @@ r = sorted(int(a) / max(int(b), 1) for a, b in (p.split("/") for p in sys.argv[1
 print(" | %.2f (%.2f-%.2f)" % (statistics.median(r), r[0], r[-1]))' ${ratios[base]})
         row+=" | ${cells[base]}"
     fi
+    if [[ "${AUDIT:-0}" == 1 ]]; then
+        audit_row="| $n | ${cells[direct]}"
+        for mode in Synced Written; do
+            audit_row+=" | ${cells[$mode]}"
+            for r in "$mode" "$mode-redis"; do
+                audit_row+=$(python3 -c 'import statistics, sys
+r = sorted(int(a) / max(int(b), 1) for a, b in (p.split("/") for p in sys.argv[1:]))
+print(" | %.2f (%.2f-%.2f)" % (statistics.median(r), r[0], r[-1]))' ${ratios[$r]})
+            done
+        done
+        audit_rows+=("$audit_row |")
+    fi
     rows+=("$row |")
     cpu_rows+=("| $n | ${cpu[engine]} | ${cpu[direct]} | ${cpu[redis]} |")
     # What a request cost each server, over all rounds: the comparison that does not depend
     # on which side was the limit.
     us_row="| $n"
-    for c in engine direct base redis; do
+    for c in engine direct base Synced Written redis; do
         [[ -n "${server_us[$c]:-}" ]] || continue
         us_row+=$(python3 -c 'import statistics, sys
 v = sorted(float(x) for x in sys.argv[1:])
@@ -274,13 +321,24 @@ done
 echo
 echo "Server CPU per request over all rounds, µs: median (range):"
 echo
-if [[ -n "$base_pid" ]]; then
-    echo "| agents | replica, engine run | replica, lean run | base build, lean run | redis |"
-    echo "|---:|---:|---:|---:|---:|"
-else
-    echo "| agents | replica, engine run | replica, lean run | redis |"
-    echo "|---:|---:|---:|---:|"
-fi
+us_header="| agents | replica, engine run | replica, lean run"
+us_rule="|---:|---:|---:"
+if [[ -n "$base_pid" ]]; then us_header+=" | base build, lean run"; us_rule+="|---:"; fi
+if [[ "${AUDIT:-0}" == 1 ]]; then us_header+=" | journal Synced, lean run | journal Written, lean run"; us_rule+="|---:|---:"; fi
+echo "$us_header | redis |"
+echo "$us_rule|---:|"
 for row in "${us_rows[@]}"; do
     echo "$row"
 done
+
+if [[ "${AUDIT:-0}" == 1 ]]; then
+    echo
+    echo "The audit journal, lean client (best round: req/s | p50 ms | p99 ms | errors); ratios per"
+    echo "round, median (range): journal on / journal off, and journal on / redis:"
+    echo
+    echo "| agents | journal off req/s | p50 | p99 | errors | Synced req/s | p50 | p99 | errors | Synced / off | Synced / redis | Written req/s | p50 | p99 | errors | Written / off | Written / redis |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for row in "${audit_rows[@]}"; do
+        echo "$row"
+    done
+fi

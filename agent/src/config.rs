@@ -8,11 +8,12 @@
 use crate::balance::Balancing;
 use crate::budget::MAX_REQUEST_DEADLINE;
 use crate::config_failover::FailoverConfig;
+use crate::config_servers::{resolve_all, Resolved};
 use crate::connect_plan::{MAX_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY};
 use crate::offline::config::{self as offline_config, CacheConfig, OfflineConfig};
 use gatehouse_common::config::{load_ron, parse_ron, ConfigError};
 use serde::{Deserialize, Serialize};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -120,6 +121,9 @@ pub struct AgentConfig {
     /// `servers` resolved, same order; filled by `load` / `parse`.
     #[serde(skip)]
     server_addrs: Vec<SocketAddr>,
+    /// Entries of `servers` that did not resolve (`config_servers`).
+    #[serde(skip)]
+    unresolved: Vec<(String, String)>,
 }
 
 fn default_probe_fanout() -> usize {
@@ -174,7 +178,8 @@ impl AgentConfig {
         parse_ron::<AgentConfig>(path, text)?.checked(path)
     }
 
-    /// The servers' addresses, in configured order (index = server index everywhere else).
+    /// The servers' addresses, in configured order (index = server index everywhere else),
+    /// without the names that did not resolve.
     pub fn server_addrs(&self) -> &[SocketAddr] {
         &self.server_addrs
     }
@@ -269,34 +274,25 @@ impl AgentConfig {
         if let Err((field, why)) = offline_config::check(&self.cache, &self.offline) {
             return bad(&field, why);
         }
-        let mut addrs: Vec<SocketAddr> = Vec::with_capacity(self.servers.len());
-        for (i, text) in self.servers.iter().enumerate() {
-            let field = format!("servers[{i}]");
-            let addr = match resolve(text) {
-                Ok(addr) => addr,
-                Err(msg) => return bad(&field, format!("{text:?}: {msg}")),
-            };
-            if addrs.contains(&addr) {
-                return bad(&field, format!("{text:?} ({addr}) is listed twice"));
-            }
-            addrs.push(addr);
+        match resolve_all(&self.servers) {
+            Ok(resolved) => self.set_resolved(resolved),
+            Err((field, msg)) => return bad(&field, msg),
         }
-        self.server_addrs = addrs;
         Ok(self)
     }
-}
 
-/// "ip:port" parsed directly; "name:port" resolved (first address).
-fn resolve(text: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
+    /// Takes a resolution of `servers` (at load, and again when the daemon retries names
+    /// that did not resolve).
+    pub fn set_resolved(&mut self, resolved: Resolved) {
+        self.server_addrs = resolved.addrs;
+        self.unresolved = resolved.unresolved;
     }
-    let mut found = text
-        .to_socket_addrs()
-        .map_err(|e| format!("expected \"host:port\": {e}"))?;
-    found
-        .next()
-        .ok_or_else(|| "the name has no addresses".to_string())
+
+    /// Entries of `servers` that did not resolve when last tried, with why (the agent runs
+    /// with the others and retries these).
+    pub fn unresolved_servers(&self) -> &[(String, String)] {
+        &self.unresolved
+    }
 }
 
 #[cfg(test)]

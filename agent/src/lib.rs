@@ -16,7 +16,9 @@
 //! - [`offline`]: the cache of identities, decisions and password verifiers, and the rules of
 //!   offline answers.
 //! - [`daemon`]: the agent daemon (not pure: socket, signals, event loop).
-//! - [`loadgen`]: the load generator (`gatehouse-loadgen`), an I/O shell over engines.
+//!
+//! The load generator (`gatehouse-loadgen`, crate `loadgen/`) drives this engine and driver
+//! from outside: it is not part of the agent installed on managed hosts.
 //!
 //! docs/AGENT.md describes how these fit together.
 
@@ -27,12 +29,12 @@ pub mod balance;
 pub mod budget;
 pub mod config;
 pub mod config_failover;
+pub mod config_servers;
 pub mod connect_plan;
 pub mod daemon;
 pub mod driver;
 pub mod engine;
 pub mod latency;
-pub mod loadgen;
 pub mod local;
 pub mod offline;
 pub mod probe_round;

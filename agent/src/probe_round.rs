@@ -222,18 +222,26 @@ impl ProbeRound {
         }
     }
 
-    /// Ends the round: answered candidates, then silent ones, and the silent list.
+    /// Ends the round: answered candidates, then unanswered ones, and the silent list. A
+    /// server counts as silent only when the round waited its whole timeout for it: a round
+    /// that ended early on `min_replies` did not give the others their time, and marking a
+    /// healthy server that was merely slower than two others "suspect" would be untrue (it
+    /// showed as `[suspect]` in `gatehouse-agent status`).
     pub fn finish(self) -> ProbeOutcome {
         let answered = self.slots.iter().filter(|s| s.load.is_some());
-        let silent_slots = self.slots.iter().filter(|s| s.load.is_none());
+        let unanswered = self.slots.iter().filter(|s| s.load.is_none());
         let candidates = answered
-            .chain(silent_slots.clone())
+            .chain(unanswered.clone())
             .map(|s| Candidate {
                 server: s.target.server,
                 load: s.load,
             })
             .collect();
-        let silent = silent_slots.map(|s| s.target.server).collect();
+        let waited_out = self.replies < self.min_replies;
+        let silent = match waited_out {
+            true => unanswered.map(|s| s.target.server).collect(),
+            false => Vec::new(),
+        };
         ProbeOutcome { candidates, silent }
     }
 }

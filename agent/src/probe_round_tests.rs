@@ -115,7 +115,29 @@ fn the_round_ends_at_min_replies() {
             },
         ]
     );
-    assert_eq!(out.silent, vec![1]);
+    assert_eq!(
+        out.silent,
+        Vec::<usize>::new(),
+        "server 1 was not given its timeout: slower, not silent (never [suspect] for that)"
+    );
+}
+
+#[test]
+fn only_a_round_that_waited_its_timeout_calls_the_unanswered_silent() {
+    let t0 = Instant::now();
+    let budget = Deadline::after(t0, 5000 * MS);
+    let mut rng = StdRng::seed_from_u64(9);
+    let params = ProbeParams {
+        fanout: 3,
+        timeout: 100 * MS,
+        min_replies: 2,
+    };
+    let mut round = ProbeRound::for_servers(t0, vec![0, 1, 2], params, &budget, &mut rng);
+    let t = round.targets();
+    round.handle_reply(t[0].server, t[0].probe_id, load(1000));
+    assert!(!round.is_done(t0 + 99 * MS));
+    assert!(round.is_done(t0 + 100 * MS));
+    assert_eq!(round.finish().silent, vec![1, 2]);
 }
 
 #[test]

@@ -3,7 +3,10 @@
 //! files, peer credentials), and `service`, which talks to the service manager (notifications,
 //! watchdog, signals, log output).
 
+pub mod audit;
 pub mod backoff;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod identity;

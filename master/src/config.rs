@@ -3,7 +3,9 @@
 //! settings (the same section as a replica's), the metrics endpoint and the log level. Reads
 //! one file; errors name the file and the field.
 
+use crate::audit::{MasterAuditConfig, MasterAuditFile};
 use crate::lockout::config::{LockoutConfig, LockoutFile};
+use crate::passwords::{PasswordPolicy, PasswordPolicyFile};
 use gatehouse_common::config::{load_ron, ConfigError};
 use gatehouse_common::service::logging;
 use gatehouse_replica::bridge::{BridgeConfig, BridgeFile};
@@ -62,6 +64,12 @@ struct MasterFile {
     /// Where `gatehouse-admin` may assign uids and gids.
     #[serde(default)]
     unix_ids: Option<UnixIdsFile>,
+    /// The audit trail (`crate::audit::config`); every field optional.
+    #[serde(default)]
+    audit: MasterAuditFile,
+    /// What a new password must be (`crate::passwords`); every field optional.
+    #[serde(default)]
+    password_policy: PasswordPolicyFile,
 }
 
 /// The `unix_ids` section as written.
@@ -141,6 +149,8 @@ pub struct MasterConfig {
     pub unix_ids: UnixIdRanges,
     pub metrics_listen: Option<SocketAddr>,
     pub log_level: Option<LevelFilter>,
+    pub audit: MasterAuditConfig,
+    pub password_policy: PasswordPolicy,
 }
 
 impl MasterConfig {
@@ -159,7 +169,11 @@ impl MasterConfig {
                 .unwrap_or(Path::new("."))
                 .join(DEFAULT_MASTER_KEY_FILE),
         };
+        let audit = MasterAuditConfig::from_file(&file.audit, path, base, &database)?;
+        let password_policy = PasswordPolicy::from_file(&file.password_policy, path, base)?;
         Ok(MasterConfig {
+            audit,
+            password_policy,
             listen: file.listen,
             database,
             master_key,
@@ -215,5 +229,8 @@ impl ServerConfig for MasterConfig {
         restart_only(out, "metrics_listen", &a.metrics_listen, &b.metrics_listen);
         restart_only(out, "unix_ids", &a.unix_ids, &b.unix_ids);
         restart_only(out, "lockout", &a.lockout, &b.lockout);
+        restart_only(out, "audit", &a.audit, &b.audit);
+        let rules = |c: &Self| (c.password_policy.default, c.password_policy.classes.clone());
+        restart_only(out, "password_policy", &rules(a), &rules(b));
     }
 }

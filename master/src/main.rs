@@ -6,76 +6,91 @@
 //! config, 1 for a runtime failure (store refused, socket in use).
 
 use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use gatehouse_common::cli::{exit_for, print_generated, Generate, ManSection, DAEMON_AFTER_HELP};
 use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::repl::LinkTimings;
-use gatehouse_common::service::{self, logging};
+use gatehouse_common::service::logging;
+use gatehouse_master::admin::handler::AdminServices;
 use gatehouse_master::admin::server;
+use gatehouse_master::audit::Audit;
 use gatehouse_master::config::MasterConfig;
 use gatehouse_master::identity;
 use gatehouse_master::lockout::{self, MasterEvents};
-use gatehouse_master::metrics::{LinksCollector, LockoutCollector};
+use gatehouse_master::metrics::{AuditCollector, LinksCollector, LockoutCollector};
 use gatehouse_master::replication;
 use gatehouse_master::state::MasterState;
 use gatehouse_master::store::Store;
+use gatehouse_replica::audit::{Journal, Recorder};
 use gatehouse_replica::auth_events::LogThen;
 use gatehouse_replica::bridge::{BridgeParts, Reactor};
 use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::metrics::collect::{BridgeCollector, DbCollector};
+use gatehouse_replica::metrics::journal::JournalCollector;
 use gatehouse_replica::net::bind_tcp_and_udp;
 use gatehouse_replica::serving;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-const USAGE: &str = "usage: gatehouse-master --config FILE [--check] [--promote] [--public-key]
-       gatehouse-master --generate-key FILE
-  --config FILE   the master config (RON), e.g. conf/master.ron
-  --check         load and check the config and the store, then exit
-  --promote       make this store the master's at the next epoch: for promoting a replica's
-                  copy when the old master is lost for good (README, \"Promoting a replica\")
-  --accept-writes do not wait for a replica to confirm this master's epoch after a restart
-                  (only when you know no replica has been promoted)
-  --public-key    print the public half of the configured master key (created if missing)
-                  and exit: replicas pin it in their config
-  --generate-key FILE  create a new master key in FILE (mode 0600) and print its public key:
-                  for a replica that may be promoted one day, so others can pin it in advance
-  --version       print the version and exit
-Signals: SIGHUP reloads the config, SIGTERM or SIGINT drains and exits.
-Logging: the config's log_level (default info); RUST_LOG=debug overrides it and shows every
-accept and close. Under systemd, lines carry journald priorities.";
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse-master",
+    version,
+    about = "The Gatehouse master: the security database, its admin socket, replication, and agents served like a replica",
+    after_help = DAEMON_AFTER_HELP
+)]
+struct MasterCli {
+    /// The master config (RON), e.g. /etc/gatehouse/master.ron.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["generate_key", "generate"])]
+    config: Option<PathBuf>,
+    /// Load and check the config and the store, then exit.
+    #[arg(long)]
+    check: bool,
+    /// Make this store the master's at the next epoch: for promoting a replica's copy when the
+    /// old master is lost for good (README, "Promoting a replica").
+    #[arg(long)]
+    promote: bool,
+    /// Do not wait for a replica to confirm this master's epoch after a restart (only when
+    /// you know no replica has been promoted).
+    #[arg(long)]
+    accept_writes: bool,
+    /// Print the public half of the configured master key (created if missing) and exit:
+    /// replicas pin it in their config.
+    #[arg(long)]
+    public_key: bool,
+    /// Create a new master key in FILE (mode 0600) and print its public key: for a replica
+    /// that may be promoted one day, so others can pin it in advance.
+    #[arg(long, value_name = "FILE", exclusive = true)]
+    generate_key: Option<PathBuf>,
+    /// Print the man page or a shell's completions and exit.
+    #[arg(long, value_name = "KIND", exclusive = true)]
+    generate: Option<Generate>,
+}
 
 fn main() -> ExitCode {
     logging::init();
-    let mut config = None;
-    let mut check = false;
-    let mut promote = false;
-    let mut accept_writes = false;
-    let mut public_key = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" => config = args.next().map(PathBuf::from),
-            "--check" => check = true,
-            "--promote" => promote = true,
-            "--accept-writes" => accept_writes = true,
-            "--public-key" => public_key = true,
-            "--generate-key" => return generate_key(args.next()),
-            "-V" | "--version" => {
-                println!("{}", service::version_line("gatehouse-master"));
-                return ExitCode::SUCCESS;
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("gatehouse-master: unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
+    let cli = match MasterCli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit_for(&e, 2),
+    };
+    if let Some(what) = cli.generate {
+        return print_generated(MasterCli::command(), ManSection::Admin, what);
     }
+    if let Some(path) = cli.generate_key {
+        return generate_key(&path);
+    }
+    let MasterCli {
+        config,
+        check,
+        promote,
+        accept_writes,
+        public_key,
+        ..
+    } = cli;
     let Some(config) = config else {
-        eprintln!("gatehouse-master: --config FILE is required\n{USAGE}");
+        eprintln!("gatehouse-master: --config FILE is required");
         return ExitCode::from(2);
     };
     let path = config;
@@ -128,14 +143,14 @@ fn main() -> ExitCode {
 }
 
 /// `--generate-key FILE`: a new key, never over an existing file.
-fn generate_key(path: Option<String>) -> ExitCode {
-    let Some(path) = path else {
-        eprintln!("gatehouse-master: --generate-key needs a FILE\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    match identity::create(std::path::Path::new(&path)) {
+fn generate_key(path: &Path) -> ExitCode {
+    match identity::create(path) {
         Ok(key) => {
-            println!("master key {path} created; public key {}", key.public());
+            println!(
+                "master key {} created; public key {}",
+                path.display(),
+                key.public()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -151,27 +166,48 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
     let state = Arc::new(
         MasterState::with_lockout(store, config.lockout.clone()).with_unix_ids(config.unix_ids),
     );
-    lockout::spawn_applier(state.clone())?;
+    // The audit trail: every server's records stored once; this master's own decisions in
+    // its own journal first, like a replica's.
+    let audit = Audit::open(config.audit.clone())?;
+    let journal =
+        match &config.audit.journal {
+            Some(journal) => Some(Journal::open(journal.clone()).with_context(|| {
+                format!("cannot open the audit journal {}", journal.dir.display())
+            })?),
+            None => None,
+        };
+    audit.spawn(journal.clone())?;
+    lockout::spawn_applier(state.clone(), Some(audit.clone()))?;
+    let recorder = journal.clone().map(|j| Arc::new(Recorder::new(j)));
     let admin = server::bind(&config.admin_socket)?;
     let (listener, udp) = bind_tcp_and_udp(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let mut handler = PolicyHandler::with_events(
+        state.policy(),
+        Arc::new(LogThen::new(MasterEvents::new(state.lockout().clone()))),
+    );
+    if let Some(recorder) = &recorder {
+        handler = handler.with_audit(recorder.clone());
+    }
     let reactor = Reactor::new(BridgeParts {
         control,
         listener,
         udp,
-        handler: Arc::new(PolicyHandler::with_events(
-            state.policy(),
-            Arc::new(LogThen::new(MasterEvents::new(state.lockout().clone()))),
-        )),
+        handler: Arc::new(handler),
         keys: state.keys(),
         db: state.db_status(),
         heartbeat: service.heartbeat("bridge"),
+        audit: recorder.clone(),
     })?;
     server::spawn(
         admin,
         state.clone(),
         AllowedUids::for_this_process(&config.admin_uids),
+        AdminServices {
+            audit: Some(audit.clone()),
+            passwords: Arc::new(config.password_policy.clone()),
+        },
     )?;
     if let Some(listen) = config.replication_listen {
         let key = identity::load_or_create(&config.master_key)?;
@@ -181,6 +217,7 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
             key,
             write_confirm_wait: config.write_confirm_wait,
             heartbeat: service.heartbeat("replication"),
+            audit: Some(audit.clone()),
         };
         let addr = replication::start(listen, state.clone(), link)
             .with_context(|| format!("cannot listen for replicas on {listen}"))?;
@@ -200,20 +237,25 @@ fn run(path: &Path, config: MasterConfig, store: Store, accept_writes: bool) -> 
         "master at sequence {sequence}, serving agents on {addr} (tcp + udp probes), admin socket {}",
         config.admin_socket.display()
     );
-    serving::start_metrics(
-        config.metrics_listen,
-        vec![
-            Box::new(BridgeCollector(reactor.stats())),
-            Box::new(DbCollector(state.db_status())),
-            Box::new(LinksCollector(state.clone())),
-            Box::new(LockoutCollector(state.clone())),
-        ],
-    )?;
+    let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> = vec![
+        Box::new(BridgeCollector(reactor.stats())),
+        Box::new(DbCollector(state.db_status())),
+        Box::new(LinksCollector(state.clone())),
+        Box::new(LockoutCollector(state.clone())),
+        Box::new(AuditCollector(audit.clone())),
+    ];
+    if let Some(journal) = &journal {
+        collectors.push(Box::new(JournalCollector(journal.clone())));
+    }
+    serving::start_metrics(config.metrics_listen, collectors)?;
     // Tests and scripts read this line to learn the port when the config says port 0.
     println!("listening on {addr}");
     service.ready(&format!("serving agents on {addr}, sequence {sequence}"));
     let result = reactor.run();
     let _ = std::fs::remove_file(&config.admin_socket);
+    if let Some(journal) = &journal {
+        journal.shutdown();
+    }
     result?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The master's own metrics: each registered replica's link (connected, acknowledged
 //! sequence, lag in changes, time since last heard), read from the link table on each scrape,
-//! and the central lockout's counts ([`LockoutCollector`]).
+//! the central lockout's counts ([`LockoutCollector`]) and the audit store's ingest
+//! ([`AuditCollector`]).
 //! The bridge's and the database's families come from `gatehouse_replica::metrics`.
 
 use crate::hooks::LinkState;
@@ -109,6 +110,40 @@ impl Collector for LockoutCollector {
             "users_locked_out",
             "Users whose password checks are refused now by a lockout.",
             locked_out as f64,
+        )
+    }
+}
+
+/// The audit store's ingest: records stored, batches, and batches refused for a full queue.
+pub struct AuditCollector(pub Arc<crate::audit::Audit>);
+
+impl fmt::Debug for AuditCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditCollector")
+    }
+}
+
+impl Collector for AuditCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = &self.0.stats;
+        counter(
+            &mut e,
+            "audit_records_stored",
+            "Audit records stored by the master (every server's, each once).",
+            stats.stored.load(Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "audit_batches_stored",
+            "Audit batches from servers stored (one group commit holds many).",
+            stats.batches.load(Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "audit_batches_refused",
+            "Audit batches not taken because the ingest queue was full (sent again later).",
+            stats.queue_full.load(Relaxed),
         )
     }
 }

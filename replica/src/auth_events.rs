@@ -14,12 +14,8 @@ use gatehouse_common::types::AuthFailure;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
-/// Which kind of request was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Asked {
-    Authorize,
-    Authenticate,
-}
+/// Which kind of request was refused (shared with the audit records).
+pub use gatehouse_common::audit::Asked;
 
 /// One event the agent is not told about in detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,10 +104,7 @@ impl AuthEvents for LogEvents {
                 target: "gatehouse::auth",
                 "refused a request about another host: asked={} agent={} host={} (it may ask only about itself; \
                  gatehouse-admin host ask-for-others {agent} yes allows a jump host or proxy)",
-                match asked {
-                    Asked::Authorize => "authorize",
-                    Asked::Authenticate => "authenticate",
-                },
+                asked.name(),
                 kv::value(agent),
                 kv::value(host)
             ),
@@ -142,9 +135,11 @@ impl<E: AuthEvents> AuthEvents for LogThen<E> {
     }
 }
 
-/// A budget of log lines per period (pure: the caller passes `now`).
+/// A budget of lines (or records) per period: [`LOG_LINES_PER_PERIOD`] per
+/// [`LOG_BUDGET_PERIOD`] (pure: the caller passes `now`). Also the audit recorder's budget for
+/// refused handshakes.
 #[derive(Debug, Default)]
-struct LineBudget {
+pub(crate) struct LineBudget {
     period_start: Option<Instant>,
     used: u32,
     suppressed: u64,
@@ -153,7 +148,7 @@ struct LineBudget {
 impl LineBudget {
     /// Whether a line may be written now, and how many were suppressed in the period that
     /// just ended (reported once, when the next period starts).
-    fn take(&mut self, now: Instant) -> (bool, u64) {
+    pub(crate) fn take(&mut self, now: Instant) -> (bool, u64) {
         let mut reported = 0;
         let expired = self
             .period_start

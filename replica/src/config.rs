@@ -1,8 +1,9 @@
 //! The replica's config file (RON): where to listen, where its copy of the security database
-//! comes from (a master to follow, or a fixed file), the bridge settings, the metrics
-//! endpoint and the log level. Reads one file;
+//! comes from (a master to follow, or a fixed file), the bridge settings, the audit journal,
+//! the metrics endpoint and the log level. Reads one file;
 //! errors name file and field.
 
+use crate::audit::{AuditConfig, AuditFile};
 use crate::bridge::{BridgeConfig, BridgeFile};
 use crate::follower::{FollowConfig, FollowFile};
 use crate::serving::{restart_only, ServerConfig};
@@ -33,6 +34,9 @@ struct ReplicaFile {
     /// off, error, warn, info (the default), debug or trace; `RUST_LOG` overrides it.
     #[serde(default)]
     log_level: Option<String>,
+    /// The audit journal (`crate::audit::config`); on by default when following a master.
+    #[serde(default)]
+    audit: AuditFile,
 }
 
 /// Where the replica's database comes from.
@@ -52,6 +56,7 @@ pub struct ReplicaConfig {
     pub bridge: BridgeConfig,
     pub metrics_listen: Option<SocketAddr>,
     pub log_level: Option<LevelFilter>,
+    pub audit: Option<AuditConfig>,
 }
 
 impl ReplicaConfig {
@@ -76,10 +81,22 @@ impl ReplicaConfig {
         };
         Ok(ReplicaConfig {
             listen: file.listen,
-            source,
             bridge: BridgeConfig::from_file(&file.bridge, path)?,
             metrics_listen: file.metrics_listen,
             log_level,
+            audit: match (file.audit.enabled, &source) {
+                (Some(true), _) | (None, Source::Follow(_)) => {
+                    // Named after the replica's store, beside it (a directory the service may
+                    // write); a standalone replica's beside its config.
+                    let store = match &source {
+                        Source::Follow(f) => f.store.clone(),
+                        Source::File(_) => base.join("replica"),
+                    };
+                    Some(AuditConfig::from_file(&file.audit, path, base, &store)?)
+                }
+                (Some(false), _) | (None, Source::File(_)) => None,
+            },
+            source,
         })
     }
 }
@@ -99,9 +116,10 @@ impl ServerConfig for ReplicaConfig {
         self.log_level
     }
 
-    /// The address, the metrics address and the whole database source.
+    /// The address, the metrics address, the audit journal and the whole database source.
     fn restart_only(&self, new: &Self, out: &mut Vec<String>) {
         restart_only(out, "listen", &self.listen, &new.listen);
+        restart_only(out, "audit", &self.audit, &new.audit);
         restart_only(
             out,
             "metrics_listen",

@@ -1,14 +1,20 @@
 //! What a replica (or the master) does with a request: load the current policy snapshot once,
-//! check that the agent asks about its own host, decide, and answer. The decisions are the pure
-//! policy engine's; this adds the wall clock, the audit log line, and the events the agent is
-//! not told about in detail ([`crate::auth_events`]).
+//! check that the agent asks about its own host, decide, record the decision in the audit
+//! journal (when the server keeps one: [`crate::audit`]), and answer. The decisions are the
+//! pure policy engine's; this adds the wall clock, the debug log line, and the events the
+//! agent is not told about in detail ([`crate::auth_events`]). A decision the journal cannot
+//! take is not given: the agent is told "busy, go elsewhere".
 //!
 //! Runs on the reactor thread (authorize, answered in place) and the worker threads (password
 //! checks).
 
+use crate::audit::recorder::unix_ms;
+use crate::audit::Recorder;
 use crate::auth_events::{Asked, AuthEvent, AuthEvents, LogEvents};
+use crate::bridge::workers::Caller;
 use crate::bridge::RequestHandler;
 use arc_swap::ArcSwap;
+use gatehouse_common::audit::{AuditEvent, AuditRecord, Verdict};
 use gatehouse_common::policy::{Decision, PolicySnapshot, PolicyTime};
 use gatehouse_common::service::kv;
 use gatehouse_common::types::DenyReason;
@@ -20,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct PolicyHandler {
     policy: Arc<ArcSwap<PolicySnapshot>>,
     events: Arc<dyn AuthEvents>,
+    audit: Option<Arc<Recorder>>,
 }
 
 impl PolicyHandler {
@@ -31,7 +38,59 @@ impl PolicyHandler {
 
     /// A handler that reports password checks and refused cross-host requests to `events`.
     pub fn with_events(policy: Arc<ArcSwap<PolicySnapshot>>, events: Arc<dyn AuthEvents>) -> Self {
-        PolicyHandler { policy, events }
+        PolicyHandler {
+            policy,
+            events,
+            audit: None,
+        }
+    }
+
+    /// The same handler recording every decision in `audit`'s journal.
+    pub fn with_audit(mut self, audit: Arc<Recorder>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Records `event` for `caller` at `now`; `Err` is the answer to give instead (the
+    /// journal refused it). Without a journal, nothing to do.
+    fn audit(
+        &self,
+        caller: Caller<'_>,
+        now: SystemTime,
+        event: AuditEvent<&str>,
+    ) -> Result<(), Response> {
+        let Some(audit) = &self.audit else {
+            return Ok(());
+        };
+        let record = AuditRecord {
+            at_unix_ms: unix_ms(now),
+            agent: caller.host,
+            address: Some(caller.address),
+            event,
+        };
+        audit.record(&record).map(drop).map_err(Recorder::busy)
+    }
+
+    /// A request about `host`, which `caller` may not ask about: the event goes to the log
+    /// (and lockout sinks), the record to the journal, and the agent gets `refusal` (or
+    /// "busy" if the journal cannot take the record).
+    fn refuse_foreign(
+        &self,
+        caller: Caller<'_>,
+        host: &str,
+        asked: Asked,
+        now: SystemTime,
+        refusal: Response,
+    ) -> Response {
+        self.events.record(&AuthEvent::ForeignHost {
+            agent: caller.host,
+            host,
+            asked,
+        });
+        match self.audit(caller, now, AuditEvent::ForeignHost { host, asked }) {
+            Ok(()) => refusal,
+            Err(busy) => busy,
+        }
     }
 }
 
@@ -58,20 +117,23 @@ impl RequestHandler for PolicyHandler {
     /// were unknown (so a stolen key cannot map the fleet either), an authenticate with the one
     /// failure answer, before any password work. An identity lookup names no host: any
     /// registered host may look up any identity (what NSS shows on every managed host).
-    fn handle(&self, host: &str, request: RequestView<'_>, now: SystemTime) -> Response {
+    fn handle(&self, caller: Caller<'_>, request: RequestView<'_>, now: SystemTime) -> Response {
+        let host = caller.host;
         // One snapshot for the whole request, even if a new one is published meanwhile.
         let snapshot = self.policy.load();
         match request {
             Request::Authorize(req) => {
                 if !snapshot.may_ask_for(host, req.to_host) {
-                    self.events.record(&AuthEvent::ForeignHost {
-                        agent: host,
-                        host: req.to_host,
-                        asked: Asked::Authorize,
-                    });
-                    return Response::Deny {
+                    let unknown = Response::Deny {
                         reason: DenyReason::UnknownHost,
                     };
+                    return self.refuse_foreign(
+                        caller,
+                        req.to_host,
+                        Asked::Authorize,
+                        now,
+                        unknown,
+                    );
                 }
                 let decision = snapshot.authorize(&req, PolicyTime::from_unix(unix_seconds(now)));
                 if log::log_enabled!(target: "gatehouse::audit", log::Level::Debug) {
@@ -94,19 +156,27 @@ impl RequestHandler for PolicyHandler {
                         kv::value(req.to_host)
                     );
                 }
-                match decision {
-                    Decision::Allow { route } => Response::Allow { route },
-                    Decision::Deny { reason } => Response::Deny { reason },
+                let verdict = match &decision {
+                    Decision::Allow { route } => Verdict::Allow { route: &**route },
+                    Decision::Deny { reason } => Verdict::Deny { reason: *reason },
+                };
+                let record = AuditEvent::Authorize {
+                    method: req.method,
+                    from_user: req.from_user,
+                    from_host: req.from_host,
+                    to_user: req.to_user,
+                    to_host: req.to_host,
+                    verdict,
+                };
+                if let Err(busy) = self.audit(caller, now, record) {
+                    return busy;
                 }
+                decision.into()
             }
             Request::Authenticate(req) => {
                 if !snapshot.may_ask_for(host, req.host) {
-                    self.events.record(&AuthEvent::ForeignHost {
-                        agent: host,
-                        host: req.host,
-                        asked: Asked::Authenticate,
-                    });
-                    return Response::AuthFail;
+                    let fail = Response::AuthFail;
+                    return self.refuse_foreign(caller, req.host, Asked::Authenticate, now, fail);
                 }
                 let outcome = snapshot.authenticate(&req, PolicyTime::from_unix(unix_seconds(now)));
                 self.events.record(&AuthEvent::PasswordChecked {
@@ -115,6 +185,14 @@ impl RequestHandler for PolicyHandler {
                     user: req.user,
                     outcome,
                 });
+                let record = AuditEvent::Authenticate {
+                    user: req.user,
+                    host: req.host,
+                    outcome,
+                };
+                if let Err(busy) = self.audit(caller, now, record) {
+                    return busy;
+                }
                 match outcome {
                     Ok(()) => Response::AuthOk,
                     // The detail went to the events (the log): the agent gets one answer.
@@ -193,6 +271,13 @@ mod tests {
         (PolicyHandler::with_events(policy, events.clone()), events)
     }
 
+    fn caller(host: &str) -> Caller<'_> {
+        Caller {
+            host,
+            address: "10.0.0.7:40112".parse().unwrap(),
+        }
+    }
+
     fn hex(byte: u8) -> String {
         format!("{byte:02x}").repeat(32)
     }
@@ -219,7 +304,8 @@ mod tests {
     fn a_host_asks_only_about_itself_and_refusals_are_reported_with_both_hosts() {
         let (handler, events) = handler();
         let now = SystemTime::now();
-        let ask = |agent: &str, request: Request| handler.handle(agent, request.view(), now);
+        let ask =
+            |agent: &str, request: Request| handler.handle(caller(agent), request.view(), now);
         assert_eq!(ask("db1", authenticate("db1")), Response::AuthOk);
         assert_eq!(ask("web1", authenticate("db1")), Response::AuthFail);
         let unknown = Response::Deny {
@@ -259,7 +345,7 @@ mod tests {
             // Any registered host may look up any identity (NSS on every host shows the
             // fleet's users); no host is named, so none is refused as foreign.
             for agent in ["web1", "db1"] {
-                let answer = handler.handle(agent, request.view(), now);
+                let answer = handler.handle(caller(agent), request.view(), now);
                 assert_ne!(answer, Response::NotFound, "{request:?} from {agent}");
             }
         }
@@ -278,7 +364,7 @@ mod tests {
                 password: password.into(),
                 host: "web1".into(),
             });
-            handler.handle("web1", request.view(), now)
+            handler.handle(caller("web1"), request.view(), now)
         };
         assert_eq!(with("root", "wrong"), Response::AuthFail);
         assert_eq!(with("ghost", "pw"), Response::AuthFail);

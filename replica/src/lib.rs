@@ -4,6 +4,7 @@
 //! replica its failed password checks to the master (`reports`). `serving` and `metrics` are
 //! what a server daemon needs to live under a service manager.
 
+pub mod audit;
 pub mod auth_events;
 pub mod bridge;
 pub mod config;

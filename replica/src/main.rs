@@ -6,18 +6,22 @@
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use clap::{CommandFactory, Parser};
+use gatehouse_common::cli::{exit_for, print_generated, Generate, ManSection, DAEMON_AFTER_HELP};
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::nodekeys::NodeKeyStore;
 use gatehouse_common::os::key_file::read_node_key_file;
 use gatehouse_common::os::secure_file;
 use gatehouse_common::policy::{Database, PolicySnapshot};
-use gatehouse_common::service::{self, logging};
+use gatehouse_common::service::logging;
+use gatehouse_replica::audit::{Journal, Recorder};
 use gatehouse_replica::auth_events::LogThen;
 use gatehouse_replica::bridge::{BridgeParts, DbStatus, Reactor};
 use gatehouse_replica::config::{ReplicaConfig, Source};
 use gatehouse_replica::follower::{self, FollowConfig, Published};
 use gatehouse_replica::handler::PolicyHandler;
 use gatehouse_replica::metrics::collect::{BridgeCollector, DbCollector, FollowerCollector};
+use gatehouse_replica::metrics::journal::JournalCollector;
 use gatehouse_replica::net::bind_tcp_and_udp;
 use gatehouse_replica::reports::{ReportingEvents, Reports, ReportsCollector};
 use gatehouse_replica::serving;
@@ -26,39 +30,38 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-const USAGE: &str = "usage: gatehouse-replica --config FILE [--check]
-  --config FILE   the replica config (RON), e.g. conf/replica.ron
-  --check         load and check the config and database, then exit
-  --version       print the version and exit
-Signals: SIGHUP reloads the config, SIGTERM or SIGINT drains and exits.
-Logging: the config's log_level (default info); RUST_LOG=debug overrides it and shows every
-accept and close. Under systemd, lines carry journald priorities.";
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse-replica",
+    version,
+    about = "A Gatehouse replica: serves agents from a read-only copy of the security database",
+    after_help = DAEMON_AFTER_HELP
+)]
+struct ReplicaCli {
+    /// The replica config (RON), e.g. /etc/gatehouse/replica.ron.
+    #[arg(long, value_name = "FILE", required_unless_present = "generate")]
+    config: Option<PathBuf>,
+    /// Load and check the config and the database, then exit.
+    #[arg(long)]
+    check: bool,
+    /// Print the man page or a shell's completions and exit.
+    #[arg(long, value_name = "KIND", exclusive = true)]
+    generate: Option<Generate>,
+}
 
 fn main() -> ExitCode {
     logging::init();
-    let mut config = None;
-    let mut check = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" => config = args.next().map(PathBuf::from),
-            "--check" => check = true,
-            "-V" | "--version" => {
-                println!("{}", service::version_line("gatehouse-replica"));
-                return ExitCode::SUCCESS;
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("gatehouse-replica: unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
+    let cli = match ReplicaCli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit_for(&e, 2),
+    };
+    if let Some(what) = cli.generate {
+        return print_generated(ReplicaCli::command(), ManSection::Admin, what);
     }
-    let Some(config) = config else {
-        eprintln!("gatehouse-replica: --config FILE is required\n{USAGE}");
+    let check = cli.check;
+    let Some(config) = cli.config else {
+        eprintln!("gatehouse-replica: --config FILE is required");
         return ExitCode::from(2);
     };
     let path = config;
@@ -84,6 +87,8 @@ fn main() -> ExitCode {
 }
 
 /// The database the replica starts with, and how it keeps it current.
+// One value, once at start-up: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Loaded {
     File(PolicySnapshot),
     Follow(FollowConfig, NodeKey, Box<Store>),
@@ -101,12 +106,40 @@ fn load(path: &std::path::Path) -> anyhow::Result<(ReplicaConfig, Loaded)> {
             Loaded::File(policy)
         }
         Source::Follow(follow) => {
+            if let Some(status_file) = &follow.status_file {
+                check_status_dir(path, status_file)?;
+            }
             let key = read_node_key_file(&follow.node_key_file)?;
             let store = Store::open(&follow.store)?;
             Loaded::Follow(follow.clone(), key, Box::new(store))
         }
     };
     Ok((config, loaded))
+}
+
+/// The status file's directory must exist and be writable: found at start (and by
+/// `--check`) rather than as a failed write every second later.
+fn check_status_dir(config: &Path, status_file: &Path) -> anyhow::Result<()> {
+    let dir = match status_file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let problem = if !dir.is_dir() {
+        Some("does not exist (create it, or change the path)")
+    } else if !gatehouse_common::os::secure_file::writable_dir(dir) {
+        Some("is not writable by this user")
+    } else {
+        None
+    };
+    match problem {
+        Some(why) => anyhow::bail!(
+            "{}: field replication.status_file: {}: directory {} {why}",
+            config.display(),
+            status_file.display(),
+            dir.display()
+        ),
+        None => Ok(()),
+    }
 }
 
 fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()> {
@@ -132,6 +165,15 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
     };
     let keys = Arc::new(NodeKeyStore::new(policy.node_keys()));
     let policy = Arc::new(ArcSwap::from_pointee(policy));
+    let audit = match &config.audit {
+        Some(audit) => {
+            let journal = Journal::open(audit.clone()).with_context(|| {
+                format!("cannot open the audit journal {}", audit.dir.display())
+            })?;
+            Some(Arc::new(Recorder::new(journal)))
+        }
+        None => None,
+    };
     let mut handler = PolicyHandler::new(policy.clone());
     let mut follower_status = None;
     if let Loaded::Follow(follow, key, store) = loaded {
@@ -161,9 +203,13 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
                 keys: keys.clone(),
                 db: db.clone(),
                 reports: reports.clone(),
+                audit: audit.as_ref().map(|a| a.journal().clone()),
             },
         )?;
         follower_status = Some((status, reports));
+    }
+    if let Some(audit) = &audit {
+        handler = handler.with_audit(audit.clone());
     }
     let reactor = Reactor::new(BridgeParts {
         control,
@@ -173,6 +219,7 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
         keys,
         db: db.clone(),
         heartbeat: service.heartbeat("bridge"),
+        audit: audit.clone(),
     })?;
     let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> = vec![
         Box::new(BridgeCollector(reactor.stats())),
@@ -181,6 +228,9 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
     if let Some((status, reports)) = follower_status {
         collectors.push(Box::new(FollowerCollector(status)));
         collectors.push(Box::new(ReportsCollector(reports)));
+    }
+    if let Some(audit) = &audit {
+        collectors.push(Box::new(JournalCollector(audit.journal().clone())));
     }
     serving::start_metrics(config.metrics_listen, collectors)?;
     log::info!(
@@ -191,6 +241,11 @@ fn run(path: &Path, config: ReplicaConfig, loaded: Loaded) -> anyhow::Result<()>
     // Tests and scripts read this line to learn the port when the config says port 0.
     println!("listening on {addr}");
     service.ready(&format!("serving agents on {addr}"));
-    reactor.run()?;
+    let result = reactor.run();
+    // Every record of an answer sent is already durable; this syncs the rest.
+    if let Some(audit) = &audit {
+        audit.journal().shutdown();
+    }
+    result?;
     Ok(())
 }

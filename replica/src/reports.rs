@@ -177,7 +177,10 @@ mod tests {
         assert_eq!(first, 1);
         let seen: Vec<_> = records
             .iter()
-            .map(|Report::PasswordFailure(f)| (f.agent.as_str(), f.host.as_str(), f.reason))
+            .filter_map(|r| match r {
+                Report::PasswordFailure(f) => Some((f.agent.as_str(), f.host.as_str(), f.reason)),
+                Report::Audit(_) => None,
+            })
             .collect();
         assert_eq!(
             seen,

@@ -29,7 +29,7 @@ fn key(i: usize) -> String {
     format!(
         "{:032x}{:032x}",
         i as u128 + 1,
-        (i as u128 + 7).wrapping_mul(0x51_7cc1_b727_220a_95)
+        (i as u128 + 7).wrapping_mul(0x517c_c1b7_2722_0a95)
     )
 }
 

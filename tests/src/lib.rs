@@ -6,7 +6,9 @@
 pub mod admin;
 pub mod agent;
 pub mod agentd;
+pub mod audit;
 pub mod client;
+pub mod cut_proxy;
 pub mod dbgen;
 pub mod driving;
 pub mod fleet;

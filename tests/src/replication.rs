@@ -123,8 +123,41 @@ impl Cluster {
     /// Starts a follower of the given masters (replication address, public key), in
     /// preference order.
     pub fn start_replica_following(&self, host: &str, masters: &[(&str, &str)]) -> ServerProcess {
-        let dir = self.replica_dir(host);
-        std::fs::create_dir_all(&dir).expect("replica dir");
+        self.start_replica_with(host, masters, "")
+    }
+
+    /// [`Cluster::start_replica_following`] with more top-level settings (RON fields, each
+    /// followed by a comma, for example `audit: (max_bytes: 131072),`).
+    pub fn start_replica_with(
+        &self,
+        host: &str,
+        masters: &[(&str, &str)],
+        settings: &str,
+    ) -> ServerProcess {
+        self.start_replica_configured(host, masters, &self.replica_dir(host), settings)
+    }
+
+    /// [`Cluster::start_replica_following`] in the directory `dir` (a second process with
+    /// the same replica name, say).
+    pub fn start_replica_in(
+        &self,
+        host: &str,
+        masters: &[(&str, &str)],
+        dir: &Path,
+    ) -> ServerProcess {
+        self.start_replica_configured(host, masters, dir, "")
+    }
+
+    /// A follower named `host` in `dir` with extra top-level `settings` (see
+    /// [`Cluster::start_replica_with`]).
+    fn start_replica_configured(
+        &self,
+        host: &str,
+        masters: &[(&str, &str)],
+        dir: &Path,
+        settings: &str,
+    ) -> ServerProcess {
+        std::fs::create_dir_all(dir).expect("replica dir");
         let repl = masters
             .iter()
             .map(|(addr, key)| format!("(address: {addr:?}, key: {key:?})"))
@@ -137,13 +170,13 @@ impl Cluster {
                 r#"(listen: "127.0.0.1:0", replication: (masters: [{repl}], host: "{host}",
                     node_key_file: "{key}", store: "replica.sqlite", status_file: "status.ron",
                     heartbeat_interval_ms: {TEST_HEARTBEAT_MS}, heartbeat_timeout_ms: {TEST_HEARTBEAT_TIMEOUT_MS}),
-                    bridge: ())"#,
+                    {settings} bridge: ())"#,
                 key = self.key_path(host).display()
             ),
         )
         .expect("replica config");
         let config = config.to_string_lossy().to_string();
-        ServerProcess::start_in("gatehouse-replica", &["--config", &config], &dir, &[])
+        ServerProcess::start_in("gatehouse-replica", &["--config", &config], dir, &[])
     }
 
     pub fn replica_dir(&self, host: &str) -> PathBuf {

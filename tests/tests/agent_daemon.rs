@@ -300,9 +300,20 @@ fn the_socket_is_0666_one_daemon_owns_it_and_sigterm_exits_cleanly() {
 fn cli_and_start_up_errors_exit_2_with_a_reason() {
     let r = cli(&["frobnicate"], "");
     assert_eq!(r.code, 2);
-    assert!(r
-        .stderr
-        .starts_with("gatehouse-agent: unknown subcommand \"frobnicate\"\nusage:"));
+    assert!(
+        r.stderr
+            .starts_with("error: unrecognized subcommand 'frobnicate'"),
+        "{}",
+        r.stderr
+    );
+    let r = cli(&["stauts"], "");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("tip: a similar subcommand exists: 'status'"),
+        "{}",
+        r.stderr
+    );
 
     let dir = TestDir::new("agentd-errors");
     let missing = dir.path().join("nobody-home.sock");

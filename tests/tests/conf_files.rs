@@ -69,3 +69,18 @@ fn the_example_master_config_shows_the_lockout_defaults() {
         gatehouse_master::lockout::config::LockoutConfig::default()
     );
 }
+
+#[test]
+fn the_example_configs_show_the_audit_journal_defaults() {
+    use gatehouse_replica::audit::{AnswerAfter, AuditConfig};
+    let replica = ReplicaConfig::load(&conf_dir().join("replica-follower.ron")).unwrap();
+    let master = gatehouse_master::config::MasterConfig::load(&conf_dir().join("master.ron"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let replica = replica.audit.expect("a follower keeps a journal");
+    let master = master.audit.journal.expect("the master keeps a journal");
+    for journal in [&replica, &master] {
+        assert_eq!(*journal, AuditConfig::in_dir(journal.dir.clone()));
+        assert_eq!(journal.answer_after, AnswerAfter::Written);
+    }
+    assert_ne!(replica.dir, master.dir, "one server per journal directory");
+}

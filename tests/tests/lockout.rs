@@ -15,7 +15,7 @@ use gatehouse_tests::requests::authenticate;
 use gatehouse_tests::*;
 use std::time::{Duration, Instant, SystemTime};
 
-const PASSWORD: &str = "alice-right-password";
+const PASSWORD: &str = "right-password-42";
 
 /// A master (with `lockout` settings) and followers `replicas`; alice has a password.
 fn cluster(replicas: &[&str], lockout: &str) -> Cluster {
@@ -103,6 +103,19 @@ fn a_user_is_locked_out_everywhere_after_failures_at_several_servers_until_the_a
     );
     for server in ["r1", "r2", "master"] {
         assert!(decided.contains(server), "{decided}");
+    }
+    // The lockout is in the audit trail, with each wrong password that led to it (bounded
+    // poll: each server's records are on their way).
+    let start = Instant::now();
+    loop {
+        let trail = cluster.admin_ok(&["audit", "--user", "alice"]);
+        let lockout =
+            trail.contains("kind=lockout outcome=locked_out") && trail.contains("failures=4");
+        if lockout && trail.matches("reason=bad_password").count() == 4 {
+            break;
+        }
+        assert!(start.elapsed() < WAIT_LIMIT, "{trail}");
+        std::thread::sleep(Duration::from_millis(20));
     }
     // The lockout is a replicated change: every server refuses the right password, with the
     // answer a wrong one gets, and its log has the reason.

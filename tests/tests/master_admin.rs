@@ -56,7 +56,7 @@ fn hosts_groups_and_replicas() {
             "--key-file",
             &other,
         ],
-        "host `web2`: unknown host group `nope`",
+        "unknown host group `nope`: create it first with `gatehouse-admin group add nope`",
     );
     a.refused(
         &[
@@ -70,7 +70,7 @@ fn hosts_groups_and_replicas() {
         ],
         "address `10.0.0.5` is listed by both host `web1` and host `web2`",
     );
-    a.usage(&["host", "add", "web2"], "host add needs --key-file PATH");
+    a.usage(&["host", "add", "web2"], "--key-file <PATH>");
     a.usage(
         &["host", "add", "web2", "--key-file", &key_file],
         "cannot create",
@@ -101,7 +101,7 @@ fn hosts_groups_and_replicas() {
     );
     a.usage(
         &["group", "member", "move", "web", "web2"],
-        "use add or remove",
+        "unrecognized subcommand 'move'",
     );
     a.refused(
         &["group", "remove", "web"],
@@ -196,8 +196,12 @@ fn export_import_usage_errors_and_an_unreachable_master() {
     std::fs::write(&bad, format!("(hosts: [{}])", host("web1", &two))).unwrap();
     a.ok(&["import", &bad]);
 
-    a.usage(&["frobnicate"], "unknown command `frobnicate`");
-    a.usage(&["status", "--colour", "red"], "unknown option --colour");
+    a.usage(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
+    a.usage(&["stauts"], "similar subcommands exist: 'audit', 'status'");
+    a.usage(
+        &["status", "--colour", "red"],
+        "unexpected argument '--colour'",
+    );
     assert_eq!(a.run(&["--help"]).code, 0);
     let gone = run_admin_on(Path::new("/nonexistent/admin.sock"), &["status"], "");
     assert_eq!(gone.code, 3, "{gone:?}");

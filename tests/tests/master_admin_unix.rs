@@ -37,7 +37,7 @@ fn identities_are_assigned_checked_shown_and_exported() {
     a.refused(&["user", "unix", "carol"], "unknown user `carol`");
     a.usage(
         &["user", "unix", "bob", "--uid", "x"],
-        "--uid expects a number",
+        "invalid value 'x' for '--uid <N>'",
     );
     assert_eq!(
         a.ok(&[

@@ -24,7 +24,10 @@ fn users_classes_routes_and_check() {
         &["user", "add", "carol", "--class", "nope"],
         "user `carol`: unknown user class `nope`",
     );
-    a.usage(&["user", "add"], "expected NAME after `user add`");
+    a.usage(
+        &["user", "add"],
+        "required arguments were not provided:\n  <NAME>",
+    );
 
     a.ok(&[
         "route",
@@ -86,7 +89,7 @@ fn users_classes_routes_and_check() {
     );
     a.usage(
         &["route", "add", "SSH:*->a@web1"],
-        "route add needs --user U or --class C",
+        "<--user <U>|--class <C>>",
     );
     assert_eq!(
         a.ok(&["route", "list"]),
@@ -121,7 +124,7 @@ fn users_classes_routes_and_check() {
     assert_eq!(check("nobody", &monday), "Deny\treason: unknown_user\n");
     a.usage(
         &["check", "SSH", "h", "x", "bob", "web1", "--at", "tomorrow"],
-        "--at `tomorrow`",
+        "invalid value 'tomorrow' for '--at <TIME>'",
     );
 
     a.ok(&["user", "lock", "bob"]);
@@ -148,7 +151,7 @@ fn users_classes_routes_and_check() {
     assert_eq!(passwd("alice", "").code, 2);
     a.usage(
         &["user", "passwd", "alice", "hunter2"],
-        "expected NAME after `user passwd`, got 2",
+        "unexpected argument 'hunter2'",
     );
 
     a.refused(

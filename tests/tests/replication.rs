@@ -137,7 +137,9 @@ fn a_host_that_is_not_a_replica_is_refused() {
         cluster.master.log()
     );
     assert!(
-        replica.log().contains("unknown host") || replica.log().contains("not registered"),
+        replica
+            .log()
+            .contains("host `web1` is not on the replica allow-list"),
         "{}",
         replica.log()
     );

@@ -102,7 +102,7 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
                     LocalErrorKind::NoServerAcceptsConnections
                 }
                 AgentError::DeadlineExceeded => LocalErrorKind::DeadlineExceeded,
-                AgentError::Refused(_) => LocalErrorKind::Refused,
+                AgentError::Refused(_) | AgentError::NodeKeyRefused => LocalErrorKind::Refused,
                 AgentError::QueueFull => LocalErrorKind::QueueFull,
             },
             message: error.to_string(),

@@ -11,6 +11,7 @@ pub mod answer;
 mod clients;
 pub mod login;
 mod reload;
+mod resolver;
 pub mod serve;
 pub mod setup;
 
@@ -45,6 +46,15 @@ pub fn resolve_path(config: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// `run --check`: loads the config (servers resolved) and the node key file (its mode and
+/// owner checked), as a start would, and changes nothing.
+pub fn check(config_path: &Path) -> Result<(), DaemonError> {
+    let config = AgentConfig::load(config_path)?;
+    setup::read_node_key(&resolve_path(config_path, &config.node_key_file))?;
+    resolver::log_unresolved(&config);
+    Ok(())
+}
+
 /// Loads the config and the node key, binds the socket, prints `listening on PATH` (and tells
 /// a service manager it is ready), and serves until SIGTERM or SIGINT; SIGHUP reloads.
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
@@ -72,6 +82,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         config.server_addrs().len(),
         config.balancing
     );
+    resolver::log_unresolved(&config);
     // Tests and scripts wait for this line.
     println!("listening on {}", socket_path.display());
     service.ready(&format!(

@@ -57,7 +57,7 @@ impl Daemon {
         service.reload(&path, || AgentConfig::load(&path), |new| self.apply(new));
     }
 
-    fn apply(&mut self, new: AgentConfig) -> String {
+    pub(super) fn apply(&mut self, new: AgentConfig) -> String {
         let old = self.running.clone();
         let mut applied = Vec::new();
         let mut restart = Vec::new();

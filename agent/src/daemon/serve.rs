@@ -87,6 +87,8 @@ pub struct Daemon {
     /// Clients whose next request may be readable now.
     ready: Vec<usize>,
     completions: Vec<Completion>,
+    /// Retries server names that did not resolve.
+    resolver: super::resolver::Resolver,
     pub(super) servers: Vec<SocketAddr>,
     host: String,
     pub(super) balancing: Balancing,
@@ -138,6 +140,7 @@ impl Daemon {
             login,
             ready: Vec::new(),
             completions: Vec::new(),
+            resolver: super::resolver::Resolver::new(Instant::now()),
             servers,
             host: config.host.clone(),
             balancing: config.balancing,
@@ -184,6 +187,14 @@ impl Daemon {
             self.deliver();
             self.serve_ready();
             self.sweep(Instant::now());
+            if let Some(resolved) = self.resolver.poll(&self.running, Instant::now()) {
+                let mut new = self.running.clone();
+                new.set_resolved(resolved);
+                super::resolver::log_unresolved(&new);
+                let (now_known, all) = (new.server_addrs().len(), new.servers.len());
+                self.apply(new);
+                log::info!("servers resolved again: running with {now_known} of {all}");
+            }
             if stop {
                 log::info!("stopping; removing {}", self.socket_path.display());
                 self.service.stopping("stopping");

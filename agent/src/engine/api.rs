@@ -56,6 +56,7 @@ impl Engine {
             retry_wanted: false,
             last_reports: vec![None; servers],
             last_refusal: None,
+            key_refused: false,
             failed: vec![false; servers],
             heard: false,
             connect_failed: vec![false; servers],

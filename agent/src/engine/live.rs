@@ -160,6 +160,7 @@ impl Engine {
         let server = live.server;
         match event {
             Ok(ClientEvent::Established { .. }) => {
+                self.key_refused = false;
                 let handshake = live.mark_established(now, self.config.prepare_cipher);
                 self.note_established(server, handshake, now, rng);
                 self.write_requests(now);
@@ -194,7 +195,22 @@ impl Engine {
                 avoid: reason == GoodbyeReason::ShuttingDown,
                 redirected: false,
             },
+            Err(ClientError::BadServerProof) => {
+                // The server's proof used another key for this host than ours: one of the
+                // two keys is wrong (the session still sent our proof, so the server logs
+                // the host that failed it).
+                self.key_refused = true;
+                Next::Drop {
+                    avoid: true,
+                    redirected: true,
+                }
+            }
             Err(ClientError::Server(e)) => {
+                if !live.established
+                    && matches!(e.code, ErrorCode::UnknownHost | ErrorCode::AuthFailed)
+                {
+                    self.key_refused = true;
+                }
                 if !e.code.means_go_elsewhere() {
                     // Unknown host, failed authentication...: remembered in case every
                     // server says the same, so the caller learns why.

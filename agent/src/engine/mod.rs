@@ -171,7 +171,13 @@ pub enum AgentError {
     /// or accepted a connection (otherwise the error is `NoServerReachable`).
     #[error("deadline exceeded before any server answered")]
     DeadlineExceeded,
-    /// The servers refused this agent itself (unknown host, failed authentication).
+    /// The servers reached refused this host's node key in the handshake: a server did not
+    /// know the host, or its proof did not match our key (or ours did not match its). Which
+    /// of the two is not told (a network attacker would learn which host names exist); the
+    /// servers log the host name that failed its proof.
+    #[error("the servers refused this host's node key (wrong key or unregistered host)")]
+    NodeKeyRefused,
+    /// The servers refused this agent itself (after the handshake).
     #[error("refused by the servers: {:?}: {}", .0.code, .0.message)]
     Refused(WireError),
     /// Too many requests already waiting.
@@ -259,6 +265,10 @@ pub struct Engine {
     last_reports: Vec<Option<(LoadReport, Instant)>>,
     /// The last refusal seen (reported if every server refuses).
     last_refusal: Option<WireError>,
+    /// A server refused this host's node key in the handshake (unknown host, failed proof
+    /// either way) and none has completed a handshake since: requests that run out of
+    /// servers say so ([`AgentError::NodeKeyRefused`]) rather than "no server reachable".
+    key_refused: bool,
     /// Servers whose latest connect failed (refused, reset or timed out) since the last sign
     /// of life from any server (a probe reply or an accepted connection); see
     /// [`Engine::all_failed`].

@@ -253,10 +253,13 @@ impl Engine {
                         self.outputs.push_back(Output::Close { conn });
                         started = at;
                     }
-                    self.avoid.mark_suspect(server);
                     // A connect that ran out its own timeout failed as surely as a refused
-                    // one; one cut short (another connected first, or the deadline) did not.
+                    // one; one cut short (another connected first, or the deadline) did not,
+                    // and is no sign against the server (it was suspect in `status` before).
                     let timed_out = reason == AbandonReason::TimedOut;
+                    if timed_out {
+                        self.avoid.mark_suspect(server);
+                    }
                     self.note_failed(server, timed_out);
                     // Still pending after the attempt delay while another server connected:
                     // as good as blocked for the next connections (its connect backoff).
@@ -410,6 +413,9 @@ impl Engine {
 
     /// The error for requests that ran out of servers.
     fn no_server_error(&self) -> AgentError {
+        if self.key_refused {
+            return AgentError::NodeKeyRefused;
+        }
         match &self.last_refusal {
             Some(e) => AgentError::Refused(e.clone()),
             None => AgentError::NoServerReachable,

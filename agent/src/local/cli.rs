@@ -1,4 +1,4 @@
-//! The `gatehouse-agent` command line: parsing (pure, by hand), the one-line human result and
+//! The `gatehouse-agent` command line: parsing (pure, clap), the one-line human result and
 //! exit code for each answer (pure, in [`render`]), and the glue that reads the password from
 //! stdin and asks the daemon (`local::client`) or starts it (`crate::daemon`). The binary's
 //! `main` only calls [`main`].
@@ -10,6 +10,8 @@ pub use render::{render, render_status, Rendered};
 use super::client::{self, ClientError};
 use super::LocalRequest;
 use crate::config::{AgentConfig, DEFAULT_SOCKET_PATH};
+use clap::{Parser, Subcommand};
+use gatehouse_common::cli::{exit_for, print_generated, Generate, ManSection};
 use gatehouse_common::identity::Lookup;
 use gatehouse_common::types::Method;
 use gatehouse_common::wire::MAX_PASSWORD_LEN;
@@ -26,23 +28,78 @@ pub const EXIT_NO: u8 = 1;
 /// usage, daemon failed to start).
 pub const EXIT_ERROR: u8 = 2;
 
-pub const USAGE: &str = "usage:
-  gatehouse-agent run --config FILE
-      run the agent daemon (prints `listening on SOCKET` when ready)
-  gatehouse-agent [--socket PATH | --config FILE] authorize METHOD FROM_HOST FROM_USER TO_USER TO_HOST
-      METHOD is LOGIN, SSH, SU or SUDO
-  gatehouse-agent [--socket PATH | --config FILE] authenticate USER HOST
-      the password is read from stdin (one trailing newline is removed)
-  gatehouse-agent [--socket PATH | --config FILE] status [--json]
-      --json: the whole report as JSON, for monitoring
-  gatehouse-agent [--socket PATH | --config FILE] lookup user|uid|group|gid|groups KEY
-      an identity as NSS sees it (exit 1: not found)
-  gatehouse-agent --version
+const AFTER_HELP: &str = "\
 The socket is --socket PATH, else the config's socket_path, else /run/gatehouse/agent.sock.
-Exit codes: 0 allow / auth ok / status, 1 deny / auth failed, 2 error.
+Exit codes: 0 allow / auth ok / status, 1 deny / auth failed / not found, 2 error.
 Daemon signals: SIGHUP reloads the config, SIGTERM or SIGINT stops it.
 Logging (daemon): the config's log_level (default info); RUST_LOG=debug overrides it and logs
 every request. Under systemd, lines carry journald priorities.";
+
+/// The command line (clap).
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse-agent",
+    version,
+    about = "The Gatehouse agent daemon (run) and the questions a local user may ask it",
+    after_help = AFTER_HELP,
+    arg_required_else_help = true
+)]
+struct AgentCli {
+    /// The daemon's socket.
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The agent config: `run` starts it; other commands take its socket_path.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the man page or a shell's completions and exit.
+    #[arg(long, value_name = "KIND", exclusive = true)]
+    generate: Option<Generate>,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Run the agent daemon (prints `listening on SOCKET` when ready); needs --config.
+    Run {
+        /// Load and check the config and the node key file, then exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// May FROM_USER on FROM_HOST log in as TO_USER on TO_HOST this way?
+    Authorize {
+        /// LOGIN, SSH, SU or SUDO.
+        #[arg(value_parser = parse_method)]
+        method: Method,
+        from_host: String,
+        from_user: String,
+        to_user: String,
+        to_host: String,
+    },
+    /// Check USER's password (read from standard input; one trailing newline is removed).
+    Authenticate { user: String, host: String },
+    /// What the agent knows about each server and what it answered offline.
+    Status {
+        /// The whole report as JSON, for monitoring.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An identity as NSS sees it (exit 1: not found).
+    Lookup {
+        #[arg(value_parser = ["user", "uid", "group", "gid", "groups"])]
+        kind: String,
+        key: String,
+    },
+}
+
+fn parse_method(text: &str) -> Result<Method, String> {
+    Method::from_name(text).ok_or_else(|| format!("unknown method {text:?} (LOGIN, SSH, SU, SUDO)"))
+}
+
+/// The clap command, for the man page and completions.
+pub fn command() -> clap::Command {
+    <AgentCli as clap::CommandFactory>::command()
+}
 
 /// Where the CLI finds the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,103 +136,90 @@ pub enum Ask {
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Run { config: PathBuf },
-    Ask { socket: SocketChoice, ask: Ask },
-    Help,
-    Version,
+    Run {
+        config: PathBuf,
+    },
+    /// `run --check`: load the config and the key, then exit.
+    Check {
+        config: PathBuf,
+    },
+    Ask {
+        socket: SocketChoice,
+        ask: Ask,
+    },
+    /// `--generate KIND`: a man page or completions.
+    Generate(Generate),
 }
 
 /// Parses the arguments after the program name. Options may come before or after the
-/// subcommand; `Err` holds what was wrong (the caller prints it with the usage).
-pub fn parse_args(args: &[String]) -> Result<Command, String> {
-    let mut socket = None;
-    let mut config = None;
-    let mut json = false;
-    let mut words = Vec::new();
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--socket" => socket = Some(iter.next().ok_or("--socket needs a PATH")?.into()),
-            "--config" => config = Some(iter.next().ok_or("--config needs a FILE")?.into()),
-            "-h" | "--help" | "help" => return Ok(Command::Help),
-            "-V" | "--version" => return Ok(Command::Version),
-            "--json" => json = true,
-            flag if flag.starts_with("--") => return Err(format!("unknown option {flag:?}")),
-            word => words.push(word.to_string()),
-        }
+/// subcommand; `Err` is clap's error (printed, it says what was wrong and suggests).
+pub fn parse_args(args: &[String]) -> Result<Command, clap::Error> {
+    let program = std::iter::once("gatehouse-agent".to_string());
+    let cli = AgentCli::try_parse_from(program.chain(args.iter().cloned()))?;
+    let usage =
+        |message: String| command().error(clap::error::ErrorKind::ArgumentConflict, message);
+    if let Some(what) = cli.generate {
+        return Ok(Command::Generate(what));
     }
-    let Some((sub, rest)) = words.split_first() else {
-        return Err("a subcommand is required".into());
+    let Some(sub) = cli.command else {
+        return Err(command().error(
+            clap::error::ErrorKind::MissingSubcommand,
+            "a subcommand is required",
+        ));
     };
-    let want = |n: usize| {
-        if rest.len() == n {
-            Ok(())
-        } else {
-            Err(format!("{sub} takes {n} arguments, got {}", rest.len()))
-        }
-    };
-    let ask = match sub.as_str() {
-        "run" => {
-            want(0)?;
-            if socket.is_some() {
-                return Err("run takes the socket path from the config, not --socket".into());
+    let ask = match sub {
+        Sub::Run { check } => {
+            if cli.socket.is_some() {
+                return Err(usage(
+                    "run takes the socket path from the config, not --socket".into(),
+                ));
             }
-            let config = config.ok_or("run needs --config FILE")?;
-            return Ok(Command::Run { config });
+            let config = cli.config.ok_or_else(|| {
+                command().error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "run needs --config FILE",
+                )
+            })?;
+            return Ok(match check {
+                true => Command::Check { config },
+                false => Command::Run { config },
+            });
         }
-        "authorize" => {
-            want(5)?;
-            let method = Method::from_name(&rest[0])
-                .ok_or_else(|| format!("unknown method {:?} (LOGIN, SSH, SU, SUDO)", rest[0]))?;
-            Ask::Authorize {
-                method,
-                from_host: rest[1].clone(),
-                from_user: rest[2].clone(),
-                to_user: rest[3].clone(),
-                to_host: rest[4].clone(),
-            }
-        }
-        "authenticate" => {
-            want(2)?;
-            Ask::Authenticate {
-                user: rest[0].clone(),
-                host: rest[1].clone(),
-            }
-        }
-        "status" => {
-            want(0)?;
-            if json {
-                Ask::StatusJson
-            } else {
-                Ask::Status
-            }
-        }
-        "lookup" => {
-            want(2)?;
-            let key = rest[1].clone();
+        Sub::Authorize {
+            method,
+            from_host,
+            from_user,
+            to_user,
+            to_host,
+        } => Ask::Authorize {
+            method,
+            from_host,
+            from_user,
+            to_user,
+            to_host,
+        },
+        Sub::Authenticate { user, host } => Ask::Authenticate { user, host },
+        Sub::Status { json: true } => Ask::StatusJson,
+        Sub::Status { json: false } => Ask::Status,
+        Sub::Lookup { kind, key } => {
             let id = || {
-                key.parse::<u32>()
-                    .map_err(|_| format!("lookup {}: {key:?} is not a number", rest[0]))
+                key.parse::<u32>().map_err(|_| {
+                    command().error(
+                        clap::error::ErrorKind::InvalidValue,
+                        format!("lookup {kind}: {key:?} is not a number"),
+                    )
+                })
             };
-            Ask::Lookup(match rest[0].as_str() {
-                "user" => Lookup::UserByName(key.clone()),
+            Ask::Lookup(match kind.as_str() {
                 "uid" => Lookup::UserByUid(id()?),
-                "group" => Lookup::GroupByName(key.clone()),
                 "gid" => Lookup::GroupByGid(id()?),
+                "group" => Lookup::GroupByName(key.clone()),
                 "groups" => Lookup::GroupsOfUser(key.clone()),
-                other => {
-                    return Err(format!(
-                        "lookup {other:?}: use user, uid, group, gid or groups"
-                    ))
-                }
+                _ => Lookup::UserByName(key.clone()),
             })
         }
-        other => return Err(format!("unknown subcommand {other:?}")),
     };
-    if json && ask != Ask::StatusJson {
-        return Err("--json goes with status only".into());
-    }
-    let socket = match (socket, config) {
+    let socket = match (cli.socket, cli.config) {
         (Some(path), _) => SocketChoice::Path(path),
         (None, Some(config)) => SocketChoice::Config(config),
         (None, None) => SocketChoice::Default,
@@ -196,25 +240,22 @@ pub fn strip_newline(mut text: String) -> String {
 
 /// Runs the command line `args` (without the program name).
 pub fn main(args: &[String]) -> ExitCode {
-    let command = match parse_args(args) {
-        Ok(command) => command,
-        Err(why) => {
-            eprintln!("gatehouse-agent: {why}\n{USAGE}");
-            return ExitCode::from(EXIT_ERROR);
-        }
+    let parsed = match parse_args(args) {
+        Ok(parsed) => parsed,
+        Err(e) => return exit_for(&e, EXIT_ERROR),
     };
-    match command {
-        Command::Help => {
-            println!("{USAGE}");
-            ExitCode::from(EXIT_OK)
-        }
-        Command::Version => {
-            println!(
-                "{}",
-                gatehouse_common::service::version_line("gatehouse-agent")
-            );
-            ExitCode::from(EXIT_OK)
-        }
+    match parsed {
+        Command::Generate(what) => print_generated(command(), ManSection::Admin, what),
+        Command::Check { config } => match crate::daemon::check(&config) {
+            Ok(()) => {
+                println!("config and node key OK");
+                ExitCode::from(EXIT_OK)
+            }
+            Err(e) => {
+                eprintln!("gatehouse-agent: {e}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        },
         Command::Run { config } => match crate::daemon::run(&config) {
             Ok(()) => ExitCode::from(EXIT_OK),
             Err(e) => {

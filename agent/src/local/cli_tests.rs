@@ -21,9 +21,9 @@ fn authorize_parses_with_the_socket_option_anywhere() {
         },
     };
     let line = "--socket /tmp/a.sock authorize sudo h u root web1";
-    assert_eq!(parse_args(&args(line)), Ok(expected.clone()));
+    assert_eq!(parse_args(&args(line)).unwrap(), expected.clone());
     let line = "authorize SUDO h u root web1 --socket /tmp/a.sock";
-    assert_eq!(parse_args(&args(line)), Ok(expected));
+    assert_eq!(parse_args(&args(line)).unwrap(), expected);
 }
 
 #[test]
@@ -57,43 +57,64 @@ fn the_socket_comes_from_socket_then_config_then_default() {
 #[test]
 fn authenticate_takes_no_password_argument() {
     assert_eq!(
-        parse_args(&args("authenticate alice web1")),
-        Ok(Command::Ask {
+        parse_args(&args("authenticate alice web1")).unwrap(),
+        Command::Ask {
             socket: SocketChoice::Default,
             ask: Ask::Authenticate {
                 user: "alice".into(),
                 host: "web1".into()
             }
-        })
+        }
     );
-    assert_eq!(
-        parse_args(&args("authenticate alice web1 hunter2")),
-        Err("authenticate takes 2 arguments, got 3".into())
-    );
+    let extra = parse_args(&args("authenticate alice web1 hunter2")).unwrap_err();
+    assert_eq!(extra.kind(), clap::error::ErrorKind::UnknownArgument);
 }
 
 #[test]
 fn bad_usage_is_an_error_with_the_reason() {
+    let error = |line: &str| parse_args(&args(line)).unwrap_err().to_string();
     for (line, why) in [
-        ("", "a subcommand is required"),
-        ("frobnicate", "unknown subcommand \"frobnicate\""),
+        ("frobnicate", "unrecognized subcommand 'frobnicate'"),
+        ("stauts", "a similar subcommand exists: 'status'"),
         (
             "authorize TELNET a b c d",
             "unknown method \"TELNET\" (LOGIN, SSH, SU, SUDO)",
         ),
-        ("authorize SSH a b c", "authorize takes 5 arguments, got 4"),
-        ("status --socket", "--socket needs a PATH"),
-        ("status --verbose", "unknown option \"--verbose\""),
+        ("authorize SSH a b c", "<TO_HOST>"),
+        (
+            "status --socket",
+            "a value is required for '--socket <PATH>'",
+        ),
+        ("status --verbose", "unexpected argument '--verbose'"),
         ("run", "run needs --config FILE"),
+        ("--socket s run --config c", "not --socket"),
+        ("lookup uid alice", "lookup uid: \"alice\" is not a number"),
+        (
+            "lookup host x",
+            "[possible values: user, uid, group, gid, groups]",
+        ),
+        ("--json status", "unexpected argument '--json'"),
     ] {
-        assert_eq!(parse_args(&args(line)), Err(why.to_string()), "{line}");
+        assert!(error(line).contains(why), "{line}: {}", error(line));
     }
     assert_eq!(
-        parse_args(&args("run --config conf/agent.ron")),
-        Ok(Command::Run {
-            config: "conf/agent.ron".into()
-        })
+        parse_args(&args("")).unwrap_err().kind(),
+        clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
+    assert_eq!(
+        parse_args(&args("run --config conf/agent.ron")).unwrap(),
+        Command::Run {
+            config: "conf/agent.ron".into()
+        }
+    );
+    assert_eq!(
+        parse_args(&args("status --json")).unwrap(),
+        Command::Ask {
+            socket: SocketChoice::Default,
+            ask: Ask::StatusJson
+        }
+    );
+    command().debug_assert();
 }
 
 #[test]
@@ -229,16 +250,14 @@ last offline answer: authorize from offline cache (61 s old), 1.500 s ago";
 }
 
 #[test]
-fn status_json_and_version_parse_and_json_is_for_status_only() {
-    assert_eq!(
-        parse_args(&args("status --json")),
-        Ok(Command::Ask {
-            socket: SocketChoice::Default,
-            ask: Ask::StatusJson
-        })
+fn version_and_help_are_printed_with_exit_0_and_json_is_for_status_only() {
+    for line in ["--version", "-V", "--help", "status --help"] {
+        let shown = parse_args(&args(line)).unwrap_err();
+        assert!(!shown.use_stderr(), "{line}: printed to stdout, exit 0");
+    }
+    let err = parse_args(&args("authorize SSH h u u web1 --json")).unwrap_err();
+    assert!(
+        err.to_string().contains("unexpected argument '--json'"),
+        "{err}"
     );
-    assert_eq!(parse_args(&args("--version")), Ok(Command::Version));
-    assert_eq!(parse_args(&args("-V")), Ok(Command::Version));
-    let err = parse_args(&args("--json authorize SSH h u u web1")).unwrap_err();
-    assert!(err.contains("--json goes with status only"), "{err}");
 }

@@ -168,6 +168,17 @@ pub fn check_trusted_dir(dir: &Path, what: &'static str) -> Result<(), InsecureP
     Ok(())
 }
 
+/// Whether this process may create files in `dir` (access(2) with W_OK and X_OK: the real
+/// uid's view, which for a daemon is its own).
+pub fn writable_dir(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
 /// Sets `path` to [`PRIVATE_FILE_MODE`] if it exists (a missing file is fine): for files
 /// another library created, after it created them under [`PRIVATE_UMASK`].
 pub fn restrict_to_owner(path: &Path) -> io::Result<()> {

@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 /// What applying a change gave.
 #[derive(Debug, Clone)]
+// One per change, moved straight into the published `Arc`: boxing would add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Applied {
     /// The database after the change.
     Changed(PolicySnapshot),

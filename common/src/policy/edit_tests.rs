@@ -154,7 +154,7 @@ impl Gen {
     }
 
     /// A name of what `names` lists (usually), or one from the pool.
-    fn from_db(&mut self, names: Vec<&str>, kind: &str, pool: u32) -> String {
+    fn pick_from_db(&mut self, names: Vec<&str>, kind: &str, pool: u32) -> String {
         match names.choose(&mut self.rng) {
             Some(name) if self.rng.gen_ratio(3, 4) => name.to_string(),
             _ => self.name(kind, pool),
@@ -162,20 +162,20 @@ impl Gen {
     }
 
     fn host(&mut self, db: &Database) -> String {
-        self.from_db(db.hosts.iter().map(|h| h.name.as_str()).collect(), "h", 5)
+        self.pick_from_db(db.hosts.iter().map(|h| h.name.as_str()).collect(), "h", 5)
     }
 
     fn user(&mut self, db: &Database) -> String {
-        self.from_db(db.users.iter().map(|u| u.name.as_str()).collect(), "u", 6)
+        self.pick_from_db(db.users.iter().map(|u| u.name.as_str()).collect(), "u", 6)
     }
 
     fn unix_user(&mut self, db: &Database) -> String {
         let with_unix = db.users.iter().filter(|u| u.unix.is_some());
-        self.from_db(with_unix.map(|u| u.name.as_str()).collect(), "u", 6)
+        self.pick_from_db(with_unix.map(|u| u.name.as_str()).collect(), "u", 6)
     }
 
     fn group(&mut self, db: &Database) -> String {
-        self.from_db(
+        self.pick_from_db(
             db.host_groups.iter().map(|g| g.name.as_str()).collect(),
             "g",
             4,
@@ -183,7 +183,7 @@ impl Gen {
     }
 
     fn class(&mut self, db: &Database) -> String {
-        self.from_db(
+        self.pick_from_db(
             db.user_classes.iter().map(|c| c.name.as_str()).collect(),
             "c",
             4,

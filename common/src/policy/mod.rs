@@ -16,8 +16,10 @@
 //!   model (one entity, all in order, the whole [`Database`]).
 //! - `decide`: authorize / authenticate, [`Decision`].
 //! - `identities`: Unix identities checked and indexed; [`PolicySnapshot::lookup`].
+//! - [`route_check`]: which hosts a route's patterns name (admin warnings and shows).
 //! - `route`, `pattern`, `window`, [`time`]: rule syntax, globs, weekday/time windows, civil time.
-//! - [`password`]: argon2id hashing and verification.
+//! - [`password`]: argon2id hashing and verification; [`password_rules`]: what a new password
+//!   must be.
 
 pub mod change;
 mod compile;
@@ -29,8 +31,10 @@ mod identities;
 pub mod model;
 mod name_hash;
 pub mod password;
+pub mod password_rules;
 mod pattern;
 mod route;
+pub mod route_check;
 pub mod time;
 mod window;
 

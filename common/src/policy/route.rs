@@ -99,6 +99,16 @@ impl Rule {
             .filter_map(HostPat::group)
     }
 
+    /// The FROM host pattern.
+    pub(crate) fn source_host(&self) -> &HostPat {
+        &self.from_host
+    }
+
+    /// The TO host pattern.
+    pub(crate) fn target_host(&self) -> &HostPat {
+        &self.to_host
+    }
+
     pub(crate) fn matches(&self, q: &RouteQuery<'_>) -> bool {
         self.methods & method_bit(q.method) != 0
             && self

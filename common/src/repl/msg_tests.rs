@@ -532,3 +532,22 @@ fn hostile_reports_are_refused() {
         );
     }
 }
+
+#[test]
+fn audit_records_travel_in_reports() {
+    use crate::audit::{AuditEvent, AuditRecord};
+    use crate::repl::report::Report;
+    let record = AuditRecord {
+        at_unix_ms: 7,
+        agent: "web1".into(),
+        address: Some("10.0.0.7:40112".parse().unwrap()),
+        event: AuditEvent::Suppressed { count: 2 },
+    };
+    let msg = ReplMessage::Report {
+        stream: 1,
+        first: 1,
+        records: vec![Report::Audit(record.clone()), Report::Audit(record)],
+    };
+    let bytes = msg.encode().unwrap();
+    assert_eq!(ReplMessage::decode(&bytes).unwrap(), msg);
+}

@@ -1,13 +1,17 @@
 //! What a replica reports to its master over the replication link (docs/PROTOCOL.md,
-//! "Reports"), and its binary encoding. Today one kind of record: a failed password check for
-//! a known user, which the master's central lockout counts. The channel is generic — a record
-//! is a kind byte and its fields — so the audit trail adds kinds without a new mechanism.
+//! "Reports"), and its binary encoding. Two families of records: a failed password check for
+//! a known user, which the master's central lockout counts (kind 0x01, from an in-memory
+//! outbox), and the audit trail's records (kinds 0x10 and up, `crate::audit`, from the
+//! replica's durable journal). A record is a kind byte and its fields; one `Report` carries
+//! records of one family (its stream's).
 //! Sequencing, resending and deduplication live in `report_stream`.
 //!
 //! Pure; decoding never panics and refuses unknown kinds and codes, over-long names and
 //! trailing bytes (the message's reader checks those).
 
 use super::codec::{put_text, read_text};
+use crate::audit::record::kind as audit_kind;
+use crate::audit::{decode_record, encode_record, AuditRecord};
 use crate::types::AuthFailure;
 use crate::wire::msg::{MAX_HOST_LEN, MAX_USER_LEN};
 use crate::wire::reader::{DecodeError, Reader};
@@ -19,9 +23,10 @@ use crate::wire::writer::EncodeError;
 /// is plenty of batching at the rate failures happen.
 pub const MAX_REPORT_RECORDS: usize = 64;
 
-/// The smallest encoded record, bytes (a password failure with three empty names): how many
-/// records a `count` may announce is checked against the bytes that remain.
-pub(crate) const MIN_RECORD_LEN: usize = 1 + 8 + 3 * 4 + 1;
+/// The smallest encoded record, bytes (an audit `host_refused` with an empty name and no
+/// address): how many records a `count` may announce is checked against the bytes that
+/// remain.
+pub(crate) const MIN_RECORD_LEN: usize = 1 + 8 + 4 + 1 + 2;
 
 /// Record kinds (the first byte of every record).
 pub mod kind {
@@ -32,6 +37,8 @@ pub mod kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
     PasswordFailure(PasswordFailure),
+    /// An audit record from a server's journal.
+    Audit(AuditRecord),
 }
 
 /// A password check that failed for a user the database knows, on the server that made it.
@@ -53,7 +60,13 @@ impl Report {
     pub fn name(&self) -> &'static str {
         match self {
             Report::PasswordFailure(_) => "PasswordFailure",
+            Report::Audit(_) => "Audit",
         }
+    }
+
+    /// Whether this is an audit record (a journal's stream) rather than a lockout report.
+    pub fn is_audit(&self) -> bool {
+        matches!(self, Report::Audit(_))
     }
 }
 
@@ -102,12 +115,16 @@ pub(crate) fn put_report(out: &mut Vec<u8>, report: &Report) -> Result<(), Encod
             put_name(out, "user", MAX_USER_LEN, user)?;
             out.push(reason.code());
         }
+        Report::Audit(record) => encode_record(out, record),
     }
     Ok(())
 }
 
 /// Reads one record.
 pub(crate) fn read_report(r: &mut Reader<'_>) -> Result<Report, DecodeError> {
+    if r.peek_u8().is_some_and(audit_kind::is_audit) {
+        return decode_record(r).map(Report::Audit);
+    }
     match r.u8()? {
         kind::PASSWORD_FAILURE => {
             let at_unix_ms = r.u64()?;

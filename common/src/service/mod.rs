@@ -18,17 +18,6 @@ use std::path::Path;
 use std::sync::Arc;
 use watchdog::{Heartbeat, Watchdog};
 
-/// `NAME VERSION`, what every binary prints for `--version`.
-pub fn version_line(binary: &str) -> String {
-    format!("{binary} {}", env!("CARGO_PKG_VERSION"))
-}
-
-/// True when `args` (without the program name) asks for the version: `--version` or `-V`
-/// as the first argument (later ones may be names or values).
-pub fn wants_version(args: &[String]) -> bool {
-    args.first().is_some_and(|a| a == "--version" || a == "-V")
-}
-
 /// The daemon's link to its service manager: notifications and the watchdog.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -99,21 +88,5 @@ impl Service {
                 self.notifier.tell(&[State::Ready, State::Status(&status)]);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_version_line_names_the_binary() {
-        assert_eq!(
-            version_line("gatehouse-replica"),
-            format!("gatehouse-replica {}", env!("CARGO_PKG_VERSION"))
-        );
-        assert!(wants_version(&["--version".into()]));
-        assert!(wants_version(&["-V".into(), "x".into()]));
-        assert!(!wants_version(&["user".into(), "add".into(), "-V".into()]));
     }
 }

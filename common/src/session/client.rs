@@ -163,11 +163,16 @@ impl ClientSession {
                 // downgrade to the other suite we offered) makes the server's proof fail here.
                 let transcript =
                     Transcript::new(hello, server.version, server.cipher, &server.nonce);
-                if !handshake::verify_server_proof(&self.key, &transcript, &server.proof) {
-                    return Err(ClientError::BadServerProof);
-                }
                 let proof = handshake::client_proof(&self.key, &transcript);
                 super::write_handshake(&Handshake::ClientFinish(ClientFinish { proof }), out);
+                if !handshake::verify_server_proof(&self.key, &transcript, &server.proof) {
+                    // Our proof is written all the same (the caller may send it before it
+                    // closes): a genuine server with another key for this host then logs the
+                    // host that failed its proof, where a silent close would leave it nothing
+                    // to log. It gives an impostor nothing: a MAC under a 256-bit key over
+                    // its own nonce, under a label no server proof uses.
+                    return Err(ClientError::BadServerProof);
+                }
                 let keys = SessionKeys::derive(&self.key, &transcript);
                 self.state = State::Established {
                     sealer: Sealer::new(server.cipher, &keys.client_to_server),

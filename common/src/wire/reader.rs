@@ -67,6 +67,11 @@ impl<'a> Reader<'a> {
         <[u8; N]>::try_from(head).map_err(|_| DecodeError::Truncated)
     }
 
+    /// The next byte, without taking it.
+    pub fn peek_u8(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(u8::from_be_bytes(self.array()?))
     }

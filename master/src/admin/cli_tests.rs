@@ -1,6 +1,7 @@
 use super::*;
+use gatehouse_common::policy::{Route, RouteTarget};
 
-fn parse_words(line: &str) -> Result<Invocation, UsageError> {
+fn parse_words(line: &str) -> Result<Invocation, clap::Error> {
     let args: Vec<String> = line.split_whitespace().map(String::from).collect();
     parse(&args)
 }
@@ -96,47 +97,132 @@ fn commands_become_requests() {
 }
 
 #[test]
-fn bad_command_lines_say_what_is_wrong() {
-    assert_eq!(error(""), "no command given");
+fn new_commands_become_requests() {
     assert_eq!(
-        error("host frobnicate x"),
-        "unknown command `host frobnicate`"
+        request("host show web1"),
+        AdminRequest::HostShow {
+            name: "web1".into()
+        }
+    );
+    assert_eq!(request("group list"), AdminRequest::GroupList);
+    assert_eq!(
+        request("group show web"),
+        AdminRequest::GroupShow { name: "web".into() }
+    );
+    assert_eq!(request("class list"), AdminRequest::ClassList);
+    assert_eq!(
+        request("class show ops"),
+        AdminRequest::ClassShow { name: "ops".into() }
+    );
+    assert_eq!(request("user list"), AdminRequest::UserList);
+    assert_eq!(request("replica list"), AdminRequest::ReplicaList);
+    assert_eq!(
+        request("replica show r1"),
+        AdminRequest::ReplicaShow { host: "r1".into() }
     );
     assert_eq!(
-        error("host add web1"),
-        "host add needs --key-file PATH for the new host's key"
+        request("user set-classes alice --class ops --class admins"),
+        AdminRequest::UserSetClasses {
+            name: "alice".into(),
+            classes: vec!["ops".into(), "admins".into()],
+        }
     );
     assert_eq!(
-        error("user add"),
-        "expected NAME after `user add`, got 0 argument(s)"
+        request("user set-classes alice"),
+        AdminRequest::UserSetClasses {
+            name: "alice".into(),
+            classes: vec![]
+        }
     );
     assert_eq!(
-        error("user lock alice bob"),
-        "expected NAME after `user lock`, got 2 argument(s)"
+        request("route show --user alice SSH:*->alice@web1"),
+        AdminRequest::RouteShow {
+            target: RouteTarget::User("alice".into()),
+            rule: "SSH:*->alice@web1".into(),
+        }
+    );
+    let inv = parse_words("--json host list").unwrap();
+    assert!(inv.json);
+    assert!(
+        parse_words("user list --json").unwrap().json,
+        "--json after the command"
     );
     assert_eq!(
-        error("host ask-for-others jump1 maybe"),
-        "host ask-for-others: \"maybe\": use yes or no"
-    );
-    assert_eq!(error("user add al --colour red"), "unknown option --colour");
-    assert_eq!(
-        error("user add al --group g"),
-        "--group is not an option of this command"
+        parse_words("import db.ron --dry-run").unwrap().command,
+        Command::Import {
+            file: "db.ron".into(),
+            dry_run: true
+        }
     );
     assert_eq!(
-        error("route add SSH:*->a@b"),
-        "route add needs --user U or --class C"
+        parse_words("export --out db.ron --force").unwrap().command,
+        Command::Export {
+            out: Some("db.ron".into()),
+            force: true
+        }
     );
     assert_eq!(
-        error("route add --user a --class b R"),
-        "give --user or --class, not both"
+        parse_words("--generate complete-bash").unwrap().command,
+        Command::Generate(Generate::CompleteBash)
     );
     assert_eq!(
-        error("check FTP h a a web1"),
-        "unknown method `FTP` (LOGIN, SSH, SU or SUDO)"
+        parse_words("status --socket /tmp/s").unwrap().socket,
+        PathBuf::from("/tmp/s"),
+        "--socket after the command, as before"
     );
-    assert!(error("check SSH h a a web1 --at yesterday").starts_with("--at `yesterday`: "));
-    assert_eq!(error("export --out"), "--out needs a value");
+}
+
+#[test]
+fn bad_command_lines_say_what_is_wrong_and_suggest_the_right_word() {
+    let kind = |line: &str| parse_words(line).unwrap_err().kind();
+    use clap::error::ErrorKind as K;
+    assert_eq!(kind(""), K::DisplayHelpOnMissingArgumentOrSubcommand);
+    assert_eq!(kind("--socket /tmp/s"), K::MissingSubcommand);
+    assert!(error("--socket /tmp/s").contains("no command given"));
+    assert_eq!(kind("host frobnicate x"), K::InvalidSubcommand);
+    assert!(
+        error("host lsit").contains("tip: a similar subcommand exists: 'list'"),
+        "{}",
+        error("host lsit")
+    );
+    assert!(
+        error("usr add alice").contains("'user'"),
+        "{}",
+        error("usr add alice")
+    );
+    assert!(
+        error("host add web1").contains("--key-file <PATH>"),
+        "{}",
+        error("host add web1")
+    );
+    assert_eq!(kind("user add"), K::MissingRequiredArgument);
+    assert_eq!(kind("user lock alice bob"), K::UnknownArgument);
+    assert!(error("host ask-for-others jump1 maybe").contains("[possible values: yes, no]"));
+    assert_eq!(kind("user add al --colour red"), K::UnknownArgument);
+    assert_eq!(kind("user add al --group g"), K::UnknownArgument);
+    assert!(
+        error("route add SSH:*->a@b").contains("--user <U>|--class <C>"),
+        "{}",
+        error("route add SSH:*->a@b")
+    );
+    assert_eq!(kind("route add --user a --class b R"), K::ArgumentConflict);
+    assert!(error("check FTP h a a web1").contains("unknown method `FTP` (LOGIN, SSH, SU or SUDO)"));
+    assert!(error("check SSH h a a web1 --at yesterday").contains("--at <TIME>"));
+    assert_eq!(kind("export --out"), K::InvalidValue);
+    assert_eq!(
+        kind("export --force"),
+        K::MissingRequiredArgument,
+        "--force needs --out"
+    );
+    // Help and version are "errors" clap prints to stdout with exit 0.
+    assert_eq!(kind("--help"), K::DisplayHelp);
+    assert_eq!(kind("--version"), K::DisplayVersion);
+    assert!(!parse_words("--version").unwrap_err().use_stderr());
+}
+
+#[test]
+fn the_definition_is_consistent() {
+    command().debug_assert();
 }
 
 #[test]

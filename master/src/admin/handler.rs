@@ -6,34 +6,61 @@
 //! request at a time per connection; [`Session`] holds a connection's pending import and
 //! batch. Reads answer from the published snapshot, never waiting for a write.
 
+use super::diff::diff;
+use super::lists;
 use super::proto::{
-    AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, HostInfo, LockoutEntry, RouteEntry,
-    StatusReport, UserInfo, MAX_IMPORT_BYTES,
+    AdminErrorKind, AdminRequest, AdminResponse, AuditEntry, AuditStatus, CheckDecision,
+    LockoutEntry, StatusReport, UserInfo, MAX_IMPORT_BYTES,
 };
 use super::unix::{self, UnixFields};
+use crate::audit::admin::to_hex;
+use crate::audit::{Audit, AuditQuery};
 use crate::lockout::{tracker::sources, unix_ms};
+use crate::passwords::PasswordPolicy;
 use crate::state::MasterState;
 use crate::store::{Progress, StoreError};
 use gatehouse_common::config::parse_ron;
+use gatehouse_common::identity::check_unix_name;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::policy::{
-    hash_password, Change, Database, Decision, HashCost, PolicySnapshot, PolicyTime, Route,
-    RouteTarget,
+    hash_password, route_check::RouteHosts, Change, Database, Decision, HashCost, PolicySnapshot,
+    PolicyTime, Route, RouteTarget,
 };
 use gatehouse_common::service::kv;
 use gatehouse_common::weak_keys::{check_host_keys, KeyRefusal};
 use gatehouse_common::wire::AuthorizeRequest;
 use rand::rngs::OsRng;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// What every admin connection shares: the audit trail and the password rules.
+#[derive(Clone, Default)]
+pub struct AdminServices {
+    /// The audit trail (records, queries, status), when the master keeps one.
+    pub audit: Option<Arc<Audit>>,
+    pub passwords: Arc<PasswordPolicy>,
+}
+
 /// Per-connection state.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Session {
     /// Import text received by `ImportChunk` and not yet committed.
     import: String,
     /// Changes received by `BatchAdd` and not yet committed.
     batch: Vec<Change>,
+    services: AdminServices,
+}
+
+impl Session {
+    /// A connection's session.
+    pub fn new(services: AdminServices) -> Session {
+        Session {
+            import: String::new(),
+            batch: Vec::new(),
+            services,
+        }
+    }
 }
 
 /// Changes one connection may gather for one batch (1,000,000): a batch is applied in memory
@@ -53,6 +80,10 @@ pub fn as_change(request: &AdminRequest) -> Option<Change> {
         R::GroupMemberAdd { group, host } => Change::AddGroupMember { group, host },
         R::GroupMemberRemove { group, host } => Change::RemoveGroupMember { group, host },
         R::UserAdd { name, classes } => Change::AddUser { name, classes },
+        R::UserSetClasses { name, classes } => Change::SetUserClasses {
+            user: name,
+            classes,
+        },
         R::UserRemove { name } => Change::RemoveUser { name },
         R::UserLock { name } => Change::SetLocked {
             user: name,
@@ -129,6 +160,9 @@ pub fn handle(
             addresses,
             groups,
         } => {
+            if let Some(hint) = missing_group_hint(&db, &groups) {
+                return refused(hint);
+            }
             let key = NodeKey::generate(&mut OsRng);
             // A fresh random key is never weak or shared in practice; the checks make sure
             // of it, as for imports (a broken random generator would repeat itself).
@@ -152,21 +186,42 @@ pub fn handle(
                 Err((kind, message)) => error(kind, message),
             }
         }
-        R::HostList => {
-            let replicas: Vec<&str> = db.replicas().collect();
-            let hosts = db.hosts_in_order().into_iter().map(|(_, h)| HostInfo {
-                replica: replicas.contains(&h.name.as_str()),
-                name: h.name,
-                addresses: h.addresses,
-                groups: h.groups,
-                may_ask_for_others: h.may_ask_for_others,
-            });
-            AdminResponse::Hosts(hosts.collect())
+        R::HostList => lists::host_list(&db.to_database()),
+        R::UserAdd { name, classes } => match check_unix_name(&name) {
+            // Users are login names on managed hosts: the same rules as their Unix names.
+            Err(e) => refused(format!("user name: {e}")),
+            Ok(()) => done(state, Change::AddUser { name, classes }),
+        },
+        R::UserPasswd { name, password } => {
+            passwd(state, &db, &session.services.passwords, name, &password)
         }
-        R::UserPasswd { name, password } => passwd(state, name, &password),
         R::UserUnlock { name } => unlock(state, name),
         R::LockoutList => lockout_list(state),
-        R::RouteList { target } => route_list(&db, target.as_ref()),
+        R::RouteAdd { target, route } => route_add(state, target, route),
+        R::RouteList { target } => route_list(&db.to_database(), target.as_ref()),
+        R::HostShow { name } => lists::host_show(&db.to_database(), &name),
+        R::GroupList => lists::group_list(&db.to_database()),
+        R::GroupShow { name } => lists::group_show(&db.to_database(), &name),
+        R::ClassList => lists::class_list(&db.to_database()),
+        R::ClassShow { name } => lists::class_show(&db.to_database(), &name),
+        R::UserList => lists::user_list(&db.to_database()),
+        R::RouteShow { target, rule } => lists::route_show(&db.to_database(), target, &rule),
+        R::ReplicaList => lists::replica_list(&db.to_database(), &state.replica_links()),
+        R::ReplicaShow { host } => {
+            lists::replica_show(&db.to_database(), &state.replica_links(), &host)
+        }
+        R::ImportDiff { file } => {
+            let text = zeroize::Zeroizing::new(std::mem::take(&mut session.import));
+            match parse_import(&file, &text) {
+                Err(refusal) => *refusal,
+                // The same checks the commit makes (it compiles the whole file), on a scratch
+                // copy: a dry run that passes is an import that commits.
+                Ok(database) => match PolicySnapshot::compile(&database) {
+                    Err(e) => refused(e.to_string()),
+                    Ok(_) => AdminResponse::ImportDiff(diff(&db.to_database(), &database)),
+                },
+            }
+        }
         R::UserUnix {
             name,
             uid,
@@ -193,7 +248,19 @@ pub fn handle(
             let groups = db.unix_groups_in_order().into_iter().map(|(_, g)| g);
             AdminResponse::UnixGroups(groups.collect())
         }
-        R::Status => status(state, &db),
+        R::Status => match status(state, &db) {
+            AdminResponse::Status(mut report) => {
+                if let Some(audit) = &session.services.audit {
+                    report.audit = audit_status(audit);
+                }
+                AdminResponse::Status(report)
+            }
+            other => other,
+        },
+        R::Audit { query } => match &session.services.audit {
+            Some(audit) => audit_records(audit, &query),
+            None => refused("this master keeps no audit trail"),
+        },
         R::Compact { keep } => {
             let keep_after = state.read(|s| s.sequence()).saturating_sub(keep);
             match state.compact(keep_after) {
@@ -241,15 +308,11 @@ pub fn handle(
                 done: 0,
                 total,
             });
-            let database = match parse_ron::<Database>(Path::new(&file), &text) {
+            let database = match parse_import(&file, &text) {
                 Ok(database) => database,
-                Err(e) => return refused(e.to_string()),
+                Err(refusal) => return *refusal,
             };
             drop(text);
-            if let Err(refusal) = check_host_keys(&database.hosts) {
-                // All-zero, published example and shared keys never enter the database.
-                return refused(format!("{file}: {refusal}"));
-            }
             let entities = (database.hosts.len() + database.users.len()) as u64;
             progress(Progress {
                 stage: "checking",
@@ -297,13 +360,29 @@ pub fn handle(
     }
 }
 
-fn passwd(state: &MasterState, name: String, password: &str) -> AdminResponse {
+/// Sets a password that meets the user's rules (`crate::passwords`); a refusal names the
+/// rule it broke.
+fn passwd(
+    state: &MasterState,
+    db: &PolicySnapshot,
+    rules: &PasswordPolicy,
+    name: String,
+    password: &str,
+) -> AdminResponse {
     if password.is_empty() {
         return refused("empty password; to remove password login, lock the user instead");
     }
     // Refuse early so a typo does not cost an argon2 run; the commit checks again.
-    if !state.policy().load().has_user(&name) {
+    let Some((_, user)) = db.user(&name) else {
         return refused(format!("unknown user `{name}`"));
+    };
+    // The rules read the user's classes: a database of that user alone, not a copy of all.
+    let just_the_user = Database {
+        users: vec![user],
+        ..Database::default()
+    };
+    if let Err(broken) = rules.check(&just_the_user, &name, password) {
+        return refused(format!("password not set: {broken}"));
     }
     match hash_password(password, &mut OsRng, HashCost::Standard) {
         Ok(hash) => done(state, Change::SetPasswordHash { user: name, hash }),
@@ -388,32 +467,72 @@ fn lockout_list(state: &MasterState) -> AdminResponse {
     AdminResponse::Lockouts(entries)
 }
 
-/// Every route (users in order, then classes), or one user's or class's.
-fn route_list(db: &PolicySnapshot, target: Option<&RouteTarget>) -> AdminResponse {
-    let owners: Vec<(RouteTarget, Vec<Route>)> = match target {
-        Some(RouteTarget::User(name)) => match db.user(name) {
-            Some((_, u)) => vec![(RouteTarget::User(u.name), u.routes)],
-            None => return refused(format!("unknown {}", RouteTarget::User(name.clone()))),
-        },
-        Some(RouteTarget::Class(name)) => match db.class(name) {
-            Some((_, c)) => vec![(RouteTarget::Class(c.name), c.routes)],
-            None => return refused(format!("unknown {}", RouteTarget::Class(name.clone()))),
-        },
-        None => {
-            let users = db.users_in_order().into_iter();
-            let users = users.map(|(_, u)| (RouteTarget::User(u.name), u.routes));
-            let classes = db.classes_in_order().into_iter();
-            let classes = classes.map(|(_, c)| (RouteTarget::Class(c.name), c.routes));
-            users.chain(classes).collect()
+fn route_list(db: &Database, target: Option<&RouteTarget>) -> AdminResponse {
+    if let Some(wanted) = target {
+        let known = match wanted {
+            RouteTarget::User(name) => db.users.iter().any(|u| &u.name == name),
+            RouteTarget::Class(name) => db.user_classes.iter().any(|c| &c.name == name),
+        };
+        if !known {
+            return refused(format!("unknown {wanted}"));
         }
-    };
-    let entries = owners.into_iter().flat_map(|(owner, routes)| {
-        routes.into_iter().map(move |route| RouteEntry {
-            target: owner.clone(),
-            route,
-        })
-    });
-    AdminResponse::Routes(entries.collect())
+    }
+    let mut routes = lists::all_routes(db);
+    routes.retain(|e| target.is_none_or(|t| *t == e.target));
+    AdminResponse::Routes(routes)
+}
+
+/// Parses an import's text and refuses weak or shared node keys (all-zero, published example
+/// and shared keys never enter the database); the error is the answer to send.
+fn parse_import(file: &str, text: &str) -> Result<Database, Box<AdminResponse>> {
+    let refuse = |message: String| Box::new(refused(message));
+    let database =
+        parse_ron::<Database>(Path::new(file), text).map_err(|e| refuse(e.to_string()))?;
+    check_host_keys(&database.hosts).map_err(|refusal| refuse(format!("{file}: {refusal}")))?;
+    Ok(database)
+}
+
+/// Adds a route, and says so when its target matches no registered host (accepted: a
+/// wildcard, or a host added later, may match it).
+fn route_add(state: &MasterState, target: RouteTarget, route: Route) -> AdminResponse {
+    let rule = route.rule.clone();
+    match done(state, Change::AddRoute { target, route }) {
+        AdminResponse::Done { seq } => {
+            // The hosts and groups only (one pass over the hosts, as the check costs anyway),
+            // from the published snapshot: never the whole database.
+            let published = state.policy().load_full();
+            let hosts = Database {
+                hosts: published
+                    .hosts_in_order()
+                    .into_iter()
+                    .map(|(_, h)| h)
+                    .collect(),
+                host_groups: published
+                    .host_groups_in_order()
+                    .into_iter()
+                    .map(|(_, g)| g)
+                    .collect(),
+                ..Database::default()
+            };
+            let warnings = RouteHosts::new(&hosts).warnings(&rule);
+            if warnings.is_empty() {
+                AdminResponse::Done { seq }
+            } else {
+                AdminResponse::Warned { seq, warnings }
+            }
+        }
+        other => other,
+    }
+}
+
+/// The refusal for a `host add --group G` naming a group that does not exist yet, saying how
+/// to create it (groups are never made implicitly: a misspelt one would silently leave the
+/// host out of the routes that name the real one).
+fn missing_group_hint(db: &PolicySnapshot, groups: &[String]) -> Option<String> {
+    let missing = groups.iter().find(|g| db.host_group(g).is_none())?;
+    Some(format!(
+        "unknown host group `{missing}`: create it first with `gatehouse-admin group add {missing}`"
+    ))
 }
 
 /// `status`: from the published snapshot and counters, never the store lock, so it answers
@@ -432,6 +551,7 @@ fn status(state: &MasterState, db: &PolicySnapshot) -> AdminResponse {
         routes: db.route_count(),
         replicas_allowed: db.replicas().map(String::from).collect(),
         replica_links: state.replica_links(),
+        audit: AuditStatus::default(),
     })
 }
 
@@ -440,6 +560,12 @@ fn status(state: &MasterState, db: &PolicySnapshot) -> AdminResponse {
 fn batch_add(session: &mut Session, requests: Vec<AdminRequest>) -> AdminResponse {
     let mut changes = Vec::with_capacity(requests.len());
     for (i, request) in requests.iter().enumerate() {
+        if let AdminRequest::UserAdd { name, .. } = request {
+            if let Err(e) = check_unix_name(name) {
+                let entry = session.batch.len() + i + 1;
+                return refused(format!("batch entry {entry}: user name: {e}"));
+            }
+        }
         let Some(change) = as_change(request) else {
             let what = kv::fields(request);
             return refused(format!(
@@ -460,6 +586,50 @@ fn batch_add(session: &mut Session, requests: Vec<AdminRequest>) -> AdminRespons
     AdminResponse::BatchPending {
         changes: session.batch.len(),
     }
+}
+
+/// The records `query` selects, each in its binary encoding.
+fn audit_records(audit: &Audit, query: &AuditQuery) -> AdminResponse {
+    match audit.query(query) {
+        Ok(stored) => AdminResponse::AuditRecords(
+            stored
+                .into_iter()
+                .map(|s| {
+                    let mut bytes = Vec::new();
+                    gatehouse_common::audit::encode_record(&mut bytes, &s.record);
+                    AuditEntry {
+                        id: s.id,
+                        server: s.server,
+                        seq: s.seq,
+                        record: to_hex(&bytes),
+                    }
+                })
+                .collect(),
+        ),
+        Err(e) => error(AdminErrorKind::Internal, e.to_string()),
+    }
+}
+
+/// The audit part of `status` (empty where the store cannot be read: logged).
+fn audit_status(audit: &Audit) -> AuditStatus {
+    let mut status = AuditStatus::default();
+    match (audit.count(), audit.streams()) {
+        (Ok(records), Ok(streams)) => {
+            status.records = records;
+            status.streams = streams;
+        }
+        (Err(e), _) | (_, Err(e)) => log::error!("audit status: {e}"),
+    }
+    if let Some(journal) = audit.journal() {
+        let j = journal.status();
+        status.journal_unstored = j.assigned.saturating_sub(j.acked);
+        status.journal_bytes = j.disk_bytes;
+        status.journal_max_bytes = j.max_bytes;
+        status.journal_dropped = j.dropped;
+        status.journal_refused = j.refused;
+        status.journal_full = j.full;
+    }
+    status
 }
 
 fn now_unix() -> i64 {

@@ -1,8 +1,14 @@
 //! How `gatehouse-admin` prints the master's answers: short, line-oriented text that is easy
-//! to read and to grep. Pure (returns strings).
+//! to read and to grep, or with `--json` the answer's data as JSON. Pure (returns strings).
 
-use super::proto::{AdminResponse, CheckDecision, StatusReport, UserInfo};
-use gatehouse_common::policy::RouteTarget;
+#[path = "output_lists.rs"]
+mod lists;
+pub use lists::render_json;
+
+use super::proto::{AdminResponse, AuditEntry, AuditStatus, CheckDecision, StatusReport, UserInfo};
+use crate::audit::admin::from_hex;
+use gatehouse_common::audit::record::decode_one;
+use gatehouse_common::audit::render::{json_line, text_line, Origin};
 
 /// One line of a long request's progress: `writing 350000/1000000 (35 %)`.
 pub fn progress_line(stage: &str, done: u64, total: u64) -> String {
@@ -19,6 +25,7 @@ pub fn progress_line(stage: &str, done: u64, total: u64) -> String {
 pub fn render(response: &AdminResponse) -> String {
     match response {
         AdminResponse::Done { seq } => format!("ok (sequence {seq})"),
+        AdminResponse::AuditRecords(entries) => audit_lines(entries, false).join("\n"),
         AdminResponse::Compacted {
             removed,
             oldest_log_seq,
@@ -27,43 +34,10 @@ pub fn render(response: &AdminResponse) -> String {
         }
         AdminResponse::HostAdded { seq, .. } => format!("ok (sequence {seq})"),
         AdminResponse::Hosts(hosts) => {
-            let mut out = String::new();
-            for h in hosts {
-                out.push_str(&format!(
-                    "{}\taddresses={}\tgroups={}{}{}\n",
-                    h.name,
-                    h.addresses.join(","),
-                    h.groups.join(","),
-                    if h.replica { "\treplica" } else { "" },
-                    if h.may_ask_for_others {
-                        "\tasks-for-others"
-                    } else {
-                        ""
-                    }
-                ));
-            }
-            out.trim_end().to_string()
-        }
-        AdminResponse::Routes(routes) => {
-            let lines: Vec<String> = routes
-                .iter()
-                .map(|entry| {
-                    let owner = match &entry.target {
-                        RouteTarget::User(name) => format!("user {name}"),
-                        RouteTarget::Class(name) => format!("class {name}"),
-                    };
-                    let mut line = format!("{owner}\t{}", entry.route.rule);
-                    if let Some(window) = &entry.route.window {
-                        line.push_str(&format!("\twindow={window}"));
-                    }
-                    if let Some(expires) = &entry.route.expires {
-                        line.push_str(&format!("\texpires={expires}"));
-                    }
-                    line
-                })
-                .collect();
+            let lines: Vec<String> = hosts.iter().map(lists::host_line).collect();
             lines.join("\n")
         }
+        AdminResponse::Routes(routes) => lists::routes(routes),
         AdminResponse::Lockouts(entries) => {
             let lines: Vec<String> = entries
                 .iter()
@@ -99,6 +73,8 @@ pub fn render(response: &AdminResponse) -> String {
                 .collect();
             lines.join("\n")
         }
+        AdminResponse::Warned { seq, .. } => format!("ok (sequence {seq})"),
+        other => lists::render(other),
     }
 }
 
@@ -164,5 +140,62 @@ fn status(r: &StatusReport) -> String {
             link.lag
         ));
     }
+    out.push_str(&audit_status(&r.audit));
     out
+}
+
+/// The audit part of `status`: what the store holds, each server's stream, and the master's
+/// own journal with its alarm.
+fn audit_status(a: &AuditStatus) -> String {
+    let mut out = format!(
+        "
+audit: {} records stored",
+        a.records
+    );
+    for s in &a.streams {
+        out.push_str(&format!(
+            "
+  {}	stream {:016x}	through {}	missing {}",
+            s.server, s.stream, s.through, s.missing
+        ));
+    }
+    if a.journal_max_bytes > 0 {
+        out.push_str(&format!(
+            "
+  journal: {} records not yet stored, {} of {} bytes, {} dropped, {} refused{}",
+            a.journal_unstored,
+            a.journal_bytes,
+            a.journal_max_bytes,
+            a.journal_dropped,
+            a.journal_refused,
+            if a.journal_full {
+                "  ALARM: journal full"
+            } else {
+                ""
+            }
+        ));
+    }
+    out
+}
+
+/// Audit records as text lines (`key=value`), oldest first; `json`: one JSON object a line.
+pub fn audit_lines(entries: &[AuditEntry], json: bool) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| {
+            let origin = Origin {
+                id: e.id,
+                server: &e.server,
+                seq: e.seq,
+            };
+            match from_hex(&e.record).and_then(|bytes| decode_one(&bytes).ok()) {
+                Some(record) if json => json_line(&record, Some(origin)),
+                Some(record) => text_line(&record, Some(origin)),
+                None => format!(
+                    "id={} server={} seq={} undecodable record",
+                    e.id, e.server, e.seq
+                ),
+            }
+        })
+        .collect()
 }

@@ -6,6 +6,9 @@
 //! A request that is too long closes the connection (after an error response); one that is
 //! not valid RON gets an error response and the connection stays usable.
 
+use super::diff::DiffEntry;
+use crate::audit::store::StreamProgress;
+use crate::audit::AuditQuery;
 use crate::hooks::ReplicaLinkStatus;
 use gatehouse_common::policy::{Database, Route, RouteTarget, UnixAccount, UnixGroup};
 use gatehouse_common::types::{DenyReason, Method};
@@ -174,6 +177,10 @@ pub enum AdminRequest {
     /// Commits the pending batch: all its changes or none, in one transaction with one
     /// acknowledgement (`Done` with the last sequence). `Progress` messages may come first.
     BatchCommit,
+    /// Audit records the query selects (`gatehouse-admin audit`).
+    Audit {
+        query: AuditQuery,
+    },
     /// Evaluates an authorize request at `at_unix` (seconds; `None` = now).
     Check {
         method: Method,
@@ -182,6 +189,42 @@ pub enum AdminRequest {
         to_user: String,
         to_host: String,
         at_unix: Option<i64>,
+    },
+
+    // Lists and shows (issue 14): never a node key or a password hash.
+    /// One host, with the routes that name it.
+    HostShow {
+        name: String,
+    },
+    GroupList,
+    /// One host group, with its hosts and the routes that name it.
+    GroupShow {
+        name: String,
+    },
+    ClassList,
+    /// One class, with its users and routes.
+    ClassShow {
+        name: String,
+    },
+    UserList,
+    /// Replaces the user's classes.
+    UserSetClasses {
+        name: String,
+        classes: Vec<String>,
+    },
+    /// One route, with the warnings `route add` would give.
+    RouteShow {
+        target: RouteTarget,
+        rule: String,
+    },
+    ReplicaList,
+    ReplicaShow {
+        host: String,
+    },
+    /// Parses and checks the pending import like `ImportCommit`, and answers what it would
+    /// change, without changing anything.
+    ImportDiff {
+        file: String,
     },
 }
 
@@ -243,6 +286,67 @@ pub enum AdminResponse {
     },
     User(UserInfo),
     UnixGroups(Vec<UnixGroup>),
+    // Lists and shows (issue 14).
+    /// `host show`.
+    Host {
+        host: HostInfo,
+        routes: Vec<RouteEntry>,
+    },
+    Groups(Vec<GroupInfo>),
+    /// `group show`.
+    Group {
+        group: GroupInfo,
+        routes: Vec<RouteEntry>,
+    },
+    Classes(Vec<ClassInfo>),
+    /// `class show`.
+    Class {
+        class: ClassInfo,
+        routes: Vec<RouteEntry>,
+    },
+    Users(Vec<UserSummary>),
+    /// `route show`.
+    Route {
+        entry: RouteEntry,
+        warnings: Vec<String>,
+    },
+    Replicas(Vec<ReplicaInfo>),
+    /// The change is durable, and worth a second look: `warnings` say why (a route whose
+    /// target matches no registered host).
+    Warned {
+        seq: u64,
+        warnings: Vec<String>,
+    },
+    /// What an import would change (nothing was changed).
+    ImportDiff(Vec<DiffEntry>),
+    /// Audit records, oldest first.
+    AuditRecords(Vec<AuditEntry>),
+}
+
+/// One stored audit record as the admin socket carries it: the record in its binary
+/// encoding (docs/PROTOCOL.md, "Audit records"), as hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: u64,
+    pub server: String,
+    pub seq: u64,
+    pub record: String,
+}
+
+/// The audit trail in `status`: what the store holds, each server's progress, and the
+/// master's own journal (with its alarm).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditStatus {
+    pub records: u64,
+    pub streams: Vec<StreamProgress>,
+    /// The master's own journal: records not yet stored, bytes on disk of its limit,
+    /// records dropped or refused since start, and whether it is (nearly) full.
+    pub journal_unstored: u64,
+    pub journal_bytes: u64,
+    pub journal_max_bytes: u64,
+    pub journal_dropped: u64,
+    pub journal_refused: u64,
+    pub journal_full: bool,
 }
 
 /// A user as shown (never its password hash).
@@ -306,6 +410,42 @@ pub struct LockoutEntry {
     pub sources: String,
 }
 
+/// A host group as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub hosts: Vec<String>,
+}
+
+/// A user class as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassInfo {
+    pub name: String,
+    /// Users that have the class.
+    pub users: Vec<String>,
+    pub routes: usize,
+}
+
+/// A user as `user list` shows it (never its password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub name: String,
+    pub locked: bool,
+    pub has_password: bool,
+    pub classes: Vec<String>,
+    pub routes: usize,
+    /// Its Unix uid, if it has a Unix identity.
+    pub uid: Option<u32>,
+}
+
+/// A host on the replica allow-list and its link, if it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaInfo {
+    pub host: String,
+    pub link: Option<ReplicaLinkStatus>,
+}
+
 /// One route and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteEntry {
@@ -332,6 +472,9 @@ pub struct StatusReport {
     pub replicas_allowed: Vec<String>,
     /// Link states from replication (empty until it exists).
     pub replica_links: Vec<ReplicaLinkStatus>,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditStatus,
 }
 
 /// The outcome of `check`.

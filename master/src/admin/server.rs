@@ -12,11 +12,13 @@
 //! one of the config's `admin_uids`, else it gets one error and is closed before any request
 //! is read.
 
-use super::handler::{handle, Session};
+use super::handler::{handle, AdminServices, Session};
 use super::proto::{
     read_message, write_message, AdminErrorKind, AdminRequest, AdminResponse, ProtoError,
     MAX_REQUEST_BYTES, PROGRESS_INTERVAL,
 };
+use crate::audit::admin::{self, AdminCaller};
+use crate::audit::Audit;
 use crate::state::MasterState;
 use crate::store::Progress;
 use gatehouse_common::os::peer::{peer_credentials, AllowedUids};
@@ -94,10 +96,13 @@ pub fn bind(path: &Path) -> Result<UnixListener, BindError> {
 }
 
 /// Starts the accept thread. Connections from uids `allowed` does not hold are refused.
+/// With an audit trail in `services`, every change and refused connection is recorded
+/// (`audit::admin`).
 pub fn spawn(
     listener: UnixListener,
     state: Arc<MasterState>,
     allowed: AllowedUids,
+    services: AdminServices,
 ) -> io::Result<()> {
     let active = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
@@ -106,8 +111,9 @@ pub fn spawn(
             for stream in listener.incoming() {
                 match stream {
                     Ok(stream) => {
-                        if let Some(stream) = admit(stream, &allowed) {
-                            accept(stream, &state, &active);
+                        let audit = services.audit.as_deref();
+                        if let Some((stream, uid)) = admit(stream, &allowed, audit) {
+                            accept(stream, uid, &state, &services, &active);
                         }
                     }
                     Err(e) => log::warn!("admin socket accept: {e}"),
@@ -117,12 +123,19 @@ pub fn spawn(
         .map(|_| ())
 }
 
-/// The connection if its peer's uid is allowed; otherwise one error answer, a log line, and
-/// `None` (the connection closes when dropped, before any request is read).
-fn admit(mut stream: UnixStream, allowed: &AllowedUids) -> Option<UnixStream> {
+/// The connection and its peer's uid if that uid is allowed; otherwise one error answer, a
+/// log line, an audit record, and `None` (the connection closes when dropped, before any
+/// request is read).
+fn admit(
+    mut stream: UnixStream,
+    allowed: &AllowedUids,
+    audit: Option<&Audit>,
+) -> Option<(UnixStream, u32)> {
+    let mut denied_uid = None;
     let refusal = match peer_credentials(&stream) {
-        Ok(peer) if allowed.allows(peer.uid) => return Some(stream),
+        Ok(peer) if allowed.allows(peer.uid) => return Some((stream, peer.uid)),
         Ok(peer) => {
+            denied_uid = Some(peer.uid);
             log::warn!(
                 target: "gatehouse::admin",
                 "refused an admin connection from uid {} (allowed: {:?}; see admin_uids)",
@@ -145,11 +158,21 @@ fn admit(mut stream: UnixStream, allowed: &AllowedUids) -> Option<UnixStream> {
         kind: AdminErrorKind::PermissionDenied,
         message: refusal,
     };
+    if let (Some(audit), Some(uid)) = (audit, denied_uid) {
+        let caller = AdminCaller::from_uid(uid);
+        admin::record(audit, &caller, "connect".into(), &reply);
+    }
     let _ = write_message(&mut stream, &reply);
     None
 }
 
-fn accept(mut stream: UnixStream, state: &Arc<MasterState>, active: &Arc<AtomicUsize>) {
+fn accept(
+    mut stream: UnixStream,
+    uid: u32,
+    state: &Arc<MasterState>,
+    services: &AdminServices,
+    active: &Arc<AtomicUsize>,
+) {
     let _ = stream.set_read_timeout(Some(ADMIN_READ_TIMEOUT));
     let _ = stream.set_write_timeout(Some(ADMIN_WRITE_TIMEOUT));
     if active.fetch_add(1, Ordering::AcqRel) >= MAX_ADMIN_CONNECTIONS {
@@ -162,11 +185,13 @@ fn accept(mut stream: UnixStream, state: &Arc<MasterState>, active: &Arc<AtomicU
         return;
     }
     let state = state.clone();
+    let services = services.clone();
     let active_conn = active.clone();
     let spawned = std::thread::Builder::new()
         .name("admin-conn".into())
         .spawn(move || {
-            serve(stream, &state);
+            let caller = AdminCaller::from_uid(uid);
+            serve(stream, &state, &caller, services);
             active_conn.fetch_sub(1, Ordering::AcqRel);
         });
     if let Err(e) = spawned {
@@ -175,9 +200,17 @@ fn accept(mut stream: UnixStream, state: &Arc<MasterState>, active: &Arc<AtomicU
     }
 }
 
-/// Serves one connection until the client closes it or sends something unreadable.
-pub fn serve(mut stream: UnixStream, state: &MasterState) {
-    let mut session = Session::default();
+/// Serves one connection from `caller` until the client closes it or sends something
+/// unreadable. Each request is logged, and recorded in the audit trail when it is an action,
+/// after its outcome.
+pub fn serve(
+    mut stream: UnixStream,
+    state: &MasterState,
+    caller: &AdminCaller,
+    services: AdminServices,
+) {
+    let audit = services.audit.clone();
+    let mut session = Session::new(services);
     loop {
         let request = match read_message::<AdminRequest>(&mut stream, MAX_REQUEST_BYTES) {
             Ok(Some(request)) => request,
@@ -208,10 +241,25 @@ pub fn serve(mut stream: UnixStream, state: &MasterState) {
                 return;
             }
         };
-        log::info!(target: "gatehouse::admin", "admin request {}", describe(&request));
+        let command = admin::describe(&request);
+        let recorded = admin::is_recorded(&request);
         let mut news = ProgressWriter::new(&mut stream);
         let response = handle(state, &mut session, request, &mut |p| news.report(p));
-        if news.failed {
+        let lost = news.failed;
+        let (outcome, detail) = admin::outcome(&response);
+        // After the outcome, so a refused change never looks committed.
+        log::info!(
+            target: "gatehouse::admin",
+            "admin request {command} uid={} caller={} outcome={} detail={}",
+            caller.uid,
+            kv::value(&caller.name),
+            outcome.name(),
+            kv::value(&detail)
+        );
+        if let (Some(audit), true) = (&audit, recorded) {
+            admin::record(audit, caller, command, &response);
+        }
+        if lost {
             return;
         }
         if let Err(e) = write_message(&mut stream, &response) {
@@ -256,20 +304,5 @@ impl<'a> ProgressWriter<'a> {
         if write_message(self.stream, &news).is_err() {
             self.failed = true;
         }
-    }
-}
-
-/// The audit line for a request: what was asked, never a password or import body.
-/// The admin log line's fields (`key=value`): never a password, never an import's text.
-fn describe(request: &AdminRequest) -> String {
-    match request {
-        AdminRequest::UserPasswd { name, .. } => {
-            format!("kind=UserPasswd name={}", kv::value(name))
-        }
-        AdminRequest::ImportChunk { text } => format!("kind=ImportChunk bytes={}", text.len()),
-        AdminRequest::BatchAdd { requests } => {
-            format!("kind=BatchAdd requests={}", requests.len())
-        }
-        other => kv::fields(other),
     }
 }

@@ -2,23 +2,24 @@
 //! admin socket. See `gatehouse-admin --help` and docs/ADMIN.md. Exit status: 0 ok, 1 refused
 //! by the master, 2 usage error (or an unusable local file), 3 cannot reach the master.
 
+use gatehouse_common::cli::{exit_for, print_generated, ManSection};
 use gatehouse_common::os::peer::AllowedUids;
 use gatehouse_common::os::secure_file::{create_private_file, Existing};
 use gatehouse_master::admin::cli::{
-    self, Command, Invocation, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, USAGE,
+    self, Command, Invocation, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE,
 };
 use gatehouse_master::admin::client::{AdminClient, ConnectError};
-use gatehouse_master::admin::output::{progress_line, render};
+use gatehouse_master::admin::output::{progress_line, render, render_json};
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, IMPORT_CHUNK_BYTES};
-use std::io::{BufRead, Write};
+use gatehouse_master::admin::tty::new_password;
+use gatehouse_master::audit::AuditQuery;
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
 
-/// Bytes reserved for the password line (1 KiB): longer passwords still work, but may leave
-/// a copy in memory the allocator reuses.
-const PASSWORD_LINE_CAPACITY: usize = 1024;
+/// How often `audit --follow` asks for new records (500 ms).
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Why the command failed, which decides the exit status.
 enum Failure {
@@ -29,19 +30,9 @@ enum Failure {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if gatehouse_common::service::wants_version(&args) {
-        println!(
-            "{}",
-            gatehouse_common::service::version_line("gatehouse-admin")
-        );
-        return ExitCode::SUCCESS;
-    }
     let invocation = match cli::parse(&args) {
         Ok(invocation) => invocation,
-        Err(e) => {
-            eprintln!("gatehouse-admin: {e}\n{USAGE}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return exit_for(&e, EXIT_USAGE),
     };
     match run(invocation) {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,11 +88,16 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
     let socket = invocation.socket;
     let expected = AllowedUids::for_this_process(invocation.master_uid.as_slice());
     let connect = |socket: &Path| connect(socket, &expected);
+    let json = invocation.json;
     match invocation.command {
-        Command::Help => println!("{USAGE}"),
+        Command::Generate(what) => {
+            if print_generated(cli::command(), ManSection::Admin, what) != ExitCode::SUCCESS {
+                return Err(Failure::Usage("cannot write to standard output".into()));
+            }
+        }
         Command::Send(request) => {
             let response = ask(&mut connect(&socket)?, &request)?;
-            println!("{}", render(&response));
+            print_answer(&response, json);
         }
         Command::HostAdd { request, key_file } => {
             // Create the key file first: if it cannot be written, nothing is registered.
@@ -133,22 +129,21 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
             );
         }
         Command::Passwd { name } => {
-            // Sized for any sane password up front, so reading does not leave copies behind
-            // in reallocated memory; wiped when dropped.
-            let mut line = Zeroizing::new(String::with_capacity(PASSWORD_LINE_CAPACITY));
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| Failure::Usage(format!("cannot read the password: {e}")))?;
-            let password = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string());
-            if password.is_empty() {
-                return Err(Failure::Usage("no password on standard input".into()));
-            }
+            // On a terminal: asked twice, without echo; otherwise one line of stdin.
+            let password = new_password(&name).map_err(|e| Failure::Usage(e.to_string()))?;
             let request = AdminRequest::UserPasswd { name, password };
             let response = ask(&mut connect(&socket)?, &request)?;
-            println!("{}", render(&response));
+            print_answer(&response, json);
         }
-        Command::Export { out } => {
+        Command::Export { out, force } => {
+            // Refused before asking: an export holds every key and hash, and a typo must
+            // not replace a backup (or any other file) without --force.
+            if let Some(path) = out.as_ref().filter(|p| !force && p.exists()) {
+                return Err(Failure::Usage(format!(
+                    "{} exists: give --force to overwrite it",
+                    path.display()
+                )));
+            }
             let response = ask(&mut connect(&socket)?, &AdminRequest::Export)?;
             let AdminResponse::Exported { seq, database } = response else {
                 return Err(Failure::Refused(format!("unexpected answer {response:?}")));
@@ -160,7 +155,7 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
                 format!("// Gatehouse security database, exported at sequence {seq}.\n{text}\n");
             match out {
                 Some(path) => {
-                    let mut file = create_private(&path, false)?;
+                    let mut file = create_private(&path, !force)?;
                     file.write_all(text.as_bytes())
                         .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
                     println!("exported sequence {seq} to {}", path.display());
@@ -168,7 +163,10 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
                 None => print!("{text}"),
             }
         }
-        Command::Import { file } => {
+        Command::Audit { query, follow } => {
+            audit(&mut connect(&socket)?, query, follow, json)?;
+        }
+        Command::Import { file, dry_run } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
             let mut client = connect(&socket)?;
@@ -183,12 +181,15 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
                 sent += chunk.len() as u64;
                 news.show("sending", sent, text.len() as u64);
             }
-            let commit = AdminRequest::ImportCommit {
-                file: file.display().to_string(),
+            let file = file.display().to_string();
+            let last = if dry_run {
+                AdminRequest::ImportDiff { file }
+            } else {
+                AdminRequest::ImportCommit { file }
             };
-            let response = ask_long(&mut client, &commit, &mut news)?;
+            let response = ask_long(&mut client, &last, &mut news)?;
             news.finish();
-            println!("{}", render(&response));
+            print_answer(&response, json);
         }
         Command::Batch { file } => batch(&mut connect(&socket)?, &file)?,
     }
@@ -293,6 +294,56 @@ impl Progress {
             eprintln!("{}: done in {elapsed:.1} s", self.what);
         }
     }
+}
+
+/// Prints the audit records `query` selects; with `follow`, then polls for new ones every
+/// [`FOLLOW_POLL`] and prints them, until interrupted or standard output is closed (`| head`
+/// ends the command quietly).
+fn audit(
+    client: &mut AdminClient,
+    mut query: AuditQuery,
+    follow: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    loop {
+        let request = AdminRequest::Audit {
+            query: query.clone(),
+        };
+        let response = ask(client, &request)?;
+        let AdminResponse::AuditRecords(entries) = &response else {
+            return Err(Failure::Refused(format!("unexpected answer {response:?}")));
+        };
+        // Nothing new prints nothing (not an empty line a second).
+        if !entries.is_empty() && !print_answer(&response, json) {
+            return Ok(());
+        }
+        if !follow {
+            return Ok(());
+        }
+        match entries.last() {
+            Some(last) => query.after_id = Some(last.id),
+            // Nothing yet: follow from whatever is stored next.
+            None => query.after_id = query.after_id.or(Some(0)),
+        }
+        // Follow mode polls: new records show within this long.
+        std::thread::sleep(FOLLOW_POLL);
+    }
+}
+
+/// Prints an answer: its JSON with `--json` (when it has data; audit records as JSON lines),
+/// else its text; warnings go to standard error, so a script reading the output sees only
+/// the answer. False when standard output is closed.
+fn print_answer(response: &AdminResponse, json: bool) -> bool {
+    if let AdminResponse::Warned { warnings, .. } = response {
+        for warning in warnings {
+            eprintln!("gatehouse-admin: warning: {warning}");
+        }
+    }
+    let text = render_json(response)
+        .filter(|_| json)
+        .unwrap_or_else(|| render(response));
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").and_then(|()| out.flush()).is_ok()
 }
 
 /// Splits `text` into pieces of at most `max` bytes, on character boundaries.

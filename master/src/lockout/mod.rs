@@ -14,9 +14,11 @@
 pub mod config;
 pub mod tracker;
 
+use crate::audit::Audit;
 use crate::state::MasterState;
 use arc_swap::ArcSwap;
 use config::LockoutConfig;
+use gatehouse_common::audit::{AuditEvent, AuditRecord};
 use gatehouse_common::policy::PolicyTime;
 use gatehouse_common::policy::{Change, Database, Lockout as LockoutEntry, PolicySnapshot};
 use gatehouse_common::repl::{Report, ReportLedger};
@@ -35,6 +37,8 @@ pub const MASTER_SERVER: &str = "master";
 pub struct Decided {
     pub user: String,
     pub until: PolicyTime,
+    /// The wrong passwords that decided it.
+    pub failures: u32,
 }
 
 /// See the module docs.
@@ -128,6 +132,8 @@ impl Lockout {
                     };
                     self.count_in(&mut inner, &failure, now_unix_ms);
                 }
+                // The link hands audit streams to the audit store, never here.
+                Report::Audit(_) => {}
             }
         }
         accepted.through
@@ -191,6 +197,7 @@ impl Lockout {
         );
         inner.pending.retain(|d| d.user != failure.user);
         inner.pending.push(Decided {
+            failures: failures.len() as u32,
             user: failure.user.to_string(),
             until,
         });
@@ -249,7 +256,7 @@ pub fn unix_ms(now: SystemTime) -> u64 {
 /// other). A lockout that cannot be committed (the user was removed meanwhile, or writes wait
 /// for a replica after a restart and time out) is logged and dropped: the failures that
 /// decided it are forgotten, so the next ones count afresh.
-pub fn spawn_applier(state: Arc<MasterState>) -> std::io::Result<()> {
+pub fn spawn_applier(state: Arc<MasterState>, audit: Option<Arc<Audit>>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("lockout".into())
         .spawn(move || loop {
@@ -259,16 +266,38 @@ pub fn spawn_applier(state: Arc<MasterState>) -> std::io::Result<()> {
                     until: decided.until.to_string(),
                 };
                 match state.apply(&change) {
-                    Ok(seq) => log::info!(
-                        "lockout of {} until {} committed (sequence {seq})",
-                        decided.user,
-                        decided.until
-                    ),
+                    Ok(seq) => {
+                        log::info!(
+                            "lockout of {} until {} committed (sequence {seq})",
+                            decided.user,
+                            decided.until
+                        );
+                        if let Some(audit) = &audit {
+                            record_lockout(audit, &decided);
+                        }
+                    }
                     Err(e) => log::warn!("lockout of {} not committed: {e}", decided.user),
                 }
             }
         })
         .map(|_| ())
+}
+
+/// The lockout in the audit trail, once committed.
+fn record_lockout(audit: &Audit, decided: &Decided) {
+    let record = AuditRecord {
+        at_unix_ms: unix_ms(SystemTime::now()),
+        agent: String::new(),
+        address: None,
+        event: AuditEvent::Lockout {
+            user: decided.user.clone(),
+            until: decided.until.to_string(),
+            failures: decided.failures,
+        },
+    };
+    if let Err(e) = audit.record_local(record) {
+        log::error!("audit: cannot record the lockout of {}: {e}", decided.user);
+    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,7 @@ fn failures_seen_anywhere_add_up_per_user_and_a_resend_counts_once() {
         [Decided {
             user: "bob".into(),
             until: PolicyTime::parse_utc("2026-11-23T10:10:01Z").unwrap(),
+            failures: 4,
         }]
     );
     assert_eq!(counted(&lockout, "bob", now), 0);

@@ -11,6 +11,8 @@ use super::{
     LinkTable, CHANGES_PER_READ, HANDSHAKE_TIMEOUT, MAX_HANDSHAKE_FRAME_LEN, MAX_UNACKED_CHANGES,
     SNAPSHOT_INSTALL_GRACE_PER_MIB,
 };
+use crate::audit::store::Batch;
+use crate::audit::Audit;
 use crate::hooks::LinkState;
 use crate::state::MasterState;
 use crate::store::ChangesAfter;
@@ -18,11 +20,13 @@ use gatehouse_common::crypto::aes_hardware;
 use gatehouse_common::nodekeys::NodeKeyMap;
 use gatehouse_common::repl::link_auth::respond;
 use gatehouse_common::repl::{
-    pack_changes, snapshot_chunks, LinkTimings, Liveness, MasterSecretKey, ReplMessage, Verdict,
-    SNAPSHOT_CHUNK_BYTES,
+    pack_changes, snapshot_chunks, LinkTimings, Liveness, MasterSecretKey, ReplMessage, Report,
+    Verdict, SNAPSHOT_CHUNK_BYTES,
 };
 use gatehouse_common::session::{ServerInput, ServerSession};
+use gatehouse_common::types::ErrorCode;
 use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
+use gatehouse_common::wire::WireError;
 use mio::net::TcpStream;
 use rand::rngs::StdRng;
 use std::collections::VecDeque;
@@ -79,6 +83,9 @@ pub(super) enum Close {
     HandshakeTimeout,
     #[error("replaced by a newer link from the same replica")]
     Replaced,
+    /// A second link for a replica whose link is live: refused, the live one kept.
+    #[error("{0}")]
+    Duplicate(String),
 }
 
 /// One connection from a replica.
@@ -101,16 +108,27 @@ pub(super) struct Link {
     /// The replica needs a snapshot, not yet started (the store was busy).
     wants_snapshot: bool,
     /// A snapshot being encoded on its own thread: its chunks and sequence.
-    snapshot_job: Option<std::sync::mpsc::Receiver<Result<(Vec<ReplMessage>, u64), String>>>,
+    snapshot_job: Option<std::sync::mpsc::Receiver<EncodedSnapshot>>,
     /// Snapshot chunks not yet sealed into `outbuf` (sent as the socket drains).
     snapshot_chunks: VecDeque<ReplMessage>,
     /// When to try the store again after it was busy.
     store_retry: Option<Instant>,
 }
 
+/// How many heartbeat intervals a replica's link may be quiet and still count as live when
+/// a second link for the same replica arrives (2: a healthy link is heard every interval;
+/// one quiet for longer is more likely dead than live, and is replaced, as after a crash
+/// whose connection the master has not yet seen close).
+pub const DUPLICATE_LIVE_INTERVALS: u32 = 2;
+
+/// A snapshot encoded on its own thread: its chunks and sequence, or why it failed.
+type EncodedSnapshot = Result<(Vec<ReplMessage>, u64), String>;
+
 /// What a link needs from its surroundings.
 pub(super) struct Ctx<'a> {
     pub state: &'a MasterState,
+    /// Where audit records go (stored, then acknowledged by the reactor).
+    pub audit: Option<&'a Audit>,
     pub table: &'a Arc<LinkTable>,
     pub keys: &'a NodeKeyMap,
     pub master_key: &'a MasterSecretKey,
@@ -219,7 +237,16 @@ impl Link {
                         "agent request on the replication port".into(),
                     ))
                 }
-                Err(failure) => {
+                Err(mut failure) => {
+                    let host = self.session.host().unwrap_or("-").to_string();
+                    if failure.error.code == ErrorCode::UnknownHost && is_registered(ctx, &host) {
+                        // The handshake only knows the allow-list's keys; a registered host
+                        // is told the true reason. (Whether a name is registered is no secret
+                        // from the network: the agents' port answers its hello either way.)
+                        failure.error.message = format!(
+                            "host `{host}` is not on the replica allow-list (gatehouse-admin replica add {host})"
+                        );
+                    }
                     log::warn!(
                         "replication link from {} (host {}) refused: {:?}: {}",
                         self.peer,
@@ -241,6 +268,25 @@ impl Link {
             ctx.table.update(&host, |r| r.last_heard = Some(ctx.now));
         }
         match (msg, &mut self.phase) {
+            (ReplMessage::LinkHello(_), Phase::AwaitLinkHello)
+                if ctx.table.has_live_link(
+                    &host,
+                    ctx.now,
+                    self.liveness.timings().heartbeat_interval * DUPLICATE_LIVE_INTERVALS,
+                ) =>
+            {
+                // Another link of this replica is up and heard from: a second process with
+                // the same host and key. The live one keeps its link (taking it over would
+                // make the real replica show as disconnected, and the two would then take
+                // turns); this one is told why, and retries with its backoff.
+                let message = format!(
+                    "replica `{host}` already has a live link to this master: is a second process running with this replica's host and node key?"
+                );
+                let error = WireError::new(ErrorCode::UnexpectedMessage, message.clone());
+                self.session.write_error(&error, &mut self.outbuf);
+                let _ = self.flush();
+                Err(Close::Duplicate(message))
+            }
             (ReplMessage::LinkHello(hello), Phase::AwaitLinkHello) => {
                 let node_key = ctx
                     .keys
@@ -340,6 +386,41 @@ impl Link {
                     ctx.state.confirm_epoch(&host);
                 }
                 self.catch_up(ctx)
+            }
+            // An audit stream: stored once (the audit store), acknowledged by the reactor once
+            // the store's commit is on disk. A full ingest queue means no ack: the replica
+            // sends it again on its next link.
+            (
+                ReplMessage::Report {
+                    stream,
+                    first,
+                    records,
+                },
+                Phase::Streaming { .. },
+            ) if records.first().is_some_and(Report::is_audit) => {
+                let Some(audit) = ctx.audit else {
+                    return Err(Close::Protocol(
+                        "audit records, but this master keeps no audit trail".into(),
+                    ));
+                };
+                let mut audited = Vec::with_capacity(records.len());
+                for record in records {
+                    match record {
+                        Report::Audit(r) => audited.push(r),
+                        Report::PasswordFailure(_) => {
+                            return Err(Close::Protocol(
+                                "a report mixes audit and lockout records".into(),
+                            ))
+                        }
+                    }
+                }
+                audit.submit(Batch {
+                    server: host,
+                    stream,
+                    first,
+                    records: audited,
+                });
+                Ok(())
             }
             // The report channel: failed password checks for the central lockout, each counted
             // once however often the replica sends it (the ledger), then acknowledged.
@@ -511,6 +592,16 @@ impl Link {
         }
     }
 
+    /// Acknowledges an audit batch the store has on disk (from the reactor), if this link is
+    /// streaming.
+    pub fn ack_report(&mut self, stream: u64, through: u64, now: Instant) -> Result<(), Close> {
+        if !matches!(self.phase, Phase::Streaming { .. }) {
+            return Ok(());
+        }
+        self.send(&ReplMessage::ReportAck { stream, through }, now);
+        self.flush()
+    }
+
     /// Heartbeats and the liveness verdict.
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Close> {
         if self.phase.in_handshake() && ctx.now >= self.handshake_deadline {
@@ -566,4 +657,9 @@ impl Link {
     fn unsent(&self) -> usize {
         self.outbuf.len() - self.out_pos
     }
+}
+
+/// Whether `host` is a registered host (on the allow-list or not).
+fn is_registered(ctx: &Ctx<'_>, host: &str) -> bool {
+    ctx.state.policy().load().has_host(host)
 }

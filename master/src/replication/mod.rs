@@ -10,6 +10,7 @@ pub mod admission;
 mod link;
 mod reactor;
 
+use crate::audit::Audit;
 use crate::hooks::{CommitListener, LinkState, ReplicaLinkStatus, ReplicaLinks};
 use crate::state::MasterState;
 use gatehouse_common::repl::{LinkTimings, MasterSecretKey};
@@ -51,6 +52,8 @@ pub struct LinkConfig {
     pub write_confirm_wait: Duration,
     /// Beaten once per turn of the replication loop (the service manager's watchdog).
     pub heartbeat: Heartbeat,
+    /// Where replicas' audit records are stored.
+    pub audit: Option<Arc<Audit>>,
 }
 
 /// What the master knows about one replica link.
@@ -66,6 +69,8 @@ pub struct LinkTable {
     records: Mutex<HashMap<String, LinkRecord>>,
     waker: mio::Waker,
     state: Arc<MasterState>,
+    /// Where replicas' audit records are stored.
+    audit: Option<Arc<Audit>>,
 }
 
 impl LinkTable {
@@ -73,6 +78,16 @@ impl LinkTable {
     /// the work to the next heartbeat tick.
     fn wake(&self) {
         let _ = self.waker.wake();
+    }
+
+    /// Whether `host` has a link that is up and was heard from within `window`: a second
+    /// process with the same replica name is then refused (docs/ADMIN.md, "Replicas").
+    fn has_live_link(&self, host: &str, now: Instant, window: Duration) -> bool {
+        self.records.lock().get(host).is_some_and(|r| {
+            r.state != LinkState::Disconnected
+                && r.last_heard
+                    .is_some_and(|t| now.saturating_duration_since(t) < window)
+        })
     }
 
     fn update(&self, host: &str, f: impl FnOnce(&mut LinkRecord)) {
@@ -142,9 +157,18 @@ pub fn start(
     let listener = std::net::TcpListener::bind(listen)?;
     let addr = listener.local_addr()?;
     let wait = config.write_confirm_wait;
-    let reactor = reactor::Reactor::new(listener, state.clone(), config.timings, config.key)?;
+    let audit = config.audit.clone();
+    let reactor =
+        reactor::Reactor::new(listener, state.clone(), config.timings, config.key, audit)?;
     let heartbeat = config.heartbeat;
     let table = reactor.table();
+    if let Some(audit) = &config.audit {
+        // Stored batches wake the loop to send their acks.
+        let waker = table.clone();
+        audit.set_link_waker(Box::new(move || {
+            let _ = waker.waker.wake();
+        }));
+    }
     state.add_commit_listener(table.clone());
     state.set_replica_links(table);
     // A master that starts with replicas registered may be a former master coming back after

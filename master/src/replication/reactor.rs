@@ -7,6 +7,7 @@
 use super::admission::{admit, Admission, Counts};
 use super::link::{Close, Ctx, Link};
 use super::LinkTable;
+use crate::audit::Audit;
 use crate::hooks::LinkState;
 use crate::state::MasterState;
 use gatehouse_common::nodekeys::NodeKeyMap;
@@ -43,6 +44,7 @@ impl Reactor {
         state: Arc<MasterState>,
         timings: LinkTimings,
         key: MasterSecretKey,
+        audit: Option<Arc<Audit>>,
     ) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         listener.set_nonblocking(true)?;
@@ -54,6 +56,7 @@ impl Reactor {
             records: Default::default(),
             waker,
             state: state.clone(),
+            audit,
         });
         Ok(Reactor {
             poll,
@@ -105,7 +108,10 @@ impl Reactor {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
-                    WAKER => self.catch_up_all(&keys),
+                    WAKER => {
+                        self.catch_up_all(&keys);
+                        self.send_audit_acks();
+                    }
                     Token(index) => self.on_link_event(index, event, &keys),
                 }
             }
@@ -122,6 +128,7 @@ impl Reactor {
     ) -> Ctx<'a> {
         Ctx {
             state,
+            audit: table.audit.as_deref(),
             table,
             keys,
             master_key,
@@ -191,6 +198,11 @@ impl Reactor {
             .map(|(i, _)| i)
             .collect();
         for i in older {
+            log::warn!(
+                "replica {host}: a new link from {} replaces its quiet one from {}",
+                self.links[index].peer,
+                self.links[i].peer
+            );
             self.close(i, Close::Replaced);
         }
     }
@@ -228,6 +240,27 @@ impl Reactor {
         }
     }
 
+    /// Sends each stored audit batch's ack on its replica's current link (a replaced link's
+    /// replica gets it on the new one, which is as good: it only moves its ack forward).
+    fn send_audit_acks(&mut self) {
+        let Some(audit) = self.table.audit.clone() else {
+            return;
+        };
+        let now = Instant::now();
+        for (host, stream, through) in audit.take_acks() {
+            let index = self
+                .links
+                .iter()
+                .find(|(_, l)| l.host.as_deref() == Some(host.as_str()) && !l.in_handshake())
+                .map(|(i, _)| i);
+            if let Some(index) = index {
+                if let Err(close) = self.links[index].ack_report(stream, through, now) {
+                    self.close(index, close);
+                }
+            }
+        }
+    }
+
     fn tick(&mut self, keys: &NodeKeyMap) {
         let now = Instant::now();
         let due: Vec<usize> = self
@@ -257,7 +290,8 @@ impl Reactor {
         }
         // A replaced link's replica is still connected, on its newer link; a link that never
         // finished its handshake never showed in the table.
-        let shown = !matches!(reason, Close::Replaced) && !link.in_handshake();
+        let shown =
+            !matches!(reason, Close::Replaced | Close::Duplicate(_)) && !link.in_handshake();
         if let (Some(host), true) = (&link.host, shown) {
             self.table
                 .update(host, |r| r.state = LinkState::Disconnected);

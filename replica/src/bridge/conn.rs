@@ -3,6 +3,7 @@
 //! one non-blocking read or write each; the reactor decides when to call them.
 
 use super::admission::Counted;
+use super::holds::Holds;
 use super::lifecycle::Lifecycle;
 use gatehouse_common::session::ServerSession;
 use gatehouse_common::wire::frame::{FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_HANDSHAKE_FRAME_LEN};
@@ -86,6 +87,8 @@ pub struct Conn {
     pub cipher_prepared: bool,
     /// What the admission caps counted this connection as (handshake, host, nothing).
     pub counted: Counted,
+    /// Answers waiting for their audit records to be durable.
+    pub holds: Holds,
 }
 
 impl Conn {
@@ -121,6 +124,7 @@ impl Conn {
             requests: 0,
             cipher_prepared: false,
             counted,
+            holds: Holds::default(),
         }
     }
 
@@ -192,14 +196,19 @@ impl Conn {
         }
     }
 
-    /// Writes as much of the write buffer as the socket takes.
-    pub fn flush(&mut self) -> io::Result<()> {
+    /// Writes as much of the write buffer as the socket takes, but only the bytes its audit
+    /// records allow (`released`: the journal's released sequence; `None` without a journal).
+    pub fn flush(&mut self, released: Option<u64>) -> io::Result<()> {
+        let limit = match released {
+            Some(released) => self.holds.writable(self.write_buf.len(), released),
+            None => self.write_buf.len(),
+        };
         let mut written = 0;
         let result = loop {
-            if written == self.write_buf.len() {
+            if written == limit {
                 break Ok(());
             }
-            match self.socket.write(&self.write_buf[written..]) {
+            match self.socket.write(&self.write_buf[written..limit]) {
                 Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -211,6 +220,7 @@ impl Conn {
             }
         };
         self.write_buf.drain(..written);
+        self.holds.written(written);
         if self.write_buf.is_empty() && self.write_buf.capacity() > KEEP_CAPACITY {
             self.write_buf = Vec::new();
         }

@@ -1,6 +1,8 @@
 //! The bridge's running config and the requests other threads make of its reactor: a reload
 //! (a new config, swapped in atomically and picked up at the start of the next loop turn) and
-//! a stop (the graceful drain). Both set a flag and wake the reactor; neither blocks.
+//! a stop (the graceful drain). Both set a flag and wake the reactor; a stop does not block,
+//! a reload waits (at most [`RELOAD_APPLY_WAIT`]) until the reactor has applied it, so the
+//! READY=1 that follows a reload means the new limits are in force.
 //!
 //! What a reload may change is decided here, purely ([`plan`]): limits, waits and the
 //! password-check rates apply at once (timeouts to connections accepted from then on); the
@@ -9,9 +11,16 @@
 
 use super::config::BridgeConfig;
 use arc_swap::ArcSwap;
+use parking_lot::{Condvar, Mutex};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Longest a reload waits for the reactor to apply it, 2 s: a turn takes microseconds to
+/// milliseconds, so only a hung reactor runs this out (the watchdog then stops too); the
+/// reload is still applied at the reactor's next turn.
+pub const RELOAD_APPLY_WAIT: Duration = Duration::from_secs(2);
 
 /// What a reload does to the bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,12 +151,23 @@ pub fn plan(old: &BridgeConfig, new: &BridgeConfig) -> Plan {
     }
 }
 
+/// Reloads stored by [`BridgeControl::reload`] and applied by the reactor.
+#[derive(Debug, Default)]
+struct ReloadCount {
+    stored: u64,
+    applied: u64,
+}
+
 /// Shared between the reactor and the thread that handles signals.
 #[derive(Debug)]
 pub struct BridgeControl {
     config: ArcSwap<BridgeConfig>,
     /// A config was stored that the reactor has not applied yet.
     reload_pending: AtomicBool,
+    /// Reloads stored and reloads applied by the reactor, counted, so a reload can wait for
+    /// its own to be applied.
+    reloads: Mutex<ReloadCount>,
+    reload_applied: Condvar,
     stop: AtomicBool,
     waker: OnceLock<Arc<mio::Waker>>,
 }
@@ -158,6 +178,8 @@ impl BridgeControl {
         Arc::new(BridgeControl {
             config: ArcSwap::from_pointee(config),
             reload_pending: AtomicBool::new(false),
+            reloads: Mutex::new(ReloadCount::default()),
+            reload_applied: Condvar::new(),
             stop: AtomicBool::new(false),
             waker: OnceLock::new(),
         })
@@ -168,13 +190,28 @@ impl BridgeControl {
         self.config.load_full()
     }
 
-    /// Swaps in what `new` may change now ([`plan`]) and wakes the reactor; returns the plan
-    /// for the log.
+    /// Swaps in what `new` may change now ([`plan`]), wakes the reactor and waits (at most
+    /// [`RELOAD_APPLY_WAIT`]) until it has applied the new config; returns the plan for the
+    /// log. A bridge whose reactor never started is not waited for.
     pub fn reload(&self, new: &BridgeConfig) -> Plan {
+        let mut count = self.reloads.lock();
         let plan = plan(&self.config.load(), new);
         self.config.store(Arc::new(plan.applied.clone()));
+        count.stored += 1;
+        let mine = count.stored;
         self.reload_pending.store(true, Ordering::Release);
         self.wake();
+        if self.waker.get().is_some() {
+            let timed_out = self
+                .reload_applied
+                .wait_while_for(&mut count, |c| c.applied < mine, RELOAD_APPLY_WAIT)
+                .timed_out();
+            if timed_out {
+                log::warn!(
+                    "reload: the bridge has not applied the new config within {RELOAD_APPLY_WAIT:?}; it will at its next turn"
+                );
+            }
+        }
         plan
     }
 
@@ -184,15 +221,24 @@ impl BridgeControl {
         self.wake();
     }
 
-    /// Called by the reactor once per turn: the new config, if one waits.
-    pub(super) fn take_reload(&self) -> Option<Arc<BridgeConfig>> {
-        if self.reload_pending.load(Ordering::Relaxed)
-            && self.reload_pending.swap(false, Ordering::AcqRel)
+    /// Called by the reactor once per turn: the new config, if one waits, with its ticket
+    /// for [`BridgeControl::applied`].
+    pub(super) fn take_reload(&self) -> Option<(Arc<BridgeConfig>, u64)> {
+        if !(self.reload_pending.load(Ordering::Relaxed)
+            && self.reload_pending.swap(false, Ordering::AcqRel))
         {
-            Some(self.config.load_full())
-        } else {
-            None
+            return None;
         }
+        let count = self.reloads.lock();
+        Some((self.config.load_full(), count.stored))
+    }
+
+    /// Called by the reactor once it has applied the config `take_reload` gave with `ticket`:
+    /// the reloads waiting for it return.
+    pub(super) fn applied(&self, ticket: u64) {
+        let mut count = self.reloads.lock();
+        count.applied = count.applied.max(ticket);
+        self.reload_applied.notify_all();
     }
 
     /// Called by the reactor once per turn: true once a stop was asked for.
@@ -288,11 +334,39 @@ mod tests {
             ..Default::default()
         });
         control.reload(&new);
-        assert_eq!(control.take_reload().unwrap().max_connections, 7);
+        let (config, ticket) = control.take_reload().unwrap();
+        assert_eq!((config.max_connections, ticket), (7, 1));
         assert!(control.take_reload().is_none());
         assert!(!control.stop_requested());
         control.stop();
         assert!(control.stop_requested());
         assert!(control.stop_requested());
+    }
+
+    #[test]
+    fn a_reload_returns_once_the_reactor_applied_it() {
+        let control = BridgeControl::new(BridgeConfig::default());
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        control.set_waker(Arc::new(waker));
+        let reactor = Arc::clone(&control);
+        // The stand-in reactor applies whatever it finds, as the real one does each turn.
+        let turns = std::thread::spawn(move || loop {
+            if let Some((config, ticket)) = reactor.take_reload() {
+                reactor.applied(ticket);
+                return config.max_connections;
+            }
+            std::thread::yield_now();
+        });
+        let new = config(BridgeFile {
+            max_connections: Some(9),
+            ..Default::default()
+        });
+        control.reload(&new);
+        // reload returned: the reactor has taken and applied it.
+        let count = control.reloads.lock();
+        assert_eq!((count.stored, count.applied), (1, 1));
+        drop(count);
+        assert_eq!(turns.join().unwrap(), 9);
     }
 }

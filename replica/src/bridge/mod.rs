@@ -8,6 +8,7 @@
 //! - [`estimator`]: the queue-time estimator (pure).
 //! - [`lifecycle`]: per-connection deadlines (pure).
 //! - [`fair_queue`]: the worker queue's per-host turns (pure).
+//! - [`holds`]: answers held until their audit records are durable (pure).
 //! - [`host_limits`]: per-host work in flight and password-check limits (pure).
 //! - [`conn`]: one connection's socket and buffers.
 //! - [`reactor`]: the event loop (the only mio code).
@@ -23,6 +24,7 @@ pub mod conn;
 pub mod control;
 pub mod estimator;
 pub mod fair_queue;
+pub mod holds;
 pub mod host_limits;
 pub mod lifecycle;
 pub mod probe_guard;

@@ -20,17 +20,26 @@ use super::stats::RequestKind;
 use crossbeam_channel::{Receiver, Sender};
 use gatehouse_common::wire::{Request, RequestView, Response};
 use parking_lot::{Condvar, Mutex};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+/// Who asked: the agent's host, proven by its node key in the handshake, and the address its
+/// connection comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller<'a> {
+    pub host: &'a str,
+    pub address: SocketAddr,
+}
+
 /// What the workers call for each request. Implementations must be quick to clone-free share
 /// (`Arc`) and must not panic on any request.
 pub trait RequestHandler: Send + Sync + 'static {
-    /// Answers one request from the agent on `host` (already authenticated) at wall-clock
-    /// time `now` (the reactor reads the clock once per turn for the requests it answers).
-    fn handle(&self, host: &str, request: RequestView<'_>, now: SystemTime) -> Response;
+    /// Answers one request from `caller` (already authenticated) at wall-clock time `now`
+    /// (the reactor reads the clock once per turn for the requests it answers).
+    fn handle(&self, caller: Caller<'_>, request: RequestView<'_>, now: SystemTime) -> Response;
 
     /// True for a request answered in microseconds without blocking (a policy decision), which
     /// the reactor may answer on its own thread: handing it to a worker would cost more than
@@ -53,15 +62,15 @@ pub trait RequestHandler: Send + Sync + 'static {
 /// error and goes elsewhere.
 pub fn handle_guarded(
     handler: &dyn RequestHandler,
-    host: &str,
+    caller: Caller<'_>,
     request: RequestView<'_>,
     now: SystemTime,
 ) -> Response {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        handler.handle(host, request, now)
+        handler.handle(caller, request, now)
     }))
     .unwrap_or_else(|_| {
-        log::error!("request handler panicked on a request from {host}");
+        log::error!("request handler panicked on a request from {}", caller.host);
         Response::Error(gatehouse_common::wire::WireError::new(
             gatehouse_common::types::ErrorCode::Internal,
             "internal error, go elsewhere",
@@ -79,17 +88,17 @@ pub enum InPlace {
 
 /// The reactor's choice for a request read in place: with `inline` (the handler, when cheap
 /// requests are answered on the reactor thread and the replica is not draining), a cheap
-/// request from a proven `host` is answered now — nothing is allocated; any other request is
-/// copied so that it outlives the frame.
+/// request from a proven `caller` is answered now — nothing is allocated; any other request
+/// is copied so that it outlives the frame.
 pub fn answer_in_place(
     inline: Option<&dyn RequestHandler>,
-    host: Option<&str>,
+    caller: Option<Caller<'_>>,
     request: RequestView<'_>,
     now: SystemTime,
 ) -> InPlace {
-    match (inline.filter(|h| h.is_cheap(request)), host) {
-        (Some(handler), Some(host)) => {
-            InPlace::Answered(handle_guarded(handler, host, request, now))
+    match (inline.filter(|h| h.is_cheap(request)), caller) {
+        (Some(handler), Some(caller)) => {
+            InPlace::Answered(handle_guarded(handler, caller, request, now))
         }
         _ => InPlace::Queue(request.into_owned()),
     }
@@ -107,6 +116,8 @@ pub struct Job {
     pub conn: ConnId,
     pub request_id: u32,
     pub host: Arc<str>,
+    /// The connection's peer address.
+    pub peer: SocketAddr,
     pub request: Request,
     /// A password check (`RequestHandler::is_password_check`), counted per host.
     pub password_check: bool,
@@ -321,7 +332,11 @@ fn work(
         if !service_delay.is_zero() {
             std::thread::sleep(service_delay);
         }
-        let response = handle_guarded(handler, &job.host, job.request.view(), SystemTime::now());
+        let caller = Caller {
+            host: &job.host,
+            address: job.peer,
+        };
+        let response = handle_guarded(handler, caller, job.request.view(), SystemTime::now());
         // The worker is the request's last holder: no password outlives its check.
         job.request.wipe_password();
         let finished = Instant::now();

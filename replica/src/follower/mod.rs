@@ -5,7 +5,8 @@
 //! while after a healthy link, `pacing.rs`); while the master is gone the
 //! replica keeps serving agents from its last copy and reports how stale it is. Nothing here
 //! ever stops the bridge (the SDM seed's shutdown cascade). On each link it also sends the
-//! replica's reports to the master (failed password checks, `reporting.rs`).
+//! replica's reports to the master (failed password checks, and the audit journal's records:
+//! `reporting.rs`).
 
 pub mod config;
 mod link;
@@ -18,6 +19,7 @@ mod tests;
 pub use config::{FollowConfig, FollowFile, PinnedMaster};
 pub use status::{FollowerStatus, LinkState};
 
+use crate::audit::{Journal, Relay};
 use crate::bridge::DbStatus;
 use crate::reports::Reports;
 use crate::store::Store;
@@ -57,6 +59,8 @@ pub struct Published {
     pub db: Arc<DbStatus>,
     /// What the replica reports to the master (filled by its request handler).
     pub reports: Arc<Reports>,
+    /// The audit journal whose records go to the master, if the replica keeps one.
+    pub audit: Option<Arc<Journal>>,
 }
 
 /// Starts the follower thread; returns its status for the probe replies and status file.
@@ -74,7 +78,9 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("follower".into())
         .spawn(move || {
+            let relay = published.audit.clone().map(Relay::new);
             let mut follower = Follower {
+                relay,
                 config,
                 key,
                 store,
@@ -84,6 +90,7 @@ pub fn spawn(
                 backoff: Backoff::new(),
                 status_written: Instant::now(),
                 status_dirty: false,
+                status_failing: false,
                 link_epoch: 0,
             };
             follower.run()
@@ -92,6 +99,8 @@ pub fn spawn(
 }
 
 struct Follower {
+    /// Reads the audit journal for the master.
+    relay: Option<Relay>,
     config: FollowConfig,
     key: NodeKey,
     store: Store,
@@ -102,6 +111,9 @@ struct Follower {
     status_written: Instant,
     /// Something changed since the status file was last written.
     status_dirty: bool,
+    /// The last write of the status file failed: the failure was logged once, and is not
+    /// again until a write succeeds (it would otherwise log every write interval).
+    status_failing: bool,
     /// The epoch of the master on the current link (signed in its proof of identity).
     link_epoch: u64,
 }
@@ -166,6 +178,13 @@ impl Follower {
         log::info!("following {master} from sequence {applied}");
         // Whatever this master has not acknowledged goes again, oldest first.
         self.published.reports.with(|outbox| outbox.on_link_up());
+        if let Some(relay) = self.relay.as_mut() {
+            relay.on_link_up();
+        }
+        let poll = match self.relay {
+            Some(_) => reporting::AUDIT_POLL_INTERVAL,
+            None => reporting::REPORT_POLL_INTERVAL,
+        };
         self.set_phase(LinkState::Established, Some(master));
         let mut liveness = Liveness::new(timings, Instant::now());
         let mut snapshot = SnapshotAssembler::default();
@@ -178,7 +197,7 @@ impl Follower {
                     .min(self.status_written + STATUS_WRITE_INTERVAL),
                 false => liveness.next_deadline(),
             };
-            let deadline = deadline.min(Instant::now() + reporting::REPORT_POLL_INTERVAL);
+            let deadline = deadline.min(Instant::now() + poll);
             let incoming = match held.pop_front() {
                 Some(msg) => Incoming::Message(msg),
                 None => link.receive(deadline)?,
@@ -416,8 +435,20 @@ impl Follower {
         self.status_dirty = false;
         if let Some(path) = &self.config.status_file {
             let text = self.status.lock().render(self.published.db.age_ms());
-            if let Err(e) = status::write_atomically(path, &text) {
-                log::warn!("cannot write the status file {}: {e}", path.display());
+            match status::write_atomically(path, &text) {
+                Err(e) if !self.status_failing => {
+                    self.status_failing = true;
+                    log::warn!(
+                        "cannot write the status file {}: {e} (logged once until it works again)",
+                        path.display()
+                    );
+                }
+                Err(_) => {}
+                Ok(()) if self.status_failing => {
+                    self.status_failing = false;
+                    log::info!("the status file {} is written again", path.display());
+                }
+                Ok(()) => {}
             }
         }
     }

@@ -15,6 +15,7 @@ fn follower(scratch: &Scratch, known: u64) -> Follower {
     let policy = PolicySnapshot::compile(&Database::default()).expect("an empty policy");
     let status = FollowerStatus::new(store.sequence(), store.epoch());
     Follower {
+        relay: None,
         config: FollowConfig {
             masters: vec![PinnedMaster {
                 address: "127.0.0.1:1".parse().unwrap(),
@@ -36,12 +37,14 @@ fn follower(scratch: &Scratch, known: u64) -> Follower {
             keys: Arc::new(NodeKeyStore::new(Default::default())),
             db: Arc::new(DbStatus::default()),
             reports: Arc::new(crate::reports::Reports::default()),
+            audit: None,
         },
         status: Arc::new(Mutex::new(status)),
         rng: StdRng::seed_from_u64(1),
         backoff: Backoff::new(),
         status_written: Instant::now(),
         status_dirty: false,
+        status_failing: false,
         link_epoch: 0,
     }
 }

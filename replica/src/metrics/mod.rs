@@ -4,7 +4,8 @@
 //!
 //! - [`counter`]: single-writer counters, gauges and the latency histogram (pure);
 //! - [`collect`]: the metric families read on each scrape (`prometheus-client` encodes them);
-//! - [`http`]: the small HTTP server (one thread, one bounded request at a time).
+//! - [`http`]: the small HTTP server (one thread, one bounded request at a time);
+//! - [`journal`]: the audit journal's size, progress and alarm.
 //!
 //! Nothing is computed on the request path beyond a counter increment: every number is
 //! aggregated when a scrape asks.
@@ -12,3 +13,4 @@
 pub mod collect;
 pub mod counter;
 pub mod http;
+pub mod journal;

@@ -225,10 +225,12 @@ impl Store {
         // Millions of small strings: freed on another thread, not on the start-up path, and
         // the memory handed back to the system (the model is a transient twice the size of
         // the compiled database; kept by the allocator it would stay in the RSS for good).
-        let _ = std::thread::Builder::new().name("free".into()).spawn(move || {
-            drop(db);
-            return_free_memory();
-        });
+        let _ = std::thread::Builder::new()
+            .name("free".into())
+            .spawn(move || {
+                drop(db);
+                return_free_memory();
+            });
         log::info!(
             "{name}: {} users, {} hosts, {} routes read in {read:?}, compiled in {:?}",
             policy.user_count(),

@@ -76,14 +76,24 @@ impl Reactor {
             }
             _ => log::Level::Debug,
         };
-        log::log!(
-            level,
-            "closing {} host={}: {:?}: {message}",
-            conn.peer,
-            conn.host_for_log(),
-            code
-        );
         let failed_handshake = !conn.session.is_established();
+        if code == ErrorCode::AuthFailed && failed_handshake {
+            // The one line an admin needs for an agent with the wrong key: the host that
+            // failed (the agent itself hears only that its key was refused).
+            log::warn!(
+                "node key refused: host={} peer={}: its proof does not match the host's registered node key (a wrong node_key_file on that host, or the host re-added with a new key)",
+                conn.host_for_log(),
+                conn.peer
+            );
+        } else {
+            log::log!(
+                level,
+                "closing {} host={}: {:?}: {message}",
+                conn.peer,
+                conn.host_for_log(),
+                code
+            );
+        }
         let reason = match code {
             ErrorCode::Timeout if conn.session.is_established() => CloseReason::FrameTimeout,
             ErrorCode::Timeout => CloseReason::HandshakeTimeout,

@@ -9,7 +9,7 @@
 
 use super::super::admission::Counted;
 use super::super::stats::RequestKind;
-use super::super::workers::{answer_in_place, ConnId, InPlace};
+use super::super::workers::{answer_in_place, Caller, ConnId, InPlace};
 use super::{Reactor, MAX_PREPARED_SESSIONS};
 use gatehouse_common::nodekeys::NodeKeyMap;
 use gatehouse_common::session::ServerInput;
@@ -72,7 +72,11 @@ impl Reactor {
                 self.stats.request(kind);
                 let draining = self.shutdown_deadline.is_some();
                 let inline = self.inline_handler.as_deref().filter(|_| !draining);
-                match answer_in_place(inline, conn.host.as_deref(), body, self.turn_wall) {
+                let caller = conn.host.as_deref().map(|host| Caller {
+                    host,
+                    address: conn.peer,
+                });
+                match answer_in_place(inline, caller, body, self.turn_wall) {
                     InPlace::Answered(response) => Frame::Answered {
                         request_id,
                         kind,
@@ -158,7 +162,18 @@ impl Reactor {
                 self.respond(id, request_id, kind, response);
             }
             Frame::Request { request_id, body } => self.dispatch(id, request_id, body, now),
-            Frame::Failed(code, message) => self.fail(id, code, &message, now),
+            Frame::Failed(code, message) => {
+                // A host refused at the handshake: recorded (under the recorder's budget).
+                if let (Some(audit), ErrorCode::UnknownHost | ErrorCode::AuthFailed) =
+                    (&self.audit, code)
+                {
+                    if let Some(conn) = self.conns.get(id.index) {
+                        let claimed = conn.session.host().unwrap_or_default();
+                        audit.refused_handshake(claimed, conn.peer, code, self.turn_wall);
+                    }
+                }
+                self.fail(id, code, &message, now)
+            }
         }
     }
 }

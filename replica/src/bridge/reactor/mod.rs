@@ -35,6 +35,7 @@ use super::probe_guard::ProbeGuard;
 use super::stats::RequestKind;
 use super::workers::{ConnId, RequestHandler, WorkerPool};
 use super::{BridgeStats, DbStatus};
+use crate::audit::Recorder;
 use gatehouse_common::nodekeys::NodeKeyStore;
 use gatehouse_common::service::watchdog::Heartbeat;
 use mio::net::{TcpListener, UdpSocket};
@@ -139,6 +140,11 @@ pub struct Reactor {
     scratch: Vec<u8>,
     rng: StdRng,
     shutdown_deadline: Option<Instant>,
+    /// The audit journal (see [`BridgeParts::audit`]).
+    pub(super) audit: Option<Arc<Recorder>>,
+    /// Connections holding answers, by the journal sequence they wait for (with the
+    /// connection's slot and generation): looked at when the journal releases it.
+    pub(super) held: BinaryHeap<Reverse<(u64, usize, u64)>>,
 }
 
 /// What the bridge needs to run.
@@ -153,6 +159,9 @@ pub struct BridgeParts {
     pub db: Arc<DbStatus>,
     /// Beaten once per loop turn (the service manager's watchdog).
     pub heartbeat: Heartbeat,
+    /// The audit journal the handler records in (`None`: no audit trail): answers are held
+    /// until it releases their records, and refused handshakes are recorded.
+    pub audit: Option<Arc<Recorder>>,
 }
 
 impl Reactor {
@@ -172,6 +181,13 @@ impl Reactor {
         poll.registry()
             .register(&mut udp, UDP, Interest::READABLE)?;
         let inline_handler = config.inline_cheap_requests.then(|| parts.handler.clone());
+        if let Some(audit) = &parts.audit {
+            // Each write or sync of the journal wakes the loop to send what it released.
+            let waker = waker.clone();
+            audit.journal().on_progress(Box::new(move || {
+                let _ = waker.wake();
+            }));
+        }
         let handler = parts.handler.clone();
         let pool = WorkerPool::start(
             config.workers,
@@ -211,6 +227,8 @@ impl Reactor {
             scratch: vec![0; READ_CHUNK.max(super::probes::DATAGRAM_BUF)],
             rng: StdRng::from_entropy(),
             shutdown_deadline: None,
+            audit: parts.audit,
+            held: BinaryHeap::new(),
             config,
         })
     }
@@ -253,8 +271,9 @@ impl Reactor {
             let now = Instant::now();
             self.turn_wall = SystemTime::now();
             self.heartbeat.beat(now);
-            if let Some(config) = self.control.take_reload() {
+            if let Some((config, ticket)) = self.control.take_reload() {
                 self.apply_config(&config);
+                self.control.applied(ticket);
             }
             if self.control.stop_requested() {
                 self.begin_shutdown(now);
@@ -273,6 +292,12 @@ impl Reactor {
             self.host_limits.sweep(now);
             // This turn's requests go to the workers as one batch (one wake-up at most).
             self.pool.flush();
+            // This turn's audit records go to the journal's writer (one wake-up at most);
+            // answers whose records it has released since go out with this turn's.
+            if let Some(audit) = &self.audit {
+                audit.journal().kick();
+            }
+            self.release_held();
             self.flush_dirty(now);
             self.publish_stats(now);
             turn_started = Some(now);

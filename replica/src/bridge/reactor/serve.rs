@@ -10,6 +10,7 @@ use super::{Reactor, FRAMES_PER_TURN};
 use gatehouse_common::types::ErrorCode;
 use gatehouse_common::wire::frame::decode_frame;
 use gatehouse_common::wire::{Request, Response, WireError};
+use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -93,7 +94,10 @@ impl Reactor {
             self.respond(id, request_id, kind, Response::Error(error));
             return;
         }
-        let Some(host) = self.conn_mut(id).and_then(|c| c.host.clone()) else {
+        let Some((host, peer)) = self
+            .conn_mut(id)
+            .and_then(|c| Some((c.host.clone()?, c.peer)))
+        else {
             return;
         };
         // The queue serves hosts in turn: this request waits behind the jobs of its own host
@@ -126,6 +130,7 @@ impl Reactor {
             conn: id,
             request_id,
             host: host.clone(),
+            peer,
             request,
             password_check,
             kind,
@@ -164,16 +169,42 @@ impl Reactor {
         response: Response,
     ) {
         self.stats.answer(kind, &response);
+        // Records made before this answer (its own among them) must be released first.
+        let gate = self.audit.as_ref().map(|a| {
+            let journal = a.journal();
+            (journal.assigned_through(), journal.released_through())
+        });
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
+        let start = conn.write_buf.len();
         if let Err(failure) = conn
             .session
             .write_response(request_id, response, &mut conn.write_buf)
         {
             log::warn!("cannot answer {}: {}", conn.peer, failure.error.message);
         }
+        if let Some((needed, released)) = gate {
+            if needed > released && conn.holds.hold(needed, start) {
+                self.held.push(Reverse((needed, id.index, id.generation)));
+            }
+        }
         self.mark_dirty(id);
+    }
+
+    /// Connections whose held answers the journal has released since: flushed this turn.
+    pub(super) fn release_held(&mut self) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let released = audit.journal().released_through();
+        while let Some(&Reverse((seq, index, generation))) = self.held.peek() {
+            if seq > released {
+                break;
+            }
+            self.held.pop();
+            self.mark_dirty(ConnId { index, generation });
+        }
     }
 
     pub(super) fn take_results(&mut self, now: Instant) {
@@ -240,6 +271,7 @@ impl Reactor {
 
     /// Writes out what this turn produced: one write per connection per turn.
     pub(super) fn flush_dirty(&mut self, now: Instant) {
+        let released = self.audit.as_ref().map(|a| a.journal().released_through());
         let dirty = std::mem::take(&mut self.dirty);
         for &id in &dirty {
             let Some(conn) = self.conn_mut(id) else {
@@ -247,7 +279,7 @@ impl Reactor {
             };
             conn.dirty = false;
             let was_blocked = conn.write_buf.len() >= WRITE_HIGH_WATER;
-            if let Err(e) = conn.flush() {
+            if let Err(e) = conn.flush(released) {
                 log::debug!("write to {} failed: {e}", conn.peer);
                 self.close(id, CloseReason::IoError);
                 continue;
