@@ -260,6 +260,6 @@ fn batch_lines_are_command_lines_split_as_a_shell_would() {
     assert_eq!(refused("user add 'al"), "unterminated ' quote");
     assert_eq!(
         refused("user frobnicate al"),
-        "unknown command `user frobnicate`"
+        "unrecognized subcommand 'frobnicate'"
     );
 }
