@@ -6,15 +6,16 @@
 //! request at a time per connection; [`Session`] holds a connection's pending import and
 //! batch. Reads answer from the published snapshot, never waiting for a write.
 
+use super::batch::{self, as_change};
 use super::diff::diff;
 use super::lists;
 use super::proto::{
-    AdminErrorKind, AdminRequest, AdminResponse, AuditEntry, AuditStatus, CheckDecision,
-    LockoutEntry, StatusReport, UserInfo, MAX_IMPORT_BYTES,
+    AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, LockoutEntry, UserInfo,
+    MAX_IMPORT_BYTES,
 };
+use super::status;
 use super::unix::{self, UnixFields};
-use crate::audit::admin::to_hex;
-use crate::audit::{Audit, AuditQuery};
+use crate::audit::Audit;
 use crate::lockout::{tracker::sources, unix_ms};
 use crate::passwords::PasswordPolicy;
 use crate::state::MasterState;
@@ -26,7 +27,6 @@ use gatehouse_common::policy::{
     hash_password, route_check::RouteHosts, Change, Database, Decision, HashCost, PolicySnapshot,
     PolicyTime, Route, RouteTarget,
 };
-use gatehouse_common::service::kv;
 use gatehouse_common::weak_keys::{check_host_keys, KeyRefusal};
 use gatehouse_common::wire::AuthorizeRequest;
 use rand::rngs::OsRng;
@@ -48,7 +48,7 @@ pub struct Session {
     /// Import text received by `ImportChunk` and not yet committed.
     import: String,
     /// Changes received by `BatchAdd` and not yet committed.
-    batch: Vec<Change>,
+    pub(super) batch: Vec<Change>,
     services: AdminServices,
 }
 
@@ -61,49 +61,6 @@ impl Session {
             services,
         }
     }
-}
-
-/// Changes one connection may gather for one batch (1,000,000): a batch is applied in memory
-/// before it is written, and a million changes of a few hundred bytes is a few hundred MiB.
-pub const MAX_BATCH_CHANGES: usize = 1_000_000;
-
-/// The change a request asks for, when it is exactly one change with nothing to decide on
-/// the master first (no key or hash to make, no id to pick): what `batch` accepts, and what
-/// `handle` commits for these requests one at a time.
-pub fn as_change(request: &AdminRequest) -> Option<Change> {
-    use AdminRequest as R;
-    Some(match request.clone() {
-        R::HostRemove { name } => Change::RemoveHost { name },
-        R::HostAskForOthers { name, allowed } => Change::SetHostMayAskForOthers { name, allowed },
-        R::GroupAdd { name, description } => Change::AddGroup { name, description },
-        R::GroupRemove { name } => Change::RemoveGroup { name },
-        R::GroupMemberAdd { group, host } => Change::AddGroupMember { group, host },
-        R::GroupMemberRemove { group, host } => Change::RemoveGroupMember { group, host },
-        R::UserAdd { name, classes } => Change::AddUser { name, classes },
-        R::UserSetClasses { name, classes } => Change::SetUserClasses {
-            user: name,
-            classes,
-        },
-        R::UserRemove { name } => Change::RemoveUser { name },
-        R::UserLock { name } => Change::SetLocked {
-            user: name,
-            locked: true,
-        },
-        R::ClassAdd { name } => Change::AddClass { name },
-        R::ClassRemove { name } => Change::RemoveClass { name },
-        R::RouteAdd { target, route } => Change::AddRoute { target, route },
-        R::RouteRemove { target, rule } => Change::RemoveRoute { target, rule },
-        R::UserUnixRemove { name } => Change::SetUnixAccount {
-            user: name,
-            account: None,
-        },
-        R::UnixGroupRemove { name } => Change::RemoveUnixGroup { name },
-        R::UnixGroupMemberAdd { group, user } => Change::AddUnixGroupMember { group, user },
-        R::UnixGroupMemberRemove { group, user } => Change::RemoveUnixGroupMember { group, user },
-        R::ReplicaAdd { host } => Change::AddReplica { host },
-        R::ReplicaRemove { host } => Change::RemoveReplica { host },
-        _ => return None,
-    })
 }
 
 pub(super) fn error(kind: AdminErrorKind, message: impl Into<String>) -> AdminResponse {
@@ -248,17 +205,17 @@ pub fn handle(
             let groups = db.unix_groups_in_order().into_iter().map(|(_, g)| g);
             AdminResponse::UnixGroups(groups.collect())
         }
-        R::Status => match status(state, &db) {
+        R::Status => match status::status(state, &db) {
             AdminResponse::Status(mut report) => {
                 if let Some(audit) = &session.services.audit {
-                    report.audit = audit_status(audit);
+                    report.audit = status::audit_status(audit);
                 }
                 AdminResponse::Status(report)
             }
             other => other,
         },
         R::Audit { query } => match &session.services.audit {
-            Some(audit) => audit_records(audit, &query),
+            Some(audit) => status::audit_records(audit, &query),
             None => refused("this master keeps no audit trail"),
         },
         R::Compact { keep } => {
@@ -278,7 +235,7 @@ pub fn handle(
                 database: policy.to_database(),
             }
         }
-        R::BatchAdd { requests } => batch_add(session, requests),
+        R::BatchAdd { requests } => batch::add(session, requests),
         R::BatchCommit => {
             let changes = std::mem::take(&mut session.batch);
             match commit_all(state, &changes, progress) {
@@ -535,104 +492,7 @@ fn missing_group_hint(db: &PolicySnapshot, groups: &[String]) -> Option<String> 
     ))
 }
 
-/// `status`: from the published snapshot and counters, never the store lock, so it answers
-/// at once while an import or a batch is being written.
-fn status(state: &MasterState, db: &PolicySnapshot) -> AdminResponse {
-    let now = PolicyTime::from_unix(now_unix());
-    AdminResponse::Status(StatusReport {
-        sequence: state.db_status().sequence(),
-        oldest_log_seq: state.oldest_log_seq(),
-        hosts: db.host_count(),
-        host_groups: db.host_group_count(),
-        users: db.user_count(),
-        locked_users: db.locked_user_count(),
-        locked_out_users: db.active_lockouts(now).len(),
-        classes: db.class_count(),
-        routes: db.route_count(),
-        replicas_allowed: db.replicas().map(String::from).collect(),
-        replica_links: state.replica_links(),
-        audit: AuditStatus::default(),
-    })
-}
-
-/// Adds requests to the connection's pending batch: each must be one plain change
-/// ([`as_change`]); the first that is not is refused, naming it, and nothing is added.
-fn batch_add(session: &mut Session, requests: Vec<AdminRequest>) -> AdminResponse {
-    let mut changes = Vec::with_capacity(requests.len());
-    for (i, request) in requests.iter().enumerate() {
-        if let AdminRequest::UserAdd { name, .. } = request {
-            if let Err(e) = check_unix_name(name) {
-                let entry = session.batch.len() + i + 1;
-                return refused(format!("batch entry {entry}: user name: {e}"));
-            }
-        }
-        let Some(change) = as_change(request) else {
-            let what = kv::fields(request);
-            return refused(format!(
-                "batch entry {} ({what}) cannot be batched: only plain changes can (not host add, user passwd, user unlock, user unix, unixgroup add, queries)",
-                session.batch.len() + i + 1
-            ));
-        };
-        changes.push(change);
-    }
-    if session.batch.len() + changes.len() > MAX_BATCH_CHANGES {
-        session.batch.clear();
-        return error(
-            AdminErrorKind::BadRequest,
-            format!("a batch holds at most {MAX_BATCH_CHANGES} changes"),
-        );
-    }
-    session.batch.extend(changes);
-    AdminResponse::BatchPending {
-        changes: session.batch.len(),
-    }
-}
-
-/// The records `query` selects, each in its binary encoding.
-fn audit_records(audit: &Audit, query: &AuditQuery) -> AdminResponse {
-    match audit.query(query) {
-        Ok(stored) => AdminResponse::AuditRecords(
-            stored
-                .into_iter()
-                .map(|s| {
-                    let mut bytes = Vec::new();
-                    gatehouse_common::audit::encode_record(&mut bytes, &s.record);
-                    AuditEntry {
-                        id: s.id,
-                        server: s.server,
-                        seq: s.seq,
-                        record: to_hex(&bytes),
-                    }
-                })
-                .collect(),
-        ),
-        Err(e) => error(AdminErrorKind::Internal, e.to_string()),
-    }
-}
-
-/// The audit part of `status` (empty where the store cannot be read: logged).
-fn audit_status(audit: &Audit) -> AuditStatus {
-    let mut status = AuditStatus::default();
-    match (audit.count(), audit.streams()) {
-        (Ok(records), Ok(streams)) => {
-            status.records = records;
-            status.streams = streams;
-        }
-        (Err(e), _) | (_, Err(e)) => log::error!("audit status: {e}"),
-    }
-    if let Some(journal) = audit.journal() {
-        let j = journal.status();
-        status.journal_unstored = j.assigned.saturating_sub(j.acked);
-        status.journal_bytes = j.disk_bytes;
-        status.journal_max_bytes = j.max_bytes;
-        status.journal_dropped = j.dropped;
-        status.journal_refused = j.refused;
-        status.journal_full = j.full;
-    }
-    status
-}
-
-fn now_unix() -> i64 {
+pub(super) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().try_into().unwrap_or(i64::MAX))

@@ -169,7 +169,7 @@ pub enum AdminRequest {
         user: String,
     },
     UnixGroupList,
-    /// Adds plain changes (see `handler::as_change`) to this connection's pending batch.
+    /// Adds plain changes (see `batch::as_change`) to this connection's pending batch.
     /// Sent in pieces that fit [`MAX_REQUEST_BYTES`].
     BatchAdd {
         requests: Vec<AdminRequest>,
