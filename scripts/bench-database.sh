@@ -80,7 +80,7 @@ wait_applied() {
 command -v redis-server >/dev/null || { log "redis-server is missing: apt-get install -y redis-server"; exit 1; }
 log "building (release)"
 (cd "$ROOT" && cargo build --release --locked -p gatehouse-master -p gatehouse-replica \
-    -p gatehouse-agent -p gatehouse-tests --bin gatehouse-master --bin gatehouse-admin \
+    -p gatehouse-agent -p gatehouse-tests -p gatehouse-loadgen --bin gatehouse-master --bin gatehouse-admin \
     --bin gatehouse-replica --bin gatehouse-loadgen --bin gatehouse-benchdb) >&2
 
 "$BIN/gatehouse-loadgen" provision --agents "$CONNS" --out "$WORK/prov" >&2
