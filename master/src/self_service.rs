@@ -16,7 +16,6 @@
 use crate::admin::handler::{handle, AdminServices, Session};
 use crate::admin::proto::{AdminErrorKind, AdminRequest, AdminResponse};
 use crate::audit::admin::{record, AdminCaller};
-use crate::lockout::active_lockouts;
 use crate::state::MasterState;
 use gatehouse_common::policy::PolicyTime;
 use gatehouse_common::service::kv;
@@ -49,22 +48,24 @@ pub fn change_own_password(
     let user = req.user;
     // The same answer for each: the user must not learn which (nor that the old password
     // was right, for a locked account).
-    let (uid, refusal) = state.read(|s| {
-        let db = s.database();
-        match db.users.iter().find(|u| u.name == user) {
-            None => (NO_UID, Some("unknown user")),
-            Some(u) => {
-                let uid = u.unix.as_ref().map_or(NO_UID, |x| x.uid);
-                if u.locked {
-                    (uid, Some("the user is locked"))
-                } else if active_lockouts(db, now).any(|l| l.user == user) {
-                    (uid, Some("the user is locked out"))
-                } else {
-                    (uid, None)
-                }
+    // From the published snapshot (no store lock, no whole-database read).
+    let snapshot = state.policy().load_full();
+    let (uid, refusal) = match snapshot.user(user) {
+        None => (NO_UID, Some("unknown user")),
+        Some((_, u)) => {
+            let uid = u.unix.as_ref().map_or(NO_UID, |x| x.uid);
+            let locked_out = snapshot
+                .user_standing(user)
+                .is_some_and(|s| s.locked_out_at(now));
+            if u.locked {
+                (uid, Some("the user is locked"))
+            } else if locked_out {
+                (uid, Some("the user is locked out"))
+            } else {
+                (uid, None)
             }
         }
-    });
+    };
     let caller = AdminCaller {
         uid,
         name: format!("{user} (own password, through host {})", req.host),
@@ -100,7 +101,9 @@ pub fn change_own_password(
                 name: user.to_string(),
                 password: Zeroizing::new(req.new_password.to_string()),
             };
-            let response = handle(state, &mut Session::new(services.clone()), request);
+            let mut session = Session::new(services.clone());
+            // One change: no progress to report.
+            let response = handle(state, &mut session, request, &mut |_| {});
             let outcome = outcome_of(&response);
             (response, outcome)
         }
