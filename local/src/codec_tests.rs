@@ -82,6 +82,20 @@ fn worked_examples_of_answers() {
             "00000005 01 04 0001 73",
         ),
         (
+            LocalResponse::AuthOkAging {
+                aging: PasswordAging::Expired,
+                server: "s".into(),
+            },
+            "00000006 01 0c 01 0001 73",
+        ),
+        (
+            LocalResponse::AuthOkAging {
+                aging: PasswordAging::ExpiresIn { days: 3 },
+                server: "s".into(),
+            },
+            "00000008 01 0c 02 0003 0001 73",
+        ),
+        (
             LocalResponse::error(LocalErrorKind::NoServerReachable, "x"),
             "00000006 01 05 01 0001 78",
         ),

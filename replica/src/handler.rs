@@ -178,7 +178,8 @@ impl RequestHandler for PolicyHandler {
                     let fail = Response::AuthFail;
                     return self.refuse_foreign(caller, req.host, Asked::Authenticate, now, fail);
                 }
-                let outcome = snapshot.authenticate(&req, PolicyTime::from_unix(unix_seconds(now)));
+                let at = PolicyTime::from_unix(unix_seconds(now));
+                let outcome = snapshot.authenticate(&req, at);
                 self.events.record(&AuthEvent::PasswordChecked {
                     agent: host,
                     host: req.host,
@@ -193,11 +194,9 @@ impl RequestHandler for PolicyHandler {
                 if let Err(busy) = self.audit(caller, now, record) {
                     return busy;
                 }
-                match outcome {
-                    Ok(()) => Response::AuthOk,
-                    // The detail went to the events (the log): the agent gets one answer.
-                    Err(_) => Response::AuthFail,
-                }
+                // The detail of a failure went to the events (the log): the agent gets one
+                // answer. A password's age is told only after it verified.
+                snapshot.authenticate_answer(req.user, outcome, at)
             }
             Request::Lookup(lookup) => {
                 let answer = snapshot.lookup(&lookup);

@@ -6,6 +6,7 @@
 //! Pure. Called by the master and replicas whenever a database version arrives; the snapshot is
 //! then shared read-only by the worker threads (it is `Send + Sync`).
 
+use super::aging::{compile_records, CompiledAge};
 use super::identities::IdentityIndex;
 use super::model::{Database, Route};
 use super::name_hash::NameMap;
@@ -99,6 +100,20 @@ pub enum PolicyError {
         count: usize,
         max: usize,
     },
+    #[error("password record of unknown user `{user}`")]
+    UnknownPasswordRecordUser { user: String },
+    #[error("password record of user `{user}`: time `{text}`: {error}")]
+    BadPasswordRecord {
+        user: String,
+        text: String,
+        error: TimeParseError,
+    },
+    #[error("password record of user `{user}` keeps {count} earlier hashes, over {max}")]
+    TooMuchPasswordHistory {
+        user: String,
+        count: usize,
+        max: usize,
+    },
     #[error("lockout of unknown user `{user}`")]
     UnknownLockoutUser { user: String },
     #[error("lockout of user `{user}`: until `{text}`: {error}")]
@@ -135,6 +150,8 @@ pub(crate) struct CompiledUser {
     /// Password checks are refused before this time (the central lockout).
     pub locked_out_until: Option<PolicyTime>,
     pub password_hash: String,
+    /// When the password expires and warns (none for a user without a password record).
+    pub age: CompiledAge,
     pub routes: Vec<CompiledRoute>,
     /// Indexes into `PolicySnapshot::classes`, in the order the user lists them.
     pub classes: Vec<usize>,
@@ -255,6 +272,7 @@ impl PolicySnapshot {
 
         let user_index = index_names("user", db.users.iter().map(|u| &u.name))?;
         let lockouts = compile_lockouts(db, &user_index)?;
+        let ages = compile_records(db, &user_index)?;
         let mut users = NameMap::with_capacity_and_hasher(db.users.len(), Default::default());
         for user in &db.users {
             let classes =
@@ -274,6 +292,7 @@ impl PolicySnapshot {
                 locked: user.locked,
                 locked_out_until: lockouts.get(user.name.as_str()).copied(),
                 password_hash: user.password_hash.clone(),
+                age: ages.get(user.name.as_str()).copied().unwrap_or_default(),
                 routes: compile_routes(&user.routes, &owner, &group_of)?,
                 classes,
             };

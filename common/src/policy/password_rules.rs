@@ -18,6 +18,14 @@ pub const DEFAULT_MIN_CLASSES: u8 = 1;
 /// real bound; this keeps argon2's input and the dictionary lookup small.
 pub const MAX_LENGTH: usize = 1024;
 
+/// Passwords remembered when the config names no number: the last 5 (the current one
+/// included) may not be set again. Each costs one argon2 verification when a password is set.
+pub const DEFAULT_HISTORY: u8 = 5;
+/// Most passwords a history may remember: 24 (the largest common setting, Windows' "enforce
+/// password history"); it bounds a password change at 24 argon2 runs and a user's record at
+/// 23 stored hashes.
+pub const MAX_HISTORY: usize = 24;
+
 /// One set of rules (the default's, or a user class's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordRules {

@@ -6,7 +6,7 @@
 //! `position`; new entities get the next position, so the stored order is the model's order.
 
 use gatehouse_common::policy::{Change, Database, Host, HostGroup, Route, RouteTarget, User};
-use gatehouse_common::policy::{Lockout, UnixAccount, UnixGroup, UserClass};
+use gatehouse_common::policy::{Lockout, PasswordRecord, UnixAccount, UnixGroup, UserClass};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
@@ -20,6 +20,8 @@ pub(super) enum Touched {
     UnixGroup(String),
     /// The lockout of this user.
     Lockout(String),
+    /// The user's password and its record (age, history).
+    Password(String),
     Replicas,
     All,
 }
@@ -57,6 +59,9 @@ pub(super) fn touched(change: &Change) -> Touched {
         Change::SetLockout { user, .. } | Change::ClearLockout { user } => {
             Touched::Lockout(user.clone())
         }
+        Change::SetPassword { user, .. } | Change::ExpirePassword { user, .. } => {
+            Touched::Password(user.clone())
+        }
     }
 }
 
@@ -77,6 +82,11 @@ pub(super) fn write(conn: &Connection, db: &Database, what: &Touched) -> rusqlit
         Touched::Lockout(user) => {
             write_lockout(conn, user, db.lockouts.iter().find(|l| &l.user == user))
         }
+        Touched::Password(name) => {
+            write_user(conn, name, db.users.iter().find(|u| &u.name == name))?;
+            let record = db.password_records.iter().find(|r| &r.user == name);
+            write_password_record(conn, name, record)
+        }
         Touched::Replicas => write_replicas(conn, &db.replicas),
         Touched::All => write_all(conn, db),
     }
@@ -87,7 +97,8 @@ fn write_all(conn: &Connection, db: &Database) -> rusqlite::Result<()> {
         "DELETE FROM host_groups; DELETE FROM hosts; DELETE FROM host_addresses;
          DELETE FROM host_group_members; DELETE FROM users; DELETE FROM user_classes;
          DELETE FROM user_class_members; DELETE FROM routes;
-         DELETE FROM unix_groups; DELETE FROM unix_group_members; DELETE FROM lockouts;",
+         DELETE FROM unix_groups; DELETE FROM unix_group_members; DELETE FROM lockouts;
+         DELETE FROM password_records;",
     )?;
     for group in &db.host_groups {
         write_group(conn, &group.name, Some(group))?;
@@ -106,6 +117,9 @@ fn write_all(conn: &Connection, db: &Database) -> rusqlite::Result<()> {
     }
     for lockout in &db.lockouts {
         write_lockout(conn, &lockout.user, Some(lockout))?;
+    }
+    for record in &db.password_records {
+        write_password_record(conn, &record.user, Some(record))?;
     }
     write_replicas(conn, &db.replicas)
 }
@@ -188,8 +202,9 @@ fn write_group(conn: &Connection, name: &str, group: Option<&HostGroup>) -> rusq
 fn write_user(conn: &Connection, name: &str, user: Option<&User>) -> rusqlite::Result<()> {
     let Some(user) = user else {
         conn.execute("DELETE FROM users WHERE name = ?1", [name])?;
-        // A removed user's lockout goes with it (`Change::RemoveUser`).
+        // A removed user's lockout and password record go with it (`Change::RemoveUser`).
         write_lockout(conn, name, None)?;
+        write_password_record(conn, name, None)?;
         write_list(conn, "user_class_members", name, &[])?;
         return write_routes(conn, "user", name, &[]);
     };
@@ -265,6 +280,34 @@ fn write_lockout(conn: &Connection, user: &str, lockout: Option<&Lockout>) -> ru
          VALUES (?1, ?2, (SELECT COALESCE(MAX(position), -1) + 1 FROM lockouts))
          ON CONFLICT (user) DO UPDATE SET until = excluded.until",
         params![user, lockout.until],
+    )
+    .map(|_| ())
+}
+
+fn write_password_record(
+    conn: &Connection,
+    user: &str,
+    record: Option<&PasswordRecord>,
+) -> rusqlite::Result<()> {
+    let Some(record) = record else {
+        return conn
+            .execute("DELETE FROM password_records WHERE user = ?1", [user])
+            .map(|_| ());
+    };
+    conn.execute(
+        "INSERT INTO password_records (user, set_at, expires, warn_from, history, position)
+         VALUES (?1, ?2, ?3, ?4, ?5,
+                 (SELECT COALESCE(MAX(position), -1) + 1 FROM password_records))
+         ON CONFLICT (user) DO UPDATE SET set_at = excluded.set_at,
+             expires = excluded.expires, warn_from = excluded.warn_from,
+             history = excluded.history",
+        params![
+            user,
+            record.set_at,
+            record.expires,
+            record.warn_from,
+            record.history.join("\n")
+        ],
     )
     .map(|_| ())
 }
@@ -418,6 +461,26 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<Database> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let password_records = conn
+        .prepare(
+            "SELECT user, set_at, expires, warn_from, history FROM password_records
+             ORDER BY position",
+        )?
+        .query_map([], |row| {
+            let history: String = row.get(4)?;
+            Ok(PasswordRecord {
+                user: row.get(0)?,
+                set_at: row.get(1)?,
+                expires: row.get(2)?,
+                warn_from: row.get(3)?,
+                history: history
+                    .split('\n')
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(Database {
         hosts,
         host_groups,
@@ -426,5 +489,6 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<Database> {
         replicas,
         unix_groups,
         lockouts,
+        password_records,
     })
 }
