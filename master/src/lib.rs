@@ -10,6 +10,7 @@
 //! - [`lockout`]: the central lockout against password guessing.
 //! - [`metrics`]: the replicas' links as metrics.
 //! - [`passwords`]: the rules a new password must meet.
+//! - [`set_password`]: the one path that sets a password (rules, history, age).
 
 pub mod admin;
 pub mod audit;
@@ -20,6 +21,7 @@ pub mod lockout;
 pub mod metrics;
 pub mod passwords;
 pub mod replication;
+pub mod set_password;
 pub mod state;
 /// The durable store lives with the replica crate, which both the master and replicas use.
 pub use gatehouse_replica::store;

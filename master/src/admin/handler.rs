@@ -16,14 +16,15 @@ use crate::audit::admin::to_hex;
 use crate::audit::{Audit, AuditQuery};
 use crate::lockout::{active_lockouts, tracker::sources, unix_ms};
 use crate::passwords::PasswordPolicy;
+use crate::set_password::{set_password, SetPasswordError};
 use crate::state::MasterState;
 use crate::store::StoreError;
 use gatehouse_common::config::parse_ron;
 use gatehouse_common::identity::check_unix_name;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::policy::{
-    hash_password, route_check::RouteHosts, Change, Database, Decision, HashCost, PolicySnapshot,
-    PolicyTime, Route, RouteTarget,
+    route_check::RouteHosts, Change, Database, Decision, PolicySnapshot, PolicyTime, Route,
+    RouteTarget,
 };
 use gatehouse_common::weak_keys::{check_added_key, check_host_keys};
 use gatehouse_common::wire::AuthorizeRequest;
@@ -146,6 +147,13 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             },
         ),
         R::UserUnlock { name } => unlock(state, name),
+        R::UserExpire { name } => done(
+            state,
+            Change::ExpirePassword {
+                user: name,
+                at: PolicyTime::from_unix(now_unix()).to_string(),
+            },
+        ),
         R::LockoutList => lockout_list(state),
         R::ClassAdd { name } => done(state, Change::AddClass { name }),
         R::ClassRemove { name } => done(state, Change::RemoveClass { name }),
@@ -313,27 +321,30 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
     }
 }
 
-/// Sets a password that meets the user's rules (`crate::passwords`); a refusal names the
-/// rule it broke.
+/// Sets a password through the one path that checks rules, history and age
+/// ([`set_password`]); a refusal names the rule it broke.
 fn passwd(
     state: &MasterState,
     rules: &PasswordPolicy,
     name: String,
     password: &str,
 ) -> AdminResponse {
-    if password.is_empty() {
-        return refused("empty password; to remove password login, lock the user instead");
-    }
-    // Refuse early so a typo does not cost an argon2 run; the commit checks again.
-    if !state.read(|s| s.database().users.iter().any(|u| u.name == name)) {
-        return refused(format!("unknown user `{name}`"));
-    }
-    if let Err(broken) = state.read(|s| rules.check(s.database(), &name, password)) {
-        return refused(format!("password not set: {broken}"));
-    }
-    match hash_password(password, &mut OsRng, HashCost::Standard) {
-        Ok(hash) => done(state, Change::SetPasswordHash { user: name, hash }),
-        Err(e) => refused(e.to_string()),
+    match set_password(
+        state,
+        rules,
+        &name,
+        password,
+        PolicyTime::from_unix(now_unix()),
+    ) {
+        Ok(seq) => AdminResponse::Done { seq },
+        Err(SetPasswordError::NotCommitted(StoreError::Refused(reason))) => {
+            refused(reason.to_string())
+        }
+        Err(SetPasswordError::NotCommitted(other)) => {
+            log::error!("admin change not committed: {other}");
+            error(AdminErrorKind::Internal, format!("not committed: {other}"))
+        }
+        Err(refusal) => refused(refusal.to_string()),
     }
 }
 

@@ -81,12 +81,22 @@ fn user_info(u: &UserInfo) -> String {
         0 => "0".to_string(),
         n => format!("{n} ({})", u.wrong_password_sources),
     };
+    let or_never = |t: &Option<String>| t.clone().unwrap_or_else(|| "never".to_string());
+    let password = match (u.has_password, &u.password_set_at) {
+        (false, _) => "none".to_string(),
+        (true, Some(at)) => format!("set {at}"),
+        (true, None) => "set (time not recorded)".to_string(),
+    };
     format!(
         "user: {}\nlocked: {}\nlocked out: {locked_out}\nwrong passwords: {wrong}\npassword: {}\n\
+         password expires: {}\npassword warns from: {}\npassword history: {} kept\n\
          classes: {}\nroutes: {}\nunix: {unix}\nunix groups: {}",
         u.name,
         if u.locked { "yes" } else { "no" },
-        if u.has_password { "set" } else { "none" },
+        password,
+        or_never(&u.password_expires),
+        or_never(&u.password_warn_from),
+        u.password_history,
         u.classes.join(", "),
         u.routes,
         u.unix_groups.join(", "),
