@@ -3,13 +3,15 @@
 //! password (the warning period here is longer than the age, so it warns at once: the servers'
 //! clock cannot be moved), `user expire` makes it "expired", and in both states a wrong
 //! password gets the one AuthFail. `user show` (text and --json) shows the times; the last N
-//! passwords may not be set again, named by the rule `history`.
+//! passwords may not be set again, named by the rule `history`. A replica, which has no
+//! password policy, answers the same from the times and history replicated with the user.
 
 use gatehouse_common::types::PasswordAging;
 use gatehouse_common::wire::Response;
 use gatehouse_tests::admin::{import, run_admin, run_admin_on};
 use gatehouse_tests::client::Client;
 use gatehouse_tests::process::{start_master, MasterFiles};
+use gatehouse_tests::replication::Cluster;
 use gatehouse_tests::requests::authenticate;
 use gatehouse_tests::{test_database, ALICE_PASSWORD};
 
@@ -97,4 +99,44 @@ fn expiry_warning_and_history_reach_the_agent_only_after_the_right_password() {
     refused_as_reused(FIRST);
     let show = run_admin(&files, &["user", "show", "alice"]);
     assert!(show.stdout.contains("password history: 2 kept"), "{show:?}");
+}
+
+#[test]
+fn a_replica_answers_the_age_from_what_was_replicated_with_the_user() {
+    let cluster = Cluster::start_with(
+        &["r1"],
+        "127.0.0.1:0",
+        "password_policy: (max_age_days: 2, warn_days: 10, history: 3),",
+    );
+    let replica = cluster.start_replica("r1");
+    let passwd = |password: &str| {
+        let args = ["user", "passwd", "alice"];
+        run_admin_on(&cluster.files.socket, &args, &format!("{password}\n"))
+    };
+    assert_eq!(passwd(FIRST).code, 0);
+    assert_eq!(passwd(SECOND).code, 0);
+    cluster.admin_ok(&["user", "expire", "alice"]);
+    cluster.wait_caught_up("r1");
+    let mut agent = Client::connect(replica.addr, &cluster.test_host("web1")).unwrap();
+    let mut ask = |id: u32, password: &str| {
+        agent
+            .request(id, authenticate("alice", password, "web1"))
+            .unwrap()
+    };
+    assert_eq!(
+        ask(1, SECOND),
+        Response::AuthOkAging(PasswordAging::Expired)
+    );
+    assert_eq!(ask(2, FIRST), Response::AuthFail);
+    // The replica's copy holds the history a promoted replica would check.
+    let path = cluster.replica_dir("r1").join("replica.sqlite");
+    drop(replica);
+    let store = gatehouse_replica::store::Store::open(&path).unwrap();
+    let db = store.load_database().unwrap();
+    let record = db
+        .password_records
+        .iter()
+        .find(|r| r.user == "alice")
+        .unwrap();
+    assert_eq!(record.history.len(), 1, "FIRST's hash is remembered");
 }
