@@ -8,7 +8,8 @@
 //! ```
 
 use super::{LocalErrorKind, LocalRequest, LocalResponse, StatusReport, VERSION};
-use gatehouse_common::types::{DenyReason, Method, PasswordAging};
+use gatehouse_common::types::{DenyReason, Method};
+use gatehouse_common::wire::aging::{put_aging, read_aging};
 use gatehouse_common::wire::identity::{
     put_gids, put_group, put_lookup, put_passwd, read_gids, read_group, read_lookup, read_passwd,
 };
@@ -51,9 +52,6 @@ const ANS_NOT_FOUND: u8 = 9;
 const ANS_STATUS: u8 = 10;
 // 11 is the password-change answer (issue 15, the user's own change).
 const ANS_AUTH_OK_AGING: u8 = 12;
-/// `AuthOkAging`'s state byte, as on the wire: expired, or expires in `days:u16`.
-const AGING_EXPIRED: u8 = 1;
-const AGING_EXPIRES_IN: u8 = 2;
 
 /// Why bytes are not a valid local message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,13 +182,7 @@ fn put_response(body: &mut Vec<u8>, response: &LocalResponse) -> Result<(), Code
         }
         LocalResponse::AuthOkAging { aging, server } => {
             body.push(ANS_AUTH_OK_AGING);
-            match aging {
-                PasswordAging::Expired => body.push(AGING_EXPIRED),
-                PasswordAging::ExpiresIn { days } => {
-                    body.push(AGING_EXPIRES_IN);
-                    body.extend_from_slice(&days.to_be_bytes());
-                }
-            }
+            put_aging(body, *aging);
             put_text(body, server);
         }
         LocalResponse::Error { kind, message } => {
@@ -249,11 +241,7 @@ pub fn decode_response(body: &[u8]) -> Result<LocalResponse, CodecError> {
             server: r.string("server", MAX_TEXT_LEN)?,
         },
         ANS_AUTH_OK_AGING => LocalResponse::AuthOkAging {
-            aging: match r.u8()? {
-                AGING_EXPIRED => PasswordAging::Expired,
-                AGING_EXPIRES_IN => PasswordAging::ExpiresIn { days: r.u16()? },
-                code => return Err(unknown("password aging", code).into()),
-            },
+            aging: read_aging(&mut r)?,
             server: r.string("server", MAX_TEXT_LEN)?,
         },
         ANS_ERROR => {

@@ -2,7 +2,7 @@
 //! decode or fail with a typed error, never a panic; every message round-trips.
 
 use super::*;
-use crate::{GroupEntry, Lookup, PasswdEntry};
+use crate::{GroupEntry, Lookup, PasswdEntry, PasswordAging};
 use proptest::prelude::*;
 
 fn hex(s: &str) -> Vec<u8> {

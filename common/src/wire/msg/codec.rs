@@ -5,6 +5,7 @@
 mod lists;
 
 use super::*;
+use crate::wire::aging::{put_aging, read_aging};
 use crate::wire::identity::{
     put_gids, put_group, put_lookup, put_passwd, read_gids, read_group, read_lookup, read_passwd,
 };
@@ -30,9 +31,6 @@ const RESP_GROUPS: u8 = 8;
 const RESP_NOT_FOUND: u8 = 9;
 // 10 is the password-change answer (issue 15, the user's own change).
 const RESP_AUTH_OK_AGING: u8 = 11;
-/// `AuthOkAging`'s state byte: expired (nothing follows) or expires soon (`days:u16`).
-const AGING_EXPIRED: u8 = 1;
-const AGING_EXPIRES_IN: u8 = 2;
 
 pub(super) fn encode_handshake(msg: &Handshake, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     match msg {
@@ -247,12 +245,9 @@ fn put_response(out: &mut Vec<u8>, body: &Response) -> Result<(), EncodeError> {
         }
         Response::Deny { reason } => out.extend_from_slice(&[RESP_DENY, reason.code()]),
         Response::AuthOk => out.push(RESP_AUTH_OK),
-        Response::AuthOkAging(PasswordAging::Expired) => {
-            out.extend_from_slice(&[RESP_AUTH_OK_AGING, AGING_EXPIRED])
-        }
-        Response::AuthOkAging(PasswordAging::ExpiresIn { days }) => {
-            out.extend_from_slice(&[RESP_AUTH_OK_AGING, AGING_EXPIRES_IN]);
-            out.extend_from_slice(&days.to_be_bytes());
+        Response::AuthOkAging(aging) => {
+            out.push(RESP_AUTH_OK_AGING);
+            put_aging(out, *aging);
         }
         Response::AuthFail => out.extend_from_slice(&[RESP_AUTH_FAIL, AUTH_FAILED]),
         Response::Error(e) => {
@@ -287,11 +282,7 @@ fn read_response(r: &mut Reader<'_>) -> Result<Response, DecodeError> {
             Response::Deny { reason }
         }
         RESP_AUTH_OK => Response::AuthOk,
-        RESP_AUTH_OK_AGING => Response::AuthOkAging(match r.u8()? {
-            AGING_EXPIRED => PasswordAging::Expired,
-            AGING_EXPIRES_IN => PasswordAging::ExpiresIn { days: r.u16()? },
-            code => return Err(unknown("password aging", code)),
-        }),
+        RESP_AUTH_OK_AGING => Response::AuthOkAging(read_aging(r)?),
         RESP_AUTH_FAIL => match r.u8()? {
             AUTH_FAILED => Response::AuthFail,
             code => return Err(unknown("auth failure", code)),
