@@ -48,8 +48,9 @@ fn expiry_warning_and_history_reach_the_agent_only_after_the_right_password() {
     // Imported: no recorded time, never expires.
     assert_eq!(auth(ALICE_PASSWORD), Response::AuthOk);
     let show = run_admin(&files, &["user", "show", "alice"]);
+    assert!(show.stdout.contains("password: set\n"), "{show:?}");
     assert!(
-        show.stdout.contains("password: set (time not recorded)"),
+        show.stdout.contains("password set at: not recorded"),
         "{show:?}"
     );
     assert!(show.stdout.contains("password expires: never"), "{show:?}");

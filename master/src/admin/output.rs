@@ -82,18 +82,14 @@ fn user_info(u: &UserInfo) -> String {
         n => format!("{n} ({})", u.wrong_password_sources),
     };
     let or_never = |t: &Option<String>| t.clone().unwrap_or_else(|| "never".to_string());
-    let password = match (u.has_password, &u.password_set_at) {
-        (false, _) => "none".to_string(),
-        (true, Some(at)) => format!("set {at}"),
-        (true, None) => "set (time not recorded)".to_string(),
-    };
+    let set_at = u.password_set_at.as_deref().unwrap_or("not recorded");
     format!(
         "user: {}\nlocked: {}\nlocked out: {locked_out}\nwrong passwords: {wrong}\npassword: {}\n\
-         password expires: {}\npassword warns from: {}\npassword history: {} kept\n\
-         classes: {}\nroutes: {}\nunix: {unix}\nunix groups: {}",
+         password set at: {set_at}\npassword expires: {}\npassword warns from: {}\n\
+         password history: {} kept\nclasses: {}\nroutes: {}\nunix: {unix}\nunix groups: {}",
         u.name,
         if u.locked { "yes" } else { "no" },
-        password,
+        if u.has_password { "set" } else { "none" },
         or_never(&u.password_expires),
         or_never(&u.password_warn_from),
         u.password_history,
