@@ -6,8 +6,8 @@
 //! and never takes a lock; an update builds a new map and publishes it in one store. A caller
 //! that needs several lookups to agree (one request) loads the snapshot once and keeps it.
 
+use crate::policy::PersistentMap;
 use arc_swap::ArcSwap;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use zeroize::Zeroize;
@@ -85,8 +85,82 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
-/// An immutable host → key map: one published version.
-pub type NodeKeyMap = HashMap<String, NodeKey>;
+/// A host → key map: one published version. Persistent (a hash array mapped trie): a clone
+/// costs a reference count and a one-host update copies only the path to that host (O(log n)),
+/// so a new version shares everything unchanged with the one before, and publishing a change
+/// at a million hosts costs microseconds, not a copy of the whole map.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct NodeKeyMap(PersistentMap<Arc<str>, NodeKey>);
+
+impl NodeKeyMap {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The key of `host`.
+    pub fn get(&self, host: &str) -> Option<&NodeKey> {
+        self.0.get(host)
+    }
+
+    /// A mutable reference to the key of `host` (copies the path to it if shared).
+    pub fn get_mut(&mut self, host: &str) -> Option<&mut NodeKey> {
+        self.0.get_mut(host)
+    }
+
+    /// Whether `host` has a key.
+    pub fn contains_key(&self, host: &str) -> bool {
+        self.0.contains_key(host)
+    }
+
+    /// Sets the key of `host`; returns the one it replaces.
+    pub fn insert(&mut self, host: Arc<str>, key: NodeKey) -> Option<NodeKey> {
+        self.0.insert(host, key)
+    }
+
+    /// Removes `host`'s key.
+    pub fn remove(&mut self, host: &str) -> Option<NodeKey> {
+        self.0.remove(host)
+    }
+
+    /// Hosts in the map.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no host has a key.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every host and its key, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &NodeKey)> {
+        self.0.iter()
+    }
+
+    /// True when both are the same version (shared root): an O(1) "unchanged" check.
+    pub fn ptr_eq(&self, other: &NodeKeyMap) -> bool {
+        self.0.ptr_eq(&other.0)
+    }
+}
+
+impl fmt::Debug for NodeKeyMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter()).finish()
+    }
+}
+
+impl<N: Into<Arc<str>>> FromIterator<(N, NodeKey)> for NodeKeyMap {
+    fn from_iter<I: IntoIterator<Item = (N, NodeKey)>>(iter: I) -> Self {
+        NodeKeyMap(iter.into_iter().map(|(n, k)| (n.into(), k)).collect())
+    }
+}
+
+impl<N: Into<Arc<str>>, const LEN: usize> From<[(N, NodeKey); LEN]> for NodeKeyMap {
+    fn from(entries: [(N, NodeKey); LEN]) -> Self {
+        entries.into_iter().collect()
+    }
+}
 
 /// The lock-free store: readers `load()` a snapshot, writers `publish()` a new one.
 #[derive(Debug, Default)]
@@ -112,8 +186,13 @@ impl NodeKeyStore {
         self.current.load().get(host).cloned()
     }
 
-    /// Replaces the whole map; readers see the old or the new map, never a mix.
+    /// Replaces the whole map; readers see the old or the new map, never a mix. Publishing the
+    /// version already published (a change that touched no host) changes nothing, so readers
+    /// keep the snapshot pointer they have.
     pub fn publish(&self, keys: NodeKeyMap) {
+        if self.current.load().ptr_eq(&keys) {
+            return;
+        }
         self.current.store(Arc::new(keys));
     }
 }
@@ -146,9 +225,9 @@ mod tests {
 
     #[test]
     fn a_held_snapshot_is_unchanged_by_a_publish() {
-        let store = NodeKeyStore::new(NodeKeyMap::from([("a".into(), NodeKey([1; 32]))]));
+        let store = NodeKeyStore::new(NodeKeyMap::from([("a", NodeKey([1; 32]))]));
         let before = store.snapshot();
-        store.publish(NodeKeyMap::from([("b".into(), NodeKey([2; 32]))]));
+        store.publish(NodeKeyMap::from([("b", NodeKey([2; 32]))]));
         assert!(before.contains_key("a"));
         assert_eq!(store.lookup("a"), None);
         assert_eq!(store.lookup("b"), Some(NodeKey([2; 32])));

@@ -86,9 +86,7 @@ impl Collector for LockoutCollector {
         let stats = self.0.lockout().stats();
         let now = crate::lockout::unix_ms(std::time::SystemTime::now()) / 1000;
         let now = gatehouse_common::policy::PolicyTime::from_unix(now as i64);
-        let locked_out = self
-            .0
-            .read(|s| crate::lockout::active_lockouts(s.database(), now).count());
+        let locked_out = self.0.policy().load().active_lockouts(now).len();
         counter(
             &mut e,
             "password_failures_reported",

@@ -11,7 +11,7 @@ use crate::state::MasterState;
 use crate::store::StoreError;
 use gatehouse_common::policy::aging::schedule;
 use gatehouse_common::policy::password_rules::{reuses, RuleBroken};
-use gatehouse_common::policy::{hash_password, Change, HashCost, PolicyTime};
+use gatehouse_common::policy::{hash_password, Change, Database, HashCost, PolicyTime};
 use rand::rngs::OsRng;
 
 /// Why a password was not set. The message says what to do (and, for a broken rule, which).
@@ -49,31 +49,23 @@ pub fn set_password(
         return Err(SetPasswordError::Empty);
     }
     // The rules and the remembered hashes, read once; the argon2 work runs outside the read.
-    let found = state.read(|s| {
-        let db = s.database();
-        let current = db
-            .users
-            .iter()
-            .find(|u| u.name == user)?
-            .password_hash
-            .clone();
-        let earlier = db
-            .password_records
-            .iter()
-            .find(|r| r.user == user)
-            .map(|r| r.history.clone())
-            .unwrap_or_default();
-        Some((
-            policy.check(db, user, password),
-            policy.rules_for(db, user),
-            current,
-            earlier,
-        ))
-    });
-    // Refused early so a typo does not cost an argon2 run; the commit checks again.
-    let Some((checked, rules, current, earlier)) = found else {
+    // From the published snapshot: the user alone, never a copy of the database.
+    let db = state.policy().load_full();
+    let Some((_, found)) = db.user(user) else {
         return Err(SetPasswordError::UnknownUser(user.to_string()));
     };
+    let current = found.password_hash.clone();
+    let earlier = db
+        .password_record(user)
+        .map(|(_, r)| r.history)
+        .unwrap_or_default();
+    // The rules read the user's classes: a database of that user alone.
+    let just_the_user = Database {
+        users: vec![found],
+        ..Database::default()
+    };
+    let checked = policy.check(&just_the_user, user, password);
+    let rules = policy.rules_for(&just_the_user, user);
     checked?;
     reuses(password, &current, &earlier, rules.history)?;
     let hash = hash_password(password, &mut OsRng, HashCost::Standard)

@@ -3,20 +3,25 @@
 //! probe replies, and the replication hooks.
 //!
 //! Not pure (the store does I/O). Shared as `Arc<MasterState>` by the admin socket threads,
-//! the daemon, and replication. Every write goes through [`MasterState::apply`], which
-//! commits, then publishes the new snapshots, then notifies listeners — all under the store
-//! lock, so agents and replicas see changes in sequence order and never one not yet durable.
+//! the daemon, and replication. Every write goes through [`MasterState::apply`] (or
+//! `apply_many`), which commits, then publishes the new snapshots (under the store lock, so
+//! agents see changes in sequence order and never one not yet durable), then wakes the
+//! listeners (replication reads the log, in order, once the lock is free). Reads of the database take no lock: the published snapshot
+//! ([`MasterState::policy`]) is the database, so `status` and listings answer while a long
+//! import holds the store.
 
 use crate::config::UnixIdRanges;
 use crate::hooks::{CommitListener, NoReplication, ReplicaLinkStatus, ReplicaLinks};
 use crate::lockout::config::LockoutConfig;
 use crate::lockout::Lockout;
-use crate::store::{ChangesAfter, Store, StoreError};
+use crate::store::{ChangesAfter, Progress, Store, StoreError};
 use arc_swap::ArcSwap;
-use gatehouse_common::nodekeys::NodeKeyStore;
+use gatehouse_common::nodekeys::{NodeKey, NodeKeyStore};
 use gatehouse_common::policy::{Change, PolicySnapshot};
 use gatehouse_replica::bridge::DbStatus;
 use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +41,21 @@ pub struct MasterState {
     lockout: Arc<Lockout>,
     /// Where admin-assigned uids and gids must fall.
     unix_ids: UnixIdRanges,
+    /// This master's epoch (set once, before the state exists: a promotion is a restart).
+    epoch: u64,
+    /// The lowest sequence still in the change log, for `status` without the store lock.
+    oldest_log_seq: AtomicU64,
+    /// Fingerprints (first 8 bytes) of every node key in the database or issued since the
+    /// start: a key the master generates is checked against them in O(1), and against every
+    /// host only on a fingerprint match (a broken random generator repeating itself).
+    key_fingerprints: Mutex<HashSet<u64>>,
+}
+
+/// A node key's fingerprint for [`MasterState`]'s duplicate check.
+fn fingerprint(key: &NodeKey) -> u64 {
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&key.0[..8]);
+    u64::from_le_bytes(head)
 }
 
 /// Whether writes wait for a replica to confirm this master's epoch, and for how long.
@@ -64,6 +84,13 @@ impl MasterState {
         let db_status = Arc::new(DbStatus::from_file());
         db_status.set_authoritative(true);
         db_status.confirm(store.sequence());
+        let oldest_log_seq = AtomicU64::new(store.oldest_available().unwrap_or(0));
+        let epoch = store.epoch();
+        let fingerprints = policy_now
+            .node_keys()
+            .iter()
+            .map(|(_, k)| fingerprint(k))
+            .collect();
         MasterState {
             store: Mutex::new(store),
             policy,
@@ -75,6 +102,9 @@ impl MasterState {
             gate_opened: Condvar::new(),
             lockout,
             unix_ids: UnixIdRanges::default(),
+            epoch,
+            oldest_log_seq,
+            key_fingerprints: Mutex::new(fingerprints),
         }
     }
 
@@ -155,7 +185,7 @@ impl MasterState {
 
     /// This master's epoch.
     pub fn epoch(&self) -> u64 {
-        self.store.lock().epoch()
+        self.epoch
     }
 
     /// The published policy, for the bridge's request handler.
@@ -174,19 +204,70 @@ impl MasterState {
     }
 
     /// Commits `change`, publishes the result to agents, notifies listeners; returns its
-    /// sequence. A refused change publishes nothing.
+    /// sequence. A refused change publishes nothing; one that changes nothing commits and
+    /// publishes nothing either (the current sequence is returned, and readers keep the very
+    /// snapshot they had).
     pub fn apply(&self, change: &Change) -> Result<u64, StoreError> {
+        self.apply_many(std::slice::from_ref(change), &mut |_| {})
+    }
+
+    /// Commits `changes` (an admin batch, or an import) all or none, in one transaction;
+    /// returns the last sequence. `progress` hears how a long write goes.
+    pub fn apply_many(
+        &self,
+        changes: &[Change],
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<u64, StoreError> {
         self.wait_for_gate()?;
         let mut store = self.store.lock();
-        let seq = store.apply(change)?;
+        let before = store.sequence();
+        let seq = store.apply_many(changes, progress)?;
+        if seq == before {
+            return Ok(seq);
+        }
         let policy = store.policy();
         self.keys.publish(policy.node_keys());
         self.policy.store(policy);
+        if changes
+            .iter()
+            .any(|c| matches!(c, Change::ReplaceAll { .. }))
+        {
+            let keys = store.policy().node_keys();
+            *self.key_fingerprints.lock() = keys.iter().map(|(_, k)| fingerprint(k)).collect();
+        }
+        self.oldest_log_seq
+            .store(store.oldest_available().unwrap_or(0), Ordering::Relaxed);
         self.db_status.confirm(seq);
+        // The listeners (replication's wake-up) look at the store: wake them once it is free.
+        drop(store);
         for listener in self.listeners.read().iter() {
             listener.committed(seq);
         }
         Ok(seq)
+    }
+
+    /// Whether `key`, about to be given to a new host, is already some host's (or was issued
+    /// before): O(1) unless its fingerprint matches, then a check of every host. Records it.
+    pub fn key_in_use(&self, key: &NodeKey) -> bool {
+        let mut fingerprints = self.key_fingerprints.lock();
+        if fingerprints.insert(fingerprint(key)) {
+            return false;
+        }
+        let keys = self.policy.load().node_keys();
+        let in_use = keys.iter().any(|(_, k)| k == key);
+        in_use
+    }
+
+    /// The current database and its sequence, consistent with each other (the store lock
+    /// for a reference count).
+    pub fn snapshot(&self) -> (Arc<PolicySnapshot>, u64) {
+        self.store.lock().snapshot()
+    }
+
+    /// The lowest sequence still in the change log, without the store lock (so `status`
+    /// answers while an import holds it).
+    pub fn oldest_log_seq(&self) -> u64 {
+        self.oldest_log_seq.load(Ordering::Relaxed)
     }
 
     /// Runs `f` with the store locked (reads: the database, sequence, snapshot).
@@ -199,9 +280,29 @@ impl MasterState {
         self.store.lock().changes_after(after, limit)
     }
 
+    /// [`MasterState::changes_after`], or `None` at once while a write holds the store (an
+    /// import): the replication loop must never wait for one, or its heartbeats would stop.
+    pub fn try_changes_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Option<Result<ChangesAfter, StoreError>> {
+        let store = self.store.try_lock()?;
+        Some(store.changes_after(after, limit))
+    }
+
+    /// [`MasterState::snapshot`], or `None` at once while a write holds the store.
+    pub fn try_snapshot(&self) -> Option<(Arc<PolicySnapshot>, u64)> {
+        Some(self.store.try_lock()?.snapshot())
+    }
+
     /// Deletes log rows up to `keep_after_seq`.
     pub fn compact(&self, keep_after_seq: u64) -> Result<usize, StoreError> {
-        self.store.lock().compact(keep_after_seq)
+        let mut store = self.store.lock();
+        let removed = store.compact(keep_after_seq)?;
+        self.oldest_log_seq
+            .store(store.oldest_available()?, Ordering::Relaxed);
+        Ok(removed)
     }
 
     /// Registers a listener for every later commit.
@@ -220,3 +321,7 @@ impl MasterState {
         links.links()
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -87,6 +87,8 @@ fn main() -> ExitCode {
 }
 
 /// The database the replica starts with, and how it keeps it current.
+// One value, once at start-up: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Loaded {
     File(PolicySnapshot),
     Follow(FollowConfig, NodeKey, Box<Store>),

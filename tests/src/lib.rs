@@ -9,6 +9,7 @@ pub mod agentd;
 pub mod audit;
 pub mod client;
 pub mod cut_proxy;
+pub mod dbgen;
 pub mod driving;
 pub mod fleet;
 pub mod loadgen_cli;

@@ -243,9 +243,19 @@ impl ReplicaStatus {
 
     /// Waits (bounded) until the status satisfies `ok`; returns it.
     pub fn wait_for(dir: &Path, what: &str, ok: impl Fn(&ReplicaStatus) -> bool) -> ReplicaStatus {
+        Self::wait_within(dir, what, WAIT_LIMIT, ok)
+    }
+
+    /// [`ReplicaStatus::wait_for`] with another bound (a large snapshot takes longer).
+    pub fn wait_within(
+        dir: &Path,
+        what: &str,
+        limit: Duration,
+        ok: impl Fn(&ReplicaStatus) -> bool,
+    ) -> ReplicaStatus {
         let start = Instant::now();
         let mut last = None;
-        while start.elapsed() < WAIT_LIMIT {
+        while start.elapsed() < limit {
             if let Some(status) = ReplicaStatus::read(dir) {
                 if ok(&status) {
                     return status;

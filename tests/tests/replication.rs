@@ -117,7 +117,7 @@ fn a_compacted_log_gives_a_snapshot_and_an_identical_copy() {
         gatehouse_common::config::parse_ron(std::path::Path::new("export"), &exported).unwrap();
     assert_eq!(
         copy.database(),
-        &master_db,
+        master_db,
         "the replica's copy is identical"
     );
     assert_eq!(copy.sequence(), head);

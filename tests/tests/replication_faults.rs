@@ -195,12 +195,8 @@ fn a_promoted_replica_takes_over_and_the_former_master_is_fenced() {
     r2.signal(libc::SIGTERM);
     r2.wait_exit(WAIT_LIMIT).expect("r2 stops");
     let copy = Store::open(&cluster.replica_dir("r2").join("replica.sqlite")).unwrap();
-    let names: Vec<&str> = copy
-        .database()
-        .users
-        .iter()
-        .map(|u| u.name.as_str())
-        .collect();
+    let db = copy.database();
+    let names: Vec<&str> = db.users.iter().map(|u| u.name.as_str()).collect();
     assert!(names.contains(&"after-promotion"), "{names:?}");
     assert!(!names.contains(&"only-on-the-old-master"), "{names:?}");
     assert!(!names.contains(&"split-brain"), "{names:?}");

@@ -7,15 +7,17 @@
 //! compiled times and [`PolicySnapshot::password_aging`] are the half every server runs after
 //! a *correct* password (never before: a wrong password gets the one failure whatever the
 //! account's age, docs/SECURITY.md "Password age"). [`apply_set_password`] and
-//! [`apply_expire`] are what the `SetPassword` and `ExpirePassword` changes do.
+//! [`apply_expire`] are what the `SetPassword` and `ExpirePassword` changes do to the model;
+//! `record_after_set` and `record_after_expire` the same for the snapshot (`edit.rs`), through
+//! the same record logic.
 
-use super::compile::{PolicyError, PolicySnapshot};
+use super::compile::{Name, PasswordRecordEntry, PolicyError, PolicySnapshot};
 use super::model::{Database, PasswordRecord};
 use super::password_rules::MAX_HISTORY;
 use super::time::PolicyTime;
 use crate::types::{AuthFailure, PasswordAging};
 use crate::wire::Response;
-use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Seconds in a day: ages and warnings are set in days, as in shadow(5).
 pub const SECS_PER_DAY: i64 = 86_400;
@@ -73,7 +75,7 @@ impl PolicySnapshot {
     /// The aging of `user`'s password at `now`. Call it only after the password verified:
     /// it is what the agent is told on top of a success, never instead of a failure.
     pub fn password_aging(&self, user: &str, now: PolicyTime) -> Option<PasswordAging> {
-        let age = self.users.get(user)?.age;
+        let age = self.password_records.get(user)?.age;
         aging_at(age.expires, age.warn_from, now)
     }
 
@@ -97,16 +99,15 @@ impl PolicySnapshot {
     }
 }
 
-/// The records by user: each names a known user, at most once, with parsable times and at
-/// most [`MAX_HISTORY`] earlier hashes.
-pub(crate) fn compile_records<'a>(
-    db: &'a Database,
-    users: &HashMap<&str, usize>,
-) -> Result<HashMap<&'a str, CompiledAge>, PolicyError> {
-    let mut out = HashMap::with_capacity(db.password_records.len());
-    for record in &db.password_records {
+impl PolicySnapshot {
+    /// Sets `record` (checked: a known user, at most [`MAX_HISTORY`] earlier hashes, parsable
+    /// times), keeping the place of the user's earlier record; false when nothing changed.
+    pub(crate) fn set_password_record(
+        &mut self,
+        record: PasswordRecord,
+    ) -> Result<bool, PolicyError> {
         let user = record.user.as_str();
-        if !users.contains_key(user) {
+        if !self.users.contains_key(user) {
             return Err(PolicyError::UnknownPasswordRecordUser { user: user.into() });
         }
         if record.history.len() > MAX_HISTORY {
@@ -132,14 +133,57 @@ pub(crate) fn compile_records<'a>(
             expires: time(&record.expires)?,
             warn_from: time(&record.warn_from)?,
         };
-        if out.insert(user, age).is_some() {
-            return Err(PolicyError::Duplicate {
-                kind: "password record",
-                name: user.into(),
-            });
+        let position = match self.password_records.get(user) {
+            Some(old) if old.record == record => return Ok(false),
+            Some(old) => old.position,
+            None => {
+                self.next.password_record += 1;
+                self.next.password_record - 1
+            }
+        };
+        let name: Name = user.into();
+        let entry = PasswordRecordEntry {
+            position,
+            record,
+            age,
+        };
+        self.password_records.insert(name, Arc::new(entry));
+        Ok(true)
+    }
+
+    /// `user`'s password record and its position.
+    pub fn password_record(&self, user: &str) -> Option<(u64, PasswordRecord)> {
+        let entry = self.password_records.get(user)?;
+        Some((entry.position, entry.record.clone()))
+    }
+
+    /// `user`'s record as `Change::SetPassword` leaves it: see [`set_record`].
+    pub(crate) fn record_after_set(
+        &self,
+        user: &str,
+        old: String,
+        set_at: &str,
+        times: (&Option<String>, &Option<String>),
+        history: u8,
+    ) -> PasswordRecord {
+        let mut record = self.record_or_empty(user);
+        set_record(&mut record, old, set_at, times, history);
+        record
+    }
+
+    /// `user`'s record as `Change::ExpirePassword` leaves it: see [`expire_record`].
+    pub(crate) fn record_after_expire(&self, user: &str, at: &str) -> PasswordRecord {
+        let mut record = self.record_or_empty(user);
+        expire_record(&mut record, at);
+        record
+    }
+
+    fn record_or_empty(&self, user: &str) -> PasswordRecord {
+        match self.password_records.get(user) {
+            Some(entry) => entry.record.clone(),
+            None => empty_record(user),
         }
     }
-    Ok(out)
 }
 
 /// What `Change::SetPassword` does to the records once the user's hash is `hash` and its
@@ -154,7 +198,19 @@ pub(crate) fn apply_set_password(
     times: (&Option<String>, &Option<String>),
     history: u8,
 ) {
-    let record = record_mut(db, user);
+    set_record(record_mut(db, user), old, set_at, times, history);
+}
+
+/// `old` (the hash being replaced) goes to the front of the history, which keeps the
+/// `history - 1` newest (the current password is the first of the last `history`), and the
+/// times are replaced.
+fn set_record(
+    record: &mut PasswordRecord,
+    old: String,
+    set_at: &str,
+    times: (&Option<String>, &Option<String>),
+    history: u8,
+) {
     let keep = usize::from(history).saturating_sub(1).min(MAX_HISTORY);
     let mut earlier = std::mem::take(&mut record.history);
     if !old.is_empty() {
@@ -169,7 +225,11 @@ pub(crate) fn apply_set_password(
 
 /// What `Change::ExpirePassword` does: the password is expired from `at` (no warning first).
 pub(crate) fn apply_expire(db: &mut Database, user: &str, at: &str) {
-    let record = record_mut(db, user);
+    expire_record(record_mut(db, user), at);
+}
+
+/// The password is expired from `at`, with no warning before.
+fn expire_record(record: &mut PasswordRecord, at: &str) {
     record.expires = Some(at.to_string());
     record.warn_from = None;
 }
@@ -179,17 +239,22 @@ fn record_mut<'a>(db: &'a mut Database, user: &str) -> &'a mut PasswordRecord {
     let at = match db.password_records.iter().position(|r| r.user == user) {
         Some(at) => at,
         None => {
-            db.password_records.push(PasswordRecord {
-                user: user.to_string(),
-                set_at: None,
-                expires: None,
-                warn_from: None,
-                history: Vec::new(),
-            });
+            db.password_records.push(empty_record(user));
             db.password_records.len() - 1
         }
     };
     &mut db.password_records[at]
+}
+
+/// A record with no times and no history.
+fn empty_record(user: &str) -> PasswordRecord {
+    PasswordRecord {
+        user: user.to_string(),
+        set_at: None,
+        expires: None,
+        warn_from: None,
+        history: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //!
 //! A change is all-or-nothing: [`apply`] works on a copy, compiles the result into a
 //! [`PolicySnapshot`] (every rule, window, expiry, key and reference checked), and only then
-//! replaces the database. A refused change leaves the database exactly as it was.
+//! replaces the database. A refused change leaves the database exactly as it was. The servers
+//! apply the same changes to their compiled snapshot instead (`edit.rs`), with the same checks
+//! and the same result, at the cost of what the change touches.
 
 use super::aging;
 use super::compile::{PolicyError, PolicySnapshot};
@@ -202,35 +204,21 @@ pub enum ChangeError {
     Invalid(#[from] PolicyError),
 }
 
-/// Applies `change` to `db`, or refuses it and leaves `db` untouched.
+/// Applies `change` to `db`, or refuses it and leaves `db` untouched: edits a copy of the
+/// model and compiles it whole. O(database): the servers apply changes to their compiled
+/// snapshot instead ([`PolicySnapshot::apply`]); this is the plain definition that path is
+/// tested against, and the tool for callers that hold only a model.
 pub fn apply(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
-    apply_compiled(db, change).map(|_| ())
-}
-
-/// [`apply`], also returning the compiled snapshot of the new database (the master publishes it
-/// to its workers, so it need not compile twice).
-pub fn apply_compiled(db: &mut Database, change: &Change) -> Result<PolicySnapshot, ChangeError> {
     let mut next = match change {
         Change::ReplaceAll { database } => database.clone(),
         _ => db.clone(),
     };
-    let snapshot = replay(&mut next, std::slice::from_ref(change))?;
-    std::mem::swap(db, &mut next);
-    Ok(snapshot)
-}
-
-/// Applies `changes` in order to `db` in place and compiles the result once: how a replica
-/// applies a batch from the master (every change in it was already checked one by one there;
-/// compiling each intermediate state would make a catch-up quadratic). On error `db` may be
-/// partly changed: call it on a copy and discard the copy on error.
-pub fn replay(db: &mut Database, changes: &[Change]) -> Result<PolicySnapshot, ChangeError> {
-    for change in changes {
-        match change {
-            Change::ReplaceAll { database } => *db = database.clone(),
-            _ => edit(db, change)?,
-        }
+    if !matches!(change, Change::ReplaceAll { .. }) {
+        edit(&mut next, change)?;
     }
-    Ok(PolicySnapshot::compile(db)?)
+    PolicySnapshot::compile(&next)?;
+    std::mem::swap(db, &mut next);
+    Ok(())
 }
 
 fn not_found(kind: &'static str, name: &str) -> ChangeError {

@@ -87,7 +87,8 @@ fn edits_build_the_database_an_admin_expects() {
         user: "alice".into(),
         locked: true,
     };
-    let snapshot = apply_compiled(&mut db, &locked).unwrap();
+    apply(&mut db, &locked).unwrap();
+    let snapshot = PolicySnapshot::compile(&db).unwrap();
     assert_eq!(
         snapshot.authorize(&req, PolicyTime::from_unix(0)),
         Decision::Deny {

@@ -65,9 +65,7 @@ impl PolicySnapshot {
         let query = RouteQuery {
             method: req.method,
             from_host,
-            from_host_groups: self
-                .host_named_or_addressed(from_host)
-                .map(|h| h.groups.as_slice()),
+            from_host_groups: self.host_named_or_addressed(from_host).map(|h| &*h.groups),
             from_user,
             to_user,
             to_host,
@@ -76,8 +74,8 @@ impl PolicySnapshot {
         let class_routes = user
             .classes
             .iter()
-            .filter_map(|&c| self.classes.get(c))
-            .flatten();
+            .filter_map(|c| self.classes.get(&**c))
+            .flat_map(|c| c.routes.iter());
         let mut outside_window = false;
         let mut expired = false;
         for route in user.routes.iter().chain(class_routes) {
@@ -110,7 +108,7 @@ impl PolicySnapshot {
     ///
     /// Every path spends exactly one argon2id computation at the database's own cost — the
     /// user's real hash when there is a usable one (a locked or locked-out user's too),
-    /// otherwise a dummy run at the cost of the database's first usable hash — so the time an
+    /// otherwise a dummy run at the cost most of the database's usable hashes have — so the time an
     /// answer takes does not tell an unknown user from a locked one or a wrong password.
     pub fn authenticate<S: AsRef<str>>(
         &self,
@@ -125,14 +123,12 @@ impl PolicySnapshot {
             Some(AuthFailure::UnknownUser)
         } else if user.is_some_and(|u| u.locked) {
             Some(AuthFailure::Locked)
-        } else if user.is_some_and(|u| u.locked_out_until.is_some_and(|until| now < until)) {
+        } else if self.lockouts.get(name).is_some_and(|l| now < l.until) {
             Some(AuthFailure::LockedOut)
         } else {
             None
         };
-        let stored = user
-            .map(|u| u.password_hash.as_str())
-            .filter(|h| !h.is_empty());
+        let stored = user.map(|u| &*u.password_hash).filter(|h| !h.is_empty());
         let matched = match stored.map(|hash| verify(hash, password)) {
             Some(Verify::Match) => true,
             Some(Verify::Mismatch) => false,
@@ -167,21 +163,21 @@ impl PolicySnapshot {
                 .is_some_and(|h| h.may_ask_for_others)
     }
 
-    /// Host name → node key, for the handshake's key store.
+    /// Host name → node key, for the handshake's key store: the snapshot's own persistent
+    /// map, so this costs a reference count, and a change that touched no host returns the
+    /// very version published before (`NodeKeyMap::ptr_eq`).
     pub fn node_keys(&self) -> NodeKeyMap {
-        self.hosts
-            .iter()
-            .map(|(name, host)| (name.clone(), host.key.clone()))
-            .collect()
+        self.node_keys.clone()
     }
 
     /// The registered host a from-host string names: by host name first, then by address.
     fn host_named_or_addressed(&self, from_host: &str) -> Option<&CompiledHost> {
-        self.hosts.get(from_host).or_else(|| {
+        let host = self.hosts.get(from_host).or_else(|| {
             self.host_by_address
                 .get(from_host)
-                .and_then(|name| self.hosts.get(name))
-        })
+                .and_then(|name| self.hosts.get(&**name))
+        });
+        host.map(|h| &**h)
     }
 }
 

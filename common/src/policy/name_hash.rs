@@ -1,5 +1,5 @@
-//! The hasher for the compiled policy's name maps (hosts, addresses, users): FNV-1a, 64-bit.
-//! Pure.
+//! The hasher for the compiled policy's name maps (hosts, addresses, users): FNV-1a, 64-bit,
+//! and the persistent map type built on it. Pure.
 //!
 //! Every authorize looks names up in these maps, and std's default SipHash was about 1.6 % of
 //! a replica's CPU per request. SipHash's key protects a table whose *keys* an attacker
@@ -8,11 +8,14 @@
 //! and cheaper for names of a few to a few dozen bytes. This holds only while host and user
 //! names come from the administrator: if hosts ever registered themselves, go back to SipHash.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// A map keyed by names from the security database.
-pub type NameMap<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
+/// The persistent map of the compiled policy and the node-key map: a hash array mapped trie
+/// (`imbl`) with FNV-hashed keys and `Arc`-shared nodes. A clone is a reference count; an
+/// update copies the path from the root to one entry (O(log n), a few small nodes), so a new
+/// version shares everything else with the old one. Lookups are a few pointer steps.
+pub type PersistentMap<K, V> =
+    imbl::GenericHashMap<K, V, BuildHasherDefault<NameHasher>, imbl::shared_ptr::DefaultSharedPtr>;
 
 /// FNV-1a over the bytes written (offset basis and prime from the FNV specification).
 pub struct NameHasher(u64);
@@ -57,7 +60,7 @@ mod tests {
 
     #[test]
     fn a_name_map_finds_what_was_put_in() {
-        let mut m: NameMap<u32> = NameMap::default();
+        let mut m: PersistentMap<std::sync::Arc<str>, u32> = PersistentMap::default();
         m.insert("web1".into(), 1);
         m.insert("web2".into(), 2);
         assert_eq!(m.get("web2"), Some(&2));

@@ -8,6 +8,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::{CryptoRng, RngCore};
+use std::collections::BTreeMap;
 
 /// Largest argon2 memory cost a stored hash may ask for, KiB. Default 256 MiB: 13× the
 /// standard cost, room for a site that raises it, but a corrupt or hostile database entry cannot
@@ -129,20 +130,63 @@ pub(crate) mod runs {
 
 /// Burns the same CPU and memory as one real verification, for requests naming a user that
 /// does not exist, so response time does not reveal which users exist.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct DummyVerifier {
     params: Params,
 }
 
-impl DummyVerifier {
-    /// Uses the cost of the first usable stored hash (databases are normally hashed at one
-    /// cost), or [`HashCost::Standard`] when there is none.
-    pub(crate) fn matching<'a>(stored: impl IntoIterator<Item = &'a str>) -> Self {
-        let params = stored
-            .into_iter()
-            .find_map(|s| usable(s).ok().map(|(_, params)| params))
+/// The argon2 cost of a usable stored hash: memory (KiB), passes, lanes, output bytes.
+type CostKey = (u32, u32, u32, usize);
+
+/// How many users' hashes are at each cost: what picks the dummy's cost. Kept up to date one
+/// hash at a time (a database has a handful of distinct costs, so a change costs a few map
+/// steps), and the same whatever order the users came in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CostCensus(BTreeMap<CostKey, u64>);
+
+impl CostCensus {
+    fn key(stored: &str) -> Option<CostKey> {
+        let (_, p) = usable(stored).ok()?;
+        let len = p.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        Some((p.m_cost(), p.t_cost(), p.p_cost(), len))
+    }
+
+    /// Counts one user's stored hash (unusable ones are not counted).
+    pub(crate) fn add(&mut self, stored: &str) {
+        if let Some(key) = Self::key(stored) {
+            *self.0.entry(key).or_default() += 1;
+        }
+    }
+
+    /// Forgets one user's stored hash.
+    pub(crate) fn remove(&mut self, stored: &str) {
+        let Some(key) = Self::key(stored) else { return };
+        if let Some(count) = self.0.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                self.0.remove(&key);
+            }
+        }
+    }
+
+    /// A dummy at the cost most users' hashes have (on a tie, the cheaper in memory, then in
+    /// passes), or [`HashCost::Standard`] when no hash is usable.
+    pub(crate) fn verifier(&self) -> DummyVerifier {
+        let most = self.0.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
+        let params = most
+            .and_then(|(&(m, t, p, len), _)| Params::new(m, t, p, Some(len)).ok())
             .unwrap_or(Params::DEFAULT);
         DummyVerifier { params }
+    }
+}
+
+impl DummyVerifier {
+    /// At the cost most of `stored` have (see [`CostCensus::verifier`]).
+    #[cfg(test)]
+    pub(crate) fn matching<'a>(stored: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut census = CostCensus::default();
+        stored.into_iter().for_each(|s| census.add(s));
+        census.verifier()
     }
 
     /// One argon2id computation at the chosen cost; the result is thrown away.
@@ -214,5 +258,19 @@ mod tests {
         );
         assert_eq!(DummyVerifier::matching([]).m_cost(), Params::DEFAULT_M_COST);
         DummyVerifier::matching([fast.as_str()]).run("anything");
+        let standard = Params::DEFAULT_M_COST;
+        let std_hash =
+            hash_password("pw", &mut StdRng::seed_from_u64(5), HashCost::Standard).unwrap();
+        let most_standard = [fast.as_str(), &std_hash, &std_hash];
+        assert_eq!(DummyVerifier::matching(most_standard).m_cost(), standard);
+        let mut census = CostCensus::default();
+        most_standard.iter().for_each(|h| census.add(h));
+        census.remove(&std_hash);
+        census.remove(&std_hash);
+        assert_eq!(
+            census.verifier().m_cost(),
+            1024,
+            "the last one left decides"
+        );
     }
 }

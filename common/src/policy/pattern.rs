@@ -8,7 +8,12 @@
 //! subject) in the worst case.
 //! Called by `policy::route`.
 
-/// A `*`/`?` pattern, or a literal when it has neither.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A `*`/`?` pattern, or a literal when it has neither. 24 bytes; cloning one is a reference
+/// count, so a compiled database shares each distinct wildcard pattern ([`GlobCache`]) and a
+/// user's own name ([`GlobCache::with_owner`]) instead of holding a copy per route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Glob {
     shape: Shape,
@@ -19,17 +24,21 @@ pub(crate) struct Glob {
 /// the general walk over characters that `?` needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Shape {
-    Literal(Box<str>),
+    /// `*` alone: matches everything, holds nothing.
+    Any,
+    Literal(Arc<str>),
     /// `*` only: the literal runs between the stars (the first anchored at the start, the
     /// last at the end; either may be empty). At least two.
-    Stars(Vec<Box<str>>),
+    Stars(Arc<[Box<str>]>),
     /// Contains `?`: the characters, matched one by one.
-    General(Vec<char>),
+    General(Arc<[char]>),
 }
 
 impl Glob {
     pub(crate) fn new(text: &str) -> Self {
-        let shape = if text.contains('?') {
+        let shape = if text == "*" {
+            Shape::Any
+        } else if text.contains('?') {
             Shape::General(text.chars().collect())
         } else if text.contains('*') {
             Shape::Stars(text.split('*').map(Box::from).collect())
@@ -46,10 +55,46 @@ impl Glob {
 
     pub(crate) fn matches(&self, subject: &str) -> bool {
         match &self.shape {
+            Shape::Any => true,
             Shape::Literal(text) => same_bytes(text.as_bytes(), subject.as_bytes()),
             Shape::Stars(runs) => matches_stars(runs, subject),
             Shape::General(chars) => matches_general(chars, subject),
         }
+    }
+}
+
+/// Shares compiled patterns while a database (or one change) compiles: each distinct wildcard
+/// pattern is compiled once, and a literal equal to the route owner's name reuses that name.
+/// Literals otherwise are allocated per route (they are mostly unique: a user's name).
+#[derive(Debug, Default)]
+pub(crate) struct GlobCache {
+    wildcards: HashMap<Box<str>, Glob>,
+    owner: Option<Arc<str>>,
+}
+
+impl GlobCache {
+    /// From now on, a literal equal to `owner` shares its text.
+    pub(crate) fn with_owner(&mut self, owner: &Arc<str>) -> &mut Self {
+        self.owner = Some(owner.clone());
+        self
+    }
+
+    /// The compiled form of `text`.
+    pub(crate) fn glob(&mut self, text: &str) -> Glob {
+        if let Some(owner) = self.owner.as_ref().filter(|o| &***o == text) {
+            return Glob {
+                shape: Shape::Literal(owner.clone()),
+            };
+        }
+        if !text.contains(['*', '?']) {
+            return Glob::new(text);
+        }
+        if let Some(glob) = self.wildcards.get(text) {
+            return glob.clone();
+        }
+        let glob = Glob::new(text);
+        self.wildcards.insert(text.into(), glob.clone());
+        glob
     }
 }
 
@@ -140,19 +185,33 @@ fn matches_general(p: &[char], subject: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum HostPat {
     Glob(Glob),
-    /// `+NAME`: the index of group NAME in the compiled snapshot.
-    Group(usize),
+    /// `+NAME`: group NAME, the name shared with the snapshot's group entry.
+    Group(Arc<str>),
 }
 
 impl HostPat {
-    /// `host` is the string as the request gave it; `groups` the group indexes of the
-    /// registered host it names, if it names one.
-    pub(crate) fn matches(&self, host: &str, groups: Option<&[usize]>) -> bool {
+    /// `host` is the string as the request gave it; `groups` the groups of the registered
+    /// host it names, if it names one.
+    pub(crate) fn matches(&self, host: &str, groups: Option<&[Arc<str>]>) -> bool {
         match self {
             HostPat::Glob(glob) => glob.matches(host),
-            HostPat::Group(group) => groups.is_some_and(|g| g.contains(group)),
+            HostPat::Group(group) => groups.is_some_and(|g| g.iter().any(|n| same_name(n, group))),
         }
     }
+
+    /// The group this pattern names, if it is a group reference.
+    pub(crate) fn group(&self) -> Option<&Arc<str>> {
+        match self {
+            HostPat::Group(name) => Some(name),
+            HostPat::Glob(_) => None,
+        }
+    }
+}
+
+/// Two group names: the same shared text in the common case (one pointer compare), else
+/// compared byte by byte.
+fn same_name(a: &Arc<str>, b: &Arc<str>) -> bool {
+    Arc::ptr_eq(a, b) || same_bytes(a.as_bytes(), b.as_bytes())
 }
 
 #[cfg(test)]
@@ -183,10 +242,25 @@ mod tests {
 
     #[test]
     fn group_refs_match_members_only() {
-        let group = HostPat::Group(2);
-        assert!(group.matches("web1", Some(&[0, 2])));
-        assert!(!group.matches("web1", Some(&[1])));
+        let name = |n: &str| Arc::<str>::from(n);
+        let group = HostPat::Group(name("web"));
+        assert!(group.matches("web1", Some(&[name("db"), name("web")])));
+        assert!(!group.matches("web1", Some(&[name("db")])));
         assert!(!group.matches("10.9.9.9", None));
+    }
+
+    #[test]
+    fn a_cache_shares_wildcards_and_the_owner_name() {
+        let mut cache = GlobCache::default();
+        let owner: Arc<str> = "alice".into();
+        let (a, b) = (cache.glob("web*"), cache.glob("web*"));
+        let Shape::Stars(ra) = &a.shape else { panic!() };
+        let Shape::Stars(rb) = &b.shape else { panic!() };
+        assert!(Arc::ptr_eq(ra, rb));
+        let lit = cache.with_owner(&owner).glob("alice");
+        assert!(matches!(&lit.shape, Shape::Literal(t) if Arc::ptr_eq(t, &owner)));
+        assert_eq!(cache.glob("*").shape, Shape::Any);
+        assert!(m("*", "") && m("*", "anything"));
     }
 
     #[test]

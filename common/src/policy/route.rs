@@ -8,8 +8,9 @@
 //! `SSH:*->*@web*` cannot hand out root by accident. Pure; called by `policy::compile` (parse)
 //! and `policy::decide` (match).
 
-use super::pattern::{Glob, HostPat};
+use super::pattern::{Glob, GlobCache, HostPat};
 use crate::types::Method;
+use std::sync::Arc;
 
 /// The one account a wildcard target-user pattern never matches.
 const ROOT: &str = "root";
@@ -37,17 +38,17 @@ pub enum RouteParseError {
     UnknownGroup(String),
 }
 
-/// What a request offers to a rule. `*_groups` are the group indexes of the registered host the
+/// What a request offers to a rule. `*_groups` are the groups of the registered host the
 /// string names (`None` when the from-host is an unregistered name or address).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RouteQuery<'a> {
     pub method: Method,
     pub from_host: &'a str,
-    pub from_host_groups: Option<&'a [usize]>,
+    pub from_host_groups: Option<&'a [Arc<str>]>,
     pub from_user: &'a str,
     pub to_user: &'a str,
     pub to_host: &'a str,
-    pub to_host_groups: &'a [usize],
+    pub to_host_groups: &'a [Arc<str>],
 }
 
 /// A parsed rule.
@@ -63,10 +64,12 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
-    /// Parses `text`; `group` resolves a `+NAME` reference to its index.
+    /// Parses `text`; `group` resolves a `+NAME` reference to the group's shared name;
+    /// `globs` shares patterns compiled before.
     pub(crate) fn parse(
         text: &str,
-        group: &dyn Fn(&str) -> Option<usize>,
+        group: &dyn Fn(&str) -> Option<Arc<str>>,
+        globs: &mut GlobCache,
     ) -> Result<Self, RouteParseError> {
         let (methods, rest) = text.split_once(':').ok_or(RouteParseError::MissingColon)?;
         let mut arrow = rest.split("->");
@@ -75,7 +78,7 @@ impl Rule {
         };
         let methods = parse_methods(methods)?;
         let (from_user, from_host) = match split_at_sign(from.trim())? {
-            Some((user, host)) => (Some(glob(user, "from-user")?), host),
+            Some((user, host)) => (Some(glob(user, "from-user", globs)?), host),
             None => (None, from.trim()),
         };
         let (to_user, to_host) =
@@ -83,10 +86,17 @@ impl Rule {
         Ok(Rule {
             methods,
             from_user,
-            from_host: host_pat(from_host, "from-host", group)?,
-            to_user: glob(to_user, "to-user")?,
-            to_host: host_pat(to_host, "to-host", group)?,
+            from_host: host_pat(from_host, "from-host", group, globs)?,
+            to_user: glob(to_user, "to-user", globs)?,
+            to_host: host_pat(to_host, "to-host", group, globs)?,
         })
+    }
+
+    /// The host groups the rule names (`+NAME` in FROM or TO), once per mention.
+    pub(crate) fn groups(&self) -> impl Iterator<Item = &Arc<str>> {
+        [&self.from_host, &self.to_host]
+            .into_iter()
+            .filter_map(HostPat::group)
     }
 
     /// The FROM host pattern.
@@ -136,23 +146,24 @@ fn split_at_sign(text: &str) -> Result<Option<(&str, &str)>, RouteParseError> {
     }
 }
 
-fn glob(text: &str, what: &'static str) -> Result<Glob, RouteParseError> {
+fn glob(text: &str, what: &'static str, globs: &mut GlobCache) -> Result<Glob, RouteParseError> {
     if text.is_empty() {
         return Err(RouteParseError::EmptyPattern(what));
     }
     if text.contains(char::is_whitespace) {
         return Err(RouteParseError::Whitespace(text.to_string()));
     }
-    Ok(Glob::new(text))
+    Ok(globs.glob(text))
 }
 
 fn host_pat(
     text: &str,
     what: &'static str,
-    group: &dyn Fn(&str) -> Option<usize>,
+    group: &dyn Fn(&str) -> Option<Arc<str>>,
+    globs: &mut GlobCache,
 ) -> Result<HostPat, RouteParseError> {
     let Some(name) = text.strip_prefix('+') else {
-        return glob(text, what).map(HostPat::Glob);
+        return glob(text, what, globs).map(HostPat::Glob);
     };
     if name.is_empty() || name.contains(['*', '?', '+']) || name.contains(char::is_whitespace) {
         return Err(RouteParseError::BadGroupRef(text.to_string()));
@@ -166,12 +177,17 @@ fn host_pat(
 mod tests {
     use super::*;
 
-    fn groups(name: &str) -> Option<usize> {
-        ["web", "db"].iter().position(|g| *g == name)
+    fn groups(name: &str) -> Option<Arc<str>> {
+        ["web", "db"].contains(&name).then(|| name.into())
     }
 
     fn parse(text: &str) -> Result<Rule, RouteParseError> {
-        Rule::parse(text, &groups)
+        Rule::parse(text, &groups, &mut GlobCache::default())
+    }
+
+    /// Group names that live as long as the test (a query borrows them).
+    fn leaked(list: &[&str]) -> &'static [Arc<str>] {
+        Box::leak(list.iter().map(|n| Arc::from(*n)).collect())
     }
 
     fn query<'a>(method: Method, from: &'a str, to_user: &'a str) -> RouteQuery<'a> {
@@ -182,7 +198,7 @@ mod tests {
             from_user: "",
             to_user,
             to_host: "web1",
-            to_host_groups: &[0],
+            to_host_groups: leaked(&["web"]),
         }
     }
 
@@ -195,7 +211,7 @@ mod tests {
         assert!(!rule.matches(&query(Method::Ssh, "10.1.0.9", "alice")));
         assert!(!rule.matches(&query(Method::Ssh, "10.0.0.9", "bob")));
         let db_host = RouteQuery {
-            to_host_groups: &[1],
+            to_host_groups: leaked(&["db"]),
             ..query(Method::Ssh, "10.0.0.9", "alice")
         };
         assert!(!rule.matches(&db_host));

@@ -7,25 +7,25 @@
 //! million hosts: a few milliseconds, once per admin command).
 
 use super::model::Database;
-use super::pattern::HostPat;
+use super::pattern::{GlobCache, HostPat};
 use super::route::{RouteParseError, Rule};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The hosts and groups of one database, indexed for matching rules against them.
 pub struct RouteHosts<'a> {
     db: &'a Database,
-    group_index: HashMap<&'a str, usize>,
+    group_index: HashMap<&'a str, Arc<str>>,
     /// Per host (same order as `db.hosts`), its groups' indexes.
-    host_groups: Vec<Vec<usize>>,
+    host_groups: Vec<Vec<Arc<str>>>,
 }
 
 impl<'a> RouteHosts<'a> {
     pub fn new(db: &'a Database) -> Self {
-        let group_index: HashMap<&str, usize> = db
+        let group_index: HashMap<&str, Arc<str>> = db
             .host_groups
             .iter()
-            .enumerate()
-            .map(|(i, g)| (g.name.as_str(), i))
+            .map(|g| (g.name.as_str(), Arc::from(g.name.as_str())))
             .collect();
         let host_groups = db
             .hosts
@@ -33,7 +33,7 @@ impl<'a> RouteHosts<'a> {
             .map(|h| {
                 h.groups
                     .iter()
-                    .filter_map(|g| group_index.get(g.as_str()).copied())
+                    .filter_map(|g| group_index.get(g.as_str()).cloned())
                     .collect()
             })
             .collect();
@@ -45,7 +45,11 @@ impl<'a> RouteHosts<'a> {
     }
 
     fn parse(&self, rule: &str) -> Result<Rule, RouteParseError> {
-        Rule::parse(rule, &|name| self.group_index.get(name).copied())
+        Rule::parse(
+            rule,
+            &|name| self.group_index.get(name).cloned(),
+            &mut GlobCache::default(),
+        )
     }
 
     fn matches_any_host(&self, pat: &HostPat) -> bool {
@@ -94,12 +98,12 @@ impl<'a> RouteHosts<'a> {
 
     /// Whether `rule` names host group `group` (`+group` on either side).
     pub fn names_group(&self, rule: &str, group: &str) -> bool {
-        let (Ok(parsed), Some(&index)) = (self.parse(rule), self.group_index.get(group)) else {
+        let Ok(parsed) = self.parse(rule) else {
             return false;
         };
         [parsed.source_host(), parsed.target_host()]
             .iter()
-            .any(|p| **p == HostPat::Group(index))
+            .any(|p| p.group().is_some_and(|g| &**g == group))
     }
 }
 

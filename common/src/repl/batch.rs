@@ -12,9 +12,10 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 48 * 1024;
 /// Encoded change bytes per `Changes` message (48 KiB), for the same reason. A single change
 /// larger than this (an import of a large database) is sent as a snapshot instead.
 pub const CHANGES_BATCH_BYTES: usize = 48 * 1024;
-/// Largest snapshot a replica accepts, bytes (256 MiB: far beyond any real fleet's database,
-/// small enough that a corrupt stream cannot exhaust memory).
-pub const MAX_SNAPSHOT_BYTES: usize = 256 * 1024 * 1024;
+/// Largest snapshot a replica accepts, bytes (1 GiB: a database of a million users and hosts
+/// with two million routes encodes to about 330 MiB (docs/BENCHMARKS.md, "Database scale"),
+/// so three times that; small enough that a corrupt stream cannot exhaust a server's memory).
+pub const MAX_SNAPSHOT_BYTES: usize = 1024 * 1024 * 1024;
 /// Bytes of a `Changes` entry besides the change itself (its sequence number).
 const ENTRY_OVERHEAD: usize = 8;
 

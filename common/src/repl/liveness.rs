@@ -55,6 +55,8 @@ pub struct Liveness {
     last_sent: Instant,
     last_heard: Instant,
     awaiting_since: Option<Instant>,
+    /// Extra time the answer awaited now may take (a large snapshot being installed).
+    grace: Duration,
 }
 
 impl Liveness {
@@ -65,6 +67,7 @@ impl Liveness {
             last_sent: now,
             last_heard: now,
             awaiting_since: None,
+            grace: Duration::ZERO,
         }
     }
 
@@ -95,9 +98,18 @@ impl Liveness {
         self.awaiting_since.get_or_insert(now);
     }
 
+    /// As [`Liveness::expect_answer`], for an answer that needs up to `grace` more than the
+    /// request timeout: the ack of a snapshot, which the replica installs (every row written
+    /// and compiled) before it acknowledges; its heartbeats meanwhile show it is alive.
+    pub fn expect_answer_within(&mut self, now: Instant, grace: Duration) {
+        self.expect_answer(now);
+        self.grace = self.grace.max(grace);
+    }
+
     /// Every outstanding answer has come.
     pub fn on_answered(&mut self) {
         self.awaiting_since = None;
+        self.grace = Duration::ZERO;
     }
 
     /// When the peer was last heard from.
@@ -111,7 +123,7 @@ impl Liveness {
             Verdict::PeerSilent
         } else if self
             .awaiting_since
-            .is_some_and(|since| now >= since + self.timings.request_timeout)
+            .is_some_and(|since| now >= since + self.timings.request_timeout + self.grace)
         {
             Verdict::AnswerOverdue
         } else if now >= self.last_sent + self.timings.heartbeat_interval {
@@ -126,7 +138,7 @@ impl Liveness {
         let mut at = (self.last_sent + self.timings.heartbeat_interval)
             .min(self.last_heard + self.timings.heartbeat_timeout);
         if let Some(since) = self.awaiting_since {
-            at = at.min(since + self.timings.request_timeout);
+            at = at.min(since + self.timings.request_timeout + self.grace);
         }
         at
     }
@@ -165,6 +177,27 @@ mod tests {
         let mut silly = Liveness::new(LinkTimings::default(), t0);
         silly.match_peer_interval(ms(1));
         assert_eq!(silly.timings().heartbeat_interval, ms(50));
+    }
+
+    #[test]
+    fn a_snapshot_ack_may_take_its_grace_and_no_longer() {
+        let t0 = Instant::now();
+        let mut l = Liveness::new(LinkTimings::default(), t0);
+        l.expect_answer_within(t0, ms(20_000));
+        for k in 1..=24 {
+            l.on_sent(t0 + ms(1000 * k));
+            l.on_heard(t0 + ms(1000 * k)); // the replica's heartbeats while it installs
+        }
+        assert_eq!(l.poll(t0 + ms(24_500)), Verdict::Quiet);
+        assert_eq!(l.poll(t0 + ms(25_000)), Verdict::AnswerOverdue);
+        l.on_answered();
+        l.expect_answer(t0 + ms(25_000));
+        l.on_heard(t0 + ms(29_000));
+        assert_eq!(
+            l.poll(t0 + ms(30_000)),
+            Verdict::AnswerOverdue,
+            "the grace is gone"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod msg;
 pub mod report;
 pub mod report_stream;
 
-pub use batch::{pack_changes, snapshot_chunks, SnapshotAssembler};
+pub use batch::{pack_changes, snapshot_chunks, SnapshotAssembler, SNAPSHOT_CHUNK_BYTES};
 pub use link_auth::{LinkAuth, LinkAuthError, LinkHello, MasterPublicKey, MasterSecretKey};
 pub use link_state::LinkState;
 pub use liveness::{LinkTimings, Liveness, Verdict};

@@ -124,6 +124,9 @@ pub enum Top {
     Check(CheckArgs),
     /// The audit trail (decisions, lockouts, admin actions), oldest first; --follow for new ones.
     Audit(AuditArgs),
+    /// Apply FILE's commands (one a line, as on this command line; `-` reads standard input)
+    /// as one batch: all or none, in one transaction, with one acknowledgement.
+    Batch { file: PathBuf },
 }
 
 /// `check METHOD FROM_HOST FROM_USER TO_USER TO_HOST [--at T]`.
@@ -161,6 +164,8 @@ pub enum Command {
     /// Print the audit records `query` selects; with `follow`, keep printing new ones as
     /// they are stored.
     Audit { query: AuditQuery, follow: bool },
+    /// Send the file's commands (one per line) as one batch.
+    Batch { file: PathBuf },
     /// Print a man page or completions.
     Generate(Generate),
 }
@@ -232,6 +237,7 @@ impl Top {
                 at_unix: a.at,
             }),
             Top::Audit(a) => a.into_command(now_ms()),
+            Top::Batch { file } => Command::Batch { file },
         }
     }
 }
@@ -283,6 +289,73 @@ fn route(rule: String, window: Option<String>, expires: Option<String>) -> Route
         window,
         expires,
     }
+}
+
+/// One line of a batch file as its request: the words of a command line (split as a shell
+/// would, with `'…'`, `"…"` and `\` quoting), which must be a plain change. `Ok(None)` for a
+/// blank line or a `#` comment.
+pub fn batch_line(line: &str) -> Result<Option<AdminRequest>, String> {
+    let words = split_words(line)?;
+    if words.first().is_none_or(|w| w.starts_with('#')) {
+        return Ok(None);
+    }
+    let parsed = parse(&words).map_err(|e| {
+        // clap's message without its usage and help lines.
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("not a command").to_string();
+        first.trim_start_matches("error: ").to_string()
+    })?;
+    match parsed.command {
+        Command::Send(request) => Ok(Some(request)),
+        _ => Err(
+            "only commands that change the database and print nothing else can be batched".into(),
+        ),
+    }
+}
+
+/// Splits a line into words: blanks separate; `'…'` keeps everything, `"…"` everything but
+/// `\"` and `\\`, and `\` outside quotes takes the next character as it is.
+fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err("unterminated ' quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => w.push(c),
+                            Some(c) => w.extend(['\\', c]),
+                            None => return Err("unterminated \" quote".into()),
+                        },
+                        Some(c) => w.push(c),
+                        None => return Err("unterminated \" quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                let next = chars.next().ok_or("a line ends in \\")?;
+                word.get_or_insert_with(String::new).push(next);
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
 }
 
 #[cfg(test)]

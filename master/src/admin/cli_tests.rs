@@ -228,3 +228,42 @@ fn bad_command_lines_say_what_is_wrong_and_suggest_the_right_word() {
 fn the_definition_is_consistent() {
     command().debug_assert();
 }
+
+#[test]
+fn batch_lines_are_command_lines_split_as_a_shell_would() {
+    assert_eq!(batch_line("   # a comment").unwrap(), None);
+    assert_eq!(batch_line("").unwrap(), None);
+    assert_eq!(
+        batch_line(r#"route add --user al "SSH:*->al@web*" --window 'Mon-Fri 08:00-18:00'"#)
+            .unwrap(),
+        Some(AdminRequest::RouteAdd {
+            target: RouteTarget::User("al".into()),
+            route: Route {
+                rule: "SSH:*->al@web*".into(),
+                window: Some("Mon-Fri 08:00-18:00".into()),
+                expires: None,
+            },
+        })
+    );
+    assert_eq!(
+        batch_line(r#"group add web --description "the \"web\" tier""#).unwrap(),
+        Some(AdminRequest::GroupAdd {
+            name: "web".into(),
+            description: Some(r#"the "web" tier"#.into()),
+        })
+    );
+    assert_eq!(
+        batch_line(r"user add al\ bert").unwrap(),
+        Some(AdminRequest::UserAdd {
+            name: "al bert".into(),
+            classes: vec![],
+        })
+    );
+    let refused = |line: &str| batch_line(line).unwrap_err().to_string();
+    assert!(refused("user passwd al").starts_with("only commands that change"));
+    assert_eq!(refused("user add 'al"), "unterminated ' quote");
+    assert_eq!(
+        refused("user frobnicate al"),
+        "unrecognized subcommand 'frobnicate'"
+    );
+}

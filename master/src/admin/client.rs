@@ -17,8 +17,10 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-/// How long the client waits for a response: 120 s. Most answer in milliseconds; an import
-/// of a large database or a password hash under load can take seconds.
+/// How long the client waits for the master's next word: 120 s. Most requests are answered in
+/// milliseconds; a long one (an import, a batch) sends progress at least every
+/// `PROGRESS_INTERVAL` while it works, so this bounds silence, not the work: an import of a
+/// million users that takes minutes never hits it, a hung master does.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One admin connection.
@@ -57,20 +59,33 @@ impl AdminClient {
         Ok(AdminClient { stream })
     }
 
-    /// Sends `request` and waits for the response.
+    /// Sends `request` and waits for the response (progress news is skipped).
     pub fn request(&mut self, request: &AdminRequest) -> Result<AdminResponse, ProtoError> {
+        self.request_with_progress(request, &mut |_| {})
+    }
+
+    /// Sends `request` and waits for the response, handing each `Progress` message the
+    /// master sends first to `progress`.
+    pub fn request_with_progress(
+        &mut self,
+        request: &AdminRequest,
+        progress: &mut dyn FnMut(&AdminResponse),
+    ) -> Result<AdminResponse, ProtoError> {
         let sent = write_message(&mut self.stream, request);
         // A master that refuses the caller's uid answers at once and closes without reading,
         // so the write may fail with the answer already waiting: read it before giving up.
-        match read_message(&mut self.stream, MAX_RESPONSE_BYTES) {
-            Ok(Some(response)) => Ok(response),
-            Ok(None) => {
-                sent?;
-                Err(ProtoError::Io(io::ErrorKind::UnexpectedEof.into()))
-            }
-            Err(e) => {
-                sent?;
-                Err(e)
+        loop {
+            match read_message(&mut self.stream, MAX_RESPONSE_BYTES) {
+                Ok(Some(news @ AdminResponse::Progress { .. })) => progress(&news),
+                Ok(Some(response)) => return Ok(response),
+                Ok(None) => {
+                    sent?;
+                    return Err(ProtoError::Io(io::ErrorKind::UnexpectedEof.into()));
+                }
+                Err(e) => {
+                    sent?;
+                    return Err(e);
+                }
             }
         }
     }

@@ -3,22 +3,24 @@
 //!
 //! Not pure: commits through `MasterState`, reads the wall clock (`check` without `--at`) and
 //! draws node keys and password salts from `OsRng`. Called by the admin socket threads, one
-//! request at a time per connection; [`Session`] holds a connection's pending import.
+//! request at a time per connection; [`Session`] holds a connection's pending import and
+//! batch. Reads answer from the published snapshot, never waiting for a write.
 
+use super::batch::{self, as_change};
 use super::diff::diff;
 use super::lists;
 use super::proto::{
-    AdminErrorKind, AdminRequest, AdminResponse, AuditEntry, AuditStatus, CheckDecision,
-    LockoutEntry, StatusReport, UserInfo, MAX_IMPORT_BYTES,
+    AdminErrorKind, AdminRequest, AdminResponse, CheckDecision, LockoutEntry, UserInfo,
+    MAX_IMPORT_BYTES,
 };
+use super::status;
 use super::unix::{self, UnixFields};
-use crate::audit::admin::to_hex;
-use crate::audit::{Audit, AuditQuery};
-use crate::lockout::{active_lockouts, tracker::sources, unix_ms};
+use crate::audit::Audit;
+use crate::lockout::{tracker::sources, unix_ms};
 use crate::passwords::PasswordPolicy;
 use crate::set_password::{set_password, SetPasswordError};
 use crate::state::MasterState;
-use crate::store::StoreError;
+use crate::store::{Progress, StoreError};
 use gatehouse_common::config::parse_ron;
 use gatehouse_common::identity::check_unix_name;
 use gatehouse_common::nodekeys::NodeKey;
@@ -26,7 +28,7 @@ use gatehouse_common::policy::{
     route_check::RouteHosts, Change, Database, Decision, PolicySnapshot, PolicyTime, Route,
     RouteTarget,
 };
-use gatehouse_common::weak_keys::{check_added_key, check_host_keys};
+use gatehouse_common::weak_keys::{check_host_keys, KeyRefusal};
 use gatehouse_common::wire::AuthorizeRequest;
 use rand::rngs::OsRng;
 use std::path::Path;
@@ -46,6 +48,8 @@ pub struct AdminServices {
 pub struct Session {
     /// Import text received by `ImportChunk` and not yet committed.
     import: String,
+    /// Changes received by `BatchAdd` and not yet committed.
+    pub(super) batch: Vec<Change>,
     services: AdminServices,
 }
 
@@ -54,6 +58,7 @@ impl Session {
     pub fn new(services: AdminServices) -> Session {
         Session {
             import: String::new(),
+            batch: Vec::new(),
             services,
         }
     }
@@ -72,8 +77,18 @@ pub(super) fn refused(message: impl Into<String>) -> AdminResponse {
 
 /// Commits a change; the error is the kind and message of the error response.
 fn commit(state: &MasterState, change: &Change) -> Result<u64, (AdminErrorKind, String)> {
-    state.apply(change).map_err(|e| match e {
+    commit_all(state, std::slice::from_ref(change), &mut |_| {})
+}
+
+/// Commits changes in one transaction, with progress; the error as for [`commit`].
+fn commit_all(
+    state: &MasterState,
+    changes: &[Change],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<u64, (AdminErrorKind, String)> {
+    state.apply_many(changes, progress).map_err(|e| match e {
         StoreError::Refused(reason) => (AdminErrorKind::Refused, reason.to_string()),
+        e @ StoreError::RefusedInBatch { .. } => (AdminErrorKind::Refused, e.to_string()),
         other => {
             log::error!("admin change not committed: {other}");
             (AdminErrorKind::Internal, format!("not committed: {other}"))
@@ -88,24 +103,34 @@ pub(super) fn done(state: &MasterState, change: Change) -> AdminResponse {
     }
 }
 
-/// Answers one request.
-pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest) -> AdminResponse {
+/// Answers one request; a long one (an import, a batch) reports `progress` on the way.
+pub fn handle(
+    state: &MasterState,
+    session: &mut Session,
+    request: AdminRequest,
+    progress: &mut dyn FnMut(Progress),
+) -> AdminResponse {
     use AdminRequest as R;
+    let db = state.policy().load_full();
     match request {
         R::HostAdd {
             name,
             addresses,
             groups,
         } => {
-            if let Some(hint) = state.read(|s| missing_group_hint(s.database(), &groups)) {
+            if let Some(hint) = missing_group_hint(&db, &groups) {
                 return refused(hint);
             }
             let key = NodeKey::generate(&mut OsRng);
-            // A fresh random key is never weak or shared in practice; the check makes sure
-            // of it, as for imports.
-            if let Err(refusal) = state.read(|s| check_added_key(&s.database().hosts, &name, &key))
-            {
-                return refused(refusal.to_string());
+            // A fresh random key is never weak or shared in practice; the checks make sure
+            // of it, as for imports (a broken random generator would repeat itself).
+            if let Some(weak) = key.weakness() {
+                return refused(KeyRefusal::Weak { host: name, weak }.to_string());
+            }
+            if state.key_in_use(&key) {
+                return refused(format!(
+                    "the new key for `{name}` is already another host's: the random generator is broken; nothing was registered"
+                ));
             }
             let node_key = key.to_hex();
             let change = Change::AddHost {
@@ -119,33 +144,15 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
                 Err((kind, message)) => error(kind, message),
             }
         }
-        R::HostRemove { name } => done(state, Change::RemoveHost { name }),
-        R::HostList => state.read(|s| lists::host_list(s.database())),
-        R::HostAskForOthers { name, allowed } => {
-            done(state, Change::SetHostMayAskForOthers { name, allowed })
-        }
-        R::GroupAdd { name, description } => done(state, Change::AddGroup { name, description }),
-        R::GroupRemove { name } => done(state, Change::RemoveGroup { name }),
-        R::GroupMemberAdd { group, host } => done(state, Change::AddGroupMember { group, host }),
-        R::GroupMemberRemove { group, host } => {
-            done(state, Change::RemoveGroupMember { group, host })
-        }
+        R::HostList => lists::host_list(&db.to_database()),
         R::UserAdd { name, classes } => match check_unix_name(&name) {
             // Users are login names on managed hosts: the same rules as their Unix names.
             Err(e) => refused(format!("user name: {e}")),
             Ok(()) => done(state, Change::AddUser { name, classes }),
         },
-        R::UserRemove { name } => done(state, Change::RemoveUser { name }),
         R::UserPasswd { name, password } => {
             passwd(state, &session.services.passwords, name, &password)
         }
-        R::UserLock { name } => done(
-            state,
-            Change::SetLocked {
-                user: name,
-                locked: true,
-            },
-        ),
         R::UserUnlock { name } => unlock(state, name),
         R::UserExpire { name } => done(
             state,
@@ -155,34 +162,18 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             },
         ),
         R::LockoutList => lockout_list(state),
-        R::ClassAdd { name } => done(state, Change::AddClass { name }),
-        R::ClassRemove { name } => done(state, Change::RemoveClass { name }),
         R::RouteAdd { target, route } => route_add(state, target, route),
-        R::RouteRemove { target, rule } => done(state, Change::RemoveRoute { target, rule }),
-        R::RouteList { target } => state.read(|s| route_list(s.database(), target.as_ref())),
-        R::HostShow { name } => state.read(|s| lists::host_show(s.database(), &name)),
-        R::GroupList => state.read(|s| lists::group_list(s.database())),
-        R::GroupShow { name } => state.read(|s| lists::group_show(s.database(), &name)),
-        R::ClassList => state.read(|s| lists::class_list(s.database())),
-        R::ClassShow { name } => state.read(|s| lists::class_show(s.database(), &name)),
-        R::UserList => state.read(|s| lists::user_list(s.database())),
-        R::UserSetClasses { name, classes } => done(
-            state,
-            Change::SetUserClasses {
-                user: name,
-                classes,
-            },
-        ),
-        R::RouteShow { target, rule } => {
-            state.read(|s| lists::route_show(s.database(), target, &rule))
-        }
-        R::ReplicaList | R::ReplicaShow { .. } => {
-            // Outside the store lock: replication's hook may need the store itself.
-            let links = state.replica_links();
-            state.read(|s| match &request {
-                R::ReplicaShow { host } => lists::replica_show(s.database(), &links, host),
-                _ => lists::replica_list(s.database(), &links),
-            })
+        R::RouteList { target } => route_list(&db.to_database(), target.as_ref()),
+        R::HostShow { name } => lists::host_show(&db.to_database(), &name),
+        R::GroupList => lists::group_list(&db.to_database()),
+        R::GroupShow { name } => lists::group_show(&db.to_database(), &name),
+        R::ClassList => lists::class_list(&db.to_database()),
+        R::ClassShow { name } => lists::class_show(&db.to_database(), &name),
+        R::UserList => lists::user_list(&db.to_database()),
+        R::RouteShow { target, rule } => lists::route_show(&db.to_database(), target, &rule),
+        R::ReplicaList => lists::replica_list(&db.to_database(), &state.replica_links()),
+        R::ReplicaShow { host } => {
+            lists::replica_show(&db.to_database(), &state.replica_links(), &host)
         }
         R::ImportDiff { file } => {
             let text = zeroize::Zeroizing::new(std::mem::take(&mut session.import));
@@ -192,9 +183,7 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
                 // copy: a dry run that passes is an import that commits.
                 Ok(database) => match PolicySnapshot::compile(&database) {
                     Err(e) => refused(e.to_string()),
-                    Ok(_) => {
-                        AdminResponse::ImportDiff(state.read(|s| diff(s.database(), &database)))
-                    }
+                    Ok(_) => AdminResponse::ImportDiff(diff(&db.to_database(), &database)),
                 },
             }
         }
@@ -215,59 +204,52 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             };
             unix::set_account(state, name, fields)
         }
-        R::UserUnixRemove { name } => done(
-            state,
-            Change::SetUnixAccount {
-                user: name,
-                account: None,
-            },
-        ),
-        R::UserShow { name } => match state.read(|s| unix::show_user(s.database(), &name)) {
-            AdminResponse::User(info) => AdminResponse::User(with_lockout(state, info)),
+        R::UserShow { name } => match unix::show_user(&db, &name) {
+            AdminResponse::User(info) => AdminResponse::User(with_lockout(state, &db, info)),
             other => other,
         },
         R::UnixGroupAdd { name, gid } => unix::add_group(state, name, gid),
-        R::UnixGroupRemove { name } => done(state, Change::RemoveUnixGroup { name }),
-        R::UnixGroupMemberAdd { group, user } => {
-            done(state, Change::AddUnixGroupMember { group, user })
-        }
-        R::UnixGroupMemberRemove { group, user } => {
-            done(state, Change::RemoveUnixGroupMember { group, user })
-        }
         R::UnixGroupList => {
-            AdminResponse::UnixGroups(state.read(|s| s.database().unix_groups.clone()))
+            let groups = db.unix_groups_in_order().into_iter().map(|(_, g)| g);
+            AdminResponse::UnixGroups(groups.collect())
         }
-        R::ReplicaAdd { host } => done(state, Change::AddReplica { host }),
-        R::ReplicaRemove { host } => done(state, Change::RemoveReplica { host }),
-        R::Status => match status(state) {
+        R::Status => match status::status(state, &db) {
             AdminResponse::Status(mut report) => {
                 if let Some(audit) = &session.services.audit {
-                    report.audit = audit_status(audit);
+                    report.audit = status::audit_status(audit);
                 }
                 AdminResponse::Status(report)
             }
             other => other,
         },
         R::Audit { query } => match &session.services.audit {
-            Some(audit) => audit_records(audit, &query),
+            Some(audit) => status::audit_records(audit, &query),
             None => refused("this master keeps no audit trail"),
         },
         R::Compact { keep } => {
             let keep_after = state.read(|s| s.sequence()).saturating_sub(keep);
-            let compacted = state
-                .compact(keep_after)
-                .and_then(|removed| Ok((removed, state.read(|s| s.oldest_available())?)));
-            match compacted {
-                Ok((removed, oldest_log_seq)) => AdminResponse::Compacted {
+            match state.compact(keep_after) {
+                Ok(removed) => AdminResponse::Compacted {
                     removed: removed as u64,
-                    oldest_log_seq,
+                    oldest_log_seq: state.oldest_log_seq(),
                 },
                 Err(e) => error(AdminErrorKind::Internal, e.to_string()),
             }
         }
         R::Export => {
-            let (database, seq) = state.read(|s| s.snapshot());
-            AdminResponse::Exported { seq, database }
+            let (policy, seq) = state.snapshot();
+            AdminResponse::Exported {
+                seq,
+                database: policy.to_database(),
+            }
+        }
+        R::BatchAdd { requests } => batch::add(session, requests),
+        R::BatchCommit => {
+            let changes = std::mem::take(&mut session.batch);
+            match commit_all(state, &changes, progress) {
+                Ok(seq) => AdminResponse::Done { seq },
+                Err((kind, message)) => error(kind, message),
+            }
         }
         R::ImportChunk { text } => {
             if session.import.len() + text.len() > MAX_IMPORT_BYTES {
@@ -285,9 +267,31 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
         R::ImportCommit { file } => {
             // The text holds node keys and password hashes: wiped once parsed.
             let text = zeroize::Zeroizing::new(std::mem::take(&mut session.import));
-            match parse_import(&file, &text) {
-                Ok(database) => done(state, Change::ReplaceAll { database }),
-                Err(refusal) => *refusal,
+            let total = text.len() as u64;
+            progress(Progress {
+                stage: "parsing",
+                done: 0,
+                total,
+            });
+            let database = match parse_import(&file, &text) {
+                Ok(database) => database,
+                Err(refusal) => return *refusal,
+            };
+            drop(text);
+            let entities = (database.hosts.len() + database.users.len()) as u64;
+            progress(Progress {
+                stage: "checking",
+                done: 0,
+                total: entities,
+            });
+            let replace = [Change::ReplaceAll { database }];
+            let committed = commit_all(state, &replace, progress);
+            drop(replace);
+            // The import's text and model are gone: give their memory back.
+            crate::store::return_free_memory();
+            match committed {
+                Ok(seq) => AdminResponse::Done { seq },
+                Err((kind, message)) => error(kind, message),
             }
         }
         R::Check {
@@ -306,11 +310,7 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
                 to_user,
                 to_host,
             };
-            let decision = match state
-                .policy()
-                .load()
-                .authorize(&request, PolicyTime::from_unix(at_unix))
-            {
+            let decision = match db.authorize(&request, PolicyTime::from_unix(at_unix)) {
                 Decision::Allow { route } => CheckDecision::Allow {
                     route: route.to_string(),
                 },
@@ -318,6 +318,10 @@ pub fn handle(state: &MasterState, session: &mut Session, request: AdminRequest)
             };
             AdminResponse::Checked { at_unix, decision }
         }
+        plain => match as_change(&plain) {
+            Some(change) => done(state, change),
+            None => error(AdminErrorKind::BadRequest, "not a request"),
+        },
     }
 }
 
@@ -352,7 +356,7 @@ fn passwd(
 /// the wrong passwords counted so far. A user with neither still gets the `SetLocked` change,
 /// as `user unlock` always did.
 fn unlock(state: &MasterState, name: String) -> AdminResponse {
-    let has_lockout = state.read(|s| s.database().lockouts.iter().any(|l| l.user == name));
+    let has_lockout = state.policy().load().lockout(&name).is_some();
     state.lockout().forget(&name);
     if has_lockout {
         let clear = Change::ClearLockout { user: name.clone() };
@@ -360,15 +364,10 @@ fn unlock(state: &MasterState, name: String) -> AdminResponse {
             return error(kind, message);
         }
     }
-    let locked = state.read(|s| {
-        s.database()
-            .users
-            .iter()
-            .any(|u| u.name == name && u.locked)
-    });
+    let locked = state.policy().load().is_locked(&name);
     if has_lockout && !locked {
         return AdminResponse::Done {
-            seq: state.read(|s| s.sequence()),
+            seq: state.db_status().sequence(),
         };
     }
     done(
@@ -382,13 +381,13 @@ fn unlock(state: &MasterState, name: String) -> AdminResponse {
 
 /// `user show` with the lockout's view of the user: locked out until when, wrong passwords
 /// counted now and where from.
-fn with_lockout(state: &MasterState, mut info: UserInfo) -> UserInfo {
+fn with_lockout(state: &MasterState, db: &PolicySnapshot, mut info: UserInfo) -> UserInfo {
     let now = PolicyTime::from_unix(now_unix());
-    info.locked_out_until = state.read(|s| {
-        active_lockouts(s.database(), now)
-            .find(|l| l.user == info.name)
-            .map(|l| l.until.clone())
-    });
+    let standing = db.user_standing(&info.name);
+    info.locked_out_until = standing
+        .filter(|s| s.locked_out_at(now))
+        .and_then(|_| db.lockout(&info.name))
+        .map(|(_, l)| l.until);
     let recent = state.lockout().recent(unix_ms(SystemTime::now()));
     if let Some((_, seen)) = recent.into_iter().find(|(user, _)| *user == info.name) {
         info.wrong_passwords = seen.len() as u32;
@@ -401,16 +400,16 @@ fn with_lockout(state: &MasterState, mut info: UserInfo) -> UserInfo {
 fn lockout_list(state: &MasterState) -> AdminResponse {
     let now_ms = unix_ms(SystemTime::now());
     let now = PolicyTime::from_unix(now_unix());
-    let mut entries: Vec<LockoutEntry> = state.read(|s| {
-        active_lockouts(s.database(), now)
-            .map(|l| LockoutEntry {
-                user: l.user.clone(),
-                locked_out_until: Some(l.until.clone()),
-                failures: 0,
-                sources: String::new(),
-            })
-            .collect()
-    });
+    let active = state.policy().load().active_lockouts(now);
+    let mut entries: Vec<LockoutEntry> = active
+        .into_iter()
+        .map(|l| LockoutEntry {
+            user: l.user,
+            locked_out_until: Some(l.until),
+            failures: 0,
+            sources: String::new(),
+        })
+        .collect();
     for (user, seen) in state.lockout().recent(now_ms) {
         let entry = LockoutEntry {
             user,
@@ -461,7 +460,23 @@ fn route_add(state: &MasterState, target: RouteTarget, route: Route) -> AdminRes
     let rule = route.rule.clone();
     match done(state, Change::AddRoute { target, route }) {
         AdminResponse::Done { seq } => {
-            let warnings = state.read(|s| RouteHosts::new(s.database()).warnings(&rule));
+            // The hosts and groups only (one pass over the hosts, as the check costs anyway),
+            // from the published snapshot: never the whole database.
+            let published = state.policy().load_full();
+            let hosts = Database {
+                hosts: published
+                    .hosts_in_order()
+                    .into_iter()
+                    .map(|(_, h)| h)
+                    .collect(),
+                host_groups: published
+                    .host_groups_in_order()
+                    .into_iter()
+                    .map(|(_, g)| g)
+                    .collect(),
+                ..Database::default()
+            };
+            let warnings = RouteHosts::new(&hosts).warnings(&rule);
             if warnings.is_empty() {
                 AdminResponse::Done { seq }
             } else {
@@ -475,94 +490,14 @@ fn route_add(state: &MasterState, target: RouteTarget, route: Route) -> AdminRes
 /// The refusal for a `host add --group G` naming a group that does not exist yet, saying how
 /// to create it (groups are never made implicitly: a misspelt one would silently leave the
 /// host out of the routes that name the real one).
-fn missing_group_hint(db: &Database, groups: &[String]) -> Option<String> {
-    let missing = groups
-        .iter()
-        .find(|g| !db.host_groups.iter().any(|known| &known.name == *g))?;
+fn missing_group_hint(db: &PolicySnapshot, groups: &[String]) -> Option<String> {
+    let missing = groups.iter().find(|g| db.host_group(g).is_none())?;
     Some(format!(
         "unknown host group `{missing}`: create it first with `gatehouse-admin group add {missing}`"
     ))
 }
 
-fn status(state: &MasterState) -> AdminResponse {
-    let report = state.read(|s| {
-        let db = s.database();
-        let routes = db.users.iter().map(|u| u.routes.len()).sum::<usize>()
-            + db.user_classes
-                .iter()
-                .map(|c| c.routes.len())
-                .sum::<usize>();
-        let oldest_log_seq = s.oldest_available();
-        oldest_log_seq.map(|oldest_log_seq| StatusReport {
-            sequence: s.sequence(),
-            oldest_log_seq,
-            hosts: db.hosts.len(),
-            host_groups: db.host_groups.len(),
-            users: db.users.len(),
-            locked_users: db.users.iter().filter(|u| u.locked).count(),
-            locked_out_users: active_lockouts(db, PolicyTime::from_unix(now_unix())).count(),
-            classes: db.user_classes.len(),
-            routes,
-            replicas_allowed: db.replicas.clone(),
-            replica_links: Vec::new(),
-            audit: AuditStatus::default(),
-        })
-    });
-    match report {
-        Ok(mut report) => {
-            // Outside the store lock: replication's hook may need the store itself.
-            report.replica_links = state.replica_links();
-            AdminResponse::Status(report)
-        }
-        Err(e) => error(AdminErrorKind::Internal, e.to_string()),
-    }
-}
-
-/// The records `query` selects, each in its binary encoding.
-fn audit_records(audit: &Audit, query: &AuditQuery) -> AdminResponse {
-    match audit.query(query) {
-        Ok(stored) => AdminResponse::AuditRecords(
-            stored
-                .into_iter()
-                .map(|s| {
-                    let mut bytes = Vec::new();
-                    gatehouse_common::audit::encode_record(&mut bytes, &s.record);
-                    AuditEntry {
-                        id: s.id,
-                        server: s.server,
-                        seq: s.seq,
-                        record: to_hex(&bytes),
-                    }
-                })
-                .collect(),
-        ),
-        Err(e) => error(AdminErrorKind::Internal, e.to_string()),
-    }
-}
-
-/// The audit part of `status` (empty where the store cannot be read: logged).
-fn audit_status(audit: &Audit) -> AuditStatus {
-    let mut status = AuditStatus::default();
-    match (audit.count(), audit.streams()) {
-        (Ok(records), Ok(streams)) => {
-            status.records = records;
-            status.streams = streams;
-        }
-        (Err(e), _) | (_, Err(e)) => log::error!("audit status: {e}"),
-    }
-    if let Some(journal) = audit.journal() {
-        let j = journal.status();
-        status.journal_unstored = j.assigned.saturating_sub(j.acked);
-        status.journal_bytes = j.disk_bytes;
-        status.journal_max_bytes = j.max_bytes;
-        status.journal_dropped = j.dropped;
-        status.journal_refused = j.refused;
-        status.journal_full = j.full;
-    }
-    status
-}
-
-fn now_unix() -> i64 {
+pub(super) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().try_into().unwrap_or(i64::MAX))

@@ -7,7 +7,9 @@
 //! - [`cli`]: command-line parsing for `gatehouse-admin` (clap; pure); [`output`]: its text
 //!   and JSON; [`tty`]: reading a new password (twice, without echo, on a terminal).
 //! - [`lists`]: the list and show answers (master side); [`diff`]: what an import would change.
+//! - [`batch`]: admin batches; [`status`]: the status answer and the audit trail's queries.
 
+pub mod batch;
 pub mod cli;
 pub mod client;
 pub mod diff;
@@ -16,5 +18,6 @@ pub mod lists;
 pub mod output;
 pub mod proto;
 pub mod server;
+pub mod status;
 pub mod tty;
 pub mod unix;

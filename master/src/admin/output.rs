@@ -10,6 +10,17 @@ use crate::audit::admin::from_hex;
 use gatehouse_common::audit::record::decode_one;
 use gatehouse_common::audit::render::{json_line, text_line, Origin};
 
+/// One line of a long request's progress: `writing 350000/1000000 (35 %)`.
+pub fn progress_line(stage: &str, done: u64, total: u64) -> String {
+    match total {
+        0 => stage.to_string(),
+        _ => format!(
+            "{stage} {done}/{total} ({} %)",
+            done.saturating_mul(100) / total
+        ),
+    }
+}
+
 /// The text for a successful response (errors are printed by the caller).
 pub fn render(response: &AdminResponse) -> String {
     match response {
@@ -46,6 +57,8 @@ pub fn render(response: &AdminResponse) -> String {
         AdminResponse::Status(report) => status(report),
         AdminResponse::Exported { seq, .. } => format!("exported sequence {seq}"),
         AdminResponse::ImportPending { bytes } => format!("{bytes} bytes pending"),
+        AdminResponse::BatchPending { changes } => format!("{changes} changes pending"),
+        AdminResponse::Progress { stage, done, total } => progress_line(stage, *done, *total),
         AdminResponse::Checked { decision, .. } => match decision {
             CheckDecision::Allow { route } => format!("Allow\troute: {route}"),
             CheckDecision::Deny { reason } => format!("Deny\treason: {}", reason.name()),

@@ -17,17 +17,21 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 use zeroize::Zeroizing;
 
-/// Largest request, bytes: 64 KiB. Every request but an import is a few hundred bytes; the
-/// cap stops a garbage length from making the master allocate gigabytes. Imports are sent in
+/// How often a long request reports progress (`AdminResponse::Progress`), at most: 500 ms.
+/// A client's read timeout only needs to outlast this gap, not the whole request.
+pub const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+/// Largest request, bytes: 1 MiB. Every request but an import's or a batch's pieces is a few
+/// hundred bytes; the cap stops a garbage length from making the master allocate gigabytes
+/// (16 connections hold at most 16 MiB of requests). Imports are sent in
 /// [`IMPORT_CHUNK_BYTES`] pieces to stay under it.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
-/// Largest response the CLI accepts, bytes: 64 MiB, room for exporting a database with
-/// hundreds of thousands of entries.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-/// Import text per `ImportChunk` request, bytes: 8 KiB. RON escapes a string byte into at
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// Largest response the CLI accepts, bytes: 1 GiB, room for exporting a database of a million
+/// users and hosts (about 400 MiB of RON; docs/BENCHMARKS.md, "Database scale").
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024 * 1024;
+/// Import text per `ImportChunk` request, bytes: 128 KiB. RON escapes a string byte into at
 /// most 6 bytes (a control character becomes `\u{7f}`), so even a hostile file stays under
-/// [`MAX_REQUEST_BYTES`].
-pub const IMPORT_CHUNK_BYTES: usize = 8 * 1024;
+/// [`MAX_REQUEST_BYTES`]; a million-user import is about 5,000 requests, not 70,000.
+pub const IMPORT_CHUNK_BYTES: usize = 128 * 1024;
 /// Largest import a connection may accumulate, bytes: the same as [`MAX_RESPONSE_BYTES`], so
 /// anything that can be exported can be imported.
 pub const MAX_IMPORT_BYTES: usize = MAX_RESPONSE_BYTES;
@@ -171,6 +175,14 @@ pub enum AdminRequest {
         user: String,
     },
     UnixGroupList,
+    /// Adds plain changes (see `batch::as_change`) to this connection's pending batch.
+    /// Sent in pieces that fit [`MAX_REQUEST_BYTES`].
+    BatchAdd {
+        requests: Vec<AdminRequest>,
+    },
+    /// Commits the pending batch: all its changes or none, in one transaction with one
+    /// acknowledgement (`Done` with the last sequence). `Progress` messages may come first.
+    BatchCommit,
     /// Audit records the query selects (`gatehouse-admin audit`).
     Audit {
         query: AuditQuery,
@@ -250,6 +262,19 @@ pub enum AdminResponse {
     /// Import text received so far, bytes.
     ImportPending {
         bytes: usize,
+    },
+    /// Changes in the pending batch so far.
+    BatchPending {
+        changes: usize,
+    },
+    /// Not an answer but news of a long request (an import, a batch): sent before its answer,
+    /// at most every [`PROGRESS_INTERVAL`] and at each new stage, so a client waits as long
+    /// as the master is working, however long that is. `stage`: `parsing` (bytes),
+    /// `checking` (hosts and users), `writing` (table rows), `committing`.
+    Progress {
+        stage: String,
+        done: u64,
+        total: u64,
     },
     Checked {
         at_unix: i64,
@@ -568,7 +593,7 @@ mod tests {
         let err = read_message::<AdminRequest>(&mut huge.as_slice(), MAX_REQUEST_BYTES);
         assert_eq!(
             err.unwrap_err().to_string(),
-            "message of 4294967295 bytes is over the limit of 65536"
+            "message of 4294967295 bytes is over the limit of 1048576"
         );
     }
 }

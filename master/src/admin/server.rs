@@ -15,11 +15,12 @@
 use super::handler::{handle, AdminServices, Session};
 use super::proto::{
     read_message, write_message, AdminErrorKind, AdminRequest, AdminResponse, ProtoError,
-    MAX_REQUEST_BYTES,
+    MAX_REQUEST_BYTES, PROGRESS_INTERVAL,
 };
 use crate::audit::admin::{self, AdminCaller};
 use crate::audit::Audit;
 use crate::state::MasterState;
+use crate::store::Progress;
 use gatehouse_common::os::peer::{peer_credentials, AllowedUids};
 use gatehouse_common::os::secure_file::{self, InsecurePath};
 use gatehouse_common::service::kv;
@@ -29,7 +30,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Admin connections served at once: 16. Admins are people and scripts; more than a handful
 /// at once means something is looping, and each connection costs a thread.
@@ -242,7 +243,9 @@ pub fn serve(
         };
         let command = admin::describe(&request);
         let recorded = admin::is_recorded(&request);
-        let response = handle(state, &mut session, request);
+        let mut news = ProgressWriter::new(&mut stream);
+        let response = handle(state, &mut session, request, &mut |p| news.report(p));
+        let lost = news.failed;
         let (outcome, detail) = admin::outcome(&response);
         // After the outcome, so a refused change never looks committed.
         log::info!(
@@ -256,9 +259,50 @@ pub fn serve(
         if let (Some(audit), true) = (&audit, recorded) {
             admin::record(audit, caller, command, &response);
         }
+        if lost {
+            return;
+        }
         if let Err(e) = write_message(&mut stream, &response) {
             log::debug!("admin: cannot send response: {e}");
             return;
+        }
+    }
+}
+
+/// Sends a long request's progress to the client, at most every [`PROGRESS_INTERVAL`] or
+/// when the stage changes; after a failed write it stays quiet (the connection is closed
+/// once the request is done).
+struct ProgressWriter<'a> {
+    stream: &'a mut UnixStream,
+    last: Option<(Instant, &'static str)>,
+    failed: bool,
+}
+
+impl<'a> ProgressWriter<'a> {
+    fn new(stream: &'a mut UnixStream) -> Self {
+        ProgressWriter {
+            stream,
+            last: None,
+            failed: false,
+        }
+    }
+
+    fn report(&mut self, progress: Progress) {
+        let now = Instant::now();
+        let due = self.last.is_none_or(|(at, stage)| {
+            stage != progress.stage || now.duration_since(at) >= PROGRESS_INTERVAL
+        });
+        if self.failed || !due {
+            return;
+        }
+        self.last = Some((now, progress.stage));
+        let news = AdminResponse::Progress {
+            stage: progress.stage.to_string(),
+            done: progress.done,
+            total: progress.total,
+        };
+        if write_message(self.stream, &news).is_err() {
+            self.failed = true;
         }
     }
 }

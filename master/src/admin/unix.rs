@@ -9,7 +9,7 @@
 use super::handler::{done, error, refused};
 use super::proto::{AdminErrorKind, AdminResponse, UserInfo};
 use crate::state::MasterState;
-use gatehouse_common::policy::{Change, Database, PasswordRecord, UnixAccount};
+use gatehouse_common::policy::{Change, PasswordRecord, PolicySnapshot, UnixAccount};
 
 /// The shell a new identity gets unless the admin names one (`/bin/sh`): the one shell every
 /// Unix host has, so a login never fails on a missing interpreter.
@@ -26,19 +26,11 @@ pub struct UnixFields {
     pub shell: Option<String>,
 }
 
-/// The lowest id in `min..=max` that `used` does not contain, if any.
-fn lowest_free(min: u32, max: u32, used: impl Iterator<Item = u32>) -> Option<u32> {
-    let mut taken: Vec<u32> = used.filter(|id| (min..=max).contains(id)).collect();
-    taken.sort_unstable();
-    taken.dedup();
-    let mut candidate = min;
-    for id in taken {
-        if id != candidate {
-            break;
-        }
-        candidate = candidate.checked_add(1)?;
-    }
-    (candidate <= max).then_some(candidate)
+/// The lowest id in `min..=max` that `taken` says is free, if any. Scans up from `min`: the
+/// cost is the number of taken ids below the answer (hash lookups), not the database's size;
+/// give `--uid`/`--gid` when provisioning many identities in a dense range.
+fn lowest_free(min: u32, max: u32, taken: impl Fn(u32) -> bool) -> Option<u32> {
+    (min..=max).find(|&id| !taken(id))
 }
 
 fn out_of_range(what: &str, id: u32, (min, max): (u32, u32)) -> Option<AdminResponse> {
@@ -52,21 +44,14 @@ fn out_of_range(what: &str, id: u32, (min, max): (u32, u32)) -> Option<AdminResp
 /// `user unix NAME ...`.
 pub fn set_account(state: &MasterState, name: String, fields: UnixFields) -> AdminResponse {
     let ranges = state.unix_ids();
-    let (current, next_uid) = state.read(|s| {
-        let db = s.database();
-        let current = db
-            .users
-            .iter()
-            .find(|u| u.name == name)
-            .map(|u| u.unix.clone());
-        let used = db
-            .users
-            .iter()
-            .filter_map(|u| u.unix.as_ref().map(|a| a.uid));
-        (current, lowest_free(ranges.uids.0, ranges.uids.1, used))
-    });
-    let Some(current) = current else {
+    let db = state.policy().load_full();
+    let Some((_, user)) = db.user(&name) else {
         return refused(format!("unknown user `{name}`"));
+    };
+    let current = user.unix;
+    let next_uid = match (&current, fields.uid) {
+        (None, None) => lowest_free(ranges.uids.0, ranges.uids.1, |id| db.uid_taken(id)),
+        _ => None,
     };
     let assigned_uid = current.is_none() && fields.uid.is_none();
     let uid = match (fields.uid, &current, next_uid) {
@@ -129,10 +114,8 @@ pub fn add_group(state: &MasterState, name: String, gid: Option<u32>) -> AdminRe
             gid
         }
         None => {
-            let next = state.read(|s| {
-                let used = s.database().unix_groups.iter().map(|g| g.gid);
-                lowest_free(ranges.gids.0, ranges.gids.1, used)
-            });
+            let db = state.policy().load_full();
+            let next = lowest_free(ranges.gids.0, ranges.gids.1, |id| db.gid_taken(id));
             let Some(gid) = next else {
                 let (min, max) = ranges.gids;
                 return refused(format!(
@@ -162,11 +145,12 @@ fn with_id(state: &MasterState, change: Change, chosen: Option<(&str, u32)>) -> 
 }
 
 /// `user show NAME`.
-pub fn show_user(db: &Database, name: &str) -> AdminResponse {
-    let Some(user) = db.users.iter().find(|u| u.name == name) else {
+pub fn show_user(db: &PolicySnapshot, name: &str) -> AdminResponse {
+    let Some((_, user)) = db.user(name) else {
         return error(AdminErrorKind::Refused, format!("unknown user `{name}`"));
     };
-    let record = db.password_records.iter().find(|r| r.user == name);
+    let record = db.password_record(name).map(|(_, r)| r);
+    let record = record.as_ref();
     let field = |f: fn(&PasswordRecord) -> &Option<String>| record.and_then(|r| f(r).clone());
     AdminResponse::User(UserInfo {
         name: user.name.clone(),
@@ -175,12 +159,7 @@ pub fn show_user(db: &Database, name: &str) -> AdminResponse {
         classes: user.classes.clone(),
         routes: user.routes.len(),
         unix: user.unix.clone(),
-        unix_groups: db
-            .unix_groups
-            .iter()
-            .filter(|g| g.members.contains(&user.name))
-            .map(|g| g.name.clone())
-            .collect(),
+        unix_groups: db.unix_groups_of(name),
         // The master's handler adds the lockout's view.
         locked_out_until: None,
         wrong_passwords: 0,
@@ -198,16 +177,15 @@ mod tests {
 
     #[test]
     fn the_lowest_free_id_skips_used_ones_and_respects_the_range() {
-        assert_eq!(lowest_free(10, 20, [].into_iter()), Some(10));
+        let taken = |ids: &'static [u32]| move |id| ids.contains(&id);
+        assert_eq!(lowest_free(10, 20, taken(&[])), Some(10));
+        assert_eq!(lowest_free(10, 20, taken(&[10, 11, 13, 5, 99])), Some(12));
+        assert_eq!(lowest_free(10, 12, taken(&[12, 11, 10])), None);
+        assert_eq!(lowest_free(10, 10, taken(&[10, 10])), None);
         assert_eq!(
-            lowest_free(10, 20, [10, 11, 13, 5, 99].into_iter()),
-            Some(12)
-        );
-        assert_eq!(lowest_free(10, 12, [12, 11, 10].into_iter()), None);
-        assert_eq!(lowest_free(10, 10, [10, 10].into_iter()), None);
-        assert_eq!(
-            lowest_free(u32::MAX - 1, u32::MAX - 1, [].into_iter()),
+            lowest_free(u32::MAX - 1, u32::MAX - 1, taken(&[])),
             Some(u32::MAX - 1)
         );
+        assert_eq!(lowest_free(u32::MAX, u32::MAX, taken(&[u32::MAX])), None);
     }
 }

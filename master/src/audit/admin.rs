@@ -39,6 +39,16 @@ pub fn describe(request: &AdminRequest) -> String {
             format!("kind=UserPasswd name={}", kv::value(name))
         }
         AdminRequest::ImportChunk { text } => format!("kind=ImportChunk bytes={}", text.len()),
+        // What a batch will change, piece by piece (its commit is recorded too); the record's
+        // caps cut a long list.
+        AdminRequest::BatchAdd { requests } => {
+            let each: Vec<String> = requests.iter().map(kv::fields).collect();
+            format!(
+                "kind=BatchAdd requests={} changes={}",
+                requests.len(),
+                kv::value(&each.join("; "))
+            )
+        }
         other => kv::fields(other),
     }
 }
@@ -98,7 +108,9 @@ pub fn is_recorded(request: &AdminRequest) -> bool {
         | R::UnixGroupMemberRemove { .. }
         | R::Compact { .. }
         | R::Export
-        | R::ImportCommit { .. } => true,
+        | R::ImportCommit { .. }
+        | R::BatchAdd { .. }
+        | R::BatchCommit => true,
     }
 }
 

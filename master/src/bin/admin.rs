@@ -9,13 +9,14 @@ use gatehouse_master::admin::cli::{
     self, Command, Invocation, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE,
 };
 use gatehouse_master::admin::client::{AdminClient, ConnectError};
-use gatehouse_master::admin::output::{render, render_json};
+use gatehouse_master::admin::output::{progress_line, render, render_json};
 use gatehouse_master::admin::proto::{AdminRequest, AdminResponse, IMPORT_CHUNK_BYTES};
 use gatehouse_master::admin::tty::new_password;
 use gatehouse_master::audit::AuditQuery;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// How often `audit --follow` asks for new records (500 ms).
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -169,11 +170,16 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
             let mut client = connect(&socket)?;
-            for chunk in chunks(&text, IMPORT_CHUNK_BYTES) {
+            let mut news = Progress::new("import");
+            let pieces = chunks(&text, IMPORT_CHUNK_BYTES);
+            let mut sent = 0u64;
+            for chunk in pieces {
                 ask(
                     &mut client,
                     &AdminRequest::ImportChunk { text: chunk.into() },
                 )?;
+                sent += chunk.len() as u64;
+                news.show("sending", sent, text.len() as u64);
             }
             let file = file.display().to_string();
             let last = if dry_run {
@@ -181,11 +187,113 @@ fn run(invocation: Invocation) -> Result<(), Failure> {
             } else {
                 AdminRequest::ImportCommit { file }
             };
-            let response = ask(&mut client, &last)?;
+            let response = ask_long(&mut client, &last, &mut news)?;
+            news.finish();
             print_answer(&response, json);
         }
+        Command::Batch { file } => batch(&mut connect(&socket)?, &file)?,
     }
     Ok(())
+}
+
+/// Sends a long request, showing the master's progress news on standard error.
+fn ask_long(
+    client: &mut AdminClient,
+    request: &AdminRequest,
+    news: &mut Progress,
+) -> Result<AdminResponse, Failure> {
+    let mut show = |n: &AdminResponse| {
+        if let AdminResponse::Progress { stage, done, total } = n {
+            news.show(stage, *done, *total);
+        }
+    };
+    match client.request_with_progress(request, &mut show) {
+        Ok(AdminResponse::Error { message, .. }) => Err(Failure::Refused(message)),
+        Ok(response) => Ok(response),
+        Err(e) => Err(Failure::Unreachable(format!("lost the master: {e}"))),
+    }
+}
+
+/// Requests per `BatchAdd` message: well under the request size cap for any line a person
+/// writes (a route with its window is about 200 bytes of RON; the cap is 1 MiB).
+const BATCH_REQUESTS_PER_MESSAGE: usize = 100;
+
+/// `batch FILE`: every line a command, all sent as one batch, committed at once.
+fn batch(client: &mut AdminClient, file: &Path) -> Result<(), Failure> {
+    let text = match file.to_str() {
+        Some("-") => std::io::read_to_string(std::io::stdin()),
+        _ => std::fs::read_to_string(file),
+    }
+    .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let mut requests = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        match cli::batch_line(line) {
+            Ok(Some(request)) => requests.push(request),
+            Ok(None) => {}
+            Err(e) => return Err(Failure::Usage(format!("{}:{}: {e}", file.display(), n + 1))),
+        }
+    }
+    let mut news = Progress::new("batch");
+    let total = requests.len() as u64;
+    let mut sent = 0;
+    for piece in requests.chunks(BATCH_REQUESTS_PER_MESSAGE) {
+        let add = AdminRequest::BatchAdd {
+            requests: piece.to_vec(),
+        };
+        ask(client, &add)?;
+        sent += piece.len() as u64;
+        news.show("sending", sent, total);
+    }
+    let response = ask_long(client, &AdminRequest::BatchCommit, &mut news)?;
+    news.finish();
+    println!("{} ({total} changes)", render(&response));
+    Ok(())
+}
+
+/// Progress of a long command on standard error: one line per stage and at most one a
+/// second within it, so a log of the command stays short; nothing for a quick one.
+struct Progress {
+    what: &'static str,
+    started: Instant,
+    last: Option<(Instant, String)>,
+}
+
+/// A command quicker than this shows no progress (1 s).
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+
+impl Progress {
+    fn new(what: &'static str) -> Self {
+        Progress {
+            what,
+            started: Instant::now(),
+            last: None,
+        }
+    }
+
+    fn show(&mut self, stage: &str, done: u64, total: u64) {
+        let now = Instant::now();
+        let quiet = now.duration_since(self.started) < PROGRESS_AFTER;
+        let same_stage = self.last.as_ref().is_some_and(|(at, last)| {
+            last == stage && now.duration_since(*at) < Duration::from_secs(1)
+        });
+        if quiet || same_stage {
+            return;
+        }
+        let elapsed = now.duration_since(self.started).as_secs_f64();
+        eprintln!(
+            "{}: {} ({elapsed:.1} s)",
+            self.what,
+            progress_line(stage, done, total)
+        );
+        self.last = Some((now, stage.to_string()));
+    }
+
+    fn finish(&self) {
+        if self.last.is_some() {
+            let elapsed = self.started.elapsed().as_secs_f64();
+            eprintln!("{}: done in {elapsed:.1} s", self.what);
+        }
+    }
 }
 
 /// Prints the audit records `query` selects; with `follow`, then polls for new ones every

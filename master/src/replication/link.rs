@@ -9,6 +9,7 @@
 
 use super::{
     LinkTable, CHANGES_PER_READ, HANDSHAKE_TIMEOUT, MAX_HANDSHAKE_FRAME_LEN, MAX_UNACKED_CHANGES,
+    SNAPSHOT_INSTALL_GRACE_PER_MIB,
 };
 use crate::audit::store::Batch;
 use crate::audit::Audit;
@@ -20,7 +21,7 @@ use gatehouse_common::nodekeys::NodeKeyMap;
 use gatehouse_common::repl::link_auth::respond;
 use gatehouse_common::repl::{
     pack_changes, snapshot_chunks, LinkTimings, Liveness, MasterSecretKey, ReplMessage, Report,
-    Verdict,
+    Verdict, SNAPSHOT_CHUNK_BYTES,
 };
 use gatehouse_common::session::{ServerInput, ServerSession};
 use gatehouse_common::types::ErrorCode;
@@ -28,9 +29,15 @@ use gatehouse_common::wire::frame::{decode_frame, FRAME_HEADER_LEN, MAX_FRAME_LE
 use gatehouse_common::wire::WireError;
 use mio::net::TcpStream;
 use rand::rngs::StdRng;
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How soon the link tries the store again when a write held it (2 ms): short next to a
+/// change's fsync, and a busy store costs one failed `try_lock` per link per retry.
+const STORE_BUSY_RETRY: Duration = Duration::from_millis(2);
 
 /// Unsent bytes above which the link stops reading more changes from the store until the
 /// socket drains (4 MiB).
@@ -88,6 +95,8 @@ pub(super) struct Link {
     session: ServerSession,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
+    /// How much of `outbuf` the socket has taken.
+    out_pos: usize,
     pub host: Option<String>,
     liveness: Liveness,
     phase: Phase,
@@ -96,6 +105,14 @@ pub(super) struct Link {
     /// Set when the link has just become authenticated, for the reactor to close any older
     /// link of the same replica (taken by [`Link::take_authenticated`]).
     authenticated_now: bool,
+    /// The replica needs a snapshot, not yet started (the store was busy).
+    wants_snapshot: bool,
+    /// A snapshot being encoded on its own thread: its chunks and sequence.
+    snapshot_job: Option<std::sync::mpsc::Receiver<EncodedSnapshot>>,
+    /// Snapshot chunks not yet sealed into `outbuf` (sent as the socket drains).
+    snapshot_chunks: VecDeque<ReplMessage>,
+    /// When to try the store again after it was busy.
+    store_retry: Option<Instant>,
 }
 
 /// How many heartbeat intervals a replica's link may be quiet and still count as live when
@@ -104,12 +121,15 @@ pub(super) struct Link {
 /// whose connection the master has not yet seen close).
 pub const DUPLICATE_LIVE_INTERVALS: u32 = 2;
 
+/// A snapshot encoded on its own thread: its chunks and sequence, or why it failed.
+type EncodedSnapshot = Result<(Vec<ReplMessage>, u64), String>;
+
 /// What a link needs from its surroundings.
 pub(super) struct Ctx<'a> {
     pub state: &'a MasterState,
     /// Where audit records go (stored, then acknowledged by the reactor).
     pub audit: Option<&'a Audit>,
-    pub table: &'a LinkTable,
+    pub table: &'a Arc<LinkTable>,
     pub keys: &'a NodeKeyMap,
     pub master_key: &'a MasterSecretKey,
     pub rng: &'a mut StdRng,
@@ -125,16 +145,22 @@ impl Link {
             session: ServerSession::new(aes_hardware()),
             inbuf: Vec::new(),
             outbuf: Vec::new(),
+            out_pos: 0,
             host: None,
             liveness: Liveness::new(timings, now),
             phase: Phase::Handshake,
             handshake_deadline: now + HANDSHAKE_TIMEOUT,
             authenticated_now: false,
+            wants_snapshot: false,
+            snapshot_job: None,
+            snapshot_chunks: VecDeque::new(),
+            store_retry: None,
         }
     }
 
     pub fn next_deadline(&self) -> Instant {
         let live = self.liveness.next_deadline();
+        let live = self.store_retry.map_or(live, |at| live.min(at));
         match self.phase.in_handshake() {
             true => live.min(self.handshake_deadline),
             false => live,
@@ -319,7 +345,7 @@ impl Link {
                     r.state = LinkState::Established;
                     r.acked = applied;
                 });
-                let head = ctx.state.read(|s| s.sequence());
+                let head = ctx.state.db_status().sequence();
                 // First the head, so the replica knows it before anything else.
                 self.send(&ReplMessage::Heartbeat { seq: head }, ctx.now);
                 // A copy from an older epoch may hold changes this master never had (it was
@@ -330,12 +356,8 @@ impl Link {
                     log::warn!(
                         "replica {host} at sequence {applied} of epoch {epoch} (ours: {head} of epoch {mine}) gets a snapshot: its copy may have diverged"
                     );
-                    let seq = self.send_snapshot(ctx)?;
-                    self.liveness.expect_answer(ctx.now);
-                    self.phase = Phase::Streaming {
-                        sent: seq,
-                        acked: 0,
-                    };
+                    self.wants_snapshot = true;
+                    self.phase = Phase::Streaming { sent: 0, acked: 0 };
                 } else {
                     self.phase = Phase::Streaming {
                         sent: applied,
@@ -428,20 +450,52 @@ impl Link {
         }
     }
 
-    /// Sends what the replica is missing, within the unacknowledged window.
+    /// Sends what the replica is missing, within the unacknowledged window. Never waits for
+    /// the store: while a write holds it, this is tried again at the write's commit (or the
+    /// next heartbeat), so the link's heartbeats go on through a long import.
     pub fn catch_up(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Close> {
         loop {
             let Phase::Streaming { sent, acked } = self.phase else {
                 return Ok(());
             };
-            let head = ctx.state.read(|s| s.sequence());
+            // A snapshot goes out as the socket takes it, never more than the high-water mark
+            // ahead, so heartbeats go between its chunks and a loop turn stays short.
+            while !self.snapshot_chunks.is_empty() {
+                while self.unsent() < OUTBUF_HIGH_WATER {
+                    let Some(chunk) = self.snapshot_chunks.pop_front() else {
+                        break;
+                    };
+                    self.send(&chunk, ctx.now);
+                }
+                self.flush()?;
+                if self.unsent() > 0 {
+                    // The socket is full: its next writable event brings us back here.
+                    return Ok(());
+                }
+            }
+            if self.snapshot_job.is_some() || self.wants_snapshot {
+                match self.poll_snapshot(ctx)? {
+                    Some(seq) => {
+                        if let Phase::Streaming { sent, .. } = &mut self.phase {
+                            *sent = seq;
+                        }
+                        continue;
+                    }
+                    None => return self.flush(),
+                }
+            }
+            let head = ctx.state.db_status().sequence();
             if sent >= head
                 || sent - acked >= MAX_UNACKED_CHANGES
-                || self.outbuf.len() >= OUTBUF_HIGH_WATER
+                || self.unsent() >= OUTBUF_HIGH_WATER
             {
                 return self.flush();
             }
-            let next = match ctx.state.changes_after(sent, CHANGES_PER_READ) {
+            let Some(read) = ctx.state.try_changes_after(sent, CHANGES_PER_READ) else {
+                self.store_retry = Some(ctx.now + STORE_BUSY_RETRY);
+                return self.flush();
+            };
+            let next = match read {
                 Ok(ChangesAfter::Changes(changes)) if !changes.is_empty() => {
                     let (messages, oversized) = pack_changes(&changes, head);
                     let mut last = sent;
@@ -452,13 +506,15 @@ impl Link {
                         self.send(m, ctx.now);
                     }
                     if oversized.is_some() {
-                        self.send_snapshot(ctx)?
-                    } else {
-                        last
+                        self.wants_snapshot = true;
                     }
+                    last
                 }
                 Ok(ChangesAfter::Changes(_)) => return self.flush(),
-                Ok(ChangesAfter::Compacted { .. }) => self.send_snapshot(ctx)?,
+                Ok(ChangesAfter::Compacted { .. } | ChangesAfter::Replaced { .. }) => {
+                    self.wants_snapshot = true;
+                    continue;
+                }
                 Err(e) => return Err(Close::Protocol(format!("cannot read the change log: {e}"))),
             };
             self.liveness.expect_answer(ctx.now);
@@ -468,18 +524,57 @@ impl Link {
         }
     }
 
-    fn send_snapshot(&mut self, ctx: &mut Ctx<'_>) -> Result<u64, Close> {
-        let (db, seq) = ctx.state.read(|s| s.snapshot());
-        let chunks = snapshot_chunks(&db, seq).map_err(|e| Close::Protocol(e.to_string()))?;
+    /// Moves a wanted snapshot along: starts encoding it on its own thread (the database at
+    /// its sequence, taken from the store without waiting), and once it is encoded sends its
+    /// chunks and returns its sequence. The replication loop keeps beating meanwhile: encoding
+    /// a million users takes seconds.
+    fn poll_snapshot(&mut self, ctx: &mut Ctx<'_>) -> Result<Option<u64>, Close> {
+        if self.wants_snapshot {
+            let Some((policy, seq)) = ctx.state.try_snapshot() else {
+                self.store_retry = Some(ctx.now + STORE_BUSY_RETRY);
+                return Ok(None);
+            };
+            let (tx, rx) = std::sync::mpsc::channel();
+            let table = ctx.table.clone();
+            std::thread::Builder::new()
+                .name("snapshot".into())
+                .spawn(move || {
+                    let chunks = snapshot_chunks(&policy.to_database(), seq);
+                    let _ = tx.send(chunks.map(|c| (c, seq)).map_err(|e| e.to_string()));
+                    table.wake();
+                })
+                .map_err(Close::Io)?;
+            self.wants_snapshot = false;
+            self.snapshot_job = Some(rx);
+        }
+        let Some(job) = &self.snapshot_job else {
+            return Ok(None);
+        };
+        let (chunks, seq) = match job.try_recv() {
+            Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(None),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                return Err(Close::Protocol("the snapshot encoder stopped".into()))
+            }
+            Ok(encoded) => encoded.map_err(Close::Protocol)?,
+        };
+        self.snapshot_job = None;
+        self.send_snapshot(chunks, seq, ctx.now);
+        Ok(Some(seq))
+    }
+
+    /// Queues an encoded snapshot for sending; the replica's ack may take the snapshot's
+    /// install grace ([`SNAPSHOT_INSTALL_GRACE_PER_MIB`]).
+    fn send_snapshot(&mut self, chunks: Vec<ReplMessage>, seq: u64, now: Instant) {
         log::info!(
-            "replica {} gets a snapshot at sequence {seq} ({} chunks): its sequence is no longer in the change log",
+            "replica {} gets a snapshot at sequence {seq} ({} chunks): its sequence is no longer in the change log, or an import replaced the database",
             self.host.as_deref().unwrap_or("-"),
             chunks.len()
         );
-        for c in &chunks {
-            self.send(c, ctx.now);
-        }
-        Ok(seq)
+        let mib = u32::try_from(chunks.len() * SNAPSHOT_CHUNK_BYTES / (1024 * 1024) + 1)
+            .unwrap_or(u32::MAX);
+        self.snapshot_chunks = chunks.into();
+        let grace = SNAPSHOT_INSTALL_GRACE_PER_MIB.saturating_mul(mib);
+        self.liveness.expect_answer_within(now, grace);
     }
 
     fn send(&mut self, msg: &ReplMessage, now: Instant) {
@@ -512,44 +607,59 @@ impl Link {
         if self.phase.in_handshake() && ctx.now >= self.handshake_deadline {
             return Err(Close::HandshakeTimeout);
         }
+        if self.store_retry.is_some_and(|at| at <= ctx.now) {
+            self.store_retry = None;
+            self.catch_up(ctx)?;
+        }
         match self.liveness.poll(ctx.now) {
             Verdict::Quiet => Ok(()),
             Verdict::SendHeartbeat => {
                 if !self.phase.in_handshake() {
-                    let head = ctx.state.read(|s| s.sequence());
+                    let head = ctx.state.db_status().sequence();
                     self.send(&ReplMessage::Heartbeat { seq: head }, ctx.now);
                 } else {
                     self.liveness.on_sent(ctx.now);
                 }
-                self.flush()
+                // Also the retry of what a busy store postponed.
+                self.catch_up(ctx)
             }
             Verdict::PeerSilent => Err(Close::Silent),
             Verdict::AnswerOverdue => Err(Close::AnswerOverdue),
         }
     }
 
-    /// Writes what the socket takes.
+    /// Writes what the socket takes. The written part is dropped from the front of the buffer
+    /// only once it is at least half of it, so a large buffer is not moved on every write.
     pub fn flush(&mut self) -> Result<(), Close> {
-        let mut written = 0;
         let result = loop {
-            if written == self.outbuf.len() {
+            if self.out_pos == self.outbuf.len() {
                 break Ok(());
             }
-            match self.stream.write(&self.outbuf[written..]) {
+            match self.stream.write(&self.outbuf[self.out_pos..]) {
                 Ok(0) => break Err(Close::Io(io::ErrorKind::WriteZero.into())),
-                Ok(n) => written += n,
+                Ok(n) => self.out_pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => break Err(Close::Io(e)),
             }
         };
-        self.outbuf.drain(..written);
+        if self.out_pos == self.outbuf.len() {
+            self.outbuf.clear();
+            self.out_pos = 0;
+        } else if self.out_pos * 2 >= self.outbuf.len() {
+            self.outbuf.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
         result
+    }
+
+    /// Bytes sealed and not yet taken by the socket.
+    fn unsent(&self) -> usize {
+        self.outbuf.len() - self.out_pos
     }
 }
 
 /// Whether `host` is a registered host (on the allow-list or not).
 fn is_registered(ctx: &Ctx<'_>, host: &str) -> bool {
-    ctx.state
-        .read(|s| s.database().hosts.iter().any(|h| h.name == host))
+    ctx.state.policy().load().has_host(host)
 }

@@ -30,6 +30,12 @@ pub const CHANGES_PER_READ: usize = 1024;
 /// A link must finish its handshake (node key, then the master's proof) within 5 s of its
 /// accept: a replica needs two round trips; a connection that idles is closed.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Extra time a replica's ack of a snapshot may take, per MiB of snapshot, beyond the request
+/// timeout (1 s per MiB): the replica decodes, compiles and writes the whole database before
+/// it acknowledges (measured at several MiB per second; docs/BENCHMARKS.md, "Database
+/// scale"), while its heartbeats show it alive. So a 300 MiB snapshot of a million users may
+/// take five minutes to acknowledge, a 3 MiB one eight seconds.
+pub const SNAPSHOT_INSTALL_GRACE_PER_MIB: Duration = Duration::from_secs(1);
 /// Largest frame accepted before the handshake is done, bytes (512): the largest handshake
 /// frame is a ClientHello with 16 versions, 8 cipher codes and a 255-byte host (332 bytes);
 /// a sealed `LinkHello` is 54. So a peer that has proven nothing cannot make the master
@@ -68,6 +74,12 @@ pub struct LinkTable {
 }
 
 impl LinkTable {
+    /// Wakes the replication loop (a commit, an encoded snapshot); a failed wake only delays
+    /// the work to the next heartbeat tick.
+    fn wake(&self) {
+        let _ = self.waker.wake();
+    }
+
     /// Whether `host` has a link that is up and was heard from within `window`: a second
     /// process with the same replica name is then refused (docs/ADMIN.md, "Replicas").
     fn has_live_link(&self, host: &str, now: Instant, window: Duration) -> bool {
@@ -99,9 +111,16 @@ impl CommitListener for LinkTable {
 
 impl ReplicaLinks for LinkTable {
     fn links(&self) -> Vec<ReplicaLinkStatus> {
-        let (head, allowed) = self
+        // Lock-free (the published snapshot and sequence): `status` answers while a long
+        // write holds the store.
+        let head = self.state.db_status().sequence();
+        let allowed: Vec<String> = self
             .state
-            .read(|s| (s.sequence(), s.database().replicas.clone()));
+            .policy()
+            .load()
+            .replicas()
+            .map(String::from)
+            .collect();
         let records = self.records.lock();
         let now = Instant::now();
         let mut hosts: Vec<String> = allowed;
@@ -155,7 +174,7 @@ pub fn start(
     // A master that starts with replicas registered may be a former master coming back after
     // one of them was promoted: it takes writes only once a replica holding its epoch is on a
     // link. Replicas registered later, while it runs, need no such check.
-    if state.read(|s| !s.database().replicas.is_empty()) {
+    if state.policy().load().replicas().next().is_some() {
         state.gate_writes_until_confirmed(wait);
     }
     std::thread::Builder::new()

@@ -76,14 +76,13 @@ impl Reactor {
 
     /// The node keys of the hosts allowed to replicate.
     fn replica_keys(&self) -> NodeKeyMap {
-        self.state.read(|s| {
-            let db = s.database();
-            let keys = s.policy().node_keys();
-            db.replicas
-                .iter()
-                .filter_map(|h| keys.get(h).map(|k| (h.clone(), k.clone())))
-                .collect()
-        })
+        // The published snapshot (no store lock): the allow-list and its hosts' keys only.
+        let policy = self.state.policy().load_full();
+        let keys = policy.node_keys();
+        policy
+            .replicas()
+            .filter_map(|h| keys.get(h).map(|k| (h.to_string(), k.clone())))
+            .collect()
     }
 
     /// Runs forever, beating `heartbeat` once per turn (and waking for it when idle).
@@ -122,7 +121,7 @@ impl Reactor {
 
     fn ctx<'a>(
         state: &'a MasterState,
-        table: &'a LinkTable,
+        table: &'a Arc<LinkTable>,
         keys: &'a NodeKeyMap,
         master_key: &'a MasterSecretKey,
         rng: &'a mut StdRng,

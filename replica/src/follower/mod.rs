@@ -26,18 +26,31 @@ use crate::store::Store;
 use arc_swap::ArcSwap;
 use gatehouse_common::backoff::Backoff;
 use gatehouse_common::nodekeys::{NodeKey, NodeKeyStore};
-use gatehouse_common::policy::PolicySnapshot;
+use gatehouse_common::policy::{Database, PolicySnapshot};
 use gatehouse_common::repl::{Liveness, ReplMessage, SnapshotAssembler, Verdict};
 use link::{Incoming, Link, LinkError};
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// While batches stream in, the status file is rewritten at most this often (a change of
 /// link state is written at once): a busy link must not turn into a stream of file writes.
 pub const STATUS_WRITE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often the follower checks whether a snapshot install has finished while it keeps the
+/// link alive (50 ms): short next to the ack it then sends, long enough to cost nothing.
+const INSTALL_POLL: Duration = Duration::from_millis(50);
+
+/// What handling one message asks for next.
+enum Handled {
+    /// Send this answer (an ack), or nothing.
+    Answer(Option<ReplMessage>),
+    /// A complete snapshot: install it, then ack.
+    Install(Database, u64),
+}
 
 /// What the follower publishes into.
 pub struct Published {
@@ -175,6 +188,8 @@ impl Follower {
         self.set_phase(LinkState::Established, Some(master));
         let mut liveness = Liveness::new(timings, Instant::now());
         let mut snapshot = SnapshotAssembler::default();
+        // Messages that arrived while a snapshot was being installed, handled next in order.
+        let mut held: VecDeque<ReplMessage> = VecDeque::new();
         loop {
             let deadline = match self.status_dirty {
                 true => liveness
@@ -183,7 +198,10 @@ impl Follower {
                 false => liveness.next_deadline(),
             };
             let deadline = deadline.min(Instant::now() + poll);
-            let incoming = link.receive(deadline)?;
+            let incoming = match held.pop_front() {
+                Some(msg) => Incoming::Message(msg),
+                None => link.receive(deadline)?,
+            };
             if self.status_dirty && Instant::now() >= self.status_written + STATUS_WRITE_INTERVAL {
                 self.write_status();
             }
@@ -208,7 +226,15 @@ impl Follower {
                 Incoming::Message(msg) => {
                     liveness.on_heard(now);
                     self.status.lock().last_heard = Some(now);
-                    if let Some(ack) = self.on_message(msg, &mut snapshot)? {
+                    let answer = match self.on_message(msg, &mut snapshot)? {
+                        Handled::Answer(answer) => answer,
+                        Handled::Install(db, seq) => {
+                            let mut keep = |m| held.push_back(m);
+                            self.install_alive(&mut link, &mut liveness, db, seq, &mut keep)?;
+                            Some(self.ack())
+                        }
+                    };
+                    if let Some(ack) = answer {
                         link.send(&ack)?;
                         liveness.on_sent(Instant::now());
                         self.backoff.reset();
@@ -219,16 +245,25 @@ impl Follower {
                     }
                 }
             }
+            // A long stream (a snapshot's chunks) never gives a quiet moment: heartbeats are
+            // due by the clock, not only when a read times out.
+            if liveness.poll(Instant::now()) == Verdict::SendHeartbeat {
+                link.send(&ReplMessage::Heartbeat {
+                    seq: self.store.sequence(),
+                })?;
+                liveness.on_sent(Instant::now());
+            }
             self.send_reports(&mut link, &mut liveness)?;
         }
     }
 
-    /// Applies one message; returns the ack to send, if any.
+    /// Applies one message; returns the ack to send, if any, or a complete snapshot to
+    /// install.
     fn on_message(
         &mut self,
         msg: ReplMessage,
         snapshot: &mut SnapshotAssembler,
-    ) -> Result<Option<ReplMessage>, LinkError> {
+    ) -> Result<Handled, LinkError> {
         match msg {
             ReplMessage::Changes { head, changes } => {
                 let applied = self.store.sequence();
@@ -246,7 +281,7 @@ impl Follower {
                 // or an empty copy): now it is this epoch's.
                 self.adopt_epoch(self.link_epoch)?;
                 self.note_head(head);
-                Ok(Some(self.ack()))
+                Ok(Handled::Answer(Some(self.ack())))
             }
             ReplMessage::SnapshotChunk {
                 seq,
@@ -258,22 +293,13 @@ impl Follower {
                     .push(seq, index, last, &data)
                     .map_err(|e| LinkError::Protocol(e.to_string()))?
                 {
-                    None => Ok(None),
-                    Some((db, seq)) => {
-                        log::info!("installing a snapshot at sequence {seq}");
-                        self.store
-                            .install_snapshot(db, seq)
-                            .map_err(|e| LinkError::Store(e.to_string()))?;
-                        self.publish();
-                        self.status.lock().snapshots += 1;
-                        self.adopt_epoch(self.link_epoch)?;
-                        Ok(Some(self.ack()))
-                    }
+                    None => Ok(Handled::Answer(None)),
+                    Some((db, seq)) => Ok(Handled::Install(db, seq)),
                 }
             }
             ReplMessage::Heartbeat { seq } => {
                 self.note_head(seq);
-                Ok(None)
+                Ok(Handled::Answer(None))
             }
             ReplMessage::Refused { reason } => Err(LinkError::Refused(reason)),
             other => Err(LinkError::Protocol(format!("unexpected {}", other.name()))),
@@ -326,10 +352,71 @@ impl Follower {
         }
     }
 
+    /// Installs a snapshot on a worker thread while this one keeps the link alive: it sends
+    /// heartbeats when due and reads what the master sends (kept for after, in order), so a
+    /// long install of a large database is never taken for a dead replica. The master allows
+    /// the ack the snapshot's install grace (`SNAPSHOT_INSTALL_GRACE_PER_MIB`).
+    fn install_alive(
+        &mut self,
+        link: &mut Link,
+        liveness: &mut Liveness,
+        db: Database,
+        seq: u64,
+        hold: &mut dyn FnMut(ReplMessage),
+    ) -> Result<(), LinkError> {
+        log::info!("installing a snapshot at sequence {seq}");
+        let started = Instant::now();
+        let applied = self.store.sequence();
+        let store = &mut self.store;
+        let installed = std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("snapshot".into())
+                .spawn_scoped(scope, move || {
+                    store.install_snapshot(&db, seq, &mut |_| {})?;
+                    Ok::<_, crate::store::StoreError>(db.users.len())
+                })
+                .map_err(LinkError::Io)?;
+            while !worker.is_finished() {
+                let deadline = liveness.next_deadline().min(Instant::now() + INSTALL_POLL);
+                match link.receive(deadline)? {
+                    Incoming::Message(msg) => {
+                        liveness.on_heard(Instant::now());
+                        hold(msg);
+                    }
+                    Incoming::Tick => match liveness.poll(Instant::now()) {
+                        Verdict::SendHeartbeat => {
+                            link.send(&ReplMessage::Heartbeat { seq: applied })?;
+                            liveness.on_sent(Instant::now());
+                        }
+                        Verdict::PeerSilent => return Err(LinkError::Silent),
+                        Verdict::Quiet | Verdict::AnswerOverdue => {}
+                    },
+                }
+            }
+            worker
+                .join()
+                .map_err(|_| LinkError::Store("the snapshot install panicked".into()))
+        })?;
+        let users = installed.map_err(|e| LinkError::Store(e.to_string()))?;
+        // The snapshot's model and bytes are gone: give their memory back.
+        crate::store::return_free_memory();
+        log::info!(
+            "installed the snapshot at sequence {seq} ({users} users) in {:?}",
+            started.elapsed()
+        );
+        self.publish();
+        self.status.lock().snapshots += 1;
+        self.adopt_epoch(self.link_epoch)
+    }
+
     fn publish(&mut self) {
         let policy = self.store.policy();
-        self.published.keys.publish(policy.node_keys());
-        self.published.policy.store(policy);
+        // An unchanged database keeps the very snapshot readers hold (no store, no new
+        // pointer); the node keys likewise when no host changed (`NodeKeyStore::publish`).
+        if !Arc::ptr_eq(&self.published.policy.load(), &policy) {
+            self.published.keys.publish(policy.node_keys());
+            self.published.policy.store(policy);
+        }
         let mut status = self.status.lock();
         status.applied = self.store.sequence();
     }

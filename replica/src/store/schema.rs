@@ -149,6 +149,23 @@ pub(super) fn prepare(conn: &mut Connection, path: &str) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The highest `position` of any entity row (0 for an empty store).
+pub(super) fn max_position(conn: &Connection) -> rusqlite::Result<u64> {
+    let mut max = 0i64;
+    for table in [
+        "hosts",
+        "host_groups",
+        "users",
+        "user_classes",
+        "unix_groups",
+        "lockouts",
+    ] {
+        let sql = format!("SELECT COALESCE(MAX(position), 0) FROM {table}");
+        max = max.max(conn.query_row(&sql, [], |row| row.get(0))?);
+    }
+    Ok(u64::try_from(max).unwrap_or(0))
+}
+
 pub(super) fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
         row.get(0)

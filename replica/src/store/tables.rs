@@ -1,17 +1,32 @@
-//! The relational form of the database: reading every state table into a [`Database`], and
-//! rewriting the rows of the one entity a change touched.
+//! The relational form of the database: reading every state table into a [`Database`],
+//! rewriting the rows of the entities a change touched, and writing everything at once (an
+//! import, a replica's snapshot).
 //!
 //! Not pure: SQL on the connection or transaction given. Called by `Store` only. Order matters
 //! in the model (a user's routes and classes are tried in order), so every row has a
-//! `position`; new entities get the next position, so the stored order is the model's order.
+//! `position`: an entity's comes from the compiled snapshot (`PolicySnapshot::user` and
+//! friends), so a row is written without reading any other row, and a write costs the rows it
+//! writes. Every statement is prepared once per connection (`prepare_cached`).
 
-use gatehouse_common::policy::{Change, Database, Host, HostGroup, Route, RouteTarget, User};
-use gatehouse_common::policy::{Lockout, PasswordRecord, UnixAccount, UnixGroup, UserClass};
+use gatehouse_common::policy::NameHasher;
+use gatehouse_common::policy::{
+    Change, Database, Host, HostGroup, Lockout, PasswordRecord, PolicySnapshot, Route, RouteTarget,
+    UnixAccount, UnixGroup, User, UserClass,
+};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+/// Statements a connection keeps prepared: every one this module and the store use (about
+/// 40), with room to spare; SQLite's own default of 16 would re-prepare in a loop.
+pub(super) const STATEMENT_CACHE: usize = 64;
+
+/// Rows between two progress reports of a bulk write (64 Ki): a report every fraction of a
+/// second at the rate SQLite inserts here.
+const PROGRESS_EVERY: u64 = 64 * 1024;
 
 /// What a change touched, so only those rows are rewritten.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum Touched {
     Host(String),
     Group(String),
@@ -66,33 +81,34 @@ pub(super) fn touched(change: &Change) -> Touched {
 }
 
 /// Makes the rows of `what` match `db` (the database after the change).
-pub(super) fn write(conn: &Connection, db: &Database, what: &Touched) -> rusqlite::Result<()> {
+pub(super) fn write(
+    conn: &Connection,
+    db: &PolicySnapshot,
+    what: &Touched,
+) -> rusqlite::Result<()> {
     match what {
-        Touched::Host(name) => write_host(conn, name, db.hosts.iter().find(|h| &h.name == name)),
-        Touched::Group(name) => {
-            write_group(conn, name, db.host_groups.iter().find(|g| &g.name == name))
-        }
-        Touched::User(name) => write_user(conn, name, db.users.iter().find(|u| &u.name == name)),
-        Touched::Class(name) => {
-            write_class(conn, name, db.user_classes.iter().find(|c| &c.name == name))
-        }
-        Touched::UnixGroup(name) => {
-            write_unix_group(conn, name, db.unix_groups.iter().find(|g| &g.name == name))
-        }
-        Touched::Lockout(user) => {
-            write_lockout(conn, user, db.lockouts.iter().find(|l| &l.user == user))
-        }
+        Touched::Host(name) => write_host(conn, name, db.host(name).as_ref()),
+        Touched::Group(name) => write_group(conn, name, db.host_group(name).as_ref()),
+        Touched::User(name) => write_user(conn, name, db.user(name).as_ref()),
+        Touched::Class(name) => write_class(conn, name, db.class(name).as_ref()),
+        Touched::UnixGroup(name) => write_unix_group(conn, name, db.unix_group(name).as_ref()),
+        Touched::Lockout(user) => write_lockout(conn, user, db.lockout(user).as_ref()),
         Touched::Password(name) => {
-            write_user(conn, name, db.users.iter().find(|u| &u.name == name))?;
-            let record = db.password_records.iter().find(|r| &r.user == name);
-            write_password_record(conn, name, record)
+            write_user(conn, name, db.user(name).as_ref())?;
+            write_password_record(conn, name, db.password_record(name).as_ref())
         }
-        Touched::Replicas => write_replicas(conn, &db.replicas),
-        Touched::All => write_all(conn, db),
+        Touched::Replicas => write_replicas(conn, db.replicas()),
+        Touched::All => write_all(conn, db, &mut |_| {}),
     }
 }
 
-fn write_all(conn: &Connection, db: &Database) -> rusqlite::Result<()> {
+/// Replaces every state table's rows with `db`'s, reporting rows written now and then.
+/// Called inside one transaction, so a bulk write is one commit (one fsync).
+pub(super) fn write_all(
+    conn: &Connection,
+    db: &PolicySnapshot,
+    progress: &mut dyn FnMut(u64),
+) -> rusqlite::Result<()> {
     conn.execute_batch(
         "DELETE FROM host_groups; DELETE FROM hosts; DELETE FROM host_addresses;
          DELETE FROM host_group_members; DELETE FROM users; DELETE FROM user_classes;
@@ -100,44 +116,81 @@ fn write_all(conn: &Connection, db: &Database) -> rusqlite::Result<()> {
          DELETE FROM unix_groups; DELETE FROM unix_group_members; DELETE FROM lockouts;
          DELETE FROM password_records;",
     )?;
-    for group in &db.host_groups {
-        write_group(conn, &group.name, Some(group))?;
+    let mut rows = 0u64;
+    let mut count = |n: u64| {
+        let before = rows / PROGRESS_EVERY;
+        rows += n;
+        if rows / PROGRESS_EVERY != before {
+            progress(rows);
+        }
+    };
+    for (position, group) in db.host_groups_in_order() {
+        insert_group(conn, position, &group)?;
+        count(1);
     }
-    for host in &db.hosts {
-        write_host(conn, &host.name, Some(host))?;
+    for (position, host) in db.hosts_in_order() {
+        insert_host(conn, position, &host)?;
+        count(1 + (host.addresses.len() + host.groups.len()) as u64);
     }
-    for class in &db.user_classes {
-        write_class(conn, &class.name, Some(class))?;
+    for (position, class) in db.classes_in_order() {
+        insert_class(conn, position, &class)?;
+        count(1 + class.routes.len() as u64);
     }
-    for user in &db.users {
-        write_user(conn, &user.name, Some(user))?;
+    for (position, user) in db.users_in_order() {
+        insert_user(conn, position, &user)?;
+        count(1 + (user.classes.len() + user.routes.len()) as u64);
     }
-    for group in &db.unix_groups {
-        write_unix_group(conn, &group.name, Some(group))?;
+    for (position, group) in db.unix_groups_in_order() {
+        insert_unix_group(conn, position, &group)?;
+        count(1 + group.members.len() as u64);
     }
-    for lockout in &db.lockouts {
-        write_lockout(conn, &lockout.user, Some(lockout))?;
+    for (position, lockout) in db.lockouts_in_order() {
+        insert_lockout(conn, position, &lockout)?;
+        count(1);
     }
-    for record in &db.password_records {
-        write_password_record(conn, &record.user, Some(record))?;
+    for (position, record) in db.password_records_in_order() {
+        insert_password_record(conn, position, &record)?;
+        count(1);
     }
-    write_replicas(conn, &db.replicas)
+    write_replicas(conn, db.replicas())?;
+    progress(rows);
+    Ok(())
 }
 
-/// Rewrites a list of child rows (`table(key_col, position, value_col)`) for one parent.
-fn write_list(
+/// Rows [`write_all`] writes for `db`.
+pub(super) fn row_count(db: &PolicySnapshot) -> u64 {
+    db.stored_rows()
+}
+
+/// Runs a cached statement once.
+fn run(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute(args).map(|_| ())
+}
+
+/// The child tables: (table, parent column, value column).
+const HOST_ADDRESSES: (&str, &str, &str) = ("host_addresses", "host", "address");
+const HOST_GROUPS: (&str, &str, &str) = ("host_group_members", "host", "grp");
+const USER_CLASSES: (&str, &str, &str) = ("user_class_members", "user", "class");
+const UNIX_MEMBERS: (&str, &str, &str) = ("unix_group_members", "grp", "user");
+
+/// Deletes one parent's rows of a child table.
+fn delete_list(conn: &Connection, table: (&str, &str, &str), key: &str) -> rusqlite::Result<()> {
+    let (table, key_col, _) = table;
+    run(
+        conn,
+        &format!("DELETE FROM {table} WHERE {key_col} = ?1"),
+        [key],
+    )
+}
+
+/// Inserts one parent's list into a child table (`table(key_col, position, value_col)`).
+fn insert_list(
     conn: &Connection,
-    table: &str,
+    table: (&str, &str, &str),
     key: &str,
     values: &[String],
 ) -> rusqlite::Result<()> {
-    let (key_col, value_col) = match table {
-        "host_addresses" => ("host", "address"),
-        "host_group_members" => ("host", "grp"),
-        "unix_group_members" => ("grp", "user"),
-        _ => ("user", "class"),
-    };
-    conn.execute(&format!("DELETE FROM {table} WHERE {key_col} = ?1"), [key])?;
+    let (table, key_col, value_col) = table;
     let mut insert = conn.prepare_cached(&format!(
         "INSERT INTO {table} ({key_col}, position, {value_col}) VALUES (?1, ?2, ?3)"
     ))?;
@@ -147,16 +200,12 @@ fn write_list(
     Ok(())
 }
 
-fn write_routes(
+fn insert_routes(
     conn: &Connection,
     kind: &str,
     owner: &str,
     routes: &[Route],
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "DELETE FROM routes WHERE owner_kind = ?1 AND owner = ?2",
-        [kind, owner],
-    )?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO routes (owner_kind, owner, position, rule, time_window, expires)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -167,164 +216,229 @@ fn write_routes(
     Ok(())
 }
 
-fn write_host(conn: &Connection, name: &str, host: Option<&Host>) -> rusqlite::Result<()> {
-    let Some(host) = host else {
-        conn.execute("DELETE FROM hosts WHERE name = ?1", [name])?;
-        write_list(conn, "host_addresses", name, &[])?;
-        return write_list(conn, "host_group_members", name, &[]);
-    };
-    conn.execute(
-        "INSERT INTO hosts (name, node_key, may_ask_for_others, position)
-         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), -1) + 1 FROM hosts))
-         ON CONFLICT (name) DO UPDATE
-         SET node_key = excluded.node_key, may_ask_for_others = excluded.may_ask_for_others",
-        params![name, host.node_key, host.may_ask_for_others],
+fn rewrite_routes(
+    conn: &Connection,
+    kind: &str,
+    owner: &str,
+    routes: &[Route],
+) -> rusqlite::Result<()> {
+    run(
+        conn,
+        "DELETE FROM routes WHERE owner_kind = ?1 AND owner = ?2",
+        [kind, owner],
     )?;
-    write_list(conn, "host_addresses", name, &host.addresses)?;
-    write_list(conn, "host_group_members", name, &host.groups)
+    insert_routes(conn, kind, owner, routes)
 }
 
-fn write_group(conn: &Connection, name: &str, group: Option<&HostGroup>) -> rusqlite::Result<()> {
-    let Some(group) = group else {
-        return conn
-            .execute("DELETE FROM host_groups WHERE name = ?1", [name])
-            .map(|_| ());
-    };
-    conn.execute(
-        "INSERT INTO host_groups (name, description, position)
-         VALUES (?1, ?2, (SELECT COALESCE(MAX(position), -1) + 1 FROM host_groups))
-         ON CONFLICT (name) DO UPDATE SET description = excluded.description",
-        params![name, group.description],
+const UPSERT_HOST: &str = "INSERT INTO hosts (name, node_key, may_ask_for_others, position)
+     VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (name) DO UPDATE
+     SET node_key = excluded.node_key, may_ask_for_others = excluded.may_ask_for_others";
+
+fn insert_host(conn: &Connection, position: u64, host: &Host) -> rusqlite::Result<()> {
+    let args = params![
+        host.name,
+        host.node_key,
+        host.may_ask_for_others,
+        position as i64
+    ];
+    run(conn, UPSERT_HOST, args)?;
+    insert_list(conn, HOST_ADDRESSES, &host.name, &host.addresses)?;
+    insert_list(conn, HOST_GROUPS, &host.name, &host.groups)
+}
+
+fn write_host(conn: &Connection, name: &str, host: Option<&(u64, Host)>) -> rusqlite::Result<()> {
+    delete_list(conn, HOST_ADDRESSES, name)?;
+    delete_list(conn, HOST_GROUPS, name)?;
+    match host {
+        None => run(conn, "DELETE FROM hosts WHERE name = ?1", [name]),
+        Some((position, host)) => insert_host(conn, *position, host),
+    }
+}
+
+const UPSERT_GROUP: &str = "INSERT INTO host_groups (name, description, position)
+     VALUES (?1, ?2, ?3)
+     ON CONFLICT (name) DO UPDATE SET description = excluded.description";
+
+fn insert_group(conn: &Connection, position: u64, group: &HostGroup) -> rusqlite::Result<()> {
+    run(
+        conn,
+        UPSERT_GROUP,
+        params![group.name, group.description, position as i64],
     )
-    .map(|_| ())
 }
 
-fn write_user(conn: &Connection, name: &str, user: Option<&User>) -> rusqlite::Result<()> {
-    let Some(user) = user else {
-        conn.execute("DELETE FROM users WHERE name = ?1", [name])?;
-        // A removed user's lockout and password record go with it (`Change::RemoveUser`).
-        write_lockout(conn, name, None)?;
-        write_password_record(conn, name, None)?;
-        write_list(conn, "user_class_members", name, &[])?;
-        return write_routes(conn, "user", name, &[]);
-    };
+fn write_group(
+    conn: &Connection,
+    name: &str,
+    group: Option<&(u64, HostGroup)>,
+) -> rusqlite::Result<()> {
+    match group {
+        None => run(conn, "DELETE FROM host_groups WHERE name = ?1", [name]),
+        Some((position, group)) => insert_group(conn, *position, group),
+    }
+}
+
+const UPSERT_USER: &str =
+    "INSERT INTO users (name, password_hash, locked, position, uid, gid, gecos, home, shell)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT (name) DO UPDATE
+     SET password_hash = excluded.password_hash, locked = excluded.locked,
+         uid = excluded.uid, gid = excluded.gid, gecos = excluded.gecos,
+         home = excluded.home, shell = excluded.shell";
+
+fn insert_user(conn: &Connection, position: u64, user: &User) -> rusqlite::Result<()> {
     let unix = user.unix.as_ref();
-    conn.execute(
-        "INSERT INTO users (name, password_hash, locked, position, uid, gid, gecos, home, shell)
-         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), -1) + 1 FROM users),
-                 ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (name) DO UPDATE
-         SET password_hash = excluded.password_hash, locked = excluded.locked,
-             uid = excluded.uid, gid = excluded.gid, gecos = excluded.gecos,
-             home = excluded.home, shell = excluded.shell",
-        params![
-            name,
-            user.password_hash,
-            user.locked,
-            unix.map(|u| u.uid),
-            unix.map(|u| u.gid),
-            unix.map(|u| &u.gecos),
-            unix.map(|u| &u.home),
-            unix.map(|u| &u.shell)
-        ],
-    )?;
-    write_list(conn, "user_class_members", name, &user.classes)?;
-    write_routes(conn, "user", name, &user.routes)
+    let args = params![
+        user.name,
+        user.password_hash,
+        user.locked,
+        position as i64,
+        unix.map(|u| u.uid),
+        unix.map(|u| u.gid),
+        unix.map(|u| &u.gecos),
+        unix.map(|u| &u.home),
+        unix.map(|u| &u.shell)
+    ];
+    run(conn, UPSERT_USER, args)?;
+    insert_list(conn, USER_CLASSES, &user.name, &user.classes)?;
+    insert_routes(conn, "user", &user.name, &user.routes)
 }
 
-fn write_class(conn: &Connection, name: &str, class: Option<&UserClass>) -> rusqlite::Result<()> {
-    let routes = match class {
-        Some(class) => {
-            conn.execute(
-                "INSERT INTO user_classes (name, position)
-                 VALUES (?1, (SELECT COALESCE(MAX(position), -1) + 1 FROM user_classes))
-                 ON CONFLICT (name) DO NOTHING",
-                [name],
-            )?;
-            class.routes.as_slice()
-        }
+fn write_user(conn: &Connection, name: &str, user: Option<&(u64, User)>) -> rusqlite::Result<()> {
+    delete_list(conn, USER_CLASSES, name)?;
+    rewrite_routes(conn, "user", name, &[])?;
+    match user {
         None => {
-            conn.execute("DELETE FROM user_classes WHERE name = ?1", [name])?;
-            &[]
+            run(conn, "DELETE FROM users WHERE name = ?1", [name])?;
+            // A removed user's lockout and password record go with it (`Change::RemoveUser`).
+            write_lockout(conn, name, None)?;
+            write_password_record(conn, name, None)
         }
-    };
-    write_routes(conn, "class", name, routes)
+        Some((position, user)) => insert_user(conn, *position, user),
+    }
+}
+
+const UPSERT_CLASS: &str = "INSERT INTO user_classes (name, position) VALUES (?1, ?2)
+     ON CONFLICT (name) DO NOTHING";
+
+fn insert_class(conn: &Connection, position: u64, class: &UserClass) -> rusqlite::Result<()> {
+    run(conn, UPSERT_CLASS, params![class.name, position as i64])?;
+    insert_routes(conn, "class", &class.name, &class.routes)
+}
+
+fn write_class(
+    conn: &Connection,
+    name: &str,
+    class: Option<&(u64, UserClass)>,
+) -> rusqlite::Result<()> {
+    rewrite_routes(conn, "class", name, &[])?;
+    match class {
+        None => run(conn, "DELETE FROM user_classes WHERE name = ?1", [name]),
+        Some((position, class)) => insert_class(conn, *position, class),
+    }
+}
+
+const UPSERT_UNIX_GROUP: &str = "INSERT INTO unix_groups (name, gid, position) VALUES (?1, ?2, ?3)
+     ON CONFLICT (name) DO UPDATE SET gid = excluded.gid";
+
+fn insert_unix_group(conn: &Connection, position: u64, group: &UnixGroup) -> rusqlite::Result<()> {
+    run(
+        conn,
+        UPSERT_UNIX_GROUP,
+        params![group.name, group.gid, position as i64],
+    )?;
+    insert_list(conn, UNIX_MEMBERS, &group.name, &group.members)
 }
 
 fn write_unix_group(
     conn: &Connection,
     name: &str,
-    group: Option<&UnixGroup>,
+    group: Option<&(u64, UnixGroup)>,
 ) -> rusqlite::Result<()> {
-    let Some(group) = group else {
-        conn.execute("DELETE FROM unix_groups WHERE name = ?1", [name])?;
-        return write_list(conn, "unix_group_members", name, &[]);
-    };
-    conn.execute(
-        "INSERT INTO unix_groups (name, gid, position)
-         VALUES (?1, ?2, (SELECT COALESCE(MAX(position), -1) + 1 FROM unix_groups))
-         ON CONFLICT (name) DO UPDATE SET gid = excluded.gid",
-        params![name, group.gid],
-    )?;
-    write_list(conn, "unix_group_members", name, &group.members)
+    delete_list(conn, UNIX_MEMBERS, name)?;
+    match group {
+        None => run(conn, "DELETE FROM unix_groups WHERE name = ?1", [name]),
+        Some((position, group)) => insert_unix_group(conn, *position, group),
+    }
 }
 
-fn write_lockout(conn: &Connection, user: &str, lockout: Option<&Lockout>) -> rusqlite::Result<()> {
-    let Some(lockout) = lockout else {
-        return conn
-            .execute("DELETE FROM lockouts WHERE user = ?1", [user])
-            .map(|_| ());
-    };
-    conn.execute(
-        "INSERT INTO lockouts (user, until, position)
-         VALUES (?1, ?2, (SELECT COALESCE(MAX(position), -1) + 1 FROM lockouts))
-         ON CONFLICT (user) DO UPDATE SET until = excluded.until",
-        params![user, lockout.until],
+const UPSERT_LOCKOUT: &str = "INSERT INTO lockouts (user, until, position) VALUES (?1, ?2, ?3)
+     ON CONFLICT (user) DO UPDATE SET until = excluded.until";
+
+fn insert_lockout(conn: &Connection, position: u64, lockout: &Lockout) -> rusqlite::Result<()> {
+    run(
+        conn,
+        UPSERT_LOCKOUT,
+        params![lockout.user, lockout.until, position as i64],
     )
-    .map(|_| ())
+}
+
+fn write_lockout(
+    conn: &Connection,
+    user: &str,
+    lockout: Option<&(u64, Lockout)>,
+) -> rusqlite::Result<()> {
+    match lockout {
+        None => run(conn, "DELETE FROM lockouts WHERE user = ?1", [user]),
+        Some((position, lockout)) => insert_lockout(conn, *position, lockout),
+    }
+}
+
+const UPSERT_PASSWORD_RECORD: &str =
+    "INSERT INTO password_records (user, set_at, expires, warn_from, history, position)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (user) DO UPDATE SET set_at = excluded.set_at,
+         expires = excluded.expires, warn_from = excluded.warn_from,
+         history = excluded.history";
+
+fn insert_password_record(
+    conn: &Connection,
+    position: u64,
+    record: &PasswordRecord,
+) -> rusqlite::Result<()> {
+    let args = params![
+        record.user,
+        record.set_at,
+        record.expires,
+        record.warn_from,
+        record.history.join("\n"),
+        position as i64
+    ];
+    run(conn, UPSERT_PASSWORD_RECORD, args)
 }
 
 fn write_password_record(
     conn: &Connection,
     user: &str,
-    record: Option<&PasswordRecord>,
+    record: Option<&(u64, PasswordRecord)>,
 ) -> rusqlite::Result<()> {
-    let Some(record) = record else {
-        return conn
-            .execute("DELETE FROM password_records WHERE user = ?1", [user])
-            .map(|_| ());
-    };
-    conn.execute(
-        "INSERT INTO password_records (user, set_at, expires, warn_from, history, position)
-         VALUES (?1, ?2, ?3, ?4, ?5,
-                 (SELECT COALESCE(MAX(position), -1) + 1 FROM password_records))
-         ON CONFLICT (user) DO UPDATE SET set_at = excluded.set_at,
-             expires = excluded.expires, warn_from = excluded.warn_from,
-             history = excluded.history",
-        params![
-            user,
-            record.set_at,
-            record.expires,
-            record.warn_from,
-            record.history.join("\n")
-        ],
-    )
-    .map(|_| ())
+    match record {
+        None => run(conn, "DELETE FROM password_records WHERE user = ?1", [user]),
+        Some((position, record)) => insert_password_record(conn, *position, record),
+    }
 }
 
-fn write_replicas(conn: &Connection, replicas: &[String]) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM replicas", [])?;
+fn write_replicas<'a>(
+    conn: &Connection,
+    replicas: impl Iterator<Item = &'a str>,
+) -> rusqlite::Result<()> {
+    run(conn, "DELETE FROM replicas", [])?;
     let mut insert =
         conn.prepare_cached("INSERT INTO replicas (host, position) VALUES (?1, ?2)")?;
-    for (i, host) in replicas.iter().enumerate() {
+    for (i, host) in replicas.enumerate() {
         insert.execute(params![host, i as i64])?;
     }
     Ok(())
 }
 
+/// Parent name → its list, hashed like the policy's name maps (FNV: the names are the
+/// database's own, read at start-up, where SipHash was a visible part of the time).
+type Lists = HashMap<String, Vec<String>, BuildHasherDefault<NameHasher>>;
+
 /// Reads `SELECT key, value FROM ... ORDER BY key, position` into key → values in order.
-fn read_lists(conn: &Connection, sql: &str) -> rusqlite::Result<HashMap<String, Vec<String>>> {
-    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+fn read_lists(conn: &Connection, sql: &str) -> rusqlite::Result<Lists> {
+    let mut map = Lists::default();
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
@@ -347,7 +461,8 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<Database> {
         conn,
         "SELECT user, class FROM user_class_members ORDER BY user, position",
     )?;
-    let mut routes: HashMap<(String, String), Vec<Route>> = HashMap::new();
+    let mut routes: HashMap<(String, String), Vec<Route>, BuildHasherDefault<NameHasher>> =
+        HashMap::default();
     {
         let mut stmt = conn.prepare(
             "SELECT owner_kind, owner, rule, time_window, expires FROM routes
