@@ -169,6 +169,31 @@ impl AuthFailure {
     }
 }
 
+/// The age of a password that was just verified (shadow(5)'s expiry and warning period), as
+/// a server tells the agent after a *correct* password only (docs/SECURITY.md, "Password
+/// age"): a wrong password gets the one `AuthFail` whatever the account's age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PasswordAging {
+    /// The password has expired: the user must change it before the login goes on (PAM
+    /// `account` answers PAM_NEW_AUTHTOK_REQD).
+    Expired,
+    /// The password expires in `days` days (rounded up: 1 means within the next 24 hours).
+    ExpiresIn { days: u16 },
+}
+
+impl PasswordAging {
+    /// What the user is told, for PAM's messages and the agent's CLI.
+    pub fn message(self) -> String {
+        match self {
+            PasswordAging::Expired => {
+                "Your password has expired; you must change it now.".to_string()
+            }
+            PasswordAging::ExpiresIn { days: 1 } => "Your password expires within a day.".into(),
+            PasswordAging::ExpiresIn { days } => format!("Your password expires in {days} days."),
+        }
+    }
+}
+
 /// Why the server is ending a healthy connection (sent sealed, then the server closes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GoodbyeReason {

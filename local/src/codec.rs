@@ -9,6 +9,7 @@
 
 use super::{LocalErrorKind, LocalRequest, LocalResponse, StatusReport, VERSION};
 use gatehouse_common::types::{DenyReason, Method};
+use gatehouse_common::wire::aging::{put_aging, read_aging};
 use gatehouse_common::wire::identity::{
     put_gids, put_group, put_lookup, put_passwd, read_gids, read_group, read_lookup, read_passwd,
 };
@@ -52,6 +53,7 @@ const ANS_GROUPS: u8 = 8;
 const ANS_NOT_FOUND: u8 = 9;
 const ANS_STATUS: u8 = 10;
 const ANS_PASSWORD_CHANGE: u8 = 11;
+const ANS_AUTH_OK_AGING: u8 = 12;
 
 /// Why bytes are not a valid local message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -195,6 +197,11 @@ fn put_response(body: &mut Vec<u8>, response: &LocalResponse) -> Result<(), Code
             body.push(ANS_AUTH_FAIL);
             put_text(body, server);
         }
+        LocalResponse::AuthOkAging { aging, server } => {
+            body.push(ANS_AUTH_OK_AGING);
+            put_aging(body, *aging);
+            put_text(body, server);
+        }
         LocalResponse::Error { kind, message } => {
             body.extend_from_slice(&[ANS_ERROR, kind.code()]);
             put_text(body, message);
@@ -252,6 +259,10 @@ pub fn decode_response(body: &[u8]) -> Result<LocalResponse, CodecError> {
             server: r.string("server", MAX_TEXT_LEN)?,
         },
         ANS_AUTH_FAIL => LocalResponse::AuthFail {
+            server: r.string("server", MAX_TEXT_LEN)?,
+        },
+        ANS_AUTH_OK_AGING => LocalResponse::AuthOkAging {
+            aging: read_aging(&mut r)?,
             server: r.string("server", MAX_TEXT_LEN)?,
         },
         ANS_ERROR => {

@@ -2,7 +2,7 @@
 //! decode or fail with a typed error, never a panic; every message round-trips.
 
 use super::*;
-use crate::{ChangeOutcome, GroupEntry, Lookup, PasswdEntry};
+use crate::{ChangeOutcome, GroupEntry, Lookup, PasswdEntry, PasswordAging};
 use proptest::prelude::*;
 
 fn hex(s: &str) -> Vec<u8> {
@@ -88,6 +88,20 @@ fn worked_examples_of_answers() {
         (
             LocalResponse::AuthFail { server: "s".into() },
             "00000005 01 04 0001 73",
+        ),
+        (
+            LocalResponse::AuthOkAging {
+                aging: PasswordAging::Expired,
+                server: "s".into(),
+            },
+            "00000006 01 0c 01 0001 73",
+        ),
+        (
+            LocalResponse::AuthOkAging {
+                aging: PasswordAging::ExpiresIn { days: 3 },
+                server: "s".into(),
+            },
+            "00000008 01 0c 02 0003 0001 73",
         ),
         (
             LocalResponse::error(LocalErrorKind::NoServerReachable, "x"),

@@ -20,6 +20,7 @@ mod status;
 pub use gatehouse_common::identity::{GroupEntry, Lookup, PasswdEntry};
 pub use status::{ConnectionReport, OfflineReport, ProbeSummary, ServerReport, StatusReport};
 
+pub use gatehouse_common::types::PasswordAging;
 pub use gatehouse_common::wire::ChangeOutcome;
 
 use gatehouse_common::types::{DenyReason, Method};
@@ -118,6 +119,12 @@ pub enum LocalResponse {
     },
     /// Password verified.
     AuthOk {
+        server: String,
+    },
+    /// Password verified, and it has expired or expires soon (told only after a correct
+    /// password): PAM's `account` step then asks for a change, or warns.
+    AuthOkAging {
+        aging: PasswordAging,
         server: String,
     },
     /// Password not verified. One answer whatever the reason (the servers give none; their

@@ -10,6 +10,7 @@
 //! - [`lockout`]: the central lockout against password guessing.
 //! - [`metrics`]: the replicas' links as metrics.
 //! - [`passwords`]: the rules a new password must meet.
+//! - [`set_password`]: the one path that sets a password (rules, history, age).
 //! - [`self_service`]: a user's own password change (PAM chauthtok through an agent).
 
 pub mod admin;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod replication;
 pub mod self_service;
+pub mod set_password;
 pub mod state;
 /// The durable store lives with the replica crate, which both the master and replicas use.
 pub use gatehouse_replica::store;

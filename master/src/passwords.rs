@@ -8,14 +8,22 @@
 //!     min_classes: 1,            // of lower case, upper case, digits, other
 //!     dictionary: true,          // refuse words of dictionary_file
 //!     dictionary_file: Some("/usr/share/dict/words"),
-//!     classes: { "admins": (min_length: 16, min_classes: 3) },  // unset: the values above
+//!     max_age_days: 0,           // 0: passwords never expire
+//!     warn_days: 7,              // warn this many days before the expiry
+//!     history: 5,                // not one of the last 5 passwords (0: off, at most 24)
+//!     classes: { "admins": (min_length: 16, min_classes: 3, max_age_days: 90) },
 //! )
 //! ```
+//!
+//! A password's age is resolved to times when it is set (see `policy::aging`): a changed
+//! `max_age_days` or `warn_days` applies to each user at their next password change
+//! (`gatehouse-admin user expire` forces one now).
 //!
 //! Only the master sets passwords, so only its config has this section. The checks are the
 //! pure `policy::password_rules`; this reads the file and picks a user's rules.
 
 use gatehouse_common::config::ConfigError;
+use gatehouse_common::policy::aging::MAX_AGE_DAYS;
 use gatehouse_common::policy::password_rules::{self, PasswordRules, RuleBroken};
 use gatehouse_common::policy::Database;
 use serde::Deserialize;
@@ -36,6 +44,12 @@ pub struct PasswordPolicyFile {
     min_classes: Option<u8>,
     #[serde(default)]
     dictionary: Option<bool>,
+    #[serde(default)]
+    max_age_days: Option<u32>,
+    #[serde(default)]
+    warn_days: Option<u32>,
+    #[serde(default)]
+    history: Option<u8>,
     /// One word a line (relative to the config file); only in the section, not in a class.
     #[serde(default)]
     dictionary_file: Option<PathBuf>,
@@ -61,7 +75,26 @@ fn rules(
         min_length: f.min_length.unwrap_or(base.min_length),
         min_classes: f.min_classes.unwrap_or(base.min_classes),
         dictionary: f.dictionary.unwrap_or(base.dictionary),
+        max_age_days: f.max_age_days.unwrap_or(base.max_age_days),
+        warn_days: f.warn_days.unwrap_or(base.warn_days),
+        history: f.history.unwrap_or(base.history),
     };
+    let invalid =
+        |name: &str, why: String| Err(ConfigError::invalid(file, &format!("{field}.{name}"), why));
+    for (name, days) in [
+        ("max_age_days", rules.max_age_days),
+        ("warn_days", rules.warn_days),
+    ] {
+        if days > MAX_AGE_DAYS {
+            return invalid(name, format!("must be 0..={MAX_AGE_DAYS} days"));
+        }
+    }
+    if usize::from(rules.history) > password_rules::MAX_HISTORY {
+        return invalid(
+            "history",
+            format!("must be 0..={}", password_rules::MAX_HISTORY),
+        );
+    }
     if !(1..=password_rules::MAX_LENGTH).contains(&rules.min_length) {
         return Err(ConfigError::invalid(
             file,
@@ -94,7 +127,8 @@ impl PasswordPolicy {
                 return Err(ConfigError::invalid(
                     file,
                     &field,
-                    "a class sets min_length, min_classes and dictionary only",
+                    "a class sets min_length, min_classes, dictionary, max_age_days, warn_days \
+                     and history only",
                 ));
             }
             classes.insert(class.clone(), rules(c, &default, file, &field)?);
@@ -174,6 +208,22 @@ mod tests {
         assert_eq!((carol.min_length, carol.min_classes), (14, 1));
         assert!(policy.check(&db, "bob", "tenletters").is_ok());
         assert!(policy.check(&db, "carol", "tenletters").is_err());
+        let aged = parse(r#"(max_age_days: 90, history: 3, classes: {"ops": (warn_days: 14)})"#);
+        let aged = PasswordPolicy::from_file(&aged, Path::new("m.ron"), Path::new(".")).unwrap();
+        let (bob, carol) = (aged.rules_for(&db, "bob"), aged.rules_for(&db, "carol"));
+        assert_eq!((bob.max_age_days, bob.warn_days, bob.history), (90, 7, 3));
+        assert_eq!(
+            (carol.max_age_days, carol.warn_days, carol.history),
+            (90, 14, 3)
+        );
+        for bad in [
+            "(history: 25)",
+            "(max_age_days: 36501)",
+            r#"(classes: {"a": (warn_days: 99999)})"#,
+        ] {
+            let err = PasswordPolicy::from_file(&parse(bad), Path::new("m.ron"), Path::new("."));
+            assert!(err.is_err(), "{bad}");
+        }
         let nested = parse(r#"(classes: {"a": (classes: {"b": ()})})"#);
         assert!(PasswordPolicy::from_file(&nested, Path::new("m.ron"), Path::new(".")).is_err());
     }

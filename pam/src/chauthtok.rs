@@ -109,10 +109,13 @@ fn prelim(pam: &mut impl PamHandle, agent: &impl Agent, user: &str) -> i32 {
         host: String::new(),
     };
     match agent.ask(&request) {
-        Ok(LocalResponse::AuthOk { .. }) => match pam.set_old_authtok(&old) {
-            Ok(()) => PAM_SUCCESS,
-            Err(code) => code,
-        },
+        // An expired (or soon expiring) password is right, and is why passwd runs: accepted.
+        Ok(LocalResponse::AuthOk { .. } | LocalResponse::AuthOkAging { .. }) => {
+            match pam.set_old_authtok(&old) {
+                Ok(()) => PAM_SUCCESS,
+                Err(code) => code,
+            }
+        }
         Ok(LocalResponse::AuthFail { .. }) => {
             pam.message(true, WRONG_CURRENT);
             PAM_AUTH_ERR

@@ -68,6 +68,29 @@ fn prelim_asks_and_checks_the_current_password_then_update_asks_the_new_one_twic
 }
 
 #[test]
+fn an_expired_current_password_is_accepted_for_the_change_it_calls_for() {
+    let expired = Ok(LocalResponse::AuthOkAging {
+        aging: PasswordAging::Expired,
+        server: server(),
+    });
+    let agent = gatehouse(expired, changed(ChangeOutcome::Changed));
+    let opts = options(&[]);
+    let mut pam = FakePam::service("sshd").types(&["old pw", "new pw", "new pw"]);
+    assert_eq!(
+        chauthtok(&mut pam, &agent, &opts, PAM_PRELIM_CHECK),
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        chauthtok(&mut pam, &agent, &opts, PAM_UPDATE_AUTHTOK),
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        agent.asked.borrow().last(),
+        Some(&change_of("old pw", "new pw"))
+    );
+}
+
+#[test]
 fn a_wrong_current_password_stops_the_change_before_new_ones_are_typed() {
     let agent = gatehouse(auth_fail(), changed(ChangeOutcome::Changed));
     let mut pam = FakePam::service("passwd").types(&["wrong"]);

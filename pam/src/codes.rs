@@ -9,6 +9,7 @@ pub const PAM_PERM_DENIED: i32 = 6;
 pub const PAM_AUTH_ERR: i32 = 7;
 pub const PAM_AUTHINFO_UNAVAIL: i32 = 9;
 pub const PAM_USER_UNKNOWN: i32 = 10;
+pub const PAM_NEW_AUTHTOK_REQD: i32 = 12;
 pub const PAM_ACCT_EXPIRED: i32 = 13;
 pub const PAM_CONV_ERR: i32 = 19;
 pub const PAM_AUTHTOK_ERR: i32 = 20;

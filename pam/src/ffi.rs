@@ -12,7 +12,7 @@ use super::codes::*;
 use super::logic::{self, Agent, Item, PamHandle};
 use super::options::Options;
 use gatehouse_local::client::Asker;
-use gatehouse_local::{LocalRequest, LocalResponse};
+use gatehouse_local::{LocalRequest, LocalResponse, PasswordAging};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use zeroize::Zeroizing;
@@ -58,6 +58,32 @@ extern "C" {
         -> c_int;
     fn pam_set_item(pamh: *mut pam_handle_t, item_type: c_int, item: *const c_void) -> c_int;
     fn pam_syslog(pamh: *const pam_handle_t, priority: c_int, fmt: *const c_char, ...);
+    fn pam_set_data(
+        pamh: *mut pam_handle_t,
+        name: *const c_char,
+        data: *mut c_void,
+        cleanup: Option<unsafe extern "C" fn(*mut pam_handle_t, *mut c_void, c_int)>,
+    ) -> c_int;
+    fn pam_get_data(
+        pamh: *const pam_handle_t,
+        name: *const c_char,
+        data: *mut *const c_void,
+    ) -> c_int;
+}
+
+/// The module data name under which `authenticate` keeps the password's age for
+/// `acct_mgmt` (a `Box<Option<PasswordAging>>`).
+const AGING_DATA: &CStr = c"gatehouse_password_aging";
+
+/// Frees what [`AGING_DATA`] holds when PAM ends (or replaces) it.
+///
+/// # Safety
+/// `data` is NULL or a pointer made by `Box::into_raw` in `keep_aging`, freed only here.
+unsafe extern "C" fn drop_aging(_pamh: *mut pam_handle_t, data: *mut c_void, _status: c_int) {
+    if !data.is_null() {
+        // SAFETY: per the contract above, this is the one owner of the box.
+        drop(unsafe { Box::from_raw(data.cast::<Option<PasswordAging>>()) });
+    }
 }
 
 /// A real PAM handle, valid for the duration of one `pam_sm_*` call.
@@ -205,6 +231,28 @@ impl PamHandle for RawHandle {
             let style = if error { PAM_ERROR_MSG } else { PAM_TEXT_INFO };
             let _ = self.converse(style, text);
         }
+    }
+
+    fn keep_aging(&mut self, aging: Option<PasswordAging>) {
+        let data = Box::into_raw(Box::new(aging)).cast::<c_void>();
+        // SAFETY: live handle; PAM owns `data` from here on and frees it with `drop_aging`
+        // (also when it replaces an earlier value under the same name).
+        let rc = unsafe { pam_set_data(self.pamh, AGING_DATA.as_ptr(), data, Some(drop_aging)) };
+        if rc != PAM_SUCCESS {
+            // SAFETY: PAM did not take it: still ours alone.
+            unsafe { drop_aging(self.pamh, data, rc) };
+        }
+    }
+
+    fn kept_aging(&self) -> Option<PasswordAging> {
+        let mut data: *const c_void = std::ptr::null();
+        // SAFETY: live handle; pam_get_data writes one pointer.
+        let rc = unsafe { pam_get_data(self.pamh, AGING_DATA.as_ptr(), &mut data) };
+        if rc != PAM_SUCCESS || data.is_null() {
+            return None;
+        }
+        // SAFETY: only `keep_aging` sets this name, with a live `Box<Option<PasswordAging>>`.
+        unsafe { *data.cast::<Option<PasswordAging>>() }
     }
 
     fn log(&self, text: &str) {

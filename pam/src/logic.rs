@@ -12,6 +12,10 @@
 //!   keeps every password check the same work on the servers for known and unknown users.
 //! - `acct_mgmt`: authorize with the method of PAM_SERVICE, from PAM_RHOST (else the tty;
 //!   su and sudo ask from this host, with the invoking user as the acting one).
+//! - Password age, as pam_unix: `authenticate` succeeds with an expired password (the
+//!   servers say so only after a correct one) and keeps the age in the PAM handle; an allowed
+//!   `acct_mgmt` then answers PAM_NEW_AUTHTOK_REQD with a message for an expired password (the
+//!   application asks for a change), or shows "expires in N days" and succeeds.
 //! - `chauthtok`: a user's own password change, in `chauthtok.rs`.
 //! - No answer from the agent (unreachable, no server reachable and no offline answer, an
 //!   untrusted socket): PAM_AUTHINFO_UNAVAIL, so a `required` line fails closed.
@@ -20,7 +24,7 @@ use super::codes::*;
 use super::options::Options;
 use gatehouse_common::types::{DenyReason, Method};
 use gatehouse_common::wire::{MAX_PASSWORD_LEN, MAX_USER_LEN};
-use gatehouse_local::{LocalErrorKind, LocalRequest, LocalResponse};
+use gatehouse_local::{LocalErrorKind, LocalRequest, LocalResponse, PasswordAging};
 use zeroize::Zeroizing;
 
 /// A PAM item the module reads.
@@ -54,6 +58,11 @@ pub trait PamHandle {
     fn message(&mut self, error: bool, text: &str);
     /// Logs one line to the system log (never a password).
     fn log(&self, text: &str);
+    /// Keeps what `authenticate` learnt of the password's age for `acct_mgmt` on the same
+    /// handle (`pam_set_data`); `None` clears what an earlier call kept.
+    fn keep_aging(&mut self, aging: Option<PasswordAging>);
+    /// What `authenticate` kept on this handle, if it ran and the password was aging.
+    fn kept_aging(&self) -> Option<PasswordAging>;
 }
 
 /// The agent, as the module sees it: one request, one answer, or why there is none.
@@ -89,7 +98,16 @@ pub fn authenticate(pam: &mut impl PamHandle, agent: &impl Agent, options: &Opti
         host: String::new(),
     };
     let code = match agent.ask(&request) {
-        Ok(LocalResponse::AuthOk { .. }) => PAM_SUCCESS,
+        Ok(LocalResponse::AuthOk { .. }) => {
+            pam.keep_aging(None);
+            PAM_SUCCESS
+        }
+        // The right password, expired or expiring: authentication succeeds; `acct_mgmt`
+        // asks for the change (or warns), as pam_unix does.
+        Ok(LocalResponse::AuthOkAging { aging, .. }) => {
+            pam.keep_aging(Some(aging));
+            PAM_SUCCESS
+        }
         Ok(LocalResponse::AuthFail { .. }) => match knows_user(agent, &user) {
             Some(false) => unknown_user(options),
             // Known, or not known to be unknown: the refusal stands.
@@ -118,7 +136,7 @@ pub fn acct_mgmt(pam: &mut impl PamHandle, agent: &impl Agent, options: &Options
     };
     let request = authorize_request(pam, options, method, &user);
     let code = match agent.ask(&request) {
-        Ok(LocalResponse::Allow { .. }) => PAM_SUCCESS,
+        Ok(LocalResponse::Allow { .. }) => password_age(pam),
         Ok(LocalResponse::Deny { reason, .. }) => match reason {
             DenyReason::UnknownUser => unknown_user(options),
             DenyReason::Locked | DenyReason::Expired => PAM_ACCT_EXPIRED,
@@ -130,6 +148,22 @@ pub fn acct_mgmt(pam: &mut impl PamHandle, agent: &impl Agent, options: &Options
     };
     log_answer(pam, options, &user, &format!("{request:?}"), code);
     code
+}
+
+/// An allowed account's answer given its password's age (kept by `authenticate`): a change
+/// required for an expired password, a warning shown in its warning period.
+fn password_age(pam: &mut impl PamHandle) -> i32 {
+    match pam.kept_aging() {
+        None => PAM_SUCCESS,
+        Some(aging @ PasswordAging::Expired) => {
+            pam.message(true, &aging.message());
+            PAM_NEW_AUTHTOK_REQD
+        }
+        Some(aging @ PasswordAging::ExpiresIn { .. }) => {
+            pam.message(false, &aging.message());
+            PAM_SUCCESS
+        }
+    }
 }
 
 /// Whether Gatehouse has an account named `user` (with or without a Unix identity): an
@@ -254,6 +288,7 @@ pub(crate) fn no_decision(pam: &impl PamHandle, answer: &Result<LocalResponse, S
 fn log_answer(pam: &impl PamHandle, options: &Options, user: &str, what: &str, code: i32) {
     let outcome = match code {
         PAM_SUCCESS => "granted",
+        PAM_NEW_AUTHTOK_REQD => "granted once the expired password is changed",
         PAM_IGNORE => "ignored (unknown user)",
         _ => "refused",
     };

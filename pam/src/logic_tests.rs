@@ -19,6 +19,8 @@ struct FakePam {
     prompts: Vec<String>,
     messages: Vec<(bool, String)>,
     logs: RefCell<Vec<String>>,
+    /// What `keep_aging` stored (PAM module data).
+    aging: Option<PasswordAging>,
 }
 
 impl Default for FakePam {
@@ -33,6 +35,7 @@ impl Default for FakePam {
             prompts: Vec::new(),
             messages: Vec::new(),
             logs: RefCell::new(Vec::new()),
+            aging: None,
         }
     }
 }
@@ -107,6 +110,12 @@ impl PamHandle for FakePam {
     }
     fn log(&self, text: &str) {
         self.logs.borrow_mut().push(text.into());
+    }
+    fn keep_aging(&mut self, aging: Option<PasswordAging>) {
+        self.aging = aging;
+    }
+    fn kept_aging(&self) -> Option<PasswordAging> {
+        self.aging
     }
 }
 
@@ -482,6 +491,62 @@ fn debug_logs_decisions_but_never_the_password() {
     let logs = pam.logs.borrow().join("\n");
     assert!(logs.contains("authenticate for `alice`: refused"), "{logs}");
     assert!(!logs.contains("hunter2"), "{logs}");
+}
+
+#[test]
+fn an_expired_password_authenticates_and_then_the_account_asks_for_a_change() {
+    let opts = options(&[]);
+    let aging = |aging| {
+        agent(Ok(LocalResponse::AuthOkAging {
+            aging,
+            server: server(),
+        }))
+    };
+    let mut pam = FakePam::service("sshd").typing("right-but-old");
+    assert_eq!(
+        authenticate(&mut pam, &aging(PasswordAging::Expired), &opts),
+        PAM_SUCCESS
+    );
+    let mut allowed = agent(Ok(LocalResponse::Allow {
+        route: "SSH:*->alice@*".into(),
+        server: server(),
+    }));
+    let mut sshd = options(&["method=sshd:SSH"]);
+    assert_eq!(acct_mgmt(&mut pam, &allowed, &sshd), PAM_NEW_AUTHTOK_REQD);
+    assert_eq!(
+        pam.messages,
+        [(
+            true,
+            "Your password has expired; you must change it now.".to_string()
+        )]
+    );
+    // A denial still wins over the age: no change asked of someone who may not log in.
+    allowed.answer = deny(DenyReason::NoMatchingRoute);
+    assert_eq!(acct_mgmt(&mut pam, &allowed, &sshd), PAM_PERM_DENIED);
+
+    // In the warning period: a text message and success.
+    let mut pam = FakePam::service("sshd").typing("right");
+    let soon = aging(PasswordAging::ExpiresIn { days: 3 });
+    assert_eq!(authenticate(&mut pam, &soon, &opts), PAM_SUCCESS);
+    allowed.answer = Ok(LocalResponse::Allow {
+        route: "r".into(),
+        server: server(),
+    });
+    assert_eq!(acct_mgmt(&mut pam, &allowed, &sshd), PAM_SUCCESS);
+    assert_eq!(
+        pam.messages,
+        [(false, "Your password expires in 3 days.".to_string())]
+    );
+
+    // A later plain success on the same handle clears what an earlier one kept; an account
+    // step with no password step before it (an SSH key) has nothing to say.
+    let ok = agent(Ok(LocalResponse::AuthOk { server: server() }));
+    assert_eq!(authenticate(&mut pam, &ok, &opts), PAM_SUCCESS);
+    assert_eq!(pam.kept_aging(), None);
+    let mut keyed = FakePam::service("sshd");
+    sshd = options(&["method=sshd:SSH"]);
+    assert_eq!(acct_mgmt(&mut keyed, &allowed, &sshd), PAM_SUCCESS);
+    assert!(keyed.messages.is_empty());
 }
 
 /// The password stage's tests, a child of this module so they share its fakes.

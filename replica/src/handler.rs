@@ -260,8 +260,10 @@ impl RequestHandler for PolicyHandler {
                 decision.into()
             }
             Request::Authenticate(req) => {
+                let at = PolicyTime::from_unix(unix_seconds(now));
                 match self.check_password(caller, &snapshot, &req, now, Response::AuthFail) {
-                    Ok(()) => Response::AuthOk,
+                    // A password's age is told only after it verified.
+                    Ok(()) => snapshot.authenticate_answer(req.user, Ok(()), at),
                     // The detail went to the events (the log): the agent gets one answer.
                     Err(refusal) => refusal,
                 }

@@ -208,3 +208,41 @@ fn passwords_are_checked_offline_against_the_last_online_login_when_enabled() {
         "a password reached the log"
     );
 }
+
+#[test]
+fn an_expired_password_is_told_online_and_never_accepted_offline() {
+    let (mut db, hosts) = test_database(1);
+    db.password_records
+        .push(gatehouse_common::policy::PasswordRecord {
+            user: "alice".into(),
+            set_at: Some("1999-10-01T00:00:00Z".into()),
+            expires: Some("2000-01-01T00:00:00Z".into()),
+            warn_from: None,
+            history: Vec::new(),
+        });
+    let replica = start_replica(&db, "()");
+    let agent = Agentd::start(
+        hosts.last().unwrap(),
+        &[replica.addr],
+        "offline: (passwords: true, failure_delay_ms: 400)",
+    );
+    match agent.ask(&authenticate(ALICE_PASSWORD)) {
+        LocalResponse::AuthOkAging { aging, server } => {
+            assert_eq!(aging, gatehouse_local::PasswordAging::Expired);
+            assert!(!server.contains("offline"), "{server}");
+        }
+        other => panic!("{other:?}: {}", agent.log()),
+    }
+    // A wrong password is the one failure, expired account or not.
+    assert!(matches!(
+        agent.ask(&authenticate("wrong")),
+        LocalResponse::AuthFail { .. }
+    ));
+    assert_eq!(agent.status().offline.cached_verifiers, 0);
+    kill(replica);
+    // No verifier was made from the expired password: offline it gets no answer.
+    assert!(is_error(
+        &agent.ask(&authenticate(ALICE_PASSWORD)),
+        LocalErrorKind::NoServerReachable
+    ));
+}

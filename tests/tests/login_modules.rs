@@ -197,3 +197,89 @@ fn getent_sees_gatehouse_identities_through_the_real_module() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
     }
 }
+
+#[test]
+fn pamtester_is_asked_for_a_new_password_once_it_expired_and_warned_before() {
+    if !have_tools(
+        "pamtester password age test",
+        &[PAMTESTER, PAM_WRAPPER],
+        "pamtester libpam-wrapper",
+    ) {
+        return;
+    }
+    let (mut db, hosts) = test_database(1);
+    // erin: alice's password and routes under another name, expired; alice: warned.
+    let mut erin = db.users[0].clone();
+    erin.name = "erin".into();
+    erin.unix = None;
+    erin.routes[0].rule = "SSH:*->erin@web*".into();
+    db.users.push(erin);
+    let record = |user: &str, expires: &str, warn_from: Option<&str>| {
+        gatehouse_common::policy::PasswordRecord {
+            user: user.into(),
+            set_at: None,
+            expires: Some(expires.into()),
+            warn_from: warn_from.map(Into::into),
+            history: Vec::new(),
+        }
+    };
+    db.password_records = vec![
+        record("erin", "2000-01-01T00:00:00Z", None),
+        record(
+            "alice",
+            "2100-01-01T00:00:00Z",
+            Some("2000-01-01T00:00:00Z"),
+        ),
+    ];
+    let replica = start_replica(&db, "()");
+    let agent = Agentd::start(hosts.last().unwrap(), &[replica.addr], "");
+    let dir = TestDir::new("pam");
+    service(dir.path(), "sshd", &agent, "", "");
+
+    let expired = pamtester(
+        dir.path(),
+        "sshd",
+        "erin",
+        &["rhost=10.0.0.1"],
+        ALICE_PASSWORD,
+    );
+    assert!(!expired.status.success(), "{}", text(&expired));
+    assert!(
+        text(&expired).contains("successfully authenticated"),
+        "auth succeeds: {}",
+        text(&expired)
+    );
+    assert!(
+        text(&expired).contains("Your password has expired"),
+        "{}",
+        text(&expired)
+    );
+    // pam_strerror(PAM_NEW_AUTHTOK_REQD).
+    assert!(
+        text(&expired).contains("new one required"),
+        "{}",
+        text(&expired)
+    );
+    // A wrong password on the expired account: the plain failure.
+    let wrong = pamtester(dir.path(), "sshd", "erin", &["rhost=10.0.0.1"], "wrong");
+    assert!(
+        text(&wrong).contains("Authentication failure"),
+        "{}",
+        text(&wrong)
+    );
+    assert!(!text(&wrong).contains("expired"), "{}", text(&wrong));
+
+    let warned = pamtester(
+        dir.path(),
+        "sshd",
+        "alice",
+        &["rhost=10.0.0.1"],
+        ALICE_PASSWORD,
+    );
+    assert!(warned.status.success(), "{}", text(&warned));
+    assert!(
+        text(&warned).contains("Your password expires in "),
+        "{}",
+        text(&warned)
+    );
+}

@@ -104,6 +104,10 @@ pub fn outcome_response(outcome: &Outcome, servers: &[SocketAddr]) -> LocalRespo
             server,
         },
         Ok(Response::AuthOk) => LocalResponse::AuthOk { server },
+        Ok(Response::AuthOkAging(aging)) => LocalResponse::AuthOkAging {
+            aging: *aging,
+            server,
+        },
         Ok(Response::AuthFail) => LocalResponse::AuthFail { server },
         Ok(Response::Error(e)) => LocalResponse::Error {
             kind: LocalErrorKind::ServerError,

@@ -219,8 +219,10 @@ impl Login {
             // A live server refused this password. Its one answer does not say why (a wrong
             // password, a locked or removed account, a changed password), so the verifier is
             // dropped whatever the reason: none of them may still log in offline. The next
-            // online success makes a new one.
-            (Ok(Response::AuthFail), Some(cache), _) => {
+            // online success makes a new one. An expired password is dropped too, and one
+            // in its warning period is not cached: offline, neither may outlive its expiry
+            // (the cache cannot tell when that comes; docs/SECURITY.md, "Password age").
+            (Ok(Response::AuthFail | Response::AuthOkAging(_)), Some(cache), _) => {
                 cache.forget_verifier(&user, now_ms);
             }
             (Err(_), Some(cache), Some(worker)) if no_server_answers(outcome) => {

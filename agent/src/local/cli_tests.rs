@@ -165,6 +165,15 @@ fn each_answer_has_its_line_and_exit_code() {
             1,
         ),
         (
+            authenticate(),
+            LocalResponse::AuthOkAging {
+                aging: gatehouse_local::PasswordAging::ExpiresIn { days: 4 },
+                server: server.clone(),
+            },
+            "auth ok (password expires in 4 days) from 127.0.0.1:7701",
+            0,
+        ),
+        (
             authorize(),
             LocalResponse::Error {
                 kind: LocalErrorKind::NoServerReachable,

@@ -12,6 +12,7 @@
 //! apply the same changes to their compiled snapshot instead (`edit.rs`), with the same checks
 //! and the same result, at the cost of what the change touches.
 
+use super::aging;
 use super::compile::{PolicyError, PolicySnapshot};
 use super::model::{
     Database, Host, HostGroup, Lockout, Route, UnixAccount, UnixGroup, User, UserClass,
@@ -150,6 +151,25 @@ pub enum Change {
     /// Removes the user's lockout (`gatehouse-admin user unlock`).
     ClearLockout {
         user: String,
+    },
+    /// Sets a password with its age (what the master sends since password age exists;
+    /// `SetPasswordHash` stays for change logs written before). `hash` becomes the user's
+    /// password and the previous one goes to the front of the user's history, which keeps the
+    /// `history - 1` newest (0 clears it); the user's record takes these times (see
+    /// [`PasswordRecord`](super::model::PasswordRecord)).
+    SetPassword {
+        user: String,
+        hash: String,
+        set_at: String,
+        expires: Option<String>,
+        warn_from: Option<String>,
+        history: u8,
+    },
+    /// Makes the user's password expired from `at` (`gatehouse-admin user expire`): a correct
+    /// password is then answered "expired" until the user sets a new one.
+    ExpirePassword {
+        user: String,
+        at: String,
     },
 }
 
@@ -361,8 +381,24 @@ fn edit(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
             }
             remove_named(&mut db.users, name, "user", |u| &u.name)?;
             db.lockouts.retain(|l| &l.user != name);
+            db.password_records.retain(|r| &r.user != name);
         }
         Change::SetPasswordHash { user, hash } => user_mut(db, user)?.password_hash = hash.clone(),
+        Change::SetPassword {
+            user,
+            hash,
+            set_at,
+            expires,
+            warn_from,
+            history,
+        } => {
+            let old = std::mem::replace(&mut user_mut(db, user)?.password_hash, hash.clone());
+            aging::apply_set_password(db, user, old, set_at, (expires, warn_from), *history);
+        }
+        Change::ExpirePassword { user, at } => {
+            user_mut(db, user)?;
+            aging::apply_expire(db, user, at);
+        }
         Change::SetLocked { user, locked } => user_mut(db, user)?.locked = *locked,
         Change::SetUserClasses { user, classes } => user_mut(db, user)?.classes = classes.clone(),
         Change::AddClass { name } => {

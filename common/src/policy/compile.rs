@@ -12,8 +12,9 @@
 //! import, a snapshot); the snapshot is then shared read-only by the worker threads (it is
 //! `Send + Sync`).
 
+use super::aging::CompiledAge;
 use super::identities::IdentityIndex;
-use super::model::{Database, Route};
+use super::model::{Database, PasswordRecord, Route};
 use super::name_hash::PersistentMap;
 use super::password::{CostCensus, DummyVerifier};
 use super::pattern::GlobCache;
@@ -105,6 +106,20 @@ pub enum PolicyError {
     TooMany {
         owner: String,
         what: &'static str,
+        count: usize,
+        max: usize,
+    },
+    #[error("password record of unknown user `{user}`")]
+    UnknownPasswordRecordUser { user: String },
+    #[error("password record of user `{user}`: time `{text}`: {error}")]
+    BadPasswordRecord {
+        user: String,
+        text: String,
+        error: TimeParseError,
+    },
+    #[error("password record of user `{user}` keeps {count} earlier hashes, over {max}")]
+    TooMuchPasswordHistory {
+        user: String,
         count: usize,
         max: usize,
     },
@@ -219,6 +234,16 @@ pub(crate) struct LockoutEntry {
     pub text: Box<str>,
 }
 
+/// A user's password record (shadow(5)-like: when it was set, when it warns and expires, the
+/// earlier hashes), as written and with its times compiled.
+#[derive(Debug, Clone)]
+pub(crate) struct PasswordRecordEntry {
+    pub position: u64,
+    /// As written, for the store, exports and the history check.
+    pub record: PasswordRecord,
+    pub age: CompiledAge,
+}
+
 /// The next position of each kind of entity: one more than any given out so far.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Positions {
@@ -228,6 +253,7 @@ pub(crate) struct Positions {
     pub class: u64,
     pub unix_group: u64,
     pub lockout: u64,
+    pub password_record: u64,
 }
 
 /// An immutable, compiled database: what the workers decide against, and (on the master and
@@ -241,6 +267,8 @@ pub struct PolicySnapshot {
     pub(crate) users: PersistentMap<Name, Arc<CompiledUser>>,
     pub(crate) classes: PersistentMap<Name, Arc<CompiledClass>>,
     pub(crate) lockouts: PersistentMap<Name, Arc<LockoutEntry>>,
+    /// Password records by user (users without one never expire and have no history).
+    pub(crate) password_records: PersistentMap<Name, Arc<PasswordRecordEntry>>,
     /// The replication allow-list, in order (a handful of names).
     pub(crate) replicas: Arc<[Name]>,
     pub(crate) node_keys: NodeKeyMap,
@@ -322,6 +350,15 @@ impl PolicySnapshot {
                 });
             }
             snapshot.set_lockout(&lockout.user, &lockout.until)?;
+        }
+        for record in &db.password_records {
+            if snapshot.password_records.contains_key(record.user.as_str()) {
+                return Err(PolicyError::Duplicate {
+                    kind: "password record",
+                    name: record.user.clone(),
+                });
+            }
+            snapshot.set_password_record(record.clone())?;
         }
         for group in &db.unix_groups {
             snapshot.insert_unix_group(&group.name, group.gid)?;

@@ -205,6 +205,38 @@ impl PolicySnapshot {
                     changed
                 }));
             }
+            Change::SetPassword {
+                user,
+                hash,
+                set_at,
+                expires,
+                warn_from,
+                history,
+            } => {
+                self.user_exists(user)?;
+                let old = self
+                    .users
+                    .get(user.as_str())
+                    .map(|u| u.password_hash.to_string());
+                let record = self.record_after_set(
+                    user,
+                    old.unwrap_or_default(),
+                    set_at,
+                    (expires, warn_from),
+                    *history,
+                );
+                let hash_changed = self.update_user(user, |u| {
+                    let changed = *u.password_hash != **hash;
+                    u.password_hash = hash.as_str().into();
+                    changed
+                });
+                return Ok(self.set_password_record(record)? || hash_changed);
+            }
+            Change::ExpirePassword { user, at } => {
+                self.user_exists(user)?;
+                let record = self.record_after_expire(user, at);
+                return Ok(self.set_password_record(record)?);
+            }
             Change::SetLocked { user, locked } => {
                 self.user_exists(user)?;
                 return Ok(self.update_user(user, |u| {

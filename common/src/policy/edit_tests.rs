@@ -270,9 +270,29 @@ impl Gen {
             11 => Change::RemoveUser {
                 name: self.user(db),
             },
-            12 => Change::SetPasswordHash {
-                user: self.user(db),
-                hash,
+            12 => match self.rng.gen_range(0..4) {
+                0 => Change::SetPasswordHash {
+                    user: self.user(db),
+                    hash,
+                },
+                1 | 2 => Change::SetPassword {
+                    user: self.user(db),
+                    hash,
+                    set_at: self.pick(&["2030-01-01T00:00:00Z", "bad time"]).into(),
+                    expires: self
+                        .rng
+                        .gen_ratio(1, 2)
+                        .then(|| "2030-04-01T00:00:00Z".into()),
+                    warn_from: self
+                        .rng
+                        .gen_ratio(1, 3)
+                        .then(|| "2030-03-25T00:00:00Z".into()),
+                    history: self.rng.gen_range(0..4),
+                },
+                _ => Change::ExpirePassword {
+                    user: self.user(db),
+                    at: "2030-02-01T00:00:00Z".into(),
+                },
             },
             13 => Change::SetLocked {
                 user: self.user(db),

@@ -321,6 +321,7 @@ impl PolicySnapshot {
         };
         self.unlink_user(Some(&old));
         self.lockouts.remove(name);
+        self.password_records.remove(name);
         self.dummy = self.costs.verifier();
     }
 

@@ -6,7 +6,9 @@
 //! Pure. Called by the master's store and admin handler, and by replication.
 
 use super::compile::{CompiledHost, CompiledUser, LockoutEntry, Name, PolicySnapshot};
-use super::model::{Database, Host, HostGroup, Lockout, UnixAccount, UnixGroup, User, UserClass};
+use super::model::{
+    Database, Host, HostGroup, Lockout, PasswordRecord, UnixAccount, UnixGroup, User, UserClass,
+};
 use super::time::PolicyTime;
 use crate::nodekeys::NodeKey;
 use std::sync::Arc;
@@ -205,6 +207,7 @@ impl PolicySnapshot {
             &mut next.class,
             &mut next.unix_group,
             &mut next.lockout,
+            &mut next.password_record,
         ] {
             *counter = (*counter).max(floor);
         }
@@ -226,7 +229,10 @@ impl PolicySnapshot {
             .groups
             .values()
             .map(|g| 1 + g.entry.members.len());
-        let rest = self.host_groups.len() + self.lockouts.len() + self.replicas.len();
+        let rest = self.host_groups.len()
+            + self.lockouts.len()
+            + self.password_records.len()
+            + self.replicas.len();
         (hosts.sum::<usize>() + users.sum::<usize>() + classes.sum::<usize>())
             .saturating_add(unix.sum::<usize>() + rest) as u64
     }
@@ -278,6 +284,11 @@ impl PolicySnapshot {
         self.in_order(self.lockouts.keys().cloned(), Self::lockout)
     }
 
+    /// Every password record in database order.
+    pub fn password_records_in_order(&self) -> Vec<Positioned<PasswordRecord>> {
+        self.in_order(self.password_records.keys().cloned(), Self::password_record)
+    }
+
     /// The whole database, as the model (exports and replica snapshots).
     pub fn to_database(&self) -> Database {
         fn strip<T>(entries: Vec<Positioned<T>>) -> Vec<T> {
@@ -291,6 +302,7 @@ impl PolicySnapshot {
             replicas: self.replicas().map(String::from).collect(),
             unix_groups: strip(self.unix_groups_in_order()),
             lockouts: strip(self.lockouts_in_order()),
+            password_records: strip(self.password_records_in_order()),
         }
     }
 }

@@ -18,9 +18,12 @@
 //! - `identities`: Unix identities checked and indexed; [`PolicySnapshot::lookup`].
 //! - [`route_check`]: which hosts a route's patterns name (admin warnings and shows).
 //! - `route`, `pattern`, `window`, [`time`]: rule syntax, globs, weekday/time windows, civil time.
+//! - [`aging`]: password expiry and warning (schedules, records, the answer after a correct
+//!   password).
 //! - [`password`]: argon2id hashing and verification; [`password_rules`]: what a new password
 //!   must be.
 
+pub mod aging;
 pub mod change;
 mod compile;
 mod decide;
@@ -47,7 +50,8 @@ pub use decide::Decision;
 pub use edit::Applied;
 pub use export::Positioned;
 pub use model::{
-    Database, Host, HostGroup, Lockout, Route, UnixAccount, UnixGroup, User, UserClass,
+    Database, Host, HostGroup, Lockout, PasswordRecord, Route, UnixAccount, UnixGroup, User,
+    UserClass,
 };
 pub use name_hash::{NameHasher, PersistentMap};
 pub use password::{hash_password, HashCost, PasswordHashError};

@@ -39,6 +39,13 @@ pub struct Database {
     /// text when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lockouts: Vec<Lockout>,
+    /// Each user's password age and history, as the master recorded them when it set the
+    /// password (shadow(5)'s last change, maximum age and warning, resolved to times so
+    /// replicas need no policy). A user with no record — imported, or set before this
+    /// existed — has a password that never expires and no history. At most one per user;
+    /// compiling checks each names a user and parses its times. Left out when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub password_records: Vec<PasswordRecord>,
 }
 
 impl Database {
@@ -143,6 +150,29 @@ pub struct Lockout {
     pub until: String,
 }
 
+/// A user's password age and history (see [`Database::password_records`]). Times are
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC), as a lockout's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRecord {
+    pub user: String,
+    /// When the master set the current password; `None` when it was never set with a time
+    /// (a `user expire` of an imported user).
+    #[serde(default)]
+    pub set_at: Option<String>,
+    /// From this time the password is expired (it still verifies, and the agent is told to
+    /// have it changed). `None`: it never expires.
+    #[serde(default)]
+    pub expires: Option<String>,
+    /// From this time, until `expires`, a correct password is answered with a warning.
+    #[serde(default)]
+    pub warn_from: Option<String>,
+    /// Argon2id PHC strings of earlier passwords, newest first (at most
+    /// `password_rules::MAX_HISTORY`): a new password may not be one of them.
+    #[serde(default)]
+    pub history: Vec<String>,
+}
+
 /// A named set of routes shared by its member users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,7 +218,7 @@ mod tests {
         assert!(db.user_classes.is_empty() && db.host_groups.is_empty());
         assert!(db.replicas.is_empty());
         assert!(db.unix_groups.is_empty() && db.users[0].unix.is_none());
-        assert!(db.lockouts.is_empty());
+        assert!(db.lockouts.is_empty() && db.password_records.is_empty());
     }
 
     #[test]

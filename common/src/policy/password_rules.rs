@@ -4,8 +4,13 @@
 //! and symbols stripped from its ends: `Summer2026!` is the word `summer`). A refusal names the
 //! rule it broke, for the admin who typed it.
 //!
-//! Pure: the dictionary is passed in (the master reads its file once at start).
+//! The same rules carry a password's age (maximum age, warning period; see `aging`) and how
+//! many earlier passwords may not be set again ([`reuses`], the rule `history`).
+//!
+//! Pure: the dictionary and the earlier hashes are passed in (the master reads its file once
+//! at start); [`reuses`] is argon2 CPU work, one run per remembered password.
 
+use super::password::{verify, Verify};
 use std::collections::HashSet;
 
 /// The minimum length when the config names none: 12 characters (NIST SP 800-63B asks for at
@@ -18,6 +23,20 @@ pub const DEFAULT_MIN_CLASSES: u8 = 1;
 /// real bound; this keeps argon2's input and the dictionary lookup small.
 pub const MAX_LENGTH: usize = 1024;
 
+/// Maximum password age when the config names none: 0, never (NIST SP 800-63B advises
+/// against periodic changes; a site that must have them sets `max_age_days`).
+pub const DEFAULT_MAX_AGE_DAYS: u32 = 0;
+/// Warning period before a password expires when the config names none: 7 days (shadow(5)'s
+/// customary PASS_WARN_AGE).
+pub const DEFAULT_WARN_DAYS: u32 = 7;
+/// Passwords remembered when the config names no number: the last 5 (the current one
+/// included) may not be set again. Each costs one argon2 verification when a password is set.
+pub const DEFAULT_HISTORY: u8 = 5;
+/// Most passwords a history may remember: 24 (the largest common setting, Windows' "enforce
+/// password history"); it bounds a password change at 24 argon2 runs and a user's record at
+/// 23 stored hashes.
+pub const MAX_HISTORY: usize = 24;
+
 /// One set of rules (the default's, or a user class's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordRules {
@@ -25,6 +44,13 @@ pub struct PasswordRules {
     pub min_classes: u8,
     /// Refuse passwords found in the dictionary (when one is configured).
     pub dictionary: bool,
+    /// Days a password lasts before it expires (0: never).
+    pub max_age_days: u32,
+    /// Days before the expiry from which a correct password is answered with a warning.
+    pub warn_days: u32,
+    /// How many of the user's last passwords (the current one included) a new one may not be
+    /// (0: any; at most [`MAX_HISTORY`]).
+    pub history: u8,
 }
 
 impl Default for PasswordRules {
@@ -33,6 +59,9 @@ impl Default for PasswordRules {
             min_length: DEFAULT_MIN_LENGTH,
             min_classes: DEFAULT_MIN_CLASSES,
             dictionary: true,
+            max_age_days: DEFAULT_MAX_AGE_DAYS,
+            warn_days: DEFAULT_WARN_DAYS,
+            history: DEFAULT_HISTORY,
         }
     }
 }
@@ -50,6 +79,8 @@ pub enum RuleBroken {
     ContainsUserName,
     #[error("rule dictionary: it is a dictionary word (`{word}`)")]
     DictionaryWord { word: String },
+    #[error("rule history: it is one of the user's last {history} passwords")]
+    Reused { history: u8 },
 }
 
 /// The character classes `password` uses (0..=4).
@@ -102,6 +133,27 @@ pub fn check(
     Ok(())
 }
 
+/// Refuses `password` when it is one of the user's last `history` passwords: the `current`
+/// hash, then the `earlier` ones (newest first), each verified with argon2 (so at most
+/// `history` runs; an unusable stored hash never matches).
+pub fn reuses(
+    password: &str,
+    current: &str,
+    earlier: &[String],
+    history: u8,
+) -> Result<(), RuleBroken> {
+    let remembered = std::iter::once(current)
+        .chain(earlier.iter().map(String::as_str))
+        .filter(|h| !h.is_empty())
+        .take(usize::from(history).min(MAX_HISTORY));
+    for hash in remembered {
+        if verify(hash, password) == Verify::Match {
+            return Err(RuleBroken::Reused { history });
+        }
+    }
+    Ok(())
+}
+
 /// A dictionary from a word list's text: one word a line, lower-cased, blank lines and
 /// `#` comments skipped.
 pub fn dictionary(text: &str) -> HashSet<String> {
@@ -121,7 +173,7 @@ mod tests {
         let rules = PasswordRules {
             min_length: 12,
             min_classes: 3,
-            dictionary: true,
+            ..PasswordRules::default()
         };
         let words = dictionary("# common\nsummer\ncorrecthorsebattery\n");
         let check = |p: &str| check(p, "alice", &rules, &words);
@@ -154,6 +206,28 @@ mod tests {
         assert!(check(&"Aa1!".repeat(300)).is_err(), "over the maximum");
         let message = check("Short1!").unwrap_err().to_string();
         assert!(message.starts_with("rule min_length:"), "{message}");
+    }
+
+    #[test]
+    fn history_refuses_the_last_n_passwords_and_only_those() {
+        use crate::policy::{hash_password, password::runs, HashCost};
+        use rand::{rngs::StdRng, SeedableRng};
+        let hash =
+            |p: &str| hash_password(p, &mut StdRng::seed_from_u64(1), HashCost::Fast).unwrap();
+        let current = hash("pw-4");
+        let earlier = vec![hash("pw-3"), hash("pw-2"), hash("pw-1")];
+        let reuses = |p: &str, n: u8| reuses(p, &current, &earlier, n);
+        runs::take();
+        assert_eq!(reuses("pw-4", 1), Err(RuleBroken::Reused { history: 1 }));
+        assert_eq!(reuses("pw-2", 3), Err(RuleBroken::Reused { history: 3 }));
+        assert_eq!(runs::take().len(), 4, "stops at the match");
+        assert_eq!(reuses("pw-1", 3), Ok(()), "the 4th last is allowed with 3");
+        assert_eq!(reuses("pw-new", 5), Ok(()));
+        assert_eq!(runs::take().len(), 3 + 4, "one argon2 run per kept hash");
+        assert_eq!(reuses("pw-4", 0), Ok(()), "0: history off");
+        assert!(runs::take().is_empty());
+        let message = RuleBroken::Reused { history: 5 }.to_string();
+        assert!(message.starts_with("rule history:"), "{message}");
     }
 
     #[test]

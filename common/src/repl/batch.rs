@@ -92,6 +92,23 @@ impl SnapshotAssembler {
         last: bool,
         data: &[u8],
     ) -> Result<Option<(Database, u64)>, ReplError> {
+        match self.push_encoded(seq, index, last, data)? {
+            None => Ok(None),
+            Some((bytes, seq)) => Ok(Some((decode_database(&bytes)?, seq))),
+        }
+    }
+
+    /// Adds a chunk; returns the whole encoded database ([`decode_database`] reads it) and
+    /// its sequence after the last chunk. For a caller that decodes elsewhere: a million
+    /// users take seconds to decode, which a replication loop must not spend between two
+    /// heartbeats.
+    pub fn push_encoded(
+        &mut self,
+        seq: u64,
+        index: u32,
+        last: bool,
+        data: &[u8],
+    ) -> Result<Option<(Vec<u8>, u64)>, ReplError> {
         if index == 0 {
             self.seq = seq;
             self.next = 0;
@@ -114,10 +131,9 @@ impl SnapshotAssembler {
         if !last {
             return Ok(None);
         }
-        let db = decode_database(&self.bytes)?;
-        self.bytes = Vec::new();
+        let bytes = std::mem::take(&mut self.bytes);
         self.next = 0;
-        Ok(Some((db, self.seq)))
+        Ok(Some((bytes, self.seq)))
     }
 }
 

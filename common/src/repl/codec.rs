@@ -9,6 +9,7 @@
 //! database  = list<host> list<group> list<user> list<class> replicas:list<text>
 //!             list<unix_group>
 //!             lockouts:list<lockout>
+//!             password_records:list<password_record>
 //! host      = name:text addresses:list<text> node_key:text groups:list<text>
 //!             may_ask_for_others:bool
 //! group     = name:text description:opt<text>
@@ -19,6 +20,8 @@
 //! class     = name:text routes:list<route>
 //! route     = rule:text window:opt<text> expires:opt<text>
 //! lockout   = user:text until:text
+//! password_record = user:text set_at:opt<text> expires:opt<text> warn_from:opt<text>
+//!             history:list<text>
 //! target    = 0x01 user:text | 0x02 class:text
 //! change    = kind:u8 fields (table in docs/PROTOCOL.md)
 //! ```
@@ -29,7 +32,8 @@
 //! added to the model does not compile until it has an encoding here (and in PROTOCOL.md).
 
 use crate::policy::model::{
-    Database, Host, HostGroup, Lockout, Route, UnixAccount, UnixGroup, User, UserClass,
+    Database, Host, HostGroup, Lockout, PasswordRecord, Route, UnixAccount, UnixGroup, User,
+    UserClass,
 };
 use crate::policy::{Change, RouteTarget};
 use crate::wire::reader::{DecodeError, Reader};
@@ -64,6 +68,8 @@ pub mod kind {
     pub const SET_HOST_MAY_ASK_FOR_OTHERS: u8 = 25;
     pub const SET_LOCKOUT: u8 = 26;
     pub const CLEAR_LOCKOUT: u8 = 27;
+    pub const SET_PASSWORD: u8 = 28;
+    pub const EXPIRE_PASSWORD: u8 = 29;
 }
 
 const TARGET_USER: u8 = 1;
@@ -183,6 +189,7 @@ pub fn put_database(out: &mut Vec<u8>, db: &Database) -> Result<(), EncodeError>
         replicas,
         unix_groups,
         lockouts,
+        password_records,
     } = db;
     put_list(out, "hosts", hosts, |o, h| {
         let Host {
@@ -236,6 +243,20 @@ pub fn put_database(out: &mut Vec<u8>, db: &Database) -> Result<(), EncodeError>
         let Lockout { user, until } = l;
         put_text(o, "user", user)?;
         put_text(o, "until", until)
+    })?;
+    put_list(out, "password_records", password_records, |o, p| {
+        let PasswordRecord {
+            user,
+            set_at,
+            expires,
+            warn_from,
+            history,
+        } = p;
+        put_text(o, "user", user)?;
+        put_opt(o, "set_at", set_at)?;
+        put_opt(o, "expires", expires)?;
+        put_opt(o, "warn_from", warn_from)?;
+        put_texts(o, "history", history)
     })
 }
 
@@ -322,6 +343,21 @@ pub fn put_change(out: &mut Vec<u8>, change: &Change) -> Result<(), EncodeError>
         }
         Change::SetLockout { user, until } => pair_change(out, SET_LOCKOUT, user, until)?,
         Change::ClearLockout { user } => name_change(out, CLEAR_LOCKOUT, user)?,
+        Change::SetPassword {
+            user,
+            hash,
+            set_at,
+            expires,
+            warn_from,
+            history,
+        } => {
+            pair_change(out, SET_PASSWORD, user, hash)?;
+            put_text(out, "set_at", set_at)?;
+            put_opt(out, "expires", expires)?;
+            put_opt(out, "warn_from", warn_from)?;
+            out.push(*history);
+        }
+        Change::ExpirePassword { user, at } => pair_change(out, EXPIRE_PASSWORD, user, at)?,
     }
     Ok(())
 }
@@ -482,6 +518,15 @@ pub fn read_database(r: &mut Reader<'_>) -> Result<Database, DecodeError> {
             until: read_text(r, "until")?,
         })
     })?;
+    let password_records = read_list(r, 11, |r| {
+        Ok(PasswordRecord {
+            user: read_text(r, "user")?,
+            set_at: read_opt(r, "set_at")?,
+            expires: read_opt(r, "expires")?,
+            warn_from: read_opt(r, "warn_from")?,
+            history: read_texts(r, "history")?,
+        })
+    })?;
     Ok(Database {
         hosts,
         host_groups,
@@ -490,6 +535,7 @@ pub fn read_database(r: &mut Reader<'_>) -> Result<Database, DecodeError> {
         replicas,
         unix_groups,
         lockouts,
+        password_records,
     })
 }
 
@@ -580,6 +626,18 @@ pub fn read_change(r: &mut Reader<'_>) -> Result<Change, DecodeError> {
             until: read_text(r, "until")?,
         },
         CLEAR_LOCKOUT => Change::ClearLockout { user: text(r)? },
+        SET_PASSWORD => Change::SetPassword {
+            user: text(r)?,
+            hash: read_text(r, "hash")?,
+            set_at: read_text(r, "set_at")?,
+            expires: read_opt(r, "expires")?,
+            warn_from: read_opt(r, "warn_from")?,
+            history: r.u8()?,
+        },
+        EXPIRE_PASSWORD => Change::ExpirePassword {
+            user: text(r)?,
+            at: read_text(r, "at")?,
+        },
         code => {
             return Err(DecodeError::UnknownCode {
                 field: "change kind",

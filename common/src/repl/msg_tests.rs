@@ -5,7 +5,8 @@
 
 use super::*;
 use crate::policy::model::{
-    Database, Host, HostGroup, Lockout, Route, UnixAccount, UnixGroup, User, UserClass,
+    Database, Host, HostGroup, Lockout, PasswordRecord, Route, UnixAccount, UnixGroup, User,
+    UserClass,
 };
 use crate::policy::RouteTarget;
 use crate::repl::codec::{database_bytes, decode_database};
@@ -168,6 +169,41 @@ fn wire_vector_lockout_changes() {
 }
 
 #[test]
+fn wire_vector_password_changes() {
+    vector(
+        ReplMessage::Changes {
+            head: 12,
+            changes: vec![
+                (
+                    11,
+                    Change::SetPassword {
+                        user: "bob".into(),
+                        hash: "h".into(),
+                        set_at: "2026-12-01".into(),
+                        expires: Some("2027-03-01".into()),
+                        warn_from: None,
+                        history: 5,
+                    },
+                ),
+                (
+                    12,
+                    Change::ExpirePassword {
+                        user: "bob".into(),
+                        at: "2026-12-05".into(),
+                    },
+                ),
+            ],
+        },
+        "04  00 00 00 00 00 00 00 0c  00 00 00 02
+         00 00 00 00 00 00 00 0b  1c  00 00 00 03 62 6f 62  00 00 00 01 68
+           00 00 00 0a 32 30 32 36 2d 31 32 2d 30 31
+           01 00 00 00 0a 32 30 32 37 2d 30 33 2d 30 31  00  05
+         00 00 00 00 00 00 00 0c  1d  00 00 00 03 62 6f 62
+           00 00 00 0a 32 30 32 36 2d 31 32 2d 30 35",
+    );
+}
+
+#[test]
 fn wire_vector_snapshot_of_a_small_database() {
     let db = Database {
         users: vec![User {
@@ -189,7 +225,8 @@ fn wire_vector_snapshot_of_a_small_database() {
          00 00 00 01  00 00 00 03 62 6f 62  00 00 00 00  01  00 00 00 00
            00 00 00 01  00 00 00 0c 53 53 48 3a 2a 2d 3e 62 6f 62 40 2a  00
            01 00 00 00 0a 32 30 32 37 2d 30 31 2d 30 31  00
-         00 00 00 00  00 00 00 01 00 00 00 02 72 31  00 00 00 00  00 00 00 00");
+         00 00 00 00  00 00 00 01 00 00 00 02 72 31  00 00 00 00  00 00 00 00
+         00 00 00 00");
     assert_eq!(database_bytes(&db).unwrap(), data);
     assert_eq!(decode_database(&data).unwrap(), db);
     let mut chunk = hex("05 00 00 00 00 00 00 00 09  00 00 00 00  01");
@@ -304,9 +341,10 @@ fn database() -> impl Strategy<Value = Database> {
             (text(), text()).prop_map(|(user, until)| Lockout { user, until }),
             0..3,
         ),
+        vec(password_record(), 0..3),
     )
         .prop_map(
-            |(hosts, host_groups, users, user_classes, replicas, unix_groups, lockouts)| Database {
+            |(
                 hosts,
                 host_groups,
                 users,
@@ -314,8 +352,33 @@ fn database() -> impl Strategy<Value = Database> {
                 replicas,
                 unix_groups,
                 lockouts,
+                records,
+            )| {
+                Database {
+                    hosts,
+                    host_groups,
+                    users,
+                    user_classes,
+                    replicas,
+                    unix_groups,
+                    lockouts,
+                    password_records: records,
+                }
             },
         )
+}
+
+fn password_record() -> impl Strategy<Value = PasswordRecord> {
+    let opt = || proptest::option::of(text());
+    (text(), opt(), opt(), opt(), texts()).prop_map(
+        |(user, set_at, expires, warn_from, history)| PasswordRecord {
+            user,
+            set_at,
+            expires,
+            warn_from,
+            history,
+        },
+    )
 }
 
 fn target() -> impl Strategy<Value = RouteTarget> {
@@ -364,6 +427,23 @@ fn change() -> impl Strategy<Value = Change> {
         (text(), text()).prop_map(|(group, user)| Change::RemoveUnixGroupMember { group, user }),
         (text(), text()).prop_map(|(user, until)| Change::SetLockout { user, until }),
         text().prop_map(|user| Change::ClearLockout { user }),
+        (
+            (text(), text(), text()),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            any::<u8>()
+        )
+            .prop_map(|((user, hash, set_at), expires, warn_from, history)| {
+                Change::SetPassword {
+                    user,
+                    hash,
+                    set_at,
+                    expires,
+                    warn_from,
+                    history,
+                }
+            }),
+        (text(), text()).prop_map(|(user, at)| Change::ExpirePassword { user, at }),
     ]
 }
 

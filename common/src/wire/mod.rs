@@ -1,6 +1,7 @@
 //! The Gatehouse wire protocol: length-prefixed frames and the messages they carry. Pure: bytes
 //! in, typed values or typed errors out; never panics on any input.
 //!
+//! - [`aging`]: a password's age after a correct password (shared with the local protocol).
 //! - [`frame`]: the 4-byte big-endian length prefix and the frame cap.
 //! - [`identity`]: identity lookups and answers (shared with the agent's local protocol).
 //! - [`msg`]: handshake messages (plaintext) and session messages (sealed by `crypto::seal`).
@@ -12,6 +13,7 @@
 //!
 //! docs/PROTOCOL.md is the normative description; keep the two in step.
 
+pub mod aging;
 pub mod frame;
 pub mod identity;
 pub mod msg;

@@ -20,7 +20,7 @@ mod tests_ciphers;
 
 use crate::crypto::suite::CipherSuite;
 use crate::identity::{GroupEntry, Lookup, PasswdEntry};
-use crate::types::{DenyReason, ErrorCode, GoodbyeReason, Method};
+use crate::types::{DenyReason, ErrorCode, GoodbyeReason, Method, PasswordAging};
 use crate::wire::password_change::{ChangeOutcome, ChangePasswordRequest};
 use crate::wire::reader::{DecodeError, Reader};
 use crate::wire::writer::EncodeError;
@@ -228,6 +228,10 @@ pub enum Response {
     Deny { reason: DenyReason },
     /// Password verified.
     AuthOk,
+    /// Password verified, and it has expired or expires soon: sent only after a correct
+    /// password (a wrong one is `AuthFail` whatever the account's age), so it tells nothing to
+    /// anyone without the password.
+    AuthOkAging(PasswordAging),
     /// Password not verified: one answer whatever the reason (unknown user, wrong password,
     /// locked account, a host that may not ask), so an agent — or a thief of its key — learns
     /// nothing about accounts. The server logs the detailed reason.

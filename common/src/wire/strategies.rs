@@ -200,6 +200,10 @@ pub fn response() -> impl Strategy<Value = Response> {
         pick(&DenyReason::ALL).prop_map(|reason| Response::Deny { reason }),
         Just(Response::AuthOk),
         Just(Response::AuthFail),
+        Just(Response::AuthOkAging(crate::types::PasswordAging::Expired)),
+        any::<u16>().prop_map(|days| Response::AuthOkAging(
+            crate::types::PasswordAging::ExpiresIn { days }
+        )),
         wire_error().prop_map(Response::Error),
         passwd_entry().prop_map(|e| Response::User(e.into())),
         group_entry().prop_map(|e| Response::Group(e.into())),

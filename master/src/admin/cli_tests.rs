@@ -85,6 +85,10 @@ fn commands_become_requests() {
         AdminRequest::UserUnlock { name: "bob".into() }
     );
     assert_eq!(
+        request("user expire bob"),
+        AdminRequest::UserExpire { name: "bob".into() }
+    );
+    assert_eq!(
         parse_words("status").unwrap().socket,
         PathBuf::from(DEFAULT_SOCKET)
     );

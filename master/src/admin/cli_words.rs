@@ -142,6 +142,9 @@ pub enum UserCmd {
     Lock { name: String },
     /// Lift the lock and any lockout after wrong passwords.
     Unlock { name: String },
+    /// Make the password expired now: the next login with it must change it (a changed
+    /// max_age_days otherwise applies at each user's next password change).
+    Expire { name: String },
     /// Set the user's Unix identity (fields not given keep their value or default).
     Unix(UnixArgs),
     /// Remove the user's Unix identity.
@@ -176,6 +179,7 @@ impl UserCmd {
             UserCmd::Passwd { name } => Command::Passwd { name },
             UserCmd::Lock { name } => send(R::UserLock { name }),
             UserCmd::Unlock { name } => send(R::UserUnlock { name }),
+            UserCmd::Expire { name } => send(R::UserExpire { name }),
             UserCmd::Unix(a) => send(R::UserUnix {
                 name: a.name,
                 uid: a.uid,

@@ -1,6 +1,6 @@
 //! What an import would change: the current database against the imported one, entry by
 //! entry (hosts, host groups, users, classes, routes, the replica allow-list, Unix groups,
-//! lockouts), for `gatehouse-admin import --dry-run`. Secrets are compared, never shown: a
+//! lockouts, password ages), for `gatehouse-admin import --dry-run`. Secrets are compared, never shown: a
 //! changed node key or password hash is one word.
 //!
 //! Pure. Linear in the two databases' sizes (names are matched through a hash map).
@@ -21,7 +21,8 @@ pub enum DiffOp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffEntry {
     pub op: DiffOp,
-    /// `host`, `host group`, `user`, `class`, `route`, `replica`, `unix group`, `lockout`.
+    /// `host`, `host group`, `user`, `class`, `route`, `replica`, `unix group`, `lockout`,
+    /// `password age`.
     pub kind: String,
     pub name: String,
     /// For a change, what changed (`groups: web -> web,db`, `node key changed`).
@@ -140,6 +141,22 @@ pub fn diff(old: &Database, new: &Database) -> Vec<DiffEntry> {
             field(d, "until", a.until.clone(), b.until.clone());
         },
     );
+    keyed(
+        &mut out,
+        "password age",
+        &old.password_records,
+        &new.password_records,
+        |r| &r.user,
+        |a, b, d| {
+            let time = |t: &Option<String>| t.clone().unwrap_or_else(|| "never".into());
+            field(d, "expires", time(&a.expires), time(&b.expires));
+            field(d, "warn_from", time(&a.warn_from), time(&b.warn_from));
+            // Earlier hashes are secrets: only whether they changed.
+            if a.history != b.history {
+                d.push("password history changed".into());
+            }
+        },
+    );
     out
 }
 
@@ -241,6 +258,13 @@ mod tests {
             hosts: vec![host("web1", "k9", &["web"]), host("web2", "k3", &[])],
             users: vec![user("alice", "$argon2id$new", &["SSH:*->alice@web*"])],
             replicas: vec!["web2".into()],
+            password_records: vec![gatehouse_common::policy::PasswordRecord {
+                user: "alice".into(),
+                set_at: None,
+                expires: Some("2027-01-01T00:00:00Z".into()),
+                warn_from: None,
+                history: vec!["$argon2id$old".into()],
+            }],
             ..Database::default()
         };
         let lines: Vec<String> = diff(&old, &new)
@@ -257,6 +281,7 @@ mod tests {
                 "Add route user `alice`: SSH:*->alice@web* []",
                 "Remove route user `alice`: SSH:*->alice@web1 []",
                 "Add replica web2 []",
+                "Add password age alice []",
             ]
         );
         let text = format!("{:?}", diff(&old, &new));

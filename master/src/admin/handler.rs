@@ -18,14 +18,15 @@ use super::unix::{self, UnixFields};
 use crate::audit::Audit;
 use crate::lockout::{tracker::sources, unix_ms};
 use crate::passwords::PasswordPolicy;
+use crate::set_password::{set_password, SetPasswordError};
 use crate::state::MasterState;
 use crate::store::{Progress, StoreError};
 use gatehouse_common::config::parse_ron;
 use gatehouse_common::identity::check_unix_name;
 use gatehouse_common::nodekeys::NodeKey;
 use gatehouse_common::policy::{
-    hash_password, route_check::RouteHosts, Change, Database, Decision, HashCost, PolicySnapshot,
-    PolicyTime, Route, RouteTarget,
+    route_check::RouteHosts, Change, Database, Decision, PolicySnapshot, PolicyTime, Route,
+    RouteTarget,
 };
 use gatehouse_common::weak_keys::{check_host_keys, KeyRefusal};
 use gatehouse_common::wire::AuthorizeRequest;
@@ -150,9 +151,16 @@ pub fn handle(
             Ok(()) => done(state, Change::AddUser { name, classes }),
         },
         R::UserPasswd { name, password } => {
-            passwd(state, &db, &session.services.passwords, name, &password)
+            passwd(state, &session.services.passwords, name, &password)
         }
         R::UserUnlock { name } => unlock(state, name),
+        R::UserExpire { name } => done(
+            state,
+            Change::ExpirePassword {
+                user: name,
+                at: PolicyTime::from_unix(now_unix()).to_string(),
+            },
+        ),
         R::LockoutList => lockout_list(state),
         R::RouteAdd { target, route } => route_add(state, target, route),
         R::RouteList { target } => route_list(&db.to_database(), target.as_ref()),
@@ -317,33 +325,30 @@ pub fn handle(
     }
 }
 
-/// Sets a password that meets the user's rules (`crate::passwords`); a refusal names the
-/// rule it broke.
+/// Sets a password through the one path that checks rules, history and age
+/// ([`set_password`]); a refusal names the rule it broke.
 fn passwd(
     state: &MasterState,
-    db: &PolicySnapshot,
     rules: &PasswordPolicy,
     name: String,
     password: &str,
 ) -> AdminResponse {
-    if password.is_empty() {
-        return refused("empty password; to remove password login, lock the user instead");
-    }
-    // Refuse early so a typo does not cost an argon2 run; the commit checks again.
-    let Some((_, user)) = db.user(&name) else {
-        return refused(format!("unknown user `{name}`"));
-    };
-    // The rules read the user's classes: a database of that user alone, not a copy of all.
-    let just_the_user = Database {
-        users: vec![user],
-        ..Database::default()
-    };
-    if let Err(broken) = rules.check(&just_the_user, &name, password) {
-        return refused(format!("password not set: {broken}"));
-    }
-    match hash_password(password, &mut OsRng, HashCost::Standard) {
-        Ok(hash) => done(state, Change::SetPasswordHash { user: name, hash }),
-        Err(e) => refused(e.to_string()),
+    match set_password(
+        state,
+        rules,
+        &name,
+        password,
+        PolicyTime::from_unix(now_unix()),
+    ) {
+        Ok(seq) => AdminResponse::Done { seq },
+        Err(SetPasswordError::NotCommitted(StoreError::Refused(reason))) => {
+            refused(reason.to_string())
+        }
+        Err(SetPasswordError::NotCommitted(other)) => {
+            log::error!("admin change not committed: {other}");
+            error(AdminErrorKind::Internal, format!("not committed: {other}"))
+        }
+        Err(refusal) => refused(refusal.to_string()),
     }
 }
 

@@ -94,9 +94,23 @@ fn user_info(u: &UserInfo) -> String {
         0 => "0".to_string(),
         n => format!("{n} ({})", u.wrong_password_sources),
     };
+    let or_never = |t: &Option<String>| t.clone().unwrap_or_else(|| "never".to_string());
+    // The age lines only for a user with a password: "none" says all there is otherwise.
+    let age = if u.has_password {
+        format!(
+            "password set at: {}\npassword expires: {}\npassword warns from: {}\n\
+             password history: {} kept\n",
+            u.password_set_at.as_deref().unwrap_or("not recorded"),
+            or_never(&u.password_expires),
+            or_never(&u.password_warn_from),
+            u.password_history,
+        )
+    } else {
+        String::new()
+    };
     format!(
         "user: {}\nlocked: {}\nlocked out: {locked_out}\nwrong passwords: {wrong}\npassword: {}\n\
-         classes: {}\nroutes: {}\nunix: {unix}\nunix groups: {}",
+         {age}classes: {}\nroutes: {}\nunix: {unix}\nunix groups: {}",
         u.name,
         if u.locked { "yes" } else { "no" },
         if u.has_password { "set" } else { "none" },

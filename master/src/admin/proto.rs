@@ -86,6 +86,12 @@ pub enum AdminRequest {
     UserLock {
         name: String,
     },
+    /// Makes the user's password expired now (`user expire`): the next login with the right
+    /// password is asked to change it. A changed password age policy otherwise applies at
+    /// each user's next password change.
+    UserExpire {
+        name: String,
+    },
     /// Lets the user in again: clears the admin lock and the central lockout (and forgets
     /// the wrong passwords counted so far).
     UserUnlock {
@@ -370,6 +376,17 @@ pub struct UserInfo {
     pub wrong_passwords: u32,
     #[serde(default)]
     pub wrong_password_sources: String,
+    /// When the current password was set, when it expires and from when a login is warned
+    /// (`YYYY-MM-DDTHH:MM:SSZ`; none: never recorded, never expires, no warning).
+    #[serde(default)]
+    pub password_set_at: Option<String>,
+    #[serde(default)]
+    pub password_expires: Option<String>,
+    #[serde(default)]
+    pub password_warn_from: Option<String>,
+    /// Earlier password hashes remembered for the `history` rule (never the hashes).
+    #[serde(default)]
+    pub password_history: usize,
 }
 
 /// Why a request failed.

@@ -9,7 +9,7 @@
 use super::handler::{done, error, refused};
 use super::proto::{AdminErrorKind, AdminResponse, UserInfo};
 use crate::state::MasterState;
-use gatehouse_common::policy::{Change, PolicySnapshot, UnixAccount};
+use gatehouse_common::policy::{Change, PasswordRecord, PolicySnapshot, UnixAccount};
 
 /// The shell a new identity gets unless the admin names one (`/bin/sh`): the one shell every
 /// Unix host has, so a login never fails on a missing interpreter.
@@ -149,6 +149,9 @@ pub fn show_user(db: &PolicySnapshot, name: &str) -> AdminResponse {
     let Some((_, user)) = db.user(name) else {
         return error(AdminErrorKind::Refused, format!("unknown user `{name}`"));
     };
+    let record = db.password_record(name).map(|(_, r)| r);
+    let record = record.as_ref();
+    let field = |f: fn(&PasswordRecord) -> &Option<String>| record.and_then(|r| f(r).clone());
     AdminResponse::User(UserInfo {
         name: user.name.clone(),
         locked: user.locked,
@@ -161,6 +164,10 @@ pub fn show_user(db: &PolicySnapshot, name: &str) -> AdminResponse {
         locked_out_until: None,
         wrong_passwords: 0,
         wrong_password_sources: String::new(),
+        password_set_at: field(|r| &r.set_at),
+        password_expires: field(|r| &r.expires),
+        password_warn_from: field(|r| &r.warn_from),
+        password_history: record.map_or(0, |r| r.history.len()),
     })
 }
 

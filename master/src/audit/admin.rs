@@ -93,6 +93,7 @@ pub fn is_recorded(request: &AdminRequest) -> bool {
         | R::UserPasswd { .. }
         | R::UserLock { .. }
         | R::UserUnlock { .. }
+        | R::UserExpire { .. }
         | R::UserUnix { .. }
         | R::UserUnixRemove { .. }
         | R::ClassAdd { .. }

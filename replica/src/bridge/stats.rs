@@ -90,7 +90,7 @@ impl Outcome {
         match response {
             Response::Allow { .. } => Outcome::Allow,
             Response::Deny { .. } => Outcome::Deny,
-            Response::AuthOk => Outcome::AuthOk,
+            Response::AuthOk | Response::AuthOkAging(_) => Outcome::AuthOk,
             Response::AuthFail => Outcome::AuthFail,
             Response::User(_) | Response::Group(_) | Response::Groups(_) => Outcome::Found,
             Response::NotFound => Outcome::NotFound,

@@ -27,7 +27,8 @@ use crate::store::Store;
 use arc_swap::ArcSwap;
 use gatehouse_common::backoff::Backoff;
 use gatehouse_common::nodekeys::{NodeKey, NodeKeyStore};
-use gatehouse_common::policy::{Database, PolicySnapshot};
+use gatehouse_common::policy::PolicySnapshot;
+use gatehouse_common::repl::codec::decode_database;
 use gatehouse_common::repl::{Liveness, ReplMessage, SnapshotAssembler, Verdict};
 use link::{Incoming, Link, LinkError};
 use parking_lot::Mutex;
@@ -49,8 +50,8 @@ const INSTALL_POLL: Duration = Duration::from_millis(50);
 enum Handled {
     /// Send this answer (an ack), or nothing.
     Answer(Option<ReplMessage>),
-    /// A complete snapshot: install it, then ack.
-    Install(Database, u64),
+    /// A complete snapshot, still encoded: decode and install it, then ack.
+    Install(Vec<u8>, u64),
 }
 
 /// What the follower publishes into.
@@ -245,9 +246,9 @@ impl Follower {
                     self.status.lock().last_heard = Some(now);
                     let answer = match self.on_message(msg, &mut snapshot)? {
                         Handled::Answer(answer) => answer,
-                        Handled::Install(db, seq) => {
+                        Handled::Install(encoded, seq) => {
                             let mut keep = |m| held.push_back(m);
-                            self.install_alive(&mut link, &mut liveness, db, seq, &mut keep)?;
+                            self.install_alive(&mut link, &mut liveness, encoded, seq, &mut keep)?;
                             Some(self.ack())
                         }
                     };
@@ -307,11 +308,11 @@ impl Follower {
                 data,
             } => {
                 match snapshot
-                    .push(seq, index, last, &data)
+                    .push_encoded(seq, index, last, &data)
                     .map_err(|e| LinkError::Protocol(e.to_string()))?
                 {
                     None => Ok(Handled::Answer(None)),
-                    Some((db, seq)) => Ok(Handled::Install(db, seq)),
+                    Some((encoded, seq)) => Ok(Handled::Install(encoded, seq)),
                 }
             }
             ReplMessage::Heartbeat { seq } => {
@@ -369,7 +370,8 @@ impl Follower {
         }
     }
 
-    /// Installs a snapshot on a worker thread while this one keeps the link alive: it sends
+    /// Decodes and installs a snapshot on a worker thread while this one keeps the link alive
+    /// (decoding a million users takes seconds too): it sends
     /// heartbeats when due and reads what the master sends (kept for after, in order), so a
     /// long install of a large database is never taken for a dead replica. The master allows
     /// the ack the snapshot's install grace (`SNAPSHOT_INSTALL_GRACE_PER_MIB`).
@@ -377,7 +379,7 @@ impl Follower {
         &mut self,
         link: &mut Link,
         liveness: &mut Liveness,
-        db: Database,
+        encoded: Vec<u8>,
         seq: u64,
         hold: &mut dyn FnMut(ReplMessage),
     ) -> Result<(), LinkError> {
@@ -389,8 +391,13 @@ impl Follower {
             let worker = std::thread::Builder::new()
                 .name("snapshot".into())
                 .spawn_scoped(scope, move || {
-                    store.install_snapshot(&db, seq, &mut |_| {})?;
-                    Ok::<_, crate::store::StoreError>(db.users.len())
+                    let db = decode_database(&encoded)
+                        .map_err(|e| LinkError::Protocol(format!("snapshot: {e}")))?;
+                    drop(encoded);
+                    store
+                        .install_snapshot(&db, seq, &mut |_| {})
+                        .map_err(|e| LinkError::Store(e.to_string()))?;
+                    Ok::<_, LinkError>(db.users.len())
                 })
                 .map_err(LinkError::Io)?;
             while !worker.is_finished() {
@@ -414,7 +421,7 @@ impl Follower {
                 .join()
                 .map_err(|_| LinkError::Store("the snapshot install panicked".into()))
         })?;
-        let users = installed.map_err(|e| LinkError::Store(e.to_string()))?;
+        let users = installed?;
         // The snapshot's model and bytes are gone: give their memory back.
         crate::store::return_free_memory();
         log::info!(

@@ -16,7 +16,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 ///   identity), `unix_groups` and `unix_group_members`.
 /// - 4: adds `lockouts` (the central lockout: users whose password checks are refused until a
 ///   time; none at first).
-pub const SCHEMA_VERSION: u32 = 4;
+/// - 5: adds `password_records` (each user's password set/expiry/warning times and earlier
+///   hashes; none at first: every existing password never expires and has no history).
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Tables of version 0. Kept verbatim: it is what migration 0 → 1 starts from, and tests build
 /// a version-0 file from it.
@@ -55,6 +57,9 @@ const MIGRATIONS: &[&str] = &[
          user TEXT NOT NULL, PRIMARY KEY (grp, position));",
     "CREATE TABLE lockouts (user TEXT PRIMARY KEY, until TEXT NOT NULL,
         position INTEGER NOT NULL);",
+    // `history`: the earlier PHC strings joined by newlines (a PHC string has none).
+    "CREATE TABLE password_records (user TEXT PRIMARY KEY, set_at TEXT, expires TEXT,
+        warn_from TEXT, history TEXT NOT NULL, position INTEGER NOT NULL);",
 ];
 
 /// Opens the connection's durability settings and brings the schema to [`SCHEMA_VERSION`].

@@ -10,8 +10,8 @@
 
 use gatehouse_common::policy::NameHasher;
 use gatehouse_common::policy::{
-    Change, Database, Host, HostGroup, Lockout, PolicySnapshot, Route, RouteTarget, UnixAccount,
-    UnixGroup, User, UserClass,
+    Change, Database, Host, HostGroup, Lockout, PasswordRecord, PolicySnapshot, Route, RouteTarget,
+    UnixAccount, UnixGroup, User, UserClass,
 };
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
@@ -35,6 +35,8 @@ pub(super) enum Touched {
     UnixGroup(String),
     /// The lockout of this user.
     Lockout(String),
+    /// The user's password and its record (age, history).
+    Password(String),
     Replicas,
     All,
 }
@@ -72,6 +74,9 @@ pub(super) fn touched(change: &Change) -> Touched {
         Change::SetLockout { user, .. } | Change::ClearLockout { user } => {
             Touched::Lockout(user.clone())
         }
+        Change::SetPassword { user, .. } | Change::ExpirePassword { user, .. } => {
+            Touched::Password(user.clone())
+        }
     }
 }
 
@@ -88,6 +93,10 @@ pub(super) fn write(
         Touched::Class(name) => write_class(conn, name, db.class(name).as_ref()),
         Touched::UnixGroup(name) => write_unix_group(conn, name, db.unix_group(name).as_ref()),
         Touched::Lockout(user) => write_lockout(conn, user, db.lockout(user).as_ref()),
+        Touched::Password(name) => {
+            write_user(conn, name, db.user(name).as_ref())?;
+            write_password_record(conn, name, db.password_record(name).as_ref())
+        }
         Touched::Replicas => write_replicas(conn, db.replicas()),
         Touched::All => write_all(conn, db, &mut |_| {}),
     }
@@ -104,7 +113,8 @@ pub(super) fn write_all(
         "DELETE FROM host_groups; DELETE FROM hosts; DELETE FROM host_addresses;
          DELETE FROM host_group_members; DELETE FROM users; DELETE FROM user_classes;
          DELETE FROM user_class_members; DELETE FROM routes;
-         DELETE FROM unix_groups; DELETE FROM unix_group_members; DELETE FROM lockouts;",
+         DELETE FROM unix_groups; DELETE FROM unix_group_members; DELETE FROM lockouts;
+         DELETE FROM password_records;",
     )?;
     let mut rows = 0u64;
     let mut count = |n: u64| {
@@ -136,6 +146,10 @@ pub(super) fn write_all(
     }
     for (position, lockout) in db.lockouts_in_order() {
         insert_lockout(conn, position, &lockout)?;
+        count(1);
+    }
+    for (position, record) in db.password_records_in_order() {
+        insert_password_record(conn, position, &record)?;
         count(1);
     }
     write_replicas(conn, db.replicas())?;
@@ -297,8 +311,9 @@ fn write_user(conn: &Connection, name: &str, user: Option<&(u64, User)>) -> rusq
     match user {
         None => {
             run(conn, "DELETE FROM users WHERE name = ?1", [name])?;
-            // A removed user's lockout goes with it (`Change::RemoveUser`).
-            write_lockout(conn, name, None)
+            // A removed user's lockout and password record go with it (`Change::RemoveUser`).
+            write_lockout(conn, name, None)?;
+            write_password_record(conn, name, None)
         }
         Some((position, user)) => insert_user(conn, *position, user),
     }
@@ -367,6 +382,40 @@ fn write_lockout(
     match lockout {
         None => run(conn, "DELETE FROM lockouts WHERE user = ?1", [user]),
         Some((position, lockout)) => insert_lockout(conn, *position, lockout),
+    }
+}
+
+const UPSERT_PASSWORD_RECORD: &str =
+    "INSERT INTO password_records (user, set_at, expires, warn_from, history, position)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (user) DO UPDATE SET set_at = excluded.set_at,
+         expires = excluded.expires, warn_from = excluded.warn_from,
+         history = excluded.history";
+
+fn insert_password_record(
+    conn: &Connection,
+    position: u64,
+    record: &PasswordRecord,
+) -> rusqlite::Result<()> {
+    let args = params![
+        record.user,
+        record.set_at,
+        record.expires,
+        record.warn_from,
+        record.history.join("\n"),
+        position as i64
+    ];
+    run(conn, UPSERT_PASSWORD_RECORD, args)
+}
+
+fn write_password_record(
+    conn: &Connection,
+    user: &str,
+    record: Option<&(u64, PasswordRecord)>,
+) -> rusqlite::Result<()> {
+    match record {
+        None => run(conn, "DELETE FROM password_records WHERE user = ?1", [user]),
+        Some((position, record)) => insert_password_record(conn, *position, record),
     }
 }
 
@@ -527,6 +576,26 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<Database> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let password_records = conn
+        .prepare(
+            "SELECT user, set_at, expires, warn_from, history FROM password_records
+             ORDER BY position",
+        )?
+        .query_map([], |row| {
+            let history: String = row.get(4)?;
+            Ok(PasswordRecord {
+                user: row.get(0)?,
+                set_at: row.get(1)?,
+                expires: row.get(2)?,
+                warn_from: row.get(3)?,
+                history: history
+                    .split('\n')
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(Database {
         hosts,
         host_groups,
@@ -535,5 +604,6 @@ pub(super) fn read_all(conn: &Connection) -> rusqlite::Result<Database> {
         replicas,
         unix_groups,
         lockouts,
+        password_records,
     })
 }

@@ -491,6 +491,55 @@ fn a_lockout_is_stored_survives_a_reopen_and_goes_with_its_user() {
     assert!(store.load_database().unwrap().lockouts.is_empty());
 }
 
+#[test]
+fn a_password_record_is_stored_survives_a_reopen_and_goes_with_its_user() {
+    let dir = Scratch::new();
+    let mut store = Store::open(&dir.file()).unwrap();
+    for name in ["alice", "bob"] {
+        store.apply(&add_user(name)).unwrap();
+    }
+    let set = |user: &str, hash: &str| Change::SetPassword {
+        user: user.into(),
+        hash: hash.into(),
+        set_at: "2026-12-01T00:00:00Z".into(),
+        expires: Some("2027-03-01T00:00:00Z".into()),
+        warn_from: Some("2027-02-22T00:00:00Z".into()),
+        history: 3,
+    };
+    for hash in ["$h1", "$h2", "$h3"] {
+        store.apply(&set("alice", hash)).unwrap();
+    }
+    store
+        .apply(&Change::ExpirePassword {
+            user: "bob".into(),
+            at: "2026-12-05T00:00:00Z".into(),
+        })
+        .unwrap();
+    let before = store.database().clone();
+    assert_eq!(before.password_records[0].history, ["$h2", "$h1"]);
+    drop(store);
+    let mut store = Store::open(&dir.file()).unwrap();
+    assert_eq!(store.database(), before);
+    assert_eq!(store.load_database().unwrap(), before);
+    // A whole replacement (import, snapshot) rewrites them too.
+    store
+        .apply(&Change::ReplaceAll {
+            database: before.clone(),
+        })
+        .unwrap();
+    assert_eq!(store.load_database().unwrap(), before);
+    store
+        .apply(&Change::RemoveUser {
+            name: "alice".into(),
+        })
+        .unwrap();
+    drop(store);
+    let store = Store::open(&dir.file()).unwrap();
+    let records = store.load_database().unwrap().password_records;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].user, "bob");
+}
+
 fn open_err(setup: &str) -> String {
     let dir = Scratch::new();
     dir.raw().execute_batch(setup).unwrap();

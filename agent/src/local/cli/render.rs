@@ -2,6 +2,7 @@
 
 use super::{EXIT_ERROR, EXIT_NO, EXIT_OK};
 use crate::local::{LocalRequest, LocalResponse, StatusReport};
+use gatehouse_local::PasswordAging;
 use std::fmt::Write;
 
 /// What the CLI prints and the exit code.
@@ -22,6 +23,13 @@ pub fn render(request: &LocalRequest, response: &LocalResponse) -> Rendered {
         }
         (LocalRequest::Authenticate { .. }, LocalResponse::AuthOk { server }) => {
             (format!("auth ok from {server}"), EXIT_OK)
+        }
+        (LocalRequest::Authenticate { .. }, LocalResponse::AuthOkAging { aging, server }) => {
+            let age = match aging {
+                PasswordAging::Expired => "password expired".to_string(),
+                PasswordAging::ExpiresIn { days } => format!("password expires in {days} days"),
+            };
+            (format!("auth ok ({age}) from {server}"), EXIT_OK)
         }
         (LocalRequest::Authenticate { .. }, LocalResponse::AuthFail { server }) => {
             (format!("auth failed from {server}"), EXIT_NO)

@@ -5,6 +5,7 @@
 mod lists;
 
 use super::*;
+use crate::wire::aging::{put_aging, read_aging};
 use crate::wire::identity::{
     put_gids, put_group, put_lookup, put_passwd, read_gids, read_group, read_lookup, read_passwd,
 };
@@ -34,6 +35,7 @@ const RESP_GROUP: u8 = 7;
 const RESP_GROUPS: u8 = 8;
 const RESP_NOT_FOUND: u8 = 9;
 const RESP_PASSWORD_CHANGE: u8 = 10;
+const RESP_AUTH_OK_AGING: u8 = 11;
 
 pub(super) fn encode_handshake(msg: &Handshake, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     match msg {
@@ -253,6 +255,10 @@ fn put_response(out: &mut Vec<u8>, body: &Response) -> Result<(), EncodeError> {
         }
         Response::Deny { reason } => out.extend_from_slice(&[RESP_DENY, reason.code()]),
         Response::AuthOk => out.push(RESP_AUTH_OK),
+        Response::AuthOkAging(aging) => {
+            out.push(RESP_AUTH_OK_AGING);
+            put_aging(out, *aging);
+        }
         Response::AuthFail => out.extend_from_slice(&[RESP_AUTH_FAIL, AUTH_FAILED]),
         Response::Error(e) => {
             out.push(RESP_ERROR);
@@ -290,6 +296,7 @@ fn read_response(r: &mut Reader<'_>) -> Result<Response, DecodeError> {
             Response::Deny { reason }
         }
         RESP_AUTH_OK => Response::AuthOk,
+        RESP_AUTH_OK_AGING => Response::AuthOkAging(read_aging(r)?),
         RESP_AUTH_FAIL => match r.u8()? {
             AUTH_FAILED => Response::AuthFail,
             code => return Err(unknown("auth failure", code)),

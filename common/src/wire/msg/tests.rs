@@ -164,6 +164,22 @@ fn wire_vector_responses_goodbye_and_error() {
         body: Response::AuthFail,
     };
     assert_eq!(enc_s(&auth_fail), hex("11 00000007 04 04"));
+    // After a correct password only: expired, and expires in 9 days.
+    let aging = |aging| Session::Response {
+        id: 7,
+        body: Response::AuthOkAging(aging),
+    };
+    let expired = aging(crate::types::PasswordAging::Expired);
+    assert_eq!(enc_s(&expired), hex("11 00000007 0b 01"));
+    let soon = aging(crate::types::PasswordAging::ExpiresIn { days: 9 });
+    assert_eq!(enc_s(&soon), hex("11 00000007 0b 02 0009"));
+    for bad in [
+        "11 00000007 0b 00",
+        "11 00000007 0b 03",
+        "11 00000007 0b 02 00",
+    ] {
+        assert!(Session::decode(&hex(bad)).is_err(), "{bad}");
+    }
     let bye = Session::Goodbye(Goodbye {
         reason: GoodbyeReason::Reconnect,
     });
