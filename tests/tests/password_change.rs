@@ -283,6 +283,14 @@ fn passwd_through_the_real_pam_module_shows_the_broken_rule_then_changes() {
     assert_eq!(code, 0, "{out}");
     cluster.wait_caught_up("r1");
     assert!(is_auth_ok(&agent.ask(&authenticate(NEW))));
+    // An expired password (`user expire`) is right, and passwd changes it.
+    cluster.admin_ok(&["user", "expire", "alice"]);
+    cluster.wait_caught_up("r1");
+    let newer = "Newer-Passw0rd-2028";
+    let (code, out) = pamtester_chauthtok(&agent, "alice", &[NEW, newer, newer]);
+    assert_eq!(code, 0, "{out}");
+    cluster.wait_caught_up("r1");
+    assert!(is_auth_ok(&agent.ask(&authenticate(newer))));
     // A user Gatehouse does not know is left to the other modules (PAM_IGNORE: with no
     // other module in this stack, libpam fails the stack; nothing was asked of the user).
     let (_, out) = pamtester_chauthtok(&agent, "carol", &["x", "y", "y"]);
