@@ -505,6 +505,14 @@ impl Link {
                     return Ok(());
                 }
             }
+            if self.snapshot_chunks.capacity() > 0 {
+                // A snapshot went out whole: its queue and the buffer it grew are given back
+                // (a million users' snapshot is hundreds of MiB), so the master's memory does
+                // not keep the high-water mark of every snapshot it ever sent.
+                self.snapshot_chunks = VecDeque::new();
+                self.outbuf.shrink_to(OUTBUF_HIGH_WATER);
+                crate::store::return_free_memory();
+            }
             if self.snapshot_job.is_some() || self.wants_snapshot {
                 match self.poll_snapshot(ctx)? {
                     Some(seq) => {
@@ -571,7 +579,13 @@ impl Link {
             std::thread::Builder::new()
                 .name("snapshot".into())
                 .spawn(move || {
-                    let chunks = snapshot_chunks(&policy.to_database(), seq);
+                    let db = policy.to_database();
+                    drop(policy);
+                    let chunks = snapshot_chunks(&db, seq);
+                    // The model is a transient several times the snapshot's size: freed here
+                    // and handed back to the system, or this thread's arena keeps it.
+                    drop(db);
+                    crate::store::return_free_memory();
                     let _ = tx.send(chunks.map(|c| (c, seq)).map_err(|e| e.to_string()));
                     table.wake();
                 })
