@@ -221,14 +221,16 @@ pub fn apply(db: &mut Database, change: &Change) -> Result<(), ChangeError> {
     Ok(())
 }
 
-fn not_found(kind: &'static str, name: &str) -> ChangeError {
+/// The refusal for a change naming a `kind` called `name` that does not exist.
+pub(super) fn not_found(kind: &'static str, name: &str) -> ChangeError {
     ChangeError::NotFound {
         kind,
         name: name.to_string(),
     }
 }
 
-fn duplicate(kind: &'static str, name: &str) -> ChangeError {
+/// The refusal for a change adding a `kind` called `name` that exists already.
+pub(super) fn duplicate(kind: &'static str, name: &str) -> ChangeError {
     ChangeError::Duplicate {
         kind,
         name: name.to_string(),

@@ -7,7 +7,7 @@
 //! change nothing (`user lock` of a locked user) is reported as [`Applied::Unchanged`] and
 //! costs a lookup.
 
-use super::change::{Change, ChangeError, RouteTarget};
+use super::change::{duplicate, not_found, Change, ChangeError, RouteTarget};
 use super::compile::{CompiledRoute, Name, PolicyError, PolicySnapshot, RouteOwner};
 use super::model::User;
 use super::pattern::GlobCache;
@@ -23,20 +23,6 @@ pub enum Applied {
     Changed(PolicySnapshot),
     /// The change would leave the database exactly as it is.
     Unchanged,
-}
-
-fn not_found(kind: &'static str, name: &str) -> ChangeError {
-    ChangeError::NotFound {
-        kind,
-        name: name.to_string(),
-    }
-}
-
-fn duplicate(kind: &'static str, name: &str) -> ChangeError {
-    ChangeError::Duplicate {
-        kind,
-        name: name.to_string(),
-    }
 }
 
 impl PolicySnapshot {
