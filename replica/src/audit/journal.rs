@@ -24,6 +24,7 @@ use gatehouse_common::audit::{encode_record, AuditRecord};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,6 +110,10 @@ pub struct Journal {
     /// Waiters for progress ([`Journal::wait_until`]).
     progress: (Mutex<()>, Condvar),
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The segment being appended to: the writer thread's, and with `answer_after: Written`
+    /// also the reactor's, which copies a turn's records into its mapping itself
+    /// ([`Journal::kick`]). Locked after `pending`, never before.
+    tail: Mutex<Tail>,
     /// The directory's lock ([`segment::lock_dir`]), released when the journal is dropped.
     _lock: File,
 }
@@ -147,6 +152,16 @@ impl Journal {
                 let cut = bytes.len() - valid;
                 if i + 1 < count {
                     log::warn!("audit journal {}: {cut} damaged bytes inside a closed segment; records after sequence {last} in it are skipped", path.display());
+                } else if bytes[valid..].iter().all(|&b| b == 0) {
+                    // The mapped segment's unused room, left by a stop without the cut.
+                    log::info!(
+                        "audit journal {}: cutting {cut} unused bytes after sequence {last}",
+                        path.display()
+                    );
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&path)?
+                        .set_len(valid as u64)?;
                 } else {
                     log::warn!("audit journal {}: cutting a torn tail of {cut} bytes after sequence {last} (a crash during a write)", path.display());
                     OpenOptions::new()
@@ -186,6 +201,7 @@ impl Journal {
             listeners: RwLock::new(Vec::new()),
             progress: (Mutex::new(()), Condvar::new()),
             writer: Mutex::new(None),
+            tail: Mutex::new(Tail::default()),
             _lock: lock,
             config,
         });
@@ -238,12 +254,51 @@ impl Journal {
         Ok(seq)
     }
 
-    /// Wakes the writer if records wait and it sleeps (the reactor, once per loop turn).
+    /// Once per reactor loop turn: with `answer_after: Written`, copies the turn's records
+    /// into the mapped segment itself when they fit and the writer is not using it (no
+    /// system call, no wake-up: the answers can leave in this same turn); otherwise wakes the
+    /// writer if records wait and it sleeps.
     pub fn kick(&self) {
-        let p = self.pending.lock();
-        if p.writer_waiting && !p.buf.is_empty() {
+        let mut p = self.pending.lock();
+        if p.buf.is_empty() {
+            return;
+        }
+        if self.config.answer_after == AnswerAfter::Written && self.copy_to_tail(&mut p) {
+            return;
+        }
+        if p.writer_waiting {
             self.work.notify_one();
         }
+    }
+
+    /// Copies every pending record into the mapped segment, if it is free, mapped and has
+    /// room for all of them within `segment_bytes`; true if it did.
+    fn copy_to_tail(&self, p: &mut Pending) -> bool {
+        let Some(mut tail) = self.tail.try_lock() else {
+            return false;
+        };
+        let len = p.buf.len() as u64;
+        if tail.size + len > self.config.segment_bytes || !tail.copy(&p.buf) {
+            return false;
+        }
+        let last = p.next_seq - 1;
+        p.buf.clear();
+        p.first_in_buf = p.next_seq;
+        let was_clean = self.written.load(Ordering::Acquire) <= self.synced.load(Ordering::Acquire);
+        self.disk_bytes.fetch_add(len, Ordering::AcqRel);
+        if let Some(current) = self.segments.lock().last_mut() {
+            current.bytes = tail.size;
+        }
+        drop(tail);
+        self.written.store(last, Ordering::Release);
+        // The writer syncs within `sync_interval` of the first unsynced record: wake it
+        // for that one (a wake-up per interval, not per turn).
+        if was_clean && p.writer_waiting {
+            self.work.notify_one();
+        }
+        let _guard = self.progress.0.lock();
+        self.progress.1.notify_all();
+        true
     }
 
     /// The last sequence given to a record.
@@ -360,32 +415,86 @@ impl Journal {
     }
 }
 
-/// The writer thread's own state: the segment it appends to.
+/// The segment being appended to.
+#[derive(Default)]
+struct Tail {
+    file: Option<File>,
+    /// Bytes of records (and header) in `file`.
+    size: u64,
+    /// `file` mapped into memory (Linux; none where mapping failed: `write(2)` then).
+    #[cfg(target_os = "linux")]
+    map: Option<super::mapped::MappedSegment>,
+}
+
+impl Tail {
+    /// Copies `bytes` after the records through the mapping; false (nothing copied) when
+    /// there is no mapping or no room.
+    fn copy(&mut self, bytes: &[u8]) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Some(map) = self.map.as_mut() {
+            if map.write_at(self.size, bytes) {
+                self.size += bytes.len() as u64;
+                return true;
+            }
+        }
+        let _ = bytes;
+        false
+    }
+
+    /// Appends `bytes`: through the mapping, else `write(2)`.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.copy(bytes) {
+            return Ok(());
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("no segment open"));
+        };
+        if let Err(e) = file.write_all_at(bytes, self.size) {
+            // Cut a partial write back so the segment holds whole entries only.
+            let _ = file.set_len(self.size);
+            return Err(e);
+        }
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Unmaps the segment and cuts the file back to its records (the mapping allocated it
+    /// longer).
+    fn close(&mut self) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if self.map.take().is_some() {
+            if let Some(file) = &self.file {
+                file.set_len(self.size)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The writer thread.
 struct Writer {
     journal: Arc<Journal>,
-    file: Option<File>,
-    size: u64,
 }
 
 impl Writer {
     fn new(journal: Arc<Journal>) -> Self {
-        Writer {
-            journal,
-            file: None,
-            size: 0,
-        }
+        Writer { journal }
     }
 
     fn run(mut self) {
         let j = self.journal.clone();
         let mut batch: Vec<u8> = Vec::with_capacity(INITIAL_BUFFER);
-        let mut unsynced: Option<u64> = None;
         let mut last_sync = Instant::now();
+        // Written and not yet synced (by this thread or by the reactor's copies).
+        let unsynced = |j: &Journal| {
+            let written = j.written.load(Ordering::Acquire);
+            (written > j.synced.load(Ordering::Acquire)).then_some(written)
+        };
         loop {
             let (first, last, stop) = {
                 let mut p = j.pending.lock();
                 while p.buf.is_empty() && !p.stop {
-                    let wait = match unsynced {
+                    let wait = match unsynced(&j) {
                         Some(_) => j.config.sync_interval.saturating_sub(last_sync.elapsed()),
                         None => WRITER_IDLE_WAKE,
                     };
@@ -404,9 +513,7 @@ impl Writer {
             if !batch.is_empty() {
                 self.write(&batch, first);
                 batch.clear();
-                j.make_room();
                 j.written.store(last, Ordering::Release);
-                unsynced = Some(last);
                 if j.config.answer_after == AnswerAfter::Written {
                     j.notify();
                 }
@@ -414,14 +521,18 @@ impl Writer {
             let due = j.config.answer_after == AnswerAfter::Synced
                 || last_sync.elapsed() >= j.config.sync_interval
                 || stop;
-            if let (Some(through), true) = (unsynced, due) {
-                self.sync();
+            if let (Some(_), true) = (unsynced(&j), due) {
+                let through = self.sync();
                 last_sync = Instant::now();
-                j.synced.store(through, Ordering::Release);
-                unsynced = None;
+                j.synced.fetch_max(through, Ordering::AcqRel);
+                j.make_room();
                 j.notify();
             }
-            if stop && unsynced.is_none() && j.pending.lock().buf.is_empty() {
+            if stop && unsynced(&j).is_none() && j.pending.lock().buf.is_empty() {
+                let mut tail = j.tail.lock();
+                if let Err(e) = tail.close() {
+                    log::warn!("audit journal: cannot cut the last segment back: {e}");
+                }
                 return;
             }
         }
@@ -444,7 +555,10 @@ impl Writer {
                     );
                     // Drop the open segment: the next attempt reopens it, cut back to what
                     // was written whole.
-                    self.file = None;
+                    let mut tail = self.journal.tail.lock();
+                    let _ = tail.close();
+                    tail.file = None;
+                    drop(tail);
                     std::thread::sleep(WRITE_RETRY);
                 }
             }
@@ -453,12 +567,13 @@ impl Writer {
 
     fn try_write(&mut self, batch: &[u8], at: &mut usize, seq: &mut u64) -> io::Result<()> {
         let j = self.journal.clone();
+        let mut tail = j.tail.lock();
         while *at < batch.len() {
-            if self.file.is_none() || self.size >= j.config.segment_bytes {
-                self.open_segment(*seq)?;
+            if tail.file.is_none() || tail.size >= j.config.segment_bytes {
+                self.open_segment(&mut tail, *seq)?;
             }
             // Whole entries up to the segment's size (at least one).
-            let room = j.config.segment_bytes.saturating_sub(self.size);
+            let room = j.config.segment_bytes.saturating_sub(tail.size);
             let (mut end, mut taken) = (*at, 0u64);
             while end < batch.len() && (taken == 0 || ((end - *at) as u64) < room) {
                 let len = batch
@@ -468,19 +583,11 @@ impl Writer {
                 end = (end + segment::ENTRY_HEADER_LEN + len).min(batch.len());
                 taken += 1;
             }
-            let Some(file) = self.file.as_mut() else {
-                return Err(io::Error::other("no segment open"));
-            };
-            if let Err(e) = file.write_all(&batch[*at..end]) {
-                // Cut a partial write back so the segment holds whole entries only.
-                let _ = file.set_len(self.size);
-                return Err(e);
-            }
+            tail.append(&batch[*at..end])?;
             let written = (end - *at) as u64;
-            self.size += written;
             j.disk_bytes.fetch_add(written, Ordering::AcqRel);
             if let Some(current) = j.segments.lock().last_mut() {
-                current.bytes = self.size;
+                current.bytes = tail.size;
             }
             *at = end;
             *seq += taken;
@@ -490,23 +597,26 @@ impl Writer {
 
     /// Continues the last segment if it has room (after a restart or a failed write), else
     /// syncs it and starts a new one whose first record is `first`.
-    fn open_segment(&mut self, first: u64) -> io::Result<()> {
+    fn open_segment(&mut self, tail: &mut Tail, first: u64) -> io::Result<()> {
         let j = self.journal.clone();
         let last = j.segments.lock().last().cloned();
         if let Some(seg) = last.filter(|s| s.bytes < j.config.segment_bytes) {
-            let file = OpenOptions::new().append(true).open(&seg.path)?;
+            let file = OpenOptions::new().read(true).write(true).open(&seg.path)?;
             file.set_len(seg.bytes)?;
-            self.size = seg.bytes;
-            self.file = Some(file);
+            tail.size = seg.bytes;
+            tail.file = Some(file);
+            self.map(tail);
             return Ok(());
         }
-        if let Some(old) = self.file.take() {
+        tail.close()?;
+        if let Some(old) = tail.file.take() {
             old.sync_data()?;
         }
         let path = j.config.dir.join(segment::file_name(first));
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(true)
+            .read(true)
             .write(true)
             .mode(0o600)
             .open(&path)?;
@@ -518,24 +628,61 @@ impl Writer {
         file.sync_data()?;
         // The new name must survive a crash too.
         File::open(&j.config.dir)?.sync_all()?;
-        self.size = HEADER_LEN as u64;
-        self.file = Some(file);
+        tail.size = HEADER_LEN as u64;
+        tail.file = Some(file);
+        self.map(tail);
         j.disk_bytes.fetch_add(HEADER_LEN as u64, Ordering::AcqRel);
         j.segments.lock().push(SegmentInfo {
             first_seq: first,
             path,
-            bytes: self.size,
+            bytes: tail.size,
         });
         Ok(())
     }
 
-    fn sync(&mut self) {
-        if let Some(file) = &self.file {
-            while let Err(e) = file.sync_data() {
-                log::error!("audit journal: cannot sync: {e}; retrying");
-                std::thread::sleep(WRITE_RETRY);
+    /// Maps the open segment (Linux), with room for `segment_bytes` and one more entry of
+    /// the largest size (a batch's first entry is taken whole); where that fails (no
+    /// `fallocate` on this file system, no space), records go through `write(2)`.
+    fn map(&self, tail: &mut Tail) {
+        #[cfg(target_os = "linux")]
+        if let Some(file) = &tail.file {
+            let room = self.journal.config.segment_bytes as usize
+                + segment::ENTRY_HEADER_LEN
+                + gatehouse_common::audit::MAX_RECORD_LEN;
+            match super::mapped::MappedSegment::map(file, room) {
+                Ok(map) => tail.map = Some(map),
+                Err(e) => log::warn!(
+                    "audit journal {}: cannot map the segment ({e}); writing it with write(2)",
+                    self.journal.config.dir.display()
+                ),
             }
         }
+        let _ = tail;
+    }
+
+    /// Syncs the open segment (older ones were synced when closed), outside the tail's lock
+    /// so the reactor keeps copying meanwhile; returns the last sequence it covers.
+    fn sync(&mut self) -> u64 {
+        let j = self.journal.clone();
+        let (file, through) = {
+            let tail = j.tail.lock();
+            let through = j.written.load(Ordering::Acquire);
+            (tail.file.as_ref().map(File::try_clone), through)
+        };
+        match file {
+            Some(Ok(file)) => {
+                while let Err(e) = file.sync_data() {
+                    log::error!("audit journal: cannot sync: {e}; retrying");
+                    std::thread::sleep(WRITE_RETRY);
+                }
+            }
+            Some(Err(e)) => {
+                log::error!("audit journal: cannot sync: {e}");
+                return j.synced.load(Ordering::Acquire);
+            }
+            None => {}
+        }
+        through
     }
 }
 

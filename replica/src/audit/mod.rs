@@ -5,6 +5,7 @@
 //! - [`config`]: the `audit` section (directory, when answers may leave, size, when full).
 //! - [`segment`]: the journal's files, entry framing and crash recovery.
 //! - [`journal`]: appending, the writer thread (group commit), acknowledgement and trimming.
+//! - `mapped` (Linux): a segment mapped into memory, which the journal copies records into.
 //! - [`relay`]: reading synced records back as `Report` messages for the master.
 //! - [`recorder`]: the request handler's side: which decisions become which records.
 //!
@@ -12,6 +13,8 @@
 
 pub mod config;
 pub mod journal;
+#[cfg(target_os = "linux")]
+mod mapped;
 pub mod recorder;
 pub mod relay;
 pub mod segment;
