@@ -28,8 +28,8 @@ pub const MIN_SEGMENT_BYTES: u64 = 16 * 1024;
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(10);
 /// When an answer leaves unless the config says otherwise: `Written`. It keeps the promise the
 /// trail is for (a crash of the server process, the SIGKILL tests' case, loses no decision an
-/// agent saw) at 1.0-1.7 µs of server CPU a request (docs/BENCHMARKS.md, "Audit": 0.72-0.85x
-/// of journal-off on a saturated core, where `Synced` reaches 0.26x at 50 agents, bound by
+/// agent saw) at 0.2-0.6 µs of server CPU a request (docs/BENCHMARKS.md, "Audit": about 0.9x
+/// of journal-off on a saturated core, where `Synced` reaches 0.28x at 50 agents, bound by
 /// the ~2 ms a sync takes). `Synced` is the choice for sites that must keep every answered
 /// decision through a power failure too (docs/SECURITY.md, "The audit trail").
 pub const DEFAULT_ANSWER_AFTER: AnswerAfter = AnswerAfter::Written;

@@ -4,9 +4,13 @@
 //!
 //! The reactor and the workers call [`Journal::append`]: a mutex held for the time it takes to
 //! encode one record into the shared buffer (no allocation once the buffer has grown, no
-//! system call). The reactor calls [`Journal::kick`] once per loop turn; the writer then
-//! swaps the buffer for an empty one, writes it, syncs it (`fdatasync`) and moves
-//! [`Journal::released_through`] on: the reactor holds each answer until the records made
+//! system call). The reactor calls [`Journal::kick`] once per loop turn. With `answer_after:
+//! Written` (the default) it copies the turn's records into the segment itself, mapped into
+//! memory (`mapped.rs`, Linux): they are then in the page cache as a `write(2)` would put
+//! them, with no system call and no wake-up of another thread, and the answers leave in the
+//! same turn; the writer thread syncs (`fdatasync`) every `sync_interval`. Otherwise (or when
+//! the segment is full, being synced or rotated) the writer swaps the buffer for an empty
+//! one, writes it, syncs it and moves [`Journal::released_through`] on: the reactor holds each answer until the records made
 //! before it are released (`bridge/holds.rs`), so an answer never leaves before its record
 //! is durable (or, with `answer_after: Written`, written). While the writer syncs, records
 //! pile up for the next commit: one sync serves every record that arrived meanwhile.
