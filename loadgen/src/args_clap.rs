@@ -80,27 +80,21 @@ pub struct RunOpts {
     /// Closed loop: ms between an answer and the next request (default 0).
     #[arg(long, value_name = "MS")]
     pub think: Option<String>,
-    /// Seconds to run (default 10).
-    #[arg(long, value_name = "SECS")]
-    pub duration: Option<String>,
     /// Request mix (default authorize=90,authenticate=10,deny=20).
     #[arg(long, value_name = "MIX")]
     pub mix: Option<String>,
     /// probing, seed_estimate, round_robin, random or ordered.
     #[arg(long, value_name = "MODE")]
     pub balancing: Option<String>,
-    /// Write the summary as JSON to PATH.
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<String>,
     /// Seconds at which the report starts a new phase (e.g. 10,30).
     #[arg(long, value_name = "SECS,SECS")]
     pub phases: Option<String>,
-    /// Pin the process to this CPU (Linux).
-    #[arg(long, value_name = "N")]
-    pub pin_cpu: Option<String>,
     /// Seed of the request mix (default 1).
     #[arg(long, value_name = "S")]
     pub seed: Option<String>,
+    /// Length, output and CPU of the run.
+    #[command(flatten)]
+    pub measure: MeasureOpts,
 }
 
 #[derive(Debug, Args)]
@@ -127,15 +121,9 @@ pub struct RedisOpts {
     /// Connections, one GET in flight on each.
     #[arg(long, value_name = "N", required = true)]
     pub connections: Option<String>,
-    /// Seconds to run (default 10).
-    #[arg(long, value_name = "SECS")]
-    pub duration: Option<String>,
-    /// Write the summary as JSON to PATH.
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<String>,
-    /// Pin the process to this CPU (Linux).
-    #[arg(long, value_name = "N")]
-    pub pin_cpu: Option<String>,
+    /// Length, output and CPU of the run.
+    #[command(flatten)]
+    pub measure: MeasureOpts,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +137,22 @@ pub struct DirectOpts {
     /// Connections, one agent identity each.
     #[arg(long, value_name = "N", required = true)]
     pub agents: Option<String>,
+    /// Seed (default 1).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<String>,
+    /// Length, output and CPU of the run.
+    #[command(flatten)]
+    pub measure: MeasureOpts,
+}
+
+/// The clap command, for the man page and completions.
+pub fn command() -> clap::Command {
+    <LoadgenCli as clap::CommandFactory>::command()
+}
+
+/// The options every measuring subcommand (`run`, `redis`, `direct`) shares.
+#[derive(Debug, Args)]
+pub struct MeasureOpts {
     /// Seconds to run (default 10).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<String>,
@@ -158,12 +162,4 @@ pub struct DirectOpts {
     /// Pin the process to this CPU (Linux).
     #[arg(long, value_name = "N")]
     pub pin_cpu: Option<String>,
-    /// Seed (default 1).
-    #[arg(long, value_name = "S")]
-    pub seed: Option<String>,
-}
-
-/// The clap command, for the man page and completions.
-pub fn command() -> clap::Command {
-    <LoadgenCli as clap::CommandFactory>::command()
 }
