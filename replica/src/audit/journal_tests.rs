@@ -2,7 +2,8 @@
 //! synced (`Synced`) or once written and synced soon after (`Written`, the default), a second
 //! journal on the same directory is refused, numbering and the stream survive a restart, a
 //! torn tail is cut, the relay reads everything back once per link and acknowledgements
-//! delete what the master has, and both policies for a full journal.
+//! delete what the master has, both policies for a full journal, and the mapped segment's
+//! unused room cut at shutdown and after a crash, and the `write(2)` path where mapping fails.
 
 use super::*;
 use crate::audit::relay::Relay;
@@ -32,6 +33,11 @@ impl Drop for Dir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Makes the writer skip mapping segments (as where `fallocate` or `mmap` fails), for this
+/// test process (nextest runs each test in its own).
+pub(super) static NO_MAPPING: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 fn config(dir: &Path) -> AuditConfig {
     let mut config = AuditConfig::in_dir(dir.to_path_buf());
@@ -272,4 +278,62 @@ fn a_full_journal_set_to_refuse_takes_nothing_until_the_master_has_caught_up() {
     assert_eq!(relay_all(&mut relay, true).len() as u64, taken);
     assert_eq!(journal.append(&record(taken + 1)), Ok(taken + 1));
     journal.shutdown();
+}
+
+/// The length of the last segment's whole entries and the file's length.
+fn last_segment_lengths(dir: &Path) -> (usize, usize) {
+    let (_, path) = segment::list(dir).unwrap().pop().unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    let (_, valid, _) = segment::valid_prefix(&bytes).unwrap();
+    (valid, bytes.len())
+}
+
+#[test]
+fn a_mapped_segment_is_cut_back_to_its_records_at_shutdown_and_its_unused_room_after_a_crash() {
+    let dir = Dir::new("mapped");
+    let journal = Journal::open(config(&dir.0)).unwrap();
+    append_and_release(&journal, 1..=10);
+    let (valid, len) = last_segment_lengths(&dir.0);
+    if cfg!(target_os = "linux") {
+        assert!(
+            len > valid,
+            "the open segment has its room allocated ({len} > {valid})"
+        );
+    }
+    journal.shutdown();
+    drop(journal);
+    let (valid, len) = last_segment_lengths(&dir.0);
+    assert_eq!(len, valid, "shutdown cuts the segment back to its records");
+    // A crash leaves the room: zeros after the last record.
+    let (_, path) = segment::list(&dir.0).unwrap().pop().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[0; 8192]);
+    std::fs::write(&path, &bytes).unwrap();
+    let journal = Journal::open(config(&dir.0)).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, valid);
+    assert_eq!(append_and_release(&journal, 11..=11), 11);
+    let mut relay = Relay::new(journal.clone());
+    let seen: Vec<u64> = relay_all(&mut relay, true).iter().map(|r| r.1).collect();
+    assert_eq!(seen, (1..=11).collect::<Vec<_>>());
+    journal.shutdown();
+}
+
+#[test]
+fn without_a_mapping_records_go_through_write_across_segments() {
+    NO_MAPPING.store(true, Ordering::Relaxed);
+    let dir = Dir::new("unmapped");
+    let journal = Journal::open(config(&dir.0)).unwrap();
+    // More than one 16 KiB segment of records.
+    let last = append_and_release(&journal, 1..=600);
+    assert!(segment::list(&dir.0).unwrap().len() > 1, "segments rotated");
+    let (valid, len) = last_segment_lengths(&dir.0);
+    assert_eq!(len, valid, "no room allocated ahead");
+    journal.shutdown();
+    drop(journal);
+    let journal = Journal::open(config(&dir.0)).unwrap();
+    let mut relay = Relay::new(journal.clone());
+    let seen: Vec<u64> = relay_all(&mut relay, true).iter().map(|r| r.1).collect();
+    assert_eq!(seen, (1..=last).collect::<Vec<_>>());
+    journal.shutdown();
+    NO_MAPPING.store(false, Ordering::Relaxed);
 }
